@@ -1,0 +1,34 @@
+# Everything a new machine needs: `make run` (the service with the bundled model) and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+CLI    := $(VENV)/bin/postergenre
+SHARED ?= ../shared/data
+
+.PHONY: install run test catalog benchmarks
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+# Catalog of the shared posters (resumable: reruns only do what is missing).
+catalog: install
+	$(CLI) catalog import $(SHARED)/movies.csv
+	$(CLI) posters attach $(SHARED)/posters
+
+run: catalog
+	$(CLI) embed
+	$(CLI) serve
+
+test: install
+	$(PY) -m pytest
+
+benchmarks: install
+	$(PY) benchmarks/embed_speed.py
+	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/predict_speed.py
+	$(PY) benchmarks/serve_load.py

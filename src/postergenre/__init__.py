@@ -1,0 +1,19 @@
+"""postergenre: predict a movie's genres from its poster.
+
+    from postergenre import Predictor
+    Predictor.load().predict("poster.jpg")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["Predictor", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import postergenre` must stay fast for the CLI; torch loads only when predicting.
+    if name == "Predictor":
+        from .predict.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(name)

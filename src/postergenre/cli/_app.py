@@ -1,0 +1,78 @@
+"""The Typer app, shared options, and the one place user errors become a clean exit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ..catalog.filters import MovieFilter
+from ..catalog.store import Catalog
+from ..config import Paths, get_paths
+from ..errors import PosterGenreError
+
+app = typer.Typer(
+    name="postergenre",
+    help="Predict a movie's genres from its poster, find comparable titles, compare poster variants.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Import catalog files and inspect the catalog.", no_args_is_help=True)
+posters_app = typer.Typer(help="Attach local poster files or fetch poster URLs into the poster store.", no_args_is_help=True)
+report_app = typer.Typer(help="Write HTML reports.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(posters_app, name="posters")
+app.add_typer(report_app, name="report")
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Options shared by commands; typed aliases keep signatures short and the --help consistent.
+HomeOption = Annotated[
+    Optional[Path],
+    typer.Option("--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."),
+]
+RatingOption = Annotated[Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")]
+YearMinOption = Annotated[Optional[int], typer.Option("--year-min", help="Keep movies released in or after this year.")]
+YearMaxOption = Annotated[Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")]
+
+
+def paths_for(home: Optional[Path]) -> Paths:
+    return get_paths(home).ensure()
+
+
+def open_catalog(home: Optional[Path]) -> Catalog:
+    return Catalog(paths_for(home).db)
+
+
+def movie_filter(rating: Optional[str], year_min: Optional[int], year_max: Optional[int], **extra) -> MovieFilter:
+    from ..catalog.genres import normalise_rating
+
+    ratings = None
+    if rating:
+        ratings = frozenset(normalise_rating(r) or r.strip() for r in rating.split(",") if r.strip())
+    return MovieFilter(ratings=ratings, year_min=year_min, year_max=year_max, **extra)
+
+
+def main() -> None:
+    """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except PosterGenreError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors come through here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
