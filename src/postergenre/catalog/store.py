@@ -7,13 +7,13 @@ Other layers keep their own tables in the same file (features.cache adds embeddi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .filters import MovieFilter
-from .records import MOVIE_FIELDS, Movie, MovieRecord, UpsertCounts
+from .records import MOVIE_FIELDS, Movie, MovieRecord, RejectedRow, UpsertCounts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS movies (
@@ -117,13 +117,15 @@ class Catalog:
 
     # -- movies ---------------------------------------------------------------------------------
 
-    def upsert_movies(self, records: Iterable[MovieRecord], *, source: str = "", fmt: str = "") -> UpsertCounts:
+    def upsert_movies(self, records: Iterable[MovieRecord], *, source: str = "", fmt: str = "",
+                      rejected: Sequence[RejectedRow] = ()) -> UpsertCounts:
         """Insert or merge records in one transaction.
 
         Merging keeps stored values where the new record has none (importing our CSV after the
         IMDb-API export must not erase content ratings); a non-empty genre list replaces the old one.
+        `rejected` (the reader's bad rows) is only counted and recorded in the imports table.
         """
-        counts = UpsertCounts()
+        counts = UpsertCounts(rejected=len(rejected), rejections=list(rejected))
         seen: set[str] = set()
         with self.transaction() as conn:
             for rec in records:
@@ -187,19 +189,37 @@ class Catalog:
     # -- posters --------------------------------------------------------------------------------
 
     def set_poster(self, imdb_id: str, *, sha256: str, width: int, height: int, origin: str) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO posters (imdb_id, status, sha256, width, height, origin, error, updated_at)"
-                " VALUES (?, 'ok', ?, ?, ?, ?, NULL, ?)",
-                (imdb_id, sha256, width, height, origin, _now()),
-            )
+        self.set_posters([(imdb_id, sha256, width, height, origin)])
 
     def set_poster_failure(self, imdb_id: str, *, origin: str, error: str) -> None:
         """Record why a poster could not be had; an earlier good poster is kept."""
+        self.set_poster_failures([(imdb_id, origin, error)])
+
+    def set_posters(self, rows: Iterable[tuple[str, str, int, int, str]]) -> None:
+        """Batch set_poster: (imdb_id, sha256, width, height, origin) rows in one transaction.
+
+        Bulk attach/fetch write thousands of rows; one transaction per row would dominate their time.
+        """
+        now = _now()
         with self.transaction() as conn:
-            conn.execute(
+            conn.executemany(
+                "INSERT OR REPLACE INTO posters (imdb_id, status, sha256, width, height, origin, error, updated_at)"
+                " VALUES (?, 'ok', ?, ?, ?, ?, NULL, ?)",
+                [(*row, now) for row in rows],
+            )
+
+    def set_poster_failures(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Batch set_poster_failure: (imdb_id, origin, error) rows in one transaction."""
+        now = _now()
+        with self.transaction() as conn:
+            conn.executemany(
                 "INSERT INTO posters (imdb_id, status, origin, error, updated_at) VALUES (?, 'failed', ?, ?, ?)"
                 " ON CONFLICT(imdb_id) DO UPDATE SET error = excluded.error, updated_at = excluded.updated_at,"
                 " origin = CASE WHEN posters.status = 'ok' THEN posters.origin ELSE excluded.origin END",
-                (imdb_id, origin, error, _now()),
+                [(*row, now) for row in rows],
             )
+
+    def poster_states(self) -> dict[str, tuple[str, str | None, str | None]]:
+        """imdb_id -> (status, origin, sha256) for every movie with a poster attempt (resume checks)."""
+        rows = self.conn.execute("SELECT imdb_id, status, origin, sha256 FROM posters").fetchall()
+        return {imdb_id: (status, origin, sha) for imdb_id, status, origin, sha in rows}

@@ -60,7 +60,12 @@ def movie_filter(rating: Optional[str], year_min: Optional[int], year_max: Optio
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False makes click *return* the code of typer.Exit instead of exiting with it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            if code == 130:  # typer turns Ctrl-C into a returned 130; the except branch below never sees it
+                err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
+            sys.exit(code)
     except PosterGenreError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
@@ -72,7 +77,8 @@ def main() -> None:
     except Exception as exc:  # click usage errors come through here in standalone_mode=False
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer >= 0.20 vendors click: its usage errors derive from typer.TyperException, not click's.
+        if isinstance(exc, (click.ClickException, typer.TyperException)) and hasattr(exc, "show"):
             exc.show()
             sys.exit(exc.exit_code)
         raise

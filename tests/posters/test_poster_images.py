@@ -1,0 +1,137 @@
+"""The safe decoder on crafted inputs: bombs, non-images, truncation, every colour mode, EXIF."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from postergenre.errors import PosterDecodeError, PosterGenreError
+from postergenre.posters.images import MAX_PIXELS, MIN_SIDE, decode_image
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width×height, followed by one tiny IDAT: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("width,height", [(30_000, 30_000), (8_000, 8_000)])
+def test_bomb_is_refused_from_the_header_without_allocating(width: int, height: int) -> None:
+    data = _png_header_only(width, height)
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(PosterDecodeError) as info:
+        decode_image(data, name="bomb.png")
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    message = str(info.value)
+    assert message.startswith("bomb.png: too large: ")
+    assert message.endswith(f" exceeds the limit of {MAX_PIXELS:,} pixels")
+    assert elapsed < 0.5
+    assert peak < 5_000_000  # decoding 8000×8000 RGB would need 192 MB
+
+
+@pytest.mark.parametrize("data,what", [
+    (b"", "empty file"),
+    (b"hello, I am not a poster", "unrecognised format"),
+    (b"<!doctype html><html><body>Service unavailable</body></html>", "unrecognised format"),
+])
+def test_non_images_are_refused(data: bytes, what: str) -> None:
+    with pytest.raises(PosterDecodeError, match=f"^upload.bin: not an image \\({what}\\)"):
+        decode_image(data, name="upload.bin")
+
+
+def test_error_is_a_user_error_naming_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "tt0000001.jpg"
+    path.write_bytes(b"GIF89a-but-not-really")
+    with pytest.raises(PosterGenreError, match=str(path)):
+        decode_image(path)
+    with pytest.raises(PosterDecodeError, match="cannot read file"):
+        decode_image(tmp_path / "missing.jpg")
+
+
+def test_truncated_jpeg_fails(shared_data: Path) -> None:
+    data = (shared_data / "posters" / "tt0000003.jpg").read_bytes()
+    good = decode_image(data)
+    assert good.mode == "RGB" and good.size == (182, 268)
+    with pytest.raises(PosterDecodeError, match="^cut.jpg: truncated or corrupt"):
+        decode_image(data[: len(data) // 2], name="cut.jpg")
+
+
+def test_too_small_is_refused() -> None:
+    data = _encode(Image.new("RGB", (MIN_SIDE - 1, 200), "red"), "PNG")
+    with pytest.raises(PosterDecodeError, match=f"too small: {MIN_SIDE - 1}×200"):
+        decode_image(data, name="tiny.png")
+    assert decode_image(_encode(Image.new("RGB", (MIN_SIDE, MIN_SIDE)), "PNG")).size == (MIN_SIDE, MIN_SIDE)
+
+
+def _pixel(data: bytes, xy: tuple[int, int] = (10, 10)) -> tuple[int, ...]:
+    image = decode_image(data)
+    assert image.mode == "RGB"
+    return image.getpixel(xy)
+
+
+def _close(actual: tuple[int, ...], expected: tuple[int, ...], tol: int = 12) -> bool:
+    return all(abs(a - e) <= tol for a, e in zip(actual, expected))
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    data = _encode(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG", quality=95)  # pure red in CMYK
+    assert _close(_pixel(data), (255, 0, 0))
+
+
+def test_palette_and_grayscale_become_rgb() -> None:
+    palette = Image.new("P", (64, 64), 1)
+    palette.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    assert _pixel(_encode(palette, "PNG")) == (10, 200, 30)
+    assert _pixel(_encode(Image.new("L", (64, 64), 77), "PNG")) == (77, 77, 77)
+    assert _pixel(_encode(Image.new("L", (64, 64), 77), "JPEG")) == (77, 77, 77)
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped() -> None:
+    image = Image.new("I;16", (64, 64), 0)
+    image.paste(65535, (32, 0, 64, 64))
+    decoded = decode_image(_encode(image, "PNG"))
+    assert decoded.getpixel((5, 5)) == (0, 0, 0)
+    assert decoded.getpixel((50, 5)) == (255, 255, 255)
+
+
+def test_alpha_is_composited_on_white() -> None:
+    assert _pixel(_encode(Image.new("RGBA", (64, 64), (0, 0, 0, 0)), "PNG")) == (255, 255, 255)
+    assert _close(_pixel(_encode(Image.new("RGBA", (64, 64), (0, 0, 0, 128)), "PNG")), (127, 127, 127), 2)
+    assert _pixel(_encode(Image.new("LA", (64, 64), (0, 0)), "PNG")) == (255, 255, 255)
+    assert _pixel(_encode(Image.new("LA", (64, 64), (40, 255)), "PNG")) == (40, 40, 40)
+    keyed = Image.new("P", (64, 64), 0)
+    keyed.putpalette([1, 2, 3, 200, 0, 0] + [0] * 762)
+    keyed.paste(1, (32, 0, 64, 64))
+    decoded = decode_image(_encode(keyed, "PNG", transparency=0))
+    assert decoded.getpixel((5, 5)) == (255, 255, 255) and decoded.getpixel((50, 5)) == (200, 0, 0)
+
+
+def test_exif_orientation_is_applied() -> None:
+    stored = Image.new("RGB", (40, 80), "blue")
+    stored.paste((255, 0, 0), (0, 0, 40, 40))  # red top half as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    decoded = decode_image(_encode(stored, "JPEG", exif=exif.tobytes(), quality=95))
+    assert decoded.size == (80, 40)
+    assert _close(decoded.getpixel((70, 20)), (255, 0, 0))  # the top moved to the right
+    assert _close(decoded.getpixel((10, 20)), (0, 0, 255))
