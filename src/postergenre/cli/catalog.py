@@ -1,1 +1,140 @@
-"""CLI commands: catalog."""
+"""CLI commands: catalog import, catalog stats, report dataset (thin wrappers over the library)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Column, Table
+
+from ..catalog.importing import ImportResult, import_catalog_file
+from ..catalog.stats import CatalogStats, compute_stats
+from ..errors import CatalogFormatError
+from ._app import (HomeOption, RatingOption, YearMaxOption, YearMinOption, catalog_app, console, err_console,
+                   movie_filter, open_catalog, paths_for, report_app)
+
+_SHOWN_REJECTED = 50  # rejected rows listed in full; the rest are counted
+
+
+class CatalogFormat(str, Enum):
+    ours = "ours"
+    imdb_api_csv = "imdb-api-csv"
+    imdb_api_json = "imdb-api-json"
+    kaggle = "kaggle"
+
+
+@catalog_app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(
+        help="Catalog files: our CSV (imdb_id,title,year,genres,poster), the IMDb-API export (CSV or JSON), "
+             "or Kaggle MovieGenre.csv.", show_default=False)],
+    fmt: Annotated[Optional[CatalogFormat], typer.Option(
+        "--format", help="Read every FILE as this format instead of detecting it from the header/structure.",
+        case_sensitive=False)] = None,
+    home: HomeOption = None,
+) -> None:
+    """Import catalog files into the catalog: an idempotent upsert, one transaction per file.
+
+    Rows are merged by IMDb id; genres and content ratings are normalised. Bad rows (no id, unknown
+    genre, malformed genre list, bad encoding) are rejected and listed with file:line: reason. A file that
+    cannot be read at all changes nothing and makes the command exit 2 after the other files are imported.
+    """
+    results: list[ImportResult] = []
+    failed: list[str] = []
+    with open_catalog(home) as catalog:
+        for path in files:
+            try:
+                with console.status(f"importing {path}"):
+                    results.append(import_catalog_file(catalog, path, fmt.value if fmt else None))
+            except CatalogFormatError as exc:
+                failed.append(str(exc))
+        total = catalog.count()
+    _print_results(results)
+    console.print(f"catalog now holds [bold]{total}[/bold] movies")
+    for message in failed:
+        err_console.print(f"[red]error:[/red] {message} (nothing imported from it)", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _print_results(results: list[ImportResult]) -> None:
+    if not results:
+        return
+    table = Table("format", "added", "updated", "unchanged", "duplicates merged", "rejected", title="catalog import")
+    table.columns.insert(0, Column("file", overflow="fold"))
+    for r in results:
+        c = r.counts
+        table.add_row(str(r.file), r.fmt, f"[green]{c.added}[/green]", str(c.updated), str(c.unchanged),
+                      str(c.duplicates_merged), f"[red]{c.rejected}[/red]" if c.rejected else "0")
+    console.print(table)
+    rejections = [row for r in results for row in r.counts.rejections]
+    if rejections:
+        console.print(f"[yellow]rejected rows[/yellow] ({len(rejections)}):")
+        for row in rejections[:_SHOWN_REJECTED]:
+            console.print(f"  {row}", highlight=False, markup=False, soft_wrap=True)
+        if len(rejections) > _SHOWN_REJECTED:
+            console.print(f"  … and {len(rejections) - _SHOWN_REJECTED} more")
+    for note in (note for r in results for note in r.notes):
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+
+
+@catalog_app.command("stats")
+def stats(rating: RatingOption = None, year_min: YearMinOption = None, year_max: YearMaxOption = None,
+          home: HomeOption = None) -> None:
+    """Show what the catalog holds: missing posters/genres, duplicates, genres, ratings, years.
+
+    The filters narrow the movies counted, the same way they narrow training and reports.
+    """
+    with open_catalog(home) as catalog:
+        result = compute_stats(catalog, movie_filter(rating, year_min, year_max))
+    _print_stats(result)
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple]) -> Table:
+    table = Table(*columns, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+def _print_stats(s: CatalogStats) -> None:
+    console.print(f"[bold]{s.movies}[/bold] movies · posters stored {s.posters_stored} · failed {s.posters_failed}"
+                  f" · to fetch/attach {s.posters_to_fetch} · duplicates merged {s.duplicates_merged}"
+                  f" (latest import of each file; {s.imports} import runs)")
+    console.print(_table("missing values", ("", "movies", "%"),
+                         [(r.label, r.count, f"{r.percent:.1f}") for r in s.missing]))
+    console.print(_table("genres", ("genre", "movies", "%"),
+                         [(g, n, f"{100 * n / s.movies:.1f}") for g, n in s.genre_counts]))
+    console.print(_table("genres per movie", ("genres", "movies"), s.genres_per_movie))
+    console.print(_table("content ratings", ("rating", "movies"), s.content_ratings))
+    years = f"{s.year_min}–{s.year_max}" if s.year_min is not None else "none"
+    console.print(_table(f"years: {years} (no year: {s.years_missing})", ("decade", "movies"),
+                         [(f"{d}s", n) for d, n in s.decades]))
+    r = s.imdb_ratings
+    if r.count:
+        console.print(f"IMDb ratings: {r.count} movies, mean {r.mean:.2f}, median {r.median:.1f}, "
+                      f"range {r.minimum:.1f}–{r.maximum:.1f}")
+    else:
+        console.print("IMDb ratings: none in the catalog")
+
+
+@report_app.command("dataset")
+def report_dataset(
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="HTML file to write. Default: <home>/reports/dataset.html.")] = None,
+    rating: RatingOption = None, year_min: YearMinOption = None, year_max: YearMaxOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Write one self-contained HTML dataset report (plots embedded).
+
+    Genre counts, genre co-occurrence heatmap, genres per movie, years, content ratings, poster sizes and
+    the missing-value table of the movies the filters select.
+    """
+    from ..evaluation.dataset_report import write_dataset_report  # matplotlib: load only when used
+
+    target = out or paths_for(home).reports / "dataset.html"
+    with open_catalog(home) as catalog, console.status("writing the dataset report"):
+        written = write_dataset_report(catalog, target, movie_filter(rating, year_min, year_max))
+    console.print(f"dataset report: {written}", highlight=False)

@@ -1,0 +1,420 @@
+"""Readers for every catalog file format, each turning rows into normalised MovieRecords.
+
+One reader per source format; all share the normalisation of ids, genres, ratings and years so the
+catalog never stores two spellings of one thing. A bad row becomes a RejectedRow (file, physical line,
+reason) and reading goes on; only a file that cannot be read as a catalog at all raises
+CatalogFormatError. Nothing here touches the database: the caller upserts `records` in one transaction.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CatalogFormatError
+from .genres import UnknownGenreError, normalise_genres, normalise_rating
+from .records import MovieRecord, RejectedRow
+
+FORMATS: tuple[str, ...] = ("ours", "imdb-api-csv", "imdb-api-json", "kaggle")
+
+_ID_RE = re.compile(r"^(?:(?:https?://)?(?:www\.|m\.)?imdb\.com/title/)?(?:tt)?(\d{1,10})(?:\.0)?/?$", re.IGNORECASE)
+_YEAR_RE = re.compile(r"(?<!\d)(1[89]\d\d|2[01]\d\d)(?!\d)")
+_TITLE_YEAR_RE = re.compile(r"^(?P<title>.*?)\s*\((?P<year>1[89]\d\d|2[01]\d\d)(?:[–-]\d{0,4})?\s*\)\s*$")
+_MAX_LITERAL = 20_000  # characters; genreList cells are ~100, anything huge is not a genre list
+
+
+class RowError(ValueError):
+    """A problem with one row; becomes a RejectedRow with this message as the reason."""
+
+
+@dataclass
+class CatalogRead:
+    """What a reader made of one file."""
+
+    records: list[MovieRecord]
+    rejected: list[RejectedRow]
+    fmt: str
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)  # file-level hints shown once (e.g. encoding)
+
+
+# -- field normalisation ---------------------------------------------------------------------------
+
+
+def normalise_imdb_id(value: Any) -> str | None:
+    """'114709', 'tt114709', ' TT0114709 ', an imdb.com title URL -> 'tt0114709'; None if not an id."""
+    if value is None:
+        return None
+    match = _ID_RE.match(str(value).strip())
+    if not match or int(match.group(1)) == 0:
+        return None
+    return f"tt{int(match.group(1)):07d}"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    cleaned = " ".join(str(value).split())
+    return cleaned if cleaned and cleaned.lower() not in ("n/a", "none", "null", "nan") else None
+
+
+def _require_id(value: Any) -> str:
+    if _text(value) is None:
+        raise RowError("no IMDb id")
+    imdb_id = normalise_imdb_id(value)
+    if imdb_id is None:
+        raise RowError(f"bad IMDb id {str(value).strip()!r} (expected tt + digits, e.g. tt0114709)")
+    return imdb_id
+
+
+def _year(value: Any, field_name: str) -> int | None:
+    """A year from a cell that is just a year ("1995", "1995.0")."""
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        year = int(float(text))
+    except ValueError:
+        raise RowError(f"{field_name} {text!r} is not a year") from None
+    if not 1870 <= year <= 2199:
+        raise RowError(f"{field_name} {text!r} is not a plausible release year")
+    return year
+
+
+def _year_in(value: Any) -> int | None:
+    """The first year inside free text ("1990", "(1990)", "1990 TV Movie"); None if there is none."""
+    text = _text(value)
+    match = _YEAR_RE.search(text) if text else None
+    return int(match.group(1)) if match else None
+
+
+def _float(value: Any, field_name: str) -> float | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        raise RowError(f"{field_name} {text!r} is not a number") from None
+
+
+def _int(value: Any, field_name: str) -> int | None:
+    number = _float(value, field_name)
+    return None if number is None else int(number)
+
+
+def _genres(names: list[str]) -> tuple[str, ...]:
+    try:
+        return normalise_genres(names)
+    except UnknownGenreError as exc:
+        raise RowError(f"unknown genre {exc.genre!r}") from None
+
+
+def _poster_url(value: Any) -> str | None:
+    """An http(s) poster URL; IMDb-API's 'nopicture' placeholder counts as no poster."""
+    text = _text(value)
+    if text is None or not re.match(r"^https?://", text, re.IGNORECASE) or "nopicture" in text.lower():
+        return None
+    return text
+
+
+def _check_encoding(values: Iterable[Any]) -> None:
+    """Undecodable bytes survive decoding as lone surrogates (surrogateescape); they reject the row."""
+    for value in values:
+        bad = re.search("[\udc80-\udcff]", value) if isinstance(value, str) else None
+        if bad:
+            raise RowError(f"not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02x} in {value[:40]!r}); "
+                           f"see the encoding note below")
+
+
+# -- decoding and detection ------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CatalogFormatError(f"cannot read catalog file {path}: {exc.strerror or exc}") from None
+
+
+def _decode_utf8(path: Path, data: bytes) -> tuple[str, list[str]]:
+    """UTF-8 text (BOM dropped); bad bytes are kept as surrogates so the rows holding them get rejected."""
+    text = data.decode("utf-8-sig", errors="surrogateescape")
+    notes = []
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        notes.append(f"{path} is not valid UTF-8 (first bad byte on line {line}): if it is the Kaggle "
+                     f"MovieGenre.csv (Latin-1) import it with --format kaggle, otherwise re-save it as UTF-8")
+    return text, notes
+
+
+def _decode_kaggle(data: bytes) -> str:
+    """MovieGenre.csv as published is Latin-1; a copy re-saved as UTF-8 is read as UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_]+", "", name).lower()
+
+
+def detect_format(path: Path, data: bytes) -> str:
+    """Format from the file's structure: JSON, or the columns of the CSV header."""
+    head = data[:4096].decode("utf-8-sig", errors="replace").lstrip()
+    if not head:
+        raise CatalogFormatError(f"{path} is empty")
+    if head[0] in "[{":
+        return "imdb-api-json"
+    first_line = next(csv.reader(io.StringIO(head)), [])
+    columns = {_header_key(c) for c in first_line}
+    if {"imdbid", "genre", "title"} <= columns:
+        return "kaggle"
+    if {"id", "title"} <= columns and columns & {"genres", "genrelist"}:
+        return "imdb-api-csv"
+    if {"imdbid", "genres"} <= columns:
+        return "ours"
+    raise CatalogFormatError(
+        f"{path}: cannot tell the catalog format from its header ({', '.join(first_line[:12]) or 'no columns'}); "
+        f"expected one of: ours (imdb_id,title,year,genres,poster), imdb-api-csv (id,title,genres,genreList,...), "
+        f"imdb-api-json, kaggle (imdbId,Imdb Link,Title,IMDB Score,Genre,Poster); or pass --format"
+    )
+
+
+# -- CSV readers -----------------------------------------------------------------------------------
+
+RowParser = Callable[[dict[str, str]], MovieRecord]
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(first physical line, cells, error) for each CSV record; the header is the first one."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, None, f"malformed CSV: {exc}"
+            start = reader.line_num + 1
+            continue
+        if cells:
+            yield start, cells, None
+        start = reader.line_num + 1
+
+
+def _read_csv(path: Path, text: str, fmt: str, required: tuple[str, ...], parse: RowParser) -> CatalogRead:
+    rows = _csv_rows(text)
+    first = next(rows, None)
+    if first is None or first[1] is None:
+        raise CatalogFormatError(f"{path}: no CSV header line")
+    header = [_header_key(c) for c in first[1]]
+    missing = [c for c in required if _header_key(c) not in header]
+    if missing:
+        raise CatalogFormatError(
+            f"{path}: format {fmt} needs column(s) {', '.join(missing)}; the header has: {', '.join(first[1])}"
+        )
+    records: list[MovieRecord] = []
+    rejected: list[RejectedRow] = []
+    for line, cells, error in rows:
+        try:
+            if error is not None:
+                raise RowError(error)
+            assert cells is not None
+            if len(cells) > len(header):
+                raise RowError(f"{len(cells)} fields where the header has {len(header)} (unquoted comma?)")
+            _check_encoding(cells)
+            row = {name: cell for name, cell in zip(header, cells) if name}
+            records.append(parse(row))
+        except RowError as exc:
+            rejected.append(RejectedRow(str(path), line, str(exc)))
+    return CatalogRead(records, rejected, fmt, path)
+
+
+def _ours(folder: Path) -> RowParser:
+    def parse(row: dict[str, str]) -> MovieRecord:
+        poster = _text(row.get("poster"))
+        poster_url = _poster_url(poster)
+        poster_file = None
+        if poster and poster_url is None:
+            poster_file = str((folder / poster).resolve())  # absolute paths stay as they are
+        return MovieRecord(
+            imdb_id=_require_id(row.get("imdbid")),
+            title=_text(row.get("title")),
+            year=_year(row.get("year"), "year"),
+            genres=_genres((row.get("genres") or "").split("|")),
+            poster_url=poster_url,
+            poster_file=poster_file,
+        )
+
+    return parse
+
+
+def _genre_list(value: Any) -> list[str] | None:
+    """genreList as the IMDb API gives it: [{'key': 'Comedy', 'value': 'Comedy'}, ...] (or a literal of it).
+
+    ast.literal_eval only builds literals (no code runs); oversized cells are refused before parsing.
+    None when the cell is empty, so the caller falls back to the plain `genres` text.
+    """
+    if value is None or (isinstance(value, str) and _text(value) is None):
+        return None
+    if isinstance(value, str):
+        if len(value) > _MAX_LITERAL:
+            raise RowError(f"malformed genreList: {len(value)} characters long")
+        try:
+            value = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise RowError(f"malformed genreList {value.strip()[:80]!r}") from None
+    if not isinstance(value, (list, tuple)):
+        raise RowError(f"malformed genreList: expected a list, got {type(value).__name__}")
+    names: list[str] = []
+    for item in value:
+        if isinstance(item, dict):
+            name = item.get("value", item.get("key"))
+        else:
+            name = item
+        if not isinstance(name, str):
+            raise RowError(f"malformed genreList entry {item!r}")
+        names.append(name)
+    return names
+
+
+def _imdb_api_record(row: dict[str, Any]) -> MovieRecord:
+    """One IMDb-API record (CSV row or JSON object) keyed by _header_key names."""
+    names = _genre_list(row.get("genrelist"))
+    if names is None:
+        names = str(row.get("genres") or "").split(",")
+    return MovieRecord(
+        imdb_id=_require_id(row.get("id")),
+        title=_text(row.get("title")),
+        year=_year_in(row.get("year")) or _year_in(row.get("description")),
+        genres=_genres(names),
+        content_rating=normalise_rating(_text(row.get("contentrating"))),
+        plot=_text(row.get("plot")),
+        imdb_rating=_float(row.get("imdbrating"), "imDbRating"),
+        imdb_votes=_int(row.get("imdbratingvotes"), "imDbRatingVotes"),
+        poster_url=_poster_url(row.get("image")),
+    )
+
+
+def _kaggle(row: dict[str, str]) -> MovieRecord:
+    title = _text(row.get("title"))
+    year = None
+    if title:
+        match = _TITLE_YEAR_RE.match(title)
+        if match:
+            title, year = match.group("title") or None, int(match.group("year"))
+    return MovieRecord(
+        imdb_id=_require_id(row.get("imdbid")),
+        title=title,
+        year=year,
+        genres=_genres((row.get("genre") or "").split("|")),
+        imdb_rating=_float(row.get("imdbscore"), "IMDB Score"),
+        poster_url=_poster_url(row.get("poster")),
+    )
+
+
+# -- JSON reader -----------------------------------------------------------------------------------
+
+
+def _json_records(path: Path, text: str) -> list[tuple[int, Any]]:
+    """(first physical line, record) for each record of {"items": [...]}, {"results": [...]} or [...]."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogFormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    decoder = json.JSONDecoder()
+    if isinstance(document, list):
+        start = len(text) - len(text.lstrip())
+        return _array_items(text, start, decoder)
+    if isinstance(document, dict):
+        for key in ("items", "results"):
+            if isinstance(document.get(key), list):
+                if not document[key] and document.get("errorMessage"):
+                    raise CatalogFormatError(f"{path}: the export holds no records, only the API error "
+                                             f"{document['errorMessage']!r}")
+                return _array_items(text, _value_offset(text, key, decoder), decoder)
+    raise CatalogFormatError(f'{path}: JSON catalog must be a list of records or an object with "items" or '
+                             f'"results" holding one')
+
+
+def _value_offset(text: str, key: str, decoder: json.JSONDecoder) -> int:
+    """Offset of the value of top-level `key` in a JSON object (walks the top level only)."""
+    pos = text.index("{") + 1
+    while True:
+        pos = _skip_ws(text, pos)
+        name, pos = json.decoder.scanstring(text, pos + 1)
+        pos = _skip_ws(text, pos) + 1  # past ':'
+        pos = _skip_ws(text, pos)
+        if name == key:
+            return pos
+        _, pos = decoder.raw_decode(text, pos)
+        pos = _skip_ws(text, pos) + 1  # past ','
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _array_items(text: str, pos: int, decoder: json.JSONDecoder) -> list[tuple[int, Any]]:
+    items: list[tuple[int, Any]] = []
+    pos = _skip_ws(text, pos + 1)  # past '['
+    while text[pos] != "]":
+        item, end = decoder.raw_decode(text, pos)
+        items.append((text.count("\n", 0, pos) + 1, item))
+        pos = _skip_ws(text, end)
+        if text[pos] == ",":
+            pos = _skip_ws(text, pos + 1)
+    return items
+
+
+def _read_json(path: Path, text: str) -> CatalogRead:
+    records: list[MovieRecord] = []
+    rejected: list[RejectedRow] = []
+    for line, item in _json_records(path, text):
+        try:
+            if not isinstance(item, dict):
+                raise RowError(f"record is a JSON {type(item).__name__}, not an object")
+            _check_encoding([json.dumps(item, ensure_ascii=False)])
+            records.append(_imdb_api_record({_header_key(k): v for k, v in item.items()}))
+        except RowError as exc:
+            rejected.append(RejectedRow(str(path), line, str(exc)))
+    return CatalogRead(records, rejected, "imdb-api-json", path)
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+
+def read_catalog(path: Path, fmt: str | None = None) -> CatalogRead:
+    """Read one catalog file; `fmt` (one of FORMATS) overrides detection from the file's structure."""
+    path = Path(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise CatalogFormatError(f"unknown catalog format {fmt!r} for {path}; choose one of: {', '.join(FORMATS)}")
+    if path.is_dir():
+        raise CatalogFormatError(f"{path} is a folder, not a catalog file")
+    data = _read_bytes(path)
+    fmt = fmt or detect_format(path, data)
+    if fmt == "kaggle":
+        return _read_csv(path, _decode_kaggle(data), fmt, ("imdbId", "Title", "Genre"), _kaggle)
+    text, notes = _decode_utf8(path, data)
+    if fmt == "imdb-api-json":
+        read = _read_json(path, text)
+    elif fmt == "imdb-api-csv":
+        read = _read_csv(path, text, fmt, ("id", "title"), _imdb_api_record)
+    else:
+        read = _read_csv(path, text, fmt, ("imdb_id", "genres"), _ours(path.resolve().parent))
+    read.notes.extend(notes)
+    return read
