@@ -32,3 +32,56 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "home"
     monkeypatch.setenv("POSTERGENRE_HOME", str(folder))
     return folder
+
+
+def build_poster_home(folder: Path, rows: list[dict], shared_data: Path) -> Path:
+    """A data folder with `rows` of movies.csv imported and their shared posters attached (not embedded).
+
+    The subset CSV uses absolute poster paths, and the poster folder holds symlinks, so nothing is copied
+    except into the home's own poster store.
+    """
+    from postergenre.catalog.formats import read_catalog
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+    from postergenre.posters.attach import attach_folder
+    from postergenre.posters.store import PosterStore
+
+    source = folder / "source"
+    (source / "posters").mkdir(parents=True)
+    with open(source / "movies.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            poster = shared_data / row["poster"]
+            (source / "posters" / poster.name).symlink_to(poster)
+            writer.writerow({**row, "poster": str(poster)})
+    paths = get_paths(folder / "home").ensure()
+    read = read_catalog(source / "movies.csv")
+    with Catalog(paths.db) as catalog:
+        catalog.upsert_movies(read.records, source=str(source / "movies.csv"), fmt=read.fmt)
+        attach_folder(catalog, PosterStore(paths.posters), source / "posters")
+    return paths.home
+
+
+@pytest.fixture(scope="session")
+def make_poster_home(shared_data: Path):
+    """`make_poster_home(folder, rows)`: see build_poster_home."""
+    return lambda folder, rows: build_poster_home(Path(folder), rows, shared_data)
+
+
+@pytest.fixture(scope="session")
+def small_home(shared_data: Path, shared_rows: list[dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with 164 shared movies (every 110th row) imported, attached and embedded with the
+    default backbone. Session-wide and shared: tests must not write to it (copy it first)."""
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+    from postergenre.features.backbones import get_backbone
+    from postergenre.features.embed import embed_catalog
+    from postergenre.posters.store import PosterStore
+
+    home = build_poster_home(tmp_path_factory.mktemp("small_home"), shared_rows[::110], shared_data)
+    paths = get_paths(home)
+    with Catalog(paths.db) as catalog:
+        summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())
+    assert summary.complete and summary.failed == 0, summary
+    return home
