@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/postergenre
 SHARED ?= ../shared/data
 
-.PHONY: install run test catalog benchmarks
+.PHONY: install run test catalog benchmarks default-model
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,9 @@ benchmarks: install
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/predict_speed.py
 	$(PY) benchmarks/serve_load.py
+
+# The bundled model (src/postergenre/models/default): the head chosen in benchmarks/quality.py, retrained on every
+# embedded shared poster (~30 s on 2 idle cores). Needs `make catalog` + `postergenre embed` first; the exact
+# command of the bundled model (with its --home and card note) is at the end of its MODEL_CARD.md.
+default-model: install
+	$(CLI) train --head logreg --param l2=3e-3 --feature-set pooled+allstats --out src/postergenre/models/default

@@ -1,0 +1,100 @@
+"""Does an input look like a movie poster? A distance from the training posters in embedding space.
+
+A genre head answers confidently for any image, so a holiday photo or a flat colour block would get genres.
+The check models the training embeddings as a Gaussian in their top principal directions plus an isotropic
+residual: the score adds the Mahalanobis distance inside the subspace and the energy left outside it, each
+divided by its mean over held-out training posters, so a typical poster scores about 2. The threshold is a
+high percentile of those held-out posters' scores. Only aggregate statistics are stored (mean, scale, components, variances,
+threshold), never a row per poster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelError, PosterGenreError
+
+PREFIX = "poster_check."
+DEFAULT_COMPONENTS = 32
+DEFAULT_PERCENTILE = 99.5
+
+
+def _parts(Z: np.ndarray, components: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    proj = Z @ components.T  # [N, k]
+    inside = (proj**2 / variances[None, :]).sum(axis=1)
+    outside = np.maximum((Z**2).sum(axis=1) - (proj**2).sum(axis=1), 0.0)
+    return inside, outside
+
+
+def _stats(X: np.ndarray, components: int) -> dict[str, np.ndarray]:
+    mean = X.mean(axis=0)
+    std = X.std(axis=0)
+    scale = np.where(std > 1e-6, std, 1.0)
+    Zt = torch.from_numpy(((X - mean) / scale).astype(np.float32))
+    k = int(min(components, Zt.shape[1] - 1, len(Zt) - 1))
+    cov = (Zt.T @ Zt) / (len(Zt) - 1)
+    evals, evecs = torch.linalg.eigh(cov)
+    top = torch.argsort(evals, descending=True)[:k]
+    return {
+        PREFIX + "mean": mean.astype(np.float32),
+        PREFIX + "scale": scale.astype(np.float32),
+        PREFIX + "components": evecs[:, top].T.contiguous().numpy().astype(np.float32),
+        PREFIX + "variances": evals[top].clamp(min=1e-9).numpy().astype(np.float32),
+    }
+
+
+def _raw(X: np.ndarray, tensors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    t = {k: v.astype(np.float64) for k, v in tensors.items()}
+    Z = (X - t[PREFIX + "mean"]) / t[PREFIX + "scale"]
+    return _parts(Z, t[PREFIX + "components"], t[PREFIX + "variances"])
+
+
+def fit_poster_check(X: np.ndarray, *, components: int = DEFAULT_COMPONENTS, percentile: float = DEFAULT_PERCENTILE,
+                     calibration_fraction: float = 0.2, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Statistics of training embeddings `X` [N, D] (the full cached vectors) and the config to score new ones.
+
+    The statistics come from one part of the posters and the score normalisers and threshold from the rest
+    (`calibration_fraction`): a poster's distance to statistics fitted on itself is smaller than a new
+    poster's, so a threshold taken from in-sample scores would flag too many genuine new posters.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or len(X) < 20:
+        raise PosterGenreError(f"poster check needs at least 20 training embeddings [N, D], got shape {X.shape}")
+    order = np.random.default_rng(seed).permutation(len(X))
+    n_cal = max(10, int(round(calibration_fraction * len(X))))
+    fit_rows, cal_rows = order[n_cal:], order[:n_cal]
+    tensors = _stats(X[fit_rows], components)
+    inside, outside = _raw(X[cal_rows], tensors)
+    inside_mean, outside_mean = float(max(inside.mean(), 1e-9)), float(max(outside.mean(), 1e-9))
+    scores = inside / inside_mean + outside / outside_mean
+    config = {
+        "components": int(tensors[PREFIX + "components"].shape[0]),
+        "inside_mean": inside_mean,
+        "outside_mean": outside_mean,
+        "percentile": float(percentile),
+        "threshold": float(np.percentile(scores, percentile)),
+        "feature_dim": int(X.shape[1]),
+        "fitted_on": int(len(fit_rows)),
+        "calibrated_on": int(len(cal_rows)),
+    }
+    return tensors, config
+
+
+def poster_check_scores(X: np.ndarray, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(scores [N], is_poster [N]) for full cached embeddings `X` [N, D]; higher scores look less like posters."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[None, :]
+    names = ("mean", "scale", "components", "variances")
+    missing = [n for n in names if PREFIX + n not in tensors]
+    if missing:
+        raise ModelError(f"model has no poster-check statistics ({', '.join(missing)} missing)")
+    dim = tensors[PREFIX + "mean"].shape[0]
+    if X.shape[1] != dim:
+        raise ModelError(f"poster check expects {dim}-dim embeddings, got {X.shape[1]}")
+    inside, outside = _raw(X, {PREFIX + n: tensors[PREFIX + n] for n in names})
+    scores = inside / config["inside_mean"] + outside / config["outside_mean"]
+    return scores, scores <= config["threshold"]

@@ -1,0 +1,324 @@
+"""From catalog + embedding cache to a trained, cross-validated ModelArtifact, and evaluation of a saved one.
+
+Steps of `train_model`: assemble the data set (filters, frequent genres, cached vectors), nested CV of the
+search to estimate quality honestly, a plain k-fold search on all data to pick the settings, thresholds
+chosen on that winner's out-of-fold predictions, a final fit on everything, and the poster check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..catalog.filters import MovieFilter, frequent_genres
+from ..catalog.records import Movie
+from ..catalog.store import Catalog
+from ..errors import EmptySelectionError, ModelError
+from .artifact import ModelArtifact
+from .heads import head_module
+from .poster_check import fit_poster_check
+from .search import NestedResult, SearchResult, candidates_for, nested_cv, search
+from .split import holdout, kfold, poster_groups
+from .thresholds import choose_thresholds, decide
+
+if TYPE_CHECKING:
+    from ..features.backbones import BackboneSpec
+    from ..features.cache import EmbeddingCache
+
+Log = Callable[[str], None]
+COMPACT_SUFFIXES = (".w0", ".proj", ".components")
+"""Large matrices stored as float16 in the artifact (halves the bundled file; predictions move < 1e-3)."""
+
+
+@dataclass
+class Dataset:
+    """Movies selected for training or evaluation with their cached embeddings and multi-hot labels."""
+
+    ids: list[str]
+    shas: list[str]
+    genres: list[str]
+    X: np.ndarray  # full cached vectors [N, D_full] float32
+    Y: np.ndarray  # multi-hot [N, G] int8
+    backbone: str
+    preprocess_version: str
+    feature_set: str
+    feature_slice: tuple[int, int]
+    dropped_genres: dict[str, int] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    movie_genres: list[tuple[str, ...]] = field(default_factory=list)
+
+    @property
+    def features(self) -> np.ndarray:
+        """The feature-set slice the head sees."""
+        return self.X[:, self.feature_slice[0]:self.feature_slice[1]]
+
+    @property
+    def groups(self) -> np.ndarray:
+        return poster_groups(self.shas)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """sha256 over sorted (id, poster sha256, genres) plus counts: two data sets with equal hashes are the same."""
+        h = hashlib.sha256()
+        for imdb_id, sha, gs in sorted(zip(self.ids, self.shas, self.movie_genres)):
+            h.update(f"{imdb_id}\t{sha}\t{'|'.join(gs)}\n".encode())
+        return {
+            "sha256": h.hexdigest(),
+            "movies": len(self.ids),
+            "posters": len(set(self.shas)),
+            "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0))},
+            "dropped_genres": self.dropped_genres,
+        }
+
+
+def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbone: str | None = None,
+                     feature_set: str = "pooled+stats", min_examples: int = 100,
+                     genres: Sequence[str] | None = None, skip_unembedded: bool = False) -> Dataset:
+    """Select movies, keep genres with >= `min_examples` (or exactly `genres`), and load their cached vectors.
+
+    Movies whose poster failed to embed are left out with a message; posters never embedded raise a ModelError
+    that says how to embed them (or, with `skip_unembedded`, are left out with a message, e.g. to preview
+    results while `postergenre embed` is still running). Movies with none of the kept genres are left out (every evaluated movie has
+    at least one true genre, as in the catalog).
+    """
+    from ..features.backbones import get_backbone
+    from ..features.cache import EmbeddingCache
+
+    spec = get_backbone(backbone)
+    sl = spec.feature_slice(feature_set)
+    base = flt or MovieFilter()
+    base = MovieFilter(ratings=base.ratings, year_min=base.year_min, year_max=base.year_max,
+                       require_poster=True, require_genres=True)
+    movies: list[Movie] = base.apply(catalog.movies())
+    with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
+        return _assemble(movies, cache, spec, sl, feature_set, min_examples, genres, skip_unembedded)
+
+
+def _assemble(movies: list[Movie], cache: "EmbeddingCache", spec: "BackboneSpec", sl: slice, feature_set: str, min_examples: int,
+              genres: Sequence[str] | None, skip_unembedded: bool) -> Dataset:
+    messages: list[str] = []
+    if skip_unembedded:
+        missing = set(cache.missing(sorted({m.poster_sha256 for m in movies})))
+        if missing:
+            movies = [m for m in movies if m.poster_sha256 not in missing]
+            messages.append(f"{len(missing)} posters without a {spec.name} embedding left out (embedding still running?)")
+            if not movies:
+                raise EmptySelectionError(f"no selected poster has a {spec.name} embedding yet: run `postergenre embed`")
+    failed = cache.failures()
+    if failed:
+        before = len(movies)
+        movies = [m for m in movies if m.poster_sha256 not in failed]
+        if len(movies) < before:
+            messages.append(f"{before - len(movies)} movies left out: their poster failed to embed with {spec.name}")
+        if not movies:
+            raise EmptySelectionError(f"no movies left: every selected poster failed to embed with {spec.name}")
+    if genres is None:
+        kept, dropped = frequent_genres(movies, min_examples)
+        if dropped:
+            messages.append(
+                f"{len(dropped)} genres left out with fewer than {min_examples} examples (--min-examples): "
+                + ", ".join(f"{g} ({n})" for g, n in dropped.items())
+            )
+    else:
+        kept, dropped = list(genres), {}
+    index = {g: j for j, g in enumerate(kept)}
+    rows = [m for m in movies if any(g in index for g in m.genres)]
+    if len(rows) < len(movies):
+        messages.append(f"{len(movies) - len(rows)} movies left out: none of their genres is among the {len(kept)} kept")
+    if not rows:
+        raise EmptySelectionError(f"no selected movie has any of the genres {', '.join(kept)}")
+    shas = [m.poster_sha256 for m in rows]
+    unique = sorted(set(shas))
+    missing = cache.missing(unique)
+    if missing:
+        raise ModelError(
+            f"{len(missing)} of {len(unique)} selected posters have no {spec.name} embedding yet: "
+            f"run `postergenre embed --backbone {spec.name}`"
+        )
+    vectors = cache.get(unique)
+    pos = {s: i for i, s in enumerate(unique)}
+    X = vectors[[pos[s] for s in shas]].astype(np.float32, copy=False)
+    Y = np.zeros((len(rows), len(kept)), dtype=np.int8)
+    for i, m in enumerate(rows):
+        for g in m.genres:
+            if g in index:
+                Y[i, index[g]] = 1
+    return Dataset(
+        ids=[m.imdb_id for m in rows], shas=shas, genres=list(kept), X=X, Y=Y, backbone=spec.name,
+        preprocess_version=spec.preprocess_version, feature_set=feature_set, feature_slice=(sl.start or 0, sl.stop),
+        dropped_genres=dict(dropped), messages=messages, movie_genres=[tuple(sorted(m.genres)) for m in rows],
+    )
+
+
+@dataclass
+class TrainOptions:
+    """Everything `postergenre train` can set; recorded in the artifact so a model can be reproduced."""
+
+    backbone: str | None = None
+    feature_set: str = "pooled+stats"
+    head: str = "auto"
+    params: dict[str, list[Any]] = field(default_factory=dict)
+    folds: int = 5
+    inner_folds: int = 3
+    min_examples: int = 100
+    threshold_metric: str = "f1"
+    seed: int = 0
+    bootstrap: int = 1000
+    compact: bool = True
+    holdout: float | None = None  # keep this fraction out of training (evaluate it with `evaluate --holdout`)
+    threads: int | None = None  # torch CPU threads (1 is fastest on a machine busy with other jobs)
+
+
+@dataclass
+class TrainResult:
+    artifact: ModelArtifact
+    selection: SearchResult
+    nested: NestedResult
+    evaluation: dict[str, Any]
+    seconds: float
+
+
+def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], metric: str) -> dict[str, float]:
+    """Micro/macro F1 when each fold's thresholds come only from the other folds' predictions.
+
+    The headline F1 uses thresholds tuned on all out-of-fold predictions (as the shipped model does); this
+    number shows how much that tuning flatters it.
+    """
+    decided = np.zeros(Y.shape, dtype=bool)
+    for _, te in folds:
+        rest = np.setdiff1d(np.arange(len(Y)), te)
+        decided[te] = decide(P[te], choose_thresholds(Y[rest], P[rest], metric))
+    y = Y.astype(bool)
+    tp, fp, fn = (y & decided).sum(0), (~y & decided).sum(0), (y & ~decided).sum(0)
+    micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)
+    per = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    return {"micro_f1": float(micro), "macro_f1": float(per.mean())}
+
+
+def train_model(ds: Dataset, opts: TrainOptions, log: Log = print) -> TrainResult:
+    """Search, estimate (nested CV), choose thresholds, fit on everything; returns the artifact unsaved."""
+    from ..evaluation.metrics import evaluate_predictions
+
+    t_start = time.perf_counter()
+    if opts.threads:
+        import torch
+
+        torch.set_num_threads(opts.threads)
+    if opts.holdout:
+        tr, te = holdout(ds.Y, ds.groups, opts.holdout, opts.seed)
+        log(f"hold-out: {len(te):,} movies ({opts.holdout:.0%}, seed {opts.seed}) kept out of training; "
+            f"evaluate them with `postergenre evaluate MODEL --holdout {opts.holdout}`")
+        ds = subset(ds, tr)
+    X, Y, groups = ds.features, ds.Y, ds.groups
+    cands = candidates_for(opts.head, opts.params)
+    outer = kfold(Y, groups, opts.folds, opts.seed)
+    log(f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters), {len(ds.genres)} genres, {X.shape[1]} features "
+        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV")
+    if len(cands) > 1:
+        log(f"selection search ({opts.folds}-fold CV on all data):")
+        selection = search(cands, X, Y, outer, log=log)
+        log(f"nested CV of the search ({opts.folds} outer x {opts.inner_folds} inner folds) for the reported metrics:")
+        nested = nested_cv(cands, X, Y, groups, outer, inner_folds=opts.inner_folds, seed=opts.seed, log=log)
+    else:
+        selection = search(cands, X, Y, outer, log=log)
+        oof = selection.oof[cands[0].label]
+        nested = NestedResult(oof, [cands[0].label] * len(outer), [])
+    best = selection.best
+    # Thresholds for the shipped model: on the winner's out-of-fold predictions from the selection CV.
+    thresholds = choose_thresholds(Y, selection.oof[best.label], opts.threshold_metric)
+    # Reported metrics: the nested (honest) out-of-fold predictions, thresholds chosen on them (see cross_fitted_f1).
+    nested_thresholds = choose_thresholds(Y, nested.oof, opts.threshold_metric)
+    evaluation = evaluate_predictions(Y, nested.oof, nested_thresholds, ds.genres, bootstrap=opts.bootstrap,
+                                      seed=opts.seed, threshold_metric=opts.threshold_metric)
+    evaluation["cross_fitted_thresholds"] = cross_fitted_f1(Y, nested.oof, outer, opts.threshold_metric)
+    log(f"fitting {best.label} on all {len(ds.ids):,} movies")
+    head = best.make().fit(X, Y)
+    tensors = head.export()
+    pc_tensors, pc_config = fit_poster_check(ds.X)
+    tensors.update(pc_tensors)
+    if opts.compact:
+        tensors = {k: (v.astype(np.float16) if k.endswith(COMPACT_SUFFIXES) else v) for k, v in tensors.items()}
+    seconds = time.perf_counter() - t_start
+    metrics = {
+        "cv": evaluation,
+        "estimate": "nested CV of the search" if len(cands) > 1 else f"{opts.folds}-fold CV of fixed settings",
+        "folds": opts.folds,
+        "inner_folds": opts.inner_folds if len(cands) > 1 else None,
+        "chosen_per_outer_fold": nested.chosen,
+        "search_table": selection.table(),
+        "train_seconds": round(seconds, 1),
+    }
+    artifact = ModelArtifact(
+        genres=ds.genres, thresholds=thresholds, backbone=ds.backbone, preprocess_version=ds.preprocess_version,
+        feature_set=ds.feature_set, head_type=best.head_type,
+        head_config={"settings": best.settings, "feature_slice": list(ds.feature_slice), "poster_check": pc_config,
+                     "threshold_metric": opts.threshold_metric},
+        tensors=tensors, metrics=metrics, data_fingerprint=ds.fingerprint(),
+        training_options=asdict(opts) | {"messages": ds.messages},
+    )
+    return TrainResult(artifact, selection, nested, evaluation, seconds)
+
+
+def predict_features(artifact: ModelArtifact, X_full: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """Probabilities [N, G] of a saved head on full cached vectors (the same module the Predictor uses)."""
+    import torch
+
+    mod = head_module(artifact)
+    out = []
+    with torch.no_grad():
+        for b0 in range(0, len(X_full), batch):
+            out.append(torch.sigmoid(mod(torch.from_numpy(np.ascontiguousarray(X_full[b0:b0 + batch], dtype=np.float32)))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(artifact.genres)), np.float32)
+
+
+def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilter | None = None,
+                   holdout_fraction: float | None = None, seed: int = 0, bootstrap: int = 1000,
+                   log: Log = print) -> tuple[dict[str, Any], Dataset, np.ndarray]:
+    """Metrics of a saved model on catalog movies (optionally only a stratified hold-out part of them).
+
+    The hold-out uses the same poster grouping and seed as training splits; evaluating on movies the model
+    was trained on measures memory, not skill, so the result says whether the data matches the training
+    fingerprint.
+    """
+    from ..evaluation.metrics import evaluate_predictions
+    from ..features.backbones import get_backbone
+
+    spec = get_backbone(artifact.backbone)
+    artifact.check_compatible(spec.name, spec.preprocess_version)
+    ds = assemble_dataset(catalog, flt=flt, backbone=artifact.backbone, feature_set=artifact.feature_set,
+                          genres=artifact.genres)
+    for m in ds.messages:
+        log(m)
+    trained_holdout = artifact.training_options.get("holdout")
+    if holdout_fraction:
+        if trained_holdout != holdout_fraction or artifact.training_options.get("seed", 0) != seed:
+            log(f"warning: the model was trained with hold-out {trained_holdout} (seed "
+                f"{artifact.training_options.get('seed')}); this hold-out part may include training movies")
+        _, te = holdout(ds.Y, ds.groups, holdout_fraction, seed)
+        ds = subset(ds, te)
+        log(f"hold-out: {len(te):,} movies ({holdout_fraction:.0%} of the selection, seed {seed})")
+    probs = predict_features(artifact, ds.X)
+    result = evaluate_predictions(ds.Y, probs, artifact.thresholds, ds.genres, bootstrap=bootstrap, seed=seed)
+    trained_ids = artifact.data_fingerprint.get("sha256")
+    overlap = "unknown"
+    if trained_ids:
+        overlap = "same data as training" if ds.fingerprint()["sha256"] == trained_ids else "differs from training data"
+    result["model"] = {"backbone": artifact.backbone, "feature_set": artifact.feature_set, "head": artifact.head_type,
+                       "created_at": artifact.created_at, "training_data": artifact.data_fingerprint.get("sha256"),
+                       "evaluation_data": ds.fingerprint()["sha256"], "relation": overlap}
+    result["holdout_fraction"] = holdout_fraction
+    return result, ds, probs
+
+
+def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
+    return Dataset(
+        ids=[ds.ids[i] for i in idx], shas=[ds.shas[i] for i in idx], genres=ds.genres, X=ds.X[idx], Y=ds.Y[idx],
+        backbone=ds.backbone, preprocess_version=ds.preprocess_version, feature_set=ds.feature_set,
+        feature_slice=ds.feature_slice, dropped_genres=ds.dropped_genres, messages=ds.messages,
+        movie_genres=[ds.movie_genres[i] for i in idx],
+    )
+

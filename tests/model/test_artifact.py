@@ -1,0 +1,87 @@
+"""Artifacts: bit-exact save/load without pickle, atomic replacement, refusal of other backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from postergenre.errors import ModelError
+from postergenre.model.artifact import ModelArtifact
+from postergenre.model.heads import head_module, make_head
+from postergenre.model.poster_check import fit_poster_check, poster_check_scores
+
+
+def _artifact(seed: int = 0) -> tuple[ModelArtifact, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(300, 24)).astype(np.float32)
+    Y = (X[:, :3] > 0.3).astype(np.int8)
+    head = make_head("mlp", {"hidden": 8, "pca": 10, "batch_size": 32, "max_epochs": 5}).fit(X[:, 4:20], Y)
+    tensors = head.export()
+    pc_tensors, pc_config = fit_poster_check(X)
+    tensors |= pc_tensors
+    tensors["head.w0"] = tensors["head.w0"].astype(np.float16)
+    art = ModelArtifact(
+        genres=["Action", "Drama", "Horror"], thresholds=np.array([0.31, 0.5, 0.123456789]), backbone="efficientnet-lite0",
+        preprocess_version="v-test", feature_set="pooled", head_type="mlp",
+        head_config={"settings": head.config, "feature_slice": [4, 20], "poster_check": pc_config, "threshold_metric": "f1"},
+        tensors=tensors, metrics={"cv": {}}, data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300},
+        training_options={"min_examples": 100, "command": "postergenre train --head mlp"},
+    )
+    return art, X
+
+
+def test_roundtrip_is_bit_exact_and_pickle_free(tmp_path: Path) -> None:
+    art, X = _artifact()
+    folder = art.save(tmp_path / "m")
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "model.json", "model.safetensors"]
+    raw = (folder / "model.safetensors").read_bytes()
+    assert b"pickle" not in raw and not raw.startswith(b"\x80")  # safetensors: JSON header, raw tensor bytes
+    back = ModelArtifact.load(folder)
+    assert back.tensors.keys() == art.tensors.keys()
+    for k, v in art.tensors.items():
+        assert back.tensors[k].dtype == v.dtype and back.tensors[k].tobytes() == v.tobytes(), k
+    assert back.thresholds.tobytes() == art.thresholds.tobytes()
+    assert back.metadata() == art.metadata()
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "postergenre train --head mlp" in card and "no content ratings" in card
+    with torch.no_grad():
+        a = head_module(art)(torch.from_numpy(X)).numpy()
+        b = head_module(back)(torch.from_numpy(X)).numpy()
+    assert a.tobytes() == b.tobytes()
+    s1, ok1 = poster_check_scores(X, art.tensors, art.head_config["poster_check"])
+    s2, ok2 = poster_check_scores(X, back.tensors, back.head_config["poster_check"])
+    assert np.array_equal(s1, s2) and ok1.mean() > 0.95
+
+
+def test_save_replaces_an_existing_model_atomically(tmp_path: Path) -> None:
+    art, _ = _artifact()
+    target = tmp_path / "m"
+    art.save(target)
+    art.genres = ["A", "B", "C"]
+    art.save(target)
+    assert ModelArtifact.load(target).genres == ["A", "B", "C"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary or backup folder left behind
+
+
+def test_refuses_other_backbone_and_broken_files(tmp_path: Path) -> None:
+    art, _ = _artifact()
+    art.check_compatible("efficientnet-lite0", "v-test")
+    with pytest.raises(ModelError, match="efficientnet-lite2"):
+        art.check_compatible("efficientnet-lite2", "v-test")
+    with pytest.raises(ModelError, match="preprocessing"):
+        art.check_compatible("efficientnet-lite0", "v-other")
+    folder = art.save(tmp_path / "m")
+    with pytest.raises(ModelError, match="not a model folder"):
+        ModelArtifact.load(tmp_path / "nothing")
+    (folder / "model.safetensors").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(ModelError, match="model.safetensors"):
+        ModelArtifact.load(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["format_version"] = 99
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="format_version"):
+        ModelArtifact.load(folder)

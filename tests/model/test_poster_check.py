@@ -1,0 +1,48 @@
+"""The poster check flags images that are not posters (a photo, a flat colour) and lets new posters pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from postergenre.catalog.store import Catalog
+from postergenre.features.backbones import get_backbone
+from postergenre.features.cache import EmbeddingCache
+from postergenre.features.embed import embed_images
+from postergenre.model.poster_check import fit_poster_check, poster_check_scores
+
+
+@pytest.fixture(scope="module")
+def poster_vectors(small_home: Path) -> np.ndarray:
+    spec = get_backbone()
+    with Catalog(small_home / "catalog.sqlite") as catalog:
+        shas = sorted({m.poster_sha256 for m in catalog.movies() if m.poster_sha256})
+    with EmbeddingCache(small_home / "catalog.sqlite", spec.name, spec.preprocess_version) as cache:
+        return cache.get(shas)
+
+
+def test_photos_and_flat_images_are_flagged_while_new_posters_pass(poster_vectors: np.ndarray) -> None:
+    skimage_data = pytest.importorskip("skimage.data")
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(poster_vectors))
+    train, held_out = poster_vectors[order[:120]], poster_vectors[order[120:]]
+    tensors, config = fit_poster_check(train)
+    assert all(v.ndim <= 2 and v.shape[0] <= max(config["components"], train.shape[1]) for v in tensors.values())
+
+    _, ok = poster_check_scores(held_out, tensors, config)
+    assert ok.mean() >= 0.9, f"{(~ok).sum()} of {len(ok)} unseen posters flagged"
+
+    spec = get_backbone()
+    odd = [
+        Image.new("RGB", (400, 600), (40, 90, 200)),  # a flat colour
+        Image.new("RGB", (400, 600), (255, 255, 255)),  # a blank page
+        Image.fromarray(skimage_data.coffee()),  # photos
+        Image.fromarray(skimage_data.astronaut()),
+    ]
+    scores, ok = poster_check_scores(embed_images(odd, spec.build(), spec), tensors, config)
+    assert not ok[0] and not ok[1], scores
+    assert (~ok[2:]).sum() >= 1, scores  # at least one of the photographs is recognised as not a poster
+    assert scores.min() > np.median(poster_check_scores(held_out, tensors, config)[0])

@@ -1,0 +1,87 @@
+"""`postergenre train` and `postergenre evaluate` end to end on real embedded posters (the small_home fixture)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from postergenre.cli import app
+from postergenre.model.artifact import ModelArtifact
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def home_copy(small_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of small_home (tests must not write into the shared one)."""
+    target = tmp_path_factory.mktemp("train") / "home"
+    shutil.copytree(small_home, target, symlinks=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def trained(home_copy: Path) -> tuple[Path, str]:
+    out = home_copy.parent / "model"
+    res = runner.invoke(app, ["train", "--home", str(home_copy), "--head", "logreg", "--param", "l2=1e-3,1e-1",
+                              "--min-examples", "20", "--folds", "3", "--inner-folds", "2", "--holdout", "0.25",
+                              "--bootstrap", "50", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def test_train_writes_a_loadable_artifact_with_honest_metrics(trained: tuple[Path, str], home_copy: Path) -> None:
+    out, output = trained
+    assert "genres left out with fewer than 20 examples" in output  # rare genres are reported, not silently dropped
+    assert "logreg(l2=0.001)" in output and "logreg(l2=0.1)" in output  # the table of tried settings
+    art = ModelArtifact.load(out)
+    counts = art.data_fingerprint["genre_counts"]
+    assert art.genres == sorted(counts) and "Drama" in art.genres
+    assert art.metrics["estimate"] == "nested CV of the search" and len(art.metrics["chosen_per_outer_fold"]) == 3
+    auc = art.metrics["cv"]["headline"]["macro_auc"]
+    assert auc["ci_low"] <= auc["value"] <= auc["ci_high"] and auc["prior"] == pytest.approx(0.5)
+    assert art.training_options["holdout"] == 0.25
+    assert art.data_fingerprint["movies"] < 164  # the hold-out part was kept out of training
+    assert "--holdout 0.25" in art.training_options["command"]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Reproduce" in card and art.training_options["command"] in card
+    assert np.all((art.thresholds > 0) & (art.thresholds <= 1))
+
+
+def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_copy: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    html, js = tmp_path / "r.html", tmp_path / "r.json"
+    res = runner.invoke(app, ["evaluate", str(out), "--home", str(home_copy), "--holdout", "0.25", "--bootstrap", "50",
+                              "--out", str(html), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    result = json.loads(js.read_text())
+    art = ModelArtifact.load(out)
+    assert result["genres"] == art.genres
+    # The hold-out is the quarter of the selection that `train --holdout 0.25` kept out of training.
+    assert result["n_movies"] / (result["n_movies"] + art.data_fingerprint["movies"]) == pytest.approx(0.25, abs=0.03)
+    assert result["headline"]["macro_auc"]["value"] is not None
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64" in text
+
+
+def test_evaluate_refuses_a_model_of_another_preprocessing(trained: tuple[Path, str], home_copy: Path, tmp_path: Path) -> None:
+    out, _ = trained
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    meta = json.loads((other / "model.json").read_text())
+    meta["preprocess_version"] = "letterbox-something-else"
+    (other / "model.json").write_text(json.dumps(meta))
+    res = runner.invoke(app, ["evaluate", str(other), "--home", str(home_copy), "--out", str(tmp_path / "x.html")])
+    assert res.exit_code != 0
+    assert "preprocessing letterbox-something-else" in str(res.exception)
+
+
+def test_empty_selection_names_the_filter(home_copy: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "--home", str(home_copy), "--year-min", "2100", "--out", str(tmp_path / "m")])
+    assert res.exit_code != 0
+    assert "--year-min 2100" in str(res.exception)
+    assert not (tmp_path / "m").exists()
