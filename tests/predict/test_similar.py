@@ -1,0 +1,75 @@
+"""Nearest-neighbour indexes and comparable titles from a real embedded catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from postergenre.errors import ModelError
+from postergenre.predict.similar import ExactIndex, HnswIndex, build_index
+
+
+def _clustered(n: int = 600, d: int = 48, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(12, d))
+    vectors = centres[rng.integers(0, 12, n)] + 0.3 * rng.normal(size=(n, d))
+    return [f"k{i}" for i in range(n)], vectors.astype(np.float32)
+
+
+def test_exact_index_returns_cosine_order_and_scores() -> None:
+    keys, vectors = _clustered()
+    index = ExactIndex(keys, vectors)
+    query = vectors[7] * 3.0  # scale must not matter for cosine
+    hits = index.search(query, 5)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    expected = np.argsort(-(unit @ (query / np.linalg.norm(query))))[:5]
+    assert [k for k, _ in hits] == [keys[i] for i in expected]
+    assert hits[0] == ("k7", pytest.approx(1.0, abs=1e-5))
+    assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))
+    assert len(index.search(query, 10_000)) == len(keys)
+
+
+def test_hnsw_index_agrees_with_exact_behind_the_same_interface() -> None:
+    keys, vectors = _clustered()
+    exact, approx = ExactIndex(keys, vectors), HnswIndex(keys, vectors)
+    recalls = []
+    for q in range(0, 600, 37):
+        want = {k for k, _ in exact.search(vectors[q], 10)}
+        got = approx.search(vectors[q], 10)
+        recalls.append(len(want & {k for k, _ in got}) / 10)
+        assert got[0][0] == f"k{q}" and got[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert np.mean(recalls) >= 0.95
+    assert isinstance(build_index(keys, vectors, "hnsw"), HnswIndex)
+    assert isinstance(build_index(keys, vectors), ExactIndex)  # small catalogs: exact
+
+
+def test_similar_on_embedded_catalog_excludes_the_query(predictor, small_home: Path) -> None:
+    from postergenre.catalog.store import Catalog
+    from postergenre.posters.store import PosterStore
+
+    with Catalog(small_home / "catalog.sqlite") as catalog:
+        movies = [m for m in catalog.movies() if m.poster_status == "ok"]
+    query = movies[0]
+    poster = PosterStore(small_home / "posters").path(query.poster_sha256)
+
+    titles = predictor.similar(poster, k=5, home=small_home)
+
+    assert len(titles) == 5
+    assert query.poster_sha256 not in {t.poster_sha256 for t in titles}
+    by_id = {m.imdb_id: m for m in movies}
+    for t in titles:
+        assert t.title and t.title == by_id[t.imdb_id].title and t.genres == list(by_id[t.imdb_id].genres)
+    assert all(a.score >= b.score for a, b in zip(titles, titles[1:]))
+    assert titles[0].to_dict()["imdb_id"] == titles[0].imdb_id
+    # decoded pixels carry no file hash: the identical catalog poster is still recognised and left out
+    from PIL import Image
+
+    by_pixels = predictor.similar(Image.open(poster), k=5, home=small_home)
+    assert [t.imdb_id for t in by_pixels] == [t.imdb_id for t in titles]
+
+
+def test_similar_without_embeddings_says_which_command_to_run(predictor, home: Path, three_posters) -> None:
+    with pytest.raises(ModelError, match="postergenre embed"):
+        predictor.similar(three_posters[0], k=3, home=home)
