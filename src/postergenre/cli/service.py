@@ -1,1 +1,60 @@
-"""CLI commands: service."""
+"""CLI command: `postergenre serve` starts the web service and page."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..service import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_WAITING
+from ._app import HomeOption, app, console
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on. 0.0.0.0 exposes the service to your network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")] = None,
+    home: HomeOption = None,
+    max_concurrency: Annotated[int, typer.Option(min=1, help="Predictions computed at the same time.")] = DEFAULT_MAX_CONCURRENCY,
+    max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot; beyond that the answer is 503 + Retry-After.")] = DEFAULT_MAX_WAITING,
+    max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest accepted poster upload or download, in MB.")] = DEFAULT_MAX_UPLOAD_BYTES / 1_000_000,
+    allow_private_urls: Annotated[bool, typer.Option(help="Let poster URLs point at private/loopback hosts (only on a trusted network).")] = False,
+) -> None:
+    """Serve the web page and the HTTP API (with the bundled model unless --model is given)."""
+    import uvicorn
+
+    from ..service.app import create_app
+
+    _log_json_lines()
+    with console.status("loading the model…"):
+        service = create_app(home=home, model_dir=model, max_concurrency=max_concurrency, max_waiting=max_queue,
+                             max_upload_bytes=int(max_upload_mb * 1_000_000), allow_private_urls=allow_private_urls)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}/"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:  # listening now: the URL works (a taken port exits inside startup instead)
+                console.print(f"Open [bold]{url}[/bold] in your browser (API docs: {url}docs). Stop with Ctrl+C.",
+                              soft_wrap=True)
+
+    # Open connections are bounded too (uvicorn answers 503 beyond it), so uploads in flight cannot pile up
+    # without limit before the admission gate sees them; 64 spare for the page, its images and health checks.
+    config = uvicorn.Config(service, host=host, port=port, access_log=False, log_level="warning",
+                            timeout_graceful_shutdown=5, limit_concurrency=max_concurrency + max_queue + 64)
+    Server(config).run()
+
+
+def _log_json_lines() -> None:
+    """The service's per-request JSON lines go to stderr, one per line, without decoration."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("postergenre.service")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
