@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from postergenre.catalog.store import Catalog
-from postergenre.evaluation.metrics import evaluate_predictions
+from postergenre.model.metrics import evaluate_predictions
 from postergenre.features.backbones import get_backbone
 from postergenre.model.search import candidates_for, nested_cv
 from postergenre.model.split import kfold

@@ -40,7 +40,7 @@ import torch
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
 from postergenre.errors import PosterDecodeError
-from postergenre.evaluation.metrics import HEADLINE, evaluate_predictions
+from postergenre.model.metrics import HEADLINE, evaluate_predictions
 from postergenre.model.seed_cnn import load_pixels, predict_seed_cnn, train_seed_cnn
 from postergenre.model.thresholds import choose_thresholds
 

@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from postergenre.evaluation.metrics import HEADLINE
+from ..model.metrics import HEADLINE
 
 _LABELS = {
     "macro_auc": "Macro ROC AUC",

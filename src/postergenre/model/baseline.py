@@ -26,7 +26,7 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
                 bootstrap: int = 1000, log: Callable[[str], None] = print) -> dict[str, Any]:
     """JSON-safe result: CV metrics of the seed CNN on about `limit` posters (a stratified subset over poster
     groups, so duplicates stay together; genres chosen on the whole selection)."""
-    from ..evaluation.metrics import evaluate_predictions
+    from .metrics import evaluate_predictions
     from ..posters.store import PosterStore
     from .seed_cnn import cross_validate_seed_cnn, load_pixels
 

@@ -201,7 +201,7 @@ def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarr
 
 def train_model(ds: Dataset, opts: TrainOptions, log: Log = print) -> TrainResult:
     """Search, estimate (nested CV), choose thresholds, fit on everything; returns the artifact unsaved."""
-    from ..evaluation.metrics import evaluate_predictions
+    from .metrics import evaluate_predictions
 
     t_start = time.perf_counter()
     if opts.threads:
@@ -284,7 +284,7 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
     was trained on measures memory, not skill, so the result says whether the data matches the training
     fingerprint.
     """
-    from ..evaluation.metrics import evaluate_predictions
+    from .metrics import evaluate_predictions
     from ..features.backbones import get_backbone
 
     spec = get_backbone(artifact.backbone)

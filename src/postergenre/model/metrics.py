@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from postergenre.errors import PosterGenreError
-from postergenre.model.thresholds import choose_thresholds, decide
+from ..errors import PosterGenreError
+from .thresholds import choose_thresholds, decide
 
 __all__ = ["HEADLINE", "decide", "choose_thresholds", "evaluate_predictions", "roc_auc_weighted"]
 
