@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "embed_speed.json"
@@ -65,7 +66,6 @@ def _make_home(root: Path, rows: list[dict], data: Path) -> Path:
 
 def _one(config: dict) -> dict:
     """One end-to-end configuration (runs in a child process so peak RSS is its own)."""
-    import torch
 
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
@@ -186,11 +186,7 @@ def main() -> None:
     report["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     print(f"load average before {report['loadavg_before']}, after {report['loadavg_after']} "
           f"(on {os.cpu_count()} cores; other jobs share them)")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, args.json)
-    print(f"wrote {args.json}")
+    write_result(args.json, report)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import resource
@@ -20,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "predict_speed.json"
@@ -116,11 +116,7 @@ def main() -> None:
           f"CPU time {c['cpu_median']} s (the wall time on an idle core)")
     print(f"folder throughput: {result['throughput_posters_per_s']} posters/s over {len(batch)} posters "
           f"({failed} failed); model load {result['model_load_s']} s; load average {result['machine']['load_average_1m']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Quality benchmark: 5-fold CV on the shared posters for every backbone x feature set x head tried.
 
 Usage:
-    python benchmarks/quality.py --home /work/dev-home [--backbone efficientnet-lite0 ...]
+    python benchmarks/quality.py --home ~/.local/share/postergenre [--backbone efficientnet-lite0 ...]
         [--seed-cnn-json out/seed_cnn.json | --seed-cnn-limit 1000] [--json benchmarks/results/quality.json]
 
 Every row is an honest estimate: a head with a grid of settings is scored by nested CV (each outer fold
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from postergenre.config import get_paths
 from postergenre.catalog.store import Catalog
 from postergenre.model.metrics import evaluate_predictions
 from postergenre.features.backbones import get_backbone
@@ -32,6 +32,7 @@ from postergenre.model.search import candidates_for, nested_cv
 from postergenre.model.split import kfold
 from postergenre.model.thresholds import choose_thresholds
 from postergenre.model.train import assemble_dataset, cross_fitted_f1
+from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 TARGETS = {"macro_auc": 0.76, "micro_f1": 0.43, "macro_f1": 0.31}
 
@@ -74,7 +75,7 @@ def _print_table(rows: list[dict]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", type=Path, default=Path(os.environ.get("POSTERGENRE_HOME", "/work/dev-home")))
+    ap.add_argument("--home", type=Path, default=None, help="data folder with the embedded catalog (default: $POSTERGENRE_HOME)")
     ap.add_argument("--backbone", action="append", help="backbone(s) to test (default: efficientnet-lite0)")
     ap.add_argument("--feature-set", action="append", help="feature set(s) (default: pooled, pooled+stats)")
     ap.add_argument("--head", action="append",
@@ -89,6 +90,7 @@ def main() -> int:
     ap.add_argument("--append", action="store_true", help="keep the rows already in --json (same options are replaced)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
     args = ap.parse_args()
+    args.home = args.home or get_paths().home
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -162,11 +164,7 @@ def main() -> int:
                      "torch_threads": torch.get_num_threads()},
         "method": __doc__.split("Every row")[1].strip(),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json.with_name(args.json.name + ".tmp")
-    tmp.write_text(json.dumps(out, indent=2, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, args.json)
-    print(f"wrote {args.json}")
+    write_result(args.json, out)
     return 0
 
 

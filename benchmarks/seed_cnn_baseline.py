@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import json
-import os
 import platform
 import sys
 import time
@@ -43,6 +41,7 @@ from postergenre.errors import PosterDecodeError
 from postergenre.model.metrics import HEADLINE, evaluate_predictions
 from postergenre.model.seed_cnn import load_pixels, predict_seed_cnn, train_seed_cnn
 from postergenre.model.thresholds import choose_thresholds
+from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 
 def _poster_path(root: Path, rel: str) -> Path:
@@ -188,11 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                          "numpy": np.__version__,
                          "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None},
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(out, indent=2, allow_nan=False), encoding="utf-8")
-        os.replace(tmp, args.json)
-        print(f"wrote {args.json}")
+        write_result(args.json, out)
     return 0
 
 

@@ -9,7 +9,7 @@ bounded loops of POST /v1/predict with one shared poster:
 Targets (the web-service issue): p50 ≤ 80 ms at concurrency 1, no errors at 32, memory flat.
 Prints a table and writes benchmarks/results/serve_load.json.
 
-    .venv/bin/python benchmarks/serve_load.py --home /work/dev-home
+    .venv/bin/python benchmarks/serve_load.py --home ~/.local/share/postergenre
     .venv/bin/python benchmarks/serve_load.py --url http://127.0.0.1:8000 --pid 12345 --poster p.jpg
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import socket
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "serve_load.json"
@@ -200,10 +200,7 @@ def main() -> None:
                        "service": {"max_concurrency": args.max_concurrency, "max_queue": args.max_queue} if proc else "external"},
         "targets": {"p50_ms_at_1": 80, "errors_at_32": 0, "memory": "flat"},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    write_result(args.out, result)
 
     print(f"{'conc':>5} {'requests':>8} {'ok':>6} {'503':>5} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}")
     for row in levels + ([dict(memory_run, concurrency=f"{memory_run['concurrency']}*")] if memory_run else []):

@@ -1,7 +1,7 @@
 """Train-speed benchmark: the default head from cached embeddings, CV included (target < 2 minutes, 2 cores).
 
 Usage:
-    python benchmarks/train_speed.py --home /work/dev-home [--head mlp --param hidden=256 ...] [--json ...]
+    python benchmarks/train_speed.py --home ~/.local/share/postergenre [--head mlp --param hidden=256 ...] [--json ...]
 
 Without --head it trains with the settings recorded in the bundled default model (so it times exactly what
 `postergenre train` does to reproduce it): load the data set from the cache, k-fold CV, thresholds, bootstrap
@@ -12,7 +12,6 @@ machine shared with other jobs the wall clock is the honest upper bound and CPU 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,21 +20,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from postergenre.config import get_paths
 from postergenre.catalog.store import Catalog
 from postergenre.model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
 from postergenre.model.search import parse_params
 from postergenre.model.train import TrainOptions, assemble_dataset, train_model
+from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", type=Path, default=Path(os.environ.get("POSTERGENRE_HOME", "/work/dev-home")))
+    ap.add_argument("--home", type=Path, default=None, help="data folder with the embedded catalog (default: $POSTERGENRE_HOME)")
     ap.add_argument("--head", default=None, help="head type (default: the bundled model's)")
     ap.add_argument("--param", action="append", default=[], help="KEY=VALUE head settings (default: the bundled model's)")
     ap.add_argument("--feature-set", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "train_speed.json")
     args = ap.parse_args()
+    args.home = args.home or get_paths().home
     torch.set_num_threads(args.threads)
 
     if args.head is None:
@@ -66,11 +68,7 @@ def main() -> int:
            "head": result.artifact.head_type, "settings": result.artifact.head_config["settings"], "feature_set": feature_set,
            "threads": torch.get_num_threads(), "stages": stages, "total": total, "load_average": os.getloadavg()[0],
            "cv_macro_auc": result.evaluation["headline"]["macro_auc"]["value"], "numpy": np.__version__}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json.with_name(args.json.name + ".tmp")
-    tmp.write_text(json.dumps(out, indent=2), encoding="utf-8")
-    os.replace(tmp, args.json)
-    print(f"wrote {args.json}")
+    write_result(args.json, out)
     return 0
 
 

@@ -7,11 +7,12 @@ Other layers keep their own tables in the same file (features.cache adds embeddi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .database import connect, transaction
 from .filters import MovieFilter
 from .records import MOVIE_FIELDS, Movie, MovieRecord, RejectedRow, UpsertCounts
 
@@ -87,13 +88,7 @@ class Catalog:
 
     def __init__(self, db_path: Path | str):
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (see transaction()).
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(SCHEMA)
+        self.conn = connect(self.path, SCHEMA, timeout=30)
 
     def __enter__(self) -> "Catalog":
         return self
@@ -104,16 +99,9 @@ class Catalog:
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """All-or-nothing: commits on success, rolls back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return transaction(self.conn)
 
     # -- movies ---------------------------------------------------------------------------------
 

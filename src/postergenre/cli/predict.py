@@ -186,7 +186,7 @@ def similar(
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Comparable titles: the catalog posters nearest to POSTER (cosine on embeddings), itself excluded."""
+    """Comparable titles: the catalog posters nearest to POSTER in look and genre profile, itself excluded."""
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)

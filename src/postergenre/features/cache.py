@@ -12,14 +12,13 @@ one transaction, so a killed run leaves only complete rows.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from ..catalog.database import connect, transaction
 from ..errors import PosterGenreError
 
 SCHEMA = """
@@ -61,11 +60,7 @@ class EmbeddingCache:
         self.path = Path(db_path)
         self.backbone = backbone
         self.preprocess_version = preprocess_version
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(SCHEMA)
+        self.conn = connect(self.path, SCHEMA)
         self._key = (backbone, preprocess_version)
 
     def __enter__(self) -> "EmbeddingCache":
@@ -77,15 +72,6 @@ class EmbeddingCache:
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -162,7 +148,7 @@ class EmbeddingCache:
             if arr.ndim != 1 or not np.isfinite(arr).all():
                 raise ValueError(f"refusing to cache a non-finite or non-1-D vector for poster {sha}")
             rows.append((sha, *self._key, arr.shape[0], arr.tobytes(), now))
-        with self._transaction() as conn:
+        with transaction(self.conn) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO embeddings (sha256, backbone, preprocess_version, dim, vector, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)", rows)

@@ -224,9 +224,13 @@ class Predictor:
         """Images → (full embedding [N, D], probabilities [N, G]) in one batched pass."""
         net = self._fast_net if self._fast_net is not None else self.net
         features = embed_images(images, net, self.spec, batch_size=max(1, len(images)))  # as the cache has them
+        return features, self.probabilities_of_embeddings(features)
+
+    def probabilities_of_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Full cached-style embeddings [N, D] → genre probabilities [N, G] (the head alone)."""
         with torch.inference_mode():
-            probs = torch.sigmoid(self.head(torch.from_numpy(features)))
-        return features, probs.numpy().astype(np.float64)
+            probs = torch.sigmoid(self.head(torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))))
+        return probs.numpy().astype(np.float64)
 
     def _check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         scores, is_poster = poster_check_scores(embeddings, self.artifact.tensors, self._poster_check_config)
@@ -366,7 +370,7 @@ class Predictor:
     # ------------------------------------------------------------------------------------ similar
 
     def similar(self, x: PosterLike, k: int = 10, *, home: Path | str | None = None) -> list["SimilarTitle"]:
-        """The k catalog posters nearest to `x` (cosine on embeddings), the query poster itself excluded."""
+        """The k catalog titles nearest to `x` in look and genre profile (see similar.py), itself excluded."""
         if k < 1:
             raise PosterGenreError(f"k must be at least 1, got {k}")
         item = self.read(x)
@@ -382,7 +386,8 @@ class Predictor:
         key = str(get_paths(home if home is not None else self.home).home)
         with self._similar_lock:
             if key not in self._similar:
-                self._similar[key] = CatalogSimilarity.from_home(Path(key), self.spec)
+                self._similar[key] = CatalogSimilarity.from_home(Path(key), self.spec,
+                                                                 genre_profile=self.probabilities_of_embeddings)
             return self._similar[key]
 
     # ------------------------------------------------------------------------------------ compare
