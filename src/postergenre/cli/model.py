@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from ._app import HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, movie_filter, open_catalog, paths_for
+from ..files import write_atomic
 
 
 class HeadChoice(str, Enum):
@@ -55,7 +56,7 @@ def _reproduce_command(args: dict[str, Any]) -> str:
 @app.command()
 def train(
     backbone: Annotated[Optional[str], typer.Option("--backbone", help="Backbone whose cached embeddings to use (default efficientnet-lite0).")] = None,
-    feature_set: Annotated[str, typer.Option("--feature-set", help="Slice of the cached vector: pooled, pooled+stats or stats.")] = "pooled+stats",
+    feature_set: Annotated[str, typer.Option("--feature-set", help="Slice of the cached vector: pooled, pooled+stats, pooled+allstats or stats.")] = "pooled+allstats",
     head: Annotated[HeadChoice, typer.Option("--head", help="auto searches logreg and mlp; ensemble averages both; seed-cnn runs the predecessor's CNN on pixels (CV only).")] = HeadChoice.auto,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Head setting KEY=VALUE, or KEY=V1,V2 to search several (repeatable), e.g. --param hidden=256,512.")] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
@@ -133,11 +134,7 @@ def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, thr
                              epochs=epochs, seed=seed, threshold_metric=threshold_metric,
                              log=lambda s: console.print(s, highlight=False))
     console.print(_headline_table(result["cv"], f"seed-cnn {folds}-fold CV on {result['subset']['movies']} posters"))
-    target = (out or paths.reports) / f"seed-cnn-cv-{_stamp()}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    target = write_atomic((out or paths.reports) / f"seed-cnn-cv-{_stamp()}.json", json.dumps(result, indent=2) + "\n")
     console.print(f"seed-cnn is a baseline (no model artifact); results written to [bold]{target}[/bold]")
 
 
@@ -167,15 +164,11 @@ def evaluate(
                                            log=lambda s: console.print(s, highlight=False))
     html_path = out or paths.reports / f"evaluation-{_stamp()}.html"
     json_path = json_out or html_path.with_suffix(".json")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
     model_name = str(model or DEFAULT_MODEL_DIR)
     notes = [f"Model: {model_name} ({artifact.head_type} on {artifact.backbone} {artifact.feature_set}, created {artifact.created_at}).",
              f"Data: {paths.home}" + (f", stratified hold-out {holdout:.0%} (seed {seed})" if holdout else ", all selected movies")
              + f"; {result['model']['relation']}."]
     write_evaluation_report(result, ds.Y, probs, ds.genres, html_path, notes=notes)
-    tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(json_path)
+    write_atomic(json_path, json.dumps(result, indent=2) + "\n")
     console.print(_headline_table(result, f"{model_name} on {len(ds.ids):,} movies"))
     console.print(f"report: [bold]{html_path}[/bold]\nmetrics: [bold]{json_path}[/bold]", highlight=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..catalog.filters import MovieFilter  # noqa: E402
 from ..catalog.records import Movie  # noqa: E402
 from ..catalog.stats import CatalogStats, duplicates_merged, stats_of  # noqa: E402
 from ..catalog.store import Catalog  # noqa: E402
+from ..files import write_atomic  # noqa: E402
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -154,13 +154,4 @@ def write_dataset_report(catalog: Catalog, path: Path, flt: MovieFilter | None =
     movies = catalog.movies(flt or MovieFilter())
     stats = stats_of(movies, *duplicates_merged(catalog))
     text = render_dataset_report(movies, stats, "postergenre dataset report")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: os.replace stays atomic
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text)

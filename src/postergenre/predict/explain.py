@@ -12,6 +12,7 @@ heatmap pixel lines up with the poster pixel at the same coordinates.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 from PIL import Image
 
 from ..features.preprocess import preprocess_batch
+from ..files import write_atomic
 
 if TYPE_CHECKING:
     from .predictor import Predictor
@@ -101,8 +103,7 @@ def write_overlays(image: Image.Image, heatmaps: Mapping[str, np.ndarray], out_d
     written = []
     for genre, heat in heatmaps.items():
         path = out_dir / f"{stem}.{re.sub(r'[^A-Za-z0-9-]+', '_', genre)}.png"
-        tmp = path.with_name(path.name + ".tmp")
-        overlay(image, heat).save(tmp, format="PNG")
-        tmp.replace(path)
-        written.append(path)
+        png = io.BytesIO()
+        overlay(image, heat).save(png, format="PNG")
+        written.append(write_atomic(path, png.getvalue()))
     return written

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 from pathlib import Path
 
 from PIL import Image
 
 from .compare import CompareResult, VariantScore
 from .explain import overlay
+from ..files import write_atomic
 
 THUMB_HEIGHT = 360
 HEAT_HEIGHT = 180
@@ -102,9 +102,4 @@ def render_sheet(result: CompareResult, *, title: str = "Poster variants") -> st
 
 def write_sheet(result: CompareResult, path: Path, *, title: str = "Poster variants") -> Path:
     """Write the sheet atomically (temporary file + rename); returns `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(render_sheet(result, title=title), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, render_sheet(result, title=title))
