@@ -293,25 +293,45 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
                           genres=artifact.genres)
     for m in ds.messages:
         log(m)
-    trained_holdout = artifact.training_options.get("holdout")
+    relation = relation_to_training(artifact, ds, holdout_fraction, seed)
+    if not relation.startswith("held out"):
+        log(f"warning: {relation}")
     if holdout_fraction:
-        if trained_holdout != holdout_fraction or artifact.training_options.get("seed", 0) != seed:
-            log(f"warning: the model was trained with hold-out {trained_holdout} (seed "
-                f"{artifact.training_options.get('seed')}); this hold-out part may include training movies")
         _, te = holdout(ds.Y, ds.groups, holdout_fraction, seed)
         ds = subset(ds, te)
         log(f"hold-out: {len(te):,} movies ({holdout_fraction:.0%} of the selection, seed {seed})")
     probs = predict_features(artifact, ds.X)
     result = evaluate_predictions(ds.Y, probs, artifact.thresholds, ds.genres, bootstrap=bootstrap, seed=seed)
-    trained_ids = artifact.data_fingerprint.get("sha256")
-    overlap = "unknown"
-    if trained_ids:
-        overlap = "same data as training" if ds.fingerprint()["sha256"] == trained_ids else "differs from training data"
     result["model"] = {"backbone": artifact.backbone, "feature_set": artifact.feature_set, "head": artifact.head_type,
                        "created_at": artifact.created_at, "training_data": artifact.data_fingerprint.get("sha256"),
-                       "evaluation_data": ds.fingerprint()["sha256"], "relation": overlap}
+                       "evaluation_data": ds.fingerprint()["sha256"], "relation": relation}
     result["holdout_fraction"] = holdout_fraction
     return result, ds, probs
+
+
+def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None, seed: int) -> str:
+    """Whether evaluating `artifact` on `ds` (or its hold-out part) measures skill or memory.
+
+    Decided from the training data fingerprint: the selection (or the training part of the same split) is
+    rebuilt and hashed, so a match proves which movies the model saw.
+    """
+    trained = artifact.data_fingerprint.get("sha256")
+    if not trained:
+        return "unknown relation to the training data (the model records no data fingerprint)"
+    trained_holdout = artifact.training_options.get("holdout")
+    trained_seed = artifact.training_options.get("seed", 0)
+    if trained_holdout:
+        train_part, _ = holdout(ds.Y, ds.groups, trained_holdout, trained_seed)
+        if subset(ds, train_part).fingerprint()["sha256"] != trained:
+            return "the evaluated movies differ from the model's training data; any overlap is unknown"
+        if holdout_fraction == trained_holdout and seed == trained_seed:
+            return "held out: none of the evaluated movies was used to train this model"
+        return (f"the model was trained on this selection minus its {trained_holdout:.0%} hold-out (seed "
+                f"{trained_seed}); evaluate with --holdout {trained_holdout} --seed {trained_seed} for unseen movies")
+    if ds.fingerprint()["sha256"] == trained:
+        return ("every evaluated movie was used to train this model: the numbers measure memory, not skill "
+                "(train with --holdout, or read the model card's cross-validated metrics)")
+    return "the evaluated movies differ from the model's training data; any overlap is unknown"
 
 
 def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
