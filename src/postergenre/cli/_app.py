@@ -20,6 +20,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"postergenre {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Predict a movie's genres from its poster, find comparable titles, compare poster variants."""
+
+
 catalog_app = typer.Typer(help="Import catalog files and inspect the catalog.", no_args_is_help=True)
 posters_app = typer.Typer(help="Attach local poster files or fetch poster URLs into the poster store.", no_args_is_help=True)
 report_app = typer.Typer(help="Write HTML reports.", no_args_is_help=True)
