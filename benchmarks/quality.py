@@ -100,6 +100,8 @@ def main() -> int:
     rows: list[dict] = []
     previous: list[dict] = json.loads(args.json.read_text())["rows"] if args.append and args.json.is_file() else []
     t_all = time.perf_counter()
+    across: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # (feature set, head) -> backbone -> out-of-fold probs
+    ids_of_first: list[str] | None = None
     with Catalog(args.home / "catalog.sqlite") as catalog:
         for backbone in backbones:
             full = assemble_dataset(catalog, backbone=backbone, feature_set="pooled+stats", min_examples=args.min_examples,
@@ -107,6 +109,9 @@ def main() -> int:
             for msg in full.messages:
                 print(f"note: {msg}")
             Y, groups, genres = full.Y, full.groups, full.genres
+            ids_of_first = ids_of_first or full.ids
+            if full.ids != ids_of_first:  # the across-backbone mean needs the same movies in the same folds
+                raise SystemExit(f"{backbone}: embedded movies differ from {backbones[0]}'s; embed both fully first")
             outer = kfold(Y, groups, args.folds, seed=0)
             print(f"{backbone}: {len(Y):,} movies, {len(genres)} genres, {full.X.shape[1]} cached dims", flush=True)
             data_notes = full.messages
@@ -146,12 +151,22 @@ def main() -> int:
                                        log=lambda s: print("  " + s, flush=True))
                     secs = time.perf_counter() - t0
                     oofs[head] = (nested.oof, secs)
+                    across.setdefault((fs, head), {})[backbone] = nested.oof
                     label = f"{backbone} {fs} {head}" + (f" nested over {GRIDS.get(head)}" if len(cands) > 1 else "")
                     rows.append(_row(label, Y, nested.oof, genres, outer, args.bootstrap,
                                      {"backbone": backbone, "feature_set": fs, "head": head, "grid": GRIDS.get(head, {}),
                                       "chosen_per_fold": nested.chosen, "inner_tables": nested.inner_tables,
                                       "seconds": round(secs)}))
                     _print_table(rows[-1:])
+        # Averaging the nested out-of-fold probabilities of several backbones is itself honest: no setting
+        # is chosen on the outer folds.
+        for (fs, head), by_backbone in across.items():
+            if len(by_backbone) > 1:
+                oof = np.mean(list(by_backbone.values()), axis=0)
+                rows.append(_row(f"mean over {'+'.join(b.removeprefix('efficientnet-') for b in by_backbone)} {fs} {head}",
+                                 Y, oof, genres, outer, args.bootstrap,
+                                 {"backbone": sorted(by_backbone), "feature_set": fs, "head": head}))
+                _print_table(rows[-1:])
     names = {r["name"] for r in rows}
     rows = [r for r in previous if r["name"] not in names] + rows
     _print_table(rows)
