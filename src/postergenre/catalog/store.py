@@ -165,15 +165,6 @@ class Catalog:
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM movies").fetchone()[0]
 
-    def movies_by_sha256(self, sha256s: Iterable[str]) -> dict[str, list[Movie]]:
-        """Movies whose poster has each hash (duplicate posters map to several movies)."""
-        wanted = set(sha256s)
-        out: dict[str, list[Movie]] = {}
-        for m in self.movies():
-            if m.poster_sha256 in wanted and m.poster_status == "ok":
-                out.setdefault(m.poster_sha256, []).append(m)
-        return out
-
     # -- posters --------------------------------------------------------------------------------
 
     def set_poster(self, imdb_id: str, *, sha256: str, width: int, height: int, origin: str) -> None:
