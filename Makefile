@@ -15,10 +15,13 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
-# Catalog of the shared posters (resumable: reruns only do what is missing).
+# Catalog of the shared posters and the studio's own films (resumable: reruns only do what is missing; a re-import
+# of an unchanged file reports its rows unchanged). The studio export's other poster URLs cannot be reached here.
 catalog: install
 	$(CLI) catalog import $(SHARED)/movies.csv
+	$(CLI) catalog import $(SHARED)/studio-catalog/imdb_api_export.csv --collection studio
 	$(CLI) posters attach $(SHARED)/posters
+	$(CLI) posters attach $(SHARED)/studio-catalog/posters
 
 run: catalog
 	$(CLI) embed

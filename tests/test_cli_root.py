@@ -23,3 +23,12 @@ def test_unknown_command_is_a_usage_error_without_traceback() -> None:
     res = subprocess.run([str(SCRIPT), "frobnicate"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and "frobnicate" in res.stderr
+
+
+def test_commands_that_select_movies_offer_every_filter() -> None:
+    for command in (["catalog", "stats"], ["report", "dataset"], ["embed"]):
+        res = subprocess.run([str(SCRIPT), *command, "--help"], capture_output=True, text=True, timeout=60,
+                             env={"COLUMNS": "200", "PATH": ""})
+        assert res.returncode == 0, res.stderr
+        for option in ("--collection", "--rating", "--year-min", "--year-max"):
+            assert option in res.stdout, (command, option)

@@ -16,6 +16,10 @@ class PosterDecodeError(PosterGenreError):
     """Bytes that are not a usable poster image (not an image, corrupt, bomb, too small)."""
 
 
+class NotAnImageError(PosterDecodeError):
+    """Bytes in no accepted image format at all (the service answers 415, not 422)."""
+
+
 class FetchError(PosterGenreError):
     """A poster URL could not be downloaded as an image."""
 

@@ -52,7 +52,8 @@ def test_stats_numbers(catalog: Catalog) -> None:
     s = compute_stats(catalog)
     assert s.movies == 7
     assert [(r.label, r.count) for r in s.missing] == [("missing poster", 3), ("missing genres", 2),
-                                                       ("missing both", 1)]
+                                                       ("missing both", 1), ("missing plot", 7),
+                                                       ("missing content rating", 5), ("missing year", 1)]
     assert s.missing[0].percent == pytest.approx(300 / 7)
     assert (s.posters_stored, s.posters_failed, s.posters_to_fetch) == (1, 1, 3)
     assert s.duplicates_merged == 1 and s.imports == 4

@@ -9,8 +9,10 @@ from PIL import Image
 
 from postergenre.errors import PosterGenreError
 from postergenre.features import backbones
-from postergenre.features.backbones import BACKBONES, DEFAULT_BACKBONE, get_backbone
 from postergenre.features.preprocess import preprocess
+from postergenre.features.registry import DEFAULT_BACKBONE, backbone_names, get_backbone
+
+BACKBONES = {name: get_backbone(name) for name in backbone_names()}
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (dev extra) ships the sample photographs")
 

@@ -1,15 +1,19 @@
-"""Input geometry and normalisation: one function shared by training and prediction."""
+"""Input geometry and normalisation: one numpy function shared by training and prediction."""
 
 from __future__ import annotations
 
-import torch
+import io
+
+import numpy as np
+import pytest
 from PIL import Image
 
-from postergenre.features.backbones import BACKBONES, get_backbone
-from postergenre.features.preprocess import preprocess, preprocess_batch
+from postergenre.features.preprocess import Letterbox, preprocess, preprocess_batch
+from postergenre.features.registry import backbone_names, get_backbone
 from postergenre.posters.images import decode_image
 
 SPEC = get_backbone()
+BOX = SPEC.preprocessing
 
 
 def _solid(w: int, h: int, rgb=(255, 0, 0)) -> Image.Image:
@@ -17,35 +21,81 @@ def _solid(w: int, h: int, rgb=(255, 0, 0)) -> Image.Image:
 
 
 def test_typical_poster_fills_the_input_with_thin_side_padding():
-    x = preprocess(_solid(182, 268), SPEC)
-    assert x.shape == (3, 320, 224) and x.dtype == torch.float32
+    x = BOX.batch([_solid(182, 268)])[0]
+    assert x.shape == (3, 320, 224) and x.dtype == np.float32 and x.flags.c_contiguous
     # 182×268 scaled by 320/268 -> 217×320: 7 grey columns (3 left, 4 right), pad normalises to 0
+    assert BOX.placement(182, 268) == (3, 0, 217, 320)
     red = x[0]
-    assert torch.all(red[:, :3] == 0) and torch.all(red[:, -4:] == 0)
-    assert torch.allclose(red[:, 3:-4], torch.tensor((255 - 127) / 128))
-    assert torch.allclose(x[1, :, 3:-4], torch.tensor((0 - 127) / 128))
+    assert np.all(red[:, :3] == 0) and np.all(red[:, -4:] == 0)
+    np.testing.assert_allclose(red[:, 3:-4], (255 - 127) / 128)
+    np.testing.assert_allclose(x[1, :, 3:-4], (0 - 127) / 128)
 
 
 def test_aspect_is_kept_for_wide_images():
-    x = preprocess(_solid(600, 200), SPEC)  # 3:1 banner -> 224×75 band centred vertically
-    content_rows = (x[0] != 0).any(dim=1).nonzero().flatten()
-    assert content_rows.numel() == 75 and content_rows[0] == (320 - 75) // 2
+    x = BOX.batch([_solid(600, 200)])[0]  # 3:1 banner -> 224×75 band centred vertically
+    content_rows = np.flatnonzero((x[0] != 0).any(axis=1))
+    left, top, nw, nh = BOX.placement(600, 200)
+    assert (left, nw, nh) == (0, 224, 75)
+    assert len(content_rows) == nh and content_rows[0] == top == (320 - 75) // 2
 
 
 def test_exact_size_needs_no_padding_and_any_mode_is_accepted():
-    x = preprocess(_solid(224, 320, (127, 127, 127)).convert("L"), SPEC)
-    assert x.shape == (3, 320, 224) and torch.all(x == 0)
+    x = BOX.batch([_solid(224, 320, (127, 127, 127)).convert("L")])
+    assert x.shape == (1, 3, 320, 224) and np.all(x == 0)
+    assert BOX.batch([]).shape == (0, 3, 320, 224)
 
 
-def test_batch_and_single_paths_agree_on_real_posters(shared_data, shared_rows):
+def test_batch_single_and_torch_paths_agree_on_real_posters(shared_data, shared_rows):
+    torch = pytest.importorskip("torch")
     images = [decode_image(shared_data / row["poster"]) for row in shared_rows[:400:50]]
-    batch = preprocess_batch(images, SPEC)
-    singles = torch.stack([preprocess(im, SPEC) for im in images])
-    assert torch.equal(batch, singles)
-    assert batch.abs().max() <= 128 / 128 + 1e-6
+    batch = BOX.batch(images)
+    singles = np.stack([BOX.batch([im])[0] for im in images])
+    assert np.array_equal(batch, singles)
+    assert np.abs(batch).max() <= 128 / 128 + 1e-6
+    # the torch view (Grad-CAM's input) is the same numbers; normalize is (pixel - mean) / std in float32
+    assert torch.equal(preprocess_batch(images, SPEC), torch.from_numpy(batch))
+    assert torch.equal(preprocess(images[0], SPEC), torch.from_numpy(batch[0]))
+    pixels = BOX.prepare_pixels(images[0]).astype(np.float32)
+    expected = (pixels - np.float32(127)) / np.float32(128)
+    assert np.array_equal(batch[0], expected.transpose(2, 0, 1))
 
 
 def test_preprocess_version_names_geometry_and_normalisation():
     v = SPEC.preprocess_version
     assert "224x320" in v and "mean127" in v and "std128" in v and v.endswith("-v1")
-    assert {spec.preprocess_version for spec in BACKBONES.values()} == {v}
+    assert {get_backbone(name).preprocess_version for name in backbone_names()} == {v}
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
+def test_large_jpegs_are_drafted_small_ones_are_not(shared_data, shared_rows):
+    poster = decode_image(shared_data / shared_rows[0]["poster"])
+    assert BOX.draft_size(*poster.size) is None  # shared posters (~182×268): pixels unchanged
+    assert BOX.draft_size(800, 1200) is None  # 1/2 scale would fall below 2× the 213×320 letterbox
+    need = BOX.draft_size(1400, 2100)
+    assert need is not None and need[0] >= 2 * 213 and need[1] >= 2 * 320
+    big = poster.resize((1400, 2100), Image.Resampling.BICUBIC)
+    opened = Image.open(io.BytesIO(_jpeg(big)))
+    assert BOX.draft(opened)
+    assert opened.size[0] >= need[0] and opened.size[1] >= need[1] and opened.size[0] < 1400
+    loaded = Image.open(io.BytesIO(_jpeg(big)))
+    loaded.load()
+    assert not BOX.draft(loaded)  # already decoded: nothing to gain, nothing changed
+    # drafted and full decodes give nearly the same network input
+    drafted = BOX.batch([Image.open(io.BytesIO(_jpeg(big)))])
+    full = BOX.batch([loaded])
+    assert np.abs(drafted - full).mean() < 0.02
+
+
+def test_placement_is_the_geometry_the_letterbox_draws():
+    box = Letterbox(100, 60, (0, 0, 0), (1, 1, 1), pad=0)
+    for w, h in [(37, 91), (300, 10), (100, 60), (1, 1)]:
+        left, top, nw, nh = box.placement(w, h)
+        pixels = box.prepare_pixels(_solid(w, h, (255, 255, 255)))
+        rows = np.flatnonzero(pixels[:, :, 0].any(axis=1))
+        cols = np.flatnonzero(pixels[:, :, 0].any(axis=0))
+        assert (cols[0], rows[0], len(cols), len(rows)) == (left, top, nw, nh), (w, h)

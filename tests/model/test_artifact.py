@@ -27,8 +27,13 @@ def _artifact(seed: int = 0) -> tuple[ModelArtifact, np.ndarray]:
     art = ModelArtifact(
         genres=["Action", "Drama", "Horror"], thresholds=np.array([0.31, 0.5, 0.123456789]), backbone="efficientnet-lite0",
         preprocess_version="v-test", feature_set="pooled", head_type="mlp",
-        head_config={"settings": head.config, "feature_slice": [4, 20], "poster_check": pc_config, "threshold_metric": "f1"},
-        tensors=tensors, metrics={"cv": {}}, data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300},
+        head_config={"settings": head.get_params(), "feature_slice": [4, 20], "poster_check": pc_config, "threshold_metric": "f1"},
+        tensors=tensors, metrics={"cv": {}},
+        data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300,
+                          "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
+                          "profile": {"movies": 300, "rated": 0, "ratings": {}, "years_known": 300, "year_min": 1950,
+                                      "year_max": 1999, "year_median": 1980, "year_quartiles": [1960, 1980, 1990],
+                                      "collections": {}, "in_a_collection": 0}},
         training_options={"min_examples": 100, "command": "postergenre train --head mlp"},
     )
     return art, X
@@ -47,7 +52,11 @@ def test_roundtrip_is_bit_exact_and_pickle_free(tmp_path: Path) -> None:
     assert back.thresholds.tobytes() == art.thresholds.tobytes()
     assert back.metadata() == art.metadata()
     card = (folder / "MODEL_CARD.md").read_text()
-    assert "postergenre train --head mlp" in card and "no content ratings" in card
+    assert "postergenre train --head mlp" in card
+    # Statements come from the recorded data: no ratings, the years and the genre imbalance as recorded.
+    assert "None of the 300 training movies carries a content rating" in card
+    assert "Release years 1950–1999 (median 1980; the middle half from 1960 to 1990)" in card
+    assert "the most common, Drama, is on 50% of the movies; the rarest kept, Horror, on 4.0% (12 movies)" in card
     with torch.no_grad():
         a = head_module(art)(torch.from_numpy(X)).numpy()
         b = head_module(back)(torch.from_numpy(X)).numpy()

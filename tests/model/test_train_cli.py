@@ -47,8 +47,10 @@ def test_train_writes_a_loadable_artifact_with_honest_metrics(trained: tuple[Pat
     assert art.training_options["holdout"] == 0.25
     assert art.data_fingerprint["movies"] < 164  # the hold-out part was kept out of training
     assert "--holdout 0.25" in art.training_options["command"]
+    assert "--bootstrap 50" in art.training_options["command"] and "--home" not in art.training_options["command"]
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Reproduce" in card and art.training_options["command"] in card
+    assert str(home_copy) not in card  # no developer paths in a card that gets committed
     assert np.all((art.thresholds > 0) & (art.thresholds <= 1))
 
 
@@ -92,6 +94,75 @@ def test_evaluate_refuses_a_model_of_another_preprocessing(trained: tuple[Path, 
     res = runner.invoke(app, ["evaluate", str(other), "--home", str(home_copy), "--out", str(tmp_path / "x.html")])
     assert res.exit_code != 0
     assert "preprocessing letterbox-something-else" in str(res.exception)
+
+
+def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy: Path, tmp_path: Path) -> None:
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+
+    out = tmp_path / "default"
+    res = runner.invoke(app, ["train", "--home", str(home_copy), "--min-examples", "20", "--folds", "3",
+                              "--bootstrap", "30", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "training: 4/4" in res.output  # progress lines when stdout is not a terminal (3 folds + final fit)
+    art = ModelArtifact.load(out)
+    assert (art.head_type, art.head_config["settings"], art.feature_set) == ("logreg", {"l2": 0.003}, "pooled+allstats")
+    assert art.metrics["estimate"] == "3-fold CV of fixed settings" and art.metrics["inner_folds"] is None
+    opts = art.training_options
+    assert opts["backbone"] == art.backbone == "efficientnet-lite0"  # resolved, not None
+    assert (opts["head"], opts["search"], opts["folds"], opts["bootstrap"]) == ("logreg", False, 3, 30)
+    assert opts["command"] == ("postergenre train --backbone efficientnet-lite0 --feature-set pooled+allstats "
+                               "--head logreg --folds 3 --min-examples 20 --bootstrap 30")
+    # The card's statements about the data are computed from the movies trained on.
+    with Catalog(get_paths(home_copy).db) as catalog:
+        movies = {m.imdb_id: m for m in catalog.movies()}
+    profile = art.data_fingerprint["profile"]
+    years = sorted(y for y in (movies[i].year for i in movies) if y is not None)
+    assert profile["movies"] == art.data_fingerprint["movies"]
+    assert years[0] <= profile["year_min"] <= profile["year_max"] <= years[-1]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"Release years {profile['year_min']}–{profile['year_max']}" in card
+    top = max(art.data_fingerprint["genre_counts"].items(), key=lambda kv: kv[1])[0]
+    assert f"the most common, {top}, is on" in card
+    assert "Drama is about half" not in card and "older and international" not in card
+
+
+def test_bad_head_setting_is_one_clear_error(home_copy: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "--home", str(home_copy), "--head", "mlp", "--param", "max_epochs=0",
+                              "--min-examples", "20", "--out", str(tmp_path / "m")])
+    assert res.exit_code != 0
+    assert "max_epochs=0 is invalid: must be an integer >= 1" in str(res.exception)
+    res = runner.invoke(app, ["train", "--home", str(home_copy), "--param", "max_epochz=3", "--out", str(tmp_path / "m")])
+    assert "max_epochz: not a logreg setting" in str(res.exception)
+
+
+def test_interrupted_search_resumes_from_the_kept_folds(home_copy: Path, tmp_path: Path) -> None:
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+    from postergenre.model.train import TrainOptions, dataset_for, train_model
+
+    opts = TrainOptions(head="logreg", params={"l2": [1e-3, 1e-1]}, folds=3, inner_folds=2, min_examples=20,
+                        bootstrap=20)
+    with Catalog(get_paths(home_copy).db) as catalog:
+        ds = dataset_for(catalog, opts)
+    seen = []
+
+    def interrupt_after_five(p) -> None:  # what Ctrl+C does between two fold fits
+        seen.append(p)
+        if p.done == 5:
+            raise KeyboardInterrupt
+
+    cache = tmp_path / "folds"
+    with pytest.raises(KeyboardInterrupt):
+        train_model(ds, opts, progress=interrupt_after_five, cache_dir=cache)
+    assert len(list(cache.rglob("*.npy"))) == 5 and seen[-1].total == 2 * 3 + 3 * (2 * 2 + 1) + 1
+    resumed = train_model(ds, opts, cache_dir=cache)
+    fresh = train_model(ds, opts)
+    assert resumed.reused_folds >= 5 and fresh.reused_folds == 0
+    np.testing.assert_array_equal(resumed.nested.oof, fresh.nested.oof)
+    assert resumed.artifact.thresholds.tolist() == fresh.artifact.thresholds.tolist()
+    resumed.fold_cache.clear()
+    assert not list(cache.rglob("*.npy"))
 
 
 def test_empty_selection_names_the_filter(home_copy: Path, tmp_path: Path) -> None:

@@ -216,7 +216,7 @@ def test_killed_fetch_resumes_without_partial_files_or_lost_work(tmp_path: Path,
         catalog.upsert_movies([MovieRecord(f"tt{n:07d}", title=str(n), poster_url=f"{server.url}/slowgood/{n}")
                                for n in range(24)])
     command = [POSTERGENRE, "posters", "fetch", "--home", str(home), "--concurrency", "2", "--timeout", "5",
-               "--retries", "0"]
+               "--retries", "0", "--allow-private-urls"]  # the test server is on 127.0.0.1
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60

@@ -135,3 +135,20 @@ def test_exif_orientation_is_applied() -> None:
     assert decoded.size == (80, 40)
     assert _close(decoded.getpixel((70, 20)), (255, 0, 0))  # the top moved to the right
     assert _close(decoded.getpixel((10, 20)), (0, 0, 255))
+
+
+def test_max_side_decodes_large_jpegs_at_a_reduced_scale() -> None:
+    big = Image.new("RGB", (2000, 3000))
+    big.paste((200, 30, 30), (0, 0, 2000, 1500))  # red top half, blue bottom half
+    big.paste((20, 40, 220), (0, 1500, 2000, 3000))
+    data = _encode(big, "JPEG", quality=90)
+    full = decode_image(data)
+    assert full.size == (2000, 3000)  # the default is unchanged: full size
+    small = decode_image(data, max_side=320)
+    # 1/8 scale is the largest that keeps the longer side >= 320 (3000 / 8 = 375)
+    assert small.size == (250, 375) and small.mode == "RGB"
+    assert _close(small.getpixel((125, 50)), (200, 30, 30)) and _close(small.getpixel((125, 320)), (20, 40, 220))
+    assert decode_image(data, max_side=1000).size == (1000, 1500)  # 1/2: 1/4 would leave 750 < 1000
+    assert decode_image(data, max_side=1600).size == (2000, 3000)  # less than twice as large: full size
+    png = _encode(big.resize((400, 600)), "PNG")
+    assert decode_image(png, max_side=100).size == (400, 600)  # only JPEG has a cheap reduced decode

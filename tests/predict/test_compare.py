@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from postergenre.errors import PosterGenreError
-from postergenre.predict.compare import parse_targets
+from postergenre.predict.core import match_genres, split_genre_list
 from postergenre.predict.sheet import write_sheet
 
 
@@ -55,14 +55,15 @@ def test_scores_reward_all_targets(predictor, three_posters: list[Path]) -> None
     strong = score_variant(pred, [first]).score
     both = score_variant(pred, [first, last]).score
     assert strong == pytest.approx(pred.probabilities[first] / pred.thresholds[first])
+    assert strong == pytest.approx(pred.reading.strength[first])
     assert both < strong  # missing one target pulls the geometric mean down
 
 
 def test_targets_are_validated_against_the_model(predictor) -> None:
-    assert parse_targets(" drama ,COMEDY,drama", ["Comedy", "Drama"]) == ["Drama", "Comedy"]
+    assert match_genres(split_genre_list(" drama ,COMEDY,drama"), ["Comedy", "Drama"]) == ["Drama", "Comedy"]
     with pytest.raises(PosterGenreError, match="'Cartoon'.*this model knows: Comedy, Drama"):
-        parse_targets("Cartoon,Drama", ["Comedy", "Drama"])
+        match_genres(split_genre_list("Cartoon,Drama"), ["Comedy", "Drama"])
     with pytest.raises(PosterGenreError, match="no target genres"):
-        parse_targets(" , ", ["Comedy"])
+        predictor.compare([], " , ")
     with pytest.raises(PosterGenreError, match="this model knows"):
         predictor.compare([], "NotAGenre")

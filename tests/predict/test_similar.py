@@ -73,3 +73,26 @@ def test_similar_on_embedded_catalog_excludes_the_query(predictor, small_home: P
 def test_similar_without_embeddings_says_which_command_to_run(predictor, home: Path, three_posters) -> None:
     with pytest.raises(ModelError, match="postergenre embed"):
         predictor.similar(three_posters[0], k=3, home=home)
+
+
+def test_similar_filters_by_year_and_genre_and_reads_in_words(predictor, small_home: Path) -> None:
+    from postergenre.catalog.store import Catalog
+    from postergenre.posters.store import PosterStore
+    from postergenre.predict.similar import MATCH_WORDS, SimilarFilter
+
+    with Catalog(small_home / "catalog.sqlite") as catalog:
+        movies = [m for m in catalog.movies() if m.poster_status == "ok"]
+    poster = PosterStore(small_home / "posters").path(movies[0].poster_sha256)
+    unfiltered = predictor.similar(poster, k=50, home=small_home)
+    genre = movies[0].genres[0]
+    where = SimilarFilter(year_min=1990, genres=frozenset({genre}))
+
+    filtered = predictor.similar(poster, k=5, where=where, home=small_home)
+
+    expected = [t.imdb_id for t in unfiltered if t.year and t.year >= 1990 and genre in t.genres][:5]
+    assert [t.imdb_id for t in filtered] == expected and expected  # same order, only titles that pass
+    assert all(t.match in MATCH_WORDS for t in filtered)
+    scale = predictor.similarity(small_home).scale
+    assert scale.words(scale.very_close) == "very close" and scale.words(scale.close - 1e-6) == "loose"
+    nothing = predictor.similar(poster, k=5, where=SimilarFilter(ratings=frozenset({"NC-17"})), home=small_home)
+    assert len(nothing) == 0

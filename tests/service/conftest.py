@@ -105,9 +105,11 @@ def upload_limit() -> int:
 
 @pytest.fixture(scope="session")
 def app(predictor, small_home: Path):
+    from postergenre.service import ServiceSettings
     from postergenre.service.app import create_app
 
-    return create_app(predictor, home=small_home, max_upload_bytes=MAX_UPLOAD_BYTES, max_concurrency=2, max_waiting=64)
+    return create_app(ServiceSettings(home=small_home, max_upload_bytes=MAX_UPLOAD_BYTES, max_concurrency=2,
+                                      max_waiting=64), predictor=predictor)
 
 
 @pytest.fixture(scope="session")

@@ -88,32 +88,36 @@ def test_predict_upload_matches_the_predictor(client, predictor, catalog_posters
     body = client.post("/v1/predict", **_upload(poster, "my poster.jpg")).json()
     direct = predictor.predict(poster.data)
     assert body["source"] == "my poster.jpg"
-    assert [g["genre"] for g in body["genres"]] == list(direct.probabilities)  # ranked, all genres
-    assert [g["probability"] for g in body["genres"]] == pytest.approx(list(direct.probabilities.values()), abs=1e-5)
-    assert body["decided"] == direct.decided
-    assert [g["genre"] for g in body["genres"] if g["decided"]] == [g for g in direct.probabilities if g in direct.decided]
-    assert all(g["threshold"] == pytest.approx(predictor.thresholds[g["genre"]]) for g in body["genres"])
-    assert body["poster_check"]["is_poster"] is True
+    assert list(body["probabilities"]) == list(direct.probabilities)  # ranked, all genres
+    assert list(body["probabilities"].values()) == pytest.approx(list(direct.probabilities.values()), abs=1e-5)
+    assert body["decided"] == direct.decided and body["summary"] == direct.summary
+    assert body["thresholds"] == pytest.approx(predictor.thresholds, abs=1e-6)
+    assert body["strength"] == pytest.approx({g: p / predictor.thresholds[g] for g, p in body["probabilities"].items()},
+                                             rel=1e-4)
+    assert body["poster_check"]["is_poster"] is True and body["signal"] == "poster"
+    assert "poster_probabilities" not in body and "synopsis_probabilities" not in body
     assert body["heatmaps"] == []
 
 
 def test_predict_threshold_and_top_k_overrides(client, catalog_posters):
     poster = catalog_posters[0]
-    ranked = [g["genre"] for g in client.post("/v1/predict", **_upload(poster)).json()["genres"]]
+    ranked = list(client.post("/v1/predict", **_upload(poster)).json()["probabilities"])
     top2 = client.post("/v1/predict", params={"top_k": 2}, **_upload(poster)).json()
     assert top2["decided"] == ranked[:2]
     everything = client.post("/v1/predict", params={"threshold": 0.0, "top_k": 3}, **_upload(poster)).json()
     assert everything["decided"] == ranked[:3]
-    assert {g["threshold"] for g in everything["genres"]} == {0.0}
+    assert set(everything["thresholds"].values()) == {0.0}
     message = _error(client.post("/v1/predict", params={"threshold": 2}, **_upload(poster)), 422)
     assert "threshold" in message
 
 
-def test_predict_explain_returns_poster_shaped_heatmaps(client, catalog_posters):
+def test_predict_explain_returns_poster_shaped_heatmaps(client, catalog_posters, predictor):
     poster = catalog_posters[0]
     body = client.post("/v1/predict", params={"explain": "true"}, **_upload(poster)).json()
-    top = [g["genre"] for g in body["genres"][:3]]
-    assert [h["genre"] for h in body["heatmaps"]] == top
+    assert [h["genre"] for h in body["heatmaps"]] == body["decided"][:3]  # the one rule, as in the CLI
+    anyone = predictor.genres[-1]
+    asked = client.post("/v1/predict", params={"heatmaps": anyone.lower()}, **_upload(poster)).json()
+    assert [h["genre"] for h in asked["heatmaps"]] == [anyone]  # any genre on demand
     width, height = Image.open(io.BytesIO(poster.data)).size
     for heat in body["heatmaps"]:
         assert heat["png"].startswith("data:image/png;base64,")
@@ -176,15 +180,17 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
     scores = [v["target_score"] for v in variants]
     assert scores == sorted(scores, reverse=True)
     for v in variants:
-        decided = {g["genre"] for g in v["genres"] if g["decided"]}
-        assert {u["genre"] for u in v["unintended"]} == decided - set(targets)
+        decided = set(v["prediction"]["decided"])
+        assert set(v["unintended"]) == decided - set(targets)
+        assert [h["genre"] for h in v["heatmaps"]] == targets  # heatmaps of the target genres
         assert set(v["target_probabilities"]) == set(targets)
     best = predictor.predict([a, b, c][variants[0]["index"]].data)
     assert variants[0]["target_probabilities"][targets[0]] == pytest.approx(best.probabilities[targets[0]], abs=1e-5)
 
 
 def test_compare_unknown_target_genre(client, catalog_posters, predictor):
-    files = [("files", ("a.jpg", catalog_posters[0].data, "image/jpeg"))]
+    files = [("files", ("a.jpg", catalog_posters[0].data, "image/jpeg")),
+             ("files", ("b.jpg", catalog_posters[1].data, "image/jpeg"))]
     message = _error(client.post("/v1/compare", files=files, data={"targets": f"{predictor.genres[0]},Spaghetti"}), 422)
     assert "Spaghetti" in message and predictor.genres[0] in message  # names the unknown, lists the known
     _error(client.post("/v1/compare", files=files, data={"targets": " , "}), 422)
@@ -199,8 +205,18 @@ def test_compare_without_files(client, predictor):
 def test_compare_names_the_bad_variant(client, catalog_posters, predictor):
     files = [("files", ("good.jpg", catalog_posters[0].data, "image/jpeg")),
              ("files", ("notes.txt", b"just some text, not a picture", "text/plain"))]
-    message = _error(client.post("/v1/compare", files=files, data={"targets": predictor.genres[0]}), 415)
-    assert "notes.txt" in message
+    body = client.post("/v1/compare", files=files, data={"targets": predictor.genres[0]}).json()
+    assert [v["source"] for v in body["variants"]] == ["good.jpg"]  # the readable one is still ranked
+    (failure,) = body["failures"]
+    assert failure["source"] == "notes.txt" and "notes.txt" in failure["error"] and "not an image" in failure["error"]
+
+
+def test_compare_sheet_downloads_the_cli_sheet(client, catalog_posters, predictor):
+    files = [("files", (f"v{i}.jpg", p.data, "image/jpeg")) for i, p in enumerate(catalog_posters[:2])]
+    response = client.post("/v1/compare/sheet", files=files, data={"targets": predictor.genres[0]})
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    assert response.text.startswith("<!doctype html>") and response.text.count('class="poster"') == 2
+    assert "Target score" in response.text
 
 
 # -- bad uploads ----------------------------------------------------------------------------------
@@ -297,11 +313,12 @@ def test_url_to_private_or_non_http_target_is_refused(client, server, catalog_po
 
 def test_url_is_fetched_when_private_hosts_are_allowed(predictor, small_home, catalog_posters, server, serve):
     """The same loopback URL the guard refuses works on a service started with allow_private_urls."""
+    from postergenre.service import ServiceSettings
     from postergenre.service.app import create_app
 
     poster = catalog_posters[0]
     url = f"{server.url}/v1/posters/{poster.sha256}"
-    with serve(create_app(predictor, home=small_home, allow_private_urls=True)) as trusting, \
+    with serve(create_app(ServiceSettings(home=small_home, allow_private_urls=True), predictor=predictor)) as trusting, \
             httpx.Client(base_url=trusting.url, timeout=60) as c:
         body = c.post("/v1/predict", json={"url": url}).json()
         assert body["source"] == url
@@ -330,9 +347,10 @@ def test_one_json_log_line_per_request(client, caplog):
 
 def test_saturated_service_answers_503_with_retry_after(predictor, small_home, catalog_posters, serve):
     """One inference slot and no waiting places: of simultaneous slow (explain) requests, all but one are refused."""
+    from postergenre.service import ServiceSettings
     from postergenre.service.app import create_app
 
-    app = create_app(predictor, home=small_home, max_concurrency=1, max_waiting=0)
+    app = create_app(ServiceSettings(home=small_home, max_concurrency=1, max_waiting=0), predictor=predictor)
     results: list[httpx.Response] = []
     start = threading.Barrier(6)
 

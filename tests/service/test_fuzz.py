@@ -22,8 +22,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-WITH_INPUT = [("POST", "/v1/predict"), ("POST", "/v1/similar"), ("POST", "/v1/compare"), ("GET", "/v1/posters/{sha256}")]
-WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/healthz")]
+WITH_INPUT = [("POST", "/v1/predict"), ("POST", "/v1/similar"), ("POST", "/v1/compare"), ("POST", "/v1/compare/sheet"),
+              ("GET", "/v1/posters/{sha256}")]
+WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/v1/filters"), ("GET", "/healthz")]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -32,7 +33,9 @@ def api_schema(predictor, small_home):
     from postergenre.service.app import create_app
 
     # Its own app: the in-process ASGI client runs it on another event loop than the uvicorn fixture's.
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(predictor, home=small_home))
+    from postergenre.service import ServiceSettings
+
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(ServiceSettings(home=small_home, allowed_hosts=("*",)), predictor=predictor))
 
 
 def test_every_operation_is_fuzzed(api_schema):

@@ -1,16 +1,79 @@
-"""Filters shared by every command that selects movies (train, evaluate, embed, stats)."""
+"""Filters shared by every command that selects movies (train, evaluate, embed, stats, reports).
+
+Each filter is one step; the selection keeps, per step, how many movies it removed and why, so every
+command can tell the user what a filter cost (e.g. "--rating G,PG removed 18,000 of 21,050 movies:
+18,000 have no rating").
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import EmptySelectionError
+from ..errors import EmptySelectionError, PosterGenreError
 
 if TYPE_CHECKING:
     from .records import Movie
+
+_COLLECTION_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_REASONS_SHOWN = 4  # reasons listed per step; the rest are summed up as "other"
+
+
+def normalise_collection(name: str) -> str:
+    """A collection name as stored: trimmed, lower case, letters/digits/._- only (commas separate names)."""
+    cleaned = name.strip().lower()
+    if not _COLLECTION_RE.match(cleaned):
+        raise PosterGenreError(f"bad collection name {name!r}: use letters, digits, '.', '_' or '-' "
+                               f"(up to 64 characters), e.g. studio")
+    return cleaned
+
+
+def parse_collections(text: str | Iterable[str] | None) -> frozenset[str] | None:
+    """'studio,general' (or a list of names) -> {'general', 'studio'}; None/empty selects every collection."""
+    if text is None:
+        return None
+    parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+    names = frozenset(normalise_collection(p) for p in parts if p.strip())
+    return names or None
+
+
+@dataclass(frozen=True)
+class FilterStep:
+    """What one filter removed from the movies that reached it."""
+
+    name: str  # as the user wrote it: "--rating G,PG"
+    before: int
+    removed: int
+    reasons: tuple[tuple[str, int], ...]  # ("have no rating", 18000), most frequent first
+
+    def __str__(self) -> str:
+        text = f"{self.name} removed {self.removed:,} of {self.before:,} movies"
+        if not self.removed:
+            return text
+        shown = list(self.reasons[:_REASONS_SHOWN])
+        rest = sum(n for _, n in self.reasons[_REASONS_SHOWN:])
+        if rest:
+            shown.append(("for other reasons", rest))
+        return text + ": " + ", ".join(f"{n:,} {reason}" for reason, n in shown)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The movies a filter kept and, step by step, what it removed."""
+
+    movies: list["Movie"]
+    total: int  # movies before any filter
+    steps: tuple[FilterStep, ...] = field(default=())
+
+    def removal_lines(self) -> list[str]:
+        """One line per filter that removed something, for any command to print."""
+        return [str(step) for step in self.steps if step.removed]
+
+
+_Step = tuple[str, Callable[["Movie"], bool], Callable[["Movie"], str]]
 
 
 @dataclass(frozen=True)
@@ -22,29 +85,67 @@ class MovieFilter:
     year_max: int | None = None
     require_poster: bool = False  # only movies whose poster is stored and decodes
     require_genres: bool = False
+    collections: frozenset[str] | None = None  # e.g. {"studio"}; a movie in any of them is kept
 
-    def apply(self, movies: Sequence["Movie"]) -> list["Movie"]:
-        """Narrow step by step so that an empty result names the filter that emptied it."""
+    def _steps(self) -> list[_Step]:
+        """(name shown to users, keep, why a removed movie was removed) in the order they apply."""
+        steps: list[_Step] = []
+        if self.collections:
+            steps.append((f"--collection {','.join(sorted(self.collections))}",
+                          lambda m: not self.collections.isdisjoint(m.collections),
+                          lambda m: f"are in {', '.join(m.collections)}" if m.collections else "are in no collection"))
+        if self.ratings:
+            steps.append((f"--rating {','.join(sorted(self.ratings))}",
+                          lambda m: m.content_rating in self.ratings,
+                          lambda m: f"are rated {m.content_rating}" if m.content_rating else "have no rating"))
+        if self.year_min is not None:
+            steps.append((f"--year-min {self.year_min}",
+                          lambda m: m.year is not None and m.year >= self.year_min,
+                          lambda m: "have no year" if m.year is None else f"are from before {self.year_min}"))
+        if self.year_max is not None:
+            steps.append((f"--year-max {self.year_max}",
+                          lambda m: m.year is not None and m.year <= self.year_max,
+                          lambda m: "have no year" if m.year is None else f"are from after {self.year_max}"))
+        if self.require_poster:
+            steps.append(("movies with a stored poster", lambda m: m.poster_status == "ok",
+                          lambda m: "have a poster that failed to attach/fetch" if m.poster_status == "failed"
+                          else "have no poster attached or fetched yet"))
+        if self.require_genres:
+            steps.append(("movies with genres", lambda m: bool(m.genres), lambda m: "have no genres"))
+        return steps
+
+    def select(self, movies: Sequence["Movie"]) -> Selection:
+        """Narrow step by step, counting per step what was removed and why.
+
+        EmptySelectionError names the filter that emptied the selection and what it removed.
+        """
         selected = list(movies)
         if not selected:
             raise EmptySelectionError("the catalog is empty: import a catalog file first (postergenre catalog import)")
-        steps = []
-        if self.ratings:
-            steps.append((f"--rating {','.join(sorted(self.ratings))}", lambda m: m.content_rating in self.ratings))
-        if self.year_min is not None:
-            steps.append((f"--year-min {self.year_min}", lambda m: m.year is not None and m.year >= self.year_min))
-        if self.year_max is not None:
-            steps.append((f"--year-max {self.year_max}", lambda m: m.year is not None and m.year <= self.year_max))
-        if self.require_poster:
-            steps.append(("movies with a stored poster", lambda m: m.poster_status == "ok"))
-        if self.require_genres:
-            steps.append(("movies with genres", lambda m: bool(m.genres)))
-        for name, keep in steps:
-            before = len(selected)
-            selected = [m for m in selected if keep(m)]
-            if not selected:
-                raise EmptySelectionError(f"no movies left after filter {name} (it removed all {before})")
-        return selected
+        total = len(selected)
+        done: list[FilterStep] = []
+        for name, keep, why in self._steps():
+            kept, reasons = [], Counter()
+            for movie in selected:
+                if keep(movie):
+                    kept.append(movie)
+                else:
+                    reasons[why(movie)] += 1
+            step = FilterStep(name, len(selected), len(selected) - len(kept),
+                              tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+            done.append(step)
+            if not kept:
+                hint = ""
+                if name.startswith("--collection"):
+                    known = sorted({c for m in movies for c in m.collections})
+                    hint = f" (the catalog's collections: {', '.join(known) or 'none'})"
+                raise EmptySelectionError(f"no movies left: {step}{hint}")
+            selected = kept
+        return Selection(selected, total, tuple(done))
+
+    def apply(self, movies: Sequence["Movie"]) -> list["Movie"]:
+        """The selected movies only (see select)."""
+        return self.select(movies).movies
 
 
 def frequent_genres(movies: Sequence["Movie"], min_examples: int) -> tuple[list[str], dict[str, int]]:

@@ -12,6 +12,7 @@ import ast
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class CatalogRead:
     fmt: str
     path: Path | None = None
     notes: list[str] = field(default_factory=list)  # file-level hints shown once (e.g. encoding)
+    lines: list[int] = field(default_factory=list)  # first physical line of each record, parallel to records
 
 
 # -- field normalisation ---------------------------------------------------------------------------
@@ -65,6 +67,15 @@ def _text(value: Any) -> str | None:
     return cleaned if cleaned and cleaned.lower() not in ("n/a", "none", "null", "nan") else None
 
 
+def _paragraphs(value: Any) -> str | None:
+    """Free text whose line breaks matter (plots): spaces collapsed within each line, blank lines between
+    paragraphs kept as one ("\n\n"), so a re-import compares equal to what was stored."""
+    if _text(value) is None:
+        return None
+    lines = [" ".join(line.split()) for line in str(value).splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def _require_id(value: Any) -> str:
     if _text(value) is None:
         raise RowError("no IMDb id")
@@ -80,9 +91,12 @@ def _year(value: Any, field_name: str) -> int | None:
     if text is None:
         return None
     try:
-        year = int(float(text))
+        number = float(text)
     except ValueError:
         raise RowError(f"{field_name} {text!r} is not a year") from None
+    if not math.isfinite(number) or number != int(number):  # "inf", "1e400" (overflows to inf), "1995.5"
+        raise RowError(f"{field_name} {text!r} is not a year")
+    year = int(number)
     if not 1870 <= year <= 2199:
         raise RowError(f"{field_name} {text!r} is not a plausible release year")
     return year
@@ -95,18 +109,22 @@ def _year_in(value: Any) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _float(value: Any, field_name: str) -> float | None:
+def _float(value: Any, field_name: str, low: float, high: float) -> float | None:
+    """A number within [low, high]; "inf", "1e400" and out-of-range values reject the row."""
     text = _text(value)
     if text is None:
         return None
     try:
-        return float(text.replace(",", ""))
+        number = float(text.replace(",", ""))
     except ValueError:
         raise RowError(f"{field_name} {text!r} is not a number") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise RowError(f"{field_name} {text!r} is out of range ({low:g} to {high:g})")
+    return number
 
 
-def _int(value: Any, field_name: str) -> int | None:
-    number = _float(value, field_name)
+def _int(value: Any, field_name: str, low: int, high: int) -> int | None:
+    number = _float(value, field_name, low, high)
     return None if number is None else int(number)
 
 
@@ -226,6 +244,7 @@ def _read_csv(path: Path, text: str, fmt: str, required: tuple[str, ...], parse:
             f"{path}: format {fmt} needs column(s) {', '.join(missing)}; the header has: {', '.join(first[1])}"
         )
     records: list[MovieRecord] = []
+    lines: list[int] = []
     rejected: list[RejectedRow] = []
     for line, cells, error in rows:
         try:
@@ -237,9 +256,10 @@ def _read_csv(path: Path, text: str, fmt: str, required: tuple[str, ...], parse:
             _check_encoding(cells)
             row = {name: cell for name, cell in zip(header, cells) if name}
             records.append(parse(row))
+            lines.append(line)
         except RowError as exc:
             rejected.append(RejectedRow(str(path), line, str(exc)))
-    return CatalogRead(records, rejected, fmt, path)
+    return CatalogRead(records, rejected, fmt, path, lines=lines)
 
 
 def _ours(folder: Path) -> RowParser:
@@ -301,9 +321,9 @@ def _imdb_api_record(row: dict[str, Any]) -> MovieRecord:
         year=_year_in(row.get("year")) or _year_in(row.get("description")),
         genres=_genres(names),
         content_rating=normalise_rating(_text(row.get("contentrating"))),
-        plot=_text(row.get("plot")),
-        imdb_rating=_float(row.get("imdbrating"), "imDbRating"),
-        imdb_votes=_int(row.get("imdbratingvotes"), "imDbRatingVotes"),
+        plot=_paragraphs(row.get("plot")),
+        imdb_rating=_float(row.get("imdbrating"), "imDbRating", 0, 10),
+        imdb_votes=_int(row.get("imdbratingvotes"), "imDbRatingVotes", 0, 10**10),
         poster_url=_poster_url(row.get("image")),
     )
 
@@ -320,7 +340,7 @@ def _kaggle(row: dict[str, str]) -> MovieRecord:
         title=title,
         year=year,
         genres=_genres((row.get("genre") or "").split("|")),
-        imdb_rating=_float(row.get("imdbscore"), "IMDB Score"),
+        imdb_rating=_float(row.get("imdbscore"), "IMDB Score", 0, 10),
         poster_url=_poster_url(row.get("poster")),
     )
 
@@ -328,39 +348,66 @@ def _kaggle(row: dict[str, str]) -> MovieRecord:
 # -- JSON reader -----------------------------------------------------------------------------------
 
 
+class _JSONObject(dict):
+    """A decoded JSON object that remembers keys given more than once (json keeps only the last)."""
+
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> _JSONObject:
+    obj = _JSONObject(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        obj.duplicate_keys = tuple(k for k, _ in pairs if k in seen or seen.add(k))
+    return obj
+
+
 def _json_records(path: Path, text: str) -> list[tuple[int, Any]]:
     """(first physical line, record) for each record of {"items": [...]}, {"results": [...]} or [...]."""
+    decoder = json.JSONDecoder(object_pairs_hook=_json_object)
     try:
-        document = json.loads(text)
+        document = decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise CatalogFormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    decoder = json.JSONDecoder()
+    except RecursionError:
+        raise CatalogFormatError(f"{path}: JSON nested too deeply to be a catalog (a catalog is a list of "
+                                 f"flat records)") from None
     if isinstance(document, list):
         start = len(text) - len(text.lstrip())
         return _array_items(text, start, decoder)
     if isinstance(document, dict):
         for key in ("items", "results"):
             if isinstance(document.get(key), list):
+                offsets = _top_level_offsets(text, key, decoder)
+                if len(offsets) > 1:
+                    where = " and ".join(f"line {text.count(chr(10), 0, o) + 1}" for o in offsets)
+                    raise CatalogFormatError(f'{path}: the key "{key}" appears {len(offsets)} times at the top '
+                                             f"level ({where}); which list is the catalog is ambiguous")
                 if not document[key] and document.get("errorMessage"):
                     raise CatalogFormatError(f"{path}: the export holds no records, only the API error "
                                              f"{document['errorMessage']!r}")
-                return _array_items(text, _value_offset(text, key, decoder), decoder)
+                return _array_items(text, offsets[0], decoder)
     raise CatalogFormatError(f'{path}: JSON catalog must be a list of records or an object with "items" or '
                              f'"results" holding one')
 
 
-def _value_offset(text: str, key: str, decoder: json.JSONDecoder) -> int:
-    """Offset of the value of top-level `key` in a JSON object (walks the top level only)."""
+def _top_level_offsets(text: str, key: str, decoder: json.JSONDecoder) -> list[int]:
+    """Offsets of every value of top-level `key` in a valid JSON object (walks the top level only)."""
+    offsets = []
     pos = text.index("{") + 1
     while True:
         pos = _skip_ws(text, pos)
+        if text[pos] == "}":
+            return offsets
         name, pos = json.decoder.scanstring(text, pos + 1)
         pos = _skip_ws(text, pos) + 1  # past ':'
         pos = _skip_ws(text, pos)
         if name == key:
-            return pos
+            offsets.append(pos)
         _, pos = decoder.raw_decode(text, pos)
-        pos = _skip_ws(text, pos) + 1  # past ','
+        pos = _skip_ws(text, pos)
+        if text[pos] == ",":
+            pos += 1
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -383,16 +430,23 @@ def _array_items(text: str, pos: int, decoder: json.JSONDecoder) -> list[tuple[i
 
 def _read_json(path: Path, text: str) -> CatalogRead:
     records: list[MovieRecord] = []
+    lines: list[int] = []
     rejected: list[RejectedRow] = []
     for line, item in _json_records(path, text):
         try:
             if not isinstance(item, dict):
                 raise RowError(f"record is a JSON {type(item).__name__}, not an object")
-            _check_encoding([json.dumps(item, ensure_ascii=False)])
+            if getattr(item, "duplicate_keys", ()):
+                raise RowError(f"the record gives {', '.join(map(repr, item.duplicate_keys))} more than once")
+            try:
+                _check_encoding([json.dumps(item, ensure_ascii=False)])
+            except RecursionError:
+                raise RowError("record nested too deeply") from None
             records.append(_imdb_api_record({_header_key(k): v for k, v in item.items()}))
+            lines.append(line)
         except RowError as exc:
             rejected.append(RejectedRow(str(path), line, str(exc)))
-    return CatalogRead(records, rejected, "imdb-api-json", path)
+    return CatalogRead(records, rejected, "imdb-api-json", path, lines=lines)
 
 
 # -- entry point -----------------------------------------------------------------------------------

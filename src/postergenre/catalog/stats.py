@@ -2,16 +2,17 @@
 
 Plain data only (no rendering), so the CLI table, the HTML report and the tests read the same numbers.
 The missing-value table follows the predecessor's notebook: movies missing a poster, missing genres,
-and missing both, which are the rows a poster-genre model cannot learn from.
+and missing both, which are the rows a poster-genre model cannot learn from; then the fields the studio's
+work needs: the plot (synopsis model), the content rating (--rating) and the year.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .filters import MovieFilter
+from .filters import FilterStep, MovieFilter
 from .records import Movie
 from .store import Catalog
 
@@ -51,6 +52,8 @@ class CatalogStats:
     years_missing: int
     decades: list[tuple[int, int]]  # (1990, movies released 1990-1999), ascending
     imdb_ratings: RatingSummary
+    collections: list[tuple[str, int]] = field(default_factory=list)  # (name, selected movies in it), by name
+    removed: tuple[FilterStep, ...] = ()  # what each filter removed and why (empty without filters)
 
 
 def has_poster_source(movie: Movie) -> bool:
@@ -67,6 +70,9 @@ def missing_table(movies: list[Movie]) -> list[MissingRow]:
         "missing poster": sum(no_poster),
         "missing genres": sum(no_genres),
         "missing both": sum(p and g for p, g in zip(no_poster, no_genres)),
+        "missing plot": sum(not m.plot for m in movies),
+        "missing content rating": sum(not m.content_rating for m in movies),
+        "missing year": sum(m.year is None for m in movies),
     }
     return [MissingRow(label, n, 100.0 * n / total if total else 0.0) for label, n in counts.items()]
 
@@ -82,11 +88,12 @@ def duplicates_merged(catalog: Catalog) -> tuple[int, int]:
 
 def compute_stats(catalog: Catalog, flt: MovieFilter | None = None) -> CatalogStats:
     """Statistics of the movies `flt` selects (all movies when None); EmptySelectionError if none."""
-    movies = catalog.movies(flt or MovieFilter())
-    return stats_of(movies, *duplicates_merged(catalog))
+    selection = catalog.select(flt or MovieFilter())
+    return stats_of(selection.movies, *duplicates_merged(catalog), removed=selection.steps)
 
 
-def stats_of(movies: list[Movie], duplicates: int = 0, imports: int = 0) -> CatalogStats:
+def stats_of(movies: list[Movie], duplicates: int = 0, imports: int = 0,
+             removed: tuple[FilterStep, ...] = ()) -> CatalogStats:
     """Statistics of an already selected list of movies."""
     genre_counts = Counter(g for m in movies for g in m.genres)
     ratings = Counter(m.content_rating or "(none)" for m in movies)
@@ -115,4 +122,6 @@ def stats_of(movies: list[Movie], duplicates: int = 0, imports: int = 0) -> Cata
             minimum=min(scores, default=None),
             maximum=max(scores, default=None),
         ),
+        collections=sorted(Counter(c for m in movies for c in m.collections).items()),
+        removed=removed,
     )

@@ -1,7 +1,8 @@
-"""The SQLite catalog: movies, their genres and the state of their posters.
+"""The SQLite catalog: movies, their genres, the collections they came from and the state of their posters.
 
 Every write happens inside a transaction, so a failing import or fetch loses nothing already stored.
 Other layers keep their own tables in the same file (features.cache adds embeddings).
+A catalog written by an older version is migrated in place when opened (see _MIGRATIONS).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .database import connect, transaction
-from .filters import MovieFilter
-from .records import MOVIE_FIELDS, Movie, MovieRecord, RejectedRow, UpsertCounts
+from .filters import MovieFilter, Selection, normalise_collection
+from .records import (DEFAULT_COLLECTION, MOVIE_FIELDS, DuplicateConflict, FilterValues, Movie, MovieRecord,
+                      RejectedRow, UpsertCounts)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS movies (
@@ -57,12 +59,41 @@ CREATE TABLE IF NOT EXISTS imports (
     duplicates INTEGER NOT NULL,
     at         TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS movie_collections (
+    imdb_id    TEXT NOT NULL REFERENCES movies(imdb_id) ON DELETE CASCADE,
+    collection TEXT NOT NULL,
+    PRIMARY KEY (imdb_id, collection)
+);
+CREATE INDEX IF NOT EXISTS movie_collections_collection ON movie_collections(collection);
+CREATE TABLE IF NOT EXISTS catalog_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+SCHEMA_VERSION = 1
+
+
+def _migrate_to_1(conn: sqlite3.Connection) -> None:
+    """Collections: movies imported before them came from the general catalog; imports record theirs."""
+    conn.execute("INSERT OR IGNORE INTO movie_collections (imdb_id, collection) SELECT imdb_id, ? FROM movies",
+                 (DEFAULT_COLLECTION,))
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(imports)")}
+    if "collection" not in columns:
+        conn.execute("ALTER TABLE imports ADD COLUMN collection TEXT")
+    if "conflicts" not in columns:
+        conn.execute("ALTER TABLE imports ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0")
+
+
+# version reached -> step from the version before; a file without catalog_meta is version 0 (no collections).
+_MIGRATIONS = {1: _migrate_to_1}
 
 _MOVIE_SELECT = f"""
 SELECT m.imdb_id, {", ".join("m." + f for f in MOVIE_FIELDS)},
        (SELECT group_concat(genre, '|') FROM (SELECT genre FROM movie_genres g
             WHERE g.imdb_id = m.imdb_id ORDER BY genre)) AS genres,
+       (SELECT group_concat(collection, '|') FROM (SELECT collection FROM movie_collections c
+            WHERE c.imdb_id = m.imdb_id ORDER BY collection)) AS collections,
        p.sha256, p.status, p.error, p.width, p.height
 FROM movies m LEFT JOIN posters p ON p.imdb_id = m.imdb_id
 """
@@ -74,10 +105,11 @@ def _now() -> str:
 
 def _row_to_movie(row: sqlite3.Row) -> Movie:
     values = dict(zip(("imdb_id",) + MOVIE_FIELDS, row[: 1 + len(MOVIE_FIELDS)]))
-    genres, sha, status, error, width, height = row[1 + len(MOVIE_FIELDS):]
+    genres, collections, sha, status, error, width, height = row[1 + len(MOVIE_FIELDS):]
     return Movie(
         **values,
         genres=tuple(genres.split("|")) if genres else (),
+        collections=tuple(collections.split("|")) if collections else (),
         poster_sha256=sha, poster_status=status, poster_error=error,
         poster_width=width, poster_height=height,
     )
@@ -89,6 +121,7 @@ class Catalog:
     def __init__(self, db_path: Path | str):
         self.path = Path(db_path)
         self.conn = connect(self.path, SCHEMA, timeout=30)
+        self._migrate()
 
     def __enter__(self) -> "Catalog":
         return self
@@ -103,17 +136,39 @@ class Catalog:
         """All-or-nothing: commits on success, rolls back on any exception."""
         return transaction(self.conn)
 
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT value FROM catalog_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an older version up to SCHEMA_VERSION, one transaction per step."""
+        while self.schema_version() < SCHEMA_VERSION:
+            with self.transaction() as conn:
+                version = self.schema_version()  # re-read under the write lock: another process may have migrated
+                if version >= SCHEMA_VERSION:
+                    break
+                _MIGRATIONS[version + 1](conn)
+                conn.execute("INSERT OR REPLACE INTO catalog_meta (key, value) VALUES ('schema_version', ?)",
+                             (str(version + 1),))
+
     # -- movies ---------------------------------------------------------------------------------
 
-    def upsert_movies(self, records: Iterable[MovieRecord], *, source: str = "", fmt: str = "",
-                      rejected: Sequence[RejectedRow] = ()) -> UpsertCounts:
-        """Insert or merge records in one transaction.
+    def upsert_movies(self, records: Iterable[MovieRecord], *, collection: str = DEFAULT_COLLECTION,
+                      source: str = "", fmt: str = "", rejected: Sequence[RejectedRow] = (),
+                      duplicates: int = 0, conflicts: Sequence[DuplicateConflict] = ()) -> UpsertCounts:
+        """Insert or merge records into `collection` in one transaction.
 
         Merging keeps stored values where the new record has none (importing our CSV after the
         IMDb-API export must not erase content ratings); a non-empty genre list replaces the old one.
-        `rejected` (the reader's bad rows) is only counted and recorded in the imports table.
+        A movie keeps the collections it was in and joins `collection` (joining counts as an update).
+        A local poster path that differs only by folder (the same catalog file read from another place)
+        is updated without counting the movie as updated: its data did not change (`relocated`).
+        `rejected`, `duplicates` and `conflicts` (what the reader and the duplicate merge found) are only
+        counted and recorded in the imports table; a repeated id in `records` is merged and counted too.
         """
-        counts = UpsertCounts(rejected=len(rejected), rejections=list(rejected))
+        collection = normalise_collection(collection)
+        counts = UpsertCounts(rejected=len(rejected), rejections=list(rejected), duplicates_merged=duplicates,
+                              conflicts=list(conflicts))
         seen: set[str] = set()
         with self.transaction() as conn:
             for rec in records:
@@ -128,14 +183,15 @@ class Catalog:
                         (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), _now()),
                     )
                     conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
+                    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
                     counts.added += 1
                     continue
                 changes = {f: getattr(rec, f) for f in MOVIE_FIELDS
                            if getattr(rec, f) is not None and getattr(rec, f) != getattr(old, f)}
+                moved = "poster_file" in changes and old.poster_file is not None and \
+                    Path(old.poster_file).name == Path(rec.poster_file).name
                 new_genres = bool(rec.genres) and sorted(set(rec.genres)) != sorted(old.genres)
-                if not changes and not new_genres:
-                    counts.unchanged += 1
-                    continue
+                joins = collection not in old.collections
                 if changes:
                     assignments = ", ".join(f"{f} = ?" for f in changes)
                     conn.execute(f"UPDATE movies SET {assignments}, updated_at = ? WHERE imdb_id = ?",
@@ -143,12 +199,18 @@ class Catalog:
                 if new_genres:
                     conn.execute("DELETE FROM movie_genres WHERE imdb_id = ?", (rec.imdb_id,))
                     conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
-                counts.updated += 1
+                if joins:
+                    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+                if new_genres or joins or set(changes) - ({"poster_file"} if moved else set()):
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+                    counts.relocated += moved
             conn.execute(
-                "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at, collection,"
+                " conflicts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source, fmt, counts.added, counts.updated, counts.unchanged, counts.rejected,
-                 counts.duplicates_merged, _now()),
+                 counts.duplicates_merged, _now(), collection, len(counts.conflicts)),
             )
         return counts
 
@@ -157,13 +219,47 @@ class Catalog:
         return _row_to_movie(row) if row else None
 
     def movies(self, flt: MovieFilter | None = None) -> list[Movie]:
-        """All movies, ordered by id, narrowed by `flt` (see MovieFilter.apply for error messages)."""
+        """All movies, ordered by id, narrowed by `flt` (see MovieFilter.select for error messages)."""
+        return self.select(flt).movies if flt is not None else self._all_movies()
+
+    def select(self, flt: MovieFilter | None = None) -> Selection:
+        """The movies `flt` selects, with what each filter removed and why (Selection.removal_lines)."""
+        return (flt or MovieFilter()).select(self._all_movies())
+
+    def _all_movies(self) -> list[Movie]:
         rows = self.conn.execute(_MOVIE_SELECT + " ORDER BY m.imdb_id").fetchall()
-        movies = [_row_to_movie(r) for r in rows]
-        return flt.apply(movies) if flt is not None else movies
+        return [_row_to_movie(r) for r in rows]
 
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM movies").fetchone()[0]
+
+    def collections(self) -> dict[str, int]:
+        """Collection name -> number of movies in it, by name."""
+        rows = self.conn.execute("SELECT collection, count(*) FROM movie_collections GROUP BY collection "
+                                 "ORDER BY collection").fetchall()
+        return dict(rows)
+
+    def filter_values(self, collections: Iterable[str] | None = None) -> FilterValues:
+        """The values a filter UI can offer: collections (always all), and the content ratings, year range
+        and genres of the movies in `collections` (every movie when None)."""
+        names = sorted({normalise_collection(c) for c in collections}) if collections else []
+        where, params = "", ()
+        if names:
+            where = (f" WHERE m.imdb_id IN (SELECT imdb_id FROM movie_collections WHERE collection IN "
+                     f"({', '.join('?' * len(names))}))")
+            params = tuple(names)
+        movies, unrated, year_min, year_max = self.conn.execute(
+            "SELECT count(*), sum(m.content_rating IS NULL), min(m.year), max(m.year) FROM movies m" + where,
+            params).fetchone()
+        ratings = self.conn.execute(
+            "SELECT m.content_rating, count(*) AS n FROM movies m" + (where or " WHERE 1") +
+            " AND m.content_rating IS NOT NULL GROUP BY m.content_rating ORDER BY n DESC, m.content_rating",
+            params).fetchall()
+        genres = self.conn.execute(
+            "SELECT g.genre, count(*) AS n FROM movie_genres g JOIN movies m ON m.imdb_id = g.imdb_id" + where +
+            " GROUP BY g.genre ORDER BY n DESC, g.genre", params).fetchall()
+        return FilterValues(movies=movies, collections=self.collections(), ratings=dict(ratings),
+                            unrated=unrated or 0, year_min=year_min, year_max=year_max, genres=dict(genres))
 
     # -- posters --------------------------------------------------------------------------------
 

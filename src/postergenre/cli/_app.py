@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from ..catalog.filters import MovieFilter
+from ..catalog.filters import FilterStep, MovieFilter, Selection, parse_collections
 from ..catalog.store import Catalog
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
@@ -24,7 +25,7 @@ app = typer.Typer(
 
 def _show_version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from .._version import __version__
 
         typer.echo(f"postergenre {__version__}")
         raise typer.Exit()
@@ -56,6 +57,8 @@ HomeOption = Annotated[
 RatingOption = Annotated[Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")]
 YearMinOption = Annotated[Optional[int], typer.Option("--year-min", help="Keep movies released in or after this year.")]
 YearMaxOption = Annotated[Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")]
+CollectionOption = Annotated[Optional[str], typer.Option(
+    "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general.")]
 
 
 def paths_for(home: Optional[Path]) -> Paths:
@@ -66,13 +69,24 @@ def open_catalog(home: Optional[Path]) -> Catalog:
     return Catalog(paths_for(home).db)
 
 
-def movie_filter(rating: Optional[str], year_min: Optional[int], year_max: Optional[int], **extra) -> MovieFilter:
+def movie_filter(rating: Optional[str], year_min: Optional[int], year_max: Optional[int],
+                 collection: Optional[str] = None, **extra) -> MovieFilter:
     from ..catalog.genres import normalise_rating
 
     ratings = None
     if rating:
         ratings = frozenset(normalise_rating(r) or r.strip() for r in rating.split(",") if r.strip())
-    return MovieFilter(ratings=ratings, year_min=year_min, year_max=year_max, **extra)
+    return MovieFilter(ratings=ratings, year_min=year_min, year_max=year_max,
+                       collections=parse_collections(collection), **extra)
+
+
+def print_selection(selection: Selection | Iterable[FilterStep], target: Console | None = None) -> None:
+    """One line per filter that removed movies, saying how many and why (stderr unless `target`)."""
+    steps = selection.steps if isinstance(selection, Selection) else selection
+    out = target or err_console
+    for step in steps:
+        if step.removed:
+            out.print(f"[dim]filter:[/dim] {step}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -9,13 +9,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Column, Table
 
-from ..catalog.importing import ImportResult, import_catalog_file
+from ..catalog.importing import CONFLICT_RULES, ImportResult, import_catalog_file
+from ..catalog.records import DEFAULT_COLLECTION
 from ..catalog.stats import CatalogStats, compute_stats
 from ..errors import CatalogFormatError
-from ._app import (HomeOption, RatingOption, YearMaxOption, YearMinOption, catalog_app, console, err_console,
-                   movie_filter, open_catalog, paths_for, report_app)
+from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, catalog_app, console,
+                   err_console, movie_filter, open_catalog, paths_for, print_selection, report_app)
 
 _SHOWN_REJECTED = 50  # rejected rows listed in full; the rest are counted
+_SHOWN_CONFLICTS = 50
 
 
 class CatalogFormat(str, Enum):
@@ -23,6 +25,12 @@ class CatalogFormat(str, Enum):
     imdb_api_csv = "imdb-api-csv"
     imdb_api_json = "imdb-api-json"
     kaggle = "kaggle"
+
+
+class OnConflict(str, Enum):
+    last = "last"
+    first = "first"
+    reject = "reject"
 
 
 @catalog_app.command("import")
@@ -33,13 +41,22 @@ def import_(
     fmt: Annotated[Optional[CatalogFormat], typer.Option(
         "--format", help="Read every FILE as this format instead of detecting it from the header/structure.",
         case_sensitive=False)] = None,
+    collection: Annotated[str, typer.Option(
+        "--collection", help="Collection the movies of these files belong to (a movie can be in several), "
+                             "e.g. studio.")] = DEFAULT_COLLECTION,
+    on_conflict: Annotated[OnConflict, typer.Option(
+        "--on-conflict", help="When one file repeats an id with different values: the later row wins (last), "
+                              "the earlier one wins (first), or refuse the whole file (reject).",
+        case_sensitive=False)] = OnConflict.last,
     home: HomeOption = None,
 ) -> None:
     """Import catalog files into the catalog: an idempotent upsert, one transaction per file.
 
-    Rows are merged by IMDb id; genres and content ratings are normalised. Bad rows (no id, unknown
-    genre, malformed genre list, bad encoding) are rejected and listed with file:line: reason. A file that
-    cannot be read at all changes nothing and makes the command exit 2 after the other files are imported.
+    Rows are merged by IMDb id; genres and content ratings are normalised; every movie is recorded as part
+    of --collection. Bad rows (no id, unknown genre, malformed genre list, impossible year or rating, bad
+    encoding) are rejected and listed with file:line: reason. Repeated ids whose rows differ are listed with
+    both lines and values, and resolved by --on-conflict. A file that cannot be read at all (or is refused by
+    --on-conflict reject) changes nothing and makes the command exit 2 after the other files are imported.
     """
     results: list[ImportResult] = []
     failed: list[str] = []
@@ -47,7 +64,8 @@ def import_(
         for path in files:
             try:
                 with console.status(f"importing {path}"):
-                    results.append(import_catalog_file(catalog, path, fmt.value if fmt else None))
+                    results.append(import_catalog_file(catalog, path, fmt.value if fmt else None,
+                                                       collection=collection, on_conflict=on_conflict.value))
             except CatalogFormatError as exc:
                 failed.append(str(exc))
         total = catalog.count()
@@ -62,13 +80,30 @@ def import_(
 def _print_results(results: list[ImportResult]) -> None:
     if not results:
         return
-    table = Table("format", "added", "updated", "unchanged", "duplicates merged", "rejected", title="catalog import")
+    table = Table("format", "collection", "added", "updated", "unchanged", "duplicates merged", "conflicts",
+                  "rejected", title="catalog import")
     table.columns.insert(0, Column("file", overflow="fold"))
     for r in results:
         c = r.counts
-        table.add_row(str(r.file), r.fmt, f"[green]{c.added}[/green]", str(c.updated), str(c.unchanged),
-                      str(c.duplicates_merged), f"[red]{c.rejected}[/red]" if c.rejected else "0")
+        table.add_row(str(r.file), r.fmt, r.collection, f"[green]{c.added}[/green]", str(c.updated),
+                      str(c.unchanged), str(c.duplicates_merged),
+                      f"[yellow]{len(c.conflicts)}[/yellow]" if c.conflicts else "0",
+                      f"[red]{c.rejected}[/red]" if c.rejected else "0")
     console.print(table)
+    for r in results:
+        if r.counts.relocated:
+            console.print(f"[yellow]note:[/yellow] {r.counts.relocated} unchanged movies of {r.file} now name their "
+                          f"poster files under its current folder (the file was imported from elsewhere before)",
+                          highlight=False, soft_wrap=True)
+    conflicts = [(r, conflict) for r in results for conflict in r.counts.conflicts]
+    if conflicts:
+        rules = sorted({CONFLICT_RULES[r.on_conflict] for r, _ in conflicts})
+        console.print(f"[yellow]repeated ids with conflicting values[/yellow] ({len(conflicts)}; rule: "
+                      f"{'; '.join(rules)}; empty cells never erase a value):", highlight=False, soft_wrap=True)
+        for _, conflict in conflicts[:_SHOWN_CONFLICTS]:
+            console.print(f"  {conflict}", highlight=False, markup=False, soft_wrap=True)
+        if len(conflicts) > _SHOWN_CONFLICTS:
+            console.print(f"  … and {len(conflicts) - _SHOWN_CONFLICTS} more")
     rejections = [row for r in results for row in r.counts.rejections]
     if rejections:
         console.print(f"[yellow]rejected rows[/yellow] ({len(rejections)}):")
@@ -81,14 +116,16 @@ def _print_results(results: list[ImportResult]) -> None:
 
 
 @catalog_app.command("stats")
-def stats(rating: RatingOption = None, year_min: YearMinOption = None, year_max: YearMaxOption = None,
-          home: HomeOption = None) -> None:
-    """Show what the catalog holds: missing posters/genres, duplicates, genres, ratings, years.
+def stats(collection: CollectionOption = None, rating: RatingOption = None, year_min: YearMinOption = None,
+          year_max: YearMaxOption = None, home: HomeOption = None) -> None:
+    """Show what the catalog holds: collections, missing values, duplicates, genres, ratings, years.
 
-    The filters narrow the movies counted, the same way they narrow training and reports.
+    The filters narrow the movies counted, the same way they narrow training and reports; what each filter
+    removed, and why, is printed first.
     """
     with open_catalog(home) as catalog:
-        result = compute_stats(catalog, movie_filter(rating, year_min, year_max))
+        result = compute_stats(catalog, movie_filter(rating, year_min, year_max, collection))
+    print_selection(result.removed, console)
     _print_stats(result)
 
 
@@ -103,6 +140,7 @@ def _print_stats(s: CatalogStats) -> None:
     console.print(f"[bold]{s.movies}[/bold] movies · posters stored {s.posters_stored} · failed {s.posters_failed}"
                   f" · to fetch/attach {s.posters_to_fetch} · duplicates merged {s.duplicates_merged}"
                   f" (latest import of each file; {s.imports} import runs)")
+    console.print(_table("collections", ("collection", "movies"), s.collections))
     console.print(_table("missing values", ("", "movies", "%"),
                          [(r.label, r.count, f"{r.percent:.1f}") for r in s.missing]))
     console.print(_table("genres", ("genre", "movies", "%"),
@@ -124,8 +162,8 @@ def _print_stats(s: CatalogStats) -> None:
 def report_dataset(
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="HTML file to write. Default: <home>/reports/dataset.html.")] = None,
-    rating: RatingOption = None, year_min: YearMinOption = None, year_max: YearMaxOption = None,
-    home: HomeOption = None,
+    collection: CollectionOption = None, rating: RatingOption = None, year_min: YearMinOption = None,
+    year_max: YearMaxOption = None, home: HomeOption = None,
 ) -> None:
     """Write one self-contained HTML dataset report (plots embedded).
 
@@ -135,6 +173,9 @@ def report_dataset(
     from ..evaluation.dataset_report import write_dataset_report  # matplotlib: load only when used
 
     target = out or paths_for(home).reports / "dataset.html"
-    with open_catalog(home) as catalog, console.status("writing the dataset report"):
-        written = write_dataset_report(catalog, target, movie_filter(rating, year_min, year_max))
+    flt = movie_filter(rating, year_min, year_max, collection)
+    with open_catalog(home) as catalog:
+        print_selection(catalog.select(flt), console)
+        with console.status("writing the dataset report"):
+            written = write_dataset_report(catalog, target, flt)
     console.print(f"dataset report: {written}", highlight=False)

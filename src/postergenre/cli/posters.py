@@ -38,6 +38,9 @@ _FETCH_HELP = (
     "Each body must decode as a poster image: an HTML error page or a truncated file is recorded as a "
     "failure with its reason. Resumable: finished posters are committed as they arrive, so after an "
     "interruption a rerun fetches only what is still missing (earlier failures are retried).\n\n"
+    "URLs whose host resolves to a loopback, private, link-local or reserved address (in any IPv4 or IPv6 "
+    "form, on every redirect) are refused unless --allow-private-urls is given. Each attempt has one "
+    "deadline (--timeout) for connecting, headers, body and redirects together.\n\n"
     "Exit status 1 when posters were to be fetched and none succeeded."
 )
 
@@ -67,15 +70,20 @@ def attach(
 @posters_app.command("fetch", help=_FETCH_HELP)
 def fetch(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Downloads at once.")] = 8,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds allowed per download attempt.")] = 10.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1,
+                                           help="Seconds allowed per download attempt, from connecting to the "
+                                                "last byte, redirects included.")] = 10.0,
     retries: Annotated[int, typer.Option("--retries", min=0, max=10,
                                          help="Extra attempts after connection errors, timeouts, 429 and 5xx "
                                               "(exponential backoff; Retry-After honoured).")] = 3,
+    allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls",
+                                                     help="Also fetch from loopback, private and link-local hosts "
+                                                          "(only for a catalog you trust).")] = False,
     home: HomeOption = None,
 ) -> None:
     """See _FETCH_HELP."""
     paths = paths_for(home)
-    limits = FetchLimits(timeout_s=timeout, retries=retries)
+    limits = FetchLimits(timeout_s=timeout, retries=retries, allow_private_hosts=allow_private_urls)
     with open_catalog(home) as catalog:
         summary = fetch_posters(catalog, PosterStore(paths.posters), concurrency=concurrency,
                                 limits=limits, progress=True)

@@ -1,6 +1,6 @@
 """CLI commands: predict, similar, compare. Thin: argument parsing and output; the work is in predict/.
 
-torch and the model are imported inside the commands, so `postergenre --help` and other commands stay fast.
+The model is imported inside the commands, so `postergenre --help` and other commands stay fast.
 """
 
 from __future__ import annotations
@@ -8,28 +8,34 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..errors import PosterGenreError
+from ..progress import Progress
 from ._app import HomeOption, app, console, err_console
+from ._progress import progress_display
 
 if TYPE_CHECKING:
-    from ..predict.predictor import PosterFailure, PosterPrediction, Predictor
+    from ..predict.predictor import Predictor
+    from ..predict.results import PosterFailure, PosterPrediction
 
-EXIT_CODES = ("Exit codes: 0 every poster was predicted; 1 some posters failed (one error line each on stderr, "
+EXIT_CODES = ("Exit codes: 0 every poster was processed; 1 some posters failed (one error line each on stderr, "
               "the others are still reported); 2 usage or setup error (bad option, no model, no catalog embeddings).")
 
 FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable), json or csv.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")]
+RuntimeOption = Annotated[str, typer.Option("--runtime", help="Inference runtime: auto (ONNX Runtime when it passes "
+                                                               "parity, else torch), onnx or torch.")]
+SynopsisOption = Annotated[Optional[str], typer.Option(
+    "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
+                       "genres become the combined poster + synopsis estimate.")]
 TOP_SHOWN = 5  # genres listed per poster in the table
-PROGRESS_FROM = 20  # posters from which a progress bar is shown
+PROGRESS_FROM = 20  # posters from which progress is shown
 
 
 def _check_format(fmt: str) -> str:
@@ -38,15 +44,10 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-OPTIMIZE_FROM = 16  # posters from which compiling the backbone (~1 s once) pays for itself
-
-
-def _load_predictor(model: Optional[Path], home: Optional[Path], n_posters: int = 1) -> "Predictor":
+def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = "auto") -> "Predictor":
     from ..predict.predictor import Predictor
 
-    # One intra-op thread: a poster's forward pass is small, and on a few shared cores extra threads
-    # mostly wait for each other (measured 20× slower with 2 threads on a busy 2-core machine).
-    return Predictor.load(model_dir=model, home=home, optimize=n_posters >= OPTIMIZE_FROM, threads=1)
+    return Predictor.load(model_dir=model, home=home, runtime=runtime)
 
 
 def _report_failures(failures: list["PosterFailure"]) -> None:
@@ -67,42 +68,60 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 @app.command(epilog=EXIT_CODES)
 def predict(
     posters: Annotated[list[str], typer.Argument(
         help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
-             "id and poster columns (paths relative to the CSV, or URLs).", show_default=False)],
+             "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column.",
+        show_default=False)],
+    synopsis: SynopsisOption = None,
     fmt: FormatOption = "table",
     threshold: Annotated[Optional[float], typer.Option(
-        "--threshold", min=0.0, max=1.0, help="One probability threshold for every genre instead of the model's per-genre thresholds.")] = None,
+        "--threshold", min=0.0, max=1.0, help="One probability threshold for every genre instead of the model's "
+                                              "per-genre thresholds.")] = None,
     top_k: Annotated[Optional[int], typer.Option(
         "--top-k", min=1, help="Decide the K most probable genres (with --threshold: at most K above it).")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Write Grad-CAM heatmap overlays (PNG) for each poster's decided genres.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Write heatmap overlays (PNG) of where the network "
+                                                            "looked, for each poster's decided genres.")] = False,
     explain_dir: Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")] = Path("postergenre-explain"),
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass (1-2 is fastest on a few CPU cores).")] = 2,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass.")] = 2,
+    runtime: RuntimeOption = "auto",
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Predict genres from posters: ranked probabilities, the decided genres, and a poster check."""
+    """Predict genres from posters: a plain-words reading, ranked probabilities, the decided genres, a poster check."""
+    from dataclasses import replace
+
     from ..predict.inputs import resolve_inputs
-    from ..predict.predictor import PosterFailure
 
     _check_format(fmt)
     items = resolve_inputs(posters)
-    predictor = _load_predictor(model, home, len(items))
-    with _progress(len(items)) as progress:
-        task = progress.add_task("predicting", total=len(items))
+    if synopsis is not None:
+        if len(items) != 1:
+            raise PosterGenreError(f"--synopsis goes with one poster, but the inputs name {len(items)}; give a CSV "
+                                   "with a synopsis column for several")
+        items = [replace(items[0], synopsis=synopsis)]
+    predictor = _load_predictor(model, home, runtime)
+    if synopsis is not None and not predictor.has_synopsis:
+        raise PosterGenreError("this model has no synopsis head; retrain it with plots in the catalog")
+    with progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report:
+        done = 0
 
-        def advance(_result: Any) -> None:
-            progress.advance(task)
+        def advance(_: Any) -> None:
+            nonlocal done
+            done += 1
+            report(Progress("predicting", done, len(items)))
 
-        if explain:
-            results = _predict_explained(predictor, items, explain_dir, threshold, top_k, advance)
-        else:
-            results = predictor.predict_many(items, batch_size=batch_size, threshold=threshold, top_k=top_k,
-                                             on_result=advance)
-    failures = [r for r in results if isinstance(r, PosterFailure)]
-    predictions = [r for r in results if not isinstance(r, PosterFailure)]
+        results = predictor.predict_many(items, batch_size=1 if explain else batch_size, threshold=threshold,
+                                         top_k=top_k, heatmaps=explain, on_result=advance)
+    if explain:
+        _write_heatmaps([r for r in results if r.ok], explain_dir)
+    failures = [r for r in results if not r.ok]
+    predictions = [r for r in results if r.ok]
     if fmt == "json":
         _print_json([r.to_dict() for r in results])
     elif fmt == "csv":
@@ -114,67 +133,57 @@ def predict(
         raise typer.Exit(1)
 
 
-def _progress(total: int) -> Progress:
-    """A transient bar on stderr for long runs (stdout stays clean for --format json/csv)."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True, disable=total < PROGRESS_FROM)
-
-
-def _predict_explained(predictor: "Predictor", items: list, out_dir: Path, threshold: Optional[float],
-                       top_k: Optional[int], on_result: Callable[[Any], None]) -> list:
-    """One poster at a time: predict, then write heatmap PNGs of its decided genres (at most 3)."""
-    from ..predict.explain import safe_stem, write_overlays
-    from ..predict.predictor import PosterFailure
+def _write_heatmaps(predictions: list["PosterPrediction"], out_dir: Path) -> None:
+    from ..predict.heatmaps import LEGEND, safe_stem, write_overlays
 
     used: set[str] = set()
-    results: list = []
-    for item in items:
-        try:
-            prediction, image, maps = predictor.predict_and_explain(item, threshold=threshold, top_k=top_k)
-        except PosterGenreError as exc:
-            results.append(PosterFailure(source=item.source, error=str(exc), id=item.id))
-            on_result(results[-1])
-            continue
+    for prediction in predictions:
         stem = base = safe_stem(prediction.id or prediction.source)
         n = 2
         while stem in used:
             stem, n = f"{base}-{n}", n + 1
         used.add(stem)
-        prediction.heatmap_files = [str(p) for p in write_overlays(image, maps, out_dir, stem)]
-        results.append(prediction)
-        on_result(prediction)
-    err_console.print(f"heatmaps written to {out_dir}/", highlight=False)
-    return results
+        prediction.heatmap_files = [str(p) for p in write_overlays(prediction.image, prediction.heatmaps, out_dir, stem)]
+    err_console.print(f"heatmaps written to {out_dir}/ ({LEGEND})", highlight=False)
 
 
 def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> None:
     if not predictions:
         return
+    combined = any(p.reading.signal != "poster" for p in predictions)
     table = Table(show_lines=False)
     table.add_column("poster", overflow="fold")
-    table.add_column("decided genres" + (" (overridden)" if overridden else ""), style="bold")
+    table.add_column("reading" + (" (overridden thresholds)" if overridden else ""), style="bold", overflow="fold")
     table.add_column(f"top {TOP_SHOWN} probabilities")
+    if combined:
+        table.add_column("poster alone")
+        table.add_column("synopsis alone")
     table.add_column("poster check")
     for p in predictions:
-        top = ", ".join(f"{g} {prob:.0%}" for g, prob in p.top(TOP_SHOWN))
         check = p.poster_check
-        check_text = "ok" if check["is_poster"] else f"[red]⚠ not poster-like[/red] ({check['score']:.1f})"
-        decided = ", ".join(p.decided) if check["is_poster"] else f"[dim]({', '.join(p.decided)})[/dim]"
-        table.add_row(p.id or _label(p.source), decided, top, check_text)
+        top = ", ".join(f"{g} {prob:.0%}" for g, prob in p.top(TOP_SHOWN))
+        reading = p.summary["text"] if check["is_poster"] else f"[dim]{p.summary['text']}[/dim]"
+        row = [p.id or _label(p.source), reading, top]
+        if combined:
+            for probs in (p.reading.poster_probabilities, p.reading.synopsis_probabilities):
+                row.append(", ".join(f"{g} {v:.0%}" for g, v in list(probs.items())[:3]) if probs else "")
+        row.append("ok" if check["is_poster"] else "[red]⚠ not a poster?[/red]")
+        table.add_row(*row)
     console.print(table)
     flagged = [p for p in predictions if not p.poster_check["is_poster"]]
     if flagged:
-        console.print(f"[red]⚠[/red] {len(flagged)} input(s) {flagged[0].poster_check['message']}.", highlight=False)
+        console.print(f"[red]⚠[/red] {_plural(len(flagged), 'input')} flagged: {flagged[0].poster_check['message']}",
+                      highlight=False)
 
 
 def _write_csv(results: list, genres: list[str]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["source", "id", "decided", "is_poster", "poster_check_score", *genres, "error"])
+    writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *genres, "error"])
     for r in results:
         if not r.ok:
-            writer.writerow([r.source, r.id or "", "", "", "", *([""] * len(genres)), r.error])
+            writer.writerow([r.source, r.id or "", "", "", "", "", *([""] * len(genres)), r.error])
             continue
-        writer.writerow([r.source, r.id or "", "|".join(r.decided), int(r.poster_check["is_poster"]),
+        writer.writerow([r.source, r.id or "", "|".join(r.decided), r.reading.signal, int(r.poster_check["is_poster"]),
                          r.poster_check["score"], *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
 
 
@@ -182,54 +191,82 @@ def _write_csv(results: list, genres: list[str]) -> None:
 def similar(
     poster: Annotated[str, typer.Argument(help="A poster file or http(s) URL.", show_default=False)],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="How many comparable titles.")] = 10,
+    collection: Annotated[Optional[str], typer.Option("--collection", help="Only titles of these collections, "
+                                                                           "comma-separated (e.g. studio).")] = None,
+    rating: Annotated[Optional[str], typer.Option("--rating", help="Only these content ratings, e.g. G,PG.")] = None,
+    year_min: Annotated[Optional[int], typer.Option("--year-min", help="Only titles from this year on.")] = None,
+    year_max: Annotated[Optional[int], typer.Option("--year-max", help="Only titles up to this year.")] = None,
+    genre: Annotated[Optional[str], typer.Option("--genre", help="Only titles with any of these genres.")] = None,
     fmt: FormatOption = "table",
+    runtime: RuntimeOption = "auto",
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
     """Comparable titles: the catalog posters nearest to POSTER in look and genre profile, itself excluded."""
+    from ..predict.core import split_genre_list
     from ..predict.inputs import resolve_inputs
+    from ..predict.similar import SimilarFilter
 
     _check_format(fmt)
+    where = SimilarFilter(collections=frozenset(split_genre_list(collection)), ratings=frozenset(split_genre_list(rating)),
+                          year_min=year_min, year_max=year_max, genres=frozenset(split_genre_list(genre)))
     items = resolve_inputs([poster])
     if len(items) != 1:
         raise PosterGenreError(f"{poster}: similar takes one poster, this names {len(items)}")
-    if items[0].error:
-        raise PosterGenreError(items[0].error)
-    predictor = _load_predictor(model, home)
-    titles = predictor.similar(items[0], k=k)
+    predictor = _load_predictor(model, home, runtime)
+    try:
+        result = predictor.similar(items[0], k=k, where=where)
+    except PosterGenreError as exc:
+        from ..errors import ModelError
+
+        if isinstance(exc, ModelError):
+            raise  # set-up problem (no catalog embeddings): exit 2
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None  # the poster itself failed, as for predict
     if fmt == "json":
-        _print_json([t.to_dict() for t in titles])
+        _print_json(result.to_dict())
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["rank", "imdb_id", "title", "year", "genres", "score", "poster_sha256"])
-        for i, t in enumerate(titles, 1):
-            writer.writerow([i, t.imdb_id, t.title or "", t.year or "", "|".join(t.genres), f"{t.score:.6f}", t.poster_sha256])
+        writer.writerow(["rank", "imdb_id", "title", "year", "rating", "genres", "similarity", "match", "imdb_url"])
+        for i, t in enumerate(result, 1):
+            writer.writerow([i, t.imdb_id, t.title or "", t.year or "", t.rating or "", "|".join(t.genres),
+                             f"{t.score:.6f}", t.match, t.imdb_url])
     else:
         table = Table(title=f"Comparable titles for {poster}")
-        for col in ("#", "imdb id", "title", "year", "genres", "similarity"):
-            table.add_column(col)
-        for i, t in enumerate(titles, 1):
-            table.add_row(str(i), t.imdb_id, t.title or "", str(t.year or ""), ", ".join(t.genres), f"{t.score:.3f}")
+        for col in ("#", "title", "rating", "genres", "match", "IMDb"):
+            table.add_column(col, overflow="fold")
+        for i, t in enumerate(result, 1):
+            table.add_row(str(i), t.display_title, t.rating or "", ", ".join(t.genres), f"{t.match} ({t.score:.2f})",
+                          t.imdb_url)
         console.print(table)
+        if not result.query_is_poster:
+            console.print("[red]⚠[/red] the input does not look like a movie poster: these matches mean little.")
+        if not len(result):
+            console.print("no catalog title passes the filters", highlight=False)
 
 
 @app.command(epilog=EXIT_CODES)
 def compare(
     posters: Annotated[list[str], typer.Argument(help="Poster variants: files, folders, globs or URLs.", show_default=False)],
     target: Annotated[str, typer.Option("--target", "-t", help="Intended genres, comma-separated, e.g. Family,Comedy.")],
+    synopsis: Annotated[Optional[str], typer.Option("--synopsis", help="Accepted for symmetry with predict, but "
+                                                                       "not used for ranking (it is the same for "
+                                                                       "every variant).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a side-by-side HTML sheet (posters, bars, heatmaps).")] = None,
     fmt: FormatOption = "table",
+    runtime: RuntimeOption = "auto",
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
     """Rank poster variants by how strongly each signals the target genres, and list unintended genres."""
-    from ..predict.compare import parse_targets
+    from ..predict.compare import SCORING, SYNOPSIS_NOTE
+    from ..predict.core import match_genres, split_genre_list
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)
-    predictor = _load_predictor(model, home)
-    parse_targets(target, predictor.genres)  # fail on a typo before any work
-    result = predictor.compare(resolve_inputs(posters), target, heatmaps=out is not None)
+    predictor = _load_predictor(model, home, runtime)
+    match_genres(split_genre_list(target), predictor.genres)  # fail on a typo before any work
+    result = predictor.compare(resolve_inputs(posters), target, synopsis=synopsis, heatmaps=out is not None)
     if out is not None:
         from ..predict.sheet import write_sheet
 
@@ -239,19 +276,24 @@ def compare(
         _print_json(result.to_dict())
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["rank", "source", "score", *(f"p_{t}" for t in result.targets), "targets_decided", "unintended"])
+        writer.writerow(["rank", "source", "target_score", *(f"p_{t}" for t in result.targets), "targets_decided",
+                         "unintended"])
         for v in result.variants:
             writer.writerow([v.rank, v.source, f"{v.score:.6f}", *(f"{p:.6f}" for p in v.target_probabilities.values()),
                              "|".join(v.targets_decided), "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items())])
     else:
-        table = Table(title=f"Variants ranked for {', '.join(result.targets)} (score: 1.0 = just decided)")
-        for col in ("rank", "poster", "score", "target probabilities", "unintended genres"):
+        table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=SCORING)
+        for col in ("rank", "poster", "target score", "targets decided", "target probabilities", "unintended genres"):
             table.add_column(col, overflow="fold")
         for v in result.variants:
             targets = ", ".join(f"{g} {p:.0%}" for g, p in v.target_probabilities.items())
             unintended = ", ".join(f"{g} {p:.0%}" for g, p in v.unintended.items()) or "none"
-            table.add_row(str(v.rank), _label(v.source), f"{v.score:.2f}", targets, unintended)
+            name = _label(v.source) + ("" if v.prediction.poster_check["is_poster"] else " ⚠ not a poster?")
+            table.add_row(str(v.rank), name, f"{v.score:.2f}", ", ".join(v.targets_decided) or "none", targets,
+                          unintended)
         console.print(table)
+        if synopsis:
+            console.print(SYNOPSIS_NOTE, highlight=False)
     _report_failures(result.failures)
     if result.failures:
         raise typer.Exit(1)

@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..service import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_WAITING
+from ..service import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONCURRENCY,
+                       DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_UPLOAD_BYTES,
+                       DEFAULT_MAX_WAITING, ServiceSettings)
 from ._app import HomeOption, app, console
 
 
@@ -19,34 +21,45 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     model: Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")] = None,
     home: HomeOption = None,
+    runtime: Annotated[str, typer.Option(help="Inference runtime: auto, onnx or torch.")] = "auto",
     max_concurrency: Annotated[int, typer.Option(min=1, help="Predictions computed at the same time.")] = DEFAULT_MAX_CONCURRENCY,
-    max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot; beyond that the answer is 503 + Retry-After.")] = DEFAULT_MAX_WAITING,
+    max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot; beyond that the answer is "
+                                                       "503 + Retry-After, before the upload is read.")] = DEFAULT_MAX_WAITING,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest accepted poster upload or download, in MB.")] = DEFAULT_MAX_UPLOAD_BYTES / 1_000_000,
     allow_private_urls: Annotated[bool, typer.Option(help="Let poster URLs point at private/loopback hosts (only on a trusted network).")] = False,
+    allowed_hosts: Annotated[Optional[str], typer.Option(help="Host names the service answers to, comma-separated "
+                                                               "(* = any). Default: the bind address and localhost.")] = None,
+    header_timeout: Annotated[float, typer.Option(min=0.5, help="Seconds a connection has to send its request headers.")] = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout: Annotated[float, typer.Option(min=0.5, help="Seconds a request body may stall between chunks (then 408).")] = DEFAULT_BODY_TIMEOUT_S,
+    max_connections_per_client: Annotated[int, typer.Option(min=1, help="Open connections allowed from one client address.")] = DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
 ) -> None:
     """Serve the web page and the HTTP API (with the bundled model unless --model is given)."""
     import uvicorn
 
     from ..service.app import create_app
+    from ..service.connections import guarded_protocol
 
     _log_json_lines()
-    with console.status("loading the model…"):
-        service = create_app(home=home, model_dir=model, max_concurrency=max_concurrency, max_waiting=max_queue,
-                             max_upload_bytes=int(max_upload_mb * 1_000_000), allow_private_urls=allow_private_urls)
+    hosts = tuple(h.strip() for h in allowed_hosts.split(",") if h.strip()) if allowed_hosts else \
+        tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "[::1]")))
+    settings = ServiceSettings(model_dir=model, home=home, max_concurrency=max_concurrency, max_waiting=max_queue,
+                               max_upload_bytes=int(max_upload_mb * 1_000_000), allow_private_urls=allow_private_urls,
+                               allowed_hosts=hosts, body_timeout_s=body_timeout, runtime=runtime)
+    service = create_app(settings)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/"
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:
+            console.print("loading the model…", highlight=False)
             await super().startup(sockets)
             if self.started:  # listening now: the URL works (a taken port exits inside startup instead)
                 console.print(f"Open [bold]{url}[/bold] in your browser (API docs: {url}docs). Stop with Ctrl+C.",
                               soft_wrap=True)
 
-    # Open connections are bounded too (uvicorn answers 503 beyond it), so uploads in flight cannot pile up
-    # without limit before the admission gate sees them; 64 spare for the page, its images and health checks.
     config = uvicorn.Config(service, host=host, port=port, access_log=False, log_level="warning",
-                            timeout_graceful_shutdown=5, limit_concurrency=max_concurrency + max_queue + 64)
+                            timeout_graceful_shutdown=5, limit_concurrency=DEFAULT_MAX_CONNECTIONS,
+                            http=guarded_protocol(header_timeout, max_connections_per_client))
     Server(config).run()
 
 

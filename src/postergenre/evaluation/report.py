@@ -19,8 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from ..model.metrics import HEADLINE
 from ..files import write_atomic
+from ..model.metrics import HEADLINE
+from .gallery import GenreExamples, THUMB_SIDE
 
 _LABELS = {
     "macro_auc": "Macro ROC AUC",
@@ -41,7 +42,48 @@ th,td{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}th{background:#
 td:first-child,th:first-child{text-align:left}
 .better{color:#0a7d32}.worse{color:#b3261e}.note{color:#555;font-size:.9rem}
 img{max-width:100%;height:auto;border:1px solid #eee}
+.memory{background:#b3261e;color:#fff;padding:1rem 1.2rem;border-radius:6px;font-size:1.1rem;margin:1rem 0}
+.memory b{font-size:1.25rem;display:block;margin-bottom:.3rem}
+.held-out{background:#e7f4ea;border:1px solid #0a7d32;padding:.6rem 1rem;border-radius:6px}
+.gallery{display:grid;grid-template-columns:9rem 1fr 1fr;gap:.4rem 1rem;align-items:start}
+.gallery h3{margin:.6rem 0 0;font-size:1rem}
+.strip{display:flex;gap:.5rem;flex-wrap:wrap}
+figure{margin:0;width:{THUMB}px;font-size:.72rem;line-height:1.25}
+figure img{width:auto;max-width:{THUMB}px;max-height:{THUMB}px;border:2px solid #ccc}
+figure.correct img{border-color:#0a7d32}figure.missed img,figure.false-alarm img{border-color:#b3261e}
+.noimg{width:80px;height:110px;background:#eee;display:flex;align-items:center;justify-content:center;color:#888}
 """
+
+
+def _memory_banner(relation: str) -> str:
+    return ('<div class="memory" id="memory-warning" role="alert"><b>These numbers measure memory, not skill.</b>'
+            f"{html.escape(relation)}. Every number below is a training-data number: it says how well the model "
+            "remembers posters it has seen, not how it does on new ones. For skill, train with <code>--holdout</code> "
+            "and evaluate with the same <code>--holdout</code>, or read the model card's cross-validated metrics.</div>")
+
+
+def _figure(e) -> str:
+    caption = (f"<b>{html.escape(e.title or e.imdb_id)}</b><br>{html.escape(', '.join(e.true_genres) or '—')}"
+               f"<br>{e.kind}: p = {e.probability:.2f}")
+    img = (f'<img alt="poster of {html.escape(e.title or e.imdb_id)}" src="{e.thumbnail}">' if e.thumbnail
+           else '<div class="noimg">no image</div>')
+    return f'<figure class="{e.kind.replace(" ", "-")}">{img}<figcaption>{caption}</figcaption></figure>'
+
+
+def _gallery(examples: Sequence[GenreExamples], held_out: bool) -> str:
+    which = "held-out posters" if held_out else "posters (used in training, so flattering)"
+    rows = ['<div class="gallery"><div></div><div><b>most confident correct</b></div>'
+            '<div><b>worst (missed true genre, or false alarm)</b></div>']
+    for g in examples:
+        rows.append(f"<h3>{html.escape(g.genre)}</h3>"
+                    f'<div class="strip">{"".join(_figure(e) for e in g.best)}</div>'
+                    f'<div class="strip">{"".join(_figure(e) for e in g.worst)}</div>')
+    rows.append("</div>")
+    return (f'<h2 id="gallery">Best and worst {which} per genre</h2>'
+            '<p class="note">Per genre: the true posters with the highest probability, and the posters with the '
+            "highest loss for that genre (a true genre scored low, or a wrong genre scored high). Probabilities are "
+            "the model's for that genre; compare them with the genre's threshold in the table above.</p>"
+            + "\n".join(rows))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -199,10 +241,15 @@ def write_evaluation_report(
     path: Path,
     title: str = "Poster genre model — evaluation",
     notes: Sequence[str] = (),
+    relation: str | None = None,
+    gallery: Sequence[GenreExamples] = (),
 ) -> Path:
     """Write the HTML report for `result` (from `evaluate_predictions` on the same y_true/probs) to `path`.
 
-    `notes` are extra lines shown under the title (e.g. which model, which split). Written atomically.
+    `notes` are extra lines shown under the title (e.g. which model, which split). `relation` says how the
+    evaluated movies relate to the training data (`train.relation_to_training`): unless it starts with
+    "held out", a red banner opens the report and the headline is labelled as training-data numbers.
+    `gallery` (from `gallery.best_and_worst`) adds poster thumbnails per genre. Written atomically.
     """
     y = np.asarray(y_true).astype(int)
     p = np.asarray(probs, dtype=np.float64)
@@ -218,14 +265,20 @@ def write_evaluation_report(
         "same way (for F1 that means predicting every genre), so ROC AUC per genre is 0.5.",
         *[html.escape(n) for n in notes],
     ]
+    held_out = relation is None or relation.startswith("held out")
+    status = (_memory_banner(relation) if not held_out
+              else f'<p class="held-out">{html.escape(relation)}.</p>' if relation else "")
+    headline_title = ("Headline metrics" if held_out
+                      else "Headline metrics — training-data numbers (memory, not skill)")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{html.escape(title)}</title><style>{_CSS.replace('{THUMB}', str(THUMB_SIDE))}</style></head><body>",
+        status,
         f"<h1>{html.escape(title)}</h1>",
         *[f'<p class="note">{line}</p>' for line in intro],
-        '<h2 id="headline">Headline metrics</h2>',
+        f'<h2 id="headline">{html.escape(headline_title)}</h2>',
         _headline_table(result),
         _other_table(result),
         '<h2 id="per-genre">Per genre</h2>',
@@ -241,6 +294,7 @@ def write_evaluation_report(
         '<h2 id="calibration">Reliability (calibration)</h2>',
         f'<p class="note">Expected calibration error over all genre cells: {ece:.3f}.</p>',
         _png(reliability),
+        _gallery(gallery, held_out) if gallery else "",
         "</body></html>",
     ]
     return write_atomic(path, "\n".join(parts))

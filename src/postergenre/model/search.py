@@ -1,28 +1,39 @@
 """Choosing a head and its settings by cross-validation, and estimating how well that choice generalises.
 
-The predecessor tuned its grid on the same folds it reported, which flatters the winner. Here the score that
-is reported for a search is nested: every outer fold runs its own inner search on its training part only, the
-winner of that inner search is refitted on the outer training part and scored on the outer test part. The
-settings of the final model come from a plain k-fold search on all the data, whose table is shown as
-"selection scores" and never reported as the model's quality.
+Candidates come from `sklearn.model_selection.ParameterGrid` over each head's settings, and every fit goes
+through the heads' sklearn estimator interface. The fold loop is ours rather than `GridSearchCV`'s for two
+reasons a data scientist waiting for it notices: each fold fit reports progress (so the CLI can show a bar with
+an ETA), and each fold's out-of-fold probabilities are kept on disk (`FoldCache`), keyed by data, candidate and
+rows, so a search interrupted with Ctrl+C resumes where it stopped.
 
-Candidates are ranked by macro ROC AUC of out-of-fold probabilities (threshold-free, so no threshold is tuned
-on the folds that rank the candidates).
+The score reported for a search is nested: every outer fold runs its own inner search on its training part
+only, the winner of that inner search is refitted on the outer training part and scored on the outer test part.
+The settings of the final model come from a plain k-fold search on all the data, whose table is shown as
+"selection scores" and never reported as the model's quality. Candidates are ranked by macro ROC AUC of
+out-of-fold probabilities (threshold-free, so no threshold is tuned on the folds that rank the candidates).
+All fold indices here are row indices of the full X / Y.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import ParameterGrid
 
 from ..errors import PosterGenreError
-from .heads import HEADS, macro_auc, make_head
+from ..files import write_atomic
+from ..progress import Progress, ProgressFn, no_progress
+from .head_types import DEFAULT_SETTINGS
+from .heads import HEADS, check_head_params, make_head, param_names
+from .metrics import macro_auc
 from .split import Split, holdout, kfold
 
 Log = Callable[[str], None]
@@ -31,7 +42,7 @@ DEFAULT_GRID: dict[str, dict[str, list[Any]]] = {
     "logreg": {"l2": [3e-3, 1e-2, 3e-2]},
     "mlp": {"hidden": [512], "dropout": [0.5], "loss": ["bce", "asl"]},
 }
-"""What `--head auto` tries. Kept small: every candidate costs k fits per level of nesting."""
+"""What a search (`--head auto` or `--search`) tries. Kept small: every candidate costs k fits per level of nesting."""
 
 
 @dataclass(frozen=True)
@@ -72,40 +83,138 @@ def parse_params(items: Sequence[str]) -> dict[str, list[Any]]:
     return out
 
 
-def candidates_for(head: str, params: dict[str, list[Any]] | None = None) -> list[Candidate]:
-    """The grid for `head` ("auto" = every head type in DEFAULT_GRID); `params` override/extend a head's grid."""
-    params = params or {}
+def candidates_for(head: str, params: dict[str, list[Any]] | None = None, *, search: bool = False) -> list[Candidate]:
+    """The candidates to cross-validate.
+
+    - `head` = "auto": search every head type in DEFAULT_GRID (`params` override the settings each type has).
+    - a head type with `search`: its DEFAULT_GRID, `params` overriding or extending it.
+    - a head type without `search`: its measured default settings (DEFAULT_SETTINGS), overridden by `params`;
+      several values in `params` still make a (small) search.
+    Every candidate's setting names and values are checked here, before any data is loaded.
+    """
+    params = dict(params or {})
     if head == "auto":
-        types = list(DEFAULT_GRID)
+        types, search = list(DEFAULT_GRID), True
     elif head in HEADS:
         types = [head]
     else:
         raise PosterGenreError(f"unknown head {head!r}; use auto, {', '.join(HEADS)} or seed-cnn")
+    known_by_type = {t: set(param_names(t)) for t in types}
+    for k in params:
+        canonical = k.replace(".", "__")
+        if not any(canonical in known for known in known_by_type.values()):
+            allowed = sorted(set().union(*known_by_type.values()))
+            raise PosterGenreError(f"--param {k}: not a {' or '.join(types)} setting; known: {', '.join(allowed)}")
     out: list[Candidate] = []
     for t in types:
-        known = set(HEADS[t]._defaults())
-        grid = {k: v for k, v in DEFAULT_GRID.get(t, {}).items()} if head == "auto" or not params else {}
-        for k, v in params.items():
-            if k not in known:
-                if head == "auto":
-                    continue  # a setting of another head type
-                raise PosterGenreError(f"--param {k}: not a {t} setting; known: {', '.join(sorted(known))}")
-            grid[k] = v
-        keys = sorted(grid)
-        for combo in itertools.product(*(grid[k] for k in keys)):
-            out.append(Candidate(t, tuple(zip(keys, combo))))
+        base = DEFAULT_GRID.get(t, {}) if search else {k: [v] for k, v in DEFAULT_SETTINGS.get(t, {}).items()}
+        grid = dict(base) | {k: list(v) for k, v in params.items() if k.replace(".", "__") in known_by_type[t]}
+        for combo in ParameterGrid(grid):  # keys sorted, values in the order given
+            check_head_params(t, combo)
+            out.append(Candidate(t, tuple(combo.items())))
     return out
 
 
+class FoldCache:
+    """Out-of-fold probabilities of finished fold fits, one .npy file each, so an interrupted run resumes.
+
+    A key hashes the data (`data_key`: fingerprint, genres, feature slice), the candidate (head type and every
+    setting) and the exact train and test rows, so a changed catalog, filter, seed or fold count never reuses
+    a stale result. `folder` None keeps nothing.
+    """
+
+    def __init__(self, folder: Path | None, data_key: str):
+        self.folder = None if folder is None else Path(folder) / data_key[:16]
+        self.data_key = data_key
+        self.hits = 0
+        self.stored = 0
+
+    def clear(self) -> None:
+        """Delete this data's fold results (after a successful run they only take space)."""
+        if self.folder is not None and self.folder.is_dir():
+            for f in self.folder.glob("*.npy"):
+                f.unlink(missing_ok=True)
+            try:
+                self.folder.rmdir()
+            except OSError:  # another run's files appeared meanwhile: leave them
+                pass
+
+    def key(self, cand: Candidate, train: np.ndarray, test: np.ndarray) -> str:
+        h = hashlib.sha256()
+        h.update(self.data_key.encode())
+        h.update(json.dumps([cand.head_type, make_head(cand.head_type, cand.settings).get_params(deep=False)],
+                            sort_keys=True, default=repr).encode())
+        for rows in (train, test):
+            h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+            h.update(b"|")
+        return h.hexdigest()
+
+    def load(self, key: str) -> np.ndarray | None:
+        if self.folder is None:
+            return None
+        path = self.folder / f"{key}.npy"
+        try:
+            probs = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):  # absent, or cut short by a crash: recompute
+            return None
+        self.hits += 1
+        return probs
+
+    def save(self, key: str, probs: np.ndarray) -> None:
+        if self.folder is None:
+            return
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(probs, dtype=np.float32), allow_pickle=False)
+        write_atomic(self.folder / f"{key}.npy", buf.getvalue())
+        self.stored += 1
+
+
+class FoldRunner:
+    """Fits candidates on fold rows and predicts the test rows, through the cache, counting progress."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, *, cache: FoldCache | None = None,
+                 progress: ProgressFn = no_progress, total: int = 0, task: str = "cross-validation",
+                 sample_weight: np.ndarray | None = None, log: Log | None = None):
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        self.cache = cache or FoldCache(None, "")
+        self.progress, self.total, self.task, self.log = progress, total, task, log
+        self.done = 0
+
+    def fit(self, cand: Candidate, rows: np.ndarray):
+        """A fitted head on `rows` (not cached: a whole model, not a fold result)."""
+        w = None if self.sample_weight is None else self.sample_weight[rows]
+        return cand.make().fit(self.X[rows], self.Y[rows], sample_weight=w)
+
+    def fold(self, cand: Candidate, train: np.ndarray, test: np.ndarray, what: str) -> np.ndarray:
+        """Probabilities [len(test), G] of `cand` fitted on `train` rows."""
+        t0 = time.perf_counter()
+        key = self.cache.key(cand, train, test)
+        probs = self.cache.load(key)
+        reused = probs is not None and probs.shape == (len(test), self.Y.shape[1])
+        if not reused:
+            probs = self.fit(cand, train).predict_proba(self.X[test])
+            self.cache.save(key, probs)
+        self.step(f"{cand.label} {what}" + (" (reused)" if reused else ""))
+        if self.log:
+            self.log(f"  {cand.label} {what}: " + ("reused (already computed, or kept from an interrupted run)" if reused else f"{time.perf_counter() - t0:.1f}s"))
+        return probs
+
+    def step(self, detail: str) -> None:
+        self.done += 1
+        self.progress(Progress(self.task, self.done, max(self.total, self.done), detail=detail))
+
+
+def _runner(runner: FoldRunner | None, X: np.ndarray, Y: np.ndarray, log: Log | None) -> FoldRunner:
+    return runner if runner is not None else FoldRunner(X, Y, log=log)
+
+
 def cross_val_predict(candidate: Candidate, X: np.ndarray, Y: np.ndarray, folds: Sequence[Split],
-                      log: Log | None = None) -> np.ndarray:
+                      log: Log | None = None, *, runner: FoldRunner | None = None) -> np.ndarray:
     """Out-of-fold probabilities [N, G] of `candidate` (rows in no test fold stay NaN)."""
+    run = _runner(runner, X, Y, log)
     oof = np.full(Y.shape, np.nan, dtype=np.float32)
     for k, (tr, te) in enumerate(folds):
-        t0 = time.perf_counter()
-        oof[te] = candidate.make().fit(X[tr], Y[tr]).predict_proba(X[te])
-        if log:
-            log(f"  {candidate.label} fold {k + 1}/{len(folds)}: {time.perf_counter() - t0:.1f}s")
+        oof[te] = run.fold(candidate, tr, te, f"fold {k + 1}/{len(folds)}")
     return oof
 
 
@@ -127,17 +236,18 @@ class SearchResult:
 
 
 def search(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, folds: Sequence[Split],
-           log: Log | None = None) -> SearchResult:
-    """Score every candidate by macro ROC AUC of its out-of-fold probabilities on `folds`."""
+           log: Log | None = None, *, runner: FoldRunner | None = None) -> SearchResult:
+    """Score every candidate by macro ROC AUC of its out-of-fold probabilities on `folds` (ties: first listed)."""
     if not candidates:
         raise PosterGenreError("nothing to search: the grid is empty")
+    run = _runner(runner, X, Y, log)
     rows, oofs = [], {}
     covered = np.zeros(len(Y), dtype=bool)
     for _, te in folds:
         covered[te] = True
     for cand in candidates:
         t0 = time.perf_counter()
-        oof = cross_val_predict(cand, X, Y, folds, log)
+        oof = cross_val_predict(cand, X, Y, folds, runner=run)
         auc = macro_auc(Y[covered], oof[covered])
         rows.append({"candidate": cand, "macro_auc": round(auc, 5), "seconds": round(time.perf_counter() - t0, 1)})
         oofs[cand.label] = oof
@@ -156,28 +266,34 @@ class NestedResult:
     inner_tables: list[list[dict[str, Any]]]
 
 
+def nested_fits(n_candidates: int, outer_folds: int, inner_folds: int) -> int:
+    """Fold fits `nested_cv` makes (for progress totals): per outer fold an inner search, then one refit."""
+    inner = 1 if inner_folds == 1 else inner_folds
+    return outer_folds * ((n_candidates * inner if n_candidates > 1 else 0) + 1)
+
+
 def nested_cv(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, groups: np.ndarray,
-              outer: Sequence[Split], *, inner_folds: int = 3, seed: int = 0, log: Log | None = None) -> NestedResult:
+              outer: Sequence[Split], *, inner_folds: int = 3, seed: int = 0, log: Log | None = None,
+              runner: FoldRunner | None = None) -> NestedResult:
     """Honest estimate of search-then-fit: with one candidate this is plain k-fold CV.
 
     `inner_folds` = 1 searches on a single stratified 25% hold-out of each outer training part (cheaper).
     """
+    run = _runner(runner, X, Y, log)
     oof = np.full(Y.shape, np.nan, dtype=np.float32)
     chosen, tables = [], []
     for k, (tr, te) in enumerate(outer):
         if len(candidates) > 1:
-            inner = ([holdout(Y[tr], groups[tr], 0.25, seed + 1 + k)] if inner_folds == 1
+            local = ([holdout(Y[tr], groups[tr], 0.25, seed + 1 + k)] if inner_folds == 1
                      else kfold(Y[tr], groups[tr], inner_folds, seed + 1 + k))
+            inner = [(tr[a], tr[b]) for a, b in local]  # back to rows of the full X / Y
             if log:
                 log(f"outer fold {k + 1}/{len(outer)}: inner search over {len(candidates)} candidates")
-            res = search(candidates, X[tr], Y[tr], inner, log=None)
+            res = search(candidates, X, Y, inner, runner=run)
             best = res.best
             tables.append(res.table())
         else:
             best = candidates[0]
-        t0 = time.perf_counter()
-        oof[te] = best.make().fit(X[tr], Y[tr]).predict_proba(X[te])
+        oof[te] = run.fold(best, tr, te, f"outer fold {k + 1}/{len(outer)}")
         chosen.append(best.label)
-        if log:
-            log(f"outer fold {k + 1}/{len(outer)}: {best.label} fitted in {time.perf_counter() - t0:.1f}s")
     return NestedResult(oof, chosen, tables)

@@ -1,17 +1,24 @@
 """From catalog + embedding cache to a trained, cross-validated ModelArtifact, and evaluation of a saved one.
 
-Steps of `train_model`: assemble the data set (filters, frequent genres, cached vectors), nested CV of the
-search to estimate quality honestly, a plain k-fold search on all data to pick the settings, thresholds
-chosen on that winner's out-of-fold predictions, a final fit on everything, and the poster check.
+Steps of `train_model`: assemble the data set (filters, frequent genres, cached vectors); by default k-fold CV
+of the measured winner's fixed settings (seconds to a minute); with a search, a plain k-fold search on all
+data to pick the settings and nested CV of the search to estimate quality honestly; thresholds chosen on the
+winner's out-of-fold predictions, a final fit on everything, and the poster check. Library code: it reports
+through `progress` and `log` callbacks and never prints.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shlex
+import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -19,10 +26,14 @@ from ..catalog.filters import MovieFilter, frequent_genres
 from ..catalog.records import Movie
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError, ModelError
+from ..progress import ProgressFn, no_progress
 from .artifact import ModelArtifact
+from .head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
 from .heads import head_module
+from .labels import label_matrix
 from .poster_check import fit_poster_check
-from .search import NestedResult, SearchResult, candidates_for, nested_cv, search
+from .search import (Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, candidates_for, nested_cv,
+                     nested_fits, search)
 from .split import holdout, kfold, poster_groups
 from .thresholds import choose_thresholds, decide
 
@@ -31,6 +42,12 @@ if TYPE_CHECKING:
     from ..features.cache import EmbeddingCache
 
 Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """The default `log`: library use shows nothing."""
+
+
 COMPACT_SUFFIXES = (".w0", ".proj", ".components")
 """Large matrices stored as float16 in the artifact (halves the bundled file; predictions move < 1e-3)."""
 
@@ -51,6 +68,10 @@ class Dataset:
     dropped_genres: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     movie_genres: list[tuple[str, ...]] = field(default_factory=list)
+    titles: list[str | None] = field(default_factory=list)
+    ratings: list[str | None] = field(default_factory=list)  # content rating per movie (None = unrated)
+    years: list[int | None] = field(default_factory=list)
+    collections: list[tuple[str, ...]] = field(default_factory=list)  # empty when the catalog has none
 
     @property
     def features(self) -> np.ndarray:
@@ -72,11 +93,32 @@ class Dataset:
             "posters": len(set(self.shas)),
             "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0))},
             "dropped_genres": self.dropped_genres,
+            "profile": self.profile(),
         }
+
+    def profile(self) -> dict[str, Any]:
+        """What the model card says about the data, computed from it: ratings, years, collections (not hashed)."""
+        n = len(self.ids)
+        ratings = Counter(r for r in self.ratings if r)
+        years = sorted(y for y in self.years if y is not None)
+        collections = Counter(c for cs in self.collections for c in cs)
+        out: dict[str, Any] = {
+            "movies": n,
+            "rated": int(sum(ratings.values())),
+            "ratings": dict(ratings.most_common()),
+            "years_known": len(years),
+            "year_min": years[0] if years else None,
+            "year_max": years[-1] if years else None,
+            "year_median": int(statistics.median(years)) if years else None,
+            "year_quartiles": [int(q) for q in statistics.quantiles(years, n=4)] if len(years) >= 4 else None,
+            "collections": dict(collections.most_common()),
+            "in_a_collection": int(sum(1 for cs in self.collections if cs)),
+        }
+        return out
 
 
 def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbone: str | None = None,
-                     feature_set: str = "pooled+stats", min_examples: int = 100,
+                     feature_set: str = DEFAULT_FEATURE_SET, min_examples: int = 100,
                      genres: Sequence[str] | None = None, skip_unembedded: bool = False) -> Dataset:
     """Select movies, keep genres with >= `min_examples` (or exactly `genres`), and load their cached vectors.
 
@@ -125,10 +167,12 @@ def _assemble(movies: list[Movie], cache: "EmbeddingCache", spec: "BackboneSpec"
             )
     else:
         kept, dropped = list(genres), {}
-    index = {g: j for j, g in enumerate(kept)}
+    index = set(kept)
     rows = [m for m in movies if any(g in index for g in m.genres)]
     if len(rows) < len(movies):
-        messages.append(f"{len(movies) - len(rows)} movies left out: none of their genres is among the {len(kept)} kept")
+        gone = len(movies) - len(rows)
+        messages.append(f"{gone} movie{'s' if gone != 1 else ''} left out: none of {'their' if gone != 1 else 'its'} "
+                        f"genres is among the {len(kept)} kept")
     if not rows:
         raise EmptySelectionError(f"no selected movie has any of the genres {', '.join(kept)}")
     shas = [m.poster_sha256 for m in rows]
@@ -142,26 +186,37 @@ def _assemble(movies: list[Movie], cache: "EmbeddingCache", spec: "BackboneSpec"
     vectors = cache.get(unique)
     pos = {s: i for i, s in enumerate(unique)}
     X = vectors[[pos[s] for s in shas]].astype(np.float32, copy=False)
-    Y = np.zeros((len(rows), len(kept)), dtype=np.int8)
-    for i, m in enumerate(rows):
-        for g in m.genres:
-            if g in index:
-                Y[i, index[g]] = 1
+    Y = label_matrix((m.genres for m in rows), kept)
     return Dataset(
         ids=[m.imdb_id for m in rows], shas=shas, genres=list(kept), X=X, Y=Y, backbone=spec.name,
         preprocess_version=spec.preprocess_version, feature_set=feature_set, feature_slice=(sl.start or 0, sl.stop),
         dropped_genres=dict(dropped), messages=messages, movie_genres=[tuple(sorted(m.genres)) for m in rows],
+        titles=[m.title for m in rows], ratings=[m.content_rating for m in rows], years=[m.year for m in rows],
+        collections=[_collections_of(m) for m in rows],
     )
+
+
+def _collections_of(movie: Movie) -> tuple[str, ...]:
+    """The movie's collections (e.g. `studio`, `general`) when the catalog records them, else ()."""
+    value = getattr(movie, "collections", None) or getattr(movie, "collection", None)
+    if not value:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(sorted(value))
 
 
 @dataclass
 class TrainOptions:
-    """Everything `postergenre train` can set; recorded in the artifact so a model can be reproduced."""
+    """Everything `postergenre train` can set that changes the model; saved in the artifact as used.
 
-    backbone: str | None = None
-    feature_set: str = "pooled+stats"
-    head: str = "auto"
+    The defaults are the measured winner (DEFAULT_HEAD with its DEFAULT_SETTINGS on DEFAULT_FEATURE_SET), fitted
+    with plain k-fold CV; a head search is opt-in (`head="auto"` or `search=True`).
+    """
+
+    backbone: str | None = None  # None = the registry's default; the saved options name the one used
+    feature_set: str = DEFAULT_FEATURE_SET
+    head: str = DEFAULT_HEAD
     params: dict[str, list[Any]] = field(default_factory=dict)
+    search: bool = False
     folds: int = 5
     inner_folds: int = 3
     min_examples: int = 100
@@ -170,7 +225,58 @@ class TrainOptions:
     bootstrap: int = 1000
     compact: bool = True
     holdout: float | None = None  # keep this fraction out of training (evaluate it with `evaluate --holdout`)
-    threads: int | None = None  # torch CPU threads (1 is fastest on a machine busy with other jobs)
+    threads: int | None = None  # torch CPU threads during training (restored afterwards)
+    rating: str | None = None  # content-rating filter as given, e.g. "G,PG"
+    year_min: int | None = None
+    year_max: int | None = None
+    embedded_only: bool = False
+    note: str | None = None
+
+    @property
+    def searches(self) -> bool:
+        return self.head == "auto" or self.search
+
+    def candidates(self) -> list[Candidate]:
+        """The head settings these options cross-validate; a bad setting name or value raises here."""
+        return candidates_for(self.head, self.params, search=self.search)
+
+    def movie_filter(self) -> MovieFilter:
+        from ..catalog.genres import normalise_rating
+
+        ratings = None
+        if self.rating:
+            ratings = frozenset(normalise_rating(r) or r.strip() for r in self.rating.split(",") if r.strip())
+        return MovieFilter(ratings=ratings, year_min=self.year_min, year_max=self.year_max)
+
+    def command(self) -> str:
+        """The `postergenre train` command that reproduces these options (the data folder comes from
+        $POSTERGENRE_HOME, the output folder is the caller's choice, so neither is in it)."""
+        flags = {"backbone": "--backbone", "feature_set": "--feature-set", "head": "--head", "search": "--search",
+                 "folds": "--folds", "inner_folds": "--inner-folds", "min_examples": "--min-examples",
+                 "threshold_metric": "--threshold-metric", "seed": "--seed", "bootstrap": "--bootstrap",
+                 "compact": "--no-compact", "holdout": "--holdout", "threads": "--threads", "rating": "--rating",
+                 "year_min": "--year-min", "year_max": "--year-max", "embedded_only": "--embedded-only", "note": "--note"}
+        defaults = TrainOptions()
+        always = {"backbone", "feature_set", "head"}  # spelled out so the command still means this if defaults move
+        parts = ["postergenre", "train"]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "params":
+                parts += [a for k, v in value.items() for a in ("--param", f"{k}={','.join(_flag_value(x) for x in v)}")]
+                continue
+            if f.name == "inner_folds" and not self.searches:
+                continue  # only a search uses inner folds
+            if value is None or (f.name not in always and value == getattr(defaults, f.name)):
+                continue
+            if isinstance(value, bool):  # a non-default flag: --search, --embedded-only or --no-compact
+                parts.append(flags[f.name])
+                continue
+            parts += [flags[f.name], _flag_value(value)]
+        return shlex.join(parts)
+
+
+def _flag_value(v: Any) -> str:
+    return repr(v) if isinstance(v, float) else str(v)
 
 
 @dataclass
@@ -180,6 +286,8 @@ class TrainResult:
     nested: NestedResult
     evaluation: dict[str, Any]
     seconds: float
+    fold_cache: FoldCache
+    reused_folds: int = 0
 
 
 def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], metric: str) -> dict[str, float]:
@@ -199,68 +307,116 @@ def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarr
     return {"micro_f1": float(micro), "macro_f1": float(per.mean())}
 
 
-def train_model(ds: Dataset, opts: TrainOptions, log: Log = print) -> TrainResult:
-    """Search, estimate (nested CV), choose thresholds, fit on everything; returns the artifact unsaved."""
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use `n` torch CPU threads inside the block and restore the previous count after it."""
+    if not n:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def dataset_for(catalog: Catalog, opts: TrainOptions) -> Dataset:
+    """The training data set exactly as `opts` selects it (filters, backbone, feature set, genres)."""
+    return assemble_dataset(catalog, flt=opts.movie_filter(), backbone=opts.backbone, feature_set=opts.feature_set,
+                            min_examples=opts.min_examples, skip_unembedded=opts.embedded_only)
+
+
+def data_key(ds: Dataset) -> str:
+    """Identity of the training matrix for the fold cache: data fingerprint, genre columns, features used."""
+    h = hashlib.sha256()
+    for part in (ds.fingerprint()["sha256"], "|".join(ds.genres), ds.backbone, ds.preprocess_version,
+                 f"{ds.feature_slice[0]}:{ds.feature_slice[1]}"):
+        h.update(part.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def train_model(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *, progress: ProgressFn = no_progress,
+                cache_dir: Path | None = None, sample_weight: np.ndarray | None = None) -> TrainResult:
+    """Cross-validate, choose thresholds, fit on everything; returns the artifact unsaved.
+
+    `progress` gets one report per fold fit (task "training"); `cache_dir` keeps each fold's out-of-fold
+    probabilities so a rerun after an interruption continues (None keeps nothing); `sample_weight` [N] weighs
+    movies in every fit (e.g. a studio's own films).
+    """
     from .metrics import evaluate_predictions
 
     t_start = time.perf_counter()
-    if opts.threads:
-        import torch
-
-        torch.set_num_threads(opts.threads)
+    # Settings are checked before any fitting, so a typo fails in a second, not after the first fold.
+    cands = opts.candidates()
     if opts.holdout:
         tr, te = holdout(ds.Y, ds.groups, opts.holdout, opts.seed)
         log(f"hold-out: {len(te):,} movies ({opts.holdout:.0%}, seed {opts.seed}) kept out of training; "
             f"evaluate them with `postergenre evaluate MODEL --holdout {opts.holdout}`")
         ds = subset(ds, tr)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[tr]
     X, Y, groups = ds.features, ds.Y, ds.groups
-    cands = candidates_for(opts.head, opts.params)
     outer = kfold(Y, groups, opts.folds, opts.seed)
+    searching = len(cands) > 1
+    total = (len(cands) * opts.folds + nested_fits(len(cands), opts.folds, opts.inner_folds) if searching
+             else opts.folds) + 1  # + the final fit
     log(f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters), {len(ds.genres)} genres, {X.shape[1]} features "
-        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV")
-    if len(cands) > 1:
-        log(f"selection search ({opts.folds}-fold CV on all data):")
-        selection = search(cands, X, Y, outer, log=log)
-        log(f"nested CV of the search ({opts.folds} outer x {opts.inner_folds} inner folds) for the reported metrics:")
-        nested = nested_cv(cands, X, Y, groups, outer, inner_folds=opts.inner_folds, seed=opts.seed, log=log)
-    else:
-        selection = search(cands, X, Y, outer, log=log)
-        oof = selection.oof[cands[0].label]
-        nested = NestedResult(oof, [cands[0].label] * len(outer), [])
-    best = selection.best
-    # Thresholds for the shipped model: on the winner's out-of-fold predictions from the selection CV.
-    thresholds = choose_thresholds(Y, selection.oof[best.label], opts.threshold_metric)
-    # Reported metrics: the nested (honest) out-of-fold predictions, thresholds chosen on them (see cross_fitted_f1).
-    nested_thresholds = choose_thresholds(Y, nested.oof, opts.threshold_metric)
-    evaluation = evaluate_predictions(Y, nested.oof, nested_thresholds, ds.genres, bootstrap=opts.bootstrap,
-                                      seed=opts.seed, threshold_metric=opts.threshold_metric)
-    evaluation["cross_fitted_thresholds"] = cross_fitted_f1(Y, nested.oof, outer, opts.threshold_metric)
-    log(f"fitting {best.label} on all {len(ds.ids):,} movies")
-    head = best.make().fit(X, Y)
-    tensors = head.export()
-    pc_tensors, pc_config = fit_poster_check(ds.X)
+        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV, {total} fits")
+    cache = FoldCache(cache_dir, data_key(ds))
+    runner = FoldRunner(X, Y, cache=cache, progress=progress, total=total, task="training",
+                        sample_weight=sample_weight, log=log)
+    with torch_threads(opts.threads):
+        if searching:
+            log(f"selection search ({opts.folds}-fold CV on all data):")
+            selection = search(cands, X, Y, outer, log=log, runner=runner)
+            log(f"nested CV of the search ({opts.folds} outer x {opts.inner_folds} inner folds) for the reported metrics:")
+            nested = nested_cv(cands, X, Y, groups, outer, inner_folds=opts.inner_folds, seed=opts.seed, log=log,
+                               runner=runner)
+        else:
+            selection = search(cands, X, Y, outer, log=log, runner=runner)
+            oof = selection.oof[cands[0].label]
+            nested = NestedResult(oof, [cands[0].label] * len(outer), [])
+        best = selection.best
+        # Thresholds for the shipped model: on the winner's out-of-fold predictions from the selection CV.
+        thresholds = choose_thresholds(Y, selection.oof[best.label], opts.threshold_metric)
+        # Reported metrics: the nested (honest) out-of-fold predictions, thresholds chosen on them (see cross_fitted_f1).
+        nested_thresholds = choose_thresholds(Y, nested.oof, opts.threshold_metric)
+        evaluation = evaluate_predictions(Y, nested.oof, nested_thresholds, ds.genres, bootstrap=opts.bootstrap,
+                                          seed=opts.seed, threshold_metric=opts.threshold_metric)
+        evaluation["cross_fitted_thresholds"] = cross_fitted_f1(Y, nested.oof, outer, opts.threshold_metric)
+        log(f"fitting {best.label} on all {len(ds.ids):,} movies")
+        head = runner.fit(best, np.arange(len(Y)))
+        runner.step(f"{best.label} on all movies")
+        tensors = head.export()
+        pc_tensors, pc_config = fit_poster_check(ds.X)
     tensors.update(pc_tensors)
     if opts.compact:
         tensors = {k: (v.astype(np.float16) if k.endswith(COMPACT_SUFFIXES) else v) for k, v in tensors.items()}
     seconds = time.perf_counter() - t_start
     metrics = {
         "cv": evaluation,
-        "estimate": "nested CV of the search" if len(cands) > 1 else f"{opts.folds}-fold CV of fixed settings",
+        "estimate": "nested CV of the search" if searching else f"{opts.folds}-fold CV of fixed settings",
         "folds": opts.folds,
-        "inner_folds": opts.inner_folds if len(cands) > 1 else None,
+        "inner_folds": opts.inner_folds if searching else None,
         "chosen_per_outer_fold": nested.chosen,
         "search_table": selection.table(),
         "train_seconds": round(seconds, 1),
     }
+    used = TrainOptions(**(asdict(opts) | {"backbone": ds.backbone}))  # the backbone actually used, not None
     artifact = ModelArtifact(
         genres=ds.genres, thresholds=thresholds, backbone=ds.backbone, preprocess_version=ds.preprocess_version,
         feature_set=ds.feature_set, head_type=best.head_type,
         head_config={"settings": best.settings, "feature_slice": list(ds.feature_slice), "poster_check": pc_config,
                      "threshold_metric": opts.threshold_metric},
         tensors=tensors, metrics=metrics, data_fingerprint=ds.fingerprint(),
-        training_options=asdict(opts) | {"messages": ds.messages},
+        training_options=asdict(used) | {"messages": ds.messages, "command": used.command(),
+                                         "sample_weighted": sample_weight is not None},
     )
-    return TrainResult(artifact, selection, nested, evaluation, seconds)
+    return TrainResult(artifact, selection, nested, evaluation, seconds, cache, reused_folds=cache.hits)
 
 
 def predict_features(artifact: ModelArtifact, X_full: np.ndarray, batch: int = 4096) -> np.ndarray:
@@ -277,7 +433,7 @@ def predict_features(artifact: ModelArtifact, X_full: np.ndarray, batch: int = 4
 
 def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilter | None = None,
                    holdout_fraction: float | None = None, seed: int = 0, bootstrap: int = 1000,
-                   log: Log = print) -> tuple[dict[str, Any], Dataset, np.ndarray]:
+                   log: Log = _quiet) -> tuple[dict[str, Any], Dataset, np.ndarray]:
     """Metrics of a saved model on catalog movies (optionally only a stratified hold-out part of them).
 
     The hold-out uses the same poster grouping and seed as training splits; evaluating on movies the model
@@ -339,6 +495,11 @@ def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
         ids=[ds.ids[i] for i in idx], shas=[ds.shas[i] for i in idx], genres=ds.genres, X=ds.X[idx], Y=ds.Y[idx],
         backbone=ds.backbone, preprocess_version=ds.preprocess_version, feature_set=ds.feature_set,
         feature_slice=ds.feature_slice, dropped_genres=ds.dropped_genres, messages=ds.messages,
-        movie_genres=[ds.movie_genres[i] for i in idx],
+        movie_genres=[ds.movie_genres[i] for i in idx], titles=_pick(ds.titles, idx), ratings=_pick(ds.ratings, idx),
+        years=_pick(ds.years, idx), collections=_pick(ds.collections, idx),
     )
+
+
+def _pick(values: list, idx: np.ndarray) -> list:
+    return [values[i] for i in idx] if values else []
 

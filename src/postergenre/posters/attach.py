@@ -62,6 +62,8 @@ def _attach_one(store: PosterStore, imdb_id: str, path: Path) -> _Result:
         return _Result(imdb_id, path, error=str(exc))
     except OSError as exc:
         return _Result(imdb_id, path, error=f"{path}: cannot read file ({exc.strerror or exc})")
+    except Exception as exc:  # one odd file must not end a batch: record it instead
+        return _Result(imdb_id, path, error=f"{path}: unexpected error ({type(exc).__name__}: {exc})")
     sha = store.put(data)
     return _Result(imdb_id, path, sha, image.width, image.height)
 

@@ -1,16 +1,24 @@
 """Download poster URLs: one URL (prediction, the web service) or every catalog URL (bulk fetch).
 
-Both paths share `_download`, so they share the same rules: a time limit per attempt (not only per
-socket read, so a server that drips bytes cannot hold a worker forever), a size cap enforced while
+Both paths share `_download`, so they share the same rules: a deadline per attempt that covers the
+whole request (connecting, headers, body and every redirect hop: a server that drips its headers or body
+a byte at a time is cut off at the deadline, not only when a single read stalls), a size cap enforced while
 streaming, retries with exponential backoff on connection errors, 429 and 5xx (a `Retry-After` in
 seconds or as an HTTP date is honoured, capped), redirects followed by hand so every hop is checked,
 and a body that must decode as a poster (an HTML error page served with 200, or a truncated JPEG,
 is a failure, not a poster).
 
-With `allow_private_hosts=False` (the web service fetching URLs given by strangers) only http(s)
-URLs whose host resolves solely to public addresses are fetched (SSRF guard). The check resolves
-the name before connecting; a DNS answer that changes between the check and the connection is not
-covered.
+With `allow_private_hosts=False` (the web service, and `posters fetch` unless told otherwise) only
+http(s) URLs whose host resolves solely to public addresses are fetched (SSRF guard): loopback,
+private, link-local, shared, multicast and reserved addresses are refused, also when an IPv6 address
+embeds one (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo). The check runs on every redirect hop,
+and again inside the connection itself on the addresses actually dialled, so a DNS answer that changes
+between the check and the connection (rebinding) cannot slip through.
+
+The deadline and the connect-time check live in the network layer under httpx (`_GuardedBackend`), the
+only place that sees every socket read and every address connected to. Consequently HTTP(S)_PROXY
+environment variables are not used: through a proxy neither could be enforced. The one step the
+deadline cannot interrupt is the system resolver's name lookup (getaddrinfo has no timeout argument).
 
 The bulk fetcher is resumable: it asks only for movies without a stored poster, stores files
 atomically (see PosterStore) and commits results to the catalog every half second, so a killed
@@ -21,13 +29,19 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from ..catalog.store import Catalog
@@ -38,13 +52,15 @@ from .store import PosterStore
 
 USER_AGENT = "postergenre/0.1 (poster fetcher)"
 _MAX_REDIRECTS = 5
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _FLUSH_EVERY_S = 0.5  # commit finished results at least this often (bounds what a kill can lose)
 _FLUSH_ROWS = 200
 
 
 @dataclass(frozen=True)
 class FetchLimits:
-    """Limits for one URL. `retries` counts extra attempts after the first."""
+    """Limits for one URL. `timeout_s` bounds each whole attempt (connect, headers, body, redirects);
+    `retries` counts extra attempts after the first."""
 
     timeout_s: float = 10.0
     max_bytes: int = 20 * 1024 * 1024
@@ -85,8 +101,124 @@ def _client(limits: FetchLimits, connections: int) -> httpx.Client:
         headers={"User-Agent": USER_AGENT, "Accept": "image/*"},
         timeout=httpx.Timeout(limits.timeout_s),
         follow_redirects=False,  # followed by hand in _download so each hop passes the host check
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        transport=_GuardedTransport(limits.allow_private_hosts, connections),
+        trust_env=False,  # no proxies from the environment (see the module docstring)
     )
+
+
+# -- the network layer: whole-request deadline and connect-time address check ---------------------
+
+_DEADLINE = threading.local()  # monotonic time the current thread's attempt must finish by (or None)
+
+
+@contextmanager
+def _deadline_scope(seconds: float) -> Iterator[float]:
+    """Every connect, read and write this thread makes inside the block ends by now + `seconds`."""
+    _DEADLINE.at = time.monotonic() + seconds
+    try:
+        yield _DEADLINE.at
+    finally:
+        _DEADLINE.at = None
+
+
+def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
+    """httpcore's per-operation `timeout`, shortened to what is left of this thread's deadline."""
+    deadline = getattr(_DEADLINE, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the whole-request deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Refused(Exception):
+    """The connection would go to a non-public address; the message is the reason (no URL)."""
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the thread's deadline: httpcore gives each
+    read the full read timeout again, so without this a server dripping one byte a second never
+    times out."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _within_deadline(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str):
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend plus the deadline and, unless private hosts are allowed, the address
+    check on exactly the addresses it connects to."""
+
+    def __init__(self, allow_private_hosts: bool):
+        self._inner = httpcore.SyncBackend()
+        self._allow_private_hosts = allow_private_hosts
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        if self._allow_private_hosts:
+            targets = [host]
+        else:
+            addresses = _resolve(host, port, httpcore.ConnectError)
+            reason = _refusal(host, addresses)
+            if reason:
+                raise _Refused(reason)
+            targets = list(dict.fromkeys(str(a) for a in addresses))
+        failure: Exception | None = None
+        for target in targets:  # the checked addresses themselves, in the resolver's order
+            try:
+                stream = self._inner.connect_tcp(target, port, _within_deadline(timeout, httpcore.ConnectTimeout),
+                                                 local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+                continue
+            return _DeadlineStream(stream)
+        assert failure is not None
+        raise failure
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
+        raise httpcore.ConnectError("unix sockets are not fetched")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context for every client (loading the CA bundle takes tens of ms; contexts are thread-safe)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """httpx's own transport (request/response plumbing, exception mapping) over `_GuardedBackend`."""
+
+    def __init__(self, allow_private_hosts: bool, connections: int):
+        super().__init__(verify=_ssl_context(), trust_env=False)  # the shared context: no CA bundle reload
+        # httpx has no public option for httpcore's network backend; replace the pool it just built
+        # with the same pool over ours (httpx is pinned in requirements.lock; fail loudly if this moves).
+        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
+            raise RuntimeError("this httpx version builds its transport differently; update _GuardedTransport")
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(), max_connections=connections,
+            max_keepalive_connections=connections, keepalive_expiry=5.0,
+            network_backend=_GuardedBackend(allow_private_hosts),
+        )
 
 
 def _fetch_valid(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[bytes, int, int]:
@@ -116,28 +248,37 @@ def _download(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[byte
 
 
 def _attempt(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[bytes, str]:
-    deadline = time.monotonic() + limits.timeout_s
-    current = url
-    for _ in range(_MAX_REDIRECTS + 1):
-        check_url(current, allow_private_hosts=limits.allow_private_hosts)
-        try:
-            with client.stream("GET", current) as resp:
-                if resp.is_redirect and "location" in resp.headers:
-                    current = urljoin(current, resp.headers["location"])
-                    continue
-                status = resp.status_code
-                if status == 429 or status >= 500:
-                    raise _Retryable(f"HTTP {status}", _retry_after(resp, limits))
-                if not 200 <= status < 300:
-                    raise FetchError(f"{url}: HTTP {status}")
-                return _read_capped(resp, url, limits, deadline), resp.headers.get("content-type", "")
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"timed out after {limits.timeout_s:g} s ({type(exc).__name__})") from exc
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise FetchError(f"{url}: invalid URL ({exc})") from exc
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from exc
-    raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects")
+    with _deadline_scope(limits.timeout_s) as deadline:
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            try:
+                check_url(current, allow_private_hosts=limits.allow_private_hosts)
+            except FetchError as exc:
+                if current == url:
+                    raise
+                raise FetchError(f"{url}: redirected to {exc}") from exc  # exc names the hop's URL
+            try:
+                with client.stream("GET", current) as resp:
+                    if resp.is_redirect and "location" in resp.headers:
+                        current = urljoin(current, resp.headers["location"])
+                        continue
+                    status = resp.status_code
+                    if status == 429 or status >= 500:
+                        raise _Retryable(f"HTTP {status}", _retry_after(resp, limits))
+                    if not 200 <= status < 300:
+                        raise FetchError(f"{url}: HTTP {status}")
+                    return _read_capped(resp, url, limits, deadline), resp.headers.get("content-type", "")
+            except _Refused as exc:
+                hop = "" if current == url else f" redirected to {current}:"
+                raise FetchError(f"{url}:{hop} refused: {exc}") from exc
+            except httpx.TimeoutException as exc:
+                what = "for the whole request" if time.monotonic() >= deadline else f"({type(exc).__name__})"
+                raise _Retryable(f"timed out after {limits.timeout_s:g} s {what}") from exc
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise FetchError(f"{url}: invalid URL ({exc})") from exc
+            except httpx.TransportError as exc:
+                raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from exc
+        raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects")
 
 
 def _read_capped(resp: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> bytes:
@@ -180,16 +321,64 @@ def check_url(url: str, *, allow_private_hosts: bool) -> None:
         return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, ValueError) as exc:
-        raise FetchError(f"{url}: cannot resolve host {parts.hostname!r} ({exc})") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global or address.is_multicast:
-            raise FetchError(
-                f"{url}: refused: host {parts.hostname!r} resolves to non-public address {address} "
-                "(loopback, private, link-local or reserved)"
-            )
+    except ValueError as exc:
+        raise FetchError(f"{url}: invalid URL ({exc})") from exc
+    addresses = _resolve(parts.hostname, port, FetchError, url)
+    reason = _refusal(parts.hostname, addresses)
+    if reason:
+        raise FetchError(f"{url}: refused: {reason}")
+
+
+def _resolve(host: str, port: int, error: type[Exception], url: str | None = None) -> list[IPAddress]:
+    """Every address `host` resolves to (an IP literal resolves to itself)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise error(f"{url + ': ' if url else ''}cannot resolve host {host!r} ({exc})") from exc
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the IPv4 is the last 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefix: never public
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo server and client)."""
+    if address.version == 4:
+        return []
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo:
+        found.extend(address.teredo)
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+    return found
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """A globally routable unicast address; for IPv6 also every IPv4 address embedded in it."""
+    candidates: list[IPAddress] = [address, *embedded_ipv4(address)]
+    if address.version == 6:
+        if address in _NAT64_LOCAL:
+            return False
+        if address in _NAT64 or address.ipv4_mapped is not None:
+            # only a wrapper (DNS64 networks show every IPv4-only host so): the IPv4 inside decides
+            candidates = candidates[1:]
+    # Python's is_global alone is not enough: it calls multicast and (before 3.12) NAT64, 6to4 and
+    # IPv4-compatible forms of 127.0.0.1 "global".
+    for candidate in candidates:
+        if not candidate.is_global or candidate.is_multicast or candidate.is_reserved or candidate.is_unspecified:
+            return False
+    return True
+
+
+def _refusal(host: str, addresses: list[IPAddress]) -> str | None:
+    """Why a host resolving to `addresses` must not be fetched (None when every address is public)."""
+    for address in addresses:
+        if not is_public_address(address):
+            return (f"host {host!r} resolves to non-public address {address} "
+                    "(loopback, private, link-local or reserved)")
+    return None
 
 
 # -- every catalog URL ---------------------------------------------------------------------------

@@ -1,10 +1,15 @@
 """The one safe image decoder: every poster (attached, fetched, uploaded) goes through here.
 
 Training, prediction and the service must see identical pixels for identical bytes, and no input may
-exhaust memory, so the checks live in one function:
+exhaust memory or crash a batch, so the checks live in one function:
 
+* only six formats are opened (JPEG, PNG, WebP, GIF, BMP, TIFF): Pillow is told not to try any of its
+  other ~40 plugins, whose parsers of rarely used formats (AVIF, BLP, DDS, ICO, PSD, ...) are where crafted
+  files crash it;
 * the pixel count is read from the header and refused *before* any pixel is decoded (bombs);
 * the image is fully decoded, so a truncated or corrupt file fails here instead of later;
+* whatever a decoder raises (OSError, ValueError, RuntimeError, struct.error, EOFError, MemoryError, ...)
+  becomes a PosterDecodeError naming the input, so one crafted file fails alone and never ends a batch;
 * EXIF orientation is applied, and every mode (CMYK, grayscale, palette, 16-bit, alpha) becomes RGB,
   transparent areas composited on white (posters are shown on white pages).
 """
@@ -18,10 +23,28 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import PosterDecodeError
+from ..errors import NotAnImageError, PosterDecodeError
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: far above any poster, far below what exhausts memory
 MIN_SIDE = 32  # a poster smaller than this carries no usable visual information
+
+# Pillow format ids of the accepted formats (MPO, JPEG's multi-picture variant, opens as JPEG).
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+_ACCEPTED_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+# Magic bytes, only to word the error: which accepted format a broken header claimed, or which refused
+# format a file is in. Never used to decide what to decode (Pillow's own checks do that).
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\xff\xd8\xff", "JPEG"), (0, b"\x89PNG\r\n\x1a\n", "PNG"), (8, b"WEBP", "WEBP"),
+    (0, b"GIF87a", "GIF"), (0, b"GIF89a", "GIF"), (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"), (0, b"II+\x00", "TIFF"), (0, b"MM\x00+", "TIFF"),
+    (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (4, b"ftypheic", "HEIC"), (4, b"ftypmif1", "HEIF"),
+    (0, b"BLP1", "BLP"), (0, b"BLP2", "BLP"), (0, b"DDS ", "DDS"), (0, b"\x00\x00\x01\x00", "ICO"),
+    (0, b"\x00\x00\x02\x00", "CUR"), (0, b"8BPS", "PSD"), (0, b"icns", "ICNS"), (0, b"qoif", "QOI"),
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (0, b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (0, b"%PDF", "PDF"), (0, b"%!PS", "PostScript"), (0, b"\xc5\xd0\xd3\xc6", "EPS"), (0, b"PK\x03\x04", "ZIP"),
+    (0, b"8BIM", "Photoshop resource"), (0, b"\x0a\x05\x01", "PCX"), (0, b"\x01\xda", "SGI"),
+)
 
 # Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; make it an error so a
 # warning can never let an oversized image through (our MAX_PIXELS is lower anyway).
@@ -30,11 +53,25 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 _BACKGROUND = (255, 255, 255)
 
 
-def decode_image(source: bytes | Path | str, name: str | None = None) -> Image.Image:
+def sniff_format(data: bytes) -> str | None:
+    """The format `data`'s magic bytes claim ('JPEG', 'AVIF', ...), or None; for error messages only."""
+    for offset, magic, name in _SIGNATURES:
+        if data[offset:offset + len(magic)] == magic and (name != "WEBP" or data[:4] == b"RIFF"):
+            return name
+    return None
+
+
+def decode_image(source: bytes | Path | str, name: str | None = None, *,
+                 max_side: int | None = None) -> Image.Image:
     """Decode `source` (bytes or a file path) to a fully loaded, upright RGB image.
 
-    Raises PosterDecodeError naming `name` (or the path) and the problem: not an image, truncated or
-    corrupt, too large, too small.
+    `max_side`: the caller needs at most this many pixels on the longer side, so a JPEG at least twice
+    that size is decoded at a reduced DCT scale (1/2, 1/4 or 1/8: several times faster, a fraction of the
+    memory) that still keeps its longer side >= max_side. Other formats, and the default None, decode at
+    full size. Which inputs are refused never depends on max_side.
+
+    Raises NotAnImageError when the bytes are in no accepted format, PosterDecodeError (its base) naming
+    `name` (or the path) and the problem for everything else: truncated or corrupt, too large, too small.
     """
     label = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
     if isinstance(source, (str, Path)):
@@ -45,19 +82,32 @@ def decode_image(source: bytes | Path | str, name: str | None = None) -> Image.I
     else:
         data = bytes(source)
     if not data:
-        raise PosterDecodeError(f"{label}: not an image (empty file)")
-
+        raise NotAnImageError(f"{label}: not an image (empty file)")
     try:
-        image = Image.open(io.BytesIO(data))
+        return _decode(data, label, max_side)
+    except PosterDecodeError:
+        raise
+    except Exception as exc:  # any decoder failure on hostile bytes is this input's fault
+        raise PosterDecodeError(f"{label}: truncated or corrupt image ({type(exc).__name__}: {exc})") from exc
+
+
+def _decode(data: bytes, label: str, max_side: int | None) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refused in the header already; its message holds the pixel count, not the sides.
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{int(found.group(1)):,} pixels" if found else "the image"
         raise PosterDecodeError(f"{label}: too large: {size} exceeds the limit of {MAX_PIXELS:,} pixels") from exc
     except UnidentifiedImageError as exc:
-        raise PosterDecodeError(f"{label}: not an image (unrecognised format)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:  # a recognised header that is malformed
-        raise PosterDecodeError(f"{label}: truncated or corrupt image header ({exc})") from exc
+        claimed = sniff_format(data)
+        if claimed in ACCEPTED_FORMATS:  # the right magic bytes, but a header Pillow could not parse
+            raise PosterDecodeError(f"{label}: truncated or corrupt image header ({claimed})") from exc
+        if claimed is not None:
+            raise NotAnImageError(f"{label}: not an image ({claimed} is not accepted; use {_ACCEPTED_TEXT})") from exc
+        raise NotAnImageError(f"{label}: not an image (unrecognised format)") from exc
+    except Exception as exc:  # a recognised header that is malformed, whatever the plugin raised
+        raise PosterDecodeError(f"{label}: truncated or corrupt image header ({type(exc).__name__}: {exc})") from exc
 
     width, height = image.size
     if width * height > MAX_PIXELS:
@@ -67,15 +117,19 @@ def decode_image(source: bytes | Path | str, name: str | None = None) -> Image.I
     if min(width, height) < MIN_SIDE:
         raise PosterDecodeError(f"{label}: too small: {width}×{height} pixels (each side must be ≥ {MIN_SIDE})")
 
+    if max_side is not None and image.format in ("JPEG", "MPO") and max(width, height) >= 2 * max_side:
+        longer = max(width, height)
+        # draft() picks the largest scale that keeps both sides >= the size asked for: ask for the image
+        # shrunk to max_side on its longer side, so the result keeps at least max_side there.
+        image.draft(None, (max(1, width * max_side // longer), max(1, height * max_side // longer)))
+
     try:
         image.load()  # full decode; Pillow raises on truncation (LOAD_TRUNCATED_IMAGES stays False)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PosterDecodeError(f"{label}: too large: {exc}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PosterDecodeError(f"{label}: truncated or corrupt image ({exc})") from exc
 
     try:
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # no copy of a (large) upright image
     except Exception:  # a malformed EXIF block must not reject an otherwise good image
         pass
     return _to_rgb(image)

@@ -2,22 +2,21 @@
 
 Naming by content makes writes idempotent (the same poster from two sources is stored once), lets
 embeddings be cached by hash, and makes a half-written file impossible to mistake for a good one:
-bytes go to a temporary file in the target folder and are renamed into place (os.replace is atomic),
-so a killed process leaves either the whole file or only a `.tmp` file that `sweep_partial` removes.
+bytes go to a temporary file in the target folder and are renamed into place (files.write_atomic), so
+a killed process leaves either the whole file or only a `.tmp` file that `sweep_partial` removes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import secrets
 from pathlib import Path
+
+from ..files import TMP_SUFFIX, is_stale_partial_write, write_atomic
 
 # Extensions tried by path(); the format is detected from magic bytes, not trusted from a URL.
 _EXTENSIONS = (".jpg", ".png", ".webp", ".gif", ".bmp", ".tif", ".bin")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_TMP_SUFFIX = ".tmp"
 
 
 def detect_extension(data: bytes) -> str:
@@ -56,16 +55,7 @@ class PosterStore:
         final = folder / f"{sha}{detect_extension(data)}"
         if final.exists():
             return sha
-        folder.mkdir(parents=True, exist_ok=True)
-        # pid in the name lets sweep_partial tell a dead writer's leftovers from a live one's.
-        tmp = folder / f".{sha}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(final, data)  # its temporary name carries our pid, for sweep_partial
         return sha
 
     def path(self, sha256: str) -> Path:
@@ -89,26 +79,13 @@ class PosterStore:
 
     def partial_files(self) -> list[Path]:
         """Temporary files left by writers (live or killed)."""
-        return sorted(self.root.glob(f"??/.*{_TMP_SUFFIX}"))
+        return sorted(self.root.glob(f"??/.*{TMP_SUFFIX}"))
 
     def sweep_partial(self) -> int:
         """Delete temporary files whose writing process is gone; returns how many were removed."""
         removed = 0
         for tmp in self.partial_files():
-            parts = tmp.name.split(".")  # ['', sha, pid, token, 'tmp']
-            pid = int(parts[2]) if len(parts) == 5 and parts[2].isdigit() else None
-            if pid is not None and _alive(pid):  # includes this process's own writes in flight
-                continue
-            tmp.unlink(missing_ok=True)
-            removed += 1
+            if is_stale_partial_write(tmp):  # a live writer's file (ours included) is left alone
+                tmp.unlink(missing_ok=True)
+                removed += 1
         return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -12,7 +12,7 @@ import csv
 import glob
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".
 
 ID_COLUMNS = ("id", "imdb_id", "imdbid", "tconst", "movie_id")
 POSTER_COLUMNS = ("poster", "poster_path", "poster_url", "poster_file", "path", "url", "file", "image")
+SYNOPSIS_COLUMNS = ("synopsis", "plot")
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,15 @@ class PosterInput:
     url: str | None = None
     id: str | None = None
     error: str | None = None
+    synopsis: str | None = None
+    data: bytes | None = field(default=None, repr=False)  # bytes already in hand (an upload), named by `source`
 
     def read_bytes(self, limits: "FetchLimits | None" = None) -> bytes:
         """The poster's bytes; raises PosterGenreError (naming `source`) for anything unreadable."""
         if self.error is not None:
             raise PosterGenreError(self.error)
+        if self.data is not None:
+            return self.data
         if self.url is not None:
             from ..posters.fetch import FetchLimits, fetch_image_bytes
 
@@ -109,7 +114,8 @@ def _pick(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
 
 
 def read_poster_csv(path: Path) -> list[PosterInput]:
-    """A CSV with an id column and a poster column (file path or URL); relative paths are relative to the CSV.
+    """A CSV with an id column, a poster column (file path or URL; relative to the CSV) and optionally a synopsis
+    (or plot) column.
 
     A CSV whose header names no poster column is one error item (nothing in it can be predicted); a row
     without a poster is an error item naming the file and line.
@@ -121,6 +127,7 @@ def read_poster_csv(path: Path) -> list[PosterInput]:
             columns = reader.fieldnames or []
             poster_col = _pick(columns, POSTER_COLUMNS)
             id_col = _pick(columns, ID_COLUMNS)
+            synopsis_col = _pick(columns, SYNOPSIS_COLUMNS)
             if poster_col is None:
                 return [PosterInput(source=label, error=(
                     f"{label}: no poster column in the header {columns!r} (expected one of {', '.join(POSTER_COLUMNS)})"))]
@@ -131,16 +138,17 @@ def read_poster_csv(path: Path) -> list[PosterInput]:
                 where = f"{label}:{line}"
                 source = ident or where
                 poster = (row.get(poster_col) or "").strip()
+                synopsis = (row.get(synopsis_col) or "").strip() or None if synopsis_col else None
                 if not poster:
                     items.append(PosterInput(source=source, id=ident or None,
                                              error=f"{where}: row has no {poster_col!r} value"))
                 elif is_url(poster):
-                    items.append(PosterInput(source=source, id=ident or None, url=poster))
+                    items.append(PosterInput(source=source, id=ident or None, url=poster, synopsis=synopsis))
                 else:
                     file = Path(poster).expanduser()
                     file = file if file.is_absolute() else path.parent / file
                     if file.is_file():
-                        items.append(PosterInput(source=source, id=ident or None, path=file))
+                        items.append(PosterInput(source=source, id=ident or None, path=file, synopsis=synopsis))
                     else:
                         items.append(PosterInput(source=source, id=ident or None,
                                                  error=f"{where}: poster file not found: {file}"))

@@ -7,16 +7,13 @@ of the targets. The file opens in any browser offline and can be mailed as is.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
-from PIL import Image
-
-from .compare import CompareResult, VariantScore
-from .explain import overlay
+from ..dataurl import image_data_url
 from ..files import write_atomic
+from .compare import SCORING, SYNOPSIS_NOTE, CompareResult, VariantScore
+from .heatmaps import LEGEND, blended
 
 THUMB_HEIGHT = 360
 HEAT_HEIGHT = 180
@@ -41,13 +38,8 @@ h3 { font-size: 13px; margin: 12px 0 4px; } .heat { display: flex; flex-wrap: wr
 """
 
 
-def _data_uri(image: Image.Image, height: int) -> str:
-    im = image.convert("RGB")
-    if im.height > height:
-        im = im.resize((max(1, round(im.width * height / im.height)), height), Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def _data_uri(image, height: int) -> str:
+    return image_data_url(image, "JPEG", max_side=round(height * max(1.0, image.width / image.height)), quality=85)
 
 
 def _bar(genre: str, prob: float, threshold: float, css: str = "") -> str:
@@ -64,7 +56,7 @@ def _card(v: VariantScore, best: bool) -> str:
         parts.append(f'<img class="poster" src="{_data_uri(v.image, THUMB_HEIGHT)}" alt="">')
     parts.append(f'<div class="name">#{v.rank} {html.escape(v.source)}</div>')
     decided = ", ".join(v.targets_decided) or "none"
-    parts.append(f'<div class="score">score {v.score:.2f} · targets decided: {html.escape(decided)}</div>')
+    parts.append(f'<div class="score">target score {v.score:.2f} · targets decided: {html.escape(decided)}</div>')
     if not p.poster_check.get("is_poster", True):
         parts.append(f'<div class="warn">⚠ {html.escape(p.poster_check.get("message") or "not poster-like")}</div>')
     parts.append("<h3>Target genres</h3>")
@@ -81,7 +73,7 @@ def _card(v: VariantScore, best: bool) -> str:
     if v.heatmaps and v.image is not None:
         parts.append('<h3>Where the network looked (targets)</h3><div class="heat">')
         for genre, heat in v.heatmaps.items():
-            parts.append(f'<figure><img src="{_data_uri(overlay(v.image, heat), HEAT_HEIGHT)}" alt="">'
+            parts.append(f'<figure><img src="{_data_uri(blended(v.image, heat), HEAT_HEIGHT)}" alt="">'
                          f'<figcaption>{html.escape(genre)}</figcaption></figure>')
         parts.append("</div>")
     parts.append("</div>")
@@ -93,10 +85,11 @@ def render_sheet(result: CompareResult, *, title: str = "Poster variants") -> st
     cards = "".join(_card(v, i == 0) for i, v in enumerate(result.variants))
     fails = "".join(f'<p class="fail">✗ {html.escape(f.error)}</p>' for f in result.failures)
     targets = ", ".join(result.targets)
+    note = " " + html.escape(SYNOPSIS_NOTE) if result.synopsis_given else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}: {html.escape(targets)}</h1>"
-            '<p class="sub">Ranked by how strongly each variant signals the target genres (geometric mean of '
-            "probability ÷ the model's decision threshold; 1.0 = just decided). Black marks: thresholds.</p>"
+            f'<p class="sub">{html.escape(SCORING)} Black marks: thresholds. Heatmaps: {html.escape(LEGEND)}.'
+            f'{note}</p>'
             f'<div class="grid">{cards}</div>{fails}</body></html>')
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +30,18 @@ import numpy as np
 from ..errors import ModelError
 
 if TYPE_CHECKING:
-    from ..features.backbones import BackboneSpec
+    from ..features.registry import BackboneSpec
 
 SIMILARITY_FEATURE_SET = "pooled+stats"
 GenreProfile = Callable[[np.ndarray], np.ndarray]  # full embeddings [N, D] -> genre probabilities [N, G]
 HNSW_MIN_ITEMS = 100_000
 IDENTICAL_SCORE = 0.99999  # cosine at which two embeddings come from the same pixels (float noise ~1e-6)
+
+
+MATCH_WORDS = ("very close", "close", "loose")
+"""How a similarity reads, by where it falls among this catalog's own nearest-neighbour scores (see `MatchScale`):
+a raw cosine means little to a marketer (and is higher for odd inputs than for real posters)."""
+IMDB_TITLE_URL = "https://www.imdb.com/title/{}/"
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,95 @@ class SimilarTitle:
     genres: list[str]
     score: float
     poster_sha256: str
+    match: str = "loose"
+    rating: str | None = None
+    collections: list[str] = field(default_factory=list)
+
+    @property
+    def imdb_url(self) -> str:
+        return IMDB_TITLE_URL.format(self.imdb_id)
+
+    @property
+    def display_title(self) -> str:
+        name = self.title or f"untitled ({self.imdb_id})"
+        return f"{name} ({self.year})" if self.year else name
 
     def to_dict(self) -> dict[str, Any]:
         return {"imdb_id": self.imdb_id, "title": self.title, "year": self.year, "genres": list(self.genres),
-                "score": round(float(self.score), 6), "poster_sha256": self.poster_sha256}
+                "rating": self.rating, "collections": list(self.collections), "similarity": round(float(self.score), 6),
+                "match": self.match, "imdb_url": self.imdb_url, "poster_sha256": self.poster_sha256}
+
+
+@dataclass(frozen=True)
+class SimilarFilter:
+    """Which catalog titles may be returned; empty fields allow everything. `genres`: any of them."""
+
+    collections: frozenset[str] = frozenset()
+    ratings: frozenset[str] = frozenset()
+    year_min: int | None = None
+    year_max: int | None = None
+    genres: frozenset[str] = frozenset()
+
+    def keeps(self, movie: Any) -> bool:
+        if self.collections and not self.collections.intersection(getattr(movie, "collections", ()) or ()):
+            return False
+        if self.ratings and movie.content_rating not in self.ratings:
+            return False
+        if self.year_min is not None and (movie.year is None or movie.year < self.year_min):
+            return False
+        if self.year_max is not None and (movie.year is None or movie.year > self.year_max):
+            return False
+        return not self.genres or bool(self.genres.intersection(movie.genres))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.collections or self.ratings or self.genres) or self.year_min is not None \
+            or self.year_max is not None
+
+
+@dataclass
+class SimilarResult:
+    """Comparable titles, best first, and whether the query looked like a poster at all (its scores mislead if not)."""
+
+    titles: list[SimilarTitle]
+    query_is_poster: bool = True
+
+    def __iter__(self):
+        return iter(self.titles)
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+    def __getitem__(self, i):
+        return self.titles[i]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"titles": [t.to_dict() for t in self.titles], "query_is_poster": self.query_is_poster}
+
+
+class MatchScale:
+    """Similarity → words, calibrated on the catalog itself: a title is "very close" when its score beats the median
+    best match of catalog posters, "close" when it beats the median 10th-best, else "loose"."""
+
+    def __init__(self, very_close: float, close: float):
+        self.very_close, self.close = float(very_close), float(close)
+
+    @classmethod
+    def calibrate(cls, index: "SimilarityIndex", mapped: np.ndarray, sample: int = 300, seed: int = 0) -> "MatchScale":
+        rng = np.random.default_rng(seed)
+        rows = rng.choice(len(mapped), size=min(sample, len(mapped)), replace=False)
+        best, tenth = [], []
+        for r in rows:
+            scores = [s for _, s in index.search(mapped[r], 11)][1:]  # [0] is the poster itself
+            if scores:
+                best.append(scores[0])
+                tenth.append(scores[-1])
+        if not best:
+            return cls(1.0, 1.0)
+        return cls(np.median(best), np.median(tenth))
+
+    def words(self, score: float) -> str:
+        return MATCH_WORDS[0] if score >= self.very_close else MATCH_WORDS[1] if score >= self.close else MATCH_WORDS[2]
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -160,10 +251,11 @@ class SearchSpace:
 class CatalogSimilarity:
     """The index over one home's catalog posters, with the movie behind each poster hash."""
 
-    def __init__(self, index: SimilarityIndex, movies: dict[str, Any], space: SearchSpace):
+    def __init__(self, index: SimilarityIndex, movies: dict[str, Any], space: SearchSpace, scale: MatchScale):
         self.index = index
         self.movies = movies  # sha256 -> Movie (the lowest imdb_id when several movies share a poster)
         self.space = space
+        self.scale = scale
 
     @classmethod
     def from_home(cls, home: Path, spec: "BackboneSpec", *, genre_profile: GenreProfile | None = None,
@@ -202,23 +294,32 @@ class CatalogSimilarity:
         full = cached if keep.all() else cached[keep]
         look_slice = spec.feature_slice(feature_set)
         space = SearchSpace(look_slice, full[:, look_slice].mean(axis=0), genre_profile)
-        return cls(build_index(have, space(full), kind), {s: movies[s] for s in have}, space)
+        mapped = space(full)
+        index = build_index(have, mapped, kind)
+        return cls(index, {s: movies[s] for s in have}, space, MatchScale.calibrate(index, mapped))
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def search(self, embedding: np.ndarray, k: int, *, exclude_sha256: str | None = None,
-               exclude_identical: bool = False) -> list[SimilarTitle]:
-        """The k nearest catalog titles to a full embedding vector, leaving out the query poster itself:
-        the poster `exclude_sha256`, and with `exclude_identical` any poster with the same embedding (the
+    def search(self, embedding: np.ndarray, k: int, *, where: SimilarFilter | None = None,
+               exclude_sha256: str | None = None, exclude_identical: bool = False,
+               query_is_poster: bool = True) -> SimilarResult:
+        """The k nearest catalog titles to a full embedding vector that pass `where`, leaving out the query poster
+        itself: the poster `exclude_sha256`, and with `exclude_identical` any poster with the same embedding (the
         query came as decoded pixels, so its file hash is unknown)."""
         query = self.space(embedding)[0]
-        hits = self.index.search(query, k + 1)
+        # A filter may reject most neighbours: then rank the whole catalog (a matrix product for the exact index).
+        wanted = len(self.index) if where is not None and where.active else k + 1
         out = []
-        for sha, score in hits:
+        for sha, score in self.index.search(query, wanted):
             if sha == exclude_sha256 or (exclude_identical and score >= IDENTICAL_SCORE):
                 continue
             m = self.movies[sha]
+            if where is not None and not where.keeps(m):
+                continue
             out.append(SimilarTitle(imdb_id=m.imdb_id, title=m.title, year=m.year, genres=list(m.genres),
-                                    score=score, poster_sha256=sha))
-        return out[:k]
+                                    score=score, poster_sha256=sha, match=self.scale.words(score),
+                                    rating=m.content_rating, collections=list(getattr(m, "collections", ()) or ())))
+            if len(out) == k:
+                break
+        return SimilarResult(out, query_is_poster)

@@ -1,11 +1,36 @@
 """The web service and page (`postergenre serve`). Build the app with `service.app.create_app`.
 
-The defaults live here, in a module without heavy imports, so the CLI can show them in --help
-without loading FastAPI or torch.
+The defaults live here, in a module without heavy imports, so the CLI can show them in --help without loading
+FastAPI or the model.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
 DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
-# Two inference threads: one slow request (explain) does not hold up the others; more threads would only
-# contend for the same cores, since torch already spreads one forward pass over them.
+# Two inference threads: one slow request (explain) does not hold up the others; more would only contend for
+# the same cores.
 DEFAULT_MAX_CONCURRENCY = 2
-DEFAULT_MAX_WAITING = 64  # requests waiting for a thread; beyond this the answer is 503 + Retry-After
+DEFAULT_MAX_WAITING = 64  # requests admitted to wait for a thread; beyond this the answer is 503 + Retry-After
+DEFAULT_HEADER_TIMEOUT_S = 10.0  # a connection must deliver its request headers within this
+DEFAULT_BODY_TIMEOUT_S = 30.0  # longest wait for the next chunk of a request body
+DEFAULT_MAX_CONNECTIONS = 1024  # open connections in all (idle sockets are cheap; work is bounded by the gate)
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256  # open connections from one client address
+MAX_COMPARE_FILES = 8
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything `create_app` needs to know; the CLI's `serve` options map one to one onto these fields."""
+
+    model_dir: Path | None = None
+    home: Path | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_waiting: int = DEFAULT_MAX_WAITING
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    allow_private_urls: bool = False
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    runtime: str = "auto"

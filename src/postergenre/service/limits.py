@@ -1,15 +1,16 @@
-"""Resource limits of the service: bounded inference concurrency and bounded request bodies.
+"""Resource limits of the service: bounded inference concurrency, bounded and timed request bodies.
 
-Both limits refuse early instead of queueing or buffering without bound, so a burst of clients or one
-huge upload cannot exhaust the machine: a saturated service answers 503 with Retry-After at once, and
-an oversized body is cut off while it is being received (413), before it is stored anywhere.
+The limits refuse early instead of queueing or buffering without bound: a saturated service answers 503 with
+Retry-After before it reads a byte of the body (admission is a dependency that runs before the endpoint reads its
+upload), an oversized body is cut off while it is received (413), and a body that stalls is dropped (408).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
@@ -24,18 +25,16 @@ class Saturated(HTTPException):
     """Every inference slot and waiting place is taken."""
 
     def __init__(self, retry_after_s: int):
-        super().__init__(
-            status_code=503,
-            detail="the service is busy (all inference slots and waiting places are taken); retry shortly",
-            headers={"Retry-After": str(retry_after_s)},
-        )
+        super().__init__(status_code=503,
+                         detail="the service is busy (all inference slots and waiting places are taken); retry shortly",
+                         headers={"Retry-After": str(retry_after_s)})
 
 
 class AdmissionGate:
-    """Runs blocking model calls in worker threads, at most `max_concurrency` at a time.
+    """At most `max_concurrency` blocking model calls run (in worker threads) and `max_waiting` more wait.
 
-    Up to `max_waiting` further requests wait for a slot; beyond that a request is refused at once with
-    503 + Retry-After rather than joining an ever-growing queue whose answers would come too late.
+    `admitted()` reserves a place for a whole request before its body is read; beyond capacity it raises Saturated
+    at once rather than joining an ever-growing queue whose answers would come too late.
     """
 
     def __init__(self, max_concurrency: int, max_waiting: int, retry_after_s: int = 1):
@@ -45,39 +44,50 @@ class AdmissionGate:
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
         self._limiter = anyio.CapacityLimiter(max_concurrency)
-        self._admitted = 0  # running + waiting; only touched on the event loop, so no lock is needed
+        self._admitted = 0  # only touched on the event loop, so no lock is needed
 
     @property
     def admitted(self) -> int:
         return self._admitted
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn(*args, **kwargs)` in a worker thread, or raise Saturated when full."""
+    @asynccontextmanager
+    async def admission(self) -> AsyncIterator["AdmissionGate"]:
         if self._admitted >= self.max_concurrency + self.max_waiting:
             raise Saturated(self.retry_after_s)
         self._admitted += 1
         try:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
+            yield self
         finally:
             self._admitted -= 1
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` in a worker thread once a slot is free (the caller holds an admission)."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
 
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int):
-        super().__init__(status_code=413, detail=f"request body exceeds the upload limit of {_megabytes(limit)}")
+        super().__init__(status_code=413, detail=f"request body exceeds the upload limit of {megabytes(limit)}")
 
 
-class BodySizeLimit:
-    """ASGI middleware capping request bodies at `limit_for(path)` bytes.
+class BodyStalled(HTTPException):
+    def __init__(self, timeout_s: float):
+        super().__init__(status_code=408, detail=f"request body stalled: no data for {timeout_s:g} s",
+                         headers={"Connection": "close"})
 
-    A declared Content-Length over the limit is refused before reading anything; otherwise bytes are
-    counted as they arrive (chunked uploads have no Content-Length) and the request fails with 413 as
-    soon as the count passes the limit, so at most `limit` bytes are ever held.
+
+class RequestBodyLimits:
+    """ASGI middleware capping request bodies at `limit_for(path)` bytes and `timeout_s` between chunks.
+
+    A declared Content-Length over the limit is refused before reading anything; otherwise bytes are counted as they
+    arrive and the request fails with 413 as soon as the count passes the limit, so at most `limit` bytes are held.
+    A client that stops sending mid-body is dropped after `timeout_s` (408) instead of holding its slot forever.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]):
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], timeout_s: float):
         self.app = app
         self.limit_for = limit_for
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,7 +102,10 @@ class BodySizeLimit:
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            with anyio.move_on_after(self.timeout_s) as scope_:
+                message = await receive()
+            if scope_.cancelled_caught:
+                raise BodyStalled(self.timeout_s)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
@@ -104,14 +117,12 @@ class BodySizeLimit:
 
 async def _send_json(send: Send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close")],
-    })
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": payload})
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+def megabytes(n: int) -> str:
+    """10_000_000 → "10 MB"; 10_500_000 → "10.5 MB"; small limits in bytes."""
+    return f"{n / 1_000_000:.4g} MB" if n >= 100_000 else f"{n:,} bytes"

@@ -1,7 +1,7 @@
-"""Typed request and response bodies of the HTTP API.
+"""Typed request and response bodies of the HTTP API: the same fields as the CLI's `--format json`.
 
-These models are the API documentation: FastAPI turns them into the OpenAPI schema at /docs, and the
-schema-driven fuzz test checks every response against them.
+These models are the API documentation: FastAPI turns them into the OpenAPI schema at /docs, and the schema-driven
+fuzz test checks every response against them.
 """
 
 from __future__ import annotations
@@ -21,34 +21,46 @@ class UrlRequest(BaseModel):
     """JSON alternative to an upload: the service downloads the poster itself."""
 
     url: str = Field(description="http(s) URL of a poster image; private and loopback hosts are refused.")
-
-
-class GenreScore(BaseModel):
-    genre: str
-    probability: float = Field(ge=0, le=1)
-    threshold: float = Field(description="The decision threshold applied to this genre.")
-    decided: bool = Field(description="True when the genre is in the decided set.")
+    synopsis: Optional[str] = Field(None, max_length=5000, description="The film's synopsis (optional).")
 
 
 class PosterCheck(BaseModel):
-    """Whether the input looks like a movie poster at all (distance from the training posters)."""
+    """Whether the input looks like a movie poster at all."""
 
     score: float
     is_poster: bool
     message: Optional[str] = None
 
 
+class Summary(BaseModel):
+    reads_as: list[str]
+    hints_at: list[str]
+    text: str = Field(description='Plain words, e.g. "Reads as: Animation, Family. Also hints at: Comedy."')
+
+
 class Heatmap(BaseModel):
     genre: str
-    png: str = Field(description="data:image/png;base64 URL; a colour overlay with transparency, same aspect as the poster.")
+    png: str = Field(description="data:image/png;base64 URL: a transparent colour overlay in the poster's aspect "
+                                 "(blue = little evidence, red = strongest).")
 
 
-class PredictResponse(BaseModel):
+class Prediction(BaseModel):
     source: str
-    genres: list[GenreScore] = Field(description="All genres, most probable first.")
+    id: Optional[str] = None
+    sha256: Optional[str] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    probabilities: dict[str, float] = Field(description="All genres, most probable first (combined estimate when a "
+                                                        "synopsis was given).")
+    thresholds: dict[str, float] = Field(description="Each genre's decision threshold.")
+    strength: dict[str, float] = Field(description="probability ÷ threshold: 1.0 = just decided; comparable across genres.")
     decided: list[str] = Field(description="The decided genre set, most probable first.")
+    summary: Summary
     poster_check: PosterCheck
-    heatmaps: list[Heatmap] = Field(default_factory=list, description="Only with explain=true: one per top genre.")
+    signal: str = Field(description='"poster" or "poster+synopsis".')
+    poster_probabilities: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the poster alone.")
+    synopsis_probabilities: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the synopsis alone.")
+    heatmaps: list[Heatmap] = Field(default_factory=list, description="Only when asked (explain / heatmaps).")
 
 
 class SimilarTitle(BaseModel):
@@ -56,30 +68,46 @@ class SimilarTitle(BaseModel):
     title: Optional[str] = None
     year: Optional[int] = None
     genres: list[str]
-    similarity: float = Field(description="Cosine similarity of the poster embeddings (1 = identical).")
-    poster_url: Optional[str] = Field(None, description="Relative URL of the catalog poster (GET /v1/posters/{sha256}).")
+    rating: Optional[str] = None
+    collections: list[str] = Field(default_factory=list)
+    similarity: float = Field(description="Mean of the look and genre-profile cosines (1 = identical).")
+    match: str = Field(description='"very close", "close" or "loose", calibrated on this catalog\'s own neighbours.')
+    imdb_url: str
+    poster_url: str = Field(description="Relative URL of the catalog poster (GET /v1/posters/{sha256}).")
 
 
 class SimilarResponse(BaseModel):
     source: str
     titles: list[SimilarTitle]
+    query_is_poster: bool = Field(description="False: the upload does not look like a poster; matches mean little.")
 
 
 class CompareVariant(BaseModel):
     rank: int = Field(ge=1)
     index: int = Field(ge=0, description="Position of this variant among the uploaded files.")
     source: str
-    target_score: float = Field(description="How strongly the poster signals the target genres: the geometric mean over "
-                                            "targets of probability / decision threshold (1.0 = just decided; higher is better).")
+    target_score: float = Field(description="Geometric mean over the targets of probability ÷ threshold (1.0 = just "
+                                            "decided; higher is better).")
     target_probabilities: dict[str, float]
-    unintended: list[GenreScore] = Field(description="Decided genres that are not targets.")
-    genres: list[GenreScore]
-    poster_check: PosterCheck
+    target_strength: dict[str, float]
+    targets_decided: list[str]
+    unintended: dict[str, float] = Field(description="Decided genres that are not targets, with probabilities.")
+    prediction: Prediction
+    heatmaps: list[Heatmap] = Field(default_factory=list, description="Heatmaps of the target genres.")
+
+
+class Failure(BaseModel):
+    source: str
+    id: Optional[str] = None
+    error: str
 
 
 class CompareResponse(BaseModel):
     targets: list[str]
+    scoring: str
+    note: Optional[str] = None
     variants: list[CompareVariant] = Field(description="Best variant first.")
+    failures: list[Failure] = Field(default_factory=list)
 
 
 class GenreInfo(BaseModel):
@@ -95,12 +123,25 @@ class ModelResponse(BaseModel):
     backbone: str
     genres: list[str]
     created_at: Optional[str] = None
+    synopsis: bool = Field(description="Whether the model reads synopses.")
     metrics: dict[str, Any] = Field(description="Cross-validated metrics stored in the model artifact.")
     card_markdown: str = Field(description="The model card (MODEL_CARD.md) as Markdown.")
+    card_html: str = Field(description="The model card rendered as HTML.")
+
+
+class FiltersResponse(BaseModel):
+    collections: list[str] = Field(description="Catalog collections, the studio's own first.")
+    ratings: list[str]
+    genres: list[str]
+    year_min: Optional[int] = None
+    year_max: Optional[int] = None
 
 
 class HealthResponse(BaseModel):
     status: str
     version: str
     genres: int
+    runtime: str = Field(description="The inference runtime of the backbone (onnx or torch).")
     similar_available: bool = Field(description="Whether the data folder has catalog embeddings for comparable titles.")
+    synopsis_available: bool = Field(description="Whether the model reads synopses.")
+    max_upload_bytes: int

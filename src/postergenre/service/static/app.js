@@ -1,9 +1,41 @@
-// The page: plain JavaScript over the JSON API (/v1/...). No build step, no external resources.
+// The page: plain JavaScript over the JSON API (/v1/...). No build step, no external resources, no inline
+// scripts or styles (the page is served with script-src 'self'; style-src 'self').
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { variants: [], current: null, genres: [], heatGenre: null };
-const HEAT_GENRES = 3;
+const state = {
+  variants: [], current: null, nextId: 0, heatGenre: null,
+  genres: [], maxUpload: null, compareRun: 0, similarRun: 0,
+};
+const NEXT_GENRES = 3;   // genres shown after the decided ones before the rest is folded away
+const SCALE_MAX = 2.5;   // strength shown on a 0..2.5 scale, so the decision line (1.0) sits at 40 % for every genre
+const SIMILAR_K = 12;
+
+// ---------------------------------------------------------------- words and numbers
+
+function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function formatMegabytes(bytes) {
+  return `${Number((bytes / 1_000_000).toFixed(1))} MB`;  // 10000000 -> "10 MB", 2500000 -> "2.5 MB"
+}
+
+const pct = (p) => `${Math.round(p * 100)}%`;
+const pctExact = (p) => `${(p * 100).toFixed(1)}%`;
+const times = (s) => `${s.toFixed(1)}×`;
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "className") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
 
 // ---------------------------------------------------------------- API
 
@@ -14,37 +46,38 @@ async function api(path, options = {}) {
   } catch (err) {
     throw new Error("Cannot reach the postergenre service. Is `postergenre serve` still running?");
   }
-  let body = null;
-  try { body = await response.json(); } catch (err) { /* non-JSON answer */ }
-  if (!response.ok) {
-    const message = (body && body.error) || `${response.status} ${response.statusText}`;
-    const err = new Error(explainStatus(response, message));
-    err.status = response.status;
-    throw err;
-  }
-  return body;
+  if (!response.ok) throw await apiError(response);
+  return response.json();
 }
 
-function explainStatus(response, message) {
-  switch (response.status) {
-    case 413: return `Too large: ${message}`;
-    case 415: return `Not an image: ${message}`;
-    case 422: return `Cannot use this input: ${message}`;
-    case 503: {
-      const wait = response.headers.get("Retry-After");
-      return wait ? `${message} (try again in ${wait} s)` : message;
-    }
-    default: return message;
-  }
+// The server's own words (its `error` field), plus when to retry if it is busy.
+async function apiError(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) message = body.error;
+  } catch (err) { /* not JSON: keep the status line */ }
+  const wait = response.status === 503 && response.headers.get("Retry-After");
+  const error = new Error(wait ? `${message} (try again in ${wait} s)` : message);
+  error.status = response.status;
+  return error;
 }
 
-function posterBody(variant) {
+function synopsisText() {
+  return $("synopsis-box").hidden ? "" : $("synopsis").value.trim();
+}
+
+// The poster as a request body: a multipart upload, or JSON {"url"}; with the synopsis when one is given.
+function posterBody(variant, synopsis = "") {
   if (variant.file) {
     const form = new FormData();
     form.append("file", variant.file, variant.name);
+    if (synopsis) form.append("synopsis", synopsis);
     return { method: "POST", body: form };
   }
-  return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url: variant.url }) };
+  const body = { url: variant.url };
+  if (synopsis) body.synopsis = synopsis;
+  return { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
 }
 
 // ---------------------------------------------------------------- messages
@@ -55,306 +88,598 @@ function showError(message) {
 }
 function clearError() { $("error").hidden = true; }
 
-// ---------------------------------------------------------------- loading posters
+function setBusy(text) {
+  $("busy").hidden = !text;
+  if (text) $("busy-text").textContent = text;
+}
+
+// ---------------------------------------------------------------- the variants tray
 
 function addFiles(fileList) {
   const files = Array.from(fileList);
   if (!files.length) return;
   clearError();
-  const rejected = files.filter((f) => f.type && !f.type.startsWith("image/"));
-  if (rejected.length) {
-    showError(`Not an image: ${rejected.map((f) => f.name).join(", ")}. Choose JPEG, PNG or WebP poster files.`);
+  const problems = [];
+  const accepted = [];
+  for (const file of files) {
+    if (file.type && !file.type.startsWith("image/")) {
+      problems.push(`${file.name} is not an image; choose JPEG, PNG or WebP poster files.`);
+    } else if (state.maxUpload && file.size > state.maxUpload) {
+      problems.push(`${file.name} is ${formatMegabytes(file.size)}, over the upload limit of ${formatMegabytes(state.maxUpload)}.`);
+    } else {
+      accepted.push(file);
+    }
   }
-  const accepted = files.filter((f) => !rejected.includes(f));
+  if (problems.length) showError(problems.join(" "));
   if (!accepted.length) return;
-  // A new pick replaces the previous set: one set of variants is compared at a time.
-  state.variants.forEach((v) => v.previewUrl && v.file && URL.revokeObjectURL(v.previewUrl));
-  state.variants = accepted.map((file, i) => ({ id: i, name: file.name, file, url: null,
-    previewUrl: URL.createObjectURL(file), predict: null, similar: null, heatmaps: null }));
-  renderVariants();
-  select(state.variants[0]);
-  updateCompareButton();
+  const added = accepted.map((file) => newVariant({ name: file.name, file, previewUrl: URL.createObjectURL(file) }));
+  variantsChanged();
+  select(added[0]);
 }
 
 function addUrl(url) {
   clearError();
-  state.variants = [{ id: 0, name: url, file: null, url, previewUrl: url, predict: null, similar: null, heatmaps: null }];
-  renderVariants();
-  select(state.variants[0]);
-  updateCompareButton();
+  const variant = newVariant({ name: url, url, previewUrl: url });
+  variantsChanged();
+  select(variant);
 }
 
-function renderVariants() {
-  const box = $("variants");
-  box.replaceChildren();
-  if (state.variants.length < 2) return;
-  for (const variant of state.variants) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.title = variant.name;
-    button.dataset.id = variant.id;
-    const img = document.createElement("img");
-    img.src = variant.previewUrl;
-    img.alt = variant.name;
-    button.append(img);
-    button.addEventListener("click", () => select(variant));
-    box.append(button);
+function newVariant(fields) {
+  const variant = { id: state.nextId++, file: null, url: null, predict: null, predictSynopsis: null,
+                    similar: null, heat: {}, defaultHeat: null, ...fields };
+  state.variants.push(variant);
+  return variant;
+}
+
+function removeVariant(variant) {
+  state.variants = state.variants.filter((v) => v !== variant);
+  if (variant.file) URL.revokeObjectURL(variant.previewUrl);
+  variantsChanged();
+  if (state.current === variant) {
+    const next = state.variants[state.variants.length - 1];
+    if (next) select(next); else resetView();
   }
 }
+
+function clearAll() {
+  for (const v of state.variants) if (v.file) URL.revokeObjectURL(v.previewUrl);
+  state.variants = [];
+  variantsChanged();
+  resetView();
+}
+
+function resetView() {
+  state.current = null;
+  $("viewer").hidden = true;
+  $("reading").hidden = true;
+  $("similar-block").hidden = true;
+  $("placeholder").hidden = false;
+  setBusy(null);
+}
+
+function variantsChanged() {
+  renderTray();
+  updateCompareButton();
+  // A compare result describes the set it was run on; a changed set needs a new run.
+  state.compareRun++;
+  $("compare-results").replaceChildren();
+  $("compare-head").hidden = true;
+  $("sheet-btn").hidden = true;
+}
+
+function renderTray() {
+  const n = state.variants.length;
+  $("tray").hidden = n === 0;
+  $("tray-count").textContent = `${plural(n, "variant")} loaded`;
+  $("variants").replaceChildren(...state.variants.map((variant) => {
+    const flagged = variant.predict && !variant.predict.poster_check.is_poster;
+    const pick = el("button", { type: "button", className: "thumb", title: variant.name,
+                               "aria-label": `Show ${variant.name}` },
+                    el("img", { src: variant.previewUrl, alt: "" }));
+    pick.addEventListener("click", () => select(variant));
+    const remove = el("button", { type: "button", className: "remove", title: `Remove ${variant.name}`,
+                                 "aria-label": `Remove ${variant.name}` }, "×");
+    remove.addEventListener("click", () => removeVariant(variant));
+    const item = el("li", { className: "variant" + (variant === state.current ? " active" : "") + (flagged ? " flagged" : ""),
+                            dataset: { id: String(variant.id) } },
+                    pick, remove, flagged ? el("span", { className: "flag", title: variant.predict.poster_check.message || "" }, "not a poster?") : null);
+    return item;
+  }));
+}
+
+// ---------------------------------------------------------------- one poster
 
 async function select(variant) {
   state.current = variant;
   state.heatGenre = null;
-  for (const b of $("variants").children) b.classList.toggle("active", Number(b.dataset.id) === variant.id);
+  renderTray();
   $("viewer").hidden = false;
   $("poster").hidden = false;
   $("poster").src = variant.previewUrl;
   $("poster-name").textContent = variant.name;
   $("overlay").hidden = true;
   $("placeholder").hidden = true;
-  if (!variant.predict) {
-    $("busy").hidden = false;
+  const synopsis = synopsisText();
+  if (!variant.predict || variant.predictSynopsis !== synopsis) {
+    $("reading").hidden = true;
+    $("similar-block").hidden = true;
+    setBusy("Analysing…");
     const [predicted, similar] = await Promise.allSettled([
-      api("/v1/predict", posterBody(variant)),
-      api("/v1/similar?k=12", posterBody(variant)),
+      api("/v1/predict", posterBody(variant, synopsis)),
+      variant.similar ? Promise.resolve(variant.similar) : api(similarPath(), posterBody(variant)),
     ]);
-    $("busy").hidden = true;
+    if (state.current === variant) setBusy(null);
     if (predicted.status === "rejected") {
-      if (state.current === variant) {
-        clearResults();
-        $("viewer").hidden = true;
-        $("placeholder").hidden = false;
-        showError(predicted.reason.message);
-      }
+      if (state.variants.includes(variant)) removeVariant(variant);  // nothing to show or compare for it
+      showError(predicted.reason.message);
       return;
     }
     variant.predict = predicted.value;
+    variant.predictSynopsis = synopsis;
     variant.similar = similar.status === "fulfilled" ? similar.value : { error: similar.reason.message };
+    renderTray();
   }
   if (state.current === variant) renderResults(variant);
 }
 
-function clearResults() {
-  for (const id of ["genres-block", "similar-block", "check-warning"]) $(id).hidden = true;
-  $("heat-buttons").replaceChildren();
-}
-
-// ---------------------------------------------------------------- results
-
-function barRow(score) {
-  const row = document.createElement("li");
-  row.className = "bar-row" + (score.decided ? " decided" : "");
-  const name = document.createElement("span");
-  name.className = "name";
-  name.textContent = score.genre;
-  const track = document.createElement("span");
-  track.className = "track";
-  const fill = document.createElement("span");
-  fill.className = "fill";
-  fill.style.width = `${(score.probability * 100).toFixed(1)}%`;
-  const tick = document.createElement("span");
-  tick.className = "tick";
-  tick.style.left = `calc(${(score.threshold * 100).toFixed(1)}% - 1px)`;
-  tick.title = `decision threshold ${(score.threshold * 100).toFixed(0)}%`;
-  track.append(fill, tick);
-  const pct = document.createElement("span");
-  pct.className = "pct";
-  pct.textContent = `${Math.round(score.probability * 100)}%`;
-  row.title = `${score.genre}: ${(score.probability * 100).toFixed(1)}% (threshold ${(score.threshold * 100).toFixed(0)}%)` +
-    (score.decided ? " — decided" : "");
-  row.append(name, track, pct);
-  return row;
-}
-
 function renderResults(variant) {
   const result = variant.predict;
+  const flagged = !result.poster_check.is_poster;
+  $("reading").hidden = false;
+  $("reading").classList.toggle("flagged", flagged);
   const warning = $("check-warning");
-  warning.hidden = result.poster_check.is_poster;
+  warning.hidden = !flagged;
   warning.textContent = result.poster_check.message ||
-    "This image does not look much like a movie poster, so the genres below are unreliable.";
+    "This does not look like a movie poster; treat its genres with caution.";
+  $("summary").textContent = flagged ? `(${result.summary.text})` : result.summary.text;
 
-  $("genres-block").hidden = false;
-  $("bars").replaceChildren(...result.genres.map(barRow));
-  renderHeatButtons(variant);
+  const { main, rest } = splitGenres(result);
+  $("bars").replaceChildren(...main.map((g) => strengthRow(result, g, { heatmapButton: true })));
+  $("bars-more").replaceChildren(...rest.map((g) => strengthRow(result, g, { heatmapButton: true })));
+  $("more-genres").hidden = rest.length === 0;
+  $("more-summary").textContent = `${plural(rest.length, "other genre")} (weaker signals)`;
+  renderExact(result);
+  renderSplit(result, main);
+  renderHeatControls(variant);
   renderSimilar(variant.similar);
 }
 
+// Decided genres, then the next strongest few; everything else goes into the folded list.
+function splitGenres(result) {
+  const byStrength = Object.keys(result.strength).sort((a, b) => result.strength[b] - result.strength[a]);
+  const decided = byStrength.filter((g) => result.decided.includes(g));
+  const others = byStrength.filter((g) => !result.decided.includes(g));
+  return { main: [...decided, ...others.slice(0, NEXT_GENRES)], rest: others.slice(NEXT_GENRES) };
+}
+
+// One genre on the common strength scale: the decision line is at the same place for every genre.
+function strengthRow(result, genre, { heatmapButton = false } = {}) {
+  const strength = result.strength[genre];
+  const decided = result.decided.includes(genre);
+  const flagged = !result.poster_check.is_poster;
+  const probability = result.probabilities[genre];
+  const threshold = result.thresholds[genre];
+  const label = decided && flagged ? `(${genre})` : genre;
+  const name = heatmapButton
+    ? el("button", { type: "button", className: "name", title: `Show where the model looked for ${genre}` }, label)
+    : el("span", { className: "name" }, label);
+  if (heatmapButton) name.addEventListener("click", () => showHeatmap(state.current, genre));
+  const fill = el("span", { className: "fill" + (strength > SCALE_MAX ? " beyond" : "") });
+  fill.style.width = `${(Math.min(strength, SCALE_MAX) / SCALE_MAX * 100).toFixed(1)}%`;
+  const track = el("span", { className: "track" }, fill, el("span", { className: "line" }));
+  const value = el("span", { className: "value" }, times(strength));
+  const row = el("li", { className: "bar-row" + (decided ? " decided" : "") + (flagged ? " flagged" : ""),
+                         dataset: { genre } }, name, track, value);
+  row.title = `${genre}: probability ${pctExact(probability)}, decision threshold ${pctExact(threshold)}, ` +
+              `strength ${strength.toFixed(2)}× the threshold` + (decided ? " (decided)" : "");
+  return row;
+}
+
+function renderExact(result) {
+  const rows = Object.keys(result.probabilities).map((g) => el("tr", { className: result.decided.includes(g) ? "decided" : "" },
+    el("td", {}, g), el("td", {}, pctExact(result.probabilities[g])), el("td", {}, pctExact(result.thresholds[g])),
+    el("td", {}, `${result.strength[g].toFixed(2)}×`), el("td", {}, result.decided.includes(g) ? "yes" : "")));
+  $("exact-table").tBodies[0].replaceChildren(...rows);
+}
+
+// With a synopsis: the poster's and the synopsis's own readings beside the combined one.
+function renderSplit(result, genres) {
+  const box = $("signal-split");
+  const poster = result.poster_probabilities;
+  const synopsis = result.synopsis_probabilities;
+  box.hidden = !(poster && synopsis);
+  if (box.hidden) return box.replaceChildren();
+  const head = el("tr", {}, el("th", {}, "Genre"), el("th", {}, "Combined"), el("th", {}, "Poster alone"), el("th", {}, "Synopsis alone"));
+  const rows = genres.map((g) => el("tr", {}, el("td", {}, g), el("td", {}, pct(result.probabilities[g])),
+                                    el("td", {}, pct(poster[g])), el("td", {}, pct(synopsis[g]))));
+  box.replaceChildren(
+    el("p", { className: "note" }, "Reading of poster and synopsis together (combined), and of each on its own (probabilities):"),
+    el("table", { className: "exact" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+// ---------------------------------------------------------------- heatmaps
+
+function renderHeatControls(variant) {
+  const shown = variant.defaultHeat ? [...variant.defaultHeat] : [];
+  for (const g of Object.keys(variant.heat)) if (!shown.includes(g)) shown.push(g);
+  $("heat-show").hidden = variant.defaultHeat !== null;
+  const chips = shown.length ? [null, ...shown] : [];
+  $("heat-buttons").replaceChildren(...chips.map((genre) => {
+    const button = el("button", { type: "button", "aria-pressed": String(genre === state.heatGenre) }, genre || "off");
+    button.addEventListener("click", () => showHeatmap(variant, genre));
+    return button;
+  }));
+  $("heat-tools").hidden = state.heatGenre === null;
+  $("heat-any").value = "";
+}
+
+// The server picks the default heatmap genres (explain=true); any other genre is asked for by name.
+async function loadHeatmaps(variant, genre) {
+  const query = genre ? `heatmaps=${encodeURIComponent(genre)}` : "explain=true";
+  setBusy(genre ? `Computing the ${genre} heatmap…` : "Computing heatmaps…");
+  try {
+    const explained = await api(`/v1/predict?${query}`, posterBody(variant));
+    for (const h of explained.heatmaps) variant.heat[h.genre] = h.png;
+    if (!genre) variant.defaultHeat = explained.heatmaps.map((h) => h.genre);
+  } finally {
+    if (state.current === variant) setBusy(null);
+  }
+}
+
+async function showHeatmap(variant, genre) {
+  if (!variant) return;
+  state.heatGenre = genre;
+  if (genre && !variant.heat[genre]) {
+    try {
+      await loadHeatmaps(variant, genre);
+    } catch (err) {
+      showError(err.message);
+      state.heatGenre = null;
+    }
+  }
+  if (state.current !== variant) return;
+  renderHeatControls(variant);
+  const overlay = $("overlay");
+  const png = genre && variant.heat[genre];
+  overlay.hidden = !png;
+  if (png) {
+    overlay.src = png;
+    overlay.alt = `Where the model looked for ${genre}`;
+    applyOpacity();
+  }
+}
+
+async function showDefaultHeatmaps() {
+  const variant = state.current;
+  if (!variant) return;
+  try {
+    await loadHeatmaps(variant, null);
+  } catch (err) {
+    return showError(err.message);
+  }
+  if (state.current !== variant) return;
+  await showHeatmap(variant, variant.defaultHeat[0] || null);
+}
+
+function applyOpacity() {
+  const value = Number($("heat-opacity").value) / 100;
+  for (const img of document.querySelectorAll(".overlay")) img.style.opacity = String(value);
+}
+
+// ---------------------------------------------------------------- comparable titles
+
+function similarPath() {
+  const params = new URLSearchParams({ k: String(SIMILAR_K) });
+  const collection = $("f-collection").value;
+  const ratings = Array.from($("f-ratings").querySelectorAll("input:checked")).map((i) => i.value);
+  const yearMin = $("f-year-min").value.trim();
+  const yearMax = $("f-year-max").value.trim();
+  const genre = $("f-genre").value;
+  if (collection) params.set("collection", collection);
+  if (ratings.length) params.set("rating", ratings.join(","));
+  if (yearMin) params.set("year_min", yearMin);
+  if (yearMax) params.set("year_max", yearMax);
+  if (genre) params.set("genre", genre);
+  return `/v1/similar?${params}`;
+}
+
+async function refreshSimilar() {
+  const variant = state.current;
+  if (!variant || !variant.predict) return;
+  $("similar-note").hidden = false;
+  $("similar-note").textContent = "Looking for comparable titles…";
+  const asked = ++state.similarRun;  // filters changed quickly: only the latest answer is shown
+  let similar;
+  try {
+    similar = await api(similarPath(), posterBody(variant));
+  } catch (err) {
+    similar = { error: err.message };
+  }
+  if (asked !== state.similarRun) return;
+  // Filters are page-wide: answers for other variants would be stale, so they are asked again on selection.
+  for (const v of state.variants) if (v !== variant) v.similar = null;
+  variant.similar = similar;
+  if (state.current === variant) renderSimilar(similar);
+}
+
+function titleLabel(title) {
+  if (!title.title) return `untitled (${title.imdb_id})`;
+  return title.year ? `${title.title} (${title.year})` : title.title;
+}
+
 function renderSimilar(similar) {
-  const block = $("similar-block");
   const list = $("similar");
   const note = $("similar-note");
-  block.hidden = false;
+  $("similar-block").hidden = false;
   list.replaceChildren();
   if (!similar || similar.error) {
     note.hidden = false;
     note.textContent = `Comparable titles unavailable: ${similar ? similar.error : "no answer"}`;
     return;
   }
-  note.hidden = similar.titles.length > 0;
-  note.textContent = "No comparable titles in the catalog.";
+  const notes = [];
+  if (similar.query_is_poster === false) {
+    notes.push("This image does not look like a movie poster, so titles that look alike say little about it.");
+  }
+  if (!similar.titles.length) notes.push("No catalog titles match these filters.");
+  note.hidden = notes.length === 0;
+  note.textContent = notes.join(" ");
+  list.classList.toggle("flagged", similar.query_is_poster === false);
   for (const title of similar.titles) {
-    const item = document.createElement("li");
-    const img = document.createElement("img");
-    img.loading = "lazy";
-    img.alt = `Poster of ${title.title || title.imdb_id}`;
+    const label = titleLabel(title);
+    const img = el("img", { loading: "lazy", alt: `Poster of ${label}` });
     if (title.poster_url) img.src = title.poster_url;
-    const name = document.createElement("div");
-    name.className = "title";
-    name.textContent = title.title || title.imdb_id;
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    meta.textContent = `${title.year || "—"} · ${title.genres.join(", ") || "no genres"}`;
-    const sim = document.createElement("div");
-    sim.className = "meta";
-    sim.textContent = `similarity ${title.similarity.toFixed(2)}`;
-    item.append(img, name, meta, sim);
-    list.append(item);
+    const name = title.imdb_url
+      ? el("a", { className: "title", href: title.imdb_url, target: "_blank", rel: "noopener noreferrer",
+                  title: `${label} on IMDb` }, label)
+      : el("span", { className: "title" }, label);
+    const match = el("div", { className: `match match-${(title.match || "").replace(/\s+/g, "-")}` },
+                     `${title.match || "match"} · similarity ${title.similarity.toFixed(2)}`);
+    const facts = [title.rating, title.genres && title.genres.length ? title.genres.join(", ") : null].filter(Boolean);
+    list.append(el("li", {}, img, name, match, el("div", { className: "meta" }, facts.join(" · ") || "no genres")));
   }
 }
 
-// ---------------------------------------------------------------- heatmaps
-
-function renderHeatButtons(variant) {
-  const box = $("heat-buttons");
-  const genres = variant.predict.genres.slice(0, HEAT_GENRES).map((g) => g.genre);
-  const buttons = [null, ...genres].map((genre) => {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = genre || "off";
-    button.setAttribute("aria-pressed", String(genre === state.heatGenre));
-    button.addEventListener("click", () => showHeatmap(variant, genre));
-    return button;
-  });
-  box.replaceChildren(...buttons);
-}
-
-async function showHeatmap(variant, genre) {
-  state.heatGenre = genre;
-  renderHeatButtons(variant);
-  const overlay = $("overlay");
-  if (!genre) { overlay.hidden = true; return; }
-  if (!variant.heatmaps) {
-    $("busy").hidden = false;
-    try {
-      const explained = await api("/v1/predict?explain=true", posterBody(variant));
-      variant.heatmaps = Object.fromEntries(explained.heatmaps.map((h) => [h.genre, h.png]));
-    } catch (err) {
-      showError(`Heatmap: ${err.message}`);
-      return;
-    } finally {
-      $("busy").hidden = true;
-    }
+async function loadFilters() {
+  let filters;
+  try {
+    filters = await api("/v1/filters");
+  } catch (err) {
+    $("similar-filters").hidden = true;  // an older service without filters: titles still show
+    return;
   }
-  if (state.current !== variant || state.heatGenre !== genre) return;
-  const png = variant.heatmaps[genre];
-  overlay.hidden = !png;
-  if (png) { overlay.src = png; overlay.alt = `Where the model looked for ${genre}`; }
-}
-
-// Keep the overlay exactly over the displayed poster (object-fit: contain leaves margins).
-function alignOverlay() {
-  const poster = $("poster");
-  const overlay = $("overlay");
-  if (!poster.naturalWidth) return;
-  const box = poster.getBoundingClientRect();
-  const scale = Math.min(box.width / poster.naturalWidth, box.height / poster.naturalHeight);
-  const w = poster.naturalWidth * scale;
-  const h = poster.naturalHeight * scale;
-  overlay.style.width = `${w}px`;
-  overlay.style.height = `${h}px`;
-  overlay.style.left = `${(box.width - w) / 2}px`;
-  overlay.style.top = `${(box.height - h) / 2}px`;
+  const names = (filters.collections || []).map((c) => (typeof c === "string" ? c : c.name || c.collection));
+  // The studio's own films first, when the catalog has that collection.
+  names.sort((a, b) => (b === "studio") - (a === "studio"));
+  $("f-collection").append(...names.map((c) => el("option", { value: c }, c)));
+  $("f-ratings").append(...(filters.ratings || []).map((r) =>
+    el("label", {}, el("input", { type: "checkbox", value: r }), r)));
+  $("f-ratings").hidden = !(filters.ratings || []).length;
+  // The catalog's genres (the titles' own labels), else the model's.
+  const genres = filters.genres && filters.genres.length ? filters.genres : state.genres.map((g) => g.genre);
+  $("f-genre").append(...genres.map((g) => el("option", { value: g }, g)));
+  for (const id of ["f-year-min", "f-year-max"]) {
+    if (filters.year_min) $(id).min = filters.year_min;
+    if (filters.year_max) $(id).max = filters.year_max;
+  }
+  if (filters.year_min) $("f-year-min").placeholder = String(filters.year_min);
+  if (filters.year_max) $("f-year-max").placeholder = String(filters.year_max);
 }
 
 // ---------------------------------------------------------------- compare
 
 function renderTargets() {
-  const box = $("targets");
-  box.replaceChildren(...state.genres.map((g) => {
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.type = "checkbox";
-    input.value = g.genre;
+  $("targets").replaceChildren(...state.genres.map((g) => {
+    const input = el("input", { type: "checkbox", value: g.genre });
     input.addEventListener("change", updateCompareButton);
-    label.append(input, g.genre);
-    return label;
+    return el("label", {}, input, g.genre);
   }));
+  $("heat-any").append(...state.genres.map((g) => el("option", { value: g.genre }, g.genre)));
 }
 
 function chosenTargets() {
   return Array.from($("targets").querySelectorAll("input:checked")).map((i) => i.value);
 }
 
+function comparable() {
+  return state.variants.filter((v) => v.file);  // the compare endpoint takes uploaded files
+}
+
 function updateCompareButton() {
-  const files = state.variants.filter((v) => v.file);
+  const n = comparable().length;
   const targets = chosenTargets();
-  $("compare-btn").disabled = !(files.length && targets.length);
-  $("compare-btn").textContent = files.length > 1 ? `Compare ${files.length} variants` : "Compare variants";
-  $("compare-hint").hidden = files.length > 0 && targets.length > 0;
+  const urls = state.variants.length - n;
+  $("compare-btn").disabled = !(n >= 2 && targets.length);
+  $("compare-btn").textContent = n >= 2 ? `Compare ${n} variants` : "Compare variants";
+  const hints = [];
+  if (n < 2) {
+    hints.push(`Comparing needs at least 2 poster files: ${n === 0 ? "drop two or more" : "drop at least one more"} (${plural(n, "file")} loaded).`);
+  }
+  if (urls) hints.push(`${plural(urls, "poster")} from a URL cannot be compared; download ${urls === 1 ? "it" : "them"} and drop the file${urls === 1 ? "" : "s"}.`);
+  if (!targets.length) hints.push("Tick at least one target genre.");
+  $("compare-hint").textContent = hints.join(" ");
+  $("compare-hint").hidden = hints.length === 0;
+}
+
+function compareForm(files) {
+  const form = new FormData();
+  for (const v of files) form.append("files", v.file, v.name);
+  form.append("targets", chosenTargets().join(","));
+  const synopsis = synopsisText();
+  if (synopsis) form.append("synopsis", synopsis);
+  return form;
 }
 
 async function compare() {
   clearError();
-  const files = state.variants.filter((v) => v.file);
-  const form = new FormData();
-  for (const v of files) form.append("files", v.file, v.name);
-  form.append("targets", chosenTargets().join(","));
+  const files = comparable();
+  const targets = chosenTargets();
+  if (files.length < 2 || !targets.length) return updateCompareButton();
+  const run = ++state.compareRun;
   const button = $("compare-btn");
   button.disabled = true;
   $("compare-results").replaceChildren();
+  $("compare-head").hidden = true;
+  $("sheet-btn").hidden = true;
+  button.textContent = `Comparing ${files.length} variants…`;
   try {
+    const form = compareForm(files);
+    form.append("heatmaps", "true");
     const result = await api("/v1/compare", { method: "POST", body: form });
+    if (run !== state.compareRun) return;
+    state.lastCompare = { files, targets };
     renderCompare(result, files);
   } catch (err) {
-    showError(`Compare: ${err.message}`);
+    showError(err.message);
   } finally {
     updateCompareButton();
   }
 }
 
 function renderCompare(result, files) {
-  const cards = result.variants.map((variant) => {
-    const card = document.createElement("article");
-    card.className = "variant-card" + (variant.rank === 1 && result.variants.length > 1 ? " best" : "");
-    const header = document.createElement("header");
-    const rank = document.createElement("span");
-    rank.className = "rank";
-    rank.textContent = `#${variant.rank}`;
-    const score = document.createElement("span");
-    score.textContent = `target score ${variant.target_score.toFixed(2)}`;
-    header.append(rank, score);
-    const img = document.createElement("img");
-    img.src = files[variant.index] ? files[variant.index].previewUrl : "";
-    img.alt = variant.source;
-    const name = document.createElement("div");
-    name.className = "name";
-    name.textContent = variant.source;
-    const bars = document.createElement("ol");
-    bars.className = "bars";
-    const targets = variant.genres.filter((g) => result.targets.includes(g.genre));
-    bars.replaceChildren(...targets.map(barRow));
-    const unintended = document.createElement("div");
-    unintended.className = "unintended";
-    if (variant.unintended.length) {
-      unintended.append("Also signals: ");
-      for (const g of variant.unintended) {
-        const chip = document.createElement("span");
-        chip.textContent = `${g.genre} ${Math.round(g.probability * 100)}%`;
-        unintended.append(chip);
-      }
-    } else {
-      unintended.textContent = "No unintended genres.";
+  $("compare-head").hidden = false;
+  $("compare-scoring").textContent = result.scoring || "";
+  $("compare-note").hidden = !result.note;
+  $("compare-note").textContent = result.note || "";
+  const failures = result.failures || [];
+  $("compare-failures").hidden = failures.length === 0;
+  $("compare-failures").replaceChildren(...failures.map((f) => el("li", {}, f.error)));
+  const flagged = result.variants.filter((v) => !v.prediction.poster_check.is_poster).length;
+  if (flagged) {
+    $("compare-failures").hidden = false;
+    $("compare-failures").append(el("li", { className: "flag-line" },
+      `${plural(flagged, "variant")} ${flagged === 1 ? "does" : "do"} not look like ${flagged === 1 ? "a movie poster" : "movie posters"}; ` +
+      `${flagged === 1 ? "its" : "their"} ranking is uncertain.`));
+  }
+  $("compare-results").replaceChildren(...result.variants.map((v) => variantCard(result, v, files)));
+  $("sheet-btn").hidden = false;
+}
+
+function variantCard(result, variant, files) {
+  const prediction = variant.prediction;
+  const flagged = !prediction.poster_check.is_poster;
+  const best = variant.rank === 1 && result.variants.length > 1 && !flagged;
+  const card = el("article", { className: "variant-card" + (best ? " best" : "") + (flagged ? " flagged" : ""),
+                               dataset: { index: String(variant.index) } });
+  card.append(el("header", {},
+    el("span", { className: "rank" }, `#${variant.rank}`),
+    el("span", { className: "score", title: result.scoring || "" }, `target score ${variant.target_score.toFixed(2)}`)));
+  if (flagged) card.append(el("div", { className: "warning" }, prediction.poster_check.message || "Does not look like a movie poster."));
+
+  // The poster with a heatmap of one target genre at a time.
+  const overlay = el("img", { className: "overlay", alt: "", hidden: true });
+  const poster = el("img", { className: "poster", src: files[variant.index] ? files[variant.index].previewUrl : "", alt: variant.source });
+  const maps = Object.fromEntries((variant.heatmaps || []).map((h) => [h.genre, h.png]));
+  const chips = el("div", { className: "chips", role: "group", "aria-label": "Heatmap genre" });
+  const choose = (genre) => {
+    overlay.hidden = !genre;
+    if (genre) { overlay.src = maps[genre]; overlay.alt = `Where the model looked for ${genre}`; applyOpacity(); }
+    for (const b of chips.children) b.setAttribute("aria-pressed", String(b.dataset.genre === (genre || "")));
+  };
+  if (Object.keys(maps).length) {
+    for (const genre of ["", ...Object.keys(maps)]) {
+      const b = el("button", { type: "button", dataset: { genre }, "aria-pressed": "false" }, genre || "off");
+      b.addEventListener("click", () => choose(genre));
+      chips.append(b);
     }
-    card.append(header, img, name, bars, unintended);
-    if (!variant.poster_check.is_poster) {
-      const warn = document.createElement("div");
-      warn.className = "warning";
-      warn.textContent = variant.poster_check.message || "Does not look like a movie poster.";
-      card.append(warn);
+  }
+  card.append(el("div", { className: "frame" }, poster, overlay), el("div", { className: "source" }, variant.source));
+  if (chips.children.length) card.append(el("div", { className: "heat-row" }, el("span", { className: "heat-label" }, "Heatmap:"), chips));
+  choose("");
+
+  card.append(el("p", { className: "card-summary" }, flagged ? `(${prediction.summary.text})` : prediction.summary.text));
+  const decided = el("div", { className: "targets-decided" }, "Targets decided: ",
+    ...result.targets.map((g) => {
+      const yes = variant.targets_decided.includes(g);
+      return el("span", { className: "chip " + (yes ? "yes" : "no"), title: yes ? `${g} is decided` : `${g} is not decided` },
+                `${yes ? "✓" : "✗"} ${g}`);
+    }));
+  card.append(decided);
+  const bars = el("ol", { className: "bars" }, ...result.targets.map((g) => strengthRow(prediction, g)));
+  card.append(bars);
+  const unintended = Object.entries(variant.unintended || {});
+  card.append(el("div", { className: "unintended" },
+    ...(unintended.length
+      ? ["Also signals: ", ...unintended.map(([g, p]) => el("span", { className: "chip" }, `${g} ${pct(p)}`))]
+      : ["No unintended genres."])));
+  return card;
+}
+
+async function downloadSheet() {
+  const last = state.lastCompare;
+  if (!last) return;
+  clearError();
+  const button = $("sheet-btn");
+  button.disabled = true;
+  try {
+    const form = compareForm(last.files);
+    form.set("targets", last.targets.join(","));
+    let response;
+    try {
+      response = await fetch("/v1/compare/sheet", { method: "POST", body: form });
+    } catch (err) {
+      throw new Error("Cannot reach the postergenre service. Is `postergenre serve` still running?");
     }
-    return card;
-  });
-  $("compare-results").replaceChildren(...cards);
+    if (!response.ok) throw await apiError(response);
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = /filename="?([^";]+)"?/i.exec(disposition);
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: match ? match[1] : "compare-sheet.html" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- model card
+
+// card_html comes from our own server; still, only plain document elements survive (no scripts, styles,
+// event handlers or non-http links), copied into fresh nodes.
+const CARD_TAGS = new Set(["H1", "H2", "H3", "H4", "H5", "H6", "P", "UL", "OL", "LI", "TABLE", "THEAD", "TBODY", "TR",
+  "TH", "TD", "CODE", "PRE", "EM", "STRONG", "B", "I", "A", "BR", "HR", "BLOCKQUOTE", "SPAN", "DIV", "DL", "DT", "DD"]);
+
+function safeCopy(node) {
+  if (node.nodeType === Node.TEXT_NODE) return document.createTextNode(node.textContent);
+  if (node.nodeType !== Node.ELEMENT_NODE) return null;
+  const children = Array.from(node.childNodes).map(safeCopy).filter(Boolean);
+  if (!CARD_TAGS.has(node.tagName)) {
+    if (["SCRIPT", "STYLE", "IFRAME", "OBJECT", "TEMPLATE"].includes(node.tagName)) return null;
+    const fragment = document.createDocumentFragment();
+    fragment.append(...children);
+    return fragment;
+  }
+  const copy = document.createElement(node.tagName.toLowerCase());
+  if (node.tagName === "A") {
+    const href = node.getAttribute("href") || "";
+    if (/^https?:\/\//i.test(href)) { copy.href = href; copy.target = "_blank"; copy.rel = "noopener noreferrer"; }
+  }
+  if ((node.tagName === "TH" || node.tagName === "TD") && /^(left|right|center)$/.test(node.getAttribute("align") || "")) {
+    copy.className = `align-${node.getAttribute("align")}`;
+  }
+  copy.append(...children);
+  return copy;
+}
+
+async function showCard() {
+  let model;
+  try {
+    model = await api("/v1/model");
+  } catch (err) {
+    return showError(err.message);
+  }
+  const body = $("card-body");
+  if (model.card_html) {
+    const parsed = new DOMParser().parseFromString(model.card_html, "text/html");
+    body.replaceChildren(...Array.from(parsed.body.childNodes).map(safeCopy).filter(Boolean));
+  } else {
+    body.replaceChildren(el("pre", {}, model.card_markdown || "(this model has no card)"));
+  }
+  $("card-dialog").showModal();
 }
 
 // ---------------------------------------------------------------- start
@@ -371,30 +696,43 @@ async function start() {
     if (url) addUrl(url);
   });
   $("error-close").addEventListener("click", clearError);
+  $("clear-all").addEventListener("click", clearAll);
   $("compare-btn").addEventListener("click", compare);
-  $("poster").addEventListener("load", alignOverlay);
-  window.addEventListener("resize", alignOverlay);
+  $("sheet-btn").addEventListener("click", downloadSheet);
+  $("heat-show").addEventListener("click", showDefaultHeatmaps);
+  $("heat-any").addEventListener("change", (e) => { if (e.target.value) showHeatmap(state.current, e.target.value); });
+  $("heat-opacity").addEventListener("input", applyOpacity);
+  $("similar-filters").addEventListener("change", refreshSimilar);
+  $("similar-filters").addEventListener("submit", (e) => { e.preventDefault(); refreshSimilar(); });
+  $("synopsis").addEventListener("change", () => {
+    variantsChanged();
+    if (state.current) select(state.current);
+  });
   $("poster").addEventListener("error", () => {
     if (!state.current || !state.current.url) return;
     $("poster").hidden = true;  // the browser could not load the remote image (the service fetched its own copy)
     $("poster-name").textContent = `${state.current.name} (preview unavailable)`;
   });
-  $("show-card").addEventListener("click", async () => {
-    try {
-      const model = await api("/v1/model");
-      $("card-text").textContent = model.card_markdown;
-      $("card-dialog").showModal();
-    } catch (err) { showError(`Model card: ${err.message}`); }
-  });
+  $("show-card").addEventListener("click", showCard);
+  updateCompareButton();
   try {
     const [genres, health] = await Promise.all([api("/v1/genres"), api("/healthz")]);
     state.genres = genres.genres;
-    $("model-badge").textContent = `${health.genres} genres · v${health.version}`;
+    $("model-badge").textContent = `${plural(health.genres, "genre")} · v${health.version}`;
+    $("synopsis-box").hidden = !health.synopsis_available;
+    if (health.max_upload_bytes) {
+      state.maxUpload = health.max_upload_bytes;
+      $("upload-limit").hidden = false;
+      $("upload-limit").textContent = `JPEG, PNG or WebP, up to ${formatMegabytes(health.max_upload_bytes)} each`;
+    }
     renderTargets();
+    document.body.dataset.ready = "true";  // for scripts and tests: genres and filters are in place
   } catch (err) {
     $("model-badge").textContent = "model unavailable";
     showError(err.message);
   }
+  await loadFilters();
+  document.body.dataset.filters = "true";
 }
 
 start();

