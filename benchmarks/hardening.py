@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -86,8 +87,7 @@ def bench_mutations(total: int) -> dict:
     from postergenre.errors import PosterDecodeError
     from postergenre.posters.images import decode_image
 
-    import warnings
-    warnings.simplefilter("ignore", UserWarning)
+    warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on odd TIFF tags
     picture = Image.new("RGB", (64, 96))
     picture.putdata([(x * 4, y * 2, (x * y) % 256) for y in range(96) for x in range(64)])
     seeds = {

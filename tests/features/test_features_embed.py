@@ -15,9 +15,11 @@ import pytest
 
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
-from postergenre.features.backbones import get_backbone
 from postergenre.features.cache import EmbeddingCache, MissingEmbeddingsError
 from postergenre.features.embed import embed_catalog, embed_images, selected_posters
+from postergenre.features.registry import get_backbone
+from postergenre.features.runtime import load_runtime
+from postergenre.progress import Progress
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
 
@@ -27,7 +29,8 @@ CLI = [str(Path(sys.executable).with_name("postergenre"))]
 
 @pytest.fixture(scope="module")
 def net():
-    return SPEC.build()
+    """The runtime the library uses by default (ONNX, exported once per process, in memory)."""
+    return load_runtime(SPEC, "auto")
 
 
 def _cache(home: Path) -> EmbeddingCache:
@@ -79,7 +82,10 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
 
     done = subprocess.run([*CLI, "embed", "--home", str(home)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert f"already cached {len(before)}" in done.stdout.replace("\n", " ")
+    said = " ".join(done.stdout.split())  # rich wraps long lines at the console width
+    assert f"already cached {len(before)}" in said
+    assert "posters/s, onnx)" in said  # the graph exported by the killed run serves the rerun
+    assert len(list((home / "runtimes").glob(f"{SPEC.name}-fp32-*.onnx"))) == 1
     cache = _cache(home)
     assert cache.count() == total and cache.failures() == {}
     with Catalog(db) as catalog:
@@ -97,13 +103,13 @@ def test_a_poster_that_does_not_decode_is_marked_and_the_run_goes_on(tmp_path, s
         shas = selected_posters(catalog)
         broken = shas[3]
         store.path(broken).write_bytes(b"<html>not a poster</html>")  # the file went bad after attaching
-        first = embed_catalog(catalog, store, SPEC, batch_size=4, workers=2, net=net)
+        first = embed_catalog(catalog, store, SPEC, batch_size=4, workers=2, runtime=net)
         assert (first.embedded, first.failed, first.posters) == (len(shas) - 1, 1, len(shas)) and first.complete
         assert broken in first.failures[broken] and "not an image" in first.failures[broken]
         assert _cache(home).failures() == first.failures
-        again = embed_catalog(catalog, store, SPEC, net=net)
+        again = embed_catalog(catalog, store, SPEC, runtime=net)
         assert (again.embedded, again.failed, again.failed_before, again.cached_before) == (0, 0, 1, len(shas) - 1)
-        retried = embed_catalog(catalog, store, SPEC, retry_failed=True, workers=0, net=net)
+        retried = embed_catalog(catalog, store, SPEC, retry_failed=True, workers=0, runtime=net)
         assert (retried.embedded, retried.failed) == (0, 1)
     with pytest.raises(MissingEmbeddingsError, match="failed to decode"):
         _cache(home).get(shas)
@@ -117,11 +123,19 @@ def test_cli_refuses_an_unknown_backbone(home):
     assert "Traceback" not in done.stderr
 
 
-def test_cli_defaults_mirror_the_library():
-    from postergenre.cli import features as cli_features
-    from postergenre.features import backbones, embed
+def test_cli_refuses_an_unknown_runtime(home):
+    done = subprocess.run([*CLI, "embed", "--runtime", "tensorrt"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "tensorrt" in done.stderr and "auto, onnx, torch" in done.stderr
 
-    assert cli_features.DEFAULT_BACKBONE == backbones.DEFAULT_BACKBONE
-    assert cli_features.DEFAULT_BATCH_SIZE == embed.DEFAULT_BATCH_SIZE
-    assert cli_features.DEFAULT_WORKERS == embed.DEFAULT_WORKERS
-    assert cli_features.DEFAULT_THREADS == embed.DEFAULT_THREADS
+
+def test_progress_is_reported_through_the_callback(tmp_path, shared_rows, make_poster_home, net):
+    home = make_poster_home(tmp_path, shared_rows[2::1800])  # 10 movies
+    paths = get_paths(home)
+    reports: list[Progress] = []
+    with Catalog(paths.db) as catalog:
+        summary = embed_catalog(catalog, PosterStore(paths.posters), SPEC, batch_size=3, workers=2, runtime=net,
+                                progress=reports.append)
+    assert summary.embedded == summary.posters == 10 and summary.runtime == net.name
+    assert [r.done for r in reports] == [0, 3, 6, 9, 10]
+    assert all(r.total == 10 and r.task == f"embed {SPEC.name} ({net.name})" for r in reports)
+    assert reports[-1].ok == 10 and reports[-1].failed == 0

@@ -29,7 +29,7 @@ def trained(home_copy: Path) -> tuple[Path, str]:
     out = home_copy.parent / "model"
     res = runner.invoke(app, ["train", "--home", str(home_copy), "--head", "logreg", "--param", "l2=1e-3,1e-1",
                               "--min-examples", "20", "--folds", "3", "--inner-folds", "2", "--holdout", "0.25",
-                              "--bootstrap", "50", "--out", str(out)])
+                              "--bootstrap", "50", "--threads", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -70,6 +70,8 @@ def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_c
     assert "warning" not in res.output
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64" in text
+    assert 'id="memory-warning"' not in text
+    assert 'id="gallery"' in text and "Best and worst held-out posters" in text and "data:image/jpeg;base64" in text
 
 
 def test_evaluate_warns_when_the_movies_were_used_in_training(trained: tuple[Path, str], home_copy: Path,
@@ -81,6 +83,7 @@ def test_evaluate_warns_when_the_movies_were_used_in_training(trained: tuple[Pat
                               "--out", str(tmp_path / "all.html"), "--json", str(js)])
     assert res.exit_code == 0, res.output
     assert "warning" in res.output and "--holdout 0.25" in res.output
+    assert 'id="memory-warning"' in (tmp_path / "all.html").read_text()
     assert not json.loads(js.read_text())["model"]["relation"].startswith("held out")
 
 
@@ -102,7 +105,7 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
 
     out = tmp_path / "default"
     res = runner.invoke(app, ["train", "--home", str(home_copy), "--min-examples", "20", "--folds", "3",
-                              "--bootstrap", "30", "--out", str(out)])
+                              "--bootstrap", "30", "--threads", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "training: 4/4" in res.output  # progress lines when stdout is not a terminal (3 folds + final fit)
     art = ModelArtifact.load(out)
@@ -112,7 +115,7 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     assert opts["backbone"] == art.backbone == "efficientnet-lite0"  # resolved, not None
     assert (opts["head"], opts["search"], opts["folds"], opts["bootstrap"]) == ("logreg", False, 3, 30)
     assert opts["command"] == ("postergenre train --backbone efficientnet-lite0 --feature-set pooled+allstats "
-                               "--head logreg --folds 3 --min-examples 20 --bootstrap 30")
+                               "--head logreg --folds 3 --min-examples 20 --bootstrap 30 --threads 1")
     # The card's statements about the data are computed from the movies trained on.
     with Catalog(get_paths(home_copy).db) as catalog:
         movies = {m.imdb_id: m for m in catalog.movies()}
@@ -142,7 +145,7 @@ def test_interrupted_search_resumes_from_the_kept_folds(home_copy: Path, tmp_pat
     from postergenre.model.train import TrainOptions, dataset_for, train_model
 
     opts = TrainOptions(head="logreg", params={"l2": [1e-3, 1e-1]}, folds=3, inner_folds=2, min_examples=20,
-                        bootstrap=20)
+                        bootstrap=20, threads=1)  # 1 thread: several times faster on a busy machine
     with Catalog(get_paths(home_copy).db) as catalog:
         ds = dataset_for(catalog, opts)
     seen = []

@@ -16,7 +16,8 @@ from PIL import Image, features
 from postergenre.errors import NotAnImageError, PosterDecodeError
 from postergenre.posters.images import ACCEPTED_FORMATS, decode_image
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the odd tag; fine
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),  # Pillow on odd TIFF tags: expected here
+              pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")]
 
 _SIZE = (64, 96)
 

@@ -34,14 +34,23 @@ def _stats(X: np.ndarray, components: int) -> dict[str, np.ndarray]:
     std = X.std(axis=0)
     scale = np.where(std > 1e-6, std, 1.0)
     Zt = torch.from_numpy(((X - mean) / scale).astype(np.float32))
-    k = int(min(components, Zt.shape[1] - 1, len(Zt) - 1))
-    cov = (Zt.T @ Zt) / (len(Zt) - 1)
-    evals, evecs = torch.linalg.eigh(cov)
-    top = torch.argsort(evals, descending=True)[:k]
+    n, d = Zt.shape
+    k = int(min(components, d - 1, n - 1))
+    if n < d:
+        # Fewer posters than features: the top eigenvectors of the [D, D] covariance are Z^T u / |Z^T u| for
+        # the eigenvectors u of the [N, N] Gram matrix, with the same eigenvalues; far cheaper to decompose.
+        evals, u = torch.linalg.eigh((Zt @ Zt.T) / (n - 1))
+        top = torch.argsort(evals, descending=True)[:k]
+        vecs = Zt.T @ u[:, top]
+        vecs = vecs / vecs.norm(dim=0, keepdim=True).clamp(min=1e-12)
+    else:
+        evals, evecs = torch.linalg.eigh((Zt.T @ Zt) / (n - 1))
+        top = torch.argsort(evals, descending=True)[:k]
+        vecs = evecs[:, top]
     return {
         PREFIX + "mean": mean.astype(np.float32),
         PREFIX + "scale": scale.astype(np.float32),
-        PREFIX + "components": evecs[:, top].T.contiguous().numpy().astype(np.float32),
+        PREFIX + "components": vecs.T.contiguous().numpy().astype(np.float32),
         PREFIX + "variances": evals[top].clamp(min=1e-9).numpy().astype(np.float32),
     }
 

@@ -1,0 +1,235 @@
+"""The Ray Data batch engine: `embed_catalog` for catalogs that outgrow one machine.
+
+    hashes still missing ─► from_items (groups of 4) ─► map_batches(PosterEmbedder, actor pool) ─► iter_batches
+                                                          runtime built once per actor            └► SQLite cache,
+                                                                                                     batch by batch
+Same work list, same decoding (`embed._load_batch`), same runtime and the same forward-pass groups of
+DEFAULT_BATCH_SIZE posters as the local engine, so the vectors are identical (a different grouping changes
+them by ~1e-5 on ONNX Runtime). The driver merges each finished Ray batch into the embedding cache in one
+transaction as it arrives: a rerun skips what is done, and a killed run loses only the batches in flight.
+
+Ray is an optional extra (`pip install '.[ray]'`); without it `require_ray` raises a RayUnavailableError that
+says how to install it. On a cluster every node must see the data folder (posters and exported runtime graphs)
+at the same path, e.g. on NFS: actors read posters from the poster store themselves, so only hashes and vectors
+travel through Ray.
+
+On one machine Ray is not faster than the local engine (benchmarks/scale.py): it is the path beyond one machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..catalog.filters import MovieFilter
+from ..catalog.store import Catalog
+from ..errors import PosterGenreError
+from ..posters.store import PosterStore
+from ..progress import Progress, ProgressFn, no_progress
+from .cache import EmbeddingCache
+from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, selected_posters
+from .registry import BackboneSpec, get_backbone
+from .runtime import DEFAULT_BATCH_SIZE, InferenceRuntime, load_runtime
+
+RAY_PIN = "ray[data]==2.60.0"
+INSTALL_HINT = (f"install the optional extra: pip install '.[ray]' in the postergenre checkout "
+                f"(or pip install '{RAY_PIN}')")
+DEFAULT_RAY_BATCH_SIZE = 64  # posters per Ray batch: one SQLite transaction on the driver, ~730 KB of lite0 vectors
+GROUP_SEPARATOR = ","  # an item is one forward pass: up to DEFAULT_BATCH_SIZE hashes joined by this
+
+
+class RayUnavailableError(PosterGenreError):
+    """The Ray engine was asked for but ray[data] is not installed, or the cluster cannot be reached."""
+
+
+def require_ray() -> ModuleType:
+    """The `ray` module with Ray Data, or a RayUnavailableError saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise RayUnavailableError(f"--engine ray needs Ray Data, which is not installed ({exc}); {INSTALL_HINT}") from exc
+    return ray
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide the Ray engine runs.
+
+    `address`: an existing cluster ("auto", "HOST:6379", "ray://HOST:10001"); None starts a local one of
+    `num_cpus` CPUs (default: this machine's). `actors`: the actor pool's size (default: the cluster's CPUs less
+    one, leaving the driver a core to merge results). `batch_size`: posters per Ray batch.
+    """
+
+    address: str | None = None
+    actors: int | None = None
+    batch_size: int = DEFAULT_RAY_BATCH_SIZE
+    num_cpus: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise PosterGenreError(f"--ray-batch-size must be at least 1, got {self.batch_size}")
+        if self.actors is not None and self.actors < 1:
+            raise PosterGenreError(f"--ray-actors must be at least 1, got {self.actors}")
+
+
+@contextmanager
+def ray_session(options: RayOptions) -> Iterator[ModuleType]:
+    """Ray connected to `options.address` or to a new local cluster; quiet (no dashboard, warnings only).
+
+    A session already open in this process (a test module's, a notebook's) is reused and left open.
+    """
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    local = options.address is None
+    try:
+        ray.init(address=options.address,
+                 num_cpus=(options.num_cpus or os.cpu_count() or 1) if local else None,
+                 include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                 configure_logging=True)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {options.address}" if options.address else "a local Ray cluster"
+        raise RayUnavailableError(f"cannot start or reach {where}: {exc}") from exc
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _quiet_ray_data() -> None:
+    """No progress bars or per-run banners from Ray Data: the caller draws its own progress."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def default_actors(ray: ModuleType) -> int:
+    """The cluster's CPUs less one (the driver's merge), at least one."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, cpus - 1)
+
+
+class PosterEmbedder:
+    """Ray Data UDF: builds the inference runtime once per actor, then embeds batches of poster groups.
+
+    Input batch: {"group": hashes joined by GROUP_SEPARATOR, one forward pass each}. Output batch: {"sha256",
+    "vector" float32 [n, D] (zeros for a failure), "failure" ("" when the poster embedded)}.
+    """
+
+    def __init__(self, backbone: str, runtime: str, runtime_cache: str | None, poster_root: str, threads: int = 1):
+        self.spec = get_backbone(backbone)
+        self.store = PosterStore(Path(poster_root))
+        self.runtime = load_runtime(self.spec, runtime, cache_dir=runtime_cache, threads=threads)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        shas: list[str] = []
+        vectors: list[np.ndarray] = []
+        reasons: list[str] = []
+        for group in batch["group"]:
+            ok, pixels, failures = _load_batch(self.store, self.spec, str(group).split(GROUP_SEPARATOR))
+            if pixels is not None:
+                vectors.append(self.runtime.embed_pixels(self.spec.preprocessing.normalize(pixels)))
+                shas += ok
+                reasons += [""] * len(ok)
+            for sha, reason in failures.items():
+                vectors.append(np.zeros((1, self.spec.feature_dim), dtype=np.float32))
+                shas.append(sha)
+                reasons.append(reason)
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
+        return {"sha256": np.asarray(shas, dtype=object), "vector": matrix.astype(np.float32, copy=False),
+                "failure": np.asarray(reasons, dtype=object)}
+
+
+def _resolve_runtime(spec: BackboneSpec, runtime: InferenceRuntime | str, runtime_cache: Path | str | None) -> str:
+    """The runtime kind every actor will load: "auto" settled once here, and the ONNX graph exported once
+    into `runtime_cache` before the actors start (else each would export it, needing torch)."""
+    if isinstance(runtime, InferenceRuntime):
+        return runtime.name
+    if runtime == "torch":
+        return "torch"
+    with load_runtime(spec, runtime, cache_dir=runtime_cache) as rt:
+        return rt.name
+
+
+def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
+                      options: RayOptions = RayOptions(), flt: MovieFilter | None = None, retry_failed: bool = False,
+                      progress: ProgressFn = no_progress, runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
+                      runtime_cache: Path | str | None = None) -> EmbedSummary:
+    """`embed.embed_catalog` on Ray Data: compute and cache the vectors the selected movies' posters miss.
+
+    `runtime`: a kind for `load_runtime` ("auto", "onnx", "torch"), or a loaded runtime whose kind the actors
+    use. Exported graphs are cached under `runtime_cache`, which every node must see at the same path.
+    """
+    require_ray()
+    shas = selected_posters(catalog, flt)
+    summary = EmbedSummary(spec.name, spec.preprocess_version, posters=len(shas))
+    with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
+        todo = cache.missing(shas)
+        summary.cached_before = len(shas) - len(todo)
+        if not retry_failed:
+            failed_before = cache.failures()
+            summary.failed_before = sum(1 for s in todo if s in failed_before)
+            todo = [s for s in todo if s not in failed_before]
+        if not todo:
+            return summary
+        kind = _resolve_runtime(spec, runtime, runtime_cache)
+        summary.runtime = kind
+        task = f"embed {spec.name} ({kind}, ray)"
+        start = time.perf_counter()
+        progress(Progress(task, 0, len(todo), ok=0, failed=0, detail="starting Ray"))
+        try:
+            with ray_session(options) as ray:
+                for sha_batch, vectors, reasons in _run(ray, spec, store, todo, kind, runtime_cache, options):
+                    ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons) if not r}
+                    failures = {s: r for s, r in zip(sha_batch, reasons) if r}
+                    cache.record(ok, failures)
+                    summary.embedded += len(ok)
+                    summary.failed += len(failures)
+                    summary.failures.update(failures)
+                    progress(Progress(task, summary.embedded + summary.failed, len(todo), ok=summary.embedded,
+                                      failed=summary.failed))
+        finally:
+            summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _run(ray: ModuleType, spec: BackboneSpec, store: PosterStore, todo: list[str], kind: str,
+         runtime_cache: Path | str | None, options: RayOptions) -> Iterator[tuple[Any, np.ndarray, Any]]:
+    """Yield (hashes, vectors, failure reasons) per finished Ray batch, in completion order."""
+    import ray.data
+
+    _quiet_ray_data()
+    # The local engine's forward-pass groups, in its order: identical groups give identical vectors.
+    groups = [GROUP_SEPARATOR.join(todo[i:i + DEFAULT_BATCH_SIZE]) for i in range(0, len(todo), DEFAULT_BATCH_SIZE)]
+    groups_per_batch = max(1, options.batch_size // DEFAULT_BATCH_SIZE)
+    actors = options.actors or default_actors(ray)
+    blocks = max(1, min(len(groups), -(-len(groups) // groups_per_batch)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray Data's notes on block sizes and parallelism
+        ds = ray.data.from_items([{"group": g} for g in groups], override_num_blocks=blocks)
+        ds = ds.map_batches(
+            PosterEmbedder,
+            fn_constructor_kwargs={"backbone": spec.name, "runtime": kind,
+                                   "runtime_cache": None if runtime_cache is None else str(runtime_cache),
+                                   "poster_root": str(store.root)},
+            batch_size=groups_per_batch, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            yield batch["sha256"], batch["vector"], batch["failure"]
