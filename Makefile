@@ -15,6 +15,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
+# The optional Ray extra (scale-out engine): the tests run it on a local cluster, so `make test` installs it.
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-ray.lock
+	touch $@
+
 # Catalog of the shared posters and the studio's own films (resumable: reruns only do what is missing; a re-import
 # of an unchanged file reports its rows unchanged). The studio export's other poster URLs cannot be reached here.
 catalog: install
@@ -27,14 +32,16 @@ run: catalog
 	$(CLI) embed
 	$(CLI) serve
 
-test: install
+test: install $(VENV)/.installed-ray
 	$(PY) -m pytest
 
 benchmarks: install
 	$(PY) benchmarks/embed_speed.py
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/quality_studio.py
 	$(PY) benchmarks/predict_speed.py
 	$(PY) benchmarks/serve_load.py
+	$(PY) benchmarks/abuse.py
 
 # The bundled model (src/postergenre/models/default): the head chosen in benchmarks/quality.py, retrained on every
 # embedded shared poster (~30 s on 2 idle cores). Needs `make catalog` + `postergenre embed` first; the exact

@@ -178,7 +178,7 @@ def _decode(config: dict) -> dict:
     import io
 
     import numpy as np
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     from postergenre.features.registry import get_backbone
     from postergenre.features.runtime import load_runtime
@@ -198,11 +198,8 @@ def _decode(config: dict) -> dict:
     def full(data: bytes) -> np.ndarray:
         return box.prepare_pixels(decode_image(data))
 
-    def drafted(data: bytes) -> np.ndarray:  # what decode_image does, with draft() before the pixels are decoded
-        image = Image.open(io.BytesIO(data))
-        box.draft(image)
-        image.load()
-        return box.prepare_pixels(ImageOps.exif_transpose(image).convert("RGB"))
+    def drafted(data: bytes) -> np.ndarray:  # what the embed pipeline does (JPEG draft inside the decoder)
+        return box.prepare_pixels(decode_image(data, max_side=box.decode_max_side))
 
     def best_ms(fn, items) -> float:
         return 1000 * sum(min(_timed(lambda: fn(x)) for _ in range(3)) for x in items) / len(items)
@@ -220,6 +217,29 @@ def _decode(config: dict) -> dict:
     result.update({"draft_vs_full_max_abs": float(np.abs(a - d).max()), "draft_vs_full_min_cosine": round(float(cos.min()), 6),
                    "onnx_vs_torch_on_drafted_max_abs": float(np.abs(d - t).max())})
     return result
+
+
+def _forward_cpu(backbone: str, runtimes: list[str], cache: str, batch: int = 4, calls: int = 12) -> dict:
+    """Forward pass alone, CPU ms/poster of the calling thread (best of 3 rounds, runtimes interleaved)."""
+    import numpy as np
+
+    from postergenre.features.registry import get_backbone
+    from postergenre.features.runtime import load_runtime
+
+    spec = get_backbone(backbone)
+    width, height = spec.input_size
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, 3, height, width)).astype(np.float32)
+    loaded = {rt: load_runtime(spec, rt, cache_dir=cache, threads=1) for rt in runtimes}
+    best = {rt: float("inf") for rt in runtimes}
+    for rt in loaded.values():
+        rt.embed_pixels(x)
+    for _ in range(3):
+        for name, rt in loaded.items():
+            start = time.thread_time()
+            for _ in range(calls):
+                rt.embed_pixels(x)
+            best[name] = min(best[name], 1000 * (time.thread_time() - start) / (calls * batch))
+    return {name: round(ms, 2) for name, ms in best.items()}
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -273,6 +293,9 @@ def main() -> None:
                           f"CPU {result['cpu_ms_per_poster']:5.1f} ms/poster ({result['posters_per_cpu_s']:.1f} per CPU-s), "
                           f"peak RSS {result['peak_rss_mb']:.0f} MB, torch imported: {result['torch_imported']}", flush=True)
             medians = {rt: _median_run(runs) for rt, runs in by_runtime.items()}
+            forward = _forward_cpu(backbone, runtimes, cache)
+            report.setdefault("forward_only_cpu_ms_per_poster", {})[backbone] = forward
+            print(f"{backbone}: forward pass alone, CPU ms/poster (batch 4, 1 thread): {forward}", flush=True)
             report["runs"] += list(medians.values())
             if {"torch", "onnx"} <= medians.keys():
                 t, o = medians["torch"], medians["onnx"]

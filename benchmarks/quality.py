@@ -27,7 +27,7 @@ import torch
 from postergenre.config import get_paths
 from postergenre.catalog.store import Catalog
 from postergenre.model.metrics import evaluate_predictions
-from postergenre.features.backbones import get_backbone
+from postergenre.features.registry import get_backbone
 from postergenre.model.search import candidates_for, nested_cv
 from postergenre.model.split import kfold
 from postergenre.model.thresholds import choose_thresholds

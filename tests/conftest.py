@@ -75,7 +75,7 @@ def small_home(shared_data: Path, shared_rows: list[dict], tmp_path_factory: pyt
     default backbone. Session-wide and shared: tests must not write to it (copy it first)."""
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
-    from postergenre.features.backbones import get_backbone
+    from postergenre.features.registry import get_backbone
     from postergenre.features.embed import embed_catalog
     from postergenre.posters.store import PosterStore
 

@@ -72,23 +72,18 @@ def _jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def test_large_jpegs_are_drafted_small_ones_are_not(shared_data, shared_rows):
-    poster = decode_image(shared_data / shared_rows[0]["poster"])
-    assert BOX.draft_size(*poster.size) is None  # shared posters (~182×268): pixels unchanged
-    assert BOX.draft_size(800, 1200) is None  # 1/2 scale would fall below 2× the 213×320 letterbox
-    need = BOX.draft_size(1400, 2100)
-    assert need is not None and need[0] >= 2 * 213 and need[1] >= 2 * 320
-    big = poster.resize((1400, 2100), Image.Resampling.BICUBIC)
-    opened = Image.open(io.BytesIO(_jpeg(big)))
-    assert BOX.draft(opened)
-    assert opened.size[0] >= need[0] and opened.size[1] >= need[1] and opened.size[0] < 1400
-    loaded = Image.open(io.BytesIO(_jpeg(big)))
-    loaded.load()
-    assert not BOX.draft(loaded)  # already decoded: nothing to gain, nothing changed
+def test_large_jpegs_are_decoded_smaller_but_never_below_twice_the_canvas(shared_data, shared_rows):
+    assert BOX.decode_max_side == 2 * 320
+    path = shared_data / shared_rows[0]["poster"]
+    poster = decode_image(path)
+    small = decode_image(path, max_side=BOX.decode_max_side)  # shared posters (~182×268): pixels unchanged
+    assert small.size == poster.size and np.array_equal(BOX.prepare_pixels(small), BOX.prepare_pixels(poster))
+    big = _jpeg(poster.resize((poster.width * 8, poster.height * 8), Image.Resampling.BICUBIC))
+    full = decode_image(big)
+    drafted = decode_image(big, max_side=BOX.decode_max_side)
+    assert max(drafted.size) < max(full.size) and max(drafted.size) >= BOX.decode_max_side
     # drafted and full decodes give nearly the same network input
-    drafted = BOX.batch([Image.open(io.BytesIO(_jpeg(big)))])
-    full = BOX.batch([loaded])
-    assert np.abs(drafted - full).mean() < 0.02
+    assert np.abs(BOX.batch([drafted]) - BOX.batch([full])).mean() < 0.02
 
 
 def test_placement_is_the_geometry_the_letterbox_draws():

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from postergenre.catalog.store import Catalog
-from postergenre.features.backbones import get_backbone
+from postergenre.features.registry import get_backbone
 from postergenre.features.cache import EmbeddingCache
 from postergenre.features.embed import embed_images
 from postergenre.model.poster_check import fit_poster_check, poster_check_scores

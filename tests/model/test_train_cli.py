@@ -114,6 +114,7 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     opts = art.training_options
     assert opts["backbone"] == art.backbone == "efficientnet-lite0"  # resolved, not None
     assert (opts["head"], opts["search"], opts["folds"], opts["bootstrap"]) == ("logreg", False, 3, 30)
+    assert opts["inner_folds"] is None and opts["params"] == {} and opts["threads"] == 1
     assert opts["command"] == ("postergenre train --backbone efficientnet-lite0 --feature-set pooled+allstats "
                                "--head logreg --folds 3 --min-examples 20 --bootstrap 30 --threads 1")
     # The card's statements about the data are computed from the movies trained on.

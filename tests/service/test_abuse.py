@@ -72,6 +72,18 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return False
 
 
+def _read_all(sock: socket.socket, seconds: float) -> bytes:
+    """Everything the server sends until it closes the connection (or `seconds` pass)."""
+    sock.settimeout(seconds)
+    chunks = []
+    try:
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return b"".join(chunks)
+
+
 def test_slow_header_sockets_are_dropped_and_do_not_block_others(predictor, small_home: Path, catalog_posters) -> None:
     with GuardedServer(_app(predictor, small_home), header_timeout_s=1.0, max_per_client=200) as srv:
         slow = [srv.raw() for _ in range(60)]
@@ -102,8 +114,7 @@ def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, small_home: Path)
         s = srv.raw()
         s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
                   b"Content-Length: 5000\r\n\r\n--x\r\n")  # then nothing
-        s.settimeout(15)
-        answer = s.recv(4096)
+        answer = _read_all(s, 15)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b"stalled" in answer
 

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..catalog.filters import FilterStep, MovieFilter, Selection, parse_collections
 from ..catalog.store import Catalog
@@ -99,7 +100,7 @@ def main() -> None:
                 err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
             sys.exit(code)
     except PosterGenreError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # brackets in it are text
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")

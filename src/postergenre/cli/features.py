@@ -13,6 +13,7 @@ from ..posters.store import PosterStore
 from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, movie_filter, open_catalog,
                    paths_for)
 from ._progress import progress_display
+from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
 
 _SHOWN = 10
 RUNTIMES_FOLDER = "runtimes"  # under the data folder: exported ONNX graphs, keyed by backbone and versions
@@ -48,6 +49,10 @@ def embed(
     threads: Annotated[int, typer.Option("--threads", min=1, max=256,
                                          help="Intra-op threads inside each forward pass.")] = DEFAULT_THREADS,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again posters that failed to decode before.")] = False,
+    engine: EngineOption = "local",
+    address: AddressOption = None,
+    ray_actors: RayActorsOption = None,
+    ray_batch_size: RayBatchSizeOption = DEFAULT_RAY_BATCH_SIZE,
     rating: RatingOption = None,
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,
@@ -58,13 +63,23 @@ def embed(
     from ..features.embed import embed_catalog
     from ..features.registry import get_backbone
 
+    options = ray_options(engine, address, ray_actors, ray_batch_size)
     spec = get_backbone(backbone)
     paths = paths_for(home)
     flt = movie_filter(rating, year_min, year_max, collection, require_poster=True)
-    with open_catalog(home) as catalog, progress_display(console=console) as show:
-        summary = embed_catalog(catalog, PosterStore(paths.posters), spec, batch_size=batch_size, workers=workers,
-                                threads=threads, flt=flt, retry_failed=retry_failed, progress=show,
-                                runtime=runtime, runtime_cache=paths.home / RUNTIMES_FOLDER)
+    if engine == "ray":  # Ray Data; --batch-size, --workers and --threads are the local engine's
+        from ..features.ray_engine import embed_catalog_ray, require_ray
+
+        require_ray()
+        with open_catalog(home) as catalog, progress_display(console=console) as show:
+            summary = embed_catalog_ray(catalog, PosterStore(paths.posters), spec, options=options, flt=flt,
+                                        retry_failed=retry_failed, progress=show, runtime=runtime,
+                                        runtime_cache=paths.home / RUNTIMES_FOLDER)
+    else:
+        with open_catalog(home) as catalog, progress_display(console=console) as show:
+            summary = embed_catalog(catalog, PosterStore(paths.posters), spec, batch_size=batch_size,
+                                    workers=workers, threads=threads, flt=flt, retry_failed=retry_failed,
+                                    progress=show, runtime=runtime, runtime_cache=paths.home / RUNTIMES_FOLDER)
     rate = f" in {summary.seconds:.0f} s ({summary.rate:.1f} posters/s, {summary.runtime})" if summary.embedded else ""
     console.print(
         f"{spec.name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ._app import (HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, err_console, movie_filter,
+from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, err_console, movie_filter,
                    open_catalog, paths_for)
 from ._progress import progress_display
 from ..files import write_atomic
@@ -60,6 +60,7 @@ def train(
     note: Annotated[Optional[str], typer.Option("--note", help="A sentence for the model card (e.g. where the settings were chosen).")] = None,
     embedded_only: Annotated[bool, typer.Option("--embedded-only", help="Use only posters already embedded (e.g. while `postergenre embed` runs) instead of refusing.")] = False,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads (default: all cores; 1 is faster on a busy machine).")] = None,
+    studio: Annotated[bool, typer.Option("--studio/--no-studio", help="When the catalog has a `studio` collection: train the poster head on the general films and, on top of it, the studio's domain correction, synopsis head and fusion, chosen by CV on studio films only.")] = True,
     rating: RatingOption = None,
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,
@@ -74,7 +75,8 @@ def train(
     HOME/cache/train-folds, so rerunning the same command after Ctrl+C continues where it stopped.
     """
     from ..model.search import parse_params
-    from ..model.train import TrainOptions, dataset_for, train_model
+    from ..model.studio import train_with_studio
+    from ..model.train import TrainOptions, dataset_for
 
     flt = movie_filter(rating, year_min, year_max)
     if head is HeadChoice.seed_cnn:
@@ -84,19 +86,20 @@ def train(
                         search=search, folds=folds, inner_folds=inner_folds, min_examples=min_examples,
                         threshold_metric=threshold_metric, seed=seed, bootstrap=bootstrap, compact=compact,
                         holdout=holdout, threads=threads, rating=rating, year_min=year_min, year_max=year_max,
-                        embedded_only=embedded_only, note=note)
+                        embedded_only=embedded_only, note=note, studio=studio)
     opts.candidates()  # a bad --param fails now, not after loading 18,000 vectors
     paths = paths_for(home)
     target = out or paths.models / _stamp()
     cache_root = paths.home / "cache" / "train-folds"
     with open_catalog(home) as catalog:
         ds = dataset_for(catalog, opts)
+        movies = catalog.movies() if studio else []
     for msg in ds.messages:
         console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
     log = lambda s: console.print(s, highlight=False)  # noqa: E731
     try:
         with progress_display(console=console) as show:
-            result = train_model(ds, opts, log=log, progress=show, cache_dir=cache_root)
+            result, _ = train_with_studio(ds, movies, opts, log, progress=show, cache_dir=cache_root)
     except KeyboardInterrupt:
         kept = sum(1 for _ in cache_root.rglob("*.npy")) if cache_root.is_dir() else 0
         err_console.print(f"{kept} finished fold fits are kept in {cache_root}; the same command continues from them",
@@ -154,12 +157,14 @@ def evaluate(
     rating: RatingOption = None,
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,
+    collection: CollectionOption = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="HTML report path (default HOME/reports/evaluation-<timestamp>.html).")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Metrics JSON path (default: the report path with .json).")] = None,
     gallery_size: Annotated[int, typer.Option("--gallery", min=0, help="Best and worst posters shown per genre in the report (0: no gallery).")] = 3,
     home: HomeOption = None,
 ) -> None:
-    """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, JSON + HTML report."""
+    """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, per segment (collection,
+    G/PG; poster only and with synopsis), JSON + HTML report."""
     from ..evaluation.gallery import best_and_worst
     from ..evaluation.report import write_evaluation_report
     from ..posters.store import PosterStore
@@ -169,7 +174,7 @@ def evaluate(
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)
     with open_catalog(home) as catalog:
-        result, ds, probs = evaluate_model(artifact, catalog, flt=movie_filter(rating, year_min, year_max),
+        result, ds, probs = evaluate_model(artifact, catalog, flt=movie_filter(rating, year_min, year_max, collection),
                                            holdout_fraction=holdout, seed=seed, bootstrap=bootstrap,
                                            log=lambda s: console.print(s, highlight=False))
     html_path = out or paths.reports / f"evaluation-{_stamp()}.html"
@@ -183,4 +188,24 @@ def evaluate(
                             relation=result["model"]["relation"], gallery=gallery)
     write_atomic(json_path, json.dumps(result, indent=2) + "\n")
     console.print(_headline_table(result, f"{model_name} on {len(ds.ids):,} movies"))
+    console.print(_segment_table(result["segments"]))
     console.print(f"report: [bold]{html_path}[/bold]\nmetrics: [bold]{json_path}[/bold]", highlight=False)
+
+
+def _segment_table(segments: list[dict[str, Any]]) -> Table:
+    """Quality per segment and signal: n, macro ROC AUC with its interval, Family ROC AUC, micro-F1, what it measures."""
+    table = Table(title="By segment (poster + synopsis: the combined estimate, on the movies with a synopsis)")
+    for col in ("segment", "signal", "n", "macro ROC AUC", "95% interval", "Family AUC", "micro-F1", "measures"):
+        table.add_column(col, justify="left" if col in ("segment", "signal", "measures") else "right")
+    fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+    for seg in segments:
+        for i, (signal, q) in enumerate(seg["signals"].items()):
+            if "macro_auc" not in q:
+                table.add_row(seg["segment"] if not i else "", signal, f"{q['n_movies']:,}", q.get("note", "–"),
+                              "", "", "", seg["measures"] if not i else "")
+                continue
+            auc = q["macro_auc"]
+            table.add_row(seg["segment"] if not i else "", signal, f"{q['n_movies']:,}", fmt(auc["value"]),
+                          f"{fmt(auc['ci_low'])} – {fmt(auc['ci_high'])}", fmt(q["family_auc"]),
+                          fmt(q["micro_f1"]["value"]), seg["measures"] if not i else "")
+    return table

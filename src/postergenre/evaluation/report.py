@@ -22,6 +22,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from ..files import write_atomic
 from ..model.metrics import HEADLINE
 from .gallery import GenreExamples, THUMB_SIDE
+from .segments import confusion_section, segments_section
 
 _LABELS = {
     "macro_auc": "Macro ROC AUC",
@@ -51,6 +52,7 @@ img{max-width:100%;height:auto;border:1px solid #eee}
 figure{margin:0;width:{THUMB}px;font-size:.72rem;line-height:1.25}
 figure img{width:auto;max-width:{THUMB}px;max-height:{THUMB}px;border:2px solid #ccc}
 figure.correct img{border-color:#0a7d32}figure.missed img,figure.false-alarm img{border-color:#b3261e}
+table.confusion td.hit{background:#e7f4ea;font-weight:600}
 .noimg{width:80px;height:110px;background:#eee;display:flex;align-items:center;justify-content:center;color:#888}
 """
 
@@ -249,7 +251,9 @@ def write_evaluation_report(
     `notes` are extra lines shown under the title (e.g. which model, which split). `relation` says how the
     evaluated movies relate to the training data (`train.relation_to_training`): unless it starts with
     "held out", a red banner opens the report and the headline is labelled as training-data numbers.
-    `gallery` (from `gallery.best_and_worst`) adds poster thumbnails per genre. Written atomically.
+    `gallery` (from `gallery.best_and_worst`) adds poster thumbnails per genre. `result["segments"]` and
+    `result["confusion"]` (from `evaluate_model`), when present, add quality by segment and the family-genre
+    confusion view. Written atomically.
     """
     y = np.asarray(y_true).astype(int)
     p = np.asarray(probs, dtype=np.float64)
@@ -294,6 +298,9 @@ def write_evaluation_report(
         '<h2 id="calibration">Reliability (calibration)</h2>',
         f'<p class="note">Expected calibration error over all genre cells: {ece:.3f}.</p>',
         _png(reliability),
+        segments_section(result["segments"], bool(result.get("model", {}).get("studio_extensions")))
+        if result.get("segments") else "",
+        confusion_section(result.get("confusion"), _png),
         _gallery(gallery, held_out) if gallery else "",
         "</body></html>",
     ]

@@ -84,7 +84,7 @@ def _load_batch(store: PosterStore, spec: BackboneSpec, shas: Sequence[str]) -> 
     failures: dict[str, str] = {}
     for sha in shas:
         try:
-            image = decode_image(store.path(sha), name=f"poster {sha}")
+            image = decode_image(store.path(sha), name=f"poster {sha}", max_side=spec.preprocessing.decode_max_side)
             pixels.append(spec.preprocessing.prepare_pixels(image))
             ok.append(sha)
         except PosterDecodeError as exc:

@@ -42,17 +42,19 @@ def probe_batch(spec: BackboneSpec) -> np.ndarray:
 
 
 def _padded_conv(conv: torch.nn.Conv2d, pads: tuple[int, int, int, int], x: torch.Tensor) -> torch.Tensor:
-    if any(pads):
-        x = F.pad(x, list(pads))
-    return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    left, right, top, bottom = pads
+    if left == right and top == bottom:  # symmetric: the convolution pads by itself (no Pad node)
+        return F.conv2d(x, conv.weight, conv.bias, conv.stride, (top, left), conv.dilation, conv.groups)
+    return F.conv2d(F.pad(x, list(pads)), conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
 
 
 def with_static_padding(net: torch.nn.Module, width: int, height: int) -> torch.nn.Module:
     """A copy of `net` whose TensorFlow-"same" convolutions pad by constants computed for one input size.
 
     EfficientNet-Lite's convs compute their padding from the input's shape on every call; traced, that is
-    ~300 Shape/Gather/arithmetic nodes and 17 Pad ops that ONNX Runtime cannot fold into the convolutions
-    (the batch axis is dynamic). With constant pads it fuses them: same numbers, less work per poster.
+    ~300 Shape/Gather/arithmetic nodes and 17 Pad ops that ONNX Runtime does not fuse into the convolutions
+    (each one a copy of a feature map, and a layout change). Here symmetric padding becomes the convolution's
+    own padding and only the stride-2 convolutions keep a (constant) Pad: same numbers, less work per poster.
     """
     try:
         from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding

@@ -67,8 +67,8 @@ class RayOptions:
     """Where and how wide the Ray engine runs.
 
     `address`: an existing cluster ("auto", "HOST:6379", "ray://HOST:10001"); None starts a local one of
-    `num_cpus` CPUs (default: this machine's). `actors`: the actor pool's size (default: the cluster's CPUs less
-    one, leaving the driver a core to merge results). `batch_size`: posters per Ray batch.
+    `num_cpus` CPUs (default: this machine's). `actors`: the actor pool's size (default: `default_actors`, one per
+    CPU, less one for the driver on clusters of 4+ CPUs). `batch_size`: posters per Ray batch.
     """
 
     address: str | None = None
@@ -94,6 +94,8 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
         yield ray
         return
     local = options.address is None
+    # Ray 2.60 turns token auth on for a new local cluster and warns that it did: the right default, said quietly.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
         ray.init(address=options.address,
                  num_cpus=(options.num_cpus or os.cpu_count() or 1) if local else None,
@@ -117,13 +119,21 @@ def _quiet_ray_data() -> None:
     ctx.enable_operator_progress_bars = False
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+SMALL_CLUSTER_CPUS = 4
 
 
 def default_actors(ray: ModuleType) -> int:
-    """The cluster's CPUs less one (the driver's merge), at least one."""
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    return max(1, cpus - 1)
+    """One actor per CPU of the cluster, less one CPU for the driver's merge from SMALL_CLUSTER_CPUS up.
+
+    Below that a whole core for the driver costs more than it saves: the merge and Ray's own processes took
+    ~5 ms of CPU per poster against ~21 ms in the actors (benchmarks/scale.py), and on 2 loaded cores 2 actors
+    finished 5,000 posters in 103 s where 1 actor took 124 s.
+    """
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return cpus - 1 if cpus >= SMALL_CLUSTER_CPUS else cpus
 
 
 class PosterEmbedder:
@@ -134,6 +144,11 @@ class PosterEmbedder:
     """
 
     def __init__(self, backbone: str, runtime: str, runtime_cache: str | None, poster_root: str, threads: int = 1):
+        if not Path(poster_root).is_dir():  # else every poster would be recorded as failed (and then skipped)
+            import socket
+
+            raise RayUnavailableError(f"poster store {poster_root} not found on node {socket.gethostname()}: every "
+                                      "node must see the data folder at the same path (e.g. NFS)")
         self.spec = get_backbone(backbone)
         self.store = PosterStore(Path(poster_root))
         self.runtime = load_runtime(self.spec, runtime, cache_dir=runtime_cache, threads=threads)
@@ -215,14 +230,14 @@ def _run(ray: ModuleType, spec: BackboneSpec, store: PosterStore, todo: list[str
     """Yield (hashes, vectors, failure reasons) per finished Ray batch, in completion order."""
     import ray.data
 
-    _quiet_ray_data()
     # The local engine's forward-pass groups, in its order: identical groups give identical vectors.
     groups = [GROUP_SEPARATOR.join(todo[i:i + DEFAULT_BATCH_SIZE]) for i in range(0, len(todo), DEFAULT_BATCH_SIZE)]
     groups_per_batch = max(1, options.batch_size // DEFAULT_BATCH_SIZE)
     actors = options.actors or default_actors(ray)
     blocks = max(1, min(len(groups), -(-len(groups) // groups_per_batch)))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Ray Data's notes on block sizes and parallelism
+        warnings.simplefilter("ignore")  # Ray Data's deprecation notes about its own settings
+        _quiet_ray_data()
         ds = ray.data.from_items([{"group": g} for g in groups], override_num_blocks=blocks)
         ds = ds.map_batches(
             PosterEmbedder,
@@ -231,5 +246,10 @@ def _run(ray: ModuleType, spec: BackboneSpec, store: PosterStore, todo: list[str
                                    "poster_root": str(store.root)},
             batch_size=groups_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
+    try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             yield batch["sha256"], batch["vector"], batch["failure"]
+    except ray.exceptions.RayError as exc:  # an actor that cannot start, a lost node past its retries
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise RayUnavailableError(f"the Ray job failed (finished batches are kept; rerun to continue): "
+                                  f"{lines[-1] if lines else type(exc).__name__}") from exc

@@ -195,8 +195,8 @@ class FoldRunner:
             probs = self.fit(cand, train).predict_proba(self.X[test])
             self.cache.save(key, probs)
         self.step(f"{cand.label} {what}" + (" (reused)" if reused else ""))
-        if self.log:
-            self.log(f"  {cand.label} {what}: " + ("reused (already computed, or kept from an interrupted run)" if reused else f"{time.perf_counter() - t0:.1f}s"))
+        if self.log and not reused:  # reused fits are counted in the result, not listed one by one
+            self.log(f"  {cand.label} {what}: {time.perf_counter() - t0:.1f}s")
         return probs
 
     def step(self, detail: str) -> None:
@@ -209,12 +209,14 @@ def _runner(runner: FoldRunner | None, X: np.ndarray, Y: np.ndarray, log: Log | 
 
 
 def cross_val_predict(candidate: Candidate, X: np.ndarray, Y: np.ndarray, folds: Sequence[Split],
-                      log: Log | None = None, *, runner: FoldRunner | None = None) -> np.ndarray:
-    """Out-of-fold probabilities [N, G] of `candidate` (rows in no test fold stay NaN)."""
+                      log: Log | None = None, *, runner: FoldRunner | None = None, where: str = "") -> np.ndarray:
+    """Out-of-fold probabilities [N, G] of `candidate` (rows in no test fold stay NaN).
+
+    `where` prefixes the fold names in progress reports (e.g. "outer 2/5, inner ")."""
     run = _runner(runner, X, Y, log)
     oof = np.full(Y.shape, np.nan, dtype=np.float32)
     for k, (tr, te) in enumerate(folds):
-        oof[te] = run.fold(candidate, tr, te, f"fold {k + 1}/{len(folds)}")
+        oof[te] = run.fold(candidate, tr, te, f"{where}fold {k + 1}/{len(folds)}")
     return oof
 
 
@@ -236,7 +238,7 @@ class SearchResult:
 
 
 def search(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, folds: Sequence[Split],
-           log: Log | None = None, *, runner: FoldRunner | None = None) -> SearchResult:
+           log: Log | None = None, *, runner: FoldRunner | None = None, where: str = "") -> SearchResult:
     """Score every candidate by macro ROC AUC of its out-of-fold probabilities on `folds` (ties: first listed)."""
     if not candidates:
         raise PosterGenreError("nothing to search: the grid is empty")
@@ -247,7 +249,7 @@ def search(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, folds:
         covered[te] = True
     for cand in candidates:
         t0 = time.perf_counter()
-        oof = cross_val_predict(cand, X, Y, folds, runner=run)
+        oof = cross_val_predict(cand, X, Y, folds, runner=run, where=where)
         auc = macro_auc(Y[covered], oof[covered])
         rows.append({"candidate": cand, "macro_auc": round(auc, 5), "seconds": round(time.perf_counter() - t0, 1)})
         oofs[cand.label] = oof
@@ -289,7 +291,7 @@ def nested_cv(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, gro
             inner = [(tr[a], tr[b]) for a, b in local]  # back to rows of the full X / Y
             if log:
                 log(f"outer fold {k + 1}/{len(outer)}: inner search over {len(candidates)} candidates")
-            res = search(candidates, X, Y, inner, runner=run)
+            res = search(candidates, X, Y, inner, runner=run, where=f"outer {k + 1}/{len(outer)}, inner ")
             best = res.best
             tables.append(res.table())
         else:

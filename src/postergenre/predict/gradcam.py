@@ -2,7 +2,8 @@
 
 For genre g, the gradient of g's logit with respect to the backbone's last convolutional map A (C×h×w), averaged
 over space, weights A's channels; ReLU(Σ_c w_c·A_c) is the heatmap (Selvaraju et al. 2017). The gradient flows
-through the saved head (`model.heads.head_module`), so the map explains the model that made the prediction.
+through the saved head (`model.heads.head_module`) and the studio correction when the model has one, so the map
+explains the model that made the prediction.
 
 The network sees the poster letterboxed into its input canvas, so the map is upsampled to the canvas and the padding
 is cut away: the result covers exactly the poster, at the network's resolution (at most the canvas size), whatever
@@ -31,6 +32,10 @@ class GradCam:
         self.head = head_module(artifact)
         for p in self.head.parameters():
             p.requires_grad_(False)
+        # A model trained with a studio collection corrects the head's logits (model/domain.py): explain those.
+        studio = "studio" in artifact.head_config
+        self._correction = (torch.from_numpy(np.asarray(artifact.tensors["domain.matrix"], dtype=np.float32)),
+                            torch.from_numpy(np.asarray(artifact.tensors["domain.bias"], dtype=np.float32))) if studio else None
         box = spec.preprocessing
         self._mean = torch.tensor(box.mean, dtype=torch.float32).view(1, 3, 1, 1)
         self._std = torch.tensor(box.std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -44,6 +49,8 @@ class GradCam:
             batch.requires_grad_(True)  # the frozen backbone builds a graph only if something requires grad
             features, fmap = self.net.forward_with_maps(batch)
             logits = self.head(features)[0]
+            if self._correction is not None:
+                logits = logits @ self._correction[0].T + self._correction[1]
             cams = []
             for idx in indices:
                 (grad,) = torch.autograd.grad(logits[idx], fmap, retain_graph=True)

@@ -98,19 +98,25 @@ class Predictor:
     # -- inputs --------------------------------------------------------------------------------------------
 
     def _decode(self, x: PosterLike) -> _Decoded:
-        """Any accepted input → decoded RGB poster; raises PosterGenreError naming the input."""
+        """Any accepted input → decoded RGB poster; raises PosterGenreError naming the input.
+
+        Large JPEGs decode at reduced scale (`max_side`), exactly as `postergenre embed` decodes catalog posters, so
+        a catalog poster gets the vector its cache holds; memory does not grow with the upload's pixel count.
+        """
+        max_side = self.core.spec.preprocessing.decode_max_side
         if isinstance(x, Image.Image):
             return _Decoded("<image>", x.convert("RGB") if x.mode != "RGB" else x, None)
         if isinstance(x, (bytes, bytearray, memoryview)):
             data = bytes(x)
-            return _Decoded("<bytes>", decode_image(data, name="<bytes>"), hashlib.sha256(data).hexdigest())
+            return _Decoded("<bytes>", decode_image(data, name="<bytes>", max_side=max_side),
+                            hashlib.sha256(data).hexdigest())
         if isinstance(x, (str, Path)):
             text = str(x)
             x = PosterInput(source=text, url=text) if is_url(text) else PosterInput(source=text, path=Path(x))
         if isinstance(x, PosterInput):
             data = x.read_bytes(self.fetch_limits)
-            return _Decoded(x.source, decode_image(data, name=x.source), hashlib.sha256(data).hexdigest(), x.id,
-                            x.synopsis)
+            return _Decoded(x.source, decode_image(data, name=x.source, max_side=max_side),
+                            hashlib.sha256(data).hexdigest(), x.id, x.synopsis)
         raise PosterGenreError(f"cannot predict from a {type(x).__name__}; pass a path, URL, bytes or PIL image")
 
     def _predictions(self, items: Sequence[_Decoded], synopses: Sequence[str | None], threshold: float | None,

@@ -1,0 +1,239 @@
+"""Synopsis head: genre probabilities from a film's one-sentence plot.
+
+Features are TF-IDF word unigrams+bigrams and character 2-5-grams (inside word boundaries), concatenated. The
+model is ridge regression of the 0/1 genre labels on those features, solved in its dual form: with ~3,000 plots
+and ~60,000 features, one eigen-decomposition of the 3,000 x 3,000 kernel gives the weights of every genre at
+once, and its leave-one-out scores come free. A per-genre sigmoid (Platt scaling) fitted on those leave-one-out
+scores turns ridge scores into probabilities that are not over-confident on the training plots.
+
+Why this and not logistic regression: on studio films (5-fold CV, 3,024 plots) ridge on word+char TF-IDF scored
+macro ROC AUC 0.804 against 0.778-0.783 for per-genre logistic regression on words, and fits in seconds on
+2 busy cores, where sklearn's per-genre solvers took minutes (see benchmarks/quality_studio.py).
+
+Saved without pickle: `to_tensors()` gives numpy arrays (idf, weights, biases, calibration) under `synopsis.`,
+`config()` a JSON-safe dict (vocabularies as lists, analyser settings, genres); `SynopsisHead.from_saved`
+rebuilds the vectorisers with exactly that vocabulary and idf, so probabilities are identical. Prediction needs
+numpy, scipy and scikit-learn's vectoriser, not torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.special import expit
+
+from ..errors import ModelError, PosterGenreError
+
+TENSOR_PREFIX = "synopsis."
+FORMAT_VERSION = 1
+
+
+def has_text(texts: Sequence[str | None]) -> np.ndarray:
+    """bool [N]: which synopses carry any signal (not None, not blank)."""
+    return np.array([bool(t and str(t).strip()) for t in texts], dtype=bool)
+
+
+def _vectoriser(analyzer: str, ngram_range: Sequence[int], min_df: int, vocabulary: dict[str, int] | None = None):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    # sublinear tf: a word repeated in one sentence is not twice the evidence.
+    return TfidfVectorizer(analyzer=analyzer, ngram_range=tuple(int(v) for v in ngram_range), min_df=min_df,
+                           sublinear_tf=True, lowercase=True, strip_accents="unicode", dtype=np.float64,
+                           vocabulary=vocabulary)
+
+
+def _platt(scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Per-genre (scale, bias) of sigmoid(scale * score + bias) by weighted Newton steps (all genres at once).
+
+    Uses Platt's smoothed targets so a genre seen a handful of times does not get an infinite scale; a tiny
+    ridge on the scale keeps a genre with no positives finite.
+    """
+    n_pos = (w[:, None] * Y).sum(0)
+    n_neg = w.sum() - n_pos
+    t = np.where(Y > 0, ((n_pos + 1) / (n_pos + 2))[None, :], (1 / (n_neg + 2))[None, :])
+    g = Y.shape[1]
+    a, b = np.ones(g), np.log((n_pos + 1) / (n_neg + 1))
+    for _ in range(iters):
+        p = expit(a * scores + b)
+        r = w[:, None] * (p - t)
+        h = w[:, None] * p * (1 - p)
+        ga, gb = (r * scores).sum(0) + 1e-6 * a, r.sum(0)
+        haa, hab, hbb = (h * scores * scores).sum(0) + 1e-6, (h * scores).sum(0), h.sum(0) + 1e-12
+        det = haa * hbb - hab * hab
+        det = np.where(np.abs(det) < 1e-18, 1e-18, det)
+        da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
+        a, b = a - da, b - db
+        if max(np.abs(da).max(), np.abs(db).max()) < 1e-8:
+            break
+    return a, b
+
+
+class SynopsisHead:
+    """Multi-label genre probabilities from plot texts (sklearn-style estimator; see the module docstring).
+
+    Parameters: `genres` (names, in output order; optional, recorded in the config), `word_ngrams` and
+    `char_ngrams` (inclusive n-gram ranges; `None` drops that analyser), `min_df` (documents a term needs),
+    `alpha` (ridge penalty; chosen by CV on studio films).
+    """
+
+    def __init__(self, genres: Sequence[str] | None = None, word_ngrams: tuple[int, int] | None = (1, 2),
+                 char_ngrams: tuple[int, int] | None = (2, 5), min_df: int = 2, alpha: float = 15.0):
+        self.genres = genres
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.alpha = alpha
+
+    # -- fitting ---------------------------------------------------------------------------------
+
+    def _analysers(self) -> list[tuple[str, tuple[int, int]]]:
+        out = []
+        if self.word_ngrams:
+            out.append(("word", tuple(self.word_ngrams)))
+        if self.char_ngrams:
+            out.append(("char_wb", tuple(self.char_ngrams)))
+        if not out:
+            raise PosterGenreError("synopsis head needs word_ngrams or char_ngrams")
+        return out
+
+    def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        blocks = [v.transform(texts) for v in self.vectorisers_]
+        # Each block is L2-normalised; dividing by sqrt(#blocks) keeps every row at unit norm.
+        return (sparse.hstack(blocks, format="csr") / np.sqrt(len(blocks))).tocsr()
+
+    def fit(self, texts: Sequence[str | None], Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "SynopsisHead":
+        """Fit on the texts that are not blank (blank ones carry no signal and are skipped)."""
+        Y = np.asarray(Y)
+        if Y.ndim != 2 or Y.shape[0] != len(texts):
+            raise PosterGenreError(f"synopsis labels must be [N, G] with N = {len(texts)} texts, got shape {Y.shape}")
+        if not np.isin(Y, (0, 1)).all():
+            raise PosterGenreError("synopsis labels must be multi-hot (only 0 and 1)")
+        if self.genres is not None and len(self.genres) != Y.shape[1]:
+            raise PosterGenreError(f"{len(self.genres)} genre names for {Y.shape[1]} label columns")
+        if float(self.alpha) <= 0:
+            raise PosterGenreError(f"synopsis alpha must be > 0, got {self.alpha}")
+        w = np.ones(len(texts)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (len(texts),) or not np.isfinite(w).all() or (w < 0).any():
+            raise PosterGenreError(f"sample_weight must be {len(texts)} finite weights >= 0")
+        keep = np.flatnonzero(has_text(texts) & (w > 0))
+        if len(keep) < 10:
+            raise PosterGenreError(f"synopsis head needs at least 10 non-empty plots, got {len(keep)}")
+        docs = [str(texts[i]) for i in keep]
+        Yk, wk = Y[keep].astype(np.float64), w[keep] / w[keep].mean()
+        self.vectorisers_ = [_vectoriser(a, r, int(self.min_df)).fit(docs) for a, r in self._analysers()]
+        X = self._features(docs)
+        n = X.shape[0]
+        # Weighted ridge with an unpenalised intercept, in dual form: centre on the weighted mean, scale rows
+        # by sqrt(weight), then (Ks + alpha I) A = sqrt(w) (Y - y_mean).
+        c = wk / wk.sum()
+        K = (X @ X.T).toarray()
+        Kc1 = K @ c
+        Kc = K - Kc1[None, :] - Kc1[:, None] + c @ Kc1
+        sw = np.sqrt(wk)
+        Ks = sw[:, None] * Kc * sw[None, :]
+        evals, evecs = np.linalg.eigh(Ks)
+        evals = np.clip(evals, 0.0, None)
+        y_mean = c @ Yk
+        R = sw[:, None] * (Yk - y_mean)
+        shrink = 1.0 / (evals + float(self.alpha))
+        A = evecs @ (shrink[:, None] * (evecs.T @ R))  # [n, G]
+        # Leave-one-out scores (ridge's closed form): residual / (1 - leverage), leverage of the penalised part
+        # plus the intercept's share c_i.
+        lev = np.einsum("ik,k,ik->i", evecs, evals * shrink, evecs) + c
+        fitted_scaled = R - float(self.alpha) * A  # = Ks A
+        fitted = fitted_scaled / sw[:, None] + y_mean
+        resid = Yk - fitted
+        loo = Yk - resid / np.clip(1.0 - lev, 1e-6, None)[:, None]
+        v = sw[:, None] * A
+        W = X.T @ (v - c[:, None] * v.sum(0)[None, :])  # primal weights [V, G]
+        self.weights_ = np.asarray(W, dtype=np.float32)
+        self.biases_ = (y_mean - np.asarray(X.T @ c) @ np.asarray(W)).astype(np.float32)
+        self.calib_scale_, self.calib_bias_ = (v.astype(np.float32) for v in _platt(loo, Yk, wk))
+        self.n_genres_ = Y.shape[1]
+        self.n_texts_ = n
+        return self
+
+    # -- prediction ------------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise ModelError("synopsis head is not fitted")
+
+    def decision_function(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Calibrated logits [N, G]; NaN rows for blank texts (no synopsis signal)."""
+        self._check_fitted()
+        present = has_text(texts)
+        out = np.full((len(texts), self.n_genres_), np.nan, dtype=np.float64)
+        if present.any():
+            X = self._features([str(t) for t, p in zip(texts, present) if p])
+            scores = np.asarray(X @ self.weights_.astype(np.float64)) + self.biases_.astype(np.float64)
+            out[present] = scores * self.calib_scale_.astype(np.float64) + self.calib_bias_.astype(np.float64)
+        return out
+
+    def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
+        """Probabilities [N, G] in the genre order of the labels it was fitted on; NaN rows for blank texts."""
+        z = self.decision_function(texts)
+        return expit(z)
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def to_tensors(self) -> dict[str, np.ndarray]:
+        """numpy arrays under `synopsis.`: idf per analyser, weights [V, G], biases and calibration [G]."""
+        self._check_fitted()
+        out = {f"{TENSOR_PREFIX}idf{i}": v.idf_.astype(np.float64) for i, v in enumerate(self.vectorisers_)}
+        out[f"{TENSOR_PREFIX}weights"] = self.weights_
+        out[f"{TENSOR_PREFIX}biases"] = self.biases_
+        out[f"{TENSOR_PREFIX}calib_scale"] = self.calib_scale_
+        out[f"{TENSOR_PREFIX}calib_bias"] = self.calib_bias_
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """JSON-safe settings and vocabularies (term lists in feature order)."""
+        self._check_fitted()
+        analysers = []
+        for v in self.vectorisers_:
+            vocab = [""] * len(v.vocabulary_)
+            for term, j in v.vocabulary_.items():
+                vocab[j] = term
+            analysers.append({"analyzer": v.analyzer, "ngram_range": list(v.ngram_range), "vocabulary": vocab})
+        return {
+            "format_version": FORMAT_VERSION,
+            "genres": None if self.genres is None else list(self.genres),
+            "params": {"word_ngrams": None if not self.word_ngrams else list(self.word_ngrams),
+                       "char_ngrams": None if not self.char_ngrams else list(self.char_ngrams),
+                       "min_df": int(self.min_df), "alpha": float(self.alpha)},
+            "analysers": analysers,
+            "n_genres": int(self.n_genres_),
+            "n_texts": int(self.n_texts_),
+        }
+
+    @classmethod
+    def from_saved(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> "SynopsisHead":
+        """Rebuild a fitted head from `to_tensors()` (extra keys, e.g. other heads', are ignored) and `config()`."""
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"synopsis head format {config.get('format_version')!r} is not supported (need {FORMAT_VERSION})")
+        p = config["params"]
+        head = cls(genres=config.get("genres"), word_ngrams=p["word_ngrams"] and tuple(p["word_ngrams"]),
+                   char_ngrams=p["char_ngrams"] and tuple(p["char_ngrams"]), min_df=p["min_df"], alpha=p["alpha"])
+        try:
+            vecs = []
+            for i, a in enumerate(config["analysers"]):
+                vec = _vectoriser(a["analyzer"], a["ngram_range"], 1, {t: j for j, t in enumerate(a["vocabulary"])})
+                vec.idf_ = np.asarray(tensors[f"{TENSOR_PREFIX}idf{i}"], dtype=np.float64)
+                vecs.append(vec)
+            head.vectorisers_ = vecs
+            head.weights_ = np.asarray(tensors[f"{TENSOR_PREFIX}weights"], dtype=np.float32)
+            head.biases_ = np.asarray(tensors[f"{TENSOR_PREFIX}biases"], dtype=np.float32)
+            head.calib_scale_ = np.asarray(tensors[f"{TENSOR_PREFIX}calib_scale"], dtype=np.float32)
+            head.calib_bias_ = np.asarray(tensors[f"{TENSOR_PREFIX}calib_bias"], dtype=np.float32)
+        except KeyError as exc:
+            raise ModelError(f"synopsis head tensors incomplete: missing {exc.args[0]}") from exc
+        head.n_genres_ = int(config["n_genres"])
+        head.n_texts_ = int(config.get("n_texts", 0))
+        n_vocab = sum(len(a["vocabulary"]) for a in config["analysers"])
+        if head.weights_.shape != (n_vocab, head.n_genres_):
+            raise ModelError(f"synopsis weights {head.weights_.shape} do not match {n_vocab} terms x {head.n_genres_} genres")
+        return head

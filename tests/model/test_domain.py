@@ -1,0 +1,78 @@
+"""Studio folds, the stacked studio correction and fit_studio_extensions on real studio films."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from postergenre.errors import ModelError
+from postergenre.model.domain import DomainCorrection, StudioExtensions, fit_studio_extensions, studio_folds
+from postergenre.model.heads import macro_auc
+
+from studio_data import GENRES, studio_signals
+
+
+@pytest.fixture(scope="module")
+def signals(shared_data):
+    return studio_signals(shared_data)
+
+
+def test_folds_never_split_a_poster_group(signals):
+    _, Y, _, groups = signals
+    groups = groups.copy()
+    # Re-releases sharing one poster: make every 7th film share its poster with the next one.
+    groups[1::7] = groups[0::7][: len(groups[1::7])]
+    fold = studio_folds(Y, groups, 5, 0)
+    assert set(fold.tolist()) == set(range(5))
+    for g in np.unique(groups):
+        assert len(set(fold[groups == g].tolist())) == 1
+    np.testing.assert_array_equal(fold, studio_folds(Y, groups, 5, 0))  # fixed seed, same folds
+
+
+def test_correction_helps_held_out_studio_films_and_round_trips(signals):
+    _, Y, general, groups = signals
+    fold = studio_folds(Y, groups, 3, 0)
+    oof = np.zeros(Y.shape)
+    for k in range(3):
+        oof[fold == k] = DomainCorrection().fit(general[fold != k], Y[fold != k]).predict_proba(general[fold == k])
+    cols = Y.sum(0) >= 5
+    # Colour features trained on general films: the studio correction re-weights them for family films.
+    assert macro_auc(Y[:, cols], oof[:, cols]) > macro_auc(Y[:, cols], general[:, cols])
+    corr = DomainCorrection().fit(general, Y)
+    again = DomainCorrection.from_saved(corr.to_tensors(), json.loads(json.dumps(corr.config())))
+    np.testing.assert_allclose(again.predict_proba(general), corr.predict_proba(general), rtol=1e-5, atol=1e-6)
+    # A huge penalty keeps the general head's ranking (M stays the identity).
+    stiff = DomainCorrection(l2=1e3).fit(general, Y)
+    np.testing.assert_allclose(stiff.matrix_, np.eye(len(GENRES)), atol=1e-3)
+    with pytest.raises(ModelError, match="not fitted"):
+        DomainCorrection().predict_proba(general)
+
+
+def test_fit_studio_extensions_contract(signals):
+    plots, Y, general, groups = signals
+    n = 500
+    texts = list(plots[:n])
+    texts[3] = ""  # a film without a synopsis: no synopsis signal
+    has_poster = np.ones(n, dtype=bool)
+    has_poster[5] = False  # a film without a poster: synopsis only
+    ext = fit_studio_extensions(general[:n], Y[:n], GENRES, has_poster=has_poster, plots=texts, groups=groups[:n],
+                                n_splits=3, bootstrap=20, synopsis_params={"char_ngrams": None},
+                                general_oof=(Y[n:], general[n:]))
+    m = ext.metrics
+    for seg in ("studio_poster_general", "studio_poster", "studio_synopsis", "studio_fused"):
+        assert 0.5 < m[seg]["headline"]["macro_auc"]["value"] <= 1.0
+    assert m["studio_poster"]["n_movies"] == n - 1 and m["studio_fused"]["n_movies"] == n - 2
+    assert {p["genre"] for p in m["domain_gain"]["per_genre"]} <= set(GENRES)
+    assert "change" in m["general"]
+    assert np.isnan(ext.oof["poster"][5]).all() and np.isnan(ext.oof["synopsis"][3]).all()
+    tensors, config = ext.tensors(), json.loads(json.dumps(ext.config()))
+    assert {k.split(".")[0] for k in tensors} == {"domain", "synopsis", "fusion"}
+    again = StudioExtensions.from_saved(tensors, config)
+    out, out2 = ext.predict(general[:4], texts[:4]), again.predict(general[:4], texts[:4])
+    assert set(out) == {"probabilities", "poster_probabilities", "synopsis_probabilities"}
+    for key in out:
+        np.testing.assert_allclose(out[key], out2[key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["probabilities"][3], out["poster_probabilities"][3])  # blank synopsis
+    assert set(ext.predict(general[:2])) == {"probabilities", "poster_probabilities"}

@@ -1,0 +1,167 @@
+"""The Ray Data engine on a local 2-CPU cluster: same vectors as the local engine, resumable after SIGKILL,
+predict-catalog through it. One Ray cluster for the whole module (starting one costs seconds)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from postergenre.catalog.store import Catalog
+from postergenre.config import get_paths
+from postergenre.features.cache import EmbeddingCache
+from postergenre.features.embed import selected_posters
+from postergenre.features.registry import get_backbone
+from postergenre.features.runtime import load_runtime
+from postergenre.posters.images import decode_image
+from postergenre.posters.store import PosterStore
+
+CLI = str(Path(sys.executable).with_name("postergenre"))
+RAY_MISSING = "ray[data] is not installed: pip install '.[ray]' (make test installs it)"
+
+pytest.importorskip("ray.data", reason=RAY_MISSING)
+
+from postergenre.features.ray_engine import RayOptions, embed_catalog_ray, ray_session  # noqa: E402
+
+SPEC = get_backbone()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of 2 CPUs for this module -> its address, for CLI runs to join."""
+    with ray_session(RayOptions(num_cpus=2)) as ray:
+        yield ray.get_runtime_context().gcs_address
+
+
+def _cache(home: Path) -> EmbeddingCache:
+    return EmbeddingCache(get_paths(home).db, SPEC.name, SPEC.preprocess_version)
+
+
+def _embed_ray(home: Path, **options) -> object:
+    paths = get_paths(home)
+    with Catalog(paths.db) as catalog:
+        return embed_catalog_ray(catalog, PosterStore(paths.posters), SPEC, options=RayOptions(**options),
+                                 runtime_cache=paths.home / "runtimes")
+
+
+def _forget_vectors(home: Path, keep: int = 0) -> list[str]:
+    """Delete all cached vectors but the first `keep` (by hash) -> the hashes of all of them, sorted."""
+    with sqlite3.connect(get_paths(home).db) as conn:
+        shas = [r[0] for r in conn.execute("SELECT sha256 FROM embeddings ORDER BY sha256")]
+        conn.executemany("DELETE FROM embeddings WHERE sha256 = ?", [(s,) for s in shas[keep:]])
+    return shas
+
+
+def test_ray_vectors_equal_the_local_engines(cluster, small_home, copy_home):
+    home = copy_home()
+    shas = _forget_vectors(home)
+    with _cache(small_home) as local:
+        expected = local.get(shas)  # computed by the local engine (conftest.small_home)
+
+    broken = PosterStore(get_paths(home).posters).path(shas[0])
+    broken.unlink()  # the copy may hold a link into the shared store: replace it, never write through it
+    broken.write_bytes(b"not an image at all")
+
+    summary = _embed_ray(home, actors=2, batch_size=16)
+
+    assert summary.complete and summary.embedded == len(shas) - 1 >= 150 and summary.runtime == "onnx"
+    assert list(summary.failures) == [shas[0]] and shas[0] in summary.failures[shas[0]]
+    with _cache(home) as cache:
+        got = cache.get(shas[1:])
+        assert cache.count() == len(shas) - 1 and list(cache.failures()) == [shas[0]]
+    assert float(np.abs(got - expected[1:]).max()) <= 1e-5
+    assert len({v.tobytes() for v in got}) == len(shas) - 1  # no vector landed on another poster's row
+    again = _embed_ray(home)  # a rerun finds nothing to do (the failure is skipped) and starts no pipeline
+    assert again.embedded == 0 and again.failed_before == 1 and again.runtime == "" and again.complete
+
+
+def _whole_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT sha256, dim, length(vector) FROM embeddings").fetchall()
+    for sha, dim, size in rows:
+        assert dim == SPEC.feature_dim and size == 4 * dim, sha
+    return rows
+
+
+def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(cluster, shared_rows, make_poster_home,
+                                                               runtime_graphs, tmp_path):
+    home = make_poster_home(tmp_path, shared_rows[7::75])  # 240 movies
+    shutil.copytree(runtime_graphs, home / "runtimes", dirs_exist_ok=True)
+    db = get_paths(home).db
+    with Catalog(db) as catalog:
+        shas = selected_posters(catalog)
+    proc = subprocess.Popen([CLI, "embed", "--engine", "ray", "--address", cluster, "--ray-actors", "1",
+                             "--ray-batch-size", "8", "--home", str(home)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            with _cache(home) as cache:
+                if cache.count() >= 16:
+                    break
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        _, err = proc.communicate()
+    before = _whole_rows(db)
+    assert 16 <= len(before) < len(shas), f"kill landed outside the run ({len(before)} of {len(shas)}): {err[-2000:]}"
+
+    summary = _embed_ray(home, actors=2)  # the rerun, in this process, on the same cluster
+
+    assert summary.cached_before == len(before) and summary.embedded == len(shas) - len(before)
+    rows = _whole_rows(db)
+    assert sorted(r[0] for r in rows) == shas  # every poster once: no duplicates, none missing
+    store = PosterStore(get_paths(home).posters)
+    with _cache(home) as cache, load_runtime(SPEC, "onnx", cache_dir=home / "runtimes") as rt:
+        got = cache.get(shas)
+        fresh = rt.embed([decode_image(store.path(s)) for s in shas])
+    assert float(np.abs(got - fresh).max()) <= 1e-5
+
+
+def test_predict_catalog_on_ray_embeds_the_missing_and_matches_the_predictor(cluster, copy_home, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason=RAY_MISSING)
+    from postergenre.predict.predictor import Predictor
+
+    home = copy_home()
+    shas = _forget_vectors(home, keep=140)  # 140 cached, the rest embedded by Ray first
+    out = tmp_path / "out" / "catalog.parquet"
+    run = subprocess.run([CLI, "predict-catalog", "--out", str(out), "--engine", "ray", "--address", cluster,
+                          "--home", str(home)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert f"{len(shas) - 140} posters embedded first with the ray engine" in " ".join(run.stdout.split())
+    table = pq.read_table(out).to_pylist()
+    with Catalog(get_paths(home).db) as catalog:
+        movies = {m.imdb_id: m for m in catalog.movies() if m.poster_status == "ok"}
+    assert sorted(r["imdb_id"] for r in table) == sorted(movies) and len(table) >= 150
+    assert all(r["embedding_error"] is None and r["decided"] for r in table)
+
+    predictor = Predictor.load(home=home)
+    store = PosterStore(get_paths(home).posters)
+    for row in table[::40]:
+        result = predictor.predict(store.path(row["poster_sha256"]))
+        got = np.array([row[f"prob_{g}"] for g in predictor.genres])
+        want = np.array([result.probabilities[g] for g in predictor.genres])
+        assert float(np.abs(got - want).max()) <= 1e-5, row["imdb_id"]
+        assert row["decided"] == list(result.decided)
+
+
+def test_an_actor_that_cannot_see_the_poster_store_stops_the_run_with_a_clear_error(cluster, copy_home, tmp_path):
+    from postergenre.features.ray_engine import RayUnavailableError
+
+    home = copy_home()
+    _forget_vectors(home)
+    elsewhere = PosterStore(tmp_path / "not-mounted")  # as on a node that lacks the shared data folder
+    shutil.rmtree(elsewhere.root)
+    with Catalog(get_paths(home).db) as catalog, pytest.raises(RayUnavailableError, match="not-mounted.*same path"):
+        embed_catalog_ray(catalog, elsewhere, SPEC, options=RayOptions(actors=1), runtime="onnx",
+                          runtime_cache=home / "runtimes")
+    with _cache(home) as cache:  # nothing recorded as failed: a rerun with the store in place does everything
+        assert cache.count() == 0 and cache.failures() == {}
