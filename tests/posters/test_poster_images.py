@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -36,16 +35,13 @@ def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
 def test_bomb_is_refused_from_the_header_without_allocating(width: int, height: int) -> None:
     data = _png_header_only(width, height)
     tracemalloc.start()
-    started = time.perf_counter()
     with pytest.raises(PosterDecodeError) as info:
         decode_image(data, name="bomb.png")
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     message = str(info.value)
     assert message.startswith("bomb.png: too large: ")
     assert message.endswith(f" exceeds the limit of {MAX_PIXELS:,} pixels")
-    assert elapsed < 0.5
     assert peak < 5_000_000  # decoding 8000×8000 RGB would need 192 MB
 
 

@@ -108,3 +108,28 @@ def test_url_inputs_are_fetched(predictor, http_root: tuple[str, Path], three_po
     (missing, html) = predictor.predict_many([f"{base}/absent.jpg", f"{base}/page.html"])
     assert not missing.ok and "absent.jpg" in missing.error
     assert not html.ok and "page.html" in html.error
+
+
+def test_predict_path_imports_no_torch_on_the_onnx_runtime(model_dir: Path, three_posters: list[Path],
+                                                            tmp_path: Path) -> None:
+    """Once the ONNX graph is exported into the home, loading and predicting never import torch (nor sklearn)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from postergenre.predict.predictor import Predictor\n"
+        f"p = Predictor.load({str(model_dir)!r}, home={str(tmp_path)!r}, runtime='onnx')\n"
+        f"r = p.predict({str(three_posters[0])!r})\n"
+        "print(json.dumps({'runtime': p.core.runtime_name, 'decided': r.decided,\n"
+        "                  'loaded': [m for m in ('torch', 'sklearn') if m in sys.modules]}))\n"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr  # exports the graph into tmp_path/runtimes (this one may use torch)
+    assert list((tmp_path / "runtimes").glob("*.onnx"))
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    answer = json.loads(second.stdout.strip().splitlines()[-1])
+    assert answer["runtime"] == "onnx" and answer["loaded"] == []
+    assert answer["decided"] == json.loads(first.stdout.strip().splitlines()[-1])["decided"]

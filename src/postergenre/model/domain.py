@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit
 
 from ..errors import ModelError, PosterGenreError
+from .head_forward import sigmoid as expit
 from .fusion import Fusion, cross_fitted_fusion, fit_fusion
-from .split import kfold
 from .synopsis import SynopsisHead, has_text
 
 TENSOR_PREFIX = "domain."
@@ -72,6 +70,8 @@ class DomainCorrection:
             value = cell.sum() / (n * g) + l2 * (D * D).sum()
             return value, np.concatenate([(r.T @ L + 2 * l2 * D).ravel(), r.sum(0)])
 
+        from scipy.optimize import minimize  # fitting only: the predict path loads no optimiser
+
         res = minimize(loss, np.zeros(g * g + g), jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter)})
         self.matrix_ = np.eye(g) + res.x[:g * g].reshape(g, g)
         self.bias_ = res.x[g * g:]
@@ -107,6 +107,8 @@ class DomainCorrection:
 
 def studio_folds(Y: np.ndarray, groups: np.ndarray, n_splits: int = 5, seed: int = 0) -> np.ndarray:
     """Fold number [N] of each studio film: stratified k-fold over poster groups (one group never splits)."""
+    from .split import kfold  # training only: iterstrat and sklearn stay off the predict path
+
     fold = np.full(len(Y), -1, dtype=np.int64)
     for k, (_, te) in enumerate(kfold(np.asarray(Y), np.asarray(groups), n_splits, seed)):
         fold[te] = k

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit
 
 from ..errors import ModelError, PosterGenreError
+from .head_forward import sigmoid as expit
 from .thresholds import choose_thresholds
 
 TENSOR_PREFIX = "fusion."
@@ -138,6 +137,8 @@ def fit_fusion(poster_probs: np.ndarray, synopsis_probs: np.ndarray, Y: np.ndarr
         return value, grad
 
     theta0 = np.concatenate([np.ones(k), np.ones(k), np.zeros(k), [1.0, 1.0]])
+    from scipy.optimize import minimize  # fitting only: the predict path loads no optimiser
+
     res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
     a[J], b[J], c[J] = res.x[:k], res.x[k:2 * k], res.x[2 * k:3 * k]
     fusion = Fusion(list(genres), a, b, c, np.ones(g), settings={

@@ -18,6 +18,14 @@ from .head_types import TENSOR_PREFIX
 _LOGIT_EPS = 1e-7  # torch.logit(p, eps=1e-7) in EnsembleModule clamps p the same way
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function in numpy, stable for large |z| (scipy's expit without importing scipy)."""
+    z = np.asarray(z)
+    if not np.issubdtype(z.dtype, np.floating):
+        z = z.astype(np.float64)
+    return _sigmoid(z)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     # exp of a non-positive number only: no overflow warnings for large |z|.
     e = np.exp(-np.abs(z))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import ModelError, PosterGenreError
 
@@ -30,6 +29,8 @@ def _parts(Z: np.ndarray, components: np.ndarray, variances: np.ndarray) -> tupl
 
 
 def _stats(X: np.ndarray, components: int) -> dict[str, np.ndarray]:
+    import torch  # fitting only: scoring (the predict path) stays torch-free
+
     mean = X.mean(axis=0)
     std = X.std(axis=0)
     scale = np.where(std > 1e-6, std, 1.0)

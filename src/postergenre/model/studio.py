@@ -24,6 +24,7 @@ from ..progress import ProgressFn, no_progress
 from .domain import StudioExtensions, fit_studio_extensions
 from .head_forward import probabilities as head_probabilities
 from .labels import label_matrix
+from .split import poster_groups
 from .thresholds import choose_thresholds
 from .train import Dataset, TrainOptions, TrainResult, subset, train_model
 
@@ -59,7 +60,8 @@ def train_with_studio(ds: Dataset, catalog_movies: list[Movie], opts: TrainOptio
         X = np.stack([vectors[films[i].poster_sha256] for i in rows])
         general_probs[rows] = head_probabilities(artifact.tensors, artifact.head_config["feature_slice"], X)
     Y = label_matrix((m.genres for m in films), ds.genres)
-    groups = np.array([m.poster_sha256 if has_poster[i] else f"id:{m.imdb_id}" for i, m in enumerate(films)])
+    # A shared poster never lands on both sides of a fold; a film without a poster is its own group.
+    groups = poster_groups([m.poster_sha256 if has_poster[i] else f"id:{m.imdb_id}" for i, m in enumerate(films)])
     ext = fit_studio_extensions(general_probs, Y, ds.genres, has_poster=has_poster, plots=[m.plot for m in films],
                                 groups=groups, general_oof=(result.labels, result.nested.oof),
                                 poster_thresholds=artifact.thresholds, n_splits=opts.folds, seed=opts.seed,

@@ -616,8 +616,9 @@ def product_signals(artifact: ModelArtifact, X_full: np.ndarray, plots: Sequence
 
 
 def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:
-    """The segments quality is reported for: everything, each collection, G/PG, and each collection's G/PG films;
-    empty segments and repeats of an earlier one (the same movies) are left out."""
+    """The segments quality is reported for: everything, each collection, G/PG, and each collection's G/PG films.
+    Empty segments are left out; a repeat of an earlier segment (the same movies) is named beside it instead
+    ("all evaluated movies = collection studio" when only studio films were evaluated)."""
     n = len(ds.ids)
     rated = np.array([r in FAMILY_RATINGS for r in ds.ratings] if ds.ratings else [False] * n, dtype=bool)
     collections = sorted({c for cs in ds.collections for c in cs})
@@ -628,13 +629,19 @@ def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:
     candidates.append((f"rated {family}", None, list(FAMILY_RATINGS), rated))
     candidates += [(f"collection {c}, rated {family}", c, list(FAMILY_RATINGS), member[c] & rated) for c in collections]
     out: list[dict[str, Any]] = []
-    seen: set[bytes] = set()
+    seen: dict[bytes, dict[str, Any]] = {}
     for name, collection, ratings, mask in candidates:
         key = np.packbits(mask).tobytes()
-        if not mask.any() or key in seen:
+        if not mask.any():
             continue
-        seen.add(key)
-        out.append({"segment": name, "collection": collection, "ratings": ratings, "rows": np.flatnonzero(mask)})
+        if key in seen:
+            same = seen[key]
+            same["segment"] += f" = {name}"
+            same["collection"] = same["collection"] or collection
+            same["ratings"] = same["ratings"] or ratings
+            continue
+        seen[key] = {"segment": name, "collection": collection, "ratings": ratings, "rows": np.flatnonzero(mask)}
+        out.append(seen[key])
     return out
 
 

@@ -130,7 +130,9 @@ class ModelCore:
         if expected_dim is not None and int(expected_dim) != self.spec.feature_dim:
             raise ModelError(f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
                              f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)")
-        self.studio = _studio_extensions(artifact)
+        self._studio_config = artifact.head_config.get("studio")
+        self.domain, self.fusion = _studio_parts(artifact)
+        self._synopsis: Any = None  # built on first use: its TF-IDF vocabulary is the slow part of loading
         self._gradcam: Any = None
         self._gradcam_lock = threading.Lock()
 
@@ -148,7 +150,16 @@ class ModelCore:
 
     @property
     def has_synopsis(self) -> bool:
-        return self.studio is not None
+        return self._studio_config is not None
+
+    @property
+    def synopsis(self) -> Any:
+        """The synopsis head (None for a poster-only model)."""
+        if self._synopsis is None and self._studio_config is not None:
+            from ..model.synopsis import SynopsisHead
+
+            self._synopsis = SynopsisHead.from_saved(self.artifact.tensors, self._studio_config["synopsis"])
+        return self._synopsis
 
     @property
     def runtime_name(self) -> str:
@@ -165,18 +176,18 @@ class ModelCore:
         studio collection) the studio's domain correction."""
         X = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         general = _sigmoid(head_logits(self.artifact.tensors, self._feature_slice, X).astype(np.float64))
-        return general if self.studio is None else np.asarray(self.studio.poster_probs(general), dtype=np.float64)
+        return general if self.domain is None else np.asarray(self.domain.predict_proba(general), dtype=np.float64)
 
     def synopsis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Synopses → genre probabilities [N, G] from the text head alone."""
-        if self.studio is None:
+        if self.synopsis is None:
             raise ModelError("this model has no synopsis head; retrain it on a catalog with a `studio` collection "
                              "that has plots (`postergenre train`) to use a synopsis")
-        return np.asarray(self.studio.synopsis.predict_proba(list(texts)), dtype=np.float64)
+        return np.asarray(self.synopsis.predict_proba(list(texts)), dtype=np.float64)
 
     def fuse(self, poster_probs: np.ndarray, synopsis_probs: np.ndarray) -> np.ndarray:
         """Poster and synopsis probabilities → the combined estimate [N, G]."""
-        return np.asarray(self.studio.fusion.fuse(poster_probs, synopsis_probs), dtype=np.float64)
+        return np.asarray(self.fusion.fuse(poster_probs, synopsis_probs), dtype=np.float64)
 
     def check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The poster check of each embedding: does the input look like a movie poster at all?"""
@@ -213,7 +224,7 @@ class ModelCore:
         for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks)):
             if i in text_probs:
                 combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
-                out.append(self._reading(combined, self.studio.fusion.thresholds, check, embedding, threshold, top_k,
+                out.append(self._reading(combined, self.fusion.thresholds, check, embedding, threshold, top_k,
                                          poster=p_poster, synopsis=text_probs[i]))
             else:
                 out.append(self._reading(p_poster, self.thresholds, check, embedding, threshold, top_k))
@@ -257,12 +268,14 @@ class ModelCore:
         return self._gradcam(image, [self.genres.index(g) for g in names], names)
 
 
-def _studio_extensions(artifact: ModelArtifact) -> Any:
-    """The studio extensions saved in the artifact (domain correction, synopsis head, fusion), or None for a
-    poster-only model."""
+def _studio_parts(artifact: ModelArtifact) -> tuple[Any, Any]:
+    """The studio domain correction and fusion saved in the artifact (`model/studio.py`), or (None, None) for a
+    poster-only model. The synopsis head is loaded on first use (`ModelCore.synopsis`)."""
     config = artifact.head_config.get("studio")
     if config is None:
-        return None
-    from ..model.domain import StudioExtensions
+        return None, None
+    from ..model.domain import DomainCorrection
+    from ..model.fusion import Fusion
 
-    return StudioExtensions.from_saved(artifact.tensors, config)
+    return (DomainCorrection.from_saved(artifact.tensors, config["domain"]),
+            Fusion.from_saved(artifact.tensors, config["fusion"]))
