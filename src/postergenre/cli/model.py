@@ -189,6 +189,9 @@ def evaluate(
     write_atomic(json_path, json.dumps(result, indent=2) + "\n")
     console.print(_headline_table(result, f"{model_name} on {len(ds.ids):,} movies"))
     console.print(_segment_table(result["segments"]))
+    if not result["model"]["studio_extensions"]:
+        console.print("This model has no synopsis head (no studio extensions): every segment is poster-only.",
+                      highlight=False)
     console.print(f"report: [bold]{html_path}[/bold]\nmetrics: [bold]{json_path}[/bold]", highlight=False)
 
 

@@ -145,11 +145,15 @@ def studio_section(studio: dict[str, Any]) -> list[str]:
         _studio_row("poster, general head alone", general_head),
         _studio_row("poster, domain-aware (what a poster gets)", poster),
         _studio_row("synopsis alone", synopsis),
+        *([_studio_row("synopsis alone, the films with a poster", studio["studio_synopsis_poster_films"])]
+          if studio.get("studio_synopsis_poster_films") else []),
         _studio_row("poster + synopsis (what a poster with a synopsis gets)", fused),
         "",
         f"- **Family**, the studio's own genre: poster {_f(general_head.get('family_auc'))} with the general head "
-        f"alone, {_f(poster.get('family_auc'))} domain-aware; synopsis alone {_f(synopsis.get('family_auc'))}; "
-        f"poster + synopsis {_f(fused.get('family_auc'))} (ROC AUC).",
+        f"alone, {_f(poster.get('family_auc'))} domain-aware; synopsis alone {_f(synopsis.get('family_auc'))}"
+        + (f" ({_f(studio['studio_synopsis_poster_films'].get('family_auc'))} on the films with a poster)"
+           if studio.get("studio_synopsis_poster_films") else "")
+        + f"; poster + synopsis {_f(fused.get('family_auc'))} (ROC AUC).",
         f"- Domain-aware over the general head alone, same films and folds: macro ROC AUC {_gain(studio.get('domain_gain'))}.",
     ]
     if studio.get("fusion_gain_over_poster"):

@@ -29,7 +29,6 @@ from ..errors import EmptySelectionError, ModelError
 from ..progress import ProgressFn, no_progress
 from .artifact import ModelArtifact
 from .head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
-from .heads import head_module
 from .labels import label_matrix
 from .poster_check import fit_poster_check
 from .search import (Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, candidates_for, nested_cv,
@@ -424,18 +423,6 @@ def train_model(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *, progress:
     return TrainResult(artifact, selection, nested, evaluation, seconds, cache, reused_folds=cache.hits, labels=Y)
 
 
-def predict_features(artifact: ModelArtifact, X_full: np.ndarray, batch: int = 4096) -> np.ndarray:
-    """Probabilities [N, G] of a saved head on full cached vectors (the same module the Predictor uses)."""
-    import torch
-
-    mod = head_module(artifact)
-    out = []
-    with torch.no_grad():
-        for b0 in range(0, len(X_full), batch):
-            out.append(torch.sigmoid(mod(torch.from_numpy(np.ascontiguousarray(X_full[b0:b0 + batch], dtype=np.float32)))).numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(artifact.genres)), np.float32)
-
-
 def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilter | None = None,
                    holdout_fraction: float | None = None, seed: int = 0, bootstrap: int = 1000,
                    log: Log = _quiet) -> tuple[dict[str, Any], Dataset, np.ndarray]:
@@ -468,7 +455,9 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
         log(f"hold-out: {len(te):,} movies ({holdout_fraction:.0%} of the selection, seed {seed})")
     general_relation, studio_note = relation, studio_relation(artifact, ds)
     if studio_note:
-        relation = studio_note if relation.startswith("held out") else f"{relation}; {studio_note}"
+        # Studio films are never held out from the studio extensions, so the whole is no longer "held out".
+        relation = (f"{studio_note}; the general head: {relation}" if relation.startswith("held out")
+                    else f"{relation}; {studio_note}")
     if not relation.startswith("held out"):
         log(f"warning: {relation}")
     plots = plots_of(catalog, ds.ids)
