@@ -43,8 +43,9 @@ benchmarks: install
 	$(PY) benchmarks/serve_load.py
 	$(PY) benchmarks/abuse.py
 
-# The bundled model (src/postergenre/models/default): the head chosen in benchmarks/quality.py, retrained on every
-# embedded shared poster (~30 s on 2 idle cores). Needs `make catalog` + `postergenre embed` first; the exact
-# command of the bundled model (with its --home and card note) is at the end of its MODEL_CARD.md.
+# The bundled model (src/postergenre/models/default): `train`'s defaults, the measured winner. With the studio
+# collection imported it trains the poster head on the general films and the studio extensions (domain correction,
+# synopsis head, fusion) on the studio's films, chosen by CV on studio films only (~5 min on 2 cores).
+# Needs `make catalog` + `postergenre embed` first; the exact command is at the end of its MODEL_CARD.md.
 default-model: install
-	$(CLI) train --head logreg --param l2=3e-3 --feature-set pooled+allstats --out src/postergenre/models/default
+	$(CLI) train --threads 1 --out src/postergenre/models/default
