@@ -9,7 +9,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 STUDIO_WITH_POSTER = 120  # studio films with a local poster (real posters, embedded here)
@@ -55,10 +54,8 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
     from postergenre.config import get_paths
     from postergenre.features.embed import embed_catalog
     from postergenre.features.registry import get_backbone
-    from postergenre.model.domain import fit_studio_extensions
-    from postergenre.model.labels import label_matrix
-    from postergenre.model.split import poster_groups
-    from postergenre.model.train import TrainOptions, assemble_dataset, plots_of, product_signals, train_model
+    from postergenre.model.studio import train_with_studio
+    from postergenre.model.train import TrainOptions, assemble_dataset, train_model
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
 
@@ -80,23 +77,13 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
                                    min_examples=opts.min_examples)
         trained = train_model(general, opts)
         artifact = trained.artifact
-        # Every studio film with a kept genre; those with an embedded poster get the general head's probabilities.
-        studio = assemble_dataset(catalog, flt=MovieFilter(collections=frozenset({"studio"})), genres=artifact.genres)
-        posters = dict(zip(studio.ids, product_signals(artifact, studio.X, [None] * len(studio.ids)).general))
-        films = [m for m in catalog.movies(MovieFilter(collections=frozenset({"studio"}), require_genres=True))
-                 if set(m.genres) & set(artifact.genres)]
-        general_probs = np.stack([posters.get(m.imdb_id, np.full(len(artifact.genres), 0.5)) for m in films])
-        ext = fit_studio_extensions(
-            general_probs, label_matrix((m.genres for m in films), artifact.genres), artifact.genres,
-            has_poster=np.array([m.imdb_id in posters for m in films]), plots=[m.plot for m in films],
-            groups=poster_groups([m.poster_sha256 if m.imdb_id in posters else f"none {m.imdb_id}" for m in films]),
-            general_oof=(general.Y, trained.nested.oof), poster_thresholds=artifact.thresholds, n_splits=3,
-            bootstrap=30)
+        # The studio model exactly as `postergenre train` makes it (general head + studio extensions).
+        everything = assemble_dataset(catalog, min_examples=opts.min_examples)
+        movies = catalog.movies()
     poster_model = root / "poster-model"
     artifact.save(poster_model)
-    artifact.head_config["studio"] = ext.config()
-    artifact.tensors.update(ext.tensors())
-    artifact.metrics["studio"] = ext.metrics
+    result, ext = train_with_studio(everything, movies, opts, lambda _m: None)
+    assert ext is not None and result.artifact.head_config["studio"]["synopsis"]["n_texts"] > 0
     studio_model = root / "studio-model"
-    artifact.save(studio_model)
+    result.artifact.save(studio_model)
     return StudioSetup(home, studio_model, poster_model, ids)

@@ -60,6 +60,7 @@ def train(
     note: Annotated[Optional[str], typer.Option("--note", help="A sentence for the model card (e.g. where the settings were chosen).")] = None,
     embedded_only: Annotated[bool, typer.Option("--embedded-only", help="Use only posters already embedded (e.g. while `postergenre embed` runs) instead of refusing.")] = False,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads (default: all cores; 1 is faster on a busy machine).")] = None,
+    collection: CollectionOption = None,
     studio: Annotated[bool, typer.Option("--studio/--no-studio", help="When the catalog has a `studio` collection: train the poster head on the general films and, on top of it, the studio's domain correction, synopsis head and fusion, chosen by CV on studio films only.")] = True,
     rating: RatingOption = None,
     year_min: YearMinOption = None,
@@ -78,7 +79,7 @@ def train(
     from ..model.studio import train_with_studio
     from ..model.train import TrainOptions, dataset_for
 
-    flt = movie_filter(rating, year_min, year_max)
+    flt = movie_filter(rating, year_min, year_max, collection)
     if head is HeadChoice.seed_cnn:
         _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home)
         return
@@ -86,7 +87,7 @@ def train(
                         search=search, folds=folds, inner_folds=inner_folds, min_examples=min_examples,
                         threshold_metric=threshold_metric, seed=seed, bootstrap=bootstrap, compact=compact,
                         holdout=holdout, threads=threads, rating=rating, year_min=year_min, year_max=year_max,
-                        embedded_only=embedded_only, note=note, studio=studio)
+                        embedded_only=embedded_only, note=note, studio=studio, collection=collection)
     opts.candidates()  # a bad --param fails now, not after loading 18,000 vectors
     paths = paths_for(home)
     target = out or paths.models / _stamp()

@@ -33,7 +33,8 @@ from ..posters.store import PosterStore
 from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
 from .registry import BackboneSpec
-from .runtime import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime
+from .quantize import Calibration
+from .runtime import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, INT8_KIND, InferenceRuntime, TorchRuntime, load_runtime
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # batches processed at once, one per core
 DEFAULT_RUNTIME = "auto"
@@ -111,16 +112,35 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
     `workers` batches in flight, each in its own thread (0 or 1: one at a time in this thread);
     `threads` intra-op threads per forward pass. Posters that failed before are skipped unless
     `retry_failed`. `runtime`: a loaded InferenceRuntime of `spec` (reused, not closed), or a kind for
-    `load_runtime` ("auto", "onnx", "torch"; exported graphs cached under `runtime_cache`).
+    `load_runtime` ("auto", "onnx", "torch", "onnx-int8"; exported graphs cached under `runtime_cache`).
+    Vectors are cached under the runtime's `vector_key`: onnx-int8 ones apart from fp32 ones (its graph is
+    calibrated on this catalog's posters on first use).
     `progress` is called after every batch with the posters done so far.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     if isinstance(runtime, InferenceRuntime) and runtime.spec.name != spec.name:
         raise ValueError(f"runtime of backbone {runtime.spec.name} given to embed {spec.name}")
+    owned = not isinstance(runtime, InferenceRuntime)
+    if owned and runtime == INT8_KIND:  # its vectors are keyed by the calibrated graph: load (or calibrate) it first
+        runtime = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads,
+                               calibration=lambda: Calibration.from_catalog(catalog, store, spec))
+    try:
+        return _embed_missing(catalog, store, spec, runtime, runtime_cache, batch_size=batch_size, workers=workers,
+                              threads=threads, flt=flt, retry_failed=retry_failed, progress=progress)
+    finally:
+        if owned and isinstance(runtime, InferenceRuntime):
+            runtime.close()
+
+
+def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime | str,
+                   runtime_cache: Path | str | None, *, batch_size: int, workers: int, threads: int,
+                   flt: MovieFilter | None, retry_failed: bool, progress: ProgressFn) -> EmbedSummary:
+    backbone, version = (runtime.vector_key if isinstance(runtime, InferenceRuntime)
+                         else (spec.name, spec.preprocess_version))
     shas = selected_posters(catalog, flt)
-    summary = EmbedSummary(spec.name, spec.preprocess_version, posters=len(shas))
-    with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
+    summary = EmbedSummary(backbone, version, posters=len(shas))
+    with EmbeddingCache(catalog.path, backbone, version) as cache:
         todo = cache.missing(shas)
         summary.cached_before = len(shas) - len(todo)
         if not retry_failed:

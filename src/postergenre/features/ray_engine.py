@@ -39,7 +39,7 @@ from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
 from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, selected_posters
 from .registry import BackboneSpec, get_backbone
-from .runtime import DEFAULT_BATCH_SIZE, InferenceRuntime, load_runtime
+from .runtime import DEFAULT_BATCH_SIZE, INT8_KIND, InferenceRuntime, load_runtime
 
 RAY_PIN = "ray[data]==2.60.0"
 INSTALL_HINT = (f"install the optional extra: pip install '.[ray]' in the postergenre checkout "
@@ -175,6 +175,8 @@ class PosterEmbedder:
 def _resolve_runtime(spec: BackboneSpec, runtime: InferenceRuntime | str, runtime_cache: Path | str | None) -> str:
     """The runtime kind every actor will load: "auto" settled once here, and the ONNX graph exported once
     into `runtime_cache` before the actors start (else each would export it, needing torch)."""
+    if getattr(runtime, "name", runtime) == INT8_KIND:  # this engine caches under the fp32 key only
+        raise PosterGenreError(f"the Ray engine does not run the {INT8_KIND} runtime; use the local engine")
     if isinstance(runtime, InferenceRuntime):
         return runtime.name
     if runtime == "torch":

@@ -12,7 +12,9 @@ a new file (written atomically); a file that does not load is exported again. On
 loading and running it imports no torch: that is what makes a CLI prediction start fast.
 
 fp32 ONNX features equal torch's within 1e-4, so cached vectors are shared by both runtimes (same cache
-key). Measured side by side on a busy 2-core machine (benchmarks/embed_speed.py, 384 posters): the
+key). The opt-in "onnx-int8" runtime runs a statically quantized copy of that graph (features.quantize),
+calibrated once on catalog posters and cached as `<cache_dir>/<backbone>-int8-<key>.onnx`; its vectors
+differ slightly (cosine ≈ 0.999), so they are cached under their own key (`vector_key`). Measured side by side on a busy 2-core machine (benchmarks/embed_speed.py, 384 posters): the
 forward pass alone takes 19 CPU ms/poster on ORT vs 43 on torch (2.2×); end to end (decode, letterbox,
 SQLite) 1.8× the posters per CPU-second; warm single poster with 1 thread 21 ms vs 80 ms median.
 
@@ -29,7 +31,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -41,12 +43,14 @@ from PIL import Image
 
 from ..errors import PosterGenreError
 from ..files import write_atomic
+from .quantize import QUANTIZER_VERSION, Calibration
 from .registry import BackboneSpec
 
 log = logging.getLogger(__name__)
 
-RuntimeKind = Literal["auto", "onnx", "torch"]
-RUNTIME_KINDS: tuple[str, ...] = ("auto", "onnx", "torch")
+RuntimeKind = Literal["auto", "onnx", "torch", "onnx-int8"]
+RUNTIME_KINDS: tuple[str, ...] = ("auto", "onnx", "torch", "onnx-int8")
+INT8_KIND = "onnx-int8"  # opt-in: never chosen by "auto"
 DEFAULT_BATCH_SIZE = 4  # small batches stay in the CPU caches: ~30% less CPU per poster than 16
 DEFAULT_THREADS = 1  # intra-op threads per forward pass: parallelism comes from batches in flight
 _EXPORT_FORMAT = 1  # bump when the export code changes the graph for the same versions
@@ -56,6 +60,10 @@ PARITY_ATOL = 1e-4  # max abs feature difference an exported fp32 graph may have
 
 class RuntimeUnavailableError(PosterGenreError):
     """The requested inference runtime cannot run here (not installed, export failed or disagrees with torch)."""
+
+
+class NotCalibratedError(RuntimeUnavailableError):
+    """The onnx-int8 runtime has no calibrated graph in its cache folder and was given no calibration posters."""
 
 
 class InferenceRuntime:
@@ -70,6 +78,12 @@ class InferenceRuntime:
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         """Preprocessed float32 [N, 3, H, W] -> features float32 [N, spec.feature_dim]."""
         raise NotImplementedError
+
+    @property
+    def vector_key(self) -> tuple[str, str]:
+        """(backbone, preprocessing version) under which this runtime's vectors are cached (features.cache).
+        The same for torch and fp32 ONNX, which agree within PARITY_ATOL."""
+        return self.spec.name, self.spec.preprocess_version
 
     def embed(self, images: Sequence[Image.Image], *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Decoded RGB posters -> float32 [N, spec.feature_dim], exactly as the embedding cache holds them."""
@@ -183,6 +197,21 @@ class OnnxRuntime(InferenceRuntime):
         self.session = None
 
 
+class Int8OnnxRuntime(OnnxRuntime):
+    """ONNX Runtime on a statically quantized graph whose cache key hashes to `key_digest`."""
+
+    name = INT8_KIND
+
+    def __init__(self, spec: BackboneSpec, model: Path | str | bytes, key_digest: str, threads: int | None = None):
+        super().__init__(spec, model, threads)
+        self.key_digest = key_digest
+
+    @property
+    def vector_key(self) -> tuple[str, str]:
+        # Never the fp32 key: another calibration, quantizer or graph means other vectors.
+        return f"{self.spec.name}+int8", f"{self.spec.preprocess_version}+{self.key_digest[:12]}"
+
+
 def _package_version(name: str) -> str:
     try:
         return version(name)
@@ -215,6 +244,23 @@ def onnx_model_path(spec: BackboneSpec, cache_dir: Path, weights_sha256: str | N
     key = onnx_cache_key(spec, weights_sha256)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir) / f"{spec.name}-fp32-{digest}.onnx"
+
+
+def int8_cache_key(spec: BackboneSpec, calibration_fingerprint: str, weights_sha256: str | None = None) -> dict[str, Any]:
+    """What the quantized graph depends on: the fp32 graph's key, the calibration posters, the quantizer."""
+    return {**onnx_cache_key(spec, weights_sha256), "precision": "int8", "calibration": calibration_fingerprint,
+            "quantizer": QUANTIZER_VERSION, "onnxruntime": _package_version("onnxruntime")}
+
+
+def _key_digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def int8_model_path(spec: BackboneSpec, cache_dir: Path, calibration_fingerprint: str,
+                    weights_sha256: str | None = None) -> Path:
+    """Where the quantized graph of `spec` calibrated on `calibration_fingerprint` lives under `cache_dir`."""
+    digest = _key_digest(int8_cache_key(spec, calibration_fingerprint, weights_sha256))
+    return Path(cache_dir) / f"{spec.name}-int8-{digest[:16]}.onnx"
 
 
 @lru_cache(maxsize=4)
@@ -268,14 +314,75 @@ def _onnx_runtime(spec: BackboneSpec, cache_dir: Path | None, threads: int | Non
     return OnnxRuntime(spec, path, threads)
 
 
+def _cached_int8(spec: BackboneSpec, folder: Path, weights: str, threads: int | None) -> Int8OnnxRuntime | None:
+    """The quantized graph in `folder` whose key matches today's in everything but the calibration set."""
+    for path in sorted(folder.glob(f"{spec.name}-int8-*.onnx")):
+        try:
+            key = json.loads(path.with_suffix(".json").read_text())
+            if not isinstance(key, dict) or path != int8_model_path(spec, folder, str(key.get("calibration")), weights):
+                continue  # another quantizer, onnxruntime, torch or weights: stale
+            return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
+        except Exception as exc:  # missing/garbled key file or a truncated graph: quantize again
+            log.warning("cached int8 graph %s is not usable (%s); quantizing again", path, exc)
+    return None
+
+
+def _int8_runtime(spec: BackboneSpec, folder: Path | None, threads: int | None,
+                  calibration: Calibration | Callable[[], Calibration] | None) -> Int8OnnxRuntime:
+    weights = spec.weights.sha256 if spec.weights else _export_checked(spec)[1]
+    if folder is not None:
+        cached = _cached_int8(spec, folder, weights, threads)
+        if cached is not None:
+            return cached
+    if calibration is None:
+        where = f"in {folder}" if folder is not None else "in memory"
+        raise NotCalibratedError(f"backbone {spec.name}: no calibrated int8 graph {where}; the onnx-int8 runtime is "
+                                 "calibrated on catalog posters by `postergenre embed --runtime onnx-int8` (once)")
+    if not isinstance(calibration, Calibration):
+        calibration = calibration()  # a deferred source: decode posters only when a graph must be built
+    from .quantize import quantize_graph
+
+    fp32 = _onnx_runtime(spec, folder, None)
+    key = int8_cache_key(spec, calibration.fingerprint, weights)
+    try:
+        if fp32.model_path is not None:
+            data = quantize_graph(spec, fp32.model_path, calibration)
+        else:  # no cache folder: the quantizer reads a file
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="postergenre-fp32-") as tmp:
+                source = Path(tmp) / "fp32.onnx"
+                source.write_bytes(_export_checked(spec)[0])
+                data = quantize_graph(spec, source, calibration)
+    except Exception as exc:  # quantizer errors come in many types; a decode error names its poster
+        raise RuntimeUnavailableError(f"backbone {spec.name}: int8 quantization failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        fp32.close()
+    if folder is None:
+        return Int8OnnxRuntime(spec, data, _key_digest(key), threads)
+    path = int8_model_path(spec, folder, calibration.fingerprint, weights)
+    write_atomic(path, data)
+    write_atomic(path.with_suffix(".json"), json.dumps(key, indent=2, sort_keys=True) + "\n")
+    for stale in path.parent.glob(f"{spec.name}-int8-*.onnx"):  # one calibrated graph per backbone and folder
+        if stale != path:
+            stale.unlink(missing_ok=True)
+            stale.with_suffix(".json").unlink(missing_ok=True)
+    return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
+
+
 def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str | None = None,
-                 threads: int | None = None, net: Any = None) -> InferenceRuntime:
+                 threads: int | None = None, net: Any = None,
+                 calibration: Calibration | Callable[[], Calibration] | None = None) -> InferenceRuntime:
     """The inference runtime `kind` for `spec`.
 
     "onnx": ONNX Runtime on the graph cached under `cache_dir` (exported on first use; in memory once per
     process when `cache_dir` is None); raises RuntimeUnavailableError when it cannot run.
     "torch": the torch network (`net` reuses one already built).
     "auto": onnx when onnxruntime imports and the export works and matches torch, else torch.
+    "onnx-int8" (opt-in): the graph statically quantized (features.quantize), calibrated once on
+    `calibration` (posters, or a function returning them, called only when no calibrated graph for today's
+    key is cached under `cache_dir`); NotCalibratedError when neither exists. Its vectors have their own
+    cache key (`InferenceRuntime.vector_key`).
     `threads`: intra-op threads per forward pass (default 1).
     """
     if kind not in RUNTIME_KINDS:
@@ -285,6 +392,8 @@ def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_
     folder = Path(cache_dir) if cache_dir is not None else None
     if kind == "onnx":
         return _onnx_runtime(spec, folder, threads)
+    if kind == INT8_KIND:
+        return _int8_runtime(spec, folder, threads, calibration)
     try:
         return _onnx_runtime(spec, folder, threads)
     except RuntimeUnavailableError as exc:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from ..catalog.filters import MovieFilter, frequent_genres
+from ..catalog.filters import MovieFilter, frequent_genres, parse_collections
 from ..catalog.records import Movie
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError, ModelError
@@ -229,6 +229,7 @@ class TrainOptions:
     rating: str | None = None  # content-rating filter as given, e.g. "G,PG"
     year_min: int | None = None
     year_max: int | None = None
+    collection: str | None = None  # collection filter as given, e.g. "studio,general"
     embedded_only: bool = False
     note: str | None = None
     studio: bool = True  # train the studio extensions when the catalog has a `studio` collection (model/studio.py)
@@ -247,7 +248,8 @@ class TrainOptions:
         ratings = None
         if self.rating:
             ratings = frozenset(normalise_rating(r) or r.strip() for r in self.rating.split(",") if r.strip())
-        return MovieFilter(ratings=ratings, year_min=self.year_min, year_max=self.year_max)
+        return MovieFilter(ratings=ratings, year_min=self.year_min, year_max=self.year_max,
+                           collections=parse_collections(self.collection))
 
     def command(self) -> str:
         """The `postergenre train` command that reproduces these options (the data folder comes from
@@ -256,7 +258,7 @@ class TrainOptions:
                  "folds": "--folds", "inner_folds": "--inner-folds", "min_examples": "--min-examples",
                  "threshold_metric": "--threshold-metric", "seed": "--seed", "bootstrap": "--bootstrap",
                  "compact": "--no-compact", "holdout": "--holdout", "threads": "--threads", "rating": "--rating",
-                 "year_min": "--year-min", "year_max": "--year-max", "embedded_only": "--embedded-only", "note": "--note",
+                 "year_min": "--year-min", "year_max": "--year-max", "collection": "--collection", "embedded_only": "--embedded-only", "note": "--note",
                  "studio": "--no-studio"}
         defaults = TrainOptions()
         always = {"backbone", "feature_set", "head"}  # spelled out so the command still means this if defaults move
