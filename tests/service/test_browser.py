@@ -291,3 +291,32 @@ def test_shared_poster_reads_as_the_api_says(browser, drawn_server, api, catalog
     page.wait_for_selector("#reading:not([hidden])")
     _check_reading(page, _predict(api, poster))
     assert page.js_errors == []
+
+
+def test_synopsis_shows_the_combined_reading_and_each_signal(browser, drawn_server, api, variants, tmp_path):
+    """With the synopsis box filled, the page shows the API's combined reading and the poster and synopsis alone."""
+    health = api.get("/healthz").json()
+    if not health["synopsis_available"]:
+        pytest.skip("the model under test has no synopsis head")
+    synopsis = "A shy young bird and her grandmother fly across the valley to bring the spring festival home."
+    poster = variants[0]
+    response = api.post("/v1/predict", files={"file": (poster.name, poster.read_bytes(), "image/png")},
+                        data={"synopsis": synopsis})
+    expected = response.json()
+    assert expected["signal"] == "poster+synopsis" and expected["poster_probabilities"] and expected["synopsis_probabilities"]
+    page = _open(browser, drawn_server.url)
+    page.locator("#synopsis-box > summary").click()
+    page.fill("#synopsis", synopsis)
+    page.locator("#synopsis").dispatch_event("change")
+    page.set_input_files("#file-input", str(poster))
+    page.wait_for_selector("#signal-split:not([hidden])")
+    assert page.locator("#summary").inner_text().strip("()") == expected["summary"]["text"]
+    header = page.locator("#signal-split th").all_inner_texts()
+    assert header == ["Genre", "Combined", "Poster alone", "Synopsis alone"]
+    first = page.locator("#signal-split tbody tr").first.locator("td").all_inner_texts()
+    genre = first[0]
+    shown = [f"{round(expected[k][genre] * 100)}%" for k in ("probabilities", "poster_probabilities",
+                                                              "synopsis_probabilities")]
+    assert first[1:] == shown  # the API's numbers for each signal
+    _screenshot(page, "synopsis.png")
+    assert page.js_errors == []
