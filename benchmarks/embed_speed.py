@@ -1,7 +1,7 @@
 """Embedding speed, end to end: read + decode + resize + forward + store, torch vs ONNX Runtime side by side.
 
     nice python benchmarks/embed_speed.py [-n 512] [--reps 2] [--backbones efficientnet-lite0,...]
-                                          [--runtimes torch,onnx] [--latency] [--decode] [--ablation]
+                                          [--runtimes torch,onnx[,onnx-int8]] [--latency] [--decode] [--ablation]
                                           [--data ../shared/data] [--json PATH]
 
 Each (backbone, runtime) run goes in its own process on a fresh temporary data folder (the N posters
@@ -13,6 +13,8 @@ and their peak RSS is what `postergenre embed` holds. Reported per run: posters/
 posters per CPU-second, the ONNX/torch ratios, the fraction of the fp32 limit (issue 13: lite0 at 224×320
 is 1.097 GFLOP per poster; 2 cores × 2.6 GHz × 32 FLOP/cycle ≈ 151 posters/s), peak RSS.
 
+onnx-int8 (opt-in static int8, features.quantize) is calibrated once before the runs (not timed) on 96
+shared posters next to the measured ones; its quality change is benchmarks/int8_quality.py.
 --latency: warm single-poster latency (1 intra-op thread, batch of 1, preprocessing included) per runtime.
 --decode: full-size posters (shared posters upscaled ×8 to ~1,450×2,150 JPEGs in a temp folder): decode +
 letterbox time with and without JPEG draft, and the feature difference draft makes (and ONNX vs torch on them).
@@ -284,6 +286,12 @@ def main() -> None:
         for backbone in args.backbones.split(","):
             if "onnx" in runtimes:
                 load_runtime(get_backbone(backbone), "onnx", cache_dir=cache)  # export once, untimed
+            if "onnx-int8" in runtimes:  # calibrate once, untimed
+                from postergenre.features.quantize import CALIBRATION_POSTERS, Calibration
+
+                posters = [args.data / r["poster"] for r in _rows(args.data, 2 * CALIBRATION_POSTERS)[1::2]]
+                load_runtime(get_backbone(backbone), "onnx-int8", cache_dir=cache,
+                             calibration=Calibration.from_files(posters))
             by_runtime: dict[str, list[dict]] = {rt: [] for rt in runtimes}
             for rep in range(args.reps):
                 for rt in runtimes:
@@ -307,6 +315,13 @@ def main() -> None:
                     row["fraction_of_fp32_limit_per_cpu_s"] = {
                         rt: round(m["posters_per_cpu_s"] * (os.cpu_count() or 1) / FP32_LIMIT_POSTERS_PER_S, 3)
                         for rt, m in medians.items()}
+                if "onnx-int8" in medians:
+                    q = medians["onnx-int8"]
+                    row["int8_over_torch_posters_per_cpu_s"] = round(q["posters_per_cpu_s"] / t["posters_per_cpu_s"], 2)
+                    row["int8_over_onnx_posters_per_cpu_s"] = round(q["posters_per_cpu_s"] / o["posters_per_cpu_s"], 2)
+                    row["int8_over_torch_posters_per_s"] = round(q["posters_per_s"] / t["posters_per_s"], 2)
+                    print(f"{backbone}: int8 / torch = {row['int8_over_torch_posters_per_cpu_s']:.2f}×, int8 / ONNX fp32 = "
+                          f"{row['int8_over_onnx_posters_per_cpu_s']:.2f}× posters per CPU-second", flush=True)
                 report["comparisons"].append(row)
                 print(f"{backbone}: ONNX / torch = {row['onnx_over_torch_posters_per_s']:.2f}× posters/s, "
                       f"{row['onnx_over_torch_posters_per_cpu_s']:.2f}× posters per CPU-second"

@@ -4,7 +4,6 @@ its vectors kept apart from the fp32 ones."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,7 +59,7 @@ def test_int8_vectors_are_close_to_fp32_and_cached_under_their_own_key(int8_home
     assert cos.mean() >= 0.99 and cos.min() >= 0.98, (cos.mean(), cos.min())
     assert not np.array_equal(got, want)  # really quantized, not the fp32 graph again
     pooled = SPEC.feature_slice("pooled")
-    assert _cosines(got[:, pooled], want[:, pooled]).min() >= 0.97  # the quantized Clip keeps pooled features
+    assert _cosines(got[:, pooled], want[:, pooled]).min() >= 0.95  # quantizing Clip too keeps pooled features (~0.90 without)
 
 
 def test_the_calibrated_graph_is_cached_by_key_and_reused(int8_home):
@@ -113,7 +112,7 @@ def test_a_truncated_int8_graph_is_quantized_again(int8_home, tmp_path):
     graph.write_bytes(whole[:4096])
     store, shas = int8_home["store"], int8_home["shas"]
     with Catalog(int8_home["paths"].db) as catalog:
-        calibration = Calibration.from_catalog(catalog, store, SPEC)
+        calibration = Calibration.from_store(selected_posters(catalog), store, SPEC)
     assert calibration.names == tuple(shas[:CALIBRATION_POSTERS])
     rt = load_runtime(SPEC, "onnx-int8", cache_dir=folder, calibration=calibration)
     assert rt.model_path == graph and graph.read_bytes() == whole  # calibration is deterministic
@@ -125,3 +124,15 @@ def test_the_ray_engine_refuses_int8(int8_home):
 
     with pytest.raises(PosterGenreError, match="Ray engine does not run the onnx-int8"):
         _resolve_runtime(SPEC, "onnx-int8", int8_home["runtimes"])
+
+
+def test_calibration_skips_posters_that_do_not_decode_and_needs_some(shared_data, shared_rows, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    calibration = Calibration.from_files([shared_data / shared_rows[3]["poster"], broken,
+                                          shared_data / shared_rows[4]["poster"]])
+    batches = list(calibration.batches(SPEC, batch_size=8))
+    assert [b.shape for b in batches] == [(2, 3, 320, 224)]
+    assert calibration.fingerprint != Calibration.from_files([shared_data / shared_rows[3]["poster"]]).fingerprint
+    with pytest.raises(PosterGenreError, match="none is attached"):
+        Calibration.from_store([], PosterStore(tmp_path / "posters"), SPEC)

@@ -30,7 +30,8 @@ FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable), json or csv.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")]
 RuntimeOption = Annotated[str, typer.Option("--runtime", help="Inference runtime: auto (ONNX Runtime when it passes "
-                                                               "parity, else torch), onnx or torch.")]
+                                                               "parity, else torch), onnx, torch, or onnx-int8 (opt-in; "
+                                                               "calibrated by `postergenre embed --runtime onnx-int8`).")]
 SynopsisOption = Annotated[Optional[str], typer.Option(
     "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
                        "genres become the combined poster + synopsis estimate.")]

@@ -124,7 +124,7 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
     owned = not isinstance(runtime, InferenceRuntime)
     if owned and runtime == INT8_KIND:  # its vectors are keyed by the calibrated graph: load (or calibrate) it first
         runtime = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads,
-                               calibration=lambda: Calibration.from_catalog(catalog, store, spec))
+                               calibration=lambda: Calibration.from_store(selected_posters(catalog), store, spec))
     try:
         return _embed_missing(catalog, store, spec, runtime, runtime_cache, batch_size=batch_size, workers=workers,
                               threads=threads, flt=flt, retry_failed=retry_failed, progress=progress)

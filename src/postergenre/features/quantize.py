@@ -16,6 +16,7 @@ Importing this module imports neither torch nor onnxruntime.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from ..errors import PosterDecodeError, PosterGenreError
+
 if TYPE_CHECKING:
-    from ..catalog.store import Catalog
     from ..posters.store import PosterStore
     from .registry import BackboneSpec
 
-QUANTIZER_VERSION = 1  # bump when the settings below change the graph for the same inputs
+log = logging.getLogger(__name__)
+
+QUANTIZER_VERSION = 2  # bump when the settings below change the graph for the same inputs
 CALIBRATION_POSTERS = 96
 CALIBRATION_BATCH = 8
 QUANTIZED_OPS = ("Conv", "Clip", "MatMul", "Gemm")
@@ -48,22 +52,29 @@ class Calibration:
         return hashlib.sha256("\n".join(self.names).encode()).hexdigest()
 
     def batches(self, spec: "BackboneSpec", batch_size: int = CALIBRATION_BATCH) -> Iterator[np.ndarray]:
-        """Preprocessed float32 [n, 3, H, W] batches, decoded lazily (one batch in memory at a time)."""
+        """Preprocessed float32 [n, 3, H, W] batches, decoded lazily (one batch in memory at a time).
+        A poster that does not decode is skipped (embedding records it as failed anyway)."""
         for i in range(0, len(self.names), batch_size):
-            yield spec.preprocessing.batch([self.load(name) for name in self.names[i:i + batch_size]])
+            images = []
+            for name in self.names[i:i + batch_size]:
+                try:
+                    images.append(self.load(name))
+                except (PosterDecodeError, OSError) as exc:
+                    log.warning("calibration skips %s: %s", name, exc)
+            if images:
+                yield spec.preprocessing.batch(images)
 
     @classmethod
-    def from_catalog(cls, catalog: "Catalog", store: "PosterStore", spec: "BackboneSpec",
-                     count: int = CALIBRATION_POSTERS) -> "Calibration":
-        """The first `count` ok posters of the whole catalog by sha256."""
+    def from_store(cls, shas: Sequence[str], store: "PosterStore", spec: "BackboneSpec",
+                   count: int = CALIBRATION_POSTERS) -> "Calibration":
+        """The first `count` of the posters `shas` (e.g. a whole catalog's) by sha256, read from `store`."""
         from ..posters.images import decode_image
-        from .embed import selected_posters
 
-        shas = selected_posters(catalog)[:count]
-        if not shas:
-            raise ValueError(f"catalog {catalog.path} has no attached posters to calibrate int8 quantization on")
-        return cls(tuple(shas), lambda sha: decode_image(store.path(sha), name=f"poster {sha}",
-                                                         max_side=spec.preprocessing.decode_max_side))
+        chosen = sorted(set(shas))[:count]
+        if not chosen:
+            raise PosterGenreError("the onnx-int8 runtime is calibrated on catalog posters, and none is attached yet")
+        return cls(tuple(chosen), lambda sha: decode_image(store.path(sha), name=f"poster {sha}",
+                                                           max_side=spec.preprocessing.decode_max_side))
 
     @classmethod
     def from_files(cls, paths: Sequence[Path | str]) -> "Calibration":
@@ -76,6 +87,7 @@ class Calibration:
 def quantize_graph(spec: "BackboneSpec", fp32_model: Path, calibration: Calibration) -> bytes:
     """The int8 QDQ graph (bytes) of the fp32 graph file `fp32_model`, calibrated on `calibration`."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -86,8 +98,11 @@ def quantize_graph(spec: "BackboneSpec", fp32_model: Path, calibration: Calibrat
             return None if batch is None else {"pixels": batch}
 
     with tempfile.TemporaryDirectory(prefix="postergenre-int8-") as tmp:
-        out = Path(tmp) / "int8.onnx"
-        quantize_static(str(fp32_model), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        out, prepared = Path(tmp) / "int8.onnx", Path(tmp) / "prepared.onnx"
+        # The quantizer's recommended step: shapes inferred and the graph optimised (constant folding), so
+        # every tensor it calibrates has a known shape. The symbolic pass is for transformers; not needed here.
+        quant_pre_process(str(fp32_model), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(QUANTIZED_OPS))
         return out.read_bytes()

@@ -143,7 +143,10 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
     partial = out.with_name(f".{out.name}.partial")
     task = f"predict {len(core.genres)} genres"
     try:
-        with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache, \
+        # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
+        backbone, version = runtime.vector_key if isinstance(runtime, InferenceRuntime) else \
+            (spec.name, spec.preprocess_version)
+        with EmbeddingCache(catalog.path, backbone, version) as cache, \
                 pq.ParquetWriter(partial, schema, compression="zstd") as writer:
             failures = cache.failures()
             progress(Progress(task, 0, len(movies)))
