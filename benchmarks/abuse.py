@@ -216,14 +216,17 @@ def mutations(server: Server, data_dir: Path, n: int, seed: int = 0) -> dict:
 
     blobs = [mutate(rng.choice(seeds)) for _ in range(n)]
 
+    local = threading.local()
+
     def send(blob: bytes) -> int:
-        with httpx.Client(base_url=server.url, timeout=120) as c:
-            for _ in range(20):
-                r = c.post("/v1/predict", files={"file": ("m.bin", blob, "application/octet-stream")})
-                if r.status_code != 503:
-                    return r.status_code
-                time.sleep(0.2)
-            return 503
+        if not hasattr(local, "client"):  # one keep-alive client per worker thread
+            local.client = httpx.Client(base_url=server.url, timeout=120)
+        for _ in range(20):
+            r = local.client.post("/v1/predict", files={"file": ("m.bin", blob, "application/octet-stream")})
+            if r.status_code != 503:
+                return r.status_code
+            time.sleep(0.2)
+        return 503
 
     start = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:

@@ -133,20 +133,29 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
             runtime.close()
 
 
+def work_list(catalog: Catalog, cache: EmbeddingCache, summary: EmbedSummary, flt: MovieFilter | None,
+              retry_failed: bool) -> list[str]:
+    """The poster hashes still to embed, in order (shared by the local and the Ray engine); fills the summary's
+    counts of selected, already cached and previously failed posters."""
+    shas = selected_posters(catalog, flt)
+    summary.posters = len(shas)
+    todo = cache.missing(shas)
+    summary.cached_before = len(shas) - len(todo)
+    if not retry_failed:
+        failed_before = cache.failures()
+        summary.failed_before = sum(1 for s in todo if s in failed_before)
+        todo = [s for s in todo if s not in failed_before]
+    return todo
+
+
 def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime | str,
                    runtime_cache: Path | str | None, *, batch_size: int, workers: int, threads: int,
                    flt: MovieFilter | None, retry_failed: bool, progress: ProgressFn) -> EmbedSummary:
     backbone, version = (runtime.vector_key if isinstance(runtime, InferenceRuntime)
                          else (spec.name, spec.preprocess_version))
-    shas = selected_posters(catalog, flt)
-    summary = EmbedSummary(backbone, version, posters=len(shas))
+    summary = EmbedSummary(backbone, version)
     with EmbeddingCache(catalog.path, backbone, version) as cache:
-        todo = cache.missing(shas)
-        summary.cached_before = len(shas) - len(todo)
-        if not retry_failed:
-            failed_before = cache.failures()
-            summary.failed_before = sum(1 for s in todo if s in failed_before)
-            todo = [s for s in todo if s not in failed_before]
+        todo = work_list(catalog, cache, summary, flt, retry_failed)
         if not todo:
             return summary
         owned = not isinstance(runtime, InferenceRuntime)

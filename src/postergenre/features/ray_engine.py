@@ -37,7 +37,7 @@ from ..errors import PosterGenreError
 from ..posters.store import PosterStore
 from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
-from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, selected_posters
+from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, work_list
 from .registry import BackboneSpec, get_backbone
 from .runtime import DEFAULT_BATCH_SIZE, INT8_KIND, InferenceRuntime, load_runtime
 
@@ -195,15 +195,9 @@ def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, 
     use. Exported graphs are cached under `runtime_cache`, which every node must see at the same path.
     """
     require_ray()
-    shas = selected_posters(catalog, flt)
-    summary = EmbedSummary(spec.name, spec.preprocess_version, posters=len(shas))
+    summary = EmbedSummary(spec.name, spec.preprocess_version)
     with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
-        todo = cache.missing(shas)
-        summary.cached_before = len(shas) - len(todo)
-        if not retry_failed:
-            failed_before = cache.failures()
-            summary.failed_before = sum(1 for s in todo if s in failed_before)
-            todo = [s for s in todo if s not in failed_before]
+        todo = work_list(catalog, cache, summary, flt, retry_failed)
         if not todo:
             return summary
         kind = _resolve_runtime(spec, runtime, runtime_cache)
