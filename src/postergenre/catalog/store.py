@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from ..clock import utc_now
 from pathlib import Path
 
 from .database import connect, transaction
@@ -99,8 +99,6 @@ FROM movies m LEFT JOIN posters p ON p.imdb_id = m.imdb_id
 """
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _row_to_movie(row: sqlite3.Row) -> Movie:
@@ -180,7 +178,7 @@ class Catalog:
                     conn.execute(
                         f"INSERT INTO movies (imdb_id, {', '.join(MOVIE_FIELDS)}, updated_at) "
                         f"VALUES ({', '.join('?' * (len(MOVIE_FIELDS) + 2))})",
-                        (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), _now()),
+                        (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), utc_now()),
                     )
                     conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
                     conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
@@ -195,7 +193,7 @@ class Catalog:
                 if changes:
                     assignments = ", ".join(f"{f} = ?" for f in changes)
                     conn.execute(f"UPDATE movies SET {assignments}, updated_at = ? WHERE imdb_id = ?",
-                                 (*changes.values(), _now(), rec.imdb_id))
+                                 (*changes.values(), utc_now(), rec.imdb_id))
                 if new_genres:
                     conn.execute("DELETE FROM movie_genres WHERE imdb_id = ?", (rec.imdb_id,))
                     conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
@@ -210,7 +208,7 @@ class Catalog:
                 "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at, collection,"
                 " conflicts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source, fmt, counts.added, counts.updated, counts.unchanged, counts.rejected,
-                 counts.duplicates_merged, _now(), collection, len(counts.conflicts)),
+                 counts.duplicates_merged, utc_now(), collection, len(counts.conflicts)),
             )
         return counts
 
@@ -275,7 +273,7 @@ class Catalog:
 
         Bulk attach/fetch write thousands of rows; one transaction per row would dominate their time.
         """
-        now = _now()
+        now = utc_now()
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO posters (imdb_id, status, sha256, width, height, origin, error, updated_at)"
@@ -285,7 +283,7 @@ class Catalog:
 
     def set_poster_failures(self, rows: Iterable[tuple[str, str, str]]) -> None:
         """Batch set_poster_failure: (imdb_id, origin, error) rows in one transaction."""
-        now = _now()
+        now = utc_now()
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT INTO posters (imdb_id, status, origin, error, updated_at) VALUES (?, 'failed', ?, ?, ?)"

@@ -11,6 +11,7 @@ from ..posters.attach import attach_folder
 from ..posters.fetch import FetchLimits, fetch_posters
 from ..posters.store import PosterStore
 from ._app import HomeOption, console, open_catalog, paths_for, posters_app
+from ._progress import progress_display
 
 _SHOWN = 10  # failures / unknown names listed in full; the rest are counted
 
@@ -54,7 +55,8 @@ def attach(
     """See _ATTACH_HELP."""
     paths = paths_for(home)
     with open_catalog(home) as catalog:
-        summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=True)
+        with progress_display() as show:
+            summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=show)
     console.print(
         f"attached [green]{summary.attached}[/green], unchanged {summary.unchanged}, "
         f"failed [red]{summary.failed}[/red], not in catalog {summary.not_in_catalog}, "
@@ -85,8 +87,9 @@ def fetch(
     paths = paths_for(home)
     limits = FetchLimits(timeout_s=timeout, retries=retries, allow_private_hosts=allow_private_urls)
     with open_catalog(home) as catalog:
-        summary = fetch_posters(catalog, PosterStore(paths.posters), concurrency=concurrency,
-                                limits=limits, progress=True)
+        with progress_display() as show:
+            summary = fetch_posters(catalog, PosterStore(paths.posters), concurrency=concurrency,
+                                    limits=limits, progress=show)
     console.print(
         f"fetched [green]{summary.ok}[/green], failed [red]{summary.failed}[/red] "
         f"({summary.to_fetch} movies, {summary.urls} URLs to fetch); already stored {summary.already_ok}"

@@ -10,7 +10,7 @@ import base64
 import html
 import io
 from collections import Counter
-from datetime import datetime, timezone
+from ..clock import utc_now
 from pathlib import Path
 
 import matplotlib
@@ -142,7 +142,7 @@ def render_dataset_report(movies: list[Movie], stats: CatalogStats, title: str) 
         ("Poster sizes", '<div class="flex">' + sizes_plot
          + (_table(("size", "posters"), common_sizes) if common_sizes else "") + "</div>"),
     ]
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = utc_now()
     body = "".join(f"<section><h2>{html.escape(h)}</h2>{content}</section>" for h, content in sections)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"

@@ -13,7 +13,7 @@ one transaction, so a killed run leaves only complete rows.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from ..clock import utc_now
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,6 @@ class MissingEmbeddingsError(PosterGenreError):
     """Posters asked for have no cached vector for this backbone and preprocessing version."""
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class EmbeddingCache:
@@ -141,7 +139,7 @@ class EmbeddingCache:
 
     def record(self, vectors: Mapping[str, np.ndarray], failures: Mapping[str, str]) -> None:
         """Store vectors and failures of one batch in one transaction (all or nothing)."""
-        now = _now()
+        now = utc_now()
         rows = []
         for sha, vec in vectors.items():
             arr = np.ascontiguousarray(vec, dtype=_DTYPE)

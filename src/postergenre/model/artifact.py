@@ -21,7 +21,7 @@ import secrets
 import shutil
 import signal
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from ..clock import utc_now
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -54,8 +54,6 @@ def package_versions() -> dict[str, str]:
     return {"postergenre": __version__, "torch": torch.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__}
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass

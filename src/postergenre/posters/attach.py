@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError, PosterGenreError
-from .images import decode_image
+from .images import IMAGE_SUFFIXES, decode_image
+from ..progress import ProgressFn
 from .progress import progress_bar
 from .store import PosterStore
 
-POSTER_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _NAME_RE = re.compile(r"^tt(\d{1,10})$", re.IGNORECASE)
 _BATCH = 500  # rows per transaction: a kill loses at most one batch of (cheap, redoable) work
 
@@ -72,7 +72,7 @@ def _scan(folder: Path, summary: AttachSummary) -> dict[str, Path]:
     """imdb_id -> file; the first file wins when an id appears with several extensions."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in POSTER_SUFFIXES:
+        if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         summary.scanned += 1
         imdb_id = imdb_id_from_name(path)
@@ -84,7 +84,7 @@ def _scan(folder: Path, summary: AttachSummary) -> dict[str, Path]:
     return found
 
 
-def attach_folder(catalog: Catalog, store: PosterStore, folder: Path, *, progress: bool = False,
+def attach_folder(catalog: Catalog, store: PosterStore, folder: Path, *, progress: ProgressFn | None = None,
                   workers: int = 4) -> AttachSummary:
     """Attach every poster file in `folder` whose IMDb id is in the catalog (see module docstring)."""
     folder = Path(folder)

@@ -47,6 +47,7 @@ import httpx
 from ..catalog.store import Catalog
 from ..errors import FetchError, PosterDecodeError
 from .images import decode_image
+from ..progress import ProgressFn
 from .progress import progress_bar
 from .store import PosterStore
 
@@ -384,7 +385,7 @@ def _refusal(host: str, addresses: list[IPAddress]) -> str | None:
 # -- every catalog URL ---------------------------------------------------------------------------
 
 def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
-                  limits: FetchLimits = FetchLimits(), progress: bool = True) -> FetchSummary:
+                  limits: FetchLimits = FetchLimits(), progress: ProgressFn | None = None) -> FetchSummary:
     """Fetch the poster URL of every movie without a stored poster (earlier failures are retried)."""
     store.sweep_partial()
     summary = FetchSummary()

@@ -30,6 +30,8 @@ MIN_SIDE = 32  # a poster smaller than this carries no usable visual information
 
 # Pillow format ids of the accepted formats (MPO, JPEG's multi-picture variant, opens as JPEG).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+"""File names of the accepted formats: what folder walks pick up (an explicitly named file is always tried)."""
 _ACCEPTED_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 
 # Magic bytes, only to word the error: which accepted format a broken header claimed, or which refused

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PosterGenreError
+from ..posters.images import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from ..posters.fetch import FetchLimits
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-"""Files picked up when walking a folder or expanding a glob (explicitly named files are always tried)."""
 
 ID_COLUMNS = ("id", "imdb_id", "imdbid", "tconst", "movie_id")
 POSTER_COLUMNS = ("poster", "poster_path", "poster_url", "poster_file", "path", "url", "file", "image")
