@@ -31,6 +31,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -278,8 +279,22 @@ def _attempt(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[bytes
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise FetchError(f"{url}: invalid URL ({exc})") from exc
             except httpx.TransportError as exc:
-                raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from exc
+                if _unknown_host(exc):
+                    raise FetchError(f"{url}: the host name could not be found (check the address)") from exc
+                raise _Retryable(f"connection failed ({_plain(exc)})") from exc
         raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects")
+
+
+def _unknown_host(exc: Exception) -> bool:
+    text = str(exc)
+    return any(s in text for s in ("Name or service not known", "nodename nor servname", "No address associated",
+                                   "Temporary failure in name resolution", "getaddrinfo failed"))
+
+
+def _plain(exc: Exception) -> str:
+    """A transport error in words a user reads: no "[Errno 111]" prefixes."""
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", str(exc)).strip()
+    return text or type(exc).__name__
 
 
 def _read_capped(resp: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> bytes:
