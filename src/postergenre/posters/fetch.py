@@ -350,7 +350,7 @@ def _resolve(host: str, port: int, error: type[Exception], url: str | None = Non
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError) as exc:
-        raise error(f"{url + ': ' if url else ''}cannot resolve host {host!r} ({exc})") from exc
+        raise error(f"{url + ': ' if url else ''}the host name {host!r} could not be found ({_plain(exc)})") from exc
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
