@@ -64,6 +64,15 @@ class EmbedSummary:
     def complete(self) -> bool:
         return self.cached_before + self.embedded + self.failed + self.failed_before == self.posters
 
+    def record_batch(self, cache: EmbeddingCache, vectors: dict[str, np.ndarray], failures: dict[str, str],
+                     report: ProgressFn, task: str, total: int) -> None:
+        """Store one finished batch in the cache (one transaction) and report progress: both engines' merge step."""
+        cache.record(vectors, failures)
+        self.embedded += len(vectors)
+        self.failed += len(failures)
+        self.failures.update(failures)
+        report(Progress(task, self.embedded + self.failed, total, ok=self.embedded, failed=self.failed))
+
 
 def embed_images(images: Sequence[Image.Image], runtime: InferenceRuntime | Any, spec: BackboneSpec | None = None,
                  *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -167,12 +176,7 @@ def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, run
         try:
             progress(Progress(task, 0, len(todo), ok=0, failed=0))
             for ok, vectors, failures in _pipelined(store, spec, rt, batches, workers):
-                cache.record(dict(zip(ok, vectors)), failures)
-                summary.embedded += len(ok)
-                summary.failed += len(failures)
-                summary.failures.update(failures)
-                progress(Progress(task, summary.embedded + summary.failed, len(todo), ok=summary.embedded,
-                                  failed=summary.failed))
+                summary.record_batch(cache, dict(zip(ok, vectors)), failures, progress, task, len(todo))
         finally:
             summary.seconds = time.perf_counter() - start
             if owned:

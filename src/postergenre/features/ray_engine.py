@@ -210,12 +210,7 @@ def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, 
                 for sha_batch, vectors, reasons in _run(ray, spec, store, todo, kind, runtime_cache, options):
                     ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons) if not r}
                     failures = {s: r for s, r in zip(sha_batch, reasons) if r}
-                    cache.record(ok, failures)
-                    summary.embedded += len(ok)
-                    summary.failed += len(failures)
-                    summary.failures.update(failures)
-                    progress(Progress(task, summary.embedded + summary.failed, len(todo), ok=summary.embedded,
-                                      failed=summary.failed))
+                    summary.record_batch(cache, ok, failures, progress, task, len(todo))
         finally:
             summary.seconds = time.perf_counter() - start
     return summary
