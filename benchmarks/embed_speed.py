@@ -13,8 +13,9 @@ and their peak RSS is what `postergenre embed` holds. Reported per run: posters/
 posters per CPU-second, the ONNX/torch ratios, the fraction of the fp32 limit (issue 13: lite0 at 224×320
 is 1.097 GFLOP per poster; 2 cores × 2.6 GHz × 32 FLOP/cycle ≈ 151 posters/s), peak RSS.
 
-onnx-int8 (opt-in static int8, features.quantize) is calibrated once before the runs (not timed) on 96
-shared posters next to the measured ones; its quality change is benchmarks/int8_quality.py.
+onnx-int8 (static int8 with the calibration table shipped in the package, features.quantize; the default
+runtime for lite0) is quantized once before the runs (not timed); its quality change is
+benchmarks/int8_quality.py.
 --latency: warm single-poster latency (1 intra-op thread, batch of 1, preprocessing included) per runtime.
 --decode: full-size posters (shared posters upscaled ×8 to ~1,450×2,150 JPEGs in a temp folder): decode +
 letterbox time with and without JPEG draft, and the feature difference draft makes (and ONNX vs torch on them).
@@ -255,7 +256,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=512, help="number of shared posters (default 512)")
     parser.add_argument("--reps", type=int, default=2, help="runs per (backbone, runtime), alternating runtimes")
     parser.add_argument("--backbones", default="efficientnet-lite0")
-    parser.add_argument("--runtimes", default="torch,onnx")
+    parser.add_argument("--runtimes", default="torch,onnx,onnx-int8")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="batches in flight")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per forward pass")
@@ -286,12 +287,8 @@ def main() -> None:
         for backbone in args.backbones.split(","):
             if "onnx" in runtimes:
                 load_runtime(get_backbone(backbone), "onnx", cache_dir=cache)  # export once, untimed
-            if "onnx-int8" in runtimes:  # calibrate once, untimed
-                from postergenre.features.quantize import CALIBRATION_POSTERS, Calibration
-
-                posters = [args.data / r["poster"] for r in _rows(args.data, 2 * CALIBRATION_POSTERS)[1::2]]
-                load_runtime(get_backbone(backbone), "onnx-int8", cache_dir=cache,
-                             calibration=Calibration.from_files(posters))
+            if "onnx-int8" in runtimes:  # quantize once, untimed
+                load_runtime(get_backbone(backbone), "onnx-int8", cache_dir=cache)
             by_runtime: dict[str, list[dict]] = {rt: [] for rt in runtimes}
             for rep in range(args.reps):
                 for rt in runtimes:

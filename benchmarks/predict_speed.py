@@ -1,7 +1,7 @@
 """Prediction speed: warm single-poster latency (quiet and contended), CLI start-to-first-answer, throughput,
 and what a synopsis adds — per inference runtime, side by side in one run.
 
-    python benchmarks/predict_speed.py [--model DIR] [--data ../shared/data] [--runtimes onnx,torch]
+    python benchmarks/predict_speed.py [--model DIR] [--data ../shared/data] [--runtimes auto,onnx,torch]
 
 Targets (issues "Fast runtime", "Fit the studio's own films"): CLI start → first answer ≤ 0.8 s; warm single poster
 ≤ 10 ms; with two busy-loop processes on the cores, median ≤ 3× and max ≤ 10× the quiet median; a prediction with a
@@ -122,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: the bundled model)")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--runtimes", default="onnx,torch")
+    parser.add_argument("--runtimes", default="auto,onnx,torch")
     parser.add_argument("--latency-posters", type=int, default=50)
     parser.add_argument("--throughput-posters", type=int, default=200)
     parser.add_argument("--cli-runs", type=int, default=3)

@@ -1,9 +1,10 @@
 """Ray Data engine vs the local engine on one box, and a paper projection to a cluster (issue 13).
 
     .venv/bin/python benchmarks/scale.py                    # 5,000 shared posters (nice it on a shared machine)
-    .venv/bin/python benchmarks/scale.py --posters 1000 --ray-actors 1,2
+    .venv/bin/python benchmarks/scale.py --posters 1000 --ray-actors 1,2 --runtime onnx
 
-A temporary data folder gets N shared posters imported and attached, and the ONNX graph exported (not timed).
+A temporary data folder gets N shared posters imported and attached, and the runtime's ONNX graph built (not
+timed; `--runtime`, default auto: int8 for lite0).
 Each engine then embeds all of them into its own copy of that folder, in a child process (the engine's code
 path: `embed_catalog`, or `embed_catalog_ray` on a fresh local Ray cluster of this machine's CPUs), while this
 script samples the child's process tree (Ray's GCS, raylet and workers included) for peak memory: the sum of
@@ -35,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scale.json"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 TARGET_RATIO = 1.3
+RUNTIME = "auto"  # set from --runtime
 PROJECTION_BATCH = 1024  # posters per Ray batch assumed on the cluster: fewer, larger SQLite transactions
 
 
@@ -68,7 +70,7 @@ def _make_home(root: Path, rows: list[dict], data: Path) -> Path:
     with Catalog(paths.db) as catalog:
         catalog.upsert_movies(read.records, source="benchmark", fmt=read.fmt)
         attach_folder(catalog, PosterStore(paths.posters), source)
-    load_runtime(get_backbone(), "onnx", cache_dir=paths.home / "runtimes").close()  # export once, untimed
+    load_runtime(get_backbone(), RUNTIME, cache_dir=paths.home / "runtimes").close()  # build once, untimed
     return paths.home
 
 
@@ -94,13 +96,13 @@ def _child(engine: str, home: Path, actors: int | None, batch_size: int) -> None
         if engine == "local":
             from postergenre.features.embed import embed_catalog
 
-            summary = embed_catalog(catalog, store, spec, runtime="onnx", runtime_cache=paths.home / "runtimes",
+            summary = embed_catalog(catalog, store, spec, runtime=RUNTIME, runtime_cache=paths.home / "runtimes",
                                     progress=progress)
         else:
             from postergenre.features.ray_engine import RayOptions, embed_catalog_ray
 
             summary = embed_catalog_ray(catalog, store, spec, options=RayOptions(actors=actors, batch_size=batch_size),
-                                        runtime="onnx", runtime_cache=paths.home / "runtimes", progress=progress)
+                                        runtime=RUNTIME, runtime_cache=paths.home / "runtimes", progress=progress)
     print(json.dumps({"embedded": summary.embedded, "failed": summary.failed, "engine_s": summary.seconds,
                       "first_batch_s": first[0] if first else None, "runtime": summary.runtime}), flush=True)
 
@@ -166,7 +168,8 @@ def _cpu_s(pids: list[int]) -> dict[int, float]:
 
 
 def _run_engine(engine: str, home: Path, actors_asked: int | None, batch_size: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", engine, "--home", str(home), "--ray-batch-size", str(batch_size)]
+    cmd = [sys.executable, __file__, "--child", engine, "--home", str(home), "--ray-batch-size", str(batch_size),
+           "--runtime", RUNTIME]
     if actors_asked:
         cmd += ["--ray-actors", str(actors_asked)]
     start = time.perf_counter()
@@ -200,9 +203,9 @@ def _vectors(home: Path):
     from postergenre.config import get_paths
     from postergenre.features.cache import EmbeddingCache
     from postergenre.features.registry import get_backbone
+    from postergenre.features.runtime import vector_key
 
-    spec = get_backbone()
-    with EmbeddingCache(get_paths(home).db, spec.name, spec.preprocess_version) as cache:
+    with EmbeddingCache(get_paths(home).db, *vector_key(get_backbone(), RUNTIME)) as cache:
         return cache.load_all()
 
 
@@ -246,7 +249,7 @@ def _projection(local: dict, ray_best: dict, merge_per_s: float) -> dict:
                            ("driver network", driver_in_s)), key=lambda kv: kv[1])[0],
         "assumptions": [
             f"every core runs one actor at this box's measured {per_cpu_s:.1f} posters per CPU-second "
-            "(ONNX Runtime fp32, 1 thread, decode included; 16 real cores per node, no hyper-threads counted)",
+            f"(runtime {local['runtime']}, 1 thread, decode included; 16 real cores per node, no hyper-threads counted)",
             f"a Ray actor embeds {actor_per_cpu_s:.1f} posters per CPU-second here (efficiency {efficiency:.2f} of a "
             "local-engine core, actor start included), and each actor keeps its core busy (batches queued)",
             "posters ~10 KB (the shared catalog's size) on a shared filesystem every node mounts at the same path: "
@@ -270,9 +273,12 @@ def main() -> None:
     parser.add_argument("--ray-batch-size", type=int, default=64)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--runtime", default="auto", help="inference runtime of both engines (default auto)")
     parser.add_argument("--child", choices=("local", "ray"), help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global RUNTIME
+    RUNTIME = args.runtime
     if args.child:
         actors = None if args.ray_actors in ("default", "") else int(args.ray_actors)
         _child(args.child, args.home, actors, args.ray_batch_size)
@@ -315,6 +321,9 @@ def main() -> None:
     best = min(ray_runs, key=lambda r: r["wall_s"])
     for r in ray_runs:
         r["wall_ratio_vs_local"] = round(r["wall_s"] / local["wall_s"], 2)
+        # after the first merged batch (Ray's start-up and actor start paid): the engines' steady rates
+        r["steady_ratio_vs_local"] = round((r["engine_s"] - (r["first_batch_s"] or 0))
+                                           / max(1e-9, local["engine_s"] - (local["first_batch_s"] or 0)), 2)
         r["actor_cpu_ms_per_poster"] = round(1000 * r["actor_cpu_s"] / max(1, r["embedded"]), 1)
     local["cpu_ms_per_poster"] = round(1000 * local["tree_cpu_s"] / max(1, local["embedded"]), 1)
     result = {
@@ -322,6 +331,7 @@ def main() -> None:
         "machine": {"cpus": cpus, "python": platform.python_version(), "load_avg_before": [round(x, 2) for x in load_before],
                     "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
         "runs": runs,
+        "runtime": local["runtime"],
         "target": f"ray wall ≤ {TARGET_RATIO}× local, vectors identical",
         "target_met": best["wall_ratio_vs_local"] <= TARGET_RATIO and best["identical_to_local"],
         "driver_merge_vectors_per_s": {str(b): round(v) for b, v in merge_per_s.items()},
@@ -329,12 +339,13 @@ def main() -> None:
     }
     print(f"\nload average before {result['machine']['load_avg_before']}, after {result['machine']['load_avg_after']}")
     print(f"{'engine':<12} {'wall s':>7} {'engine s':>8} {'1st batch':>9} {'CPU s':>6} {'PSS MB':>7} {'RSS MB':>7} "
-          f"{'×local':>6} identical")
+          f"{'×local':>6} {'steady':>6} identical")
     for r in runs:
         label = r["engine"] if r["engine"] == "local" else f"ray×{r['actors_used']}"
         print(f"{label:<12} {r['wall_s']:>7.1f} {r['engine_s']:>8.1f} {r['first_batch_s'] or 0:>9.1f} "
               f"{r['tree_cpu_s']:>6.0f} {r['peak_pss_mb']:>7} {r['peak_rss_sum_mb']:>7} "
-              f"{r.get('wall_ratio_vs_local', 1.0):>6.2f} {r['identical_to_local']}")
+              f"{r.get('wall_ratio_vs_local', 1.0):>6.2f} {r.get('steady_ratio_vs_local', 1.0):>6.2f} "
+              f"{r['identical_to_local']}")
     p = result["projection"]
     print(f"projection: 1M posters on {p['nodes']}×{p['cores_per_node']} cores ≈ {p['projected_wall_min']} min "
           f"(bottleneck: {p['bottleneck']}); assumptions in {args.out}")

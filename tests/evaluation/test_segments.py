@@ -76,12 +76,13 @@ def test_evaluation_predicts_exactly_as_the_model_core(studio_setup) -> None:
     art = ModelArtifact.load(studio_setup.studio_model)
     paths = get_paths(studio_setup.home)
     films = [m for m in _studio_films(studio_setup.home, art.genres) if m.plot][:4]
+    core_vectors = ModelCore.load(studio_setup.studio_model).vector_key  # what the core embeds with
     with Catalog(paths.db) as catalog:
         from postergenre.features.cache import EmbeddingCache
         from postergenre.features.registry import get_backbone
 
         spec = get_backbone(art.backbone)
-        with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
+        with EmbeddingCache(catalog.path, *core_vectors) as cache:
             X = cache.get([m.poster_sha256 for m in films])
         plots = plots_of(catalog, [m.imdb_id for m in films])
     plots[-1] = None  # one poster without its synopsis: poster signal only

@@ -18,7 +18,7 @@ from postergenre.config import get_paths
 from postergenre.features.cache import EmbeddingCache, MissingEmbeddingsError
 from postergenre.features.embed import embed_catalog, embed_images, selected_posters
 from postergenre.features.registry import get_backbone
-from postergenre.features.runtime import load_runtime
+from postergenre.features.runtime import load_runtime, vector_key
 from postergenre.progress import Progress
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
@@ -29,12 +29,13 @@ CLI = [str(Path(sys.executable).with_name("postergenre"))]
 
 @pytest.fixture(scope="module")
 def net():
-    """The runtime the library uses by default (ONNX, exported once per process, in memory)."""
+    """The runtime the library uses by default (ONNX int8 with the shipped table, built once per process, in memory)."""
     return load_runtime(SPEC, "auto")
 
 
 def _cache(home: Path) -> EmbeddingCache:
-    return EmbeddingCache(get_paths(home).db, SPEC.name, SPEC.preprocess_version)
+    """The vectors of the default runtime (what `postergenre embed` writes with no --runtime)."""
+    return EmbeddingCache(get_paths(home).db, *vector_key(SPEC))
 
 
 def _fresh(home: Path, shas: list[str], net) -> np.ndarray:
@@ -84,8 +85,9 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())  # rich wraps long lines at the console width
     assert f"already cached {len(before)}" in said
-    assert "posters/s, onnx)" in said  # the graph exported by the killed run serves the rerun
+    assert "posters/s, onnx-int8)" in said  # the graphs built by the killed run serve the rerun
     assert len(list((home / "runtimes").glob(f"{SPEC.name}-fp32-*.onnx"))) == 1
+    assert len(list((home / "runtimes").glob(f"{SPEC.name}-int8-*.onnx"))) == 1
     cache = _cache(home)
     assert cache.count() == total and cache.failures() == {}
     with Catalog(db) as catalog:

@@ -1,8 +1,10 @@
-"""The opt-in onnx-int8 runtime: calibrated on catalog posters, close to fp32 on real posters, cached once, and
-its vectors kept apart from the fp32 ones."""
+"""The onnx-int8 runtime, the default for lite0: quantized with the calibration table shipped in the package,
+close to fp32 on real posters, cached once, its vectors kept apart from the fp32 ones, and refused with a clear
+error when the table does not fit the graph."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,10 +15,12 @@ from postergenre.config import get_paths
 from postergenre.errors import PosterGenreError
 from postergenre.features.cache import EmbeddingCache
 from postergenre.features.embed import embed_catalog, selected_posters
-from postergenre.features.quantize import CALIBRATION_POSTERS, QUANTIZER_VERSION, Calibration
+from postergenre.features.quantize import (CALIBRATION_POSTERS, QUANTIZER_VERSION, Calibration, CalibrationTable,
+                                           shipped_table)
 from postergenre.features.registry import get_backbone
+from postergenre.features import runtime as runtimes_module
 from postergenre.features.runtime import (RUNTIME_KINDS, NotCalibratedError, int8_cache_key, load_runtime,
-                                          onnx_cache_key)
+                                          onnx_cache_key, resolve_kind, vector_key)
 from postergenre.posters.store import PosterStore
 
 SPEC = get_backbone()
@@ -24,14 +28,14 @@ SPEC = get_backbone()
 
 @pytest.fixture(scope="module")
 def int8_home(tmp_path_factory, shared_rows, make_poster_home):
-    """A data folder of 40 shared movies embedded first with onnx-int8 (calibrating it), then with fp32 onnx."""
+    """A data folder of 40 shared movies embedded first with the default runtime (int8), then with fp32 onnx."""
     folder = tmp_path_factory.mktemp("int8")
     home = make_poster_home(folder, shared_rows[5::450])
     paths = get_paths(home)
     runtimes = folder / "runtimes"
     with Catalog(paths.db) as catalog:
         store = PosterStore(paths.posters)
-        int8 = embed_catalog(catalog, store, SPEC, runtime="onnx-int8", runtime_cache=runtimes, workers=2)
+        int8 = embed_catalog(catalog, store, SPEC, runtime_cache=runtimes, workers=2)
         fp32 = embed_catalog(catalog, store, SPEC, runtime="onnx", runtime_cache=runtimes, workers=2)
         shas = selected_posters(catalog)
     return {"paths": paths, "runtimes": runtimes, "int8": int8, "fp32": fp32, "shas": shas, "store": store}
@@ -62,44 +66,71 @@ def test_int8_vectors_are_close_to_fp32_and_cached_under_their_own_key(int8_home
     assert _cosines(got[:, pooled], want[:, pooled]).min() >= 0.95  # quantizing Clip too keeps pooled features (~0.90 without)
 
 
-def test_the_calibrated_graph_is_cached_by_key_and_reused(int8_home):
+def test_auto_is_int8_with_the_shipped_table_and_the_key_is_known_before_loading(int8_home):
+    table = shipped_table(SPEC)
+    assert table is not None and table.matches(onnx_cache_key(SPEC))
+    assert table.posters["count"] == CALIBRATION_POSTERS and "ranges" not in table.posters
+    assert resolve_kind(SPEC) == "onnx-int8" and resolve_kind(SPEC, "onnx") == "onnx"
+    assert vector_key(SPEC) == (int8_home["int8"].backbone, int8_home["int8"].preprocess_version)
+    assert vector_key(SPEC, "onnx") == vector_key(SPEC, "torch") == (SPEC.name, SPEC.preprocess_version)
+    # another backbone without a table (none ships for a made-up one) stays fp32
+    other = dataclasses.replace(SPEC, name="efficientnet-lite0-untabled")
+    assert shipped_table(other) is None and resolve_kind(other) == "onnx"
+
+
+def test_the_int8_graph_is_cached_by_key_and_reused(int8_home):
     runtimes, store, shas = int8_home["runtimes"], int8_home["store"], int8_home["shas"]
     graphs = list(runtimes.glob(f"{SPEC.name}-int8-*.onnx"))
     assert len(graphs) == 1
     key = json.loads(graphs[0].with_suffix(".json").read_text())
-    calibration = Calibration(tuple(shas[:CALIBRATION_POSTERS]), lambda sha: None)
-    assert key == int8_cache_key(SPEC, calibration.fingerprint)
+    assert key == int8_cache_key(SPEC, shipped_table(SPEC).fingerprint)
     assert key["precision"] == "int8" and key["quantizer"] == QUANTIZER_VERSION
     assert {k: v for k, v in key.items() if k in onnx_cache_key(SPEC) and k != "precision"} == \
         {k: v for k, v in onnx_cache_key(SPEC).items() if k != "precision"}
     stamp = graphs[0].stat().st_mtime_ns
-
-    def no_calibration():
-        raise AssertionError("a cached graph must not be calibrated again")
-
-    rt = load_runtime(SPEC, "onnx-int8", cache_dir=runtimes, calibration=no_calibration)
-    assert rt.model_path == graphs[0] and graphs[0].stat().st_mtime_ns == stamp
+    rt = load_runtime(SPEC, cache_dir=runtimes)
+    assert rt.name == "onnx-int8" and rt.model_path == graphs[0] and graphs[0].stat().st_mtime_ns == stamp
     assert rt.vector_key == (int8_home["int8"].backbone, int8_home["int8"].preprocess_version)
     # a rerun of embed finds every int8 vector cached
     with Catalog(int8_home["paths"].db) as catalog:
         again = embed_catalog(catalog, store, SPEC, runtime="onnx-int8", runtime_cache=runtimes)
     assert (again.embedded, again.cached_before) == (0, again.posters)
-    # the runtime reproduces what was cached
+    # the runtime reproduces what was cached, and so does one built in memory (same table, same graph)
     from postergenre.posters.images import decode_image
 
     images = [decode_image(store.path(s)) for s in shas[:4]]
     with EmbeddingCache(int8_home["paths"].db, *rt.vector_key) as cache:
-        np.testing.assert_allclose(rt.embed(images), cache.get(shas[:4]), rtol=0, atol=1e-5)
+        cached = cache.get(shas[:4])
+    np.testing.assert_allclose(rt.embed(images), cached, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(load_runtime(SPEC, "onnx-int8").embed(images), cached, rtol=0, atol=1e-5)
 
 
-def test_int8_without_a_calibrated_graph_or_posters_is_refused(int8_home, tmp_path):
+def _table_file(tmp_path, table: CalibrationTable):
+    path = tmp_path / "calibrations" / f"{SPEC.name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(table.to_json())
+    return path
+
+
+def test_a_table_for_another_graph_is_refused_and_auto_falls_back_to_fp32(int8_home, tmp_path, monkeypatch):
+    table = shipped_table(SPEC)
+    stale = dataclasses.replace(table, graph={**table.graph, "weights_sha256": "0" * 64})
+    monkeypatch.setattr(runtimes_module, "shipped_table", lambda spec: stale)
     folder = tmp_path / "runtimes"
-    folder.mkdir()
-    with pytest.raises(NotCalibratedError, match="postergenre embed --runtime onnx-int8"):
+    with pytest.raises(NotCalibratedError, match="measured on another graph.*scripts/calibrate_int8.py"):
         load_runtime(SPEC, "onnx-int8", cache_dir=folder)
     assert isinstance(NotCalibratedError("x"), PosterGenreError)
-    # "auto" never picks int8, even where a calibrated graph exists
-    assert load_runtime(SPEC, "auto", cache_dir=int8_home["runtimes"]).name == "onnx"
+    assert resolve_kind(SPEC) == "onnx" and vector_key(SPEC) == (SPEC.name, SPEC.preprocess_version)
+    assert load_runtime(SPEC, cache_dir=folder).name == "onnx"
+    # a table whose fields fit but which lacks ranges the graph needs (another exporter's tensor names)
+    data = dict(table.ranges["data"])
+    data.pop(sorted(data)[len(data) // 2])
+    partial = dataclasses.replace(table, ranges={**table.ranges, "data": data})
+    with pytest.raises(NotCalibratedError, match="has no range for 1 tensors"):
+        load_runtime(SPEC, "onnx-int8", calibration=partial)
+    # a garbled file names itself
+    with pytest.raises(PosterGenreError, match="not a usable int8 calibration table"):
+        CalibrationTable.from_json('{"format": 1, "backbone": "x"}', name="lite0.json")
 
 
 def test_a_truncated_int8_graph_is_quantized_again(int8_home, tmp_path):
@@ -110,20 +141,23 @@ def test_a_truncated_int8_graph_is_quantized_again(int8_home, tmp_path):
     graph = next(folder.glob(f"{SPEC.name}-int8-*.onnx"))
     whole = graph.read_bytes()
     graph.write_bytes(whole[:4096])
+    rt = load_runtime(SPEC, "onnx-int8", cache_dir=folder)
+    assert rt.model_path == graph and graph.read_bytes() == whole  # quantization is deterministic
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_posters_can_calibrate_instead_of_the_table(int8_home):
     store, shas = int8_home["store"], int8_home["shas"]
     with Catalog(int8_home["paths"].db) as catalog:
         calibration = Calibration.from_store(selected_posters(catalog), store, SPEC)
     assert calibration.names == tuple(shas[:CALIBRATION_POSTERS])
-    rt = load_runtime(SPEC, "onnx-int8", cache_dir=folder, calibration=calibration)
-    assert rt.model_path == graph and graph.read_bytes() == whole  # calibration is deterministic
-    assert not list(folder.glob(".*.tmp"))
+    rt = load_runtime(SPEC, "onnx-int8", calibration=calibration)
+    assert rt.vector_key != vector_key(SPEC)  # other ranges, other graph, other vectors
+    from postergenre.posters.images import decode_image
 
-
-def test_the_ray_engine_refuses_int8(int8_home):
-    from postergenre.features.ray_engine import _resolve_runtime
-
-    with pytest.raises(PosterGenreError, match="Ray engine does not run the onnx-int8"):
-        _resolve_runtime(SPEC, "onnx-int8", int8_home["runtimes"])
+    images = [decode_image(store.path(s)) for s in shas[:8]]
+    got, want = rt.embed(images), load_runtime(SPEC, "onnx").embed(images)
+    assert _cosines(got, want).min() >= 0.98
 
 
 def test_calibration_skips_posters_that_do_not_decode_and_needs_some(shared_data, shared_rows, tmp_path):

@@ -106,15 +106,19 @@ def test_the_onnx_path_imports_no_torch_once_the_graph_exists(runtime_cache, sha
         from postergenre.features.registry import get_backbone
         from postergenre.features.runtime import load_runtime
         from postergenre.posters.images import decode_image
-        rt = load_runtime(get_backbone(), "auto", cache_dir=Path({str(runtime_cache)!r}))
-        vector = embed_images([decode_image({str(poster)!r})], rt)[0]
-        print(json.dumps({{"runtime": rt.name, "torch": "torch" in sys.modules, "vector": vector.tolist()}}))
+        out = {{}}
+        for kind in ("auto", "onnx"):  # auto: int8, quantized here from the cached fp32 graph if need be
+            rt = load_runtime(get_backbone(), kind, cache_dir=Path({str(runtime_cache)!r}))
+            out[kind] = {{"runtime": rt.name, "vector": embed_images([decode_image({str(poster)!r})], rt)[0].tolist()}}
+        out["torch"] = "torch" in sys.modules
+        print(json.dumps(out))
     """)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["runtime"] == "onnx" and out["torch"] is False
-    here = load_runtime(SPEC, "onnx", cache_dir=runtime_cache).embed([decode_image(poster)])[0]
-    np.testing.assert_array_equal(np.asarray(out["vector"], dtype=np.float32), here)
+    assert (out["auto"]["runtime"], out["onnx"]["runtime"], out["torch"]) == ("onnx-int8", "onnx", False)
+    for kind in ("onnx-int8", "onnx"):
+        here = load_runtime(SPEC, kind, cache_dir=runtime_cache).embed([decode_image(poster)])[0]
+        np.testing.assert_array_equal(np.asarray(out["auto" if kind == "onnx-int8" else kind]["vector"], dtype=np.float32), here)
 
 
 def test_auto_falls_back_to_torch_without_onnxruntime(tmp_path):

@@ -18,12 +18,15 @@ def _torch_probs(art: ModelArtifact, X: np.ndarray) -> np.ndarray:
         return torch.sigmoid(head_module(art)(torch.from_numpy(X))).numpy()
 
 
-def _real_embeddings(home: Path, backbone: str, preprocess_version: str) -> np.ndarray:
+def _real_embeddings(home: Path, backbone: str) -> np.ndarray:
+    """The home's vectors of the default runtime (what predictions embed with)."""
     from postergenre.config import get_paths
     from postergenre.features.cache import EmbeddingCache
+    from postergenre.features.registry import get_backbone
+    from postergenre.features.runtime import vector_key
 
     db = get_paths(home).db
-    with EmbeddingCache(db, backbone, preprocess_version) as cache:
+    with EmbeddingCache(db, *vector_key(get_backbone(backbone))) as cache:
         _, X = cache.load_all()
     return np.asarray(X, dtype=np.float32)
 
@@ -39,7 +42,7 @@ def test_bundled_model_numpy_forward_matches_torch_on_random_features() -> None:
 
 def test_bundled_model_numpy_forward_matches_torch_on_real_embeddings(small_home: Path) -> None:
     art = ModelArtifact.load()
-    X = _real_embeddings(small_home, art.backbone, art.preprocess_version)
+    X = _real_embeddings(small_home, art.backbone)
     assert len(X) > 100
     np.testing.assert_allclose(head_forward.logits(art.tensors, art.head_config["feature_slice"], X),
                                torch.logit(torch.from_numpy(_torch_probs(art, X)).double()).numpy(), atol=1e-3)

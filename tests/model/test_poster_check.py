@@ -11,6 +11,7 @@ from PIL import Image
 from postergenre.catalog.store import Catalog
 from postergenre.features.registry import get_backbone
 from postergenre.features.cache import EmbeddingCache
+from postergenre.features.runtime import vector_key
 from postergenre.features.embed import embed_images
 from postergenre.model.poster_check import fit_poster_check, poster_check_scores
 
@@ -20,7 +21,7 @@ def poster_vectors(small_home: Path) -> np.ndarray:
     spec = get_backbone()
     with Catalog(small_home / "catalog.sqlite") as catalog:
         shas = sorted({m.poster_sha256 for m in catalog.movies() if m.poster_sha256})
-    with EmbeddingCache(small_home / "catalog.sqlite", spec.name, spec.preprocess_version) as cache:
+    with EmbeddingCache(small_home / "catalog.sqlite", *vector_key(spec)) as cache:
         return cache.get(shas)
 
 

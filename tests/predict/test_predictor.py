@@ -112,7 +112,8 @@ def test_url_inputs_are_fetched(predictor, http_root: tuple[str, Path], three_po
 
 def test_predict_path_imports_no_torch_on_the_onnx_runtime(model_dir: Path, three_posters: list[Path],
                                                             tmp_path: Path) -> None:
-    """Once the ONNX graph is exported into the home, loading and predicting never import torch (nor sklearn)."""
+    """Once the ONNX graphs are built into the home, loading and predicting on the default runtime (int8)
+    never import torch (nor sklearn)."""
     import json
     import subprocess
     import sys
@@ -120,7 +121,7 @@ def test_predict_path_imports_no_torch_on_the_onnx_runtime(model_dir: Path, thre
     code = (
         "import json, sys\n"
         "from postergenre.predict.predictor import Predictor\n"
-        f"p = Predictor.load({str(model_dir)!r}, home={str(tmp_path)!r}, runtime='onnx')\n"
+        f"p = Predictor.load({str(model_dir)!r}, home={str(tmp_path)!r})\n"
         f"r = p.predict({str(three_posters[0])!r})\n"
         "print(json.dumps({'runtime': p.core.runtime_name, 'decided': r.decided,\n"
         "                  'loaded': [m for m in ('torch', 'sklearn') if m in sys.modules]}))\n"
@@ -131,5 +132,5 @@ def test_predict_path_imports_no_torch_on_the_onnx_runtime(model_dir: Path, thre
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
     answer = json.loads(second.stdout.strip().splitlines()[-1])
-    assert answer["runtime"] == "onnx" and answer["loaded"] == []
+    assert answer["runtime"] == "onnx-int8" and answer["loaded"] == []
     assert answer["decided"] == json.loads(first.stdout.strip().splitlines()[-1])["decided"]

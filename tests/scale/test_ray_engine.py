@@ -20,7 +20,7 @@ from postergenre.config import get_paths
 from postergenre.features.cache import EmbeddingCache
 from postergenre.features.embed import selected_posters
 from postergenre.features.registry import get_backbone
-from postergenre.features.runtime import load_runtime
+from postergenre.features.runtime import load_runtime, vector_key
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
 
@@ -42,7 +42,7 @@ def cluster():
 
 
 def _cache(home: Path) -> EmbeddingCache:
-    return EmbeddingCache(get_paths(home).db, SPEC.name, SPEC.preprocess_version)
+    return EmbeddingCache(get_paths(home).db, *vector_key(SPEC))  # the default runtime's (int8) vectors
 
 
 def _embed_ray(home: Path, **options) -> object:
@@ -72,7 +72,7 @@ def test_ray_vectors_equal_the_local_engines(cluster, small_home, copy_home):
 
     summary = _embed_ray(home, actors=2, batch_size=16)
 
-    assert summary.complete and summary.embedded == len(shas) - 1 >= 150 and summary.runtime == "onnx"
+    assert summary.complete and summary.embedded == len(shas) - 1 >= 150 and summary.runtime == "onnx-int8"
     assert list(summary.failures) == [shas[0]] and shas[0] in summary.failures[shas[0]]
     with _cache(home) as cache:
         got = cache.get(shas[1:])
@@ -120,7 +120,7 @@ def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(cluster, shared_ro
     rows = _whole_rows(db)
     assert sorted(r[0] for r in rows) == shas  # every poster once: no duplicates, none missing
     store = PosterStore(get_paths(home).posters)
-    with _cache(home) as cache, load_runtime(SPEC, "onnx", cache_dir=home / "runtimes") as rt:
+    with _cache(home) as cache, load_runtime(SPEC, cache_dir=home / "runtimes") as rt:
         got = cache.get(shas)
         fresh = rt.embed([decode_image(store.path(s)) for s in shas])
     assert float(np.abs(got - fresh).max()) <= 1e-5

@@ -25,10 +25,11 @@ _EMBED_HELP = (
     "fail to decode are recorded with their reason and skipped (see --retry-failed).\n\n"
     f"Backbones: {', '.join(f'{n} (default)' if n == DEFAULT_BACKBONE else n for n in backbone_names(plugins=False))}"
     ", and any installed through the postergenre.backbones entry point.\n\n"
-    "Runtimes: onnx (ONNX Runtime on a graph exported once into <home>/runtimes; about 2.5x faster), torch, "
-    "auto (onnx when it installs and matches torch, else torch). Both give the same vectors (within 1e-4), "
-    "so the cache is shared. onnx-int8 (opt-in): int8 static quantization calibrated once on the catalog's "
-    "posters; its vectors differ slightly (cosine ~0.999) and are cached apart."
+    "Runtimes: auto (the default: onnx-int8 where a calibration table ships for the backbone, else onnx, else "
+    "torch); onnx-int8 (ONNX Runtime on the graph quantized to int8 with the package's calibration table; "
+    "vectors within cosine ~0.999 of fp32, cached apart); onnx (ONNX Runtime fp32 on a graph exported once "
+    "into <home>/runtimes); torch. onnx and torch give the same vectors (within 1e-4) and share the cache. "
+    "train, evaluate and similar read the default runtime's vectors."
 )
 
 

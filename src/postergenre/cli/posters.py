@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..posters.attach import attach_folder
-from ..posters.fetch import FetchLimits, fetch_posters
 from ..posters.store import PosterStore
 from ._app import HomeOption, console, open_catalog, paths_for, posters_app
 from ._progress import progress_display
@@ -56,6 +54,8 @@ def attach(
     paths = paths_for(home)
     with open_catalog(home) as catalog:
         with progress_display() as show:
+            from ..posters.attach import attach_folder  # here, not at the top: `predict` starts without it
+
             summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=show)
     console.print(
         f"attached [green]{summary.attached}[/green], unchanged {summary.unchanged}, "
@@ -85,6 +85,8 @@ def fetch(
 ) -> None:
     """See _FETCH_HELP."""
     paths = paths_for(home)
+    from ..posters.fetch import FetchLimits, fetch_posters  # here: httpx costs ~90 ms of every CLI start
+
     limits = FetchLimits(timeout_s=timeout, retries=retries, allow_private_hosts=allow_private_urls)
     with open_catalog(home) as catalog:
         with progress_display() as show:

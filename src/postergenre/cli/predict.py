@@ -29,9 +29,9 @@ EXIT_CODES = ("Exit codes: 0 every poster was processed; 1 some posters failed (
 FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable), json or csv.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")]
-RuntimeOption = Annotated[str, typer.Option("--runtime", help="Inference runtime: auto (ONNX Runtime when it passes "
-                                                               "parity, else torch), onnx, torch, or onnx-int8 (opt-in; "
-                                                               "calibrated by `postergenre embed --runtime onnx-int8`).")]
+RuntimeOption = Annotated[str, typer.Option("--runtime", help="Inference runtime: auto (onnx-int8 where a calibration "
+                                                               "table ships for the backbone, else onnx, else torch), "
+                                                               "onnx-int8, onnx (fp32) or torch.")]
 SynopsisOption = Annotated[Optional[str], typer.Option(
     "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
                        "genres become the combined poster + synopsis estimate.")]

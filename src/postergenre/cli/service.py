@@ -21,7 +21,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     model: Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")] = None,
     home: HomeOption = None,
-    runtime: Annotated[str, typer.Option(help="Inference runtime: auto, onnx or torch.")] = "auto",
+    runtime: Annotated[str, typer.Option(help="Inference runtime: auto (onnx-int8 where it ships), onnx-int8, onnx or torch.")] = "auto",
     max_concurrency: Annotated[int, typer.Option(min=1, help="Predictions computed at the same time.")] = DEFAULT_MAX_CONCURRENCY,
     max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot; beyond that the answer is "
                                                        "503 + Retry-After, before the upload is read.")] = DEFAULT_MAX_WAITING,

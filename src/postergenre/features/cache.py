@@ -109,7 +109,7 @@ class EmbeddingCache:
             detail = f" ({len(failed)} of them failed to decode earlier)" if failed else ""
             raise MissingEmbeddingsError(
                 f"{len(missing)} of {len(set(shas))} posters have no {self.backbone} embedding"
-                f" (preprocessing {self.preprocess_version}){detail}; run `postergenre embed --backbone {self.backbone}`"
+                f" (preprocessing {self.preprocess_version}){detail}; run `postergenre embed --backbone {self.backbone.split('+')[0]}`"
             )
         if not shas:
             return np.zeros((0, 0), dtype=np.float32)

@@ -33,8 +33,7 @@ from ..posters.store import PosterStore
 from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
 from .registry import BackboneSpec
-from .quantize import Calibration
-from .runtime import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, INT8_KIND, InferenceRuntime, TorchRuntime, load_runtime
+from .runtime import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime, vector_key
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # batches processed at once, one per core
 DEFAULT_RUNTIME = "auto"
@@ -122,8 +121,7 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
     `threads` intra-op threads per forward pass. Posters that failed before are skipped unless
     `retry_failed`. `runtime`: a loaded InferenceRuntime of `spec` (reused, not closed), or a kind for
     `load_runtime` ("auto", "onnx", "torch", "onnx-int8"; exported graphs cached under `runtime_cache`).
-    Vectors are cached under the runtime's `vector_key`: onnx-int8 ones apart from fp32 ones (its graph is
-    calibrated on this catalog's posters on first use).
+    Vectors are cached under the runtime's `vector_key`: onnx-int8 ones apart from fp32 ones.
     `progress` is called after every batch with the posters done so far.
     """
     if batch_size < 1:
@@ -131,9 +129,6 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
     if isinstance(runtime, InferenceRuntime) and runtime.spec.name != spec.name:
         raise ValueError(f"runtime of backbone {runtime.spec.name} given to embed {spec.name}")
     owned = not isinstance(runtime, InferenceRuntime)
-    if owned and runtime == INT8_KIND:  # its vectors are keyed by the calibrated graph: load (or calibrate) it first
-        runtime = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads,
-                               calibration=lambda: Calibration.from_store(selected_posters(catalog), store, spec))
     try:
         return _embed_missing(catalog, store, spec, runtime, runtime_cache, batch_size=batch_size, workers=workers,
                               threads=threads, flt=flt, retry_failed=retry_failed, progress=progress)
@@ -160,8 +155,8 @@ def work_list(catalog: Catalog, cache: EmbeddingCache, summary: EmbedSummary, fl
 def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime | str,
                    runtime_cache: Path | str | None, *, batch_size: int, workers: int, threads: int,
                    flt: MovieFilter | None, retry_failed: bool, progress: ProgressFn) -> EmbedSummary:
-    backbone, version = (runtime.vector_key if isinstance(runtime, InferenceRuntime)
-                         else (spec.name, spec.preprocess_version))
+    # Known before loading anything, so that a rerun with nothing to do loads no runtime.
+    backbone, version = runtime.vector_key if isinstance(runtime, InferenceRuntime) else vector_key(spec, runtime)
     summary = EmbedSummary(backbone, version)
     with EmbeddingCache(catalog.path, backbone, version) as cache:
         todo = work_list(catalog, cache, summary, flt, retry_failed)
@@ -169,6 +164,12 @@ def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, run
             return summary
         owned = not isinstance(runtime, InferenceRuntime)
         rt = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads) if owned else runtime
+        if rt.vector_key != (backbone, version):  # "auto" fell back to another runtime (the log says why)
+            try:
+                return _embed_missing(catalog, store, spec, rt, runtime_cache, batch_size=batch_size, workers=workers,
+                                      threads=threads, flt=flt, retry_failed=retry_failed, progress=progress)
+            finally:
+                rt.close()
         summary.runtime = rt.name
         batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
         task = f"embed {spec.name} ({rt.name})"

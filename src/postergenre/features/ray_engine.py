@@ -39,7 +39,7 @@ from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
 from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, work_list
 from .registry import BackboneSpec, get_backbone
-from .runtime import DEFAULT_BATCH_SIZE, INT8_KIND, InferenceRuntime, load_runtime
+from .runtime import DEFAULT_BATCH_SIZE, InferenceRuntime, load_runtime, vector_key
 
 RAY_PIN = "ray[data]==2.60.0"
 INSTALL_HINT = (f"install the optional extra: pip install '.[ray]' in the postergenre checkout "
@@ -172,17 +172,18 @@ class PosterEmbedder:
                 "failure": np.asarray(reasons, dtype=object)}
 
 
-def _resolve_runtime(spec: BackboneSpec, runtime: InferenceRuntime | str, runtime_cache: Path | str | None) -> str:
-    """The runtime kind every actor will load: "auto" settled once here, and the ONNX graph exported once
-    into `runtime_cache` before the actors start (else each would export it, needing torch)."""
-    if getattr(runtime, "name", runtime) == INT8_KIND:  # this engine caches under the fp32 key only
-        raise PosterGenreError(f"the Ray engine does not run the {INT8_KIND} runtime; use the local engine")
+def _resolve_runtime(spec: BackboneSpec, runtime: InferenceRuntime | str,
+                     runtime_cache: Path | str | None) -> tuple[str, tuple[str, str]]:
+    """The runtime kind every actor will load and the cache key of its vectors: "auto" settled once here, and
+    the ONNX graph exported (and quantized) once into `runtime_cache` before the actors start (else each
+    would build it, needing torch). Every actor then builds the same graph, int8 included: its activation
+    ranges come from the table shipped with the package, not from the posters an actor happens to see."""
     if isinstance(runtime, InferenceRuntime):
-        return runtime.name
+        return runtime.name, runtime.vector_key
     if runtime == "torch":
-        return "torch"
+        return "torch", vector_key(spec, "torch")
     with load_runtime(spec, runtime, cache_dir=runtime_cache) as rt:
-        return rt.name
+        return rt.name, rt.vector_key
 
 
 def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
@@ -195,12 +196,12 @@ def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, 
     use. Exported graphs are cached under `runtime_cache`, which every node must see at the same path.
     """
     require_ray()
-    summary = EmbedSummary(spec.name, spec.preprocess_version)
-    with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
+    kind, (backbone, version) = _resolve_runtime(spec, runtime, runtime_cache)
+    summary = EmbedSummary(backbone, version)
+    with EmbeddingCache(catalog.path, backbone, version) as cache:
         todo = work_list(catalog, cache, summary, flt, retry_failed)
         if not todo:
             return summary
-        kind = _resolve_runtime(spec, runtime, runtime_cache)
         summary.runtime = kind
         task = f"embed {spec.name} ({kind}, ray)"
         start = time.perf_counter()

@@ -12,11 +12,13 @@ a new file (written atomically); a file that does not load is exported again. On
 loading and running it imports no torch: that is what makes a CLI prediction start fast.
 
 fp32 ONNX features equal torch's within 1e-4, so cached vectors are shared by both runtimes (same cache
-key). The opt-in "onnx-int8" runtime runs a statically quantized copy of that graph (features.quantize),
-calibrated once on catalog posters and cached as `<cache_dir>/<backbone>-int8-<key>.onnx`; its vectors
-differ slightly (cosine ≈ 0.999), so they are cached under their own key (`vector_key`). Measured side by side on a busy 2-core machine (benchmarks/embed_speed.py, 384 posters): the
-forward pass alone takes 19 CPU ms/poster on ORT vs 43 on torch (2.2×); end to end (decode, letterbox,
-SQLite) 1.8× the posters per CPU-second; warm single poster with 1 thread 21 ms vs 80 ms median.
+key). The "onnx-int8" runtime runs a statically quantized copy of that graph (features.quantize) whose
+activation ranges come from a calibration table shipped with the package, so every install builds the
+same graph without posters; cached as `<cache_dir>/<backbone>-int8-<key>.onnx`. Its vectors differ
+slightly (cosine ≈ 0.999), so they are cached under their own key (`vector_key`). It is what "auto"
+picks where a table ships (lite0): its macro ROC AUC change by 5-fold CV is +0.0007 (gate ≥ −0.002,
+benchmarks/int8_quality.py) and its forward pass takes 6.6 CPU ms per poster against 13.7 for fp32 ONNX
+and ~40 for torch (one thread, lite0 at 224×320, this 2-core machine).
 
 Threads: each session runs on `threads` intra-op threads (default 1) and never spin-waits; throughput
 comes from several batches in flight (features.embed), which degrades far less than intra-op
@@ -31,7 +33,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -43,17 +45,17 @@ from PIL import Image
 
 from ..errors import PosterGenreError
 from ..files import write_atomic
-from .quantize import QUANTIZER_VERSION, Calibration
+from .quantize import QUANTIZER_VERSION, Calibration, CalibrationMismatchError, CalibrationTable, quantize_graph, shipped_table
 from .registry import BackboneSpec
 
 log = logging.getLogger(__name__)
 
 RuntimeKind = Literal["auto", "onnx", "torch", "onnx-int8"]
 RUNTIME_KINDS: tuple[str, ...] = ("auto", "onnx", "torch", "onnx-int8")
-INT8_KIND = "onnx-int8"  # opt-in: never chosen by "auto"
+INT8_KIND = "onnx-int8"  # chosen by "auto" where a calibration table ships for the backbone
 DEFAULT_BATCH_SIZE = 4  # small batches stay in the CPU caches: ~30% less CPU per poster than 16
 DEFAULT_THREADS = 1  # intra-op threads per forward pass: parallelism comes from batches in flight
-_EXPORT_FORMAT = 1  # bump when the export code changes the graph for the same versions
+_EXPORT_FORMAT = 3  # bump when the export code changes the graph for the same versions (2: static padding, 3: pads folded)
 OPSET = 17  # ONNX Runtime ≥ 1.14 runs it; every op of the Lite networks exists there
 PARITY_ATOL = 1e-4  # max abs feature difference an exported fp32 graph may have from torch
 
@@ -208,8 +210,7 @@ class Int8OnnxRuntime(OnnxRuntime):
 
     @property
     def vector_key(self) -> tuple[str, str]:
-        # Never the fp32 key: another calibration, quantizer or graph means other vectors.
-        return f"{self.spec.name}+int8", f"{self.spec.preprocess_version}+{self.key_digest[:12]}"
+        return int8_vector_key(self.spec, self.key_digest)
 
 
 def _package_version(name: str) -> str:
@@ -234,6 +235,7 @@ def onnx_cache_key(spec: BackboneSpec, weights_sha256: str | None = None) -> dic
         "builder": spec.builder if isinstance(spec.builder, str) else f"{spec.builder.__module__}:{spec.builder.__qualname__}",
         "torch": _package_version("torch"),
         "onnx": _package_version("onnx"),
+        "onnxruntime": _package_version("onnxruntime"),  # its constant folding is part of the export
         "opset": OPSET,
         "precision": "fp32",
     }
@@ -314,53 +316,69 @@ def _onnx_runtime(spec: BackboneSpec, cache_dir: Path | None, threads: int | Non
     return OnnxRuntime(spec, path, threads)
 
 
-def _cached_int8(spec: BackboneSpec, folder: Path, weights: str, threads: int | None) -> Int8OnnxRuntime | None:
-    """The quantized graph in `folder` whose key matches today's in everything but the calibration set."""
-    for path in sorted(folder.glob(f"{spec.name}-int8-*.onnx")):
-        try:
-            key = json.loads(path.with_suffix(".json").read_text())
-            if not isinstance(key, dict) or path != int8_model_path(spec, folder, str(key.get("calibration")), weights):
-                continue  # another quantizer, onnxruntime, torch or weights: stale
-            return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
-        except Exception as exc:  # missing/garbled key file or a truncated graph: quantize again
-            log.warning("cached int8 graph %s is not usable (%s); quantizing again", path, exc)
-    return None
+_Source = Calibration | CalibrationTable
+
+
+def _int8_source(spec: BackboneSpec, weights: str, calibration: _Source | None) -> _Source:
+    """The activation ranges to quantize with: the caller's, else the table shipped for the backbone."""
+    if calibration is not None:
+        return calibration
+    table = shipped_table(spec)
+    if table is None:
+        raise NotCalibratedError(f"backbone {spec.name} ships no int8 calibration table: use the onnx runtime, or "
+                                 "pass calibration posters (features.quantize.Calibration) to load_runtime")
+    if not table.matches(onnx_cache_key(spec, weights)):
+        raise NotCalibratedError(f"the int8 calibration table shipped for {spec.name} was measured on another graph "
+                                 "(export format, weights or input size changed): scripts/calibrate_int8.py measures it again")
+    return table
+
+
+_shipped_graphs: dict[tuple[BackboneSpec, str], bytes] = {}  # quantized with the shipped table, once per process
+
+
+def _quantized(spec: BackboneSpec, folder: Path | None, weights: str, source: _Source, shipped: bool) -> bytes:
+    """`spec`'s graph quantized with `source`, from the fp32 graph cached in `folder` (no torch needed when it
+    is there) or exported in memory."""
+    if shipped and (spec, weights) in _shipped_graphs:
+        return _shipped_graphs[(spec, weights)]
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="postergenre-fp32-") as tmp:  # the quantizer reads a file
+            fp32 = _onnx_runtime(spec, folder, None).model_path if folder is not None else None
+            if fp32 is None:
+                fp32 = Path(tmp) / "fp32.onnx"
+                fp32.write_bytes(_export_checked(spec)[0])
+            data = quantize_graph(spec, fp32, source, onnx_cache_key(spec, weights))
+    except CalibrationMismatchError as exc:
+        raise NotCalibratedError(str(exc)) from exc
+    except RuntimeUnavailableError:
+        raise
+    except Exception as exc:  # quantizer errors come in many types; a decode error names its poster
+        raise RuntimeUnavailableError(f"backbone {spec.name}: int8 quantization failed ({type(exc).__name__}: {exc})") from exc
+    if shipped:
+        _shipped_graphs[(spec, weights)] = data
+    return data
+
+
+def _weights_sha256(spec: BackboneSpec) -> str:
+    return spec.weights.sha256 if spec.weights else _export_checked(spec)[1]
 
 
 def _int8_runtime(spec: BackboneSpec, folder: Path | None, threads: int | None,
-                  calibration: Calibration | Callable[[], Calibration] | None) -> Int8OnnxRuntime:
-    weights = spec.weights.sha256 if spec.weights else _export_checked(spec)[1]
-    if folder is not None:
-        cached = _cached_int8(spec, folder, weights, threads)
-        if cached is not None:
-            return cached
-    if calibration is None:
-        where = f"in {folder}" if folder is not None else "in memory"
-        raise NotCalibratedError(f"backbone {spec.name}: no calibrated int8 graph {where}; the onnx-int8 runtime is "
-                                 "calibrated on catalog posters by `postergenre embed --runtime onnx-int8` (once)")
-    if not isinstance(calibration, Calibration):
-        calibration = calibration()  # a deferred source: decode posters only when a graph must be built
-    from .quantize import quantize_graph
-
-    fp32 = _onnx_runtime(spec, folder, None)
-    key = int8_cache_key(spec, calibration.fingerprint, weights)
-    try:
-        if fp32.model_path is not None:
-            data = quantize_graph(spec, fp32.model_path, calibration)
-        else:  # no cache folder: the quantizer reads a file
-            import tempfile
-
-            with tempfile.TemporaryDirectory(prefix="postergenre-fp32-") as tmp:
-                source = Path(tmp) / "fp32.onnx"
-                source.write_bytes(_export_checked(spec)[0])
-                data = quantize_graph(spec, source, calibration)
-    except Exception as exc:  # quantizer errors come in many types; a decode error names its poster
-        raise RuntimeUnavailableError(f"backbone {spec.name}: int8 quantization failed ({type(exc).__name__}: {exc})") from exc
-    finally:
-        fp32.close()
-    if folder is None:
+                  calibration: _Source | None) -> Int8OnnxRuntime:
+    weights = _weights_sha256(spec)
+    source = _int8_source(spec, weights, calibration)
+    key = int8_cache_key(spec, source.fingerprint, weights)
+    path = int8_model_path(spec, folder, source.fingerprint, weights) if folder is not None else None
+    if path is not None and path.is_file():
+        try:
+            return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
+        except Exception as exc:  # truncated or foreign file: quantize again below
+            log.warning("cached int8 graph %s does not load (%s); quantizing again", path, exc)
+    data = _quantized(spec, folder, weights, source, shipped=calibration is None)
+    if path is None:
         return Int8OnnxRuntime(spec, data, _key_digest(key), threads)
-    path = int8_model_path(spec, folder, calibration.fingerprint, weights)
     write_atomic(path, data)
     write_atomic(path.with_suffix(".json"), json.dumps(key, indent=2, sort_keys=True) + "\n")
     for stale in path.parent.glob(f"{spec.name}-int8-*.onnx"):  # one calibrated graph per backbone and folder
@@ -370,23 +388,56 @@ def _int8_runtime(spec: BackboneSpec, folder: Path | None, threads: int | None,
     return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
 
 
+def resolve_kind(spec: BackboneSpec, kind: RuntimeKind | str = "auto") -> str:
+    """The runtime `kind` settles to before anything is built: "auto" is onnx-int8 where onnxruntime imports
+    and a calibration table matching today's graph ships for the backbone, else onnx, else torch. (Loading
+    can still fall back further when an export or quantization fails; the log says so.)"""
+    if kind not in RUNTIME_KINDS:
+        raise PosterGenreError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIME_KINDS)}")
+    if kind != "auto":
+        return kind
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    table = shipped_table(spec)
+    if spec.weights is not None and table is not None and table.matches(onnx_cache_key(spec)):
+        return INT8_KIND
+    return "onnx"
+
+
+def vector_key(spec: BackboneSpec, kind: RuntimeKind | str = "auto") -> tuple[str, str]:
+    """The embedding-cache key (backbone, version) of the vectors runtime `kind` computes, without loading it:
+    what `train`, `evaluate` and comparable titles read. fp32 runtimes share the backbone's own key."""
+    if resolve_kind(spec, kind) != INT8_KIND:
+        return spec.name, spec.preprocess_version
+    weights = _weights_sha256(spec)
+    digest = _key_digest(int8_cache_key(spec, _int8_source(spec, weights, None).fingerprint, weights))
+    return int8_vector_key(spec, digest)
+
+
+def int8_vector_key(spec: BackboneSpec, key_digest: str) -> tuple[str, str]:
+    # Never the fp32 key: another calibration, quantizer or graph means other vectors.
+    return f"{spec.name}+int8", f"{spec.preprocess_version}+{key_digest[:12]}"
+
+
 def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str | None = None,
                  threads: int | None = None, net: Any = None,
-                 calibration: Calibration | Callable[[], Calibration] | None = None) -> InferenceRuntime:
+                 calibration: Calibration | CalibrationTable | None = None) -> InferenceRuntime:
     """The inference runtime `kind` for `spec`.
 
     "onnx": ONNX Runtime on the graph cached under `cache_dir` (exported on first use; in memory once per
     process when `cache_dir` is None); raises RuntimeUnavailableError when it cannot run.
     "torch": the torch network (`net` reuses one already built).
-    "auto": onnx when onnxruntime imports and the export works and matches torch, else torch.
-    "onnx-int8" (opt-in): the graph statically quantized (features.quantize), calibrated once on
-    `calibration` (posters, or a function returning them, called only when no calibrated graph for today's
-    key is cached under `cache_dir`); NotCalibratedError when neither exists. Its vectors have their own
+    "onnx-int8": that graph statically quantized (features.quantize) with the activation ranges of
+    `calibration` (posters to measure them on, or a table), by default the table shipped for the backbone;
+    cached under `cache_dir` by key. NotCalibratedError when there is none. Its vectors have their own
     cache key (`InferenceRuntime.vector_key`).
+    "auto": `resolve_kind` (onnx-int8 where a table ships, else onnx, else torch), falling back a step
+    with a warning when a graph cannot be built.
     `threads`: intra-op threads per forward pass (default 1).
     """
-    if kind not in RUNTIME_KINDS:
-        raise PosterGenreError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIME_KINDS)}")
+    kind = resolve_kind(spec, kind) if kind != "auto" else kind
     if kind == "torch":
         return TorchRuntime(spec, net, threads)
     folder = Path(cache_dir) if cache_dir is not None else None
@@ -394,6 +445,11 @@ def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_
         return _onnx_runtime(spec, folder, threads)
     if kind == INT8_KIND:
         return _int8_runtime(spec, folder, threads, calibration)
+    if resolve_kind(spec, "auto") == INT8_KIND:
+        try:
+            return _int8_runtime(spec, folder, threads, calibration)
+        except RuntimeUnavailableError as exc:
+            log.warning("%s; using the fp32 onnx runtime", exc)
     try:
         return _onnx_runtime(spec, folder, threads)
     except RuntimeUnavailableError as exc:

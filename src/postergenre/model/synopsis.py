@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from scipy.special import expit
 
 from ..errors import ModelError, PosterGenreError
+from .head_forward import sigmoid as expit
 
 TENSOR_PREFIX = "synopsis."
 FORMAT_VERSION = 1
@@ -99,7 +98,9 @@ class SynopsisHead:
             raise PosterGenreError("synopsis head needs word_ngrams or char_ngrams")
         return out
 
-    def _features(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def _features(self, texts: Sequence[str]) -> "sparse.csr_matrix":
+        from scipy import sparse  # here: a prediction without a synopsis never loads scipy (~0.15 s of CLI start)
+
         blocks = [v.transform(texts) for v in self.vectorisers_]
         # Each block is L2-normalised; dividing by sqrt(#blocks) keeps every row at unit norm.
         return (sparse.hstack(blocks, format="csr") / np.sqrt(len(blocks))).tocsr()

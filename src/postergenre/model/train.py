@@ -71,6 +71,7 @@ class Dataset:
     ratings: list[str | None] = field(default_factory=list)  # content rating per movie (None = unrated)
     years: list[int | None] = field(default_factory=list)
     collections: list[tuple[str, ...]] = field(default_factory=list)  # empty when the catalog has none
+    vectors: tuple[str, str] = ("", "")  # the embedding-cache key X was read under (fp32 or int8 vectors)
 
     @property
     def features(self) -> np.ndarray:
@@ -93,6 +94,7 @@ class Dataset:
             "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0))},
             "dropped_genres": self.dropped_genres,
             "profile": self.profile(),
+            "vectors": "/".join(self.vectors),
         }
 
     def profile(self) -> dict[str, Any]:
@@ -118,16 +120,19 @@ class Dataset:
 
 def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbone: str | None = None,
                      feature_set: str = DEFAULT_FEATURE_SET, min_examples: int = 100,
-                     genres: Sequence[str] | None = None, skip_unembedded: bool = False) -> Dataset:
+                     genres: Sequence[str] | None = None, skip_unembedded: bool = False,
+                     runtime: str = "auto") -> Dataset:
     """Select movies, keep genres with >= `min_examples` (or exactly `genres`), and load their cached vectors.
 
     Movies whose poster failed to embed are left out with a message; posters never embedded raise a ModelError
     that says how to embed them (or, with `skip_unembedded`, are left out with a message, e.g. to preview
     results while `postergenre embed` is still running). Movies with none of the kept genres are left out (every evaluated movie has
-    at least one true genre, as in the catalog).
+    at least one true genre, as in the catalog). The vectors are those `runtime` computes
+    (`features.runtime.vector_key`: int8 ones where that is the default runtime).
     """
     from ..features.registry import get_backbone
     from ..features.cache import EmbeddingCache
+    from ..features.runtime import vector_key
 
     spec = get_backbone(backbone)
     sl = spec.feature_slice(feature_set)
@@ -136,7 +141,7 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
     # Every field of the caller's filter (collections too), plus the two this data set needs.
     base = replace(flt or MovieFilter(), require_poster=True, require_genres=True)
     movies: list[Movie] = base.apply(catalog.movies())
-    with EmbeddingCache(catalog.path, spec.name, spec.preprocess_version) as cache:
+    with EmbeddingCache(catalog.path, *vector_key(spec, runtime)) as cache:
         return _assemble(movies, cache, spec, sl, feature_set, min_examples, genres, skip_unembedded)
 
 
@@ -180,7 +185,8 @@ def _assemble(movies: list[Movie], cache: "EmbeddingCache", spec: "BackboneSpec"
     missing = cache.missing(unique)
     if missing:
         raise ModelError(
-            f"{len(missing)} of {len(unique)} selected posters have no {spec.name} embedding yet: "
+            f"{len(missing)} of {len(unique)} selected posters have no {spec.name} embedding yet"
+            f"{' (int8 vectors, the default runtime)' if cache.backbone != spec.name else ''}: "
             f"run `postergenre embed --backbone {spec.name}`"
         )
     vectors = cache.get(unique)
@@ -192,7 +198,7 @@ def _assemble(movies: list[Movie], cache: "EmbeddingCache", spec: "BackboneSpec"
         preprocess_version=spec.preprocess_version, feature_set=feature_set, feature_slice=(sl.start or 0, sl.stop),
         dropped_genres=dict(dropped), messages=messages, movie_genres=[tuple(sorted(m.genres)) for m in rows],
         titles=[m.title for m in rows], ratings=[m.content_rating for m in rows], years=[m.year for m in rows],
-        collections=[_collections_of(m) for m in rows],
+        collections=[_collections_of(m) for m in rows], vectors=(cache.backbone, cache.preprocess_version),
     )
 
 
@@ -337,7 +343,7 @@ def dataset_for(catalog: Catalog, opts: TrainOptions) -> Dataset:
 def data_key(ds: Dataset) -> str:
     """Identity of the training matrix for the fold cache: data fingerprint, genre columns, features used."""
     h = hashlib.sha256()
-    for part in (ds.fingerprint()["sha256"], "|".join(ds.genres), ds.backbone, ds.preprocess_version,
+    for part in (ds.fingerprint()["sha256"], "|".join(ds.genres), ds.backbone, ds.preprocess_version, "/".join(ds.vectors),
                  f"{ds.feature_slice[0]}:{ds.feature_slice[1]}"):
         h.update(part.encode())
         h.update(b"\n")
@@ -730,7 +736,7 @@ def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
         backbone=ds.backbone, preprocess_version=ds.preprocess_version, feature_set=ds.feature_set,
         feature_slice=ds.feature_slice, dropped_genres=ds.dropped_genres, messages=ds.messages,
         movie_genres=[ds.movie_genres[i] for i in idx], titles=_pick(ds.titles, idx), ratings=_pick(ds.ratings, idx),
-        years=_pick(ds.years, idx), collections=_pick(ds.collections, idx),
+        years=_pick(ds.years, idx), collections=_pick(ds.collections, idx), vectors=ds.vectors,
     )
 
 

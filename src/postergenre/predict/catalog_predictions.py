@@ -144,9 +144,7 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
     task = f"predict {len(core.genres)} genres"
     try:
         # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
-        backbone, version = runtime.vector_key if isinstance(runtime, InferenceRuntime) else \
-            (spec.name, spec.preprocess_version)
-        with EmbeddingCache(catalog.path, backbone, version) as cache, \
+        with EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache, \
                 pq.ParquetWriter(partial, schema, compression="zstd") as writer:
             failures = cache.failures()
             progress(Progress(task, 0, len(movies)))

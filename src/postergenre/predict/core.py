@@ -165,6 +165,11 @@ class ModelCore:
     def runtime_name(self) -> str:
         return str(getattr(self.embedder, "name", type(self.embedder).__name__))
 
+    @property
+    def vector_key(self) -> tuple[str, str]:
+        """The embedding-cache key of the vectors `embed` computes (catalog neighbours must be in the same space)."""
+        return tuple(getattr(self.embedder, "vector_key", (self.spec.name, self.spec.preprocess_version)))
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Decoded posters → full embeddings [N, D], the vectors the embedding cache stores."""
         if not images:

@@ -211,7 +211,9 @@ class Predictor:
         with self._similar_lock:
             if key not in self._similar:
                 self._similar[key] = CatalogSimilarity.from_home(Path(key), self.core.spec,
-                                                                 genre_profile=self.core.probabilities)
+                                                                 genre_profile=self.core.probabilities,
+                                                                 vectors=self.core.vector_key,
+                                                                 runtime=self.core.runtime_name)
             return self._similar[key]
 
     # -- compare -------------------------------------------------------------------------------------------

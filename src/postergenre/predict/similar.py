@@ -259,8 +259,10 @@ class CatalogSimilarity:
 
     @classmethod
     def from_home(cls, home: Path, spec: "BackboneSpec", *, genre_profile: GenreProfile | None = None,
-                  feature_set: str = SIMILARITY_FEATURE_SET, kind: str = "auto") -> "CatalogSimilarity":
-        """Read the catalog's posters and their cached embeddings for `spec`'s backbone.
+                  feature_set: str = SIMILARITY_FEATURE_SET, kind: str = "auto",
+                  vectors: tuple[str, str] | None = None, runtime: str | None = None) -> "CatalogSimilarity":
+        """Read the catalog's posters and their cached embeddings for `spec`'s backbone: those under the cache
+        key `vectors` (the query's runtime's `vector_key`, named `runtime` in messages; default the fp32 key).
 
         `genre_profile` (the model's embeddings -> probabilities) adds the genre half of the score; without
         it neighbours are found on look alone. Raises ModelError saying which command to run when there is
@@ -271,7 +273,9 @@ class CatalogSimilarity:
         from ..features.cache import EmbeddingCache
 
         db = get_paths(home).db
-        fix = f"run `postergenre embed --backbone {spec.name}` (after importing a catalog and its posters)"
+        backbone, version = vectors or (spec.name, spec.preprocess_version)
+        runtime_option = f" --runtime {runtime}" if runtime and runtime != "onnx-int8" else ""
+        fix = f"run `postergenre embed --backbone {spec.name}{runtime_option}` (after importing a catalog and its posters)"
         if not db.is_file():
             raise ModelError(f"no catalog at {db}: comparable titles come from your catalog's posters; {fix}")
         with Catalog(db) as catalog:
@@ -279,14 +283,15 @@ class CatalogSimilarity:
             for movie in catalog.movies():
                 if movie.poster_status == "ok" and movie.poster_sha256 and movie.poster_sha256 not in movies:
                     movies[movie.poster_sha256] = movie
-        with EmbeddingCache(db, spec.name, spec.preprocess_version) as cache:
+        with EmbeddingCache(db, backbone, version) as cache:
             cached_shas, cached = cache.load_all()
         # Keep the cache's row order (no reindexing copy of a ~200 MB matrix); drop rows of posters no
         # movie uses any more.
         keep = np.fromiter((sha in movies for sha in cached_shas), dtype=bool, count=len(cached_shas))
         have = [sha for sha, k in zip(cached_shas, keep) if k]
         if not have:
-            raise ModelError(f"the catalog at {db} has no poster embeddings for backbone {spec.name} "
+            space = f" on the {runtime} runtime" if runtime else ""
+            raise ModelError(f"the catalog at {db} has no poster embeddings for backbone {spec.name}{space} "
                              f"({len(movies)} posters stored); {fix}")
         if cached.shape[1] != spec.feature_dim:
             raise ModelError(f"cached {spec.name} embeddings in {db} have {cached.shape[1]} values, the backbone "
