@@ -53,6 +53,19 @@ def test_round_trip_through_safetensors_and_json_is_identical(fitted, plots_and_
     assert loaded.config()["genres"] == GENRES
 
 
+def test_compact_tensors_are_a_quarter_of_the_size_and_rank_held_out_plots_alike(fitted, plots_and_labels, tmp_path):
+    plots, Y = plots_and_labels
+    full, compact = fitted.to_tensors(), fitted.to_tensors(compact=True)
+    assert compact["synopsis.weights"].dtype == np.int8 and compact["synopsis.idf0"].dtype == np.float16
+    assert sum(v.nbytes for v in compact.values()) < 0.3 * sum(v.nbytes for v in full.values())
+    save_file({k: np.ascontiguousarray(v) for k, v in compact.items()}, str(tmp_path / "t.safetensors"))
+    loaded = SynopsisHead.from_saved(load_file(str(tmp_path / "t.safetensors")), fitted.config())
+    P, Q = fitted.predict_proba(plots[900:]), loaded.predict_proba(plots[900:])
+    assert np.abs(P - Q).mean() < 2e-3 and np.abs(P - Q).max() < 0.05
+    cols = Y[900:].sum(0) >= 5
+    assert abs(macro_auc(Y[900:, cols], Q[:, cols]) - macro_auc(Y[900:, cols], P[:, cols])) < 0.002
+
+
 def test_blank_synopsis_has_no_signal(fitted):
     P = fitted.predict_proba(["", None, "   ", "A young girl befriends a horse."])
     assert np.isnan(P[:3]).all() and np.isfinite(P[3]).all()

@@ -157,9 +157,10 @@ class StudioExtensions:
     metrics: dict[str, Any]
     oof: dict[str, np.ndarray] = field(default_factory=dict)  # studio out-of-fold probabilities (for reports)
 
-    def tensors(self) -> dict[str, np.ndarray]:
-        """Every tensor for the artifact's safetensors file (prefixes domain., synopsis., fusion.)."""
-        return self.domain.to_tensors() | self.synopsis.to_tensors() | self.fusion.to_tensors()
+    def tensors(self, compact: bool = False) -> dict[str, np.ndarray]:
+        """Every tensor for the artifact's safetensors file (prefixes domain., synopsis., fusion.); `compact`:
+        the synopsis head's large arrays quantized (SynopsisHead.to_tensors)."""
+        return self.domain.to_tensors() | self.synopsis.to_tensors(compact) | self.fusion.to_tensors()
 
     def config(self) -> dict[str, Any]:
         """JSON-safe config for the artifact's model.json (key `studio`)."""

@@ -72,10 +72,7 @@ def train_with_studio(ds: Dataset, catalog_movies: list[Movie], opts: TrainOptio
     studio_oof = ext.oof["poster"][rows]
     artifact.thresholds = choose_thresholds(np.concatenate([result.labels, Y[rows]]),
                                             np.concatenate([corrected_general, studio_oof]), opts.threshold_metric)
-    extra = ext.tensors()
-    if opts.compact:  # the synopsis weights are the bulk of the file: float16 halves it, probabilities move < 1e-3
-        extra = {k: (v.astype(np.float16) if k.endswith(".weights") else v) for k, v in extra.items()}
-    artifact.tensors.update(extra)
+    artifact.tensors.update(ext.tensors(compact=opts.compact))  # the synopsis weights are the bulk of the file
     artifact.head_config["studio"] = ext.config()
     artifact.metrics["studio"] = json_safe(ext.metrics)
     artifact.training_options["studio_films"] = {"films": len(films), "with_poster": int(has_poster.sum()),
