@@ -54,7 +54,7 @@ def train(
     holdout: Annotated[Optional[float], typer.Option("--holdout", help="Keep this stratified fraction out of training (then `evaluate --holdout` on it).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of splits and training.")] = 0,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals.")] = 1000,
-    compact: Annotated[bool, typer.Option("--compact/--no-compact", help="Store the large weight matrices as float16 (half the size; probabilities move < 1e-3).")] = True,
+    compact: Annotated[bool, typer.Option("--compact/--no-compact", help="Store the large weight matrices compactly: poster head float16 (probabilities move < 1e-3), synopsis head int8 (a quarter of the size; probabilities move ~4e-4 on average).")] = True,
     limit: Annotated[int, typer.Option("--limit", min=10, help="seed-cnn only: posters used (a stratified subset; CPU time).")] = 2000,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="seed-cnn only: training epochs per fold.")] = 10,
     note: Annotated[Optional[str], typer.Option("--note", help="A sentence for the model card (e.g. where the settings were chosen).")] = None,
