@@ -63,7 +63,16 @@ def test_the_exported_graph_is_cached_by_key_and_rebuilt_when_it_breaks(runtime_
     key = json.loads(path.with_suffix(".json").read_text())
     assert key == onnx_cache_key(SPEC)
     assert key["weights_sha256"] == SPEC.weights.sha256 and key["preprocess_version"] == SPEC.preprocess_version
-    assert {"torch", "onnx", "opset"} <= key.keys()
+    assert {"torch", "onnx", "onnxruntime", "opset"} <= key.keys()
+    # the export is simplified: no Pad (folded into the convolutions, asymmetric where TF "same" padding is),
+    # no shape arithmetic left from the library's dynamic padding
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("Conv") == 49 and not {"Pad", "Shape", "Gather"} & set(ops)
+    asymmetric = [list(a.ints) for node in onnx.load(str(path)).graph.node if node.op_type == "Conv"
+                  for a in node.attribute if a.name == "pads" and a.ints[:2] != a.ints[2:]]
+    assert asymmetric  # the stride-2 convolutions' extra row/column at the bottom/right
     # every part of the key moves the file
     assert onnx_model_path(SPEC, runtime_cache, "0" * 64) != path
     assert onnx_model_path(get_backbone("efficientnet-lite1"), runtime_cache).name.startswith("efficientnet-lite1-")

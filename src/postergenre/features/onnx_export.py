@@ -135,10 +135,12 @@ def fold_pads(graph: bytes) -> bytes:
             continue
         if len(pad.input) > 2 and pad.input[2] and numpy_helper.to_array(constants[pad.input[2]]).item() != 0:
             continue
-        n_begin, c_begin, h_begin, w_begin, n_end, c_end, h_end, w_end = numpy_helper.to_array(constants[pad.input[1]]).tolist()
+        amounts = numpy_helper.to_array(constants[pad.input[1]]).tolist()
+        n_begin, c_begin, h_begin, w_begin, n_end, c_end, h_end, w_end = amounts
         conv = users[0]
         attributes = {a.name: a for a in conv.attribute}
-        if n_begin or c_begin or n_end or c_end or attributes.get("auto_pad", helper.make_attribute("auto_pad", "NOTSET")).s != b"NOTSET":
+        auto_pad = attributes["auto_pad"].s if "auto_pad" in attributes else b"NOTSET"
+        if n_begin or c_begin or n_end or c_end or auto_pad != b"NOTSET":  # batch/channel padding: not a conv's
             continue
         top, left, bottom, right = list(attributes["pads"].ints) if "pads" in attributes else [0, 0, 0, 0]
         if "pads" in attributes:

@@ -26,6 +26,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,6 +139,7 @@ class CalibrationTable:
         return table
 
 
+@lru_cache(maxsize=8)
 def shipped_table(spec: "BackboneSpec") -> CalibrationTable | None:
     """The calibration table the package ships for `spec`'s backbone, or None (that backbone runs fp32 by default)."""
     resource = resources.files(__package__).joinpath("calibrations", f"{spec.name}.json")

@@ -16,7 +16,7 @@ key). The "onnx-int8" runtime runs a statically quantized copy of that graph (fe
 activation ranges come from a calibration table shipped with the package, so every install builds the
 same graph without posters; cached as `<cache_dir>/<backbone>-int8-<key>.onnx`. Its vectors differ
 slightly (cosine ≈ 0.999), so they are cached under their own key (`vector_key`). It is what "auto"
-picks where a table ships (lite0): its macro ROC AUC change by 5-fold CV is +0.0007 (gate ≥ −0.002,
+picks where a table ships (lite0): its macro ROC AUC change by 5-fold CV is +0.0010 (gate ≥ −0.002,
 benchmarks/int8_quality.py) and its forward pass takes 6.6 CPU ms per poster against 13.7 for fp32 ONNX
 and ~40 for torch (one thread, lite0 at 224×320, this 2-core machine).
 
@@ -333,14 +333,15 @@ def _int8_source(spec: BackboneSpec, weights: str, calibration: _Source | None) 
     return table
 
 
-_shipped_graphs: dict[tuple[BackboneSpec, str], bytes] = {}  # quantized with the shipped table, once per process
+_quantized_graphs: dict[str, bytes] = {}  # by int8 key digest: each graph quantized once per process
 
 
-def _quantized(spec: BackboneSpec, folder: Path | None, weights: str, source: _Source, shipped: bool) -> bytes:
+def _quantized(spec: BackboneSpec, folder: Path | None, weights: str, source: _Source) -> bytes:
     """`spec`'s graph quantized with `source`, from the fp32 graph cached in `folder` (no torch needed when it
     is there) or exported in memory."""
-    if shipped and (spec, weights) in _shipped_graphs:
-        return _shipped_graphs[(spec, weights)]
+    digest = _key_digest(int8_cache_key(spec, source.fingerprint, weights))
+    if digest in _quantized_graphs:
+        return _quantized_graphs[digest]
     import tempfile
 
     try:
@@ -356,8 +357,7 @@ def _quantized(spec: BackboneSpec, folder: Path | None, weights: str, source: _S
         raise
     except Exception as exc:  # quantizer errors come in many types; a decode error names its poster
         raise RuntimeUnavailableError(f"backbone {spec.name}: int8 quantization failed ({type(exc).__name__}: {exc})") from exc
-    if shipped:
-        _shipped_graphs[(spec, weights)] = data
+    _quantized_graphs[digest] = data
     return data
 
 
@@ -376,7 +376,7 @@ def _int8_runtime(spec: BackboneSpec, folder: Path | None, threads: int | None,
             return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
         except Exception as exc:  # truncated or foreign file: quantize again below
             log.warning("cached int8 graph %s does not load (%s); quantizing again", path, exc)
-    data = _quantized(spec, folder, weights, source, shipped=calibration is None)
+    data = _quantized(spec, folder, weights, source)
     if path is None:
         return Int8OnnxRuntime(spec, data, _key_digest(key), threads)
     write_atomic(path, data)
@@ -437,7 +437,8 @@ def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_
     with a warning when a graph cannot be built.
     `threads`: intra-op threads per forward pass (default 1).
     """
-    kind = resolve_kind(spec, kind) if kind != "auto" else kind
+    if kind not in RUNTIME_KINDS:
+        raise PosterGenreError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIME_KINDS)}")
     if kind == "torch":
         return TorchRuntime(spec, net, threads)
     folder = Path(cache_dir) if cache_dir is not None else None
