@@ -96,3 +96,19 @@ def test_similar_filters_by_year_and_genre_and_reads_in_words(predictor, small_h
     assert scale.words(scale.very_close) == "very close" and scale.words(scale.close - 1e-6) == "loose"
     nothing = predictor.similar(poster, k=5, where=SimilarFilter(ratings=frozenset({"NC-17"})), home=small_home)
     assert len(nothing) == 0
+
+
+def test_match_words_on_a_small_catalog_call_another_kind_of_poster_loose():
+    from postergenre.predict.similar import ExactIndex, MatchScale
+
+    # 16 posters of 4 kinds (4 each): a poster's 10th neighbour is of another kind, so "close" by the 10th-best
+    # match alone would call posters of another kind close; the scale must not, and keeps its own kind close.
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 64))
+    vectors = np.repeat(centres, 4, axis=0) + 0.2 * rng.normal(size=(16, 64))
+    index = ExactIndex([f"p{i}" for i in range(16)], vectors)
+    scale = MatchScale.calibrate(index, vectors)
+    same_kind = [s for _, s in index.search(vectors[0], 4)[1:]]
+    other_kind = [s for _, s in index.search(vectors[0], 16)[4:]]
+    assert all(scale.words(s) in ("very close", "close") for s in same_kind)
+    assert all(scale.words(s) == "loose" for s in other_kind)

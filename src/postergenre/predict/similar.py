@@ -19,8 +19,7 @@ cosine lay between 0.93 and 0.97, which told a user nothing.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,7 +121,10 @@ class SimilarResult:
 
 class MatchScale:
     """Similarity → words, calibrated on the catalog itself: a title is "very close" when its score beats the median
-    best match of catalog posters, "close" when it beats the median 10th-best, else "loose"."""
+    best match of catalog posters; "close" when it also beats both the median 10th-best match and the halfway mark
+    between a typical best match and two typical unrelated catalog posters; else "loose". The halfway mark matters
+    in small catalogs, where the 10th neighbour is already another kind of poster (without it a horror poster
+    came out "close" to a cartoon in a 16-title catalog); in a large one the 10th-best match is the higher bar."""
 
     def __init__(self, very_close: float, close: float):
         self.very_close, self.close = float(very_close), float(close)
@@ -139,7 +141,10 @@ class MatchScale:
                 tenth.append(scores[-1])
         if not best:
             return cls(1.0, 1.0)
-        return cls(np.median(best), np.median(tenth))
+        partners = (rows + rng.integers(1, len(mapped), size=len(rows))) % len(mapped)  # never the poster itself
+        unrelated = np.median((_unit_rows(mapped[rows]) * _unit_rows(mapped[partners])).sum(axis=1))
+        very_close = float(np.median(best))
+        return cls(very_close, min(very_close, max(float(np.median(tenth)), (very_close + unrelated) / 2)))
 
     def words(self, score: float) -> str:
         return MATCH_WORDS[0] if score >= self.very_close else MATCH_WORDS[1] if score >= self.close else MATCH_WORDS[2]
