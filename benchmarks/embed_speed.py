@@ -27,7 +27,6 @@ absolute numbers.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -37,43 +36,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from results_file import write_result  # benchmarks/ sibling (run as a script)
+from results_file import write_result  # benchmarks/ siblings (run as a script)
+from shared_sample import make_home, spread_rows
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "embed_speed.json"
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 FP32_LIMIT_POSTERS_PER_S = 151.0  # issue 13: 166 GFLOP/s peak on 2 cores / 1.097 GFLOP per lite0 poster
-
-
-def _rows(data: Path, n: int) -> list[dict]:
-    with open(data / "movies.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    step = max(1, len(rows) // n)  # spread over the catalog, deterministic
-    return rows[::step][:n]
-
-
-def _make_home(root: Path, rows: list[dict], data: Path) -> Path:
-    from postergenre.catalog.formats import read_catalog
-    from postergenre.catalog.store import Catalog
-    from postergenre.config import get_paths
-    from postergenre.posters.attach import attach_folder
-    from postergenre.posters.store import PosterStore
-
-    source = root / "source" / "posters"
-    source.mkdir(parents=True)
-    with open(root / "source" / "movies.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            poster = data / row["poster"]
-            (source / poster.name).symlink_to(poster)
-            writer.writerow({**row, "poster": str(poster)})
-    paths = get_paths(root / "home").ensure()
-    read = read_catalog(root / "source" / "movies.csv")
-    with Catalog(paths.db) as catalog:
-        catalog.upsert_movies(read.records, source="benchmark", fmt=read.fmt)
-        attach_folder(catalog, PosterStore(paths.posters), source)
-    return paths.home
 
 
 def _one(config: dict) -> dict:
@@ -86,9 +55,9 @@ def _one(config: dict) -> dict:
     from postergenre.posters.store import PosterStore
 
     spec = get_backbone(config["backbone"])
-    rows = _rows(Path(config["data"]), config["n"])
+    rows = spread_rows(Path(config["data"]), config["n"])
     with tempfile.TemporaryDirectory(prefix="embed_speed_") as tmp:
-        home = _make_home(Path(tmp), rows, Path(config["data"]))
+        home = make_home(Path(tmp), rows, Path(config["data"]))
         paths = get_paths(home)
         # built (or loaded) before the clock starts: a long run pays it once
         runtime = load_runtime(spec, config["runtime"], cache_dir=config["runtime_cache"], threads=config["threads"])
@@ -116,7 +85,7 @@ def _latency(config: dict) -> dict:
 
     spec = get_backbone(config["backbone"])
     runtime = load_runtime(spec, config["runtime"], cache_dir=config["runtime_cache"], threads=1)
-    images = [decode_image(Path(config["data"]) / row["poster"]) for row in _rows(Path(config["data"]), 40)]
+    images = [decode_image(Path(config["data"]) / row["poster"]) for row in spread_rows(Path(config["data"]), 40)]
     for image in images[:5]:
         runtime.embed([image])  # warm-up: first calls allocate
     times = []
@@ -189,7 +158,7 @@ def _decode(config: dict) -> dict:
 
     spec = get_backbone(config["backbone"])
     box = spec.preprocessing
-    rows = _rows(Path(config["data"]), config["posters"])
+    rows = spread_rows(Path(config["data"]), config["posters"])
     small = [Path(config["data"]) / row["poster"] for row in rows]
     big = []
     for path in small:

@@ -20,7 +20,6 @@ int8 may become the default only if the macro AUC change is ≥ −0.002.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import os
 import sqlite3
@@ -31,7 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from results_file import write_result  # benchmarks/ sibling (run as a script)
+from results_file import write_result  # benchmarks/ siblings (run as a script)
+from shared_sample import spread_rows
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "int8_quality.json"
@@ -39,13 +39,6 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 DEFAULT_HOME = Path.home() / ".local" / "share" / "postergenre"
 AUC_GATE = -0.002  # issue 13: int8 becomes the default only at or above this macro AUC change
 MIN_POSITIVES = 40  # genres with fewer positives among the N are left out of the macro AUC
-
-
-def _rows(data: Path, n: int) -> list[dict]:
-    with open(data / "movies.csv", newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["poster"] and r["genres"]]
-    step = max(1, len(rows) // n)  # spread over the catalog, deterministic
-    return rows[::step][:n]
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> dict:
@@ -82,7 +75,7 @@ def main() -> None:
 
     spec = get_backbone()
     box = spec.preprocessing
-    rows = _rows(args.data, args.n)
+    rows = spread_rows(args.data, args.n, with_genres=True)
     shas = [hashlib.sha256((args.data / r["poster"]).read_bytes()).hexdigest() for r in rows]
     with EmbeddingCache(db, spec.name, spec.preprocess_version) as cache:
         have = set(shas) - set(cache.missing(shas))
