@@ -213,6 +213,7 @@ class Int8OnnxRuntime(OnnxRuntime):
         return int8_vector_key(self.spec, self.key_digest)
 
 
+@lru_cache(maxsize=None)  # the graph keys ask several times per load; installed versions do not change
 def _package_version(name: str) -> str:
     try:
         return version(name)
