@@ -15,6 +15,7 @@ from ..catalog.filters import FilterStep, MovieFilter, Selection, parse_collecti
 from ..catalog.store import Catalog
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
+from ..features.runtime import RUNTIME_KINDS
 
 app = typer.Typer(
     name="postergenre",
@@ -55,6 +56,16 @@ HomeOption = Annotated[
     Optional[Path],
     typer.Option("--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."),
 ]
+def _check_runtime(value: str) -> str:
+    if value not in RUNTIME_KINDS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(RUNTIME_KINDS)}")
+    return value
+
+
+RuntimeOption = Annotated[str, typer.Option(
+    "--runtime", callback=_check_runtime,
+    help="Inference runtime: auto (onnx-int8 where a calibration table ships for the backbone, else onnx, else "
+         "torch), onnx-int8, onnx (fp32) or torch.")]
 RatingOption = Annotated[Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")]
 YearMinOption = Annotated[Optional[int], typer.Option("--year-min", help="Keep movies released in or after this year.")]
 YearMaxOption = Annotated[Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")]

@@ -8,9 +8,8 @@ import typer
 
 from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS
 from ..features.registry import DEFAULT_BACKBONE, backbone_names
-from ..features.runtime import RUNTIME_KINDS
 from ..posters.store import PosterStore
-from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, movie_filter, open_catalog,
+from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console, movie_filter, open_catalog,
                    paths_for)
 from ._progress import progress_display
 from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
@@ -33,17 +32,10 @@ _EMBED_HELP = (
 )
 
 
-def _check_runtime(value: str) -> str:
-    if value not in RUNTIME_KINDS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(RUNTIME_KINDS)}")
-    return value
-
-
 @app.command("embed", help=_EMBED_HELP)
 def embed(
     backbone: Annotated[str, typer.Option("--backbone", help="Backbone name from the registry.")] = DEFAULT_BACKBONE,
-    runtime: Annotated[str, typer.Option("--runtime", callback=_check_runtime,
-                                         help=f"Inference runtime: {'|'.join(RUNTIME_KINDS)}.")] = DEFAULT_RUNTIME,
+    runtime: RuntimeOption = DEFAULT_RUNTIME,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")] = DEFAULT_BATCH_SIZE,
     workers: Annotated[int, typer.Option("--workers", min=0, max=64,
                                          help="Batches processed at once, each decoded and run in its own thread "

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..errors import PosterGenreError
 from ..progress import Progress
-from ._app import HomeOption, app, console, err_console
+from ._app import HomeOption, RuntimeOption, app, console, err_console
 from ._progress import progress_display
 
 if TYPE_CHECKING:
@@ -29,9 +29,6 @@ EXIT_CODES = ("Exit codes: 0 every poster was processed; 1 some posters failed (
 FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable), json or csv.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")]
-RuntimeOption = Annotated[str, typer.Option("--runtime", help="Inference runtime: auto (onnx-int8 where a calibration "
-                                                               "table ships for the backbone, else onnx, else torch), "
-                                                               "onnx-int8, onnx (fp32) or torch.")]
 SynopsisOption = Annotated[Optional[str], typer.Option(
     "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
                        "genres become the combined poster + synopsis estimate.")]

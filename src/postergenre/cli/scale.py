@@ -7,17 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..features.runtime import RUNTIME_KINDS
-from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, movie_filter,
+from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console, movie_filter,
                    open_catalog, paths_for)
 from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
 from ._progress import progress_display
-
-
-def _check_runtime(value: str) -> str:
-    if value not in RUNTIME_KINDS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(RUNTIME_KINDS)}")
-    return value
 
 
 @app.command("predict-catalog")
@@ -28,8 +21,7 @@ def predict_catalog(
     address: AddressOption = None,
     ray_actors: RayActorsOption = None,
     ray_batch_size: RayBatchSizeOption = DEFAULT_RAY_BATCH_SIZE,
-    runtime: Annotated[str, typer.Option("--runtime", callback=_check_runtime,
-                                         help=f"Inference runtime: {'|'.join(RUNTIME_KINDS)}.")] = "auto",
+    runtime: RuntimeOption = "auto",
     rating: RatingOption = None,
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,

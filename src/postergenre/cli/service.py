@@ -12,7 +12,7 @@ import typer
 from ..service import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONCURRENCY,
                        DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_UPLOAD_BYTES,
                        DEFAULT_MAX_WAITING, ServiceSettings)
-from ._app import HomeOption, app, console
+from ._app import HomeOption, RuntimeOption, app, console
 
 
 @app.command()
@@ -21,7 +21,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     model: Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")] = None,
     home: HomeOption = None,
-    runtime: Annotated[str, typer.Option(help="Inference runtime: auto (onnx-int8 where it ships), onnx-int8, onnx or torch.")] = "auto",
+    runtime: RuntimeOption = "auto",
     max_concurrency: Annotated[int, typer.Option(min=1, help="Predictions computed at the same time.")] = DEFAULT_MAX_CONCURRENCY,
     max_queue: Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot; beyond that the answer is "
                                                        "503 + Retry-After, before the upload is read.")] = DEFAULT_MAX_WAITING,
