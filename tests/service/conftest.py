@@ -62,16 +62,18 @@ def catalog_posters(small_home: Path) -> list[Poster]:
 
 
 class ServerThread:
-    """A real uvicorn server for `app` on a free 127.0.0.1 port, in a daemon thread."""
+    """A real uvicorn server for `app` on a free 127.0.0.1 port, in a daemon thread; `config`: more
+    uvicorn.Config settings (e.g. the guarded protocol `postergenre serve` uses)."""
 
-    def __init__(self, app):
+    def __init__(self, app, **config):
         import uvicorn
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> "ServerThread":
@@ -87,6 +89,10 @@ class ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+    def raw(self) -> socket.socket:
+        """A plain TCP connection to the server, for clients that misbehave on purpose."""
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
 
 MAX_UPLOAD_BYTES = 2_000_000

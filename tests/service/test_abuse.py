@@ -10,49 +10,19 @@ from __future__ import annotations
 import io
 import logging
 import socket
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
 
-class GuardedServer:
-    """uvicorn on a free 127.0.0.1 port with the protocol `postergenre serve` uses (header deadline, per-client cap)."""
+def _guarded(serve, app, header_timeout_s: float = 1.0, max_per_client: int = 64):
+    """A real server with the protocol `postergenre serve` uses (header deadline, per-client cap)."""
+    from postergenre.service.connections import guarded_protocol
 
-    def __init__(self, app, header_timeout_s: float = 1.0, max_per_client: int = 64):
-        import uvicorn
-
-        from postergenre.service.connections import guarded_protocol
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=1024,
-                                http=guarded_protocol(header_timeout_s, max_per_client))
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> "GuardedServer":
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-    def raw(self) -> socket.socket:
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        return s
+    return serve(app, limit_concurrency=1024, http=guarded_protocol(header_timeout_s, max_per_client))
 
 
 def _app(predictor, small_home: Path, **settings):
@@ -84,8 +54,8 @@ def _read_all(sock: socket.socket, seconds: float) -> bytes:
     return b"".join(chunks)
 
 
-def test_slow_header_sockets_are_dropped_and_do_not_block_others(predictor, small_home: Path, catalog_posters) -> None:
-    with GuardedServer(_app(predictor, small_home), header_timeout_s=1.0, max_per_client=200) as srv:
+def test_slow_header_sockets_are_dropped_and_do_not_block_others(predictor, serve, small_home: Path, catalog_posters) -> None:
+    with _guarded(serve, _app(predictor, small_home), header_timeout_s=1.0, max_per_client=200) as srv:
         slow = [srv.raw() for _ in range(60)]
         for s in slow:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
@@ -96,8 +66,8 @@ def test_slow_header_sockets_are_dropped_and_do_not_block_others(predictor, smal
         assert all(_closed_within(s, 10) for s in slow), "slow-header connections must be closed by the deadline"
 
 
-def test_connections_beyond_the_per_client_cap_are_refused(predictor, small_home: Path) -> None:
-    with GuardedServer(_app(predictor, small_home), header_timeout_s=30, max_per_client=5) as srv:
+def test_connections_beyond_the_per_client_cap_are_refused(predictor, serve, small_home: Path) -> None:
+    with _guarded(serve, _app(predictor, small_home), header_timeout_s=30, max_per_client=5) as srv:
         held = [srv.raw() for _ in range(5)]
         extra = srv.raw()
         assert _closed_within(extra, 5), "the 6th connection from one client is closed at once"
@@ -109,8 +79,8 @@ def test_connections_beyond_the_per_client_cap_are_refused(predictor, small_home
             s.close()
 
 
-def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, small_home: Path) -> None:
-    with GuardedServer(_app(predictor, small_home, body_timeout_s=1.0)) as srv:
+def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, serve, small_home: Path) -> None:
+    with _guarded(serve, _app(predictor, small_home, body_timeout_s=1.0)) as srv:
         s = srv.raw()
         s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
                   b"Content-Length: 5000\r\n\r\n--x\r\n")  # then nothing
@@ -119,8 +89,8 @@ def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, small_home: Path)
         assert b"stalled" in answer
 
 
-def test_saturated_service_refuses_before_reading_the_body(predictor, small_home: Path) -> None:
-    with GuardedServer(_app(predictor, small_home, max_concurrency=1, max_waiting=0, body_timeout_s=20)) as srv:
+def test_saturated_service_refuses_before_reading_the_body(predictor, serve, small_home: Path) -> None:
+    with _guarded(serve, _app(predictor, small_home, max_concurrency=1, max_waiting=0, body_timeout_s=20)) as srv:
         holder = srv.raw()  # admitted, then holds its place while "uploading" slowly
         holder.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
                        b"boundary=x\r\nContent-Length: 9000000\r\n\r\n--x\r\n")
@@ -134,16 +104,16 @@ def test_saturated_service_refuses_before_reading_the_body(predictor, small_home
         holder.close()
 
 
-def test_foreign_host_header_is_refused(predictor, small_home: Path) -> None:
-    with GuardedServer(_app(predictor, small_home)) as srv, httpx.Client(base_url=srv.url, timeout=10) as client:
+def test_foreign_host_header_is_refused(predictor, serve, small_home: Path) -> None:
+    with _guarded(serve, _app(predictor, small_home)) as srv, httpx.Client(base_url=srv.url, timeout=10) as client:
         refused = client.get("/healthz", headers={"Host": "attacker.example:8000"})
         assert refused.status_code == 421 and "attacker.example" in refused.json()["error"]
         assert client.get("/healthz", headers={"Host": f"localhost:{srv.port}"}).status_code == 200
 
 
-def test_client_hanging_up_mid_upload_is_not_a_server_error(predictor, small_home: Path, caplog) -> None:
+def test_client_hanging_up_mid_upload_is_not_a_server_error(predictor, serve, small_home: Path, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="postergenre.service"), \
-            GuardedServer(_app(predictor, small_home)) as srv:
+            _guarded(serve, _app(predictor, small_home)) as srv:
         s = srv.raw()
         s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
                   b"Content-Length: 100000\r\n\r\n--x\r\nContent-Disposition: form-data; name=\"file\"; "
