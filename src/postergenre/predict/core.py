@@ -214,12 +214,17 @@ class ModelCore:
         A non-empty synopsis (when the model has a synopsis head) makes the reading the combined estimate, with
         the fusion's thresholds; the poster-only and synopsis-only probabilities are kept beside it.
         """
-        embeddings = self.embed(images)
+        return self.read_embeddings(self.embed(images), synopses, threshold=threshold, top_k=top_k)
+
+    def read_embeddings(self, embeddings: np.ndarray, synopses: Sequence[str | None] | None = None, *,
+                        threshold: float | None = None, top_k: int | None = None) -> list[GenreReading]:
+        """`read` from full embeddings [N, D] (what `embed` returns, or the embedding cache holds)."""
+        embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         poster = self.probabilities(embeddings)
         checks = self.check(embeddings)
-        texts = list(synopses) if synopses is not None else [None] * len(images)
-        if len(texts) != len(images):
-            raise PosterGenreError(f"{len(images)} posters but {len(texts)} synopses")
+        texts = list(synopses) if synopses is not None else [None] * len(embeddings)
+        if len(texts) != len(embeddings):
+            raise PosterGenreError(f"{len(embeddings)} posters but {len(texts)} synopses")
         with_text = [i for i, t in enumerate(texts) if t and t.strip()]
         text_probs: dict[int, np.ndarray] = {}
         if with_text:
