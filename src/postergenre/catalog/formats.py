@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import CatalogFormatError
 from .genres import UnknownGenreError, normalise_genres, normalise_rating
 from .records import MovieRecord, RejectedRow
+from .text import repair_text
 
 FORMATS: tuple[str, ...] = ("ours", "imdb-api-csv", "imdb-api-json", "kaggle")
 
@@ -61,9 +62,10 @@ def normalise_imdb_id(value: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
+    """A cell's text, whitespace collapsed and its encoding repaired (catalog.text); None when empty."""
     if value is None:
         return None
-    cleaned = " ".join(str(value).split())
+    cleaned = repair_text(" ".join(str(value).split()))
     return cleaned if cleaned and cleaned.lower() not in ("n/a", "none", "null", "nan") else None
 
 
@@ -72,7 +74,7 @@ def _paragraphs(value: Any) -> str | None:
     paragraphs kept as one ("\n\n"), so a re-import compares equal to what was stored."""
     if _text(value) is None:
         return None
-    lines = [" ".join(line.split()) for line in str(value).splitlines()]
+    lines = [" ".join(line.split()) for line in repair_text(str(value)).splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 

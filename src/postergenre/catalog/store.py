@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS catalog_meta (
 );
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _migrate_to_1(conn: sqlite3.Connection) -> None:
@@ -85,8 +85,20 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE imports ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0")
 
 
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    """Titles and plots stored before imports repaired text encoding (catalog.text) get repaired in place."""
+    from .text import repair_text
+
+    changed = []
+    for imdb_id, title, plot in conn.execute("SELECT imdb_id, title, plot FROM movies").fetchall():
+        repaired = (repair_text(title), repair_text(plot))
+        if repaired != (title, plot):
+            changed.append((*repaired, imdb_id))
+    conn.executemany("UPDATE movies SET title = ?, plot = ? WHERE imdb_id = ?", changed)
+
+
 # version reached -> step from the version before; a file without catalog_meta is version 0 (no collections).
-_MIGRATIONS = {1: _migrate_to_1}
+_MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
 
 _MOVIE_SELECT = f"""
 SELECT m.imdb_id, {", ".join("m." + f for f in MOVIE_FIELDS)},
