@@ -54,8 +54,9 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
     from postergenre.config import get_paths
     from postergenre.features.embed import embed_catalog
     from postergenre.features.registry import get_backbone
-    from postergenre.model.studio import train_with_studio
-    from postergenre.model.train import TrainOptions, assemble_dataset, train_model
+    from postergenre.training.datasets import assemble_dataset
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
 
@@ -75,15 +76,15 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
                             params={"l2": [3e-3]})
         general = assemble_dataset(catalog, flt=MovieFilter(collections=frozenset({"general"})),
                                    min_examples=opts.min_examples)
-        trained = train_model(general, opts)
+        trained = train(general, opts)
         artifact = trained.artifact
         # The studio model exactly as `postergenre train` makes it (general head + studio extensions).
         everything = assemble_dataset(catalog, min_examples=opts.min_examples)
         movies = catalog.movies()
     poster_model = root / "poster-model"
     artifact.save(poster_model)
-    result, ext = train_with_studio(everything, movies, opts, lambda _m: None)
-    assert ext is not None and result.artifact.head_config["studio"]["synopsis"]["n_texts"] > 0
+    result = train(everything, opts, movies=movies)
+    assert result.studio is not None and result.artifact.head_config["studio"]["synopsis"]["n_texts"] > 0
     studio_model = root / "studio-model"
     result.artifact.save(studio_model)
     return StudioSetup(home, studio_model, poster_model, ids)

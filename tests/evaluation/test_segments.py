@@ -17,7 +17,8 @@ from postergenre.cli import app
 from postergenre.config import get_paths
 from postergenre.model.artifact import ModelArtifact
 from postergenre.model.synopsis import has_text
-from postergenre.model.train import evaluate_model, plots_of, product_signals
+from postergenre.evaluation.evaluate import evaluate_model, product_signals
+from postergenre.training.datasets import plots_of
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ GENRES = ["Adventure", "Animation", "Comedy", "Family"]
 
 
 def _segment(n: int, auc: float, lo: float, hi: float, family: float, f1: float, **extra) -> dict:
-    """One segment of metrics as `domain.fit_studio_extensions` writes it (headline entries, family_auc)."""
+    """One segment of metrics as `training.studio.fit_studio_extensions` writes it (headline entries, family_auc)."""
     return {"n_movies": n, "family_auc": family, "per_genre": [],
             "headline": {"macro_auc": {"value": auc, "ci_low": lo, "ci_high": hi, "prior": 0.5},
                          "micro_f1": {"value": f1, "ci_low": f1 - 0.02, "ci_high": f1 + 0.02, "prior": 0.2}}, **extra}

@@ -9,8 +9,8 @@ import pytest
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.model.fusion import Fusion, cross_fitted_fusion, fit_fusion, fuse
-from postergenre.model.heads import macro_auc
-from postergenre.model.split import kfold
+from postergenre.evaluation.metrics import macro_auc
+from postergenre.training.split import kfold
 from postergenre.model.synopsis import SynopsisHead
 
 from studio_data import GENRES, studio_signals

@@ -10,7 +10,7 @@ import torch
 
 from postergenre.model import head_forward
 from postergenre.model.artifact import ModelArtifact
-from postergenre.model.heads import head_module
+from postergenre.model.head_module import head_module
 
 
 def _torch_probs(art: ModelArtifact, X: np.ndarray) -> np.ndarray:

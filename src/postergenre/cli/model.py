@@ -75,9 +75,10 @@ def train(
     nested CV (so the reported numbers were not used to choose them); finished folds are kept under
     HOME/cache/train-folds, so rerunning the same command after Ctrl+C continues where it stopped.
     """
-    from ..model.search import parse_params
-    from ..model.studio import train_with_studio
-    from ..model.train import TrainOptions, dataset_for
+    from ..training.datasets import dataset_for
+    from ..training.options import TrainOptions
+    from ..training.search import parse_params
+    from ..training.train import train as train_all
 
     flt = movie_filter(rating, year_min, year_max, collection)
     if head is HeadChoice.seed_cnn:
@@ -94,13 +95,13 @@ def train(
     cache_root = paths.home / "cache" / "train-folds"
     with open_catalog(home) as catalog:
         ds = dataset_for(catalog, opts)
-        movies = catalog.movies() if studio else []
+        movies = catalog.movies()  # studio films train the extensions when opts.studio
     for msg in ds.messages:
         console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
     log = lambda s: console.print(s, highlight=False)  # noqa: E731
     try:
         with progress_display(console=console) as show:
-            result, _ = train_with_studio(ds, movies, opts, log, progress=show, cache_dir=cache_root)
+            result = train_all(ds, opts, log, movies=movies, progress=show, cache_dir=cache_root)
     except KeyboardInterrupt:
         kept = sum(1 for _ in cache_root.rglob("*.npy")) if cache_root.is_dir() else 0
         err_console.print(f"{kept} finished fold fits are kept in {cache_root}; the same command continues from them",
@@ -127,7 +128,7 @@ def train(
 
 
 def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home) -> None:
-    from ..model.baseline import seed_cnn_cv
+    from ..training.baseline import seed_cnn_cv
 
     paths = paths_for(home)
     with open_catalog(home) as catalog:
@@ -170,7 +171,7 @@ def evaluate(
     from ..evaluation.report import write_evaluation_report
     from ..posters.store import PosterStore
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
-    from ..model.train import evaluate_model
+    from ..evaluation.evaluate import evaluate_model
 
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)

@@ -1,6 +1,6 @@
 """Report sections for quality by segment and the family-genre confusion view (HTML pieces for report.py).
 
-Both read what `model.train.evaluate_model` put in its result (`segments`, `confusion`), so the HTML shows the
+Both read what `evaluate.evaluate_model` put in its result (`segments`, `confusion`), so the HTML shows the
 numbers of the JSON and nothing else. The heatmap is a matplotlib figure on the Agg canvas (no pyplot state);
 the same counts are also given as a table, which screen readers and tests can read.
 """

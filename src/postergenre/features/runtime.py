@@ -32,19 +32,18 @@ import hashlib
 import json
 import logging
 import os
-import threading
 from collections.abc import Sequence
-from contextlib import contextmanager
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from ..errors import PosterGenreError
 from ..files import write_atomic
+from ..threads import torch_threads
 from .quantize import QUANTIZER_VERSION, Calibration, CalibrationMismatchError, CalibrationTable, quantize_graph, shipped_table
 from .registry import BackboneSpec
 
@@ -114,35 +113,6 @@ class InferenceRuntime:
 
 
 # -- torch ---------------------------------------------------------------------------------------
-
-_torch_threads_lock = threading.Lock()
-_torch_threads_users = 0
-_torch_threads_saved = 0
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's process-wide intra-op thread count set to `n` while any caller is inside, then restored.
-
-    Counted, so that concurrent calls from several worker threads restore the caller's value only when
-    the last one leaves (a plain save/restore pair per call would interleave and leave `n` behind).
-    """
-    import torch
-
-    global _torch_threads_users, _torch_threads_saved
-    with _torch_threads_lock:
-        if _torch_threads_users == 0:
-            _torch_threads_saved = torch.get_num_threads()
-            torch.set_num_threads(n)
-        _torch_threads_users += 1
-    try:
-        yield
-    finally:
-        with _torch_threads_lock:
-            _torch_threads_users -= 1
-            if _torch_threads_users == 0:
-                torch.set_num_threads(_torch_threads_saved)
-
 
 class TorchRuntime(InferenceRuntime):
     """The forward pass on torch (needed anyway for training and Grad-CAM). `net`: reuse a built network

@@ -32,7 +32,7 @@ from safetensors.numpy import load_file, save_file
 from ..errors import ModelError, PosterGenreError
 from ..features.registry import get_backbone
 from ..files import pid_alive
-from .head_forward import ensemble_prefixes
+from .head_forward import ensemble_prefixes, head_layers
 from .head_types import HEAD_TYPES, TENSOR_PREFIX
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -266,10 +266,10 @@ def _check_tensors(meta: dict, tensors: dict[str, np.ndarray], meta_path: Path, 
 
 def _check_layers(tensors: dict[str, np.ndarray], prefix: str, width: int, genres: int, path: Path) -> None:
     """mean, scale [width] -> optional proj [k, width] -> w0, b0, w1, b1, ... ending in `genres` outputs."""
-    t = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix) and "." not in k.removeprefix(prefix)}
-    for name in ("mean", "scale", "w0", "b0"):
-        if name not in t:
-            raise ModelError(f"{path}: head tensor {prefix}{name} is missing")
+    try:
+        t = head_layers(tensors, prefix, float32=False)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
     for name in ("mean", "scale"):
         if t[name].shape != (width,):
             raise ModelError(f"{path}: head tensor {prefix}{name} has shape {list(t[name].shape)}, expected [{width}] "

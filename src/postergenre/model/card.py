@@ -128,7 +128,7 @@ def _gain(g: dict[str, Any] | None) -> str:
 
 def studio_section(studio: dict[str, Any]) -> list[str]:
     """The card's section on the studio's own G/PG films, every number from the studio CV metrics
-    (`artifact.metrics["studio"]`, written by `domain.fit_studio_extensions`)."""
+    (`artifact.metrics["studio"]`, written by `training/studio.fit_studio_extensions`)."""
     general_head, poster = studio.get("studio_poster_general") or {}, studio.get("studio_poster") or {}
     synopsis, fused = studio.get("studio_synopsis") or {}, studio.get("studio_fused") or {}
     folds = studio.get("folds", "k")

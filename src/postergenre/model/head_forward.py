@@ -14,30 +14,23 @@ import numpy as np
 
 from ..errors import ModelError
 from .head_types import TENSOR_PREFIX
+from .logistic import logit, sigmoid
 
 _LOGIT_EPS = 1e-7  # torch.logit(p, eps=1e-7) in EnsembleModule clamps p the same way
 
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The logistic function in numpy, stable for large |z| (scipy's expit without importing scipy)."""
-    z = np.asarray(z)
-    if not np.issubdtype(z.dtype, np.floating):
-        z = z.astype(np.float64)
-    return _sigmoid(z)
+__all__ = ["ensemble_prefixes", "head_layers", "logits", "probabilities", "sigmoid"]
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # exp of a non-positive number only: no overflow warnings for large |z|.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
-
-
-def _layers(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """The tensors of one plain head under `prefix`, prefix stripped, as float32."""
-    t = {k.removeprefix(prefix): np.asarray(v, dtype=np.float32) for k, v in tensors.items()
+def head_layers(tensors: Mapping[str, np.ndarray], prefix: str = TENSOR_PREFIX, *,
+                float32: bool = True) -> dict[str, np.ndarray]:
+    """The tensors of one plain head under `prefix`, prefix stripped (as float32 unless `float32=False`): the one
+    reader of the head's tensor layout (mean, scale[, proj], w0, b0[, w1, b1 ...]), shared by this forward pass,
+    the torch module (`head_module.py`) and the artifact's validation."""
+    t = {k.removeprefix(prefix): (np.asarray(v, dtype=np.float32) if float32 else v) for k, v in tensors.items()
          if k.startswith(prefix) and "." not in k.removeprefix(prefix)}
-    if "mean" not in t or "scale" not in t or "w0" not in t or "b0" not in t:
-        raise ModelError(f"head tensors incomplete: have {sorted(t)}, need mean, scale, w0, b0")
+    for name in ("mean", "scale", "w0", "b0"):
+        if name not in t:
+            raise ModelError(f"head tensor {prefix}{name} is missing")
     return t
 
 
@@ -74,13 +67,12 @@ def logits(tensors: Mapping[str, np.ndarray], feature_slice: tuple[int, int] | l
     x = x[:, start:stop]
     members = ensemble_prefixes(tensors)
     if not members:
-        return _plain_logits(_layers(tensors, TENSOR_PREFIX), x)
-    p = np.mean([_sigmoid(_plain_logits(_layers(tensors, m), x)) for m in members], axis=0)
-    p = np.clip(p, _LOGIT_EPS, 1 - _LOGIT_EPS)
-    return np.log(p / (1 - p)).astype(np.float32)
+        return _plain_logits(head_layers(tensors, TENSOR_PREFIX), x)
+    p = np.mean([sigmoid(_plain_logits(head_layers(tensors, m), x)) for m in members], axis=0)
+    return logit(p, _LOGIT_EPS).astype(np.float32)
 
 
 def probabilities(tensors: Mapping[str, np.ndarray], feature_slice: tuple[int, int] | list[int],
                   features: np.ndarray) -> np.ndarray:
     """Genre probabilities [N, G]: the sigmoid of `logits`."""
-    return _sigmoid(logits(tensors, feature_slice, features))
+    return sigmoid(logits(tensors, feature_slice, features))

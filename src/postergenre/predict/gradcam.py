@@ -2,7 +2,7 @@
 
 For genre g, the gradient of g's logit with respect to the backbone's last convolutional map A (C×h×w), averaged
 over space, weights A's channels; ReLU(Σ_c w_c·A_c) is the heatmap (Selvaraju et al. 2017). The gradient flows
-through the saved head (`model.heads.head_module`) and the studio correction when the model has one, so the map
+through the saved head (`model.head_module`) and the studio correction when the model has one, so the map
 explains the model that made the prediction.
 
 The network sees the poster letterboxed into its input canvas, so the map is upsampled to the canvas and the padding
@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..features.registry import BackboneSpec
 from ..model.artifact import ModelArtifact
-from ..model.heads import head_module
+from ..model.head_module import head_module
 
 
 class GradCam:

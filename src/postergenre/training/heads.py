@@ -1,4 +1,4 @@
-"""Classification heads on cached poster embeddings, and the torch module that replays a saved head.
+"""Classification heads on cached poster embeddings (fitting; `model/head_module.py` replays a saved head).
 
 The heads are scikit-learn estimators (`BaseEstimator`): the constructor only stores its keyword parameters,
 `fit(X, Y, sample_weight=None)` validates them and the data and returns self, and everything learned ends in
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,14 +24,11 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..errors import ModelError, PosterGenreError
-from .head_types import ENSEMBLE_MEMBERS, HEAD_TYPES, TENSOR_PREFIX
-from .metrics import macro_auc
+from ..evaluation.metrics import macro_auc
+from ..model.head_module import build_module
+from ..model.head_types import ENSEMBLE_MEMBERS, HEAD_TYPES, TENSOR_PREFIX
 
-if TYPE_CHECKING:
-    from .artifact import ModelArtifact
-
-__all__ = ["HEADS", "LOSSES", "EnsembleHead", "HeadModule", "LogRegHead", "MLPHead", "build_module", "head_module",
-           "macro_auc", "make_head"]
+__all__ = ["HEADS", "LOSSES", "EnsembleHead", "LogRegHead", "MLPHead", "make_head"]
 
 LOSSES = ("bce", "bce-pos", "asl")
 
@@ -121,65 +118,6 @@ def _standardise_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     std = X.std(axis=0, dtype=np.float64)
     # Constant features (std 0) would blow up; scale 1 leaves them centred at 0.
     return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
-
-
-class HeadModule(nn.Module):
-    """features [N, D_full] -> logits [N, G]: slice the feature set, standardise, then linear (+ReLU) layers."""
-
-    def __init__(self, tensors: dict[str, np.ndarray], feature_slice: tuple[int, int], prefix: str = TENSOR_PREFIX):
-        super().__init__()
-        self.start, self.stop = int(feature_slice[0]), int(feature_slice[1])
-        t = {k.removeprefix(prefix): torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items()
-             if k.startswith(prefix) and "." not in k.removeprefix(prefix)}
-        if "mean" not in t or "scale" not in t or "w0" not in t:
-            raise ModelError(f"head tensors incomplete: have {sorted(t)}, need mean, scale, w0, b0")
-        self.register_buffer("mean", t["mean"])
-        self.register_buffer("scale", t["scale"])
-        # Optional PCA-whitening projection [k, D] applied (without activation) before the layers.
-        self.register_buffer("proj", t.get("proj"))
-        layers: list[nn.Module] = []
-        i = 0
-        while f"w{i}" in t:
-            w, b = t[f"w{i}"], t[f"b{i}"]
-            lin = nn.Linear(w.shape[1], w.shape[0])
-            with torch.no_grad():
-                lin.weight.copy_(w)
-                lin.bias.copy_(b)
-            if layers:
-                layers.append(nn.ReLU())
-            layers.append(lin)
-            i += 1
-        self.net = nn.Sequential(*layers)
-        if self.stop - self.start != self.mean.shape[0]:
-            raise ModelError(f"feature slice {self.start}:{self.stop} does not match the head input size {self.mean.shape[0]}")
-        self.eval()
-
-    @property
-    def n_outputs(self) -> int:
-        return self.net[-1].out_features
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        z = (features[:, self.start:self.stop] - self.mean) / self.scale
-        if self.proj is not None:
-            z = z @ self.proj.T
-        return self.net(z)
-
-
-class EnsembleModule(nn.Module):
-    """Mean of the members' probabilities, returned as logits so every head module outputs logits."""
-
-    def __init__(self, members: list[HeadModule]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.eval()
-
-    @property
-    def n_outputs(self) -> int:
-        return self.members[0].n_outputs
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        p = torch.stack([torch.sigmoid(m(features)) for m in self.members]).mean(dim=0)
-        return torch.logit(p, eps=1e-7)
 
 
 # ------------------------------------------------------------------------------------ estimators
@@ -444,22 +382,3 @@ def check_head_params(head_type: str, params: dict[str, Any]) -> None:
     head = make_head(head_type, params)
     for est in ([head.logreg, head.mlp] if isinstance(head, EnsembleHead) else [head]):
         _check_params(est)
-
-
-def build_module(head_type: str, tensors: dict[str, np.ndarray], feature_slice: tuple[int, int]) -> nn.Module:
-    """The torch module of a head type from its exported tensors (see HeadModule / EnsembleModule)."""
-    if head_type == "ensemble":
-        members = sorted({k.split(".")[1] for k in tensors if k.startswith(TENSOR_PREFIX + "m") and k.count(".") >= 2})
-        if not members:
-            raise ModelError("ensemble head has no member tensors")
-        return EnsembleModule([HeadModule(tensors, feature_slice, prefix=f"{TENSOR_PREFIX}{m}.") for m in members])
-    return HeadModule(tensors, feature_slice)
-
-
-def head_module(artifact: "ModelArtifact") -> nn.Module:
-    """The saved head as a torch module mapping the full cached feature vector [N, D_full] to logits [N, G]."""
-    start, stop = artifact.head_config["feature_slice"]
-    mod = build_module(artifact.head_type, artifact.tensors, (start, stop))
-    if mod.n_outputs != len(artifact.genres):
-        raise ModelError(f"head has {mod.n_outputs} outputs but the model lists {len(artifact.genres)} genres")
-    return mod

@@ -31,9 +31,9 @@ from sklearn.model_selection import ParameterGrid
 from ..errors import PosterGenreError
 from ..files import write_atomic
 from ..progress import Progress, ProgressFn, no_progress
-from .head_types import DEFAULT_SETTINGS
+from ..model.head_types import DEFAULT_SETTINGS
 from .heads import HEADS, check_head_params, make_head, param_names
-from .metrics import macro_auc
+from ..evaluation.metrics import macro_auc
 from .split import Split, holdout, kfold
 
 Log = Callable[[str], None]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from postergenre.errors import ModelError
-from postergenre.model.domain import DomainCorrection, StudioExtensions, fit_studio_extensions, studio_folds
-from postergenre.model.heads import macro_auc
+from postergenre.model.domain import DomainCorrection
+from postergenre.training.studio import StudioExtensions, fit_studio_extensions, studio_folds
+from postergenre.evaluation.metrics import macro_auc
 
 from studio_data import GENRES, studio_signals
 

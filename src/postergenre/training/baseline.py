@@ -1,6 +1,6 @@
 """The predecessor's CNN as a measured baseline: k-fold CV on a stratified subset of catalog posters.
 
-It trains from scratch on pixels (see model.seed_cnn), which costs minutes per thousand posters on a CPU, so
+It trains from scratch on pixels (see seed_cnn.py), which costs minutes per thousand posters on a CPU, so
 it runs on a stratified subset whose size and ids are recorded with the result.
 """
 
@@ -19,7 +19,7 @@ from ..catalog.store import Catalog
 from ..errors import EmptySelectionError
 from .labels import label_matrix
 from .split import holdout, kfold, poster_groups
-from .thresholds import choose_thresholds
+from ..model.thresholds import choose_thresholds
 
 
 def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None = None, min_examples: int = 100,
@@ -27,7 +27,7 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
                 bootstrap: int = 1000, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """JSON-safe result: CV metrics of the seed CNN on about `limit` posters (a stratified subset over poster
     groups, so duplicates stay together; genres chosen on the whole selection)."""
-    from .metrics import evaluate_predictions
+    from ..evaluation.metrics import evaluate_predictions
     from ..posters.store import PosterStore
     from .seed_cnn import cross_validate_seed_cnn, load_pixels
 

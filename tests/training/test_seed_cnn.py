@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from postergenre.errors import PosterDecodeError
-from postergenre.model.seed_cnn import (
+from postergenre.training.seed_cnn import (
     SeedCNN,
     cross_validate_seed_cnn,
     load_pixels,

@@ -1,0 +1,237 @@
+"""Training as stages, each a function with a typed result, and the artifact built once from them:
+
+    plan_folds ─► cross_validate ─► report ─► fit_final ─► fit_extensions (studio.py) ─► build_artifact
+
+`train` runs them all: with a `studio` collection in the catalog (and `TrainOptions.studio`), the poster head is
+trained on the general films only and the studio extensions (domain correction, synopsis head, fusion) on top of
+it (see studio.py); otherwise a poster-only model. Library code: it reports through `progress` and `log`
+callbacks and never prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..catalog.records import Movie
+from ..evaluation.metrics import cross_fitted_f1, evaluate_predictions
+from ..model.artifact import ModelArtifact
+from ..model.poster_check import fit_poster_check
+from ..model.thresholds import choose_thresholds
+from ..progress import ProgressFn, no_progress
+from ..threads import torch_threads
+from .datasets import Dataset, data_key, subset
+from .options import TrainOptions
+from .search import Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, nested_cv, nested_fits, search
+from .split import Split, holdout, kfold
+from .studio import StudioFit, fit_extensions, in_studio, studio_films
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """The default `log`: library use shows nothing."""
+
+
+COMPACT_SUFFIXES = (".w0", ".proj", ".components")
+"""Large matrices stored as float16 in the artifact (halves the bundled file; predictions move < 1e-3)."""
+
+
+@dataclass
+class FoldPlan:
+    """What is cross-validated how: the movies trained on (after any hold-out), the candidates, the outer folds."""
+
+    ds: Dataset
+    candidates: list[Candidate]
+    outer: list[Split]
+    sample_weight: np.ndarray | None = None
+
+    @property
+    def searching(self) -> bool:
+        return len(self.candidates) > 1
+
+    def total_fits(self, opts: TrainOptions) -> int:
+        n = len(self.candidates)
+        cv = n * opts.folds + nested_fits(n, opts.folds, opts.inner_folds) if self.searching else opts.folds
+        return cv + 1  # + the final fit
+
+
+@dataclass
+class CrossValidation:
+    """Out-of-fold predictions: the selection search (all data) and the nested estimate of its quality."""
+
+    selection: SearchResult
+    nested: NestedResult
+    runner: FoldRunner
+    fold_cache: FoldCache
+
+
+@dataclass
+class CvReport:
+    """The shipped poster thresholds (winner's out-of-fold predictions) and the metrics reported for the head."""
+
+    thresholds: np.ndarray
+    evaluation: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+@dataclass
+class FinalFit:
+    """The winner fitted on every movie, with the poster check: the tensors and settings the artifact stores."""
+
+    candidate: Candidate
+    tensors: dict[str, np.ndarray]
+    poster_check: dict[str, Any]
+    feature_slice: tuple[int, int]
+
+
+@dataclass
+class TrainResult:
+    artifact: ModelArtifact
+    selection: SearchResult
+    nested: NestedResult
+    evaluation: dict[str, Any]
+    seconds: float
+    fold_cache: FoldCache
+    reused_folds: int = 0
+    labels: np.ndarray | None = None  # Y of the movies trained on (after any hold-out), aligned with nested.oof
+    studio: StudioFit | None = None
+
+
+def plan_folds(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *,
+               sample_weight: np.ndarray | None = None) -> FoldPlan:
+    """Candidates (a bad setting raises here, before any fit), the hold-out cut away, the outer k folds."""
+    candidates = opts.candidates()
+    if opts.holdout:
+        tr, te = holdout(ds.Y, ds.groups, opts.holdout, opts.seed)
+        log(f"hold-out: {len(te):,} movies ({opts.holdout:.0%}, seed {opts.seed}) kept out of training; "
+            f"evaluate them with `postergenre evaluate MODEL --holdout {opts.holdout}`")
+        ds = subset(ds, tr)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[tr]
+    return FoldPlan(ds, candidates, kfold(ds.Y, ds.groups, opts.folds, opts.seed), sample_weight)
+
+
+def cross_validate(plan: FoldPlan, opts: TrainOptions, log: Log = _quiet, *, progress: ProgressFn = no_progress,
+                   cache_dir: Path | None = None) -> CrossValidation:
+    """k-fold CV of the fixed settings, or a selection search plus nested CV of the search.
+
+    `cache_dir` keeps each fold's out-of-fold probabilities so a rerun after an interruption continues."""
+    ds, cands = plan.ds, plan.candidates
+    X, Y = ds.features, ds.Y
+    total = plan.total_fits(opts)
+    log(f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters), {len(ds.genres)} genres, {X.shape[1]} features "
+        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV, {total} fits")
+    cache = FoldCache(cache_dir, data_key(ds))
+    runner = FoldRunner(X, Y, cache=cache, progress=progress, total=total, task="training",
+                        sample_weight=plan.sample_weight, log=log)
+    if plan.searching:
+        log(f"selection search ({opts.folds}-fold CV on all data):")
+        selection = search(cands, X, Y, plan.outer, log=log, runner=runner)
+        log(f"nested CV of the search ({opts.folds} outer x {opts.inner_folds} inner folds) for the reported metrics:")
+        nested = nested_cv(cands, X, Y, ds.groups, plan.outer, inner_folds=opts.inner_folds, seed=opts.seed, log=log,
+                           runner=runner)
+    else:
+        selection = search(cands, X, Y, plan.outer, log=log, runner=runner)
+        nested = NestedResult(selection.oof[cands[0].label], [cands[0].label] * len(plan.outer), [])
+    return CrossValidation(selection, nested, runner, cache)
+
+
+def report(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions) -> CvReport:
+    """Thresholds for the shipped head (the winner's selection out-of-fold predictions) and the reported metrics
+    (the nested, honest out-of-fold predictions, thresholds chosen on them; see cross_fitted_f1)."""
+    Y = plan.ds.Y
+    thresholds = choose_thresholds(Y, cv.selection.oof[cv.selection.best.label], opts.threshold_metric)
+    nested_thresholds = choose_thresholds(Y, cv.nested.oof, opts.threshold_metric)
+    evaluation = evaluate_predictions(Y, cv.nested.oof, nested_thresholds, plan.ds.genres, bootstrap=opts.bootstrap,
+                                      seed=opts.seed, threshold_metric=opts.threshold_metric)
+    evaluation["cross_fitted_thresholds"] = cross_fitted_f1(Y, cv.nested.oof, plan.outer, opts.threshold_metric)
+    metrics = {
+        "cv": evaluation,
+        "estimate": "nested CV of the search" if plan.searching else f"{opts.folds}-fold CV of fixed settings",
+        "folds": opts.folds,
+        "inner_folds": opts.inner_folds if plan.searching else None,
+        "chosen_per_outer_fold": cv.nested.chosen,
+        "search_table": cv.selection.table(),
+    }
+    return CvReport(thresholds, evaluation, metrics)
+
+
+def fit_final(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions, log: Log = _quiet) -> FinalFit:
+    """The winner on every movie, and the poster check; `opts.compact` stores the large matrices as float16."""
+    best = cv.selection.best
+    log(f"fitting {best.label} on all {len(plan.ds.ids):,} movies")
+    head = cv.runner.fit(best, np.arange(len(plan.ds.Y)))
+    cv.runner.step(f"{best.label} on all movies")
+    tensors = head.export()
+    pc_tensors, pc_config = fit_poster_check(plan.ds.X)
+    tensors.update(pc_tensors)
+    if opts.compact:
+        tensors = {k: (v.astype(np.float16) if k.endswith(COMPACT_SUFFIXES) else v) for k, v in tensors.items()}
+    return FinalFit(best, tensors, pc_config, plan.ds.feature_slice)
+
+
+def build_artifact(plan: FoldPlan, cv: CrossValidation, rep: CvReport, final: FinalFit, opts: TrainOptions, *,
+                   seconds: float, studio: StudioFit | None = None) -> ModelArtifact:
+    """The model artifact, once, from the stage results (with the studio extensions when they were fitted: their
+    tensors, config, metrics, and the poster thresholds re-tuned on the corrected probabilities)."""
+    ds = plan.ds
+    # As used: the backbone resolved (not None), inner folds only when a search used them.
+    used = TrainOptions(**(asdict(opts) | {"backbone": ds.backbone,
+                                           "inner_folds": opts.inner_folds if plan.searching else None}))
+    head_config = {"settings": final.candidate.settings, "feature_slice": list(final.feature_slice),
+                   "poster_check": final.poster_check, "threshold_metric": opts.threshold_metric}
+    tensors = dict(final.tensors)
+    metrics = rep.metrics | {"train_seconds": round(seconds, 1)}
+    options = asdict(used) | {"messages": ds.messages, "command": used.command(),
+                              "sample_weighted": plan.sample_weight is not None}
+    thresholds = rep.thresholds
+    if studio is not None:
+        thresholds = studio.thresholds
+        tensors.update(studio.tensors)
+        head_config["studio"] = studio.config
+        metrics["studio"] = studio.metrics
+        options["studio_films"] = studio.films
+    return ModelArtifact(
+        genres=ds.genres, thresholds=thresholds, backbone=ds.backbone, preprocess_version=ds.preprocess_version,
+        feature_set=ds.feature_set, head_type=final.candidate.head_type, head_config=head_config, tensors=tensors,
+        metrics=metrics, data_fingerprint=ds.fingerprint(), training_options=options)
+
+
+def train(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *, movies: Sequence[Movie] = (),
+          progress: ProgressFn = no_progress, cache_dir: Path | None = None,
+          sample_weight: np.ndarray | None = None) -> TrainResult:
+    """Every stage; returns the artifact unsaved.
+
+    `movies`: the catalog's movies; when `opts.studio` and some are in the `studio` collection (and `ds` is not
+    studio films only), the poster head trains on the general films of `ds` and the studio extensions on the
+    studio films (with or without a poster). `progress` gets one report per fold fit (task "training");
+    `sample_weight` [N] weighs movies in every fit.
+    """
+    t_start = time.perf_counter()
+    studio_rows = in_studio(ds)
+    extended = opts.studio and bool(studio_films(movies, ds.genres)) and not studio_rows.all()
+    general = ds
+    if extended:
+        general = subset(ds, np.flatnonzero(~studio_rows))
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[~studio_rows]
+        log(f"poster head on the {len(general.ids):,} general films; the {int(studio_rows.sum()):,} studio films "
+            "with a poster (and every studio film in the catalog) train the studio extensions")
+    plan = plan_folds(general, opts, log, sample_weight=sample_weight)
+    with torch_threads(opts.threads):
+        cv = cross_validate(plan, opts, log, progress=progress, cache_dir=cache_dir)
+        rep = report(plan, cv, opts)
+        final = fit_final(plan, cv, opts, log)
+    seconds = time.perf_counter() - t_start
+    studio = fit_extensions(ds, movies, final.tensors, final.feature_slice, labels=plan.ds.Y, oof=cv.nested.oof,
+                            poster_thresholds=rep.thresholds, opts=opts, log=log) if extended else None
+    artifact = build_artifact(plan, cv, rep, final, opts, seconds=seconds, studio=studio)
+    return TrainResult(artifact, cv.selection, cv.nested, rep.evaluation, seconds, cv.fold_cache,
+                       reused_folds=cv.fold_cache.hits, labels=plan.ds.Y, studio=studio)
+
