@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,8 +16,7 @@ from postergenre.cli import app
 from postergenre.config import get_paths
 from postergenre.model.artifact import ModelArtifact
 from postergenre.model.synopsis import has_text
-from postergenre.evaluation.evaluate import evaluate_model, product_signals
-from postergenre.training.datasets import plots_of
+from postergenre.evaluation.evaluate import evaluate_model
 
 runner = CliRunner()
 
@@ -66,44 +64,6 @@ def test_segments_per_collection_and_rating_poster_only_and_with_synopsis(studio
     # studio films): each segment says its numbers are memory, and so does the relation.
     assert {s["measures"] for s in result["segments"]} == {"memory"}
     assert "`general` collection" in result["model"]["relation"] and "studio extensions" in result["model"]["relation"]
-
-
-def test_evaluation_predicts_exactly_as_the_model_core(studio_setup) -> None:
-    """The poster, synopsis and combined probabilities evaluate scores are the core's for the same poster files."""
-    from postergenre.posters.images import decode_image
-    from postergenre.posters.store import PosterStore
-    from postergenre.predict.core import ModelCore
-
-    art = ModelArtifact.load(studio_setup.studio_model)
-    paths = get_paths(studio_setup.home)
-    films = [m for m in _studio_films(studio_setup.home, art.genres) if m.plot][:4]
-    core_vectors = ModelCore.load(studio_setup.studio_model).vector_key  # what the core embeds with
-    with Catalog(paths.db) as catalog:
-        from postergenre.features.cache import EmbeddingCache
-        from postergenre.features.registry import get_backbone
-
-        spec = get_backbone(art.backbone)
-        with EmbeddingCache(catalog.path, *core_vectors) as cache:
-            X = cache.get([m.poster_sha256 for m in films])
-        plots = plots_of(catalog, [m.imdb_id for m in films])
-    plots[-1] = None  # one poster without its synopsis: poster signal only
-    signals = product_signals(art, X, plots)
-    store = PosterStore(paths.posters)
-    core = ModelCore.load(studio_setup.studio_model)
-    readings = core.read([decode_image(store.path(m.poster_sha256)) for m in films], plots)
-    for i, reading in enumerate(readings):
-        decided = signals.decided(np.array([i]), with_synopsis=True)[0]  # fusion thresholds where a plot exists
-        assert set(reading.decided) == {art.genres[j] for j in np.flatnonzero(decided)}
-        poster = np.array([(reading.poster_probabilities or reading.probabilities)[g] for g in art.genres])
-        np.testing.assert_allclose(poster, signals.poster[i], atol=2e-3)
-        if plots[i]:
-            combined = np.array([reading.probabilities[g] for g in art.genres])
-            np.testing.assert_allclose(combined, signals.combined[i], atol=2e-3)
-            np.testing.assert_allclose([reading.synopsis_probabilities[g] for g in art.genres], signals.synopsis[i],
-                                       atol=1e-6)
-        else:
-            assert reading.synopsis_probabilities is None
-            np.testing.assert_allclose(signals.combined[i], signals.poster[i])  # no synopsis: the poster signal
 
 
 def test_cli_evaluate_studio_collection_html_json_and_confusion(studio_setup, tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from postergenre.errors import ModelError, PosterGenreError
-from postergenre.model.fusion import Fusion, cross_fitted_fusion, fit_fusion, fuse
+from postergenre.model.fusion import Fusion
 from postergenre.evaluation.metrics import macro_auc
 from postergenre.training.split import kfold
+from postergenre.training.studio import cross_fitted_fusion
 from postergenre.model.synopsis import SynopsisHead
 
 from studio_data import GENRES, studio_signals
@@ -39,10 +40,10 @@ def test_fused_beats_or_equals_each_signal_on_held_out_films(oof):
 
 def test_missing_synopsis_keeps_poster_probabilities(oof):
     Y, poster, syn, _ = oof
-    fusion = fit_fusion(poster, syn, Y, GENRES, fallback_thresholds=np.full(len(GENRES), 0.3))
+    fusion = Fusion(GENRES).fit(poster, syn, Y, fallback_thresholds=np.full(len(GENRES), 0.3))
     s = syn[:4].copy()
     s[1] = np.nan
-    out = fuse(poster[:4], s, fusion)
+    out = fusion.fuse(poster[:4], s)
     np.testing.assert_array_equal(out[1], poster[1])
     assert not np.allclose(out[0], poster[0])
     np.testing.assert_array_equal(fusion.fuse(poster[:4], None), poster[:4])
@@ -54,20 +55,21 @@ def test_rare_genres_stay_poster_only_with_fallback_thresholds(oof):
     Y, poster, syn, _ = oof
     rare = int(np.argmin(Y.sum(0)))
     fallback = np.full(len(GENRES), 0.42)
-    fusion = fit_fusion(poster, syn, Y, GENRES, fallback_thresholds=fallback, min_positives=int(Y[:, rare].sum()) + 1)
-    assert fusion.coef_poster[rare] == 1 and fusion.coef_synopsis[rare] == 0 and fusion.intercept[rare] == 0
-    assert fusion.thresholds[rare] == pytest.approx(0.42)
+    fusion = Fusion(GENRES, min_positives=int(Y[:, rare].sum()) + 1).fit(poster, syn, Y, fallback_thresholds=fallback)
+    assert fusion.coef_poster_[rare] == 1 and fusion.coef_synopsis_[rare] == 0 and fusion.intercept_[rare] == 0
+    assert fusion.thresholds_[rare] == pytest.approx(0.42)
     np.testing.assert_allclose(fusion.fuse(poster, syn)[:, rare], poster[:, rare])
 
 
 def test_round_trip_is_identical(oof, tmp_path):
     Y, poster, syn, _ = oof
-    fusion = fit_fusion(poster, syn, Y, GENRES)
+    fusion = Fusion(GENRES).fit(poster, syn, Y)
     tensors = fusion.to_tensors()
     assert set(tensors) == {"fusion.coef_poster", "fusion.coef_synopsis", "fusion.intercept", "fusion.thresholds"}
     again = Fusion.from_saved(tensors, json.loads(json.dumps(fusion.config())))
     np.testing.assert_allclose(again.fuse(poster, syn), fusion.fuse(poster, syn), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(again.thresholds, fusion.thresholds, rtol=1e-6)
+    np.testing.assert_allclose(again.thresholds_, fusion.thresholds_, rtol=1e-6)
+    assert again.config() == json.loads(json.dumps(fusion.config()))
     with pytest.raises(ModelError, match="missing"):
         Fusion.from_saved({}, fusion.config())
 
@@ -75,7 +77,19 @@ def test_round_trip_is_identical(oof, tmp_path):
 def test_shape_errors_are_typed(oof):
     Y, poster, syn, _ = oof
     with pytest.raises(PosterGenreError, match="must agree"):
-        fit_fusion(poster[:, :3], syn, Y, GENRES)
-    fusion = fit_fusion(poster, syn, Y, GENRES)
+        Fusion(GENRES).fit(poster[:, :3], syn, Y)
+    fusion = Fusion(GENRES).fit(poster, syn, Y)
     with pytest.raises(PosterGenreError, match="genres"):
         fusion.fuse(poster[:, :3], None)
+
+
+def test_fusion_follows_the_estimator_contract(oof):
+    Y, poster, syn, _ = oof
+    unfitted = Fusion(GENRES, shrink=0.1, min_positives=3)
+    assert not hasattr(unfitted, "coef_poster_")  # learned state exists only after fit
+    with pytest.raises(ModelError, match="not fitted"):
+        unfitted.fuse(poster, syn)
+    fitted = unfitted.fit(poster, syn, Y)
+    assert fitted is unfitted  # fit returns self
+    params = {"genres": GENRES, "shrink": 0.1, "min_positives": 3, "threshold_metric": "f1"}
+    assert {k: getattr(fitted, k) for k in params} == params  # parameters kept as given, nothing learned in them

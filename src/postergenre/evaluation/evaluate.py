@@ -16,6 +16,8 @@ import numpy as np
 from ..catalog.filters import MovieFilter
 from ..catalog.store import Catalog
 from ..model.artifact import ModelArtifact
+from ..model.assembly import assemble
+from ..model.synopsis import has_text
 from ..model.thresholds import decide
 from ..training.datasets import Dataset, assemble_dataset, plots_of, subset
 from ..training.split import holdout
@@ -176,29 +178,17 @@ class ProductSignals:
 
 def product_signals(artifact: ModelArtifact, X_full: np.ndarray, plots: Sequence[str | None]) -> ProductSignals:
     """Poster (and, where the model has the studio extensions and a movie a plot, poster + synopsis) probabilities
-    of full cached vectors, by the same steps as the model core: numpy head forward, studio domain correction,
-    fusion with the synopsis head."""
-    from scipy.special import expit
-
-    from ..model.head_forward import logits
-    from ..model.synopsis import has_text
-
-    fs = artifact.head_config.get("feature_slice") or (0, X_full.shape[1])
-    general = expit(logits(artifact.tensors, fs, X_full).astype(np.float64))
+    of full cached vectors, from the model assembled as the model core assembles it (`model.assembly`)."""
+    model = assemble(artifact, X_full.shape[1])
+    general = model.general_probabilities(X_full)
     present = has_text(list(plots))
-    config = artifact.head_config.get("studio")
-    if not config:
-        return ProductSignals(general, np.asarray(artifact.thresholds, dtype=np.float64), general, present)
-    from ..training.studio import StudioExtensions
-
-    ext = StudioExtensions.from_saved(artifact.tensors, config)
-    out = ext.predict(general, [p if ok else None for p, ok in zip(plots, present)])
-    return ProductSignals(
-        poster=np.asarray(out["poster_probabilities"], dtype=np.float64),
-        poster_thresholds=np.asarray(artifact.thresholds, dtype=np.float64), general=general, has_plot=present,
-        synopsis=np.asarray(out["synopsis_probabilities"], dtype=np.float64),
-        combined=np.asarray(out["probabilities"], dtype=np.float64),
-        combined_thresholds=np.asarray(ext.fusion.thresholds, dtype=np.float64))
+    if not model.has_synopsis:
+        return ProductSignals(general, model.thresholds, general, present)
+    poster = model.poster_probabilities(X_full)
+    synopsis = model.synopsis_probabilities([p if ok else None for p, ok in zip(plots, present)])
+    return ProductSignals(poster=poster, poster_thresholds=model.thresholds, general=general, has_plot=present,
+                          synopsis=synopsis, combined=model.fuse(poster, synopsis),
+                          combined_thresholds=model.fused_thresholds)
 
 
 def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:

@@ -21,22 +21,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError, PosterGenreError
-from .head_forward import sigmoid as expit
+from .logistic import logit, sigmoid
 
 TENSOR_PREFIX = "domain."
 FORMAT_VERSION = 1
-_EPS = 1e-6
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
 
 
 class DomainCorrection:
     """Studio head stacked on the general poster head: logits' = logits @ M.T + d (M near the identity).
 
-    sklearn-style: `fit(general_probs, Y, sample_weight=None)`, `predict_proba(general_probs)`.
+    An sklearn-style estimator: parameters in `__init__`, `fit(general_probs, Y, sample_weight=None)` returns self,
+    learned state `matrix_` [G, G] and `bias_` [G]; `predict_proba(general_probs)`.
     """
 
     def __init__(self, l2: float = 1e-3, max_iter: int = 300):
@@ -44,7 +39,7 @@ class DomainCorrection:
         self.max_iter = max_iter
 
     def fit(self, general_probs: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "DomainCorrection":
-        L = _logit(general_probs)
+        L = logit(general_probs)
         Y = np.asarray(Y, dtype=np.float64)
         if L.ndim != 2 or L.shape != Y.shape:
             raise PosterGenreError(f"domain correction: probabilities {L.shape} and labels {Y.shape} must both be [N, G]")
@@ -57,7 +52,7 @@ class DomainCorrection:
             D, d = theta[:g * g].reshape(g, g), theta[g * g:]
             z = L + L @ D.T + d
             cell = (np.logaddexp(0, z) - Y * z) * w[:, None]
-            r = (expit(z) - Y) * w[:, None] / (n * g)  # mean over cells, like the poster heads' loss
+            r = (sigmoid(z) - Y) * w[:, None] / (n * g)  # mean over cells, like the poster heads' loss
             value = cell.sum() / (n * g) + l2 * (D * D).sum()
             return value, np.concatenate([(r.T @ L + 2 * l2 * D).ravel(), r.sum(0)])
 
@@ -71,10 +66,10 @@ class DomainCorrection:
     def decision_function(self, general_probs: np.ndarray) -> np.ndarray:
         if not hasattr(self, "matrix_"):
             raise ModelError("domain correction is not fitted")
-        return _logit(general_probs) @ self.matrix_.T + self.bias_
+        return logit(general_probs) @ self.matrix_.T + self.bias_
 
     def predict_proba(self, general_probs: np.ndarray) -> np.ndarray:
-        return expit(self.decision_function(general_probs))
+        return sigmoid(self.decision_function(general_probs))
 
     def to_tensors(self) -> dict[str, np.ndarray]:
         return {f"{TENSOR_PREFIX}matrix": self.matrix_.astype(np.float32), f"{TENSOR_PREFIX}bias": self.bias_.astype(np.float32)}

@@ -24,8 +24,7 @@ from PIL import Image
 from ..errors import ModelError, PosterGenreError
 from ..features.registry import BackboneSpec, get_backbone
 from ..model.artifact import ModelArtifact
-from ..model.head_forward import logits as head_logits
-from ..model.poster_check import poster_check_scores
+from ..model.assembly import assemble
 from ..model.thresholds import decide as decide_mask
 from .results import GenreReading
 
@@ -37,10 +36,6 @@ only "hint at" it. With per-genre F1 thresholds a held-out poster gets ~3.7 deci
 the strongest carry the message, the rest are hints."""
 DEFAULT_HEATMAPS = 3
 """Heatmaps drawn when none are asked for: the decided genres, most probable first, at most this many."""
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
 # -- the rules ----------------------------------------------------------------------------------------------
@@ -119,20 +114,13 @@ class ModelCore:
         self.spec = spec or get_backbone(artifact.backbone)
         artifact.check_compatible(self.spec.name, self.spec.preprocess_version)
         self.embedder = embedder
-        self.genres: list[str] = list(artifact.genres)
-        self.thresholds = np.asarray(artifact.thresholds, dtype=np.float64)
-        self._feature_slice = tuple(artifact.head_config.get("feature_slice") or (0, self.spec.feature_dim))
-        self._poster_check = artifact.head_config.get("poster_check")
-        if not isinstance(self._poster_check, dict) or "threshold" not in self._poster_check:
-            raise ModelError("model has no poster-check settings (head_config['poster_check']); retrain it with "
-                             "this version of postergenre")
-        expected_dim = self._poster_check.get("feature_dim")
+        self.model = assemble(artifact, self.spec.feature_dim)
+        self.genres: list[str] = self.model.genres
+        self.thresholds = self.model.thresholds
+        expected_dim = self.model.poster_check.get("feature_dim")
         if expected_dim is not None and int(expected_dim) != self.spec.feature_dim:
             raise ModelError(f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
                              f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)")
-        self._studio_config = artifact.head_config.get("studio")
-        self.domain, self.fusion = _studio_parts(artifact)
-        self._synopsis: Any = None  # built on first use: its TF-IDF vocabulary is the slow part of loading
         self._gradcam: Any = None
         self._gradcam_lock = threading.Lock()
 
@@ -150,16 +138,12 @@ class ModelCore:
 
     @property
     def has_synopsis(self) -> bool:
-        return self._studio_config is not None
+        return self.model.has_synopsis
 
     @property
     def synopsis(self) -> Any:
         """The synopsis head (None for a poster-only model)."""
-        if self._synopsis is None and self._studio_config is not None:
-            from ..model.synopsis import SynopsisHead
-
-            self._synopsis = SynopsisHead.from_saved(self.artifact.tensors, self._studio_config["synopsis"])
-        return self._synopsis
+        return self.model.synopsis
 
     @property
     def runtime_name(self) -> str:
@@ -179,24 +163,19 @@ class ModelCore:
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Full embeddings [N, D] → poster genre probabilities [N, G]: the head, then (for a model trained with a
         studio collection) the studio's domain correction."""
-        X = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
-        general = _sigmoid(head_logits(self.artifact.tensors, self._feature_slice, X).astype(np.float64))
-        return general if self.domain is None else np.asarray(self.domain.predict_proba(general), dtype=np.float64)
+        return self.model.poster_probabilities(embeddings)
 
     def synopsis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Synopses → genre probabilities [N, G] from the text head alone."""
-        if self.synopsis is None:
-            raise ModelError("this model has no synopsis head; retrain it on a catalog with a `studio` collection "
-                             "that has plots (`postergenre train`) to use a synopsis")
-        return np.asarray(self.synopsis.predict_proba(list(texts)), dtype=np.float64)
+        return self.model.synopsis_probabilities(texts)
 
     def fuse(self, poster_probs: np.ndarray, synopsis_probs: np.ndarray) -> np.ndarray:
         """Poster and synopsis probabilities → the combined estimate [N, G]."""
-        return np.asarray(self.fusion.fuse(poster_probs, synopsis_probs), dtype=np.float64)
+        return self.model.fuse(poster_probs, synopsis_probs)
 
     def check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The poster check of each embedding: does the input look like a movie poster at all?"""
-        scores, is_poster = poster_check_scores(embeddings, self.artifact.tensors, self._poster_check)
+        scores, is_poster = self.model.check(embeddings)
         return [{"score": round(float(s), 4), "is_poster": bool(ok), "message": None if ok else NOT_A_POSTER}
                 for s, ok in zip(scores, is_poster)]
 
@@ -234,7 +213,7 @@ class ModelCore:
         for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks)):
             if i in text_probs:
                 combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
-                out.append(self._reading(combined, self.fusion.thresholds, check, embedding, threshold, top_k,
+                out.append(self._reading(combined, self.model.fused_thresholds, check, embedding, threshold, top_k,
                                          poster=p_poster, synopsis=text_probs[i]))
             else:
                 out.append(self._reading(p_poster, self.thresholds, check, embedding, threshold, top_k))
@@ -274,18 +253,6 @@ class ModelCore:
             if self._gradcam is None:
                 from .gradcam import GradCam
 
-                self._gradcam = GradCam(self.spec, self.artifact)
+                self._gradcam = GradCam(self.spec, self.model)
         return self._gradcam(image, [self.genres.index(g) for g in names], names)
 
-
-def _studio_parts(artifact: ModelArtifact) -> tuple[Any, Any]:
-    """The studio domain correction and fusion saved in the artifact (`model/studio.py`), or (None, None) for a
-    poster-only model. The synopsis head is loaded on first use (`ModelCore.synopsis`)."""
-    config = artifact.head_config.get("studio")
-    if config is None:
-        return None, None
-    from ..model.domain import DomainCorrection
-    from ..model.fusion import Fusion
-
-    return (DomainCorrection.from_saved(artifact.tensors, config["domain"]),
-            Fusion.from_saved(artifact.tensors, config["fusion"]))

@@ -19,23 +19,19 @@ import torch
 from PIL import Image
 
 from ..features.registry import BackboneSpec
-from ..model.artifact import ModelArtifact
-from ..model.head_module import head_module
+from ..model.assembly import AssembledModel
 
 
 class GradCam:
     """The eager backbone (it needs the conv map) and the head as a differentiable torch module, built once."""
 
-    def __init__(self, spec: BackboneSpec, artifact: ModelArtifact):
+    def __init__(self, spec: BackboneSpec, model: AssembledModel):
         self.spec = spec
         self.net = spec.build()
-        self.head = head_module(artifact)
+        # The poster signal's logits: the head, then the studio's domain correction when the model has one.
+        self.head = model.torch_head()
         for p in self.head.parameters():
             p.requires_grad_(False)
-        # A model trained with a studio collection corrects the head's logits (model/domain.py): explain those.
-        studio = "studio" in artifact.head_config
-        self._correction = (torch.from_numpy(np.asarray(artifact.tensors["domain.matrix"], dtype=np.float32)),
-                            torch.from_numpy(np.asarray(artifact.tensors["domain.bias"], dtype=np.float32))) if studio else None
         box = spec.preprocessing
         self._mean = torch.tensor(box.mean, dtype=torch.float32).view(1, 3, 1, 1)
         self._std = torch.tensor(box.std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -49,8 +45,6 @@ class GradCam:
             batch.requires_grad_(True)  # the frozen backbone builds a graph only if something requires grad
             features, fmap = self.net.forward_with_maps(batch)
             logits = self.head(features)[0]
-            if self._correction is not None:
-                logits = logits @ self._correction[0].T + self._correction[1]
             cams = []
             for idx in indices:
                 (grad,) = torch.autograd.grad(logits[idx], fmap, retain_graph=True)

@@ -25,11 +25,12 @@ import numpy as np
 from ..catalog.records import Movie
 from ..errors import PosterGenreError
 from ..evaluation.metrics import evaluate_predictions, macro_auc, paired_auc_gain
-from ..model.domain import DomainCorrection, _logit
-from ..model.fusion import Fusion, cross_fitted_fusion, fit_fusion
+from ..model.domain import DomainCorrection
+from ..model.fusion import Fusion
+from ..model.logistic import logit
 from ..model.head_forward import probabilities as head_probabilities
 from ..model.synopsis import SynopsisHead, has_text
-from ..model.thresholds import choose_thresholds
+from ..model.thresholds import choose_thresholds, decide
 from .datasets import Dataset
 from .labels import label_matrix
 from .options import TrainOptions
@@ -89,21 +90,20 @@ class StudioExtensions:
         """Domain-aware poster probabilities from the general head's probabilities."""
         return self.domain.predict_proba(general_probs)
 
-    def predict(self, general_probs: np.ndarray, synopses: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
-        """The three signals: `poster_probabilities`, `synopsis_probabilities` (NaN rows without text) and
-        `probabilities` (fused; equal to the poster signal where there is no synopsis)."""
-        poster = self.poster_probs(general_probs)
-        if synopses is None:
-            return {"probabilities": poster, "poster_probabilities": poster}
-        syn = self.synopsis.predict_proba(list(synopses))
-        return {"probabilities": self.fusion.fuse(poster, syn), "poster_probabilities": poster,
-                "synopsis_probabilities": syn}
 
-    @classmethod
-    def from_saved(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> "StudioExtensions":
-        return cls(DomainCorrection.from_saved(tensors, config["domain"]),
-                   SynopsisHead.from_saved(tensors, config["synopsis"]),
-                   Fusion.from_saved(tensors, config["fusion"]), metrics={})
+def cross_fitted_fusion(poster_probs: np.ndarray, synopsis_probs: np.ndarray, Y: np.ndarray, genres: Sequence[str],
+                        folds: Sequence[tuple[np.ndarray, np.ndarray]], *, fallback_thresholds: np.ndarray | None = None,
+                        **params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Fused probabilities [N, G] and decided genres [N, G] where each fold's fusion and thresholds were fitted
+    on the other folds only (the inputs themselves should already be out-of-fold predictions)."""
+    p = np.asarray(poster_probs, dtype=np.float64)
+    fused = p.copy()
+    decided = np.zeros(p.shape, dtype=bool)
+    for tr, te in folds:
+        fusion = Fusion(genres, **params).fit(p[tr], synopsis_probs[tr], Y[tr], fallback_thresholds=fallback_thresholds)
+        fused[te] = fusion.fuse(p[te], synopsis_probs[te])
+        decided[te] = decide(fused[te], fusion.thresholds_)
+    return fused, decided
 
 
 def _metrics(Y: np.ndarray, probs: np.ndarray, genres: Sequence[str], thresholds: np.ndarray | None, seed: int,
@@ -170,7 +170,7 @@ def fit_studio_extensions(general_probs: np.ndarray, Y: np.ndarray, genres: Sequ
     if general_oof is not None:
         yg, pg = np.asarray(general_oof[0]), np.asarray(general_oof[1], dtype=np.float64)
         gfold = np.random.default_rng(seed).permutation(len(yg)) % n_splits
-        base_general = macro_auc(yg, _logit(pg))
+        base_general = macro_auc(yg, logit(pg))
     weights = list(studio_weights) if general_oof is not None else [None]
     candidates: list[dict[str, Any]] = []
     for weight in weights:
@@ -187,7 +187,7 @@ def fit_studio_extensions(general_probs: np.ndarray, Y: np.ndarray, genres: Sequ
         for tr, te in _folds_of(fold, poster_rows):
             oof[poster_rows[te]] = fit_corr(poster_rows[tr], all_general).predict_proba(P[poster_rows[te]])
         cand = {"studio_weight": weight, "oof": oof,
-                "studio_macro_auc": macro_auc(Y[poster_rows], _logit(oof[poster_rows]))}
+                "studio_macro_auc": macro_auc(Y[poster_rows], logit(oof[poster_rows]))}
         if weight is not None:
             # General films: each fold's correction never saw that fold's general films (studio films all train).
             gz = np.zeros(pg.shape)
@@ -213,9 +213,10 @@ def fit_studio_extensions(general_probs: np.ndarray, Y: np.ndarray, genres: Sequ
         log(f"synopsis head fold {k + 1}/{n_splits}: {time.perf_counter() - t0:.1f} s")
 
     # Fusion: honest estimate with fusions fitted on other folds' OOF predictions; the shipped one on all of them.
-    fp = {"fallback_thresholds": poster_thresholds} | (fusion_params or {})
-    fused, decided = cross_fitted_fusion(oof_poster[both], oof_syn[both], Y[both], genres, _folds_of(fold, both), **fp)
-    fusion = fit_fusion(oof_poster[both], oof_syn[both], Y[both], genres, **fp)
+    fp = fusion_params or {}
+    fused, decided = cross_fitted_fusion(oof_poster[both], oof_syn[both], Y[both], genres, _folds_of(fold, both),
+                                         fallback_thresholds=poster_thresholds, **fp)
+    fusion = Fusion(genres, **fp).fit(oof_poster[both], oof_syn[both], Y[both], fallback_thresholds=poster_thresholds)
 
     Yp, Yb = Y[poster_rows], Y[both]
     metrics: dict[str, Any] = {
