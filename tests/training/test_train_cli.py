@@ -107,7 +107,7 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     res = runner.invoke(app, ["train", "--home", str(home_copy), "--min-examples", "20", "--folds", "3",
                               "--bootstrap", "30", "--threads", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "training: 4/4" in res.output  # progress lines when stdout is not a terminal (3 folds + final fit)
+    assert "training: 4/4" in res.stderr and "training:" not in res.stdout  # progress lines on stderr (3 folds + final fit)
     art = ModelArtifact.load(out)
     assert (art.head_type, art.head_config["settings"], art.feature_set) == ("logreg", {"l2": 0.003}, "pooled+allstats")
     assert art.metrics["estimate"] == "3-fold CV of fixed settings" and art.metrics["inner_folds"] is None

@@ -36,7 +36,7 @@ class _Lines:
 
     def __init__(self, interval_s: float, stream=None):
         self.interval_s = interval_s
-        self.stream = stream or sys.stdout
+        self.stream = stream or sys.stderr  # progress is never the output a command was asked for
         self.started: dict[str, float] = {}
         self.last_line = 0.0
         self.last: Progress | None = None
@@ -66,13 +66,15 @@ class _Lines:
 @contextmanager
 def progress_display(*, enabled: bool = True, interval_s: float = LINE_INTERVAL_S,
                      console: Console | None = None) -> Iterator[ProgressFn]:
-    """Yield a `ProgressFn` that shows every task it is called with (bar on a terminal, else lines)."""
+    """Yield a `ProgressFn` that shows every task it is called with (bar on a terminal, else lines), on stderr:
+    stdout carries only what a command was asked for (`predict --format json > out.json` must parse)."""
     if not enabled:
         yield lambda p: None
         return
-    console = console or Console(stderr=False)
+    if console is None or not console.stderr:
+        console = Console(stderr=True)
     if not console.is_terminal:
-        lines = _Lines(interval_s)
+        lines = _Lines(interval_s, console.file)
         try:
             yield lines
         finally:

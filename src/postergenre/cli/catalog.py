@@ -92,7 +92,7 @@ def _print_results(results: list[ImportResult]) -> None:
     console.print(table)
     for r in results:
         if r.counts.relocated:
-            console.print(f"[yellow]note:[/yellow] {r.counts.relocated} unchanged movies of {r.file} now name their "
+            err_console.print(f"[yellow]note:[/yellow] {r.counts.relocated} unchanged movies of {r.file} now name their "
                           f"poster files under its current folder (the file was imported from elsewhere before)",
                           highlight=False, soft_wrap=True)
     conflicts = [(r, conflict) for r in results for conflict in r.counts.conflicts]
@@ -112,7 +112,7 @@ def _print_results(results: list[ImportResult]) -> None:
         if len(rejections) > _SHOWN_REJECTED:
             console.print(f"  … and {len(rejections) - _SHOWN_REJECTED} more")
     for note in (note for r in results for note in r.notes):
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
 
 
 @catalog_app.command("stats")

@@ -65,12 +65,12 @@ def embed(
         from ..features.ray_engine import embed_catalog_ray, require_ray
 
         require_ray()
-        with open_catalog(home) as catalog, progress_display(console=console) as show:
+        with open_catalog(home) as catalog, progress_display() as show:
             summary = embed_catalog_ray(catalog, PosterStore(paths.posters), spec, options=options, flt=flt,
                                         retry_failed=retry_failed, progress=show, runtime=runtime,
                                         runtime_cache=paths.home / RUNTIMES_FOLDER)
     else:
-        with open_catalog(home) as catalog, progress_display(console=console) as show:
+        with open_catalog(home) as catalog, progress_display() as show:
             summary = embed_catalog(catalog, PosterStore(paths.posters), spec, batch_size=batch_size,
                                     workers=workers, threads=threads, flt=flt, retry_failed=retry_failed,
                                     progress=show, runtime=runtime, runtime_cache=paths.home / RUNTIMES_FOLDER)

@@ -97,10 +97,10 @@ def train(
         ds = dataset_for(catalog, opts)
         movies = catalog.movies()  # studio films train the extensions when opts.studio
     for msg in ds.messages:
-        console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
-    log = lambda s: console.print(s, highlight=False)  # noqa: E731
+        err_console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
+    log = lambda s: err_console.print(s, highlight=False)  # noqa: E731  (progress notes: stderr)
     try:
-        with progress_display(console=console) as show:
+        with progress_display() as show:
             result = train_all(ds, opts, log, movies=movies, progress=show, cache_dir=cache_root)
     except KeyboardInterrupt:
         kept = sum(1 for _ in cache_root.rglob("*.npy")) if cache_root.is_dir() else 0
@@ -134,7 +134,7 @@ def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, thr
     with open_catalog(home) as catalog:
         result = seed_cnn_cv(catalog, paths.posters, flt=flt, min_examples=min_examples, limit=limit, folds=folds,
                              epochs=epochs, seed=seed, threshold_metric=threshold_metric,
-                             log=lambda s: console.print(s, highlight=False))
+                             log=lambda s: err_console.print(s, highlight=False))
     console.print(_headline_table(result["cv"], f"seed-cnn {folds}-fold CV on {result['subset']['movies']} posters"))
     target = write_atomic((out or paths.reports) / f"seed-cnn-cv-{_stamp()}.json", json.dumps(result, indent=2) + "\n")
     console.print(f"seed-cnn is a baseline (no model artifact); results written to [bold]{target}[/bold]")
@@ -178,7 +178,7 @@ def evaluate(
     with open_catalog(home) as catalog:
         result, ds, probs = evaluate_model(artifact, catalog, flt=movie_filter(rating, year_min, year_max, collection),
                                            holdout_fraction=holdout, seed=seed, bootstrap=bootstrap,
-                                           log=lambda s: console.print(s, highlight=False))
+                                           log=lambda s: err_console.print(s, highlight=False))
     html_path = out or paths.reports / f"evaluation-{_stamp()}.html"
     json_path = json_out or html_path.with_suffix(".json")
     model_name = str(model or DEFAULT_MODEL_DIR)
