@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Any, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -50,6 +50,25 @@ app.add_typer(report_app, name="report")
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _flags_read_as_flags() -> None:
+    """--help shows a flag (`--explain`, `--compact/--no-compact`, `--help`) without a value type: typer 0.29 renders
+    every option's type, so flags read `--explain <bool>`, as if they took a value."""
+    from typer.core import TyperOption
+
+    typed = TyperOption.display_type_rich
+    if getattr(typed, "_flags_untyped", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else typed(self, ctx)
+
+    display_type_rich._flags_untyped = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_read_as_flags()
 
 # Options shared by commands; typed aliases keep signatures short and the --help consistent.
 HomeOption = Annotated[
