@@ -33,7 +33,8 @@ from ..posters.store import PosterStore
 from ..progress import Progress, ProgressFn, no_progress
 from .cache import EmbeddingCache
 from .registry import BackboneSpec
-from .runtime import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime, vector_key
+from .runtime import (DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime,
+                      prepare_runtime, vector_key)
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # batches processed at once, one per core
 DEFAULT_RUNTIME = "auto"
@@ -155,14 +156,17 @@ def work_list(catalog: Catalog, cache: EmbeddingCache, summary: EmbedSummary, fl
 def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime | str,
                    runtime_cache: Path | str | None, *, batch_size: int, workers: int, threads: int,
                    flt: MovieFilter | None, retry_failed: bool, progress: ProgressFn) -> EmbedSummary:
-    # Known before loading anything, so that a rerun with nothing to do loads no runtime.
+    # Known before loading anything, so that a rerun with nothing to do builds no session (it only checks that the
+    # runtime's graph is in place).
     backbone, version = runtime.vector_key if isinstance(runtime, InferenceRuntime) else vector_key(spec, runtime)
     summary = EmbedSummary(backbone, version)
     with EmbeddingCache(catalog.path, backbone, version) as cache:
         todo = work_list(catalog, cache, summary, flt, retry_failed)
-        if not todo:
-            return summary
         owned = not isinstance(runtime, InferenceRuntime)
+        if not todo:
+            if owned and runtime_cache is not None:  # the set-up leaves the graph ready for the first prediction
+                prepare_runtime(spec, runtime, cache_dir=runtime_cache)
+            return summary
         rt = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads) if owned else runtime
         if rt.vector_key != (backbone, version):  # "auto" fell back to another runtime (the log says why)
             try:

@@ -392,6 +392,23 @@ def int8_vector_key(spec: BackboneSpec, key_digest: str) -> tuple[str, str]:
     return f"{spec.name}+int8", f"{spec.preprocess_version}+{key_digest[:12]}"
 
 
+def prepare_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str) -> None:
+    """Leave the graph that `load_runtime(spec, kind, cache_dir=cache_dir)` runs ready in `cache_dir`: exported (and
+    quantized) now if it is missing, so that the first prediction does not pay for a torch export (seconds and
+    ~500 MB). Costs a file check when the graph is there."""
+    resolved = resolve_kind(spec, kind)
+    if resolved == "torch":
+        return
+    folder = Path(cache_dir)
+    if resolved == INT8_KIND:
+        weights = _weights_sha256(spec)
+        if int8_model_path(spec, folder, _int8_source(spec, weights, None).fingerprint, weights).is_file():
+            return
+    elif spec.weights is not None and onnx_model_path(spec, folder).is_file():
+        return
+    load_runtime(spec, kind, cache_dir=folder, threads=1).close()
+
+
 def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str | None = None,
                  threads: int | None = None, net: Any = None,
                  calibration: Calibration | CalibrationTable | None = None) -> InferenceRuntime:
