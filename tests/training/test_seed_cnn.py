@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -79,3 +81,35 @@ def test_deterministic_and_cross_validation_fills_every_row() -> None:
     folds = [(np.arange(12, 24), np.arange(0, 12)), (np.arange(0, 12), np.arange(12, 24))]
     oof = cross_validate_seed_cnn(pixels, Y, folds, epochs=1)
     assert oof.shape == (24, 3) and np.isfinite(oof).all()
+
+
+def test_seed_cnn_baseline_keeps_the_collection_filter(shared_data, shared_rows, tmp_path) -> None:
+    """`train --head seed-cnn --collection X` cross-validates X's posters only, like every other head (issue 18, #3)."""
+    import csv
+
+    from postergenre.catalog.filters import MovieFilter
+    from postergenre.catalog.formats import read_catalog
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+    from postergenre.posters.attach import attach_folder
+    from postergenre.posters.store import PosterStore
+    from postergenre.training.baseline import seed_cnn_cv
+
+    rows = [r for r in shared_rows[::300] if (shared_data / r["poster"]).is_file()][:36]
+    paths = get_paths(tmp_path / "home").ensure()
+    with Catalog(paths.db) as catalog:
+        for name, part in (("general", rows[:24]), ("other", rows[24:])):
+            source = tmp_path / name
+            (source / "posters").mkdir(parents=True)
+            with open(source / "movies.csv", "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=list(part[0]))
+                writer.writeheader()
+                for row in part:
+                    (source / "posters" / Path(row["poster"]).name).symlink_to(shared_data / row["poster"])
+                    writer.writerow({**row, "poster": str(shared_data / row["poster"])})
+            read = read_catalog(source / "movies.csv")
+            catalog.upsert_movies(read.records, collection=name, source=str(source / "movies.csv"), fmt=read.fmt)
+            attach_folder(catalog, PosterStore(paths.posters), source / "posters")
+        result = seed_cnn_cv(catalog, paths.posters, flt=MovieFilter(collections=frozenset({"other"})),
+                             min_examples=2, limit=10, folds=2, epochs=1, bootstrap=5)
+    assert 0 < result["subset"]["of"] <= 12  # the `other` collection's movies (with a kept genre), not all 36

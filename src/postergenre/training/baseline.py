@@ -17,6 +17,7 @@ import numpy as np
 from ..catalog.filters import MovieFilter, frequent_genres
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError
+from .datasets import training_filter
 from .labels import label_matrix
 from .split import holdout, kfold, poster_groups
 from ..model.thresholds import choose_thresholds
@@ -31,10 +32,7 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
     from ..posters.store import PosterStore
     from .seed_cnn import cross_validate_seed_cnn, load_pixels
 
-    base = flt or MovieFilter()
-    base = MovieFilter(ratings=base.ratings, year_min=base.year_min, year_max=base.year_max,
-                       require_poster=True, require_genres=True)
-    movies = base.apply(catalog.movies())
+    movies = training_filter(flt).apply(catalog.movies())
     genres, dropped = frequent_genres(movies, min_examples)
     kept = set(genres)
     movies = [m for m in movies if any(g in kept for g in m.genres)]

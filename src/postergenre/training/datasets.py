@@ -94,6 +94,12 @@ class Dataset:
         return out
 
 
+def training_filter(flt: MovieFilter | None) -> MovieFilter:
+    """Every field of the caller's filter (collections and ratings too), plus the two every training selection needs:
+    a poster and at least one genre. The one rule for the poster heads and the seed-CNN baseline alike."""
+    return replace(flt or MovieFilter(), require_poster=True, require_genres=True)
+
+
 def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbone: str | None = None,
                      feature_set: str = DEFAULT_FEATURE_SET, min_examples: int = 100,
                      genres: Sequence[str] | None = None, skip_unembedded: bool = False,
@@ -111,9 +117,7 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
 
     spec = get_backbone(backbone)
     sl = spec.feature_slice(feature_set)
-    # Every field of the caller's filter (collections too), plus the two this data set needs.
-    base = replace(flt or MovieFilter(), require_poster=True, require_genres=True)
-    movies: list[Movie] = base.apply(catalog.movies())
+    movies: list[Movie] = training_filter(flt).apply(catalog.movies())
     with EmbeddingCache(catalog.path, *vector_key(spec, runtime)) as cache:
         return _assemble(movies, cache, spec, sl, feature_set, min_examples, genres, skip_unembedded)
 
