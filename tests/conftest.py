@@ -85,3 +85,38 @@ def small_home(shared_data: Path, shared_rows: list[dict], tmp_path_factory: pyt
         summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())
     assert summary.complete and summary.failed == 0, summary
     return home
+
+
+STUDIO_POSTERS = 60  # studio films with a poster in `studio_home`: enough for comparable titles in every group
+
+
+@pytest.fixture(scope="session")
+def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`small_home` copied, plus the studio's catalog (ratings, plots) with STUDIO_POSTERS of its posters attached
+    and embedded: a home like the README's, small. Session-wide and shared: tests must not write to it."""
+    import shutil
+
+    from postergenre.catalog.formats import read_catalog
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+    from postergenre.features.embed import embed_catalog
+    from postergenre.features.registry import get_backbone
+    from postergenre.posters.attach import attach_folder
+    from postergenre.posters.store import PosterStore
+
+    folder = tmp_path_factory.mktemp("studio_home")
+    home = folder / "home"
+    shutil.copytree(small_home, home)
+    studio = shared_data / "studio-catalog"
+    chosen = folder / "studio-posters"
+    chosen.mkdir()
+    for poster in sorted((studio / "posters").glob("tt*.jpg"))[:STUDIO_POSTERS]:
+        (chosen / poster.name).symlink_to(poster)
+    paths = get_paths(home)
+    read = read_catalog(studio / "imdb_api_export.csv")
+    with Catalog(paths.db) as catalog:
+        catalog.upsert_movies(read.records, collection="studio", source=str(studio / "imdb_api_export.csv"), fmt=read.fmt)
+        attach_folder(catalog, PosterStore(paths.posters), chosen)
+        summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())
+    assert summary.complete and summary.failed == 0, summary
+    return home

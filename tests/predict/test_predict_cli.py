@@ -94,10 +94,12 @@ def test_usage_errors_exit_2(run_cli, model_dir: Path, three_posters: list[Path]
 
 
 def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
-    # the variant the model itself finds most typical of genre T must rank first for target T
+    # posters that read as target T first, then the one the model finds most typical of T (issue 19: a variant
+    # that misses the target never ranks above one that hits it, whatever its score)
     preds = [predictor.predict(p) for p in three_posters]
     target = preds[0].decided[0]
-    best = max(range(3), key=lambda i: preds[i].probabilities[target] / preds[i].thresholds[target])
+    order = sorted(range(3), key=lambda i: (not preds[i].poster_check["is_poster"], target not in preds[i].decided,
+                                            -preds[i].probabilities[target] / preds[i].thresholds[target], i))
     sheet = tmp_path / "sheet.html"
 
     code, out, err = run_cli("compare", *three_posters, "--target", target.lower(), "--out", sheet,
@@ -107,10 +109,12 @@ def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, thr
     result = json.loads(out)
     assert result["targets"] == [target]
     assert [v["rank"] for v in result["variants"]] == [1, 2, 3]
-    assert result["variants"][0]["source"] == str(three_posters[best])
-    scores = [v["target_score"] for v in result["variants"]]
-    assert scores == sorted(scores, reverse=True)
+    assert [v["source"] for v in result["variants"]] == [str(three_posters[i]) for i in order]
     for v in result["variants"]:
+        assert v["fits_all_targets"] == (target in v["prediction"]["decided"] and v["prediction"]["poster_check"]["is_poster"])
+        assert v["verdict"].startswith("Reads as" if target in v["targets_decided"] and
+                                       v["target_strength"][target] >= 1.5 else ("Only hints" if target in
+                                       v["targets_decided"] else "Does not read as"))
         assert target not in v["unintended"] and set(v["unintended"]) <= set(v["prediction"]["decided"])
     page = sheet.read_text(encoding="utf-8")
     assert page.count('class="poster"') == 3 and page.count("data:image/jpeg;base64,") == 6  # posters + heatmaps

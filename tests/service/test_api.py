@@ -34,7 +34,7 @@ def _png(width: int, height: int, rows: int = 4) -> bytes:
 def _error(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error"} and body["error"], body
+    assert set(body) in ({"error"}, {"error", "message"}) and body["error"], body  # message: plain words
     assert "Traceback" not in body["error"]
     return body["error"]
 
@@ -177,10 +177,14 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
     assert [v["rank"] for v in variants] == [1, 2, 3]
     assert sorted(v["index"] for v in variants) == [0, 1, 2]
     assert [v["source"] for v in variants] == [["a.jpg", "b.jpg", "c.jpg"][v["index"]] for v in variants]
-    scores = [v["target_score"] for v in variants]
-    assert scores == sorted(scores, reverse=True)
+    # The ranking rule: posters before non-posters, fewest missed targets, then the score.
+    keys = [(not v["prediction"]["poster_check"]["is_poster"], len(targets) - len(v["targets_decided"]),
+             -v["target_score"]) for v in variants]
+    assert keys == sorted(keys)
     for v in variants:
         decided = set(v["prediction"]["decided"])
+        assert v["fits_all_targets"] == (set(targets) <= decided and v["prediction"]["poster_check"]["is_poster"])
+        assert [x["decided"] for x in v["verdicts"]] == [t in decided for t in targets]
         assert set(v["unintended"]) == decided - set(targets)
         assert [h["genre"] for h in v["heatmaps"]] == targets  # heatmaps of the target genres
         assert set(v["target_probabilities"]) == set(targets)
@@ -307,8 +311,12 @@ def test_bad_json_body_is_422(client, payload):
 def test_url_to_private_or_non_http_target_is_refused(client, server, catalog_posters, url):
     url = url.format(port=server.url.rsplit(":", 1)[1], sha=catalog_posters[0].sha256)
     # The first two point at a poster this very server serves: only the guard stops the fetch.
-    message = _error(client.post("/v1/predict", json={"url": url}), 422)
-    assert url in message
+    response = client.post("/v1/predict", json={"url": url})
+    message = _error(response, 422)
+    assert url in message  # the technical reason stays in the API's `error`
+    plain = response.json()["message"]  # what the page shows a marketer
+    assert "could not be downloaded" in plain and "address" in plain
+    assert not any(w in plain for w in ("non-public", "169.254", "loopback", "link-local", "reserved"))
 
 
 def test_url_is_fetched_when_private_hosts_are_allowed(predictor, small_home, catalog_posters, server, serve):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import PosterGenreError
@@ -274,22 +275,24 @@ def compare(
         _print_json(result.to_dict())
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["rank", "source", "target_score", *(f"p_{t}" for t in result.targets), "targets_decided",
-                         "unintended"])
+        writer.writerow(["rank", "source", "fits_all_targets", "verdict", "target_score",
+                         *(f"p_{t}" for t in result.targets), "targets_decided", "unintended"])
         for v in result.variants:
-            writer.writerow([v.rank, v.source, f"{v.score:.6f}", *(f"{p:.6f}" for p in v.target_probabilities.values()),
+            writer.writerow([v.rank, v.source, int(v.fits), v.verdict, f"{v.score:.6f}",
+                             *(f"{p:.6f}" for p in v.target_probabilities.values()),
                              "|".join(v.targets_decided), "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items())])
     else:
         table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=SCORING)
-        for col in ("rank", "poster", "target score", "targets decided", "target probabilities", "unintended genres"):
+        for col in ("rank", "poster", "verdict", "target score", "target probabilities", "unintended genres"):
             table.add_column(col, overflow="fold")
         for v in result.variants:
             targets = ", ".join(f"{g} {p:.0%}" for g, p in v.target_probabilities.items())
             unintended = ", ".join(f"{g} {p:.0%}" for g, p in v.unintended.items()) or "none"
             name = _label(v.source) + ("" if v.prediction.poster_check["is_poster"] else " ⚠ not a poster?")
-            table.add_row(str(v.rank), name, f"{v.score:.2f}", ", ".join(v.targets_decided) or "none", targets,
-                          unintended)
+            verdict = v.verdict if v.fits else f"[red]{escape(v.verdict)}[/red]"
+            table.add_row(str(v.rank), name, verdict, f"{v.score:.2f}", targets, unintended)
         console.print(table)
+        console.print(result.headline, highlight=False)
         if synopsis:
             console.print(SYNOPSIS_NOTE, highlight=False)
     _report_failures(result.failures)

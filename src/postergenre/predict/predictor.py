@@ -20,6 +20,9 @@ from PIL import Image
 from ..errors import ModelError, PosterGenreError
 from ..model.artifact import DEFAULT_MODEL_DIR
 from ..posters.images import decode_image
+from .audiences import CatalogAudiences
+from .brief import MAX_VARIANTS as MAX_BRIEF_VARIANTS
+from .brief import Brief, build_brief
 from .compare import CompareResult, rank_variants
 from .core import ModelCore, heatmap_genres, match_genres, split_genre_list
 from .inputs import PosterInput, is_url
@@ -56,6 +59,7 @@ class Predictor:
         self.model_dir = model_dir
         self.fetch_limits = fetch_limits
         self._similar: dict[str, CatalogSimilarity] = {}
+        self._audiences: dict[str, CatalogAudiences] = {}
         self._similar_lock = threading.Lock()
 
     @classmethod
@@ -237,6 +241,52 @@ class Predictor:
         for v in result.variants:
             v.heatmaps, v.image = v.prediction.heatmaps, v.prediction.image
         return result
+
+
+    # -- brief ---------------------------------------------------------------------------------------------
+
+    def audiences(self, home: Path | str | None = None) -> CatalogAudiences:
+        """The catalog's ratings and plot keywords for `home` (read on first use, then reused)."""
+        from ..config import get_paths
+
+        key = str(get_paths(home if home is not None else self.home).home)
+        with self._similar_lock:
+            if key not in self._audiences:
+                self._audiences[key] = CatalogAudiences.from_home(Path(key))
+            return self._audiences[key]
+
+    def brief(self, xs: Sequence[PosterLike], *, synopsis: str | None = None,
+              intended: Sequence[str] | str | None = None, title: str | None = None,
+              ratings: Sequence[str] | None = None, home: Path | str | None = None, heatmaps: bool = True) -> Brief:
+        """The campaign brief for 1–6 poster variants of one film (see `brief.py`): recommendation, story vs
+        poster, per-variant readings and heatmaps, comparable titles with keyword seeds, how sure the model is.
+
+        `ratings`: the content ratings of comparable titles (None: the studio's own; [] every rating). Inputs that
+        cannot be read become failures in the brief; without catalog embeddings the audiences part says how to
+        add them.
+        """
+        if not 1 <= len(xs) <= MAX_BRIEF_VARIANTS:
+            raise PosterGenreError(f"a brief takes 1 to {MAX_BRIEF_VARIANTS} poster variants, got {len(xs)}")
+        match_genres(split_genre_list(intended), self.genres)  # a typo fails before any work
+        decoded: list[_Decoded | PosterFailure] = []
+        for x in xs:
+            try:
+                decoded.append(self._decode(x))
+            except PosterGenreError as exc:
+                decoded.append(PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None)))
+        items = [d for d in decoded if isinstance(d, _Decoded)]
+        read = iter(self._predictions(items, [None] * len(items), None, None))
+        predictions = [d if isinstance(d, PosterFailure) else next(read) for d in decoded]
+        for p, item in zip([p for p in predictions if p.ok], items):
+            p.image = item.image
+        similarity = catalog = unavailable = None
+        try:
+            similarity, catalog = self.similarity(home), self.audiences(home)
+        except ModelError as exc:
+            unavailable = str(exc)
+        return build_brief(self.core, predictions, synopsis=synopsis, intended=intended, title=title,
+                           similarity=similarity, catalog=catalog, unavailable=unavailable, ratings=ratings,
+                           heatmaps=heatmaps)
 
 
 def _source_of(x: Any) -> str:

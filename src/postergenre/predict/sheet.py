@@ -34,6 +34,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } .sub { color: #555; margin: 0 0 20px; f
 h3 { font-size: 13px; margin: 12px 0 4px; } .heat { display: flex; flex-wrap: wrap; gap: 6px; }
 .heat figure { margin: 0; font-size: 11px; text-align: center; } .heat img { height: 180px; display: block; }
 .none { font-size: 12px; color: #777; } .warn { color: #b71c1c; font-size: 12px; }
+.verdict { font-size: 13px; margin: 0 0 8px; } .verdict.miss { color: #b71c1c; } .headline { font-size: 15px; margin: 0 0 8px; }
 .fail { color: #b71c1c; font-size: 13px; }
 """
 
@@ -57,6 +58,7 @@ def _card(v: VariantScore, best: bool) -> str:
     parts.append(f'<div class="name">#{v.rank} {html.escape(v.source)}</div>')
     decided = ", ".join(v.targets_decided) or "none"
     parts.append(f'<div class="score">target score {v.score:.2f} · targets decided: {html.escape(decided)}</div>')
+    parts.append(f'<p class="verdict{"" if v.fits else " miss"}">{html.escape(v.verdict)}</p>')
     if not p.poster_check.get("is_poster", True):
         parts.append(f'<div class="warn">⚠ {html.escape(p.poster_check.get("message") or "not poster-like")}</div>')
     parts.append("<h3>Target genres</h3>")
@@ -82,12 +84,13 @@ def _card(v: VariantScore, best: bool) -> str:
 
 def render_sheet(result: CompareResult, *, title: str = "Poster variants") -> str:
     """The sheet's HTML text."""
-    cards = "".join(_card(v, i == 0) for i, v in enumerate(result.variants))
+    cards = "".join(_card(v, i == 0 and v.fits) for i, v in enumerate(result.variants))
     fails = "".join(f'<p class="fail">✗ {html.escape(f.error)}</p>' for f in result.failures)
     targets = ", ".join(result.targets)
     note = " " + html.escape(SYNOPSIS_NOTE) if result.synopsis_given else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}: {html.escape(targets)}</h1>"
+            f'<p class="headline">{html.escape(result.headline)}</p>'
             f'<p class="sub">{html.escape(SCORING)} Black marks: thresholds. Heatmaps: {html.escape(LEGEND)}.'
             f'{note}</p>'
             f'<div class="grid">{cards}</div>{fails}</body></html>')

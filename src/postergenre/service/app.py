@@ -22,7 +22,8 @@ from .access_log import AccessLog
 from .errors import install_error_handlers
 from .hosts import HostAllowList
 from .limits import RequestBodyLimits
-from .routers import info, posters
+from ..predict.brief import MAX_VARIANTS as MAX_BRIEF_FILES
+from .routers import brief, info, posters
 from .state import ServiceState
 
 _MULTIPART_SLACK = 64 * 1024  # multipart headers and small form fields (targets, synopsis) around the file bytes
@@ -42,7 +43,8 @@ def create_app(settings: ServiceSettings | None = None, *, predictor: Any = None
                               "compare poster variants. The page for people is at `/`.")
 
     def body_limit(path: str) -> int:
-        files = MAX_COMPARE_FILES if path.rstrip("/").startswith("/v1/compare") else 1
+        path = path.rstrip("/")
+        files = MAX_COMPARE_FILES if path.startswith("/v1/compare") else MAX_BRIEF_FILES if path == "/v1/brief" else 1
         return files * settings.max_upload_bytes + _MULTIPART_SLACK
 
     app.add_middleware(RequestBodyLimits, limit_for=body_limit, timeout_s=settings.body_timeout_s)
@@ -50,6 +52,7 @@ def create_app(settings: ServiceSettings | None = None, *, predictor: Any = None
     app.add_middleware(AccessLog)  # added last = outermost: logs what the limits refuse too
     install_error_handlers(app)
     app.include_router(posters.router)
+    app.include_router(brief.router)
     app.include_router(info.router)
     app.mount("/static/docs", StaticFiles(directory=info.DOCS_ASSETS), name="docs-assets")
     app.mount("/static", StaticFiles(directory=info.STATIC), name="static")

@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from ..errors import ModelError, NotAnImageError, PosterGenreError
+from ..errors import FetchError, ModelError, NotAnImageError, PosterGenreError
 
 logger = logging.getLogger("postergenre.service")
+FETCH_MESSAGE = ("The poster could not be downloaded from that web address. Check that the link opens the image "
+                 "itself in your browser, or save the poster and drop the file here instead.")
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; logged, never seen by the client
 
 
@@ -47,6 +49,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PosterGenreError)
     async def user_error(request: Request, exc: PosterGenreError) -> JSONResponse:
+        if isinstance(exc, FetchError):  # the technical reason stays in `error`; people read `message`
+            return JSONResponse({"error": str(exc), "message": FETCH_MESSAGE}, status_code=status_for(exc))
         return error(status_for(exc), str(exc))
 
     @app.exception_handler(ClientDisconnect)

@@ -15,6 +15,8 @@ class ErrorResponse(BaseModel):
     """Every 4xx/5xx answer: one message naming the problem (never a stack trace)."""
 
     error: str = Field(description="What went wrong and, where possible, how to fix it.")
+    message: Optional[str] = Field(None, description="The same in plain words for people, where `error` is "
+                                                     "technical (a poster URL that could not be fetched).")
 
 
 class UrlRequest(BaseModel):
@@ -82,6 +84,14 @@ class SimilarResponse(BaseModel):
     query_is_poster: bool = Field(description="False: the upload does not look like a poster; matches mean little.")
 
 
+class TargetVerdict(BaseModel):
+    genre: str
+    decided: bool
+    strength: float
+    level: str = Field(description='"reads" (decided, strong), "hints" (decided, weaker) or "misses".')
+    words: str
+
+
 class CompareVariant(BaseModel):
     rank: int = Field(ge=1)
     index: int = Field(ge=0, description="Position of this variant among the uploaded files.")
@@ -91,6 +101,10 @@ class CompareVariant(BaseModel):
     target_probabilities: dict[str, float]
     target_strength: dict[str, float]
     targets_decided: list[str]
+    fits_all_targets: bool = Field(description="Every target decided and the upload looks like a poster.")
+    verdict: str = Field(description='Plain words per target, e.g. "Reads as Comedy; does not read as Family '
+                                     '(0.6× the line)."')
+    verdicts: list[TargetVerdict]
     unintended: dict[str, float] = Field(description="Decided genres that are not targets, with probabilities.")
     prediction: Prediction
     heatmaps: list[Heatmap] = Field(default_factory=list, description="Heatmaps of the target genres.")
@@ -105,6 +119,7 @@ class Failure(BaseModel):
 class CompareResponse(BaseModel):
     targets: list[str]
     scoring: str
+    headline: str = Field(description="The outcome in one sentence; never calls a variant a fit when it misses a target.")
     note: Optional[str] = None
     variants: list[CompareVariant] = Field(description="Best variant first.")
     failures: list[Failure] = Field(default_factory=list)
@@ -131,7 +146,10 @@ class ModelResponse(BaseModel):
 
 class FiltersResponse(BaseModel):
     collections: list[str] = Field(description="Catalog collections, the studio's own first.")
-    ratings: list[str]
+    ratings: list[str] = Field(description="Every content rating the catalog holds, most common first.")
+    default_ratings: list[str] = Field(default_factory=list, description="The ratings of the studio's collection: "
+                                       "comparable titles default to these (empty: every rating).")
+    ratings_note: str = Field("", description="The default in words, e.g. why titles of unknown rating are left out.")
     genres: list[str]
     year_min: Optional[int] = None
     year_max: Optional[int] = None

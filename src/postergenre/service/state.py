@@ -54,6 +54,11 @@ class ServiceState:
         try:
             index = predictor.similarity(paths.home)
             state.filters = _filter_choices(index.movies.values())
+            catalog = predictor.audiences(paths.home)
+            # Every rating the catalog holds (not only those of titles with a poster), and the studio's own as
+            # the default, as the brief's audiences use them.
+            state.filters.update(ratings=catalog.ratings_held, default_ratings=list(catalog.rating_default.ratings),
+                                 ratings_note=catalog.rating_default.note)
         except PosterGenreError as exc:
             logger.warning("comparable titles unavailable: %s", exc)
             state.similar_error = str(exc)

@@ -62,14 +62,17 @@ async def read_one_poster(request: Request, state: ServiceState) -> tuple[bytes,
                              "or as application/json {\"url\": \"https://...\"}")
 
 
-async def read_variants(request: Request, state: ServiceState) -> tuple[list[tuple[bytes, str]], dict[str, str | None]]:
-    """The variants ('files', at most MAX_COMPARE_FILES) and the text fields of a compare form."""
+async def read_variants(request: Request, state: ServiceState, *, key: str = "files",
+                        max_files: int = MAX_COMPARE_FILES, names: tuple[str, ...] = ("targets", "synopsis", "heatmaps"),
+                        ) -> tuple[list[tuple[bytes, str]], dict[str, str | None]]:
+    """The variants (files under `key`, at most `max_files`) and the text fields `names` of a multipart form."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise HTTPException(415, "send the variants as multipart/form-data: files 'files' and a field 'targets'")
-    async with request.form(max_files=MAX_COMPARE_FILES, max_fields=8) as form:
-        uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        raise HTTPException(415, f"send the variants as multipart/form-data: files '{key}' and the fields "
+                                 f"{', '.join(repr(n) for n in names)}")
+    async with request.form(max_files=max_files, max_fields=8) as form:
+        uploads = [f for f in form.getlist(key) if isinstance(f, UploadFile)]
         if not uploads:
-            raise HTTPException(422, "multipart body has no files named 'files'")
+            raise HTTPException(422, f"multipart body has no files named '{key}'")
         posters = [await read_upload(u, state.settings.max_upload_bytes) for u in uploads]
-        fields = {name: _text_field(form, name) for name in ("targets", "synopsis", "heatmaps")}
+        fields = {name: _text_field(form, name) for name in names}
     return posters, fields

@@ -10,6 +10,7 @@ const state = {
 const NEXT_GENRES = 3;   // genres shown after the decided ones before the rest is folded away
 const SCALE_MAX = 2.5;   // strength shown on a 0..2.5 scale, so the decision line (1.0) sits at 40 % for every genre
 const SIMILAR_K = 12;
+const BRIEF_MAX = 6;     // variants a brief takes (the server's limit too)
 
 // ---------------------------------------------------------------- words and numbers
 
@@ -55,7 +56,8 @@ async function apiError(response) {
   let message = `${response.status} ${response.statusText}`;
   try {
     const body = await response.json();
-    if (body && body.error) message = body.error;
+    // `message` is the server's plain words where `error` is technical (e.g. a poster URL that failed).
+    if (body && (body.message || body.error)) message = body.message || body.error;
   } catch (err) { /* not JSON: keep the status line */ }
   const wait = response.status === 503 && response.headers.get("Retry-After");
   const error = new Error(wait ? `${message} (try again in ${wait} s)` : message);
@@ -103,7 +105,7 @@ function addFiles(fileList) {
   const accepted = [];
   for (const file of files) {
     if (file.type && !file.type.startsWith("image/")) {
-      problems.push(`${file.name} is not an image; choose JPEG, PNG or WebP poster files.`);
+      problems.push(`${file.name} is not an image; choose JPEG, PNG, WebP, GIF, BMP or TIFF poster files.`);
     } else if (state.maxUpload && file.size > state.maxUpload) {
       problems.push(`${file.name} is ${formatMegabytes(file.size)}, over the upload limit of ${formatMegabytes(state.maxUpload)}.`);
     } else {
@@ -165,6 +167,41 @@ function variantsChanged() {
   $("compare-results").replaceChildren();
   $("compare-head").hidden = true;
   $("sheet-btn").hidden = true;
+  updateBriefButton();
+}
+
+// The brief takes the loaded poster files (1 to BRIEF_MAX), the ticked targets, the synopsis and the title.
+function updateBriefButton() {
+  const n = comparable().length;
+  $("brief-btn").hidden = n === 0;
+  $("brief-btn").disabled = n > BRIEF_MAX;
+  $("brief-btn").title = n > BRIEF_MAX ? `A brief takes at most ${BRIEF_MAX} variants; remove ${n - BRIEF_MAX}.`
+    : "One printable page: which variant to run and why, story vs poster, audiences to aim at.";
+}
+
+async function downloadBrief() {
+  clearError();
+  const files = comparable();
+  if (!files.length || files.length > BRIEF_MAX) return updateBriefButton();
+  const form = new FormData();
+  for (const v of files) form.append("posters", v.file, v.name);
+  const intended = chosenTargets();
+  if (intended.length) form.append("intended", intended.join(","));
+  const synopsis = synopsisText();
+  if (synopsis) form.append("synopsis", synopsis);
+  const title = $("brief-title").value.trim();
+  if (title) form.append("title", title);
+  const button = $("brief-btn");
+  button.disabled = true;
+  button.textContent = "Writing the brief…";
+  try {
+    await download("/v1/brief?format=html", form, "campaign-brief.html");
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    button.textContent = "Download brief";
+    updateBriefButton();
+  }
 }
 
 function renderTray() {
@@ -452,9 +489,13 @@ async function loadFilters() {
   // The studio's own films first, when the catalog has that collection.
   names.sort((a, b) => (b === "studio") - (a === "studio"));
   $("f-collection").append(...names.map((c) => el("option", { value: c }, c)));
+  // Every rating the catalog holds; the studio's own ratings ticked by default (the brief uses the same default).
+  const defaults = filters.default_ratings || [];
   $("f-ratings").append(...(filters.ratings || []).map((r) =>
-    el("label", {}, el("input", { type: "checkbox", value: r }), r)));
+    el("label", {}, el("input", { type: "checkbox", value: r, checked: defaults.includes(r) }), r)));
   $("f-ratings").hidden = !(filters.ratings || []).length;
+  $("ratings-note").hidden = !(defaults.length && filters.ratings_note);
+  $("ratings-note").textContent = defaults.length ? `${filters.ratings_note} Untick them to see every title.` : "";
   // The catalog's genres (the titles' own labels), else the model's.
   const genres = filters.genres && filters.genres.length ? filters.genres : state.genres.map((g) => g.genre);
   $("f-genre").append(...genres.map((g) => el("option", { value: g }, g)));
@@ -538,6 +579,7 @@ async function compare() {
 
 function renderCompare(result, files) {
   $("compare-head").hidden = false;
+  $("compare-headline").textContent = result.headline || "";
   $("compare-scoring").textContent = result.scoring || "";
   $("compare-note").hidden = !result.note;
   $("compare-note").textContent = result.note || "";
@@ -558,7 +600,8 @@ function renderCompare(result, files) {
 function variantCard(result, variant, files) {
   const prediction = variant.prediction;
   const flagged = !prediction.poster_check.is_poster;
-  const best = variant.rank === 1 && result.variants.length > 1 && !flagged;
+  // Only a variant that reads as every target (and is a poster) is marked as the one to run.
+  const best = variant.rank === 1 && result.variants.length > 1 && variant.fits_all_targets;
   const card = el("article", { className: "variant-card" + (best ? " best" : "") + (flagged ? " flagged" : ""),
                                dataset: { index: String(variant.index) } });
   card.append(el("header", {},
@@ -588,6 +631,7 @@ function variantCard(result, variant, files) {
   choose("");
 
   card.append(el("p", { className: "card-summary" }, flagged ? `(${prediction.summary.text})` : prediction.summary.text));
+  card.append(el("p", { className: "verdict" + (variant.fits_all_targets ? "" : " miss") }, variant.verdict));
   const decided = el("div", { className: "targets-decided" }, "Targets decided: ",
     ...result.targets.map((g) => {
       const yes = variant.targets_decided.includes(g);
@@ -605,6 +649,25 @@ function variantCard(result, variant, files) {
   return card;
 }
 
+// POST a form and save the answer as a file (the server names it in Content-Disposition).
+async function download(path, form, fallbackName) {
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", body: form });
+  } catch (err) {
+    throw new Error("Cannot reach the postergenre service. Is `postergenre serve` still running?");
+  }
+  if (!response.ok) throw await apiError(response);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="?([^";]+)"?/i.exec(disposition);
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: match ? match[1] : fallbackName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 async function downloadSheet() {
   const last = state.lastCompare;
   if (!last) return;
@@ -614,21 +677,7 @@ async function downloadSheet() {
   try {
     const form = compareForm(last.files);
     form.set("targets", last.targets.join(","));
-    let response;
-    try {
-      response = await fetch("/v1/compare/sheet", { method: "POST", body: form });
-    } catch (err) {
-      throw new Error("Cannot reach the postergenre service. Is `postergenre serve` still running?");
-    }
-    if (!response.ok) throw await apiError(response);
-    const disposition = response.headers.get("Content-Disposition") || "";
-    const match = /filename="?([^";]+)"?/i.exec(disposition);
-    const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: match ? match[1] : "compare-sheet.html" });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    await download("/v1/compare/sheet", form, "compare-sheet.html");
   } catch (err) {
     showError(err.message);
   } finally {
@@ -699,6 +748,7 @@ async function start() {
   $("clear-all").addEventListener("click", clearAll);
   $("compare-btn").addEventListener("click", compare);
   $("sheet-btn").addEventListener("click", downloadSheet);
+  $("brief-btn").addEventListener("click", downloadBrief);
   $("heat-show").addEventListener("click", showDefaultHeatmaps);
   $("heat-any").addEventListener("change", (e) => { if (e.target.value) showHeatmap(state.current, e.target.value); });
   $("heat-opacity").addEventListener("input", applyOpacity);
@@ -723,7 +773,7 @@ async function start() {
     if (health.max_upload_bytes) {
       state.maxUpload = health.max_upload_bytes;
       $("upload-limit").hidden = false;
-      $("upload-limit").textContent = `JPEG, PNG or WebP, up to ${formatMegabytes(health.max_upload_bytes)} each`;
+      $("upload-limit").textContent = `JPEG, PNG, WebP, GIF, BMP or TIFF, up to ${formatMegabytes(health.max_upload_bytes)} each`;
     }
     renderTargets();
     document.body.dataset.ready = "true";  // for scripts and tests: genres and filters are in place

@@ -1,0 +1,65 @@
+"""CLI command: brief. Thin: argument parsing and output; the brief is built in predict/brief.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import PosterGenreError
+from ._app import HomeOption, RuntimeOption, app, err_console
+from .predict import EXIT_CODES, ModelOption, _load_predictor, _report_failures
+
+BRIEF_FORMATS = ("html", "json")
+
+
+@app.command(epilog=EXIT_CODES)
+def brief(
+    posters: Annotated[list[str], typer.Argument(
+        help="1 to 6 poster variants of one film: files, folders, globs or http(s) URLs.", show_default=False)],
+    synopsis: Annotated[Optional[str], typer.Option(
+        "--synopsis", help="The film's synopsis, the same story for every variant: the brief says what each "
+                           "poster under-sells or over-promises, and without --intended its genres are the targets.")] = None,
+    intended: Annotated[Optional[str], typer.Option(
+        "--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="The film's title, for the brief's heading.")] = None,
+    rating: Annotated[Optional[str], typer.Option(
+        "--rating", help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the "
+                         "ratings of the studio's own collection, where the catalog knows them.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Write the brief to this file instead of stdout.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="html (one self-contained page that prints to 1–3 A4 "
+                                                            "pages for up to three variants) or json.")] = "html",
+    runtime: RuntimeOption = "auto",
+    model: ModelOption = None,
+    home: HomeOption = None,
+) -> None:
+    """A campaign brief: which variant to run and why, story vs poster, audiences to aim at, how sure the model is."""
+    from ..predict.brief_html import render_brief
+    from ..predict.core import split_genre_list
+    from ..predict.inputs import resolve_inputs
+
+    if fmt not in BRIEF_FORMATS:
+        raise PosterGenreError(f"--format must be one of {', '.join(BRIEF_FORMATS)}, got {fmt!r}")
+    ratings = None if rating is None else [] if rating.strip().lower() == "all" else split_genre_list(rating)
+    items = resolve_inputs(posters)
+    predictor = _load_predictor(model, home, runtime)
+    err_console.print(f"reading {len(items)} variant{'s' if len(items) != 1 else ''}, heatmaps and comparable "
+                      "titles…", highlight=False)
+    result = predictor.brief(items, synopsis=synopsis, intended=intended, title=title, ratings=ratings)
+    _report_failures(result.failures)
+    if not result.variants:
+        raise typer.Exit(1)
+    text = render_brief(result) if fmt == "html" else json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if out is not None:
+        from ..files import write_atomic
+
+        write_atomic(out, text)
+        err_console.print(f"brief written to {out}", highlight=False)
+    else:
+        sys.stdout.write(text)
+    if result.failures:
+        raise typer.Exit(1)

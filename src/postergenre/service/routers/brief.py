@@ -1,0 +1,55 @@
+"""POST /v1/brief: the campaign brief for 1–6 poster variants of one film. Translates HTTP ↔ Predictor.brief."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException
+
+from ...predict.brief import MAX_VARIANTS
+from ...predict.brief_html import render_brief
+from ...predict.core import split_genre_list
+from ...predict.inputs import PosterInput
+from ..state import AdmittedDep
+from ..uploads import read_variants
+from .posters import ERRORS
+
+router = APIRouter(prefix="/v1", tags=["posters"])
+FIELDS = ("synopsis", "intended", "title", "rating")
+
+_FORM = {"type": "object", "required": ["posters"], "properties": {
+    "posters": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_VARIANTS,
+                "description": f"1 to {MAX_VARIANTS} poster variants of one film."},
+    "synopsis": {"type": "string", "description": "The film's synopsis: one story for every variant (optional)."},
+    "intended": {"type": "string", "description": "Intended genres, comma-separated, e.g. Family, Adventure "
+                                                  "(optional; default: the story's genres)."},
+    "title": {"type": "string", "description": "The film's title (optional)."},
+    "rating": {"type": "string", "description": "Ratings of comparable titles, comma-separated, or 'all' "
+                                                "(default: the studio's own ratings)."}}}
+
+
+@router.post("/brief", responses={200: {"content": {"application/json": {}, "text/html": {}},
+                                        "description": "The brief: JSON, or one self-contained HTML page."}, **ERRORS},
+             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}},
+             summary=f"A campaign brief for 1–{MAX_VARIANTS} poster variants of one film (JSON; HTML with ?format=html)")
+async def brief(request: Request, state: AdmittedDep,
+                format: Annotated[str, Query(pattern="^(json|html)$", description="json (default) or html.")] = "json",
+                ) -> Any:
+    posters, fields = await read_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=FIELDS)
+    variants = [PosterInput(source=name, data=data) for data, name in posters]
+    rating = fields["rating"]
+    ratings = None if rating is None else [] if rating.lower() == "all" else split_genre_list(rating)
+
+    def work() -> Any:
+        result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
+                                       title=fields["title"], ratings=ratings, home=state.paths.home)
+        if not result.variants:
+            raise HTTPException(422, "; ".join(f.error for f in result.failures))
+        return render_brief(result) if format == "html" else result.to_dict()
+
+    body = await state.gate.run(work)
+    if format == "html":
+        return HTMLResponse(body, headers={"Content-Disposition": 'attachment; filename="campaign-brief.html"'})
+    return JSONResponse(body)

@@ -1,0 +1,100 @@
+"""POST /v1/brief on a real server (127.0.0.1) over the studio home: JSON, HTML, limits and specific errors."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.slow  # the studio home and the heatmaps take a while
+
+SYNOPSIS = "A boy left home alone at Christmas defends the house against two burglars with homemade traps."
+
+
+@pytest.fixture(scope="module")
+def brief_client(predictor, studio_home: Path, serve, upload_limit: int) -> Iterator[httpx.Client]:
+    from postergenre.service import ServiceSettings
+    from postergenre.service.app import create_app
+
+    app = create_app(ServiceSettings(home=studio_home, max_upload_bytes=upload_limit), predictor=predictor)
+    with serve(app) as running, httpx.Client(base_url=running.url, timeout=180) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def variants(shared_data: Path) -> list[tuple[str, bytes]]:
+    paths = sorted((shared_data / "studio-catalog" / "posters").glob("tt*.jpg"))[100:107]
+    return [(p.name, p.read_bytes()) for p in paths]
+
+
+def _files(variants: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("posters", (name, data, "image/jpeg")) for name, data in variants]
+
+
+def _error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] and "Traceback" not in body["error"]
+    return body["error"]
+
+
+def test_brief_json_and_html(brief_client: httpx.Client, variants) -> None:
+    form = {"synopsis": SYNOPSIS, "intended": "family, comedy", "title": "Home Alone"}
+    response = brief_client.post("/v1/brief", files=_files(variants[:2]), data=form)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["targets"] == ["Family", "Comedy"] and body["title"] == "Home Alone"
+    assert sorted(v["name"] for v in body["variants"]) == sorted(n for n, _ in variants[:2])
+    assert body["recommendation"]["label"] == body["variants"][0]["label"]
+    assert body["story"]["genres"] and body["audiences"]["available"]
+    assert all(t["rating"] in body["audiences"]["ratings"] for g in body["audiences"]["groups"] for t in g["titles"])
+
+    page = brief_client.post("/v1/brief", params={"format": "html"}, files=_files(variants[:2]), data=form)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'filename="campaign-brief.html"' in page.headers["content-disposition"]
+    assert "Campaign brief: Home Alone" in page.text and page.text.count('class="poster"') == 2
+
+
+def test_brief_of_one_and_six_variants_and_the_limit(brief_client: httpx.Client, variants) -> None:
+    one = brief_client.post("/v1/brief", files=_files(variants[:1])).json()
+    assert len(one["variants"]) == 1 and one["target_source"] == "none"
+    six = brief_client.post("/v1/brief", files=_files(variants[:6]), data={"intended": "Family"}).json()
+    assert [v["rank"] for v in six["variants"]] == [1, 2, 3, 4, 5, 6]
+    message = _error(brief_client.post("/v1/brief", files=_files(variants[:7])), 400)
+    assert "Maximum number of files is 6" in message
+
+
+def test_brief_errors_are_specific(brief_client: httpx.Client, variants) -> None:
+    message = _error(brief_client.post("/v1/brief", files=_files(variants[:1]), data={"intended": "Family,Cartoon"}), 422)
+    assert "unknown genre 'Cartoon'" in message
+    other = [("files", ("a.jpg", b"x", "image/jpeg"))]  # multipart, but not under 'posters'
+    assert "no files named 'posters'" in _error(brief_client.post("/v1/brief", files=other), 422)
+    assert "multipart/form-data" in _error(brief_client.post("/v1/brief", json={"posters": []}), 415)
+    text = [("posters", ("notes.jpg", b"just some text", "image/jpeg"))]
+    assert "notes.jpg" in _error(brief_client.post("/v1/brief", files=text), 422)
+    assert "format" in _error(brief_client.post("/v1/brief", params={"format": "pdf"}, files=_files(variants[:1])), 422)
+
+
+def test_a_non_poster_is_flagged_in_the_brief(brief_client: httpx.Client, variants) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 600), (128, 128, 128)).save(buffer, format="PNG")
+    files = [("posters", ("flat.png", buffer.getvalue(), "image/png")), *_files(variants[:1])]
+    body = brief_client.post("/v1/brief", files=files, data={"intended": "Family"}).json()
+    flat = next(v for v in body["variants"] if v["name"] == "flat.png")
+    assert not flat["is_poster"] and flat["rank"] == 2 and body["recommendation"]["name"] != "flat.png"
+
+
+def test_filters_list_every_rating_and_default_to_the_studio_ones(brief_client: httpx.Client, studio_home: Path) -> None:
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+
+    with Catalog(get_paths(studio_home).db) as catalog:
+        held = {m.content_rating for m in catalog.movies() if m.content_rating}
+    filters = brief_client.get("/v1/filters").json()
+    assert set(filters["ratings"]) == held  # R too, though no R title has a poster here
+    assert filters["default_ratings"] and set(filters["default_ratings"]) < held
+    assert "studio" in filters["ratings_note"]
