@@ -35,8 +35,36 @@ def parse_collections(text: str | Iterable[str] | None) -> frozenset[str] | None
     """'studio,general' (or a list of names) -> {'general', 'studio'}; None/empty selects every collection."""
     if text is None:
         return None
-    parts = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
-    names = frozenset(normalise_collection(p) for p in parts if p.strip())
+    names = frozenset(normalise_collection(p) for p in _parts(text) if p.strip())
+    return names or None
+
+
+def _parts(text: str | Iterable[str]) -> list[str]:
+    return text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+
+
+def parse_ratings(text: str | Iterable[str] | None) -> frozenset[str] | None:
+    """'g, pg' (or a list) -> {'G', 'PG'}: content ratings in the catalog's spelling (`normalise_rating`, so case and
+    "Rated PG-13" do not matter); None/empty keeps every rating."""
+    from .genres import normalise_rating
+
+    if text is None:
+        return None
+    names = frozenset(normalise_rating(p) or p.strip() for p in _parts(text) if p.strip())
+    return names or None
+
+
+def parse_genres(text: str | Iterable[str] | None) -> frozenset[str] | None:
+    """'family, comedy' (or a list) -> {'Comedy', 'Family'} in the catalog's spelling; an unknown name raises,
+    naming it; None/empty keeps every genre."""
+    from .genres import UnknownGenreError, normalise_genre
+
+    if text is None:
+        return None
+    try:
+        names = frozenset(g for p in _parts(text) if p.strip() for g in [normalise_genre(p)] if g)
+    except UnknownGenreError as exc:
+        raise PosterGenreError(f"unknown genre {str(exc)!r} in the genre filter") from None
     return names or None
 
 
@@ -86,6 +114,14 @@ class MovieFilter:
     require_poster: bool = False  # only movies whose poster is stored and decodes
     require_genres: bool = False
     collections: frozenset[str] | None = None  # e.g. {"studio"}; a movie in any of them is kept
+
+    @classmethod
+    def parse(cls, *, rating: str | Iterable[str] | None = None, collection: str | Iterable[str] | None = None,
+              year_min: int | None = None, year_max: int | None = None, **extra: bool) -> "MovieFilter":
+        """The filter options as users write them (`--rating pg --collection Studio`, a query string) -> the filter:
+        the one parser every command and route uses, so any spelling of a rating or collection selects the same."""
+        return cls(ratings=parse_ratings(rating), year_min=year_min, year_max=year_max,
+                   collections=parse_collections(collection), **extra)
 
     def _steps(self) -> list[_Step]:
         """(name shown to users, keep, why a removed movie was removed) in the order they apply."""

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..catalog.filters import FilterStep, MovieFilter, Selection, parse_collections
+from ..catalog.filters import FilterStep, MovieFilter, Selection
 from ..catalog.store import Catalog
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
@@ -102,13 +102,7 @@ def open_catalog(home: Optional[Path]) -> Catalog:
 
 def movie_filter(rating: Optional[str], year_min: Optional[int], year_max: Optional[int],
                  collection: Optional[str] = None, **extra) -> MovieFilter:
-    from ..catalog.genres import normalise_rating
-
-    ratings = None
-    if rating:
-        ratings = frozenset(normalise_rating(r) or r.strip() for r in rating.split(",") if r.strip())
-    return MovieFilter(ratings=ratings, year_min=year_min, year_max=year_max,
-                       collections=parse_collections(collection), **extra)
+    return MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max, **extra)
 
 
 def print_selection(selection: Selection | Iterable[FilterStep], target: Console | None = None) -> None:

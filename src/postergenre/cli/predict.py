@@ -202,13 +202,11 @@ def similar(
     home: HomeOption = None,
 ) -> None:
     """Comparable titles: the catalog posters nearest to POSTER in look and genre profile, itself excluded."""
-    from ..predict.core import split_genre_list
     from ..predict.inputs import resolve_inputs
     from ..predict.similar import SimilarFilter
 
     _check_format(fmt)
-    where = SimilarFilter(collections=frozenset(split_genre_list(collection)), ratings=frozenset(split_genre_list(rating)),
-                          year_min=year_min, year_max=year_max, genres=frozenset(split_genre_list(genre)))
+    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre)
     items = resolve_inputs([poster])
     if len(items) != 1:
         raise PosterGenreError(f"{poster}: similar takes one poster, this names {len(items)}")

@@ -82,6 +82,17 @@ class SimilarFilter:
     year_max: int | None = None
     genres: frozenset[str] = frozenset()
 
+    @classmethod
+    def parse(cls, *, collection: str | None = None, rating: str | None = None, year_min: int | None = None,
+              year_max: int | None = None, genre: str | None = None) -> "SimilarFilter":
+        """The filter options as users write them (CLI, query string): the catalog's one parser, so `--rating pg
+        --collection Studio` keeps what `--rating PG --collection studio` keeps, in `similar` as in `train`."""
+        from ..catalog.filters import MovieFilter, parse_genres
+
+        flt = MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max)
+        return cls(collections=flt.collections or frozenset(), ratings=flt.ratings or frozenset(),
+                   year_min=year_min, year_max=year_max, genres=parse_genres(genre) or frozenset())
+
     def keeps(self, movie: Any) -> bool:
         if self.collections and not self.collections.intersection(getattr(movie, "collections", ()) or ()):
             return False

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..catalog.filters import MovieFilter, parse_collections
+from ..catalog.filters import MovieFilter
 from ..model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
 from .search import Candidate, candidates_for
 
@@ -50,13 +50,8 @@ class TrainOptions:
         return candidates_for(self.head, self.params, search=self.search)
 
     def movie_filter(self) -> MovieFilter:
-        from ..catalog.genres import normalise_rating
-
-        ratings = None
-        if self.rating:
-            ratings = frozenset(normalise_rating(r) or r.strip() for r in self.rating.split(",") if r.strip())
-        return MovieFilter(ratings=ratings, year_min=self.year_min, year_max=self.year_max,
-                           collections=parse_collections(self.collection))
+        return MovieFilter.parse(rating=self.rating, collection=self.collection, year_min=self.year_min,
+                                 year_max=self.year_max)
 
     def command(self) -> str:
         """The `postergenre train` command that reproduces these options (the data folder comes from

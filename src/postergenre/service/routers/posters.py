@@ -98,8 +98,7 @@ async def similar(
     year_max: Annotated[Optional[int], Query(ge=1800, le=2200)] = None,
     genre: Annotated[Optional[str], Query(max_length=400, description="Keep titles with any of these genres.")] = None,
 ) -> dict[str, Any]:
-    where = SimilarFilter(collections=frozenset(split_genre_list(collection)), ratings=frozenset(split_genre_list(rating)),
-                          year_min=year_min, year_max=year_max, genres=frozenset(split_genre_list(genre)))
+    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre)
     data, name, _ = await read_one_poster(request, state)
 
     def work() -> dict[str, Any]:
