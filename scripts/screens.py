@@ -1,4 +1,4 @@
-"""Regenerate the page screenshots under docs/screens/ (empty page, one poster, compare, model card).
+"""Regenerate the page screenshots under docs/screens/ (empty page, one poster, compare, model card, a brief).
 
     .venv/bin/python scripts/screens.py [--out docs/screens]
 
@@ -33,6 +33,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-component-update", "--no-first-run", "--disable-default-apps", "--disable-extensions",
                  "--font-render-hinting=none"]
 POSTER_SIZE = (400, 600)
+BRIEF_SYNOPSIS = ("Pip, a small cloud who cannot rain, runs away from the sky to find where lost things go, and makes "
+                  "a friend of a boy on a hilltop farm who is afraid of storms.")
 
 
 # -- posters drawn here ----------------------------------------------------------------------------------
@@ -363,6 +365,20 @@ def take_screens(url: str, out: Path, work: Path) -> list[Path]:
             page.locator(".compare").scroll_into_view_if_needed()
             page.locator(".compare").screenshot(path=str(out / "compare.png"))
             saved.append(out / "compare.png")
+
+            # The campaign brief of the same variants, with a synopsis and the title, downloaded from the page.
+            if page.locator("#synopsis-box").is_visible():
+                page.click("#synopsis-box > summary")
+                page.fill("#synopsis", BRIEF_SYNOPSIS)
+            page.fill("#brief-title", "Pip and the Big Sky")
+            with page.expect_download() as download_info:
+                page.click("#brief-btn")
+            brief = work / "brief.html"
+            download_info.value.save_as(brief)
+            reader = browser.new_page(viewport={"width": 1100, "height": 900}, device_scale_factor=1)
+            reader.goto(brief.as_uri())
+            reader.screenshot(path=str(out / "brief.png"), full_page=True)
+            saved.append(out / "brief.png")
         finally:
             browser.close()
     return saved

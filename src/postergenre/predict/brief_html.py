@@ -25,7 +25,7 @@ _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; color: #1d2330; margin: 24px auto;
        max-width: 1000px; padding: 0 16px; font-size: 13px; line-height: 1.4; }
 h1 { font-size: 21px; margin: 0 0 2px; } h2 { font-size: 15px; margin: 16px 0 6px; border-bottom: 1px solid #dfe2e8; }
-h3 { font-size: 13px; margin: 10px 0 4px; } p { margin: 0 0 6px; } .sub { color: #636b7a; margin-bottom: 10px; }
+h2 small { font-weight: normal; font-size: 11px; } h3 { font-size: 13px; margin: 10px 0 4px; } p { margin: 0 0 6px; } .sub { color: #636b7a; margin-bottom: 10px; }
 .rec { border: 2px solid #1f8a5b; background: #eef8f2; border-radius: 8px; padding: 8px 12px; }
 .rec.miss { border-color: #b26a00; background: #fff6e5; } .rec .lead { font-size: 15px; font-weight: 600; }
 ul { margin: 4px 0 6px; padding-left: 18px; } li { margin: 1px 0; }
@@ -50,8 +50,8 @@ table { border-collapse: collapse; width: 100%; font-size: 11.5px; } td, th { te
 .chip { display: inline-block; background: #dbe3fb; border-radius: 999px; padding: 0 7px; margin: 1px 2px 1px 0; }
 a { color: #3558d6; text-decoration: none; }
 footer { color: #636b7a; font-size: 11px; margin-top: 14px; }
-@media print { body { margin: 0; max-width: none; padding: 0; font-size: 11px; } h2 { margin-top: 10px; }
-  .card img.poster { max-height: 160px; } .heat img { height: 80px; } }
+@media print { body { margin: 0; max-width: none; padding: 0; font-size: 10.5px; } h2 { margin-top: 8px; }
+  .card img.poster { max-height: 130px; } .heat img { height: 66px; } table { font-size: 10px; } }
 """
 
 

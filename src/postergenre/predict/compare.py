@@ -111,7 +111,8 @@ class CompareResult:
         targets = and_list(self.targets)
         if not fitting:
             best = self.variants[0]
-            return (f"No variant reads as {targets}. Closest: {best.source} — {best.verdict}")
+            verdict = best.verdict[0].lower() + best.verdict[1:]
+            return f"No variant reads as {targets}. Closest: {best.source}, which {verdict}"
         if len(fitting) == 1:
             return f"Only {fitting[0].source} reads as {targets}."
         return f"{len(fitting)} variants read as {targets}; {fitting[0].source} signals them most strongly."
