@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/postergenre
 SHARED ?= ../shared/data
 
-.PHONY: install run test catalog benchmarks default-model
+.PHONY: install run test test-fast catalog benchmarks default-model
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ run: catalog
 
 test: install $(VENV)/.installed-ray
 	$(PY) -m pytest
+
+# The quick subset for local work (no catalog embedding, training, Ray, browser or fuzzing); CI runs `make test`.
+test-fast: install
+	$(PY) -m pytest -m "not slow"
 
 benchmarks: install
 	$(PY) benchmarks/embed_speed.py

@@ -120,3 +120,18 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
         summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())
     assert summary.complete and summary.failed == 0, summary
     return home
+
+
+# -- the fast subset (`make test-fast` = pytest -m "not slow"; `make test` and CI run everything) ----------------
+_SLOW_FIXTURES = {"small_home", "studio_home", "studio_setup", "home_copy", "make_poster_home"}
+"""Fixtures that embed a catalog, train a model or build a data folder: every test using one is slow."""
+_SLOW_PATHS = ("tests/scale/", "tests/faults/", "tests/service/test_browser.py", "tests/service/test_fuzz.py",
+               "tests/service/test_abuse.py", "tests/service/test_cli_serve.py")
+"""Whole modules that start Ray clusters, browsers, fuzzers or server processes."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        if _SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or path.startswith(_SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
