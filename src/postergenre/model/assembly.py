@@ -26,6 +26,9 @@ from .head_forward import logits as head_logits
 from .logistic import sigmoid
 from .poster_check import poster_check_scores
 
+SYNOPSIS_ONLY_THRESHOLDS = "synopsis_only.thresholds"
+"""Tensor key of the thresholds that decide a synopsis read without a poster."""
+
 
 class AssembledModel:
     """The parts of one artifact, ready to answer (nothing is changed after construction; thread-safe)."""
@@ -57,6 +60,23 @@ class AssembledModel:
     def fused_thresholds(self) -> np.ndarray | None:
         """The thresholds that decide the combined estimate (None for a poster-only model)."""
         return None if self.fusion is None else np.asarray(self.fusion.thresholds_, dtype=np.float64)
+
+    @property
+    def synopsis_thresholds(self) -> np.ndarray | None:
+        """The thresholds that decide a synopsis read alone (None for a poster-only model): tuned on out-of-fold
+        synopsis probabilities of studio films (`synopsis_only.thresholds`); a model trained before they were
+        stored falls back to the per-genre thresholds its studio metrics tuned on the same out-of-fold
+        probabilities, then to the fusion's."""
+        if self.studio_config is None:
+            return None
+        stored = self.artifact.tensors.get(SYNOPSIS_ONLY_THRESHOLDS)
+        if stored is not None:
+            return np.asarray(stored, dtype=np.float64)
+        per_genre = ((self.artifact.metrics or {}).get("studio") or {}).get("studio_synopsis", {}).get("per_genre")
+        found = {p["genre"]: p.get("threshold") for p in per_genre or []}
+        if all(isinstance(found.get(g), (int, float)) for g in self.genres):
+            return np.array([found[g] for g in self.genres], dtype=np.float64)
+        return self.fused_thresholds
 
     # -- signals ------------------------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ STRONG_SIGNAL = 1.5
 """Strength (probability ÷ threshold) from which a decided genre "reads as" that genre; decided genres below it
 only "hint at" it. With per-genre F1 thresholds a held-out poster gets ~3.7 decided genres against ~2.1 true ones:
 the strongest carry the message, the rest are hints."""
+FROM_SYNOPSIS_ONLY = "From the synopsis only"
+"""How a reading of a synopsis without a poster is marked, everywhere it is shown."""
 DEFAULT_HEATMAPS = 3
 """Heatmaps drawn when none are asked for: the decided genres, most probable first, at most this many."""
 
@@ -63,14 +65,18 @@ def decide(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, 
     return [genres[i] for i in chosen]
 
 
-def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: bool = True) -> dict[str, Any]:
-    """Plain words for a decided set: which genres the poster reads as, and which it only hints at."""
+def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: bool = True, *,
+              synopsis_only: bool = False) -> dict[str, Any]:
+    """Plain words for a decided set: which genres the poster reads as, and which it only hints at.
+    `synopsis_only`: the reading of a synopsis without a poster, marked as such."""
     reads_as = [g for g in decided if strength[g] >= STRONG_SIGNAL] or list(decided[:1])
     hints_at = [g for g in decided if g not in reads_as]
     text = f"Reads as: {', '.join(reads_as)}." if reads_as else "Reads as no genre clearly."
     if hints_at:
         text += f" Also hints at: {', '.join(hints_at)}."
-    if not is_poster:
+    if synopsis_only:
+        text = f"{FROM_SYNOPSIS_ONLY}: " + text[0].lower() + text[1:]
+    elif not is_poster:
         text = "Does not look like a movie poster. If it were one: " + text[0].lower() + text[1:]
     return {"reads_as": reads_as, "hints_at": hints_at, "text": text}
 
@@ -219,9 +225,25 @@ class ModelCore:
                 out.append(self._reading(p_poster, self.thresholds, check, embedding, threshold, top_k))
         return out
 
-    def _reading(self, probs: np.ndarray, thresholds: np.ndarray, check: dict[str, Any], embedding: np.ndarray,
+    def read_synopsis(self, texts: Sequence[str], *, threshold: float | None = None,
+                      top_k: int | None = None) -> list[GenreReading]:
+        """Genre readings of synopses alone, before a poster exists: the synopsis head's probabilities decided with
+        the synopsis-only thresholds (tuned out-of-fold on studio films), the same plain words marked "From the
+        synopsis only" (`signal` "synopsis", no poster check, no embedding)."""
+        if not self.has_synopsis:
+            raise ModelError("this model has no synopsis head; retrain it on a catalog with a `studio` collection "
+                             "that has plots (`postergenre train`) to read a synopsis")
+        texts = list(texts)
+        for i, text in enumerate(texts):
+            if not (isinstance(text, str) and text.strip()):
+                raise PosterGenreError(f"synopsis {i + 1} of {len(texts)} is empty: give the story in a sentence or more")
+        probs = self.synopsis_probabilities(texts) if texts else np.zeros((0, len(self.genres)))
+        return [self._reading(p, self.model.synopsis_thresholds, {}, None, threshold, top_k, synopsis=p,
+                              signal="synopsis") for p in probs]
+
+    def _reading(self, probs: np.ndarray, thresholds: np.ndarray, check: dict[str, Any], embedding: np.ndarray | None,
                  threshold: float | None, top_k: int | None, *, poster: np.ndarray | None = None,
-                 synopsis: np.ndarray | None = None) -> GenreReading:
+                 synopsis: np.ndarray | None = None, signal: str | None = None) -> GenreReading:
         used = np.asarray(thresholds, dtype=np.float64) if threshold is None else np.full(len(self.genres), threshold)
         order = np.argsort(-probs, kind="stable")
         decided = decide(probs, np.asarray(thresholds, dtype=np.float64), self.genres, threshold=threshold, top_k=top_k)
@@ -235,9 +257,9 @@ class ModelCore:
             thresholds={g: float(t) for g, t in zip(self.genres, used)},
             strength=strength,
             decided=decided,
-            summary=summarize(decided, strength, check["is_poster"]),
+            summary=summarize(decided, strength, check.get("is_poster", True), synopsis_only=signal == "synopsis"),
             poster_check=check,
-            signal="poster+synopsis" if synopsis is not None else "poster",
+            signal=signal or ("poster+synopsis" if synopsis is not None else "poster"),
             poster_probabilities=None if poster is None else ranked(poster),
             synopsis_probabilities=None if synopsis is None else ranked(synopsis),
             embedding=embedding,
