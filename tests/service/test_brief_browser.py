@@ -128,3 +128,23 @@ def test_page_downloads_the_brief(browser, brief_server: str, posters: list[Path
         assert text.count('class="poster"') == 2 and "Targets: <b>Family</b>" in text
     finally:
         context.close()
+
+
+def test_a_failed_poster_url_reads_in_plain_words(browser, brief_server: str) -> None:
+    from postergenre.service.errors import FETCH_MESSAGE
+
+    url = "http://169.254.169.254/latest/poster.jpg"
+    api = httpx.post(f"{brief_server}/v1/predict", json={"url": url}, timeout=60).json()
+    assert "169.254.169.254" in api["error"]  # the technical detail stays in the API
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(brief_server + "/")
+        page.wait_for_selector("body[data-filters='true']")
+        page.fill("#url-input", url)
+        page.click("#url-form button[type='submit']")
+        page.wait_for_selector("#error:not([hidden])")
+        shown = page.locator("#error-text").inner_text()
+        assert shown == api["message"] == FETCH_MESSAGE and "169.254" not in shown
+    finally:
+        context.close()
