@@ -102,19 +102,6 @@ class Brief:
 
 # -- the parts ------------------------------------------------------------------------------------------------
 
-def _read_story(core: ModelCore, synopsis: str) -> GenreReading:
-    # Stand-in until ModelCore.read_synopsis (the synopsis read alone, signal "synopsis") lands.
-    from .core import summarize
-
-    probs = core.synopsis_probabilities([synopsis])[0]
-    decided = core.decide(probs)
-    order = sorted(range(len(core.genres)), key=lambda i: -probs[i])
-    strength = {core.genres[i]: float(probs[i] / max(core.thresholds[i], 1e-9)) for i in order}
-    return GenreReading(probabilities={core.genres[i]: float(probs[i]) for i in order},
-                        thresholds={g: float(t) for g, t in zip(core.genres, core.thresholds)}, strength=strength,
-                        decided=decided, summary=summarize(decided, strength), poster_check={}, signal="synopsis")
-
-
 def _targets(core: ModelCore, intended: str | Sequence[str] | None, story: GenreReading | None
              ) -> tuple[list[str], str]:
     chosen = match_genres(split_genre_list(intended), core.genres)
@@ -180,9 +167,11 @@ def _story(story: GenreReading | None, ranked: list[BriefVariant]) -> dict[str, 
         if v.over_promised:
             parts.append(f"promises {and_list(v.over_promised)}, which the story does not carry")
         lines.append(f"{v.title} " + ("; ".join(parts) if parts else "shows what the story carries") + ".")
-    words = story.summary["text"]
+    reads, hints = story.summary["reads_as"], story.summary["hints_at"]
+    text = f"The story (the synopsis read alone) reads as {and_list(reads)}" if reads else \
+        "The story (the synopsis read alone) reads as no genre clearly"
     return {"genres": genres, "summary": dict(story.summary),
-            "text": "The story (the synopsis read alone) " + words[0].lower() + words[1:],
+            "text": text + (f" and hints at {and_list(hints)}." if hints else "."),
             "probabilities": {g: round(p, 6) for g, p in story.probabilities.items()},
             "strength": {g: round(p, 6) for g, p in story.strength.items()},
             "under_sold_by_all": unshown, "lines": lines}
@@ -256,7 +245,7 @@ def build_brief(core: ModelCore, predictions: Sequence[PosterPrediction | Poster
     if not 1 <= len(predictions) <= MAX_VARIANTS:
         raise PosterGenreError(f"a brief takes 1 to {MAX_VARIANTS} poster variants, got {len(predictions)}")
     synopsis = (synopsis or "").strip() or None
-    story = _read_story(core, synopsis) if synopsis else None
+    story = core.read_synopsis([synopsis])[0] if synopsis else None
     targets, target_source = _targets(core, intended, story)
     result = rank_variants(predictions, targets, synopsis_given=synopsis is not None)
     ranked = [BriefVariant(v, _label(v.index)) for v in result.variants]
