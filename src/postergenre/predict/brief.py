@@ -204,8 +204,9 @@ def how_sure(metrics: dict[str, Any], genres: Sequence[str], *, synopsis: bool) 
             out.append({"genre": genre, "signal": signal, "roc_auc": round(float(auc), 4), "films": films,
                         "support": row.get("support"), "words": word,
                         "text": f"{genre} from the {signal}: {word}. In {folds}-fold cross-validation on {on} "
-                                f"({row.get('support', 0):,} of them {genre}), a {genre} film's {signal} scored "
-                                f"above another film's {auc:.0%} of the time (ROC AUC {auc:.2f}; 0.50 is chance)."})
+                                f"({row.get('support', 0):,} of them {genre}), the {signal} of a film with {genre} "
+                                f"scored higher for it than that of a film without it {auc:.0%} of the time (ROC AUC "
+                                f"{auc:.2f}; 0.50 is chance)."})
     return out
 
 

@@ -174,6 +174,7 @@ function variantsChanged() {
 function updateBriefButton() {
   const n = comparable().length;
   $("brief-btn").hidden = n === 0;
+  $("brief-title-label").hidden = n === 0;
   $("brief-btn").disabled = n > BRIEF_MAX;
   $("brief-btn").title = n > BRIEF_MAX ? `A brief takes at most ${BRIEF_MAX} variants; remove ${n - BRIEF_MAX}.`
     : "One printable page: which variant to run and why, story vs poster, audiences to aim at.";
