@@ -91,6 +91,7 @@ def test_memory_banner_and_poster_gallery(tmp_path) -> None:
     assert not re.search(r'(src|href)="(?!data:)', text)  # still self-contained
 
     held = write_evaluation_report(result, y, p, genres, tmp_path / "h.html",
-                                   relation="held out: none of the evaluated movies was used to train this model")
+                                   relation="held out: none of the evaluated movies was used to train this model",
+                                   held_out=True)
     text = held.read_text(encoding="utf-8")
     assert 'id="memory-warning"' not in text and "held out: none" in text and 'id="gallery"' not in text

@@ -134,3 +134,21 @@ def test_model_card_states_the_studio_cv_numbers(studio_setup) -> None:
     assert f"| {fused['headline']['macro_auc']['value']:.3f} |" in row and f"| {fused['family_auc']:.3f} |" in row
     assert f"Scope: {studio['folds']}-fold cross-validation on the studio's films only" in card
     assert "## The studio's own films" not in (studio_setup.poster_model / "MODEL_CARD.md").read_text()
+
+
+def test_no_studio_option_trains_a_poster_only_model(studio_setup) -> None:
+    """`train --no-studio` (TrainOptions.studio=False) is read by training: no studio extensions even with studio
+    films in the catalog (issue 18, defect 3: the option was saved but never read)."""
+    from postergenre.training.datasets import assemble_dataset
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
+
+    opts = TrainOptions(head="logreg", folds=3, min_examples=5, bootstrap=10, threads=1, params={"l2": [3e-3]},
+                        studio=False)
+    with Catalog(get_paths(studio_setup.home).db) as catalog:
+        ds = assemble_dataset(catalog, min_examples=opts.min_examples)
+        movies = catalog.movies()
+    assert any("studio" in cs for cs in ds.collections)
+    result = train(ds, opts, movies=movies)
+    assert result.studio is None and "studio" not in result.artifact.head_config
+    assert result.artifact.training_options["studio"] is False and "--no-studio" in result.artifact.training_options["command"]

@@ -34,15 +34,15 @@ def _studio_metrics(chosen: float, changes: dict[float, float]) -> dict:
     }
 
 
-def _artifact(metrics: dict) -> ModelArtifact:
+def _metadata(metrics: dict) -> dict:
     return ModelArtifact(genres=GENRES, thresholds=np.full(len(GENRES), 0.3), backbone="efficientnet-lite0",
                          preprocess_version="v", feature_set="pooled", head_type="logreg", head_config={},
-                         tensors={}, metrics=metrics, versions={})
+                         tensors={}, metrics=metrics, versions={}).metadata()
 
 
 def test_card_states_studio_quality_from_the_metrics() -> None:
     studio = _studio_metrics(3.0, {3.0: -0.0039, 10.0: -0.0121})
-    card = model_card(_artifact({"studio": studio}))
+    card = model_card(_metadata({"studio": studio}))
     lines = card.splitlines()
     assert "## The studio's own films (G/PG)" in lines
     assert "Scope: 4-fold cross-validation on the studio's films only" in card
@@ -74,11 +74,11 @@ def test_card_states_studio_quality_from_the_metrics() -> None:
 
 
 def test_card_says_when_no_weight_kept_general_posters_within_the_limit() -> None:
-    card = model_card(_artifact({"studio": _studio_metrics(10.0, {3.0: -0.09, 10.0: -0.02})}))
+    card = model_card(_metadata({"studio": _studio_metrics(10.0, {3.0: -0.09, 10.0: -0.02})}))
     weight = next(line for line in card.splitlines() if line.startswith("- Studio weight"))
     assert "x10" in weight and "costing them least" in weight
 
 
 def test_poster_only_card_has_no_studio_section() -> None:
-    card = model_card(_artifact({}))
+    card = model_card(_metadata({}))
     assert "studio's own films" not in card and "synopsis" not in card

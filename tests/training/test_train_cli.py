@@ -66,7 +66,7 @@ def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_c
     # The hold-out is the quarter of the selection that `train --holdout 0.25` kept out of training.
     assert result["n_movies"] / (result["n_movies"] + art.data_fingerprint["movies"]) == pytest.approx(0.25, abs=0.03)
     assert result["headline"]["macro_auc"]["value"] is not None
-    assert result["model"]["relation"].startswith("held out"), result["model"]["relation"]
+    assert result["model"]["held_out"] and result["model"]["relation_kind"] == "held out", result["model"]["relation"]
     assert "warning" not in res.output
     text = html.read_text()
     assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64" in text
@@ -84,7 +84,7 @@ def test_evaluate_warns_when_the_movies_were_used_in_training(trained: tuple[Pat
     assert res.exit_code == 0, res.output
     assert "warning" in res.output and "--holdout 0.25" in res.output
     assert 'id="memory-warning"' in (tmp_path / "all.html").read_text()
-    assert not json.loads(js.read_text())["model"]["relation"].startswith("held out")
+    assert not json.loads(js.read_text())["model"]["held_out"]
 
 
 def test_evaluate_refuses_a_model_of_another_preprocessing(trained: tuple[Path, str], home_copy: Path, tmp_path: Path) -> None:

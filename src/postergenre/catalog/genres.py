@@ -114,6 +114,10 @@ def _rating_key(text: str) -> str:
 _RATING_INDEX: dict[str, str] = {_rating_key(r): r for r in RATINGS} | _RATING_ALIASES
 
 
+FAMILY_RATINGS: tuple[str, ...] = ("G", "PG")
+"""The content ratings of the studio's family films (evaluation segments, the model card)."""
+
+
 def normalise_rating(text: str | None) -> str | None:
     """Canonical content rating ("pg13", "Rated PG-13" -> "PG-13"; "NR" -> "Not Rated").
 

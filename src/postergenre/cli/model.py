@@ -187,7 +187,8 @@ def evaluate(
     gallery = best_and_worst(ds.Y, probs, ds.genres, ds.ids, ds.titles,
                              _poster_paths(PosterStore(paths.posters), ds.shas), n=gallery_size) if gallery_size else []
     write_evaluation_report(result, ds.Y, probs, ds.genres, html_path, notes=notes,
-                            relation=result["model"]["relation"], gallery=gallery)
+                            relation=result["model"]["relation"], held_out=result["model"]["held_out"],
+                            gallery=gallery)
     write_atomic(json_path, json.dumps(result, indent=2) + "\n")
     console.print(_headline_table(result, f"{model_name} on {len(ds.ids):,} movies"))
     console.print(_segment_table(result["segments"]))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from ..catalog.filters import MovieFilter
+from ..catalog.genres import FAMILY_RATINGS
 from ..catalog.store import Catalog
 from ..model.artifact import ModelArtifact
 from ..model.assembly import assemble
@@ -59,31 +61,91 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
         _, te = holdout(ds.Y, ds.groups, holdout_fraction, seed)
         ds = subset(ds, te)
         log(f"hold-out: {len(te):,} movies ({holdout_fraction:.0%} of the selection, seed {seed})")
-    general_relation, studio_note = relation, studio_relation(artifact, ds)
-    if studio_note:
-        # Studio films are never held out from the studio extensions, so the whole is no longer "held out".
-        relation = (f"{studio_note}; the general head: {relation}" if relation.startswith("held out")
-                    else f"{relation}; {studio_note}")
-    if not relation.startswith("held out"):
-        log(f"warning: {relation}")
+    studio_note = studio_relation(artifact, ds)
+    # Studio films are never held out from the studio extensions, so with them the whole is no longer "held out".
+    held_out = relation.held_out and not studio_note
+    sentence = str(relation) if not studio_note else (f"{studio_note}; the general head: {relation}" if relation.held_out
+                                                       else f"{relation}; {studio_note}")
+    if not held_out:
+        log(f"warning: {sentence}")
     plots = plots_of(catalog, ds.ids)
     signals = product_signals(artifact, ds.X, plots)
     probs = signals.poster
     result = evaluate_predictions(ds.Y, probs, signals.poster_thresholds, ds.genres, bootstrap=bootstrap, seed=seed)
     result["model"] = {"backbone": artifact.backbone, "feature_set": artifact.feature_set, "head": artifact.head_type,
                        "created_at": artifact.created_at, "training_data": artifact.data_fingerprint.get("sha256"),
-                       "evaluation_data": ds.fingerprint()["sha256"], "relation": relation,
+                       "evaluation_data": ds.fingerprint()["sha256"], "relation": sentence,
+                       "relation_kind": relation.kind.value, "held_out": held_out,
                        "studio_extensions": signals.synopsis is not None,
                        "signal": ("poster (general head + studio domain correction)" if signals.synopsis is not None
                                   else "poster (general head)")}
     result["holdout_fraction"] = holdout_fraction
-    result["segments"] = segment_metrics(ds, signals, general_relation, bootstrap=bootstrap, seed=seed,
+    result["segments"] = segment_metrics(ds, signals, relation, bootstrap=bootstrap, seed=seed,
                                          studio_trained=signals.synopsis is not None)
     result["confusion"] = family_confusion(ds.Y, signals, ds.genres)
     return result, ds, probs
 
 
-def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None, seed: int) -> str:
+class Relation(Enum):
+    """How evaluated movies relate to the general head's training data (decided from the data fingerprint)."""
+
+    HELD_OUT = "held out"  # the hold-out `train --holdout` kept out: unseen movies
+    TRAINED = "trained"  # every evaluated movie trained the head
+    TRAINED_MINUS_HOLDOUT = "trained minus its hold-out"  # the selection the head trained on, hold-out included
+    COLLECTION_TRAINED = "collection trained"  # one collection of the selection is exactly what trained the head
+    COLLECTION_MINUS_HOLDOUT = "collection minus its hold-out"  # that collection, minus the head's hold-out
+    DIFFERS = "differs"  # other movies than the training data; overlap unknown
+    UNKNOWN = "unknown"  # the model records no data fingerprint
+
+
+@dataclass(frozen=True)
+class TrainingRelation:
+    """The relation as data (what decides a segment's `measures`), and the sentence that says it to people."""
+
+    kind: Relation
+    collection: str | None = None  # the collection that trained the head (COLLECTION_* kinds)
+    holdout: float | None = None  # the head's own hold-out fraction, when it had one
+    seed: int = 0
+    n_movies: int = 0
+
+    @property
+    def held_out(self) -> bool:
+        return self.kind is Relation.HELD_OUT
+
+    def measures(self, collections: set[str]) -> str:
+        """'skill', 'memory' or 'unknown': what the numbers on movies of `collections` measure (general head only)."""
+        if self.kind is Relation.HELD_OUT:
+            return "skill"
+        if self.collection is not None and self.collection not in collections:
+            return "skill"  # the head was trained on exactly another collection's movies
+        if self.kind in (Relation.DIFFERS, Relation.UNKNOWN):
+            return "unknown"
+        return "memory"
+
+    def __str__(self) -> str:
+        k, h, name = self.kind, self.holdout, self.collection
+        if k is Relation.HELD_OUT:
+            return "held out: none of the evaluated movies was used to train this model"
+        if k is Relation.TRAINED:
+            return ("every evaluated movie was used to train this model: the numbers measure memory, not skill "
+                    "(train with --holdout, or read the model card's cross-validated metrics)")
+        if k is Relation.TRAINED_MINUS_HOLDOUT:
+            return (f"the model was trained on this selection minus its {h:.0%} hold-out (seed {self.seed}); evaluate "
+                    f"with --holdout {h} --seed {self.seed} for unseen movies")
+        if k is Relation.COLLECTION_MINUS_HOLDOUT:
+            return (f"the model was trained on the `{name}` collection of this selection minus its {h:.0%} hold-out "
+                    f"(seed {self.seed}); evaluate with --collection {name} --holdout {h} for unseen movies")
+        if k is Relation.COLLECTION_TRAINED:
+            return (f"the {self.n_movies:,} evaluated movies of the `{name}` collection were all used to train this "
+                    "model: numbers on them measure memory, not skill (train with --holdout, or read the model "
+                    "card's cross-validated metrics)")
+        if k is Relation.DIFFERS:
+            return "the evaluated movies differ from the model's training data; any overlap is unknown"
+        return "unknown relation to the training data (the model records no data fingerprint)"
+
+
+def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None,
+                         seed: int) -> TrainingRelation:
     """Whether evaluating `artifact` on `ds` (or its hold-out part) measures skill or memory.
 
     Decided from the training data fingerprint: the selection (or the training part of the same split) is
@@ -92,7 +154,7 @@ def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction:
     """
     trained = artifact.data_fingerprint.get("sha256")
     if not trained:
-        return "unknown relation to the training data (the model records no data fingerprint)"
+        return TrainingRelation(Relation.UNKNOWN)
     found = _relation_of(artifact, ds, holdout_fraction, seed, trained)
     if found is not None:
         return found
@@ -103,17 +165,14 @@ def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction:
             continue
         trained_holdout = artifact.training_options.get("holdout")
         if trained_holdout:
-            return (f"the model was trained on the `{name}` collection of this selection minus its "
-                    f"{trained_holdout:.0%} hold-out (seed {artifact.training_options.get('seed', 0)}); evaluate with "
-                    f"--collection {name} --holdout {trained_holdout} for unseen movies")
-        return (f"the {len(part.ids):,} evaluated movies of the `{name}` collection were all used to train this model: "
-                "numbers on them measure memory, not skill (train with --holdout, or read the model card's "
-                "cross-validated metrics)")
-    return "the evaluated movies differ from the model's training data; any overlap is unknown"
+            return TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, name, trained_holdout,
+                                    artifact.training_options.get("seed", 0))
+        return TrainingRelation(Relation.COLLECTION_TRAINED, name, n_movies=len(part.ids))
+    return TrainingRelation(Relation.DIFFERS)
 
 
 def _relation_of(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None, seed: int,
-                 trained: str) -> str | None:
+                 trained: str) -> TrainingRelation | None:
     """The relation when `ds` is exactly the training selection (or it with the same hold-out), else None."""
     trained_holdout = artifact.training_options.get("holdout")
     trained_seed = artifact.training_options.get("seed", 0)
@@ -124,18 +183,15 @@ def _relation_of(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float |
         if subset(ds, train_part).fingerprint()["sha256"] != trained:
             return None
         if holdout_fraction == trained_holdout and seed == trained_seed:
-            return "held out: none of the evaluated movies was used to train this model"
-        return (f"the model was trained on this selection minus its {trained_holdout:.0%} hold-out (seed "
-                f"{trained_seed}); evaluate with --holdout {trained_holdout} --seed {trained_seed} for unseen movies")
+            return TrainingRelation(Relation.HELD_OUT, holdout=trained_holdout, seed=trained_seed)
+        return TrainingRelation(Relation.TRAINED_MINUS_HOLDOUT, holdout=trained_holdout, seed=trained_seed)
     if ds.fingerprint()["sha256"] == trained:
-        return ("every evaluated movie was used to train this model: the numbers measure memory, not skill "
-                "(train with --holdout, or read the model card's cross-validated metrics)")
+        return TrainingRelation(Relation.TRAINED)
     return None
 
 
 STUDIO_COLLECTION = "studio"
 """The collection whose films train the studio extensions (domain correction, synopsis head, fusion)."""
-FAMILY_RATINGS = ("G", "PG")
 FAMILY_GENRES = ("Family", "Animation", "Adventure", "Fantasy", "Comedy", "Music")
 """The genres marketing tells apart within family films (the confusion view, in this order)."""
 MIN_SEGMENT_MOVIES = 10
@@ -235,22 +291,15 @@ def _segment_quality(Y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, g
             "per_genre": [{k: p[k] for k in ("genre", "support", "roc_auc", "f1")} for p in ev["per_genre"]]}
 
 
-def _measures(relation: str, collections: set[str], studio_trained: bool) -> str:
+def _measures(relation: TrainingRelation, collections: set[str], studio_trained: bool) -> str:
     """'skill', 'memory' or 'unknown': what the numbers of a segment whose movies are in `collections` measure,
-    from the general head's relation to training (`relation_to_training`) and the studio extensions."""
-    import re
-
+    from the general head's relation to training and the studio extensions (trained on every studio film)."""
     if studio_trained and STUDIO_COLLECTION in collections:
         return "memory"
-    if relation.startswith("held out"):
-        return "skill"
-    trained_on = re.search(r"`([^`]+)` collection", relation)
-    if trained_on and trained_on.group(1) not in collections:
-        return "skill"  # the head was trained on exactly another collection's movies
-    return "memory" if "memory" in relation or "minus its" in relation else "unknown"
+    return relation.measures(collections)
 
 
-def segment_metrics(ds: Dataset, signals: ProductSignals, relation: str, *, bootstrap: int, seed: int,
+def segment_metrics(ds: Dataset, signals: ProductSignals, relation: TrainingRelation, *, bootstrap: int, seed: int,
                     studio_trained: bool) -> list[dict[str, Any]]:
     """Per segment (see `evaluation_segments`): the poster signal on all its movies and, for a model with a
     synopsis head, on its movies with a plot the poster signal alone and poster + synopsis (the combined estimate,

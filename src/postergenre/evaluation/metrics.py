@@ -20,9 +20,11 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 from ..errors import PosterGenreError
+from ..jsonsafe import json_safe
 from ..model.thresholds import choose_thresholds, decide
 
-__all__ = ["HEADLINE", "cross_fitted_f1", "evaluate_predictions", "macro_auc", "paired_auc_gain", "roc_auc_weighted"]
+__all__ = ["HEADLINE", "cross_fitted_f1", "evaluate_predictions", "f1_scores", "macro_auc", "paired_auc_gain",
+           "roc_auc_weighted"]
 
 HEADLINE = ("macro_auc", "micro_auc", "micro_f1", "macro_f1", "samples_f1", "hit_at_1", "hit_at_3")
 """The numbers reported with a 95% interval and the prior baseline, in display order."""
@@ -168,11 +170,6 @@ def _bootstrap(y: np.ndarray, probs: np.ndarray, parts: dict[str, np.ndarray], r
 
 
 # ----------------------------------------------------------------------------------------- public
-def _clean(x: float) -> float | None:
-    """JSON-safe float: NaN/inf become None."""
-    return float(x) if x is not None and math.isfinite(float(x)) else None
-
-
 def evaluate_predictions(
     y_true: np.ndarray,
     probs: np.ndarray,
@@ -228,12 +225,12 @@ def evaluate_predictions(
 
     headline = {}
     for name in HEADLINE:
-        entry = {"value": _clean(point[name]), "ci_low": None, "ci_high": None,
-                 "prior": _clean(prior_point[name])}
+        entry = {"value": json_safe(point[name]), "ci_low": None, "ci_high": None,
+                 "prior": json_safe(prior_point[name])}
         if name in dist:
             d = dist[name][np.isfinite(dist[name])]
             if d.size:
-                entry["ci_low"], entry["ci_high"] = (_clean(v) for v in np.percentile(d, [2.5, 97.5]))
+                entry["ci_low"], entry["ci_high"] = (json_safe(v) for v in np.percentile(d, [2.5, 97.5]))
         headline[name] = entry
 
     per, pper = point.pop("_per"), prior_point.pop("_per")
@@ -244,16 +241,16 @@ def evaluate_predictions(
         {
             "genre": genres[j],
             "support": int(per["support"][j]),
-            "prevalence": _clean(per["support"][j] / n),
-            "threshold": _clean(t[j]),
-            "roc_auc": _clean(per["auc"][j]),
-            "average_precision": _clean(ap[j]),
-            "precision": _clean(per["precision"][j]),
-            "recall": _clean(per["recall"][j]),
-            "f1": _clean(per["f1"][j]),
+            "prevalence": json_safe(per["support"][j] / n),
+            "threshold": json_safe(t[j]),
+            "roc_auc": json_safe(per["auc"][j]),
+            "average_precision": json_safe(ap[j]),
+            "precision": json_safe(per["precision"][j]),
+            "recall": json_safe(per["recall"][j]),
+            "f1": json_safe(per["f1"][j]),
             "decided": int(per["decided"][j]),
-            "prior_f1": _clean(pper["f1"][j]),
-            "prior_average_precision": _clean(per["support"][j] / n),
+            "prior_f1": json_safe(pper["f1"][j]),
+            "prior_average_precision": json_safe(per["support"][j] / n),
         }
         for j in range(g)
     ]
@@ -264,18 +261,18 @@ def evaluate_predictions(
         "n_genres": int(g),
         "genres": genres,
         "headline": headline,
-        "f1": {k: _clean(point[f"{k}_f1"]) for k in ("micro", "macro", "weighted", "samples")},
-        "roc_auc": {"micro": _clean(point["micro_auc"]), "macro": _clean(point["macro_auc"])},
-        "hamming_loss": _clean(point["hamming_loss"]),
-        "hit_at_1": _clean(point["hit_at_1"]),
-        "hit_at_3": _clean(point["hit_at_3"]),
+        "f1": {k: json_safe(point[f"{k}_f1"]) for k in ("micro", "macro", "weighted", "samples")},
+        "roc_auc": {"micro": json_safe(point["micro_auc"]), "macro": json_safe(point["macro_auc"])},
+        "hamming_loss": json_safe(point["hamming_loss"]),
+        "hit_at_1": json_safe(point["hit_at_1"]),
+        "hit_at_3": json_safe(point["hit_at_3"]),
         "mean_genres_true": float(y.sum(axis=1).mean()),
-        "mean_genres_decided": _clean(point["mean_genres_decided"]),
+        "mean_genres_decided": json_safe(point["mean_genres_decided"]),
         "per_genre": per_genre,
         "prior": {
-            **{k: _clean(prior_point[k]) for k in flat_keys},
-            "frequencies": [_clean(v) for v in freq],
-            "thresholds": [_clean(v) for v in prior_thresholds],
+            **{k: json_safe(prior_point[k]) for k in flat_keys},
+            "frequencies": [json_safe(v) for v in freq],
+            "thresholds": [json_safe(v) for v in prior_thresholds],
         },
         "bootstrap": {"resamples": int(bootstrap), "auc_resamples": int(auc_b), "seed": int(seed),
                       "confidence": 0.95, "method": "percentile, movies resampled with replacement"},
@@ -293,11 +290,14 @@ def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarr
     for _, te in folds:
         rest = np.setdiff1d(np.arange(len(Y)), te)
         decided[te] = decide(P[te], choose_thresholds(Y[rest], P[rest], metric))
-    y = Y.astype(bool)
-    tp, fp, fn = (y & decided).sum(0), (~y & decided).sum(0), (y & ~decided).sum(0)
-    micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)
-    per = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    return {"micro_f1": float(micro), "macro_f1": float(per.mean())}
+    return f1_scores(Y, decided)
+
+
+def f1_scores(Y: np.ndarray, decided: np.ndarray) -> dict[str, float]:
+    """Micro F1 (over all genre decisions) and macro F1 (mean of per-genre F1) of decided genres [N, G]."""
+    y, d = np.asarray(Y).astype(bool), np.asarray(decided).astype(bool)
+    tp, fp, fn = (y & d).sum(0), (~y & d).sum(0), (y & ~d).sum(0)
+    return {"micro_f1": float(_f1(tp.sum(), fp.sum(), fn.sum())), "macro_f1": float(_f1(tp, fp, fn).mean())}
 
 
 def paired_auc_gain(Y: np.ndarray, base: np.ndarray, new: np.ndarray, genres: Sequence[str], *,

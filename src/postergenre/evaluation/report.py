@@ -245,12 +245,14 @@ def write_evaluation_report(
     notes: Sequence[str] = (),
     relation: str | None = None,
     gallery: Sequence[GenreExamples] = (),
+    held_out: bool = False,
 ) -> Path:
     """Write the HTML report for `result` (from `evaluate_predictions` on the same y_true/probs) to `path`.
 
     `notes` are extra lines shown under the title (e.g. which model, which split). `relation` says how the
-    evaluated movies relate to the training data (`train.relation_to_training`): unless it starts with
-    "held out", a red banner opens the report and the headline is labelled as training-data numbers.
+    evaluated movies relate to the training data (`evaluate.relation_to_training`, as a sentence); unless
+    `held_out` (none of them trained the model: `result["model"]["held_out"]`), a red banner opens the report and
+    the headline is labelled as training-data numbers.
     `gallery` (from `gallery.best_and_worst`) adds poster thumbnails per genre. `result["segments"]` and
     `result["confusion"]` (from `evaluate_model`), when present, add quality by segment and the family-genre
     confusion view. Written atomically.
@@ -269,7 +271,7 @@ def write_evaluation_report(
         "same way (for F1 that means predicting every genre), so ROC AUC per genre is 0.5.",
         *[html.escape(n) for n in notes],
     ]
-    held_out = relation is None or relation.startswith("held out")
+    held_out = relation is None or held_out
     status = (_memory_banner(relation) if not held_out
               else f'<p class="held-out">{html.escape(relation)}.</p>' if relation else "")
     headline_title = ("Headline metrics" if held_out

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import PosterGenreError
 # Re-exported for callers that imported the registry from here before it moved (torch-free) to .registry.
-from .registry import DEFAULT_BACKBONE, LITE_STAT_STAGES, BackboneSpec, backbone_names, get_backbone  # noqa: F401
+from .registry import DEFAULT_BACKBONE, BackboneSpec, backbone_names, get_backbone  # noqa: F401
 
 
 class FeatureNet(nn.Module):
@@ -171,4 +171,4 @@ def build_efficientnet_lite(spec: BackboneSpec) -> FeatureNet:
     net = EfficientNet.from_name(spec.name, image_size=None)
     state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
-    return EfficientNetLiteFeatures(net, LITE_STAT_STAGES)
+    return EfficientNetLiteFeatures(net, tuple(spec.build_config["stat_stages"]))

@@ -26,15 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PIL import Image
 
 if TYPE_CHECKING:
     import torch
-
-    from .registry import BackboneSpec
 
 DRAFT_FACTOR = 2  # a drafted decode keeps at least this many source pixels per output pixel, per side
 
@@ -98,12 +96,19 @@ class Letterbox:
         return self.normalize(np.stack([self.prepare_pixels(im) for im in images]))
 
 
-def preprocess(image: Image.Image, spec: "BackboneSpec") -> "torch.Tensor":
+class Preprocessed(Protocol):
+    """Anything that names its preprocessing, e.g. a `registry.BackboneSpec` (no import of the registry here)."""
+
+    @property
+    def preprocessing(self) -> "Letterbox": ...
+
+
+def preprocess(image: Image.Image, spec: Preprocessed) -> "torch.Tensor":
     """A decoded poster -> torch input [3, H, W] (for torch-only work: Grad-CAM, training probes)."""
     return preprocess_batch([image], spec)[0]
 
 
-def preprocess_batch(images: Sequence[Image.Image], spec: "BackboneSpec") -> "torch.Tensor":
+def preprocess_batch(images: Sequence[Image.Image], spec: Preprocessed) -> "torch.Tensor":
     """Decoded posters -> torch input [N, 3, H, W]: `Letterbox.batch` as a tensor (imports torch)."""
     import torch
 

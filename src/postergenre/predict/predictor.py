@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ModelError, PosterGenreError
-from ..model.artifact import DEFAULT_MODEL_DIR
+from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
 from ..posters.images import decode_image
 from .audiences import CatalogAudiences
 from .brief import MAX_VARIANTS as MAX_BRIEF_VARIANTS
@@ -74,7 +74,7 @@ class Predictor:
         from ..config import get_paths
 
         folder = Path(model_dir).expanduser() if model_dir is not None else Path(DEFAULT_MODEL_DIR)
-        if model_dir is None and not (folder / "model.json").is_file():
+        if model_dir is None and not (folder / META_FILE).is_file():
             raise ModelError(f"the bundled default model is missing at {folder}; train one with "
                              "`postergenre train` and pass --model DIR")
         cache = get_paths(home).home / "runtimes"

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
+from ..model.artifact import CARD_FILE
 from ..posters.fetch import FetchLimits
 from ..posters.store import PosterStore
 from ..predict.predictor import Predictor
@@ -49,7 +50,7 @@ class ServiceState:
                                      allow_private_hosts=settings.allow_private_urls),
             store=PosterStore(paths.posters),
         )
-        card = Path(predictor.model_dir) / "MODEL_CARD.md" if predictor.model_dir else None
+        card = Path(predictor.model_dir) / CARD_FILE if predictor.model_dir else None
         state.card_markdown = card.read_text(encoding="utf-8") if card and card.is_file() else "(this model has no card)"
         try:
             index = predictor.similarity(paths.home)

@@ -14,7 +14,6 @@ general films are always on the training side (they only train the general head)
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ import numpy as np
 
 from ..catalog.records import Movie
 from ..errors import PosterGenreError
-from ..evaluation.metrics import evaluate_predictions, macro_auc, paired_auc_gain
+from ..jsonsafe import json_safe
+from ..evaluation.metrics import evaluate_predictions, f1_scores, macro_auc, paired_auc_gain
 from ..model.domain import DomainCorrection
 from ..model.fusion import Fusion
 from ..model.logistic import logit
@@ -117,9 +117,7 @@ def _metrics(Y: np.ndarray, probs: np.ndarray, genres: Sequence[str], thresholds
     fam = next((p for p in ev["per_genre"] if p["genre"] == "Family"), None)
     out["family_auc"] = fam["roc_auc"] if fam else None
     if decided is not None:
-        y = np.asarray(Y).astype(bool)
-        tp, fp, fn = (y & decided).sum(), (~y & decided).sum(), (y & ~decided).sum()
-        out["micro_f1_cross_fitted"] = float(2 * tp / max(2 * tp + fp + fn, 1))
+        out["micro_f1_cross_fitted"] = f1_scores(Y, decided)["micro_f1"]
     return out
 
 
@@ -298,20 +296,3 @@ def fit_extensions(ds: Dataset, movies: Sequence[Movie], head_tensors: dict[str,
                   "with_plot": int(sum(bool(m.plot and m.plot.strip()) for m in films))}
     return StudioFit(ext, thresholds, ext.tensors(compact=opts.compact), ext.config(), json_safe(ext.metrics),
                      films_info)
-
-
-def json_safe(value: Any) -> Any:
-    """numpy values → plain JSON types; NaN and infinities → None (model.json is strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
 
 from ..._version import __version__
+from ...jsonsafe import json_safe
 from .. import schemas
 from ..state import StateDep
 
@@ -45,7 +46,7 @@ async def genres(state: StateDep) -> dict[str, Any]:
 async def model(state: StateDep) -> dict[str, Any]:
     artifact = state.predictor.artifact
     return {"backbone": artifact.backbone, "genres": state.predictor.genres, "created_at": artifact.created_at,
-            "synopsis": state.predictor.has_synopsis, "metrics": _json_safe(artifact.metrics),
+            "synopsis": state.predictor.has_synopsis, "metrics": json_safe(artifact.metrics),
             "card_markdown": state.card_markdown, "card_html": render_markdown(state.card_markdown)}
 
 
@@ -91,16 +92,3 @@ async def docs() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url="/openapi.json", title="postergenre API",
                                swagger_js_url="/static/docs/swagger-ui-bundle.js",
                                swagger_css_url="/static/docs/swagger-ui.css", swagger_favicon_url="/static/docs/favicon.png")
-
-
-def _json_safe(value: Any) -> Any:
-    """numpy scalars/arrays inside metrics → plain JSON types; NaN → null."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _json_safe(value.tolist())
-    if isinstance(value, float) and value != value:
-        return None
-    return value
