@@ -56,3 +56,17 @@ def test_brief_errors_and_exit_codes(run_cli, model_dir: Path, studio_home: Path
     assert code == 1 and f"{missing}" in err  # one failed: reported on stderr, the brief still written
     data = json.loads(out)
     assert len(data["variants"]) == 1 and data["failures"][0]["source"] == str(missing)
+
+
+def test_rating_option_is_read_like_every_filter(run_cli, model_dir: Path, studio_home: Path, variants) -> None:
+    code, out, err = run_cli("brief", variants[0], "--intended", "Family", "--rating", "pg", "--format", "json",
+                             "--model", model_dir, "--home", studio_home)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["audiences"]["ratings"] == ["PG"] and "as asked" in data["audiences"]["note"]
+    assert all(t["rating"] == "PG" for g in data["audiences"]["groups"] for t in g["titles"])
+    code, out, err = run_cli("brief", variants[0], "--intended", "Family", "--rating", "all", "--format", "json",
+                             "--model", model_dir, "--home", studio_home)
+    data = json.loads(out)
+    assert data["audiences"]["ratings"] == [] and any(t["rating"] is None for g in data["audiences"]["groups"]
+                                                      for t in g["titles"])

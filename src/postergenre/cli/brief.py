@@ -38,13 +38,13 @@ def brief(
     home: HomeOption = None,
 ) -> None:
     """A campaign brief: which variant to run and why, story vs poster, audiences to aim at, how sure the model is."""
+    from ..predict.audiences import parse_ratings
     from ..predict.brief_html import render_brief
-    from ..predict.core import split_genre_list
     from ..predict.inputs import resolve_inputs
 
     if fmt not in BRIEF_FORMATS:
         raise PosterGenreError(f"--format must be one of {', '.join(BRIEF_FORMATS)}, got {fmt!r}")
-    ratings = None if rating is None else [] if rating.strip().lower() == "all" else split_genre_list(rating)
+    ratings = parse_ratings(rating)
     items = resolve_inputs(posters)
     predictor = _load_predictor(model, home, runtime)
     err_console.print(f"reading {len(items)} variant{'s' if len(items) != 1 else ''}, heatmaps and comparable "

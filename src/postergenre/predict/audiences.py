@@ -38,6 +38,18 @@ def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "n/a"
 
 
+def parse_ratings(text: str | None) -> list[str] | None:
+    """The ratings a user asked for: None (not asked: the studio's default), [] for "all", else the canonical
+    ratings ("pg, g" -> ["PG", "G"])."""
+    from ..catalog.genres import normalise_rating
+
+    if text is None or not text.strip():
+        return None
+    if text.strip().lower() == "all":
+        return []
+    return list(dict.fromkeys(normalise_rating(r) or r.strip() for r in text.split(",") if r.strip()))
+
+
 @dataclass(frozen=True)
 class RatingDefault:
     """The ratings comparable titles are limited to unless asked otherwise, and why, in words."""

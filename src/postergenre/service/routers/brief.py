@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
+from ...predict.audiences import parse_ratings
 from ...predict.brief import MAX_VARIANTS
 from ...predict.brief_html import render_brief
-from ...predict.core import split_genre_list
 from ...predict.inputs import PosterInput
 from ..state import AdmittedDep
 from ..uploads import read_variants
@@ -39,8 +39,7 @@ async def brief(request: Request, state: AdmittedDep,
                 ) -> Any:
     posters, fields = await read_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=FIELDS)
     variants = [PosterInput(source=name, data=data) for data, name in posters]
-    rating = fields["rating"]
-    ratings = None if rating is None else [] if rating.lower() == "all" else split_genre_list(rating)
+    ratings = parse_ratings(fields["rating"])
 
     def work() -> Any:
         result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
