@@ -16,6 +16,8 @@ from postergenre.model.synopsis import SynopsisHead
 
 from studio_data import GENRES, studio_signals
 
+pytestmark = pytest.mark.slow  # out-of-fold synopsis heads on real studio films
+
 
 @pytest.fixture(scope="module")
 def oof(shared_data):

@@ -32,8 +32,10 @@ def _data(n: int = 800, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndar
 
 @pytest.mark.parametrize("head_type,config", [("logreg", {}), ("logreg", {"pca": 20}),
                                               ("mlp", {"hidden": 32, "pca": 0, "batch_size": 64}),
-                                              ("mlp", {"hidden": 32, "pca": 20, "loss": "asl", "batch_size": 64}),
-                                              ("ensemble", {"mlp.hidden": 16, "mlp.batch_size": 64})])
+                                              pytest.param("mlp", {"hidden": 32, "pca": 20, "loss": "asl", "batch_size": 64},
+                                                           marks=pytest.mark.slow),
+                                              pytest.param("ensemble", {"mlp.hidden": 16, "mlp.batch_size": 64},
+                                                           marks=pytest.mark.slow)])
 def test_head_learns_and_module_replays_it(head_type: str, config: dict) -> None:
     X, Y = _data()
     tr, te = np.arange(600), np.arange(600, 800)
@@ -71,6 +73,7 @@ def test_heads_validate_inputs() -> None:
         fitted.predict_proba(X[:, :10])
 
 
+@pytest.mark.slow
 def test_grid_parsing_and_nested_search_pick_a_sane_candidate() -> None:
     assert parse_params(["l2=1e-3,0.1", "loss=asl"]) == {"l2": [1e-3, 0.1], "loss": ["asl"]}
     with pytest.raises(PosterGenreError, match="KEY=VALUE"):

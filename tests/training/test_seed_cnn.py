@@ -62,6 +62,7 @@ def test_load_pixels_squashes_real_posters(shared_data, shared_rows, tmp_path) -
         load_pixels([bad])
 
 
+@pytest.mark.slow
 def test_training_on_real_posters_reduces_loss(shared_data, shared_rows) -> None:
     pixels, Y, _ = _real(shared_rows, shared_data, 40)
     model = train_seed_cnn(pixels, Y, epochs=3, seed=0)

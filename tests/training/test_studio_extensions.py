@@ -16,6 +16,8 @@ from postergenre.evaluation.metrics import macro_auc
 
 from studio_data import GENRES, studio_signals
 
+pytestmark = pytest.mark.slow  # fits the studio extensions (synopsis heads per fold) on real studio films
+
 
 @pytest.fixture(scope="module")
 def signals(shared_data):
@@ -71,7 +73,13 @@ def test_fit_studio_extensions_contract(signals):
     assert "change" in m["general"]
     assert np.isnan(ext.oof["poster"][5]).all() and np.isnan(ext.oof["synopsis"][3]).all()
     tensors, config = ext.tensors(), json.loads(json.dumps(ext.config()))
-    assert {k.split(".")[0] for k in tensors} == {"domain", "synopsis", "fusion"}
+    assert {k.split(".")[0] for k in tensors} == {"domain", "synopsis", "fusion", "synopsis_only"}
+    # A synopsis read alone is decided with thresholds tuned on the synopsis head's out-of-fold probabilities.
+    assert tensors["synopsis_only.thresholds"].shape == (len(GENRES),) and "synopsis_only" in config
+    for signal, films in (("poster", n - 1), ("synopsis", n - 1), ("fused", n - 2)):
+        table = m["calibration"][signal]
+        assert table["films"] == films and 0 <= table["ece"] < 0.1
+        assert sum(b["cells"] for b in table["bins"]) == films * len(GENRES)
     # The saved parts answer as the fitted ones (the model assembly reads them back the same way).
     domain = DomainCorrection.from_saved(tensors, config["domain"])
     synopsis = SynopsisHead.from_saved(tensors, config["synopsis"])
