@@ -1,19 +1,23 @@
 """Synopsis head: genre probabilities from a film's one-sentence plot.
 
-Features are TF-IDF word unigrams+bigrams and character 2-5-grams (inside word boundaries), concatenated. The
-model is ridge regression of the 0/1 genre labels on those features, solved in its dual form: with ~3,000 plots
+Features are TF-IDF word unigrams+bigrams and character 2-5-grams (inside word boundaries), concatenated, and
+(`encoder`, the default) a pretrained sentence vector of the plot: WordLlama's mean-pooled token embeddings
+(model/text_encoder.py), standardised and weighted by `encoder_weight`. The model is ridge regression of the 0/1 genre labels on those features, solved in its dual form: with ~3,000 plots
 and ~60,000 features, one eigen-decomposition of the 3,000 x 3,000 kernel gives the weights of every genre at
 once, and its leave-one-out scores come free. A per-genre sigmoid (Platt scaling) fitted on those leave-one-out
 scores turns ridge scores into probabilities that are not over-confident on the training plots.
 
-Why this and not logistic regression: on studio films (5-fold CV, 3,024 plots) ridge on word+char TF-IDF scored
-macro ROC AUC 0.804 against 0.778-0.783 for per-genre logistic regression on words, and fits in seconds on
-2 busy cores, where sklearn's per-genre solvers took minutes (see benchmarks/quality_studio.py).
+Why this: on studio films (5-fold CV, 3,024 plots; benchmarks/quality_studio.py) ridge on word+char TF-IDF
+scored macro ROC AUC 0.804, per-genre logistic regression on the sentence vectors 0.815, the average of those
+two heads' logits 0.828, and one ridge on both feature sets 0.829 (Family 0.777 against 0.767 and 0.747): the
+words a plot uses and what it means carry different evidence, and one kernel fit weighs them jointly, keeps
+the free leave-one-out calibration and fits in seconds.
 
-Saved without pickle: `to_tensors()` gives numpy arrays (idf, weights, biases, calibration) under `synopsis.`,
-`config()` a JSON-safe dict (vocabularies as lists, analyser settings, genres); `SynopsisHead.from_saved`
-rebuilds the vectorisers with exactly that vocabulary and idf, so probabilities are identical. Prediction needs
-numpy, scipy and scikit-learn's vectoriser, not torch.
+Saved without pickle: `to_tensors()` gives numpy arrays (idf, weights, biases, calibration, the sentence vectors'
+standardisation and weights) under `synopsis.`, `config()` a JSON-safe dict (vocabularies as lists, analyser
+settings, genres, the encoder's name and weights sha256); `SynopsisHead.from_saved` rebuilds the vectorisers
+with exactly that vocabulary and idf, so probabilities are identical. Prediction needs numpy, scipy,
+scikit-learn's vectoriser and the encoder's table (inside the wordllama wheel), not torch.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError, PosterGenreError
-from .head_forward import sigmoid as expit
+from .logistic import sigmoid as expit
+from .text_encoder import ENCODER
 
 TENSOR_PREFIX = "synopsis."
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)  # 1: TF-IDF only (no encoder)
 
 
 def has_text(texts: Sequence[str | None]) -> np.ndarray:
@@ -49,7 +55,7 @@ def _platt(scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 100,
     """Per-genre (scale, bias) of sigmoid(scale * score + bias): weighted logistic fit, all genres at once.
 
     Platt's smoothed targets keep a genre seen a handful of times from getting an infinite scale. The fit runs
-    on standardised scores with a small ridge (`l2`, per unit of total weight) on the standardised slope, and
+    on standardised scores with a small ridge on the standardised slope (`l2`: worth about one film), and
     every Newton step is halved until the loss goes down. Why: ridge scores of a rare genre spread over ~0.01
     (Music 0.019, War 0.004 on the studio plots), so its slope is in the hundreds; plain Newton from slope 1
     overshot, oscillated with growing amplitude into saturation, and returned a slope of 8e6 and a bias of
@@ -103,16 +109,20 @@ class SynopsisHead:
 
     Parameters: `genres` (names, in output order; optional, recorded in the config), `word_ngrams` and
     `char_ngrams` (inclusive n-gram ranges; `None` drops that analyser), `min_df` (documents a term needs),
-    `alpha` (ridge penalty; chosen by CV on studio films).
+    `alpha` (ridge penalty; chosen by CV on studio films), `encoder` (text_encoder.ENCODER, or None for TF-IDF
+    only) and `encoder_weight` (the sentence vectors' share of the kernel beside the TF-IDF blocks; CV: 0.5).
     """
 
     def __init__(self, genres: Sequence[str] | None = None, word_ngrams: tuple[int, int] | None = (1, 2),
-                 char_ngrams: tuple[int, int] | None = (2, 5), min_df: int = 2, alpha: float = 15.0):
+                 char_ngrams: tuple[int, int] | None = (2, 5), min_df: int = 2, alpha: float = 15.0,
+                 encoder: str | None = ENCODER, encoder_weight: float = 0.5):
         self.genres = genres
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
         self.alpha = alpha
+        self.encoder = encoder
+        self.encoder_weight = encoder_weight
 
     # -- fitting ---------------------------------------------------------------------------------
 
@@ -126,12 +136,26 @@ class SynopsisHead:
             raise PosterGenreError("synopsis head needs word_ngrams or char_ngrams")
         return out
 
+    def _sentence_block(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The sentence vectors, standardised, weighted and scaled like one TF-IDF block (None without encoder)."""
+        if not self.encoder:
+            return None
+        from .text_encoder import shared_encoder
+
+        Z = (shared_encoder().encode(texts).astype(np.float64) - self.embed_mean_) / self.embed_scale_
+        # A text of only characters the tokenizer drops has no vector: it sits at the mean (TF-IDF still reads it).
+        Z = np.nan_to_num(Z, nan=0.0)
+        return float(self.encoder_weight) * Z / np.sqrt(Z.shape[1])
+
     def _features(self, texts: Sequence[str]) -> "sparse.csr_matrix":
         from scipy import sparse  # here: a prediction without a synopsis never loads scipy (~0.15 s of CLI start)
 
         blocks = [v.transform(texts) for v in self.vectorisers_]
-        # Each block is L2-normalised; dividing by sqrt(#blocks) keeps every row at unit norm.
-        return (sparse.hstack(blocks, format="csr") / np.sqrt(len(blocks))).tocsr()
+        dense = self._sentence_block(texts)
+        if dense is not None:
+            blocks.append(sparse.csr_matrix(dense))
+        # Each TF-IDF block is L2-normalised; dividing by sqrt(#TF-IDF blocks) keeps them at unit norm together.
+        return (sparse.hstack(blocks, format="csr") / np.sqrt(len(self.vectorisers_))).tocsr()
 
     def fit(self, texts: Sequence[str | None], Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "SynopsisHead":
         """Fit on the texts that are not blank (blank ones carry no signal and are skipped)."""
@@ -153,6 +177,15 @@ class SynopsisHead:
         docs = [str(texts[i]) for i in keep]
         Yk, wk = Y[keep].astype(np.float64), w[keep] / w[keep].mean()
         self.vectorisers_ = [_vectoriser(a, r, int(self.min_df)).fit(docs) for a, r in self._analysers()]
+        if self.encoder:
+            from .text_encoder import ENCODER, shared_encoder
+
+            if self.encoder != ENCODER:
+                raise PosterGenreError(f"unknown synopsis encoder {self.encoder!r}; this version has {ENCODER!r}")
+            Z = np.nan_to_num(shared_encoder().encode(docs).astype(np.float64), nan=0.0)
+            self.embed_mean_ = Z.mean(0)
+            self.embed_scale_ = np.where(Z.std(0) > 1e-9, Z.std(0), 1.0)
+            self.encoder_sha256_ = shared_encoder().weights_sha256
         X = self._features(docs)
         n = X.shape[0]
         # Weighted ridge with an unpenalised intercept, in dual form: centre on the weighted mean, scale rows
@@ -177,9 +210,12 @@ class SynopsisHead:
         resid = Yk - fitted
         loo = Yk - resid / np.clip(1.0 - lev, 1e-6, None)[:, None]
         v = sw[:, None] * A
-        W = X.T @ (v - c[:, None] * v.sum(0)[None, :])  # primal weights [V, G]
-        self.weights_ = np.asarray(W, dtype=np.float32)
-        self.biases_ = (y_mean - np.asarray(X.T @ c) @ np.asarray(W)).astype(np.float32)
+        W = np.asarray(X.T @ (v - c[:, None] * v.sum(0)[None, :]))  # primal weights [V (+ sentence dims), G]
+        self.biases_ = (y_mean - np.asarray(X.T @ c) @ W).astype(np.float32)
+        n_terms = sum(len(vec.vocabulary_) for vec in self.vectorisers_)
+        self.weights_ = W[:n_terms].astype(np.float32)
+        if self.encoder:
+            self.embed_weights_ = W[n_terms:].astype(np.float32)
         self.calib_scale_, self.calib_bias_ = (v.astype(np.float32) for v in _platt(loo, Yk, wk))
         self.n_genres_ = Y.shape[1]
         self.n_texts_ = n
@@ -198,7 +234,10 @@ class SynopsisHead:
         out = np.full((len(texts), self.n_genres_), np.nan, dtype=np.float64)
         if present.any():
             X = self._features([str(t) for t, p in zip(texts, present) if p])
-            scores = np.asarray(X @ self.weights_.astype(np.float64)) + self.biases_.astype(np.float64)
+            W = self.weights_.astype(np.float64)
+            if self.encoder:
+                W = np.concatenate([W, self.embed_weights_.astype(np.float64)])
+            scores = np.asarray(X @ W) + self.biases_.astype(np.float64)
             out[present] = scores * self.calib_scale_.astype(np.float64) + self.calib_bias_.astype(np.float64)
         return out
 
@@ -229,6 +268,10 @@ class SynopsisHead:
         out[f"{TENSOR_PREFIX}biases"] = self.biases_
         out[f"{TENSOR_PREFIX}calib_scale"] = self.calib_scale_
         out[f"{TENSOR_PREFIX}calib_bias"] = self.calib_bias_
+        if self.encoder:  # small (256 x G): kept at full precision whatever `compact` says
+            out[f"{TENSOR_PREFIX}embed_mean"] = self.embed_mean_.astype(np.float64)
+            out[f"{TENSOR_PREFIX}embed_scale"] = self.embed_scale_.astype(np.float64)
+            out[f"{TENSOR_PREFIX}embed_weights"] = self.embed_weights_
         return out
 
     def config(self) -> dict[str, Any]:
@@ -245,7 +288,9 @@ class SynopsisHead:
             "genres": None if self.genres is None else list(self.genres),
             "params": {"word_ngrams": None if not self.word_ngrams else list(self.word_ngrams),
                        "char_ngrams": None if not self.char_ngrams else list(self.char_ngrams),
-                       "min_df": int(self.min_df), "alpha": float(self.alpha)},
+                       "min_df": int(self.min_df), "alpha": float(self.alpha), "encoder": self.encoder or None,
+                       "encoder_weight": float(self.encoder_weight)},
+            "encoder_sha256": getattr(self, "encoder_sha256_", None),
             "analysers": analysers,
             "n_genres": int(self.n_genres_),
             "n_texts": int(self.n_texts_),
@@ -254,11 +299,13 @@ class SynopsisHead:
     @classmethod
     def from_saved(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> "SynopsisHead":
         """Rebuild a fitted head from `to_tensors()` (extra keys, e.g. other heads', are ignored) and `config()`."""
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ModelError(f"synopsis head format {config.get('format_version')!r} is not supported (need {FORMAT_VERSION})")
+        if config.get("format_version") not in READABLE_FORMATS:
+            raise ModelError(f"synopsis head format {config.get('format_version')!r} is not supported (need one of "
+                             f"{READABLE_FORMATS})")
         p = config["params"]
         head = cls(genres=config.get("genres"), word_ngrams=p["word_ngrams"] and tuple(p["word_ngrams"]),
-                   char_ngrams=p["char_ngrams"] and tuple(p["char_ngrams"]), min_df=p["min_df"], alpha=p["alpha"])
+                   char_ngrams=p["char_ngrams"] and tuple(p["char_ngrams"]), min_df=p["min_df"], alpha=p["alpha"],
+                   encoder=p.get("encoder"), encoder_weight=p.get("encoder_weight", 0.0))
         try:
             vecs = []
             for i, a in enumerate(config["analysers"]):
@@ -272,6 +319,10 @@ class SynopsisHead:
             head.biases_ = np.asarray(tensors[f"{TENSOR_PREFIX}biases"], dtype=np.float32)
             head.calib_scale_ = np.asarray(tensors[f"{TENSOR_PREFIX}calib_scale"], dtype=np.float32)
             head.calib_bias_ = np.asarray(tensors[f"{TENSOR_PREFIX}calib_bias"], dtype=np.float32)
+            if head.encoder:
+                head.embed_mean_ = np.asarray(tensors[f"{TENSOR_PREFIX}embed_mean"], dtype=np.float64)
+                head.embed_scale_ = np.asarray(tensors[f"{TENSOR_PREFIX}embed_scale"], dtype=np.float64)
+                head.embed_weights_ = np.asarray(tensors[f"{TENSOR_PREFIX}embed_weights"], dtype=np.float32)
         except KeyError as exc:
             raise ModelError(f"synopsis head tensors incomplete: missing {exc.args[0]}") from exc
         head.n_genres_ = int(config["n_genres"])
@@ -279,4 +330,19 @@ class SynopsisHead:
         n_vocab = sum(len(a["vocabulary"]) for a in config["analysers"])
         if head.weights_.shape != (n_vocab, head.n_genres_):
             raise ModelError(f"synopsis weights {head.weights_.shape} do not match {n_vocab} terms x {head.n_genres_} genres")
+        if head.encoder:
+            _check_encoder(head.encoder, config.get("encoder_sha256"))
+            head.encoder_sha256_ = config.get("encoder_sha256")
         return head
+
+
+def _check_encoder(name: str, sha256: str | None) -> None:
+    """A saved head reads sentence vectors of exactly the table it was fitted on, or refuses to load."""
+    from .text_encoder import ENCODER, shared_encoder
+
+    if name != ENCODER:
+        raise ModelError(f"synopsis head needs sentence encoder {name!r}; this version has {ENCODER!r}")
+    have = shared_encoder().weights_sha256
+    if sha256 and have != sha256:
+        raise ModelError(f"synopsis head was fitted on {ENCODER} weights {sha256[:12]}, the installed wordllama "
+                         f"has {have[:12]}; install wordllama==0.4.0.post1 (requirements.lock)")

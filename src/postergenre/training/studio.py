@@ -24,7 +24,9 @@ import numpy as np
 from ..catalog.records import Movie
 from ..errors import PosterGenreError
 from ..jsonsafe import json_safe
+from ..evaluation.calibration import reliability
 from ..evaluation.metrics import evaluate_predictions, f1_scores, macro_auc, paired_auc_gain
+from ..model.assembly import SYNOPSIS_ONLY_THRESHOLDS
 from ..model.domain import DomainCorrection
 from ..model.fusion import Fusion
 from ..model.logistic import logit
@@ -76,15 +78,23 @@ class StudioExtensions:
     fusion: Fusion
     metrics: dict[str, Any]
     oof: dict[str, np.ndarray] = field(default_factory=dict)  # studio out-of-fold probabilities (for reports)
+    synopsis_thresholds: np.ndarray | None = None  # decide a synopsis read alone (tuned on its OOF probabilities)
 
     def tensors(self, compact: bool = False) -> dict[str, np.ndarray]:
-        """Every tensor for the artifact's safetensors file (prefixes domain., synopsis., fusion.); `compact`:
-        the synopsis head's large arrays quantized (SynopsisHead.to_tensors)."""
-        return self.domain.to_tensors() | self.synopsis.to_tensors(compact) | self.fusion.to_tensors()
+        """Every tensor for the artifact's safetensors file (prefixes domain., synopsis., fusion., synopsis_only.);
+        `compact`: the synopsis head's large arrays quantized (SynopsisHead.to_tensors)."""
+        out = self.domain.to_tensors() | self.synopsis.to_tensors(compact) | self.fusion.to_tensors()
+        if self.synopsis_thresholds is not None:
+            out[SYNOPSIS_ONLY_THRESHOLDS] = np.asarray(self.synopsis_thresholds, dtype=np.float32)
+        return out
 
     def config(self) -> dict[str, Any]:
         """JSON-safe config for the artifact's model.json (key `studio`)."""
-        return {"domain": self.domain.config(), "synopsis": self.synopsis.config(), "fusion": self.fusion.config()}
+        out = {"domain": self.domain.config(), "synopsis": self.synopsis.config(), "fusion": self.fusion.config()}
+        if self.synopsis_thresholds is not None:
+            out["synopsis_only"] = {"thresholds": f"tensor {SYNOPSIS_ONLY_THRESHOLDS}, tuned on out-of-fold synopsis "
+                                                  "probabilities of studio films (a synopsis read without a poster)"}
+        return out
 
     def poster_probs(self, general_probs: np.ndarray) -> np.ndarray:
         """Domain-aware poster probabilities from the general head's probabilities."""
@@ -228,6 +238,10 @@ def fit_studio_extensions(general_probs: np.ndarray, Y: np.ndarray, genres: Sequ
         "studio_fused": _metrics(Yb, fused, genres, None, seed, bootstrap, decided=decided),
         "domain_gain": paired_auc_gain(Yp, P[poster_rows], oof_poster[poster_rows], genres, seed=seed),
         "fusion_gain_over_poster": paired_auc_gain(Yb, oof_poster[both], fused, genres, seed=seed),
+        # Reliability of each signal's out-of-fold probabilities (the fused ones cross-fitted), pooled over genres.
+        "calibration": {"poster": reliability(Yp, oof_poster[poster_rows]),
+                        "synopsis": reliability(Y[text_rows], oof_syn[text_rows]),
+                        "fused": reliability(Yb, fused)},
     }
 
     # Final parts on all studio films.
@@ -246,10 +260,11 @@ def fit_studio_extensions(general_probs: np.ndarray, Y: np.ndarray, genres: Sequ
         "chosen_studio_weight": weight, "max_general_loss": max_general_loss,
         "candidates": [{k: v for k, v in c.items() if k != "oof"} for c in candidates]}
     synopsis = SynopsisHead(genres=genres, **sp).fit([plots[i] for i in text_rows], Y[text_rows])
+    synopsis_thresholds = choose_thresholds(Y[text_rows], oof_syn[text_rows])
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     log(f"studio extensions fitted in {metrics['seconds']} s")
     oof = {"poster_general": P, "poster": oof_poster, "synopsis": oof_syn, "fold": fold.astype(np.float64)}
-    return StudioExtensions(domain, synopsis, fusion, metrics, oof)
+    return StudioExtensions(domain, synopsis, fusion, metrics, oof, synopsis_thresholds)
 
 
 @dataclass
