@@ -24,7 +24,8 @@ from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
 
 POSTERGENRE = str(Path(sys.executable).parent / "postergenre")
-LIMITS = FetchLimits(timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000)
+LIMITS = FetchLimits(timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000,
+                     allow_private_hosts=True)  # the test server is on 127.0.0.1
 
 
 class PosterServer:

@@ -101,7 +101,10 @@ def test_explain_gives_heatmaps_in_the_posters_aspect(predictor, three_posters: 
 
 
 def test_url_inputs_are_fetched(predictor, http_root: tuple[str, Path], three_posters: list[Path]) -> None:
+    from postergenre.predict.predictor import Predictor
+
     base, _ = http_root
+    predictor = Predictor(predictor.core, allow_private_urls=True)  # the test server is on 127.0.0.1
     by_url = predictor.predict(f"{base}/poster.jpg")
     local = predictor.predict(three_posters[0])
     assert by_url.decided == local.decided and by_url.sha256 == local.sha256

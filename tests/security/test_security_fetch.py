@@ -99,7 +99,7 @@ def poster_bytes(shared_data: Path) -> bytes:
     return (shared_data / "posters" / "tt0000003.jpg").read_bytes()
 
 
-LIMITS = FetchLimits(timeout_s=1.0, retries=0)
+LIMITS = FetchLimits(timeout_s=1.0, retries=0, allow_private_hosts=True)  # the hostile servers are on 127.0.0.1
 
 
 def test_dripping_headers_are_cut_off_at_the_deadline() -> None:
@@ -142,7 +142,8 @@ def test_the_deadline_spans_every_redirect_hop(poster_bytes: bytes) -> None:
             fetch_image_bytes(server.url + "/hop/0", limits=LIMITS)
         assert server.requests[:3] == ["/hop/0", "/hop/1", "/hop/2"] and "/hop/4" not in server.requests
         # the same chain with time to spare arrives whole
-        assert fetch_image_bytes(server.url + "/hop/0", limits=FetchLimits(timeout_s=10, retries=0)) == poster_bytes
+        limits = FetchLimits(timeout_s=10, retries=0, allow_private_hosts=True)
+        assert fetch_image_bytes(server.url + "/hop/0", limits=limits) == poster_bytes
 
 
 # Each of these is loopback, private, link-local, shared, multicast or reserved, or carries such an IPv4.

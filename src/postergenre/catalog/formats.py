@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogFormatError
+from ..safe_text import safe_text
 from .genres import UnknownGenreError, normalise_genres, normalise_rating
 from .records import MovieRecord, RejectedRow
 from .text import repair_text
@@ -189,8 +190,14 @@ def _header_key(name: str) -> str:
     return re.sub(r"[\s_]+", "", name).lower()
 
 
+HEADER_EXCERPT = 300  # characters of a header quoted in an error (a stray file's first line can be anything)
+
+
 def detect_format(path: Path, data: bytes) -> str:
     """Format from the file's structure: JSON, or the columns of the CSV header."""
+    if b"\x00" in data[:4096]:  # no CSV or JSON text holds NUL bytes; images and archives do
+        raise CatalogFormatError(f"{path}: binary data (an image? a spreadsheet?), not a catalog file: catalogs are "
+                                 "CSV or JSON text")
     head = data[:4096].decode("utf-8-sig", errors="replace").lstrip()
     if not head:
         raise CatalogFormatError(f"{path} is empty")
@@ -205,7 +212,8 @@ def detect_format(path: Path, data: bytes) -> str:
     if {"imdbid", "genres"} <= columns:
         return "ours"
     raise CatalogFormatError(
-        f"{path}: cannot tell the catalog format from its header ({', '.join(first_line[:12]) or 'no columns'}); "
+        f"{path}: cannot tell the catalog format from its header "
+        f"({safe_text(', '.join(first_line[:12]), HEADER_EXCERPT) or 'no columns'}); "
         f"expected one of: ours (imdb_id,title,year,genres,poster), imdb-api-csv (id,title,genres,genreList,...), "
         f"imdb-api-json, kaggle (imdbId,Imdb Link,Title,IMDB Score,Genre,Poster); or pass --format"
     )
@@ -243,7 +251,8 @@ def _read_csv(path: Path, text: str, fmt: str, required: tuple[str, ...], parse:
     missing = [c for c in required if _header_key(c) not in header]
     if missing:
         raise CatalogFormatError(
-            f"{path}: format {fmt} needs column(s) {', '.join(missing)}; the header has: {', '.join(first[1])}"
+            f"{path}: format {fmt} needs column(s) {', '.join(missing)}; the header has: "
+            f"{safe_text(', '.join(first[1]), HEADER_EXCERPT)}"
         )
     records: list[MovieRecord] = []
     lines: list[int] = []

@@ -16,6 +16,9 @@ from ..catalog.store import Catalog
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
 from ..features.runtime import RUNTIME_KINDS
+from ..safe_text import safe_text
+
+ERROR_LIMIT = 2000  # characters of one error line; longer ones (a binary file's "header") are cut
 
 app = typer.Typer(
     name="postergenre",
@@ -92,6 +95,12 @@ CollectionOption = Annotated[Optional[str], typer.Option(
     "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general.")]
 
 
+def shown(text: object, limit: int | None = None) -> str:
+    """Untrusted text (names, ids, titles, excerpts) for a Rich print: control characters escaped (no terminal
+    escapes), markup brackets kept as text, cut to `limit` characters."""
+    return escape(safe_text(text, limit))
+
+
 def paths_for(home: Optional[Path]) -> Paths:
     return get_paths(home).ensure()
 
@@ -124,7 +133,7 @@ def main() -> None:
                 err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
             sys.exit(code)
     except PosterGenreError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # brackets in it are text
+        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT)}", highlight=False)  # brackets in it are text
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ..posters.store import PosterStore
-from ._app import HomeOption, console, open_catalog, paths_for, posters_app
+from ..safe_text import safe_text
+from ._app import HomeOption, console, err_console, open_catalog, paths_for, posters_app, shown
 from ._progress import progress_display
 
 _SHOWN = 10  # failures / unknown names listed in full; the rest are counted
@@ -19,7 +20,7 @@ def _list(title: str, items: list[str]) -> None:
         return
     console.print(f"[yellow]{title}[/yellow] ({len(items)}):", highlight=False)
     for item in items[:_SHOWN]:
-        console.print(f"  {item}", highlight=False, markup=False)
+        console.print(f"  {safe_text(item, 500)}", highlight=False, markup=False)  # names from outside
     if len(items) > _SHOWN:
         console.print(f"  … and {len(items) - _SHOWN} more")
 
@@ -40,7 +41,9 @@ _FETCH_HELP = (
     "URLs whose host resolves to a loopback, private, link-local or reserved address (in any IPv4 or IPv6 "
     "form, on every redirect) are refused unless --allow-private-urls is given. Each attempt has one "
     "deadline (--timeout) for connecting, headers, body and redirects together.\n\n"
-    "Exit status 1 when posters were to be fetched and none succeeded."
+    "Stops early, saying why, when the first 20 downloads all fail for one network reason (no DNS, connection "
+    "refused, network unreachable: offline?).\n\n"
+    "Exit status 1 when posters were to be fetched and none succeeded, or the run stopped early."
 )
 
 
@@ -97,5 +100,7 @@ def fetch(
         f"({summary.to_fetch} movies, {summary.urls} URLs to fetch); already stored {summary.already_ok}"
     )
     _list("failed", [f"{imdb_id}: {reason}" for imdb_id, _, reason in summary.failures])
-    if summary.to_fetch and summary.ok == 0:
+    if summary.stopped:
+        err_console.print(f"stopped: {shown(summary.stopped)}", highlight=False, soft_wrap=True)
+    if summary.stopped or (summary.to_fetch and summary.ok == 0):
         raise typer.Exit(1)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError, PosterGenreError
-from .images import IMAGE_SUFFIXES, decode_image
+from .images import CATALOG_MAX_FILE_BYTES, IMAGE_SUFFIXES, decode_image, read_image_file
 from ..progress import ProgressFn
 from .progress import progress_bar
 from .store import PosterStore
@@ -56,7 +56,7 @@ class _Result:
 
 def _attach_one(store: PosterStore, imdb_id: str, path: Path) -> _Result:
     try:
-        data = path.read_bytes()
+        data = read_image_file(path, max_bytes=CATALOG_MAX_FILE_BYTES)
         image = decode_image(data, name=str(path))
     except PosterDecodeError as exc:
         return _Result(imdb_id, path, error=str(exc))

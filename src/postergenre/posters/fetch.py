@@ -8,7 +8,8 @@ seconds or as an HTTP date is honoured, capped), redirects followed by hand so e
 and a body that must decode as a poster (an HTML error page served with 200, or a truncated JPEG,
 is a failure, not a poster).
 
-With `allow_private_hosts=False` (the web service, and `posters fetch` unless told otherwise) only
+With `allow_private_hosts=False` (the default everywhere: the web service, `posters fetch`, predict/similar/compare
+and the Python API, unless told otherwise with --allow-private-urls / allow_private_urls=True) only
 http(s) URLs whose host resolves solely to public addresses are fetched (SSRF guard): loopback,
 private, link-local, shared, multicast and reserved addresses are refused, also when an IPv6 address
 embeds one (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo). The check runs on every redirect hop,
@@ -47,7 +48,7 @@ import httpx
 
 from ..catalog.store import Catalog
 from ..errors import FetchError, PosterDecodeError
-from .images import decode_image
+from .images import CATALOG_MAX_FILE_BYTES, decode_image
 from ..progress import ProgressFn
 from .progress import progress_bar
 from .store import PosterStore
@@ -57,6 +58,11 @@ _MAX_REDIRECTS = 5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _FLUSH_EVERY_S = 0.5  # commit finished results at least this often (bounds what a kill can lose)
 _FLUSH_ROWS = 200
+OFFLINE_AFTER = 20
+"""The bulk fetch stops when its first this-many URLs all failed for one network reason (no DNS, connection refused,
+network unreachable): the machine is offline or the hosts are gone, and thousands more attempts would say the same."""
+_NETWORK_REASONS = (("could not be found", "host names cannot be resolved"), ("refused", "connection refused"),
+                    ("unreachable", "network unreachable"), ("no route to host", "network unreachable"))
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,10 @@ class FetchLimits:
     `retries` counts extra attempts after the first."""
 
     timeout_s: float = 10.0
-    max_bytes: int = 20 * 1024 * 1024
+    max_bytes: int = CATALOG_MAX_FILE_BYTES
     retries: int = 3
     backoff_s: float = 0.5
-    allow_private_hosts: bool = True
+    allow_private_hosts: bool = False  # SSRF guard on by default; a studio's intranet opts in
     max_retry_after_s: float = 30.0  # a server asking us to wait longer is treated as failing
 
 
@@ -80,6 +86,7 @@ class FetchSummary:
     ok: int = 0
     failed: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (imdb_id, url, reason)
+    stopped: str | None = None  # why the run stopped early (every first attempt failed for one network reason)
 
 
 class _Retryable(Exception):
@@ -426,17 +433,35 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
             pending: dict[Future, str] = {
                 pool.submit(_fetch_and_store, client, store, url, limits): url for url in by_url
             }
-            while pending:
+            first_reasons: list[str | None] = []  # network reason of each of the first OFFLINE_AFTER results
+            while pending and summary.stopped is None:
                 done, _ = wait(pending, timeout=_FLUSH_EVERY_S, return_when=FIRST_COMPLETED)
                 for future in done:
                     url = pending.pop(future)
-                    writer.add(by_url[url], url, future.result())
+                    result = future.result()
+                    writer.add(by_url[url], url, result)
                     advance(len(by_url[url]), summary.ok, summary.failed)
+                    if len(first_reasons) < OFFLINE_AFTER:
+                        first_reasons.append(network_reason(result) if isinstance(result, str) else None)
+                        if len(first_reasons) == OFFLINE_AFTER and first_reasons[0] and \
+                                len(set(first_reasons)) == 1 and len(pending) > 0:
+                            summary.stopped = (f"the first {OFFLINE_AFTER} downloads all failed: {first_reasons[0]} "
+                                               f"(offline?); {len(pending)} URLs not tried, finished work kept; "
+                                               "rerun when the network is back")
+                            break
                 writer.flush_if_due()
         finally:
             writer.flush()  # an interrupted run still commits everything that finished
             pool.shutdown(wait=False, cancel_futures=True)
     return summary
+
+
+def network_reason(failure: str) -> str | None:
+    """The network-wide reason a fetch failed (no DNS, refused, unreachable), or None for a failure of one URL."""
+    if ": refused: " in failure:  # the private-host guard's policy refusal, not the network's
+        return None
+    lowered = failure.lower()
+    return next((reason for needle, reason in _NETWORK_REASONS if needle in lowered), None)
 
 
 def _fetch_and_store(client: httpx.Client, store: PosterStore, url: str,

@@ -17,7 +17,9 @@ exhaust memory or crash a batch, so the checks live in one function:
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -27,6 +29,12 @@ from ..errors import NotAnImageError, PosterDecodeError
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: far above any poster, far below what exhausts memory
 MIN_SIDE = 32  # a poster smaller than this carries no usable visual information
+DEFAULT_MAX_FILE_BYTES = 10_000_000
+"""Largest local poster file predict/similar/compare and the Python API read (the service's upload cap, 10 MB):
+a real poster is far smaller. Raise it with `--max-file-mb` or `Predictor(max_file_bytes=...)`."""
+CATALOG_MAX_FILE_BYTES = 20 * 1024 * 1024
+"""Largest poster file `posters attach` stores (the same cap as `posters fetch` downloads)."""
+_HEAD_BYTES = 64  # enough for every accepted format's signature (WebP's is at byte 8..12)
 
 # Pillow format ids of the accepted formats (MPO, JPEG's multi-picture variant, opens as JPEG).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -63,6 +71,61 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+def read_image_file(path: Path | str, name: str | None = None, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """A local image file's bytes, checked before it is read whole: a regular file (not a pipe or device, which
+    could block or never end), at most `max_bytes`, and starting like an accepted image format. So a 3 GB file
+    named .jpg costs a stat and a 64-byte read, not 3 GB of memory.
+
+    Raises PosterDecodeError naming `name` (or the path): a folder, not a regular file, too large, cannot read;
+    NotAnImageError when the first bytes are in no accepted format.
+    """
+    label = name or str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused below, as not a regular file).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise PosterDecodeError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise PosterDecodeError(f"{label}: is a folder, not an image")
+        raise PosterDecodeError(f"{label}: not a regular file (a device, pipe or socket), not an image")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            head = f.read(_HEAD_BYTES)
+            if not head:
+                raise NotAnImageError(f"{label}: not an image (empty file)")
+            if not _accepted_header(head):
+                raise _not_an_image(label, head)
+            size = os.fstat(fd).st_size
+            if size > max_bytes:
+                raise PosterDecodeError(f"{label}: too large ({size:,} bytes; limit {max_bytes:,})")
+            data = head + f.read(max_bytes + 1 - len(head))  # bounded even if the file grows meanwhile
+        except OSError as exc:
+            raise PosterDecodeError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise PosterDecodeError(f"{label}: too large (more than {max_bytes:,} bytes)")
+    return data
+
+
+def _accepted_header(head: bytes) -> bool:
+    """Whether Pillow's own signature test of an accepted format takes these first bytes (what Image.open tries)."""
+    Image.init()
+    for fmt in ACCEPTED_FORMATS:
+        accept = Image.OPEN.get(fmt, (None, None))[1]
+        if accept is None or accept(head):
+            return True
+    return False
+
+
+def _not_an_image(label: str, data: bytes) -> NotAnImageError:
+    claimed = sniff_format(data)
+    if claimed is not None and claimed not in ACCEPTED_FORMATS:
+        return NotAnImageError(f"{label}: not an image ({claimed} is not accepted; use {_ACCEPTED_TEXT})")
+    return NotAnImageError(f"{label}: not an image (unrecognised format)")
+
+
 def decode_image(source: bytes | Path | str, name: str | None = None, *,
                  max_side: int | None = None) -> Image.Image:
     """Decode `source` (bytes or a file path) to a fully loaded, upright RGB image.
@@ -77,10 +140,7 @@ def decode_image(source: bytes | Path | str, name: str | None = None, *,
     """
     label = name or (str(source) if isinstance(source, (str, Path)) else "<bytes>")
     if isinstance(source, (str, Path)):
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise PosterDecodeError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
+        data = read_image_file(source, label, max_bytes=CATALOG_MAX_FILE_BYTES)
     else:
         data = bytes(source)
     if not data:
@@ -105,9 +165,7 @@ def _decode(data: bytes, label: str, max_side: int | None) -> Image.Image:
         claimed = sniff_format(data)
         if claimed in ACCEPTED_FORMATS:  # the right magic bytes, but a header Pillow could not parse
             raise PosterDecodeError(f"{label}: truncated or corrupt image header ({claimed})") from exc
-        if claimed is not None:
-            raise NotAnImageError(f"{label}: not an image ({claimed} is not accepted; use {_ACCEPTED_TEXT})") from exc
-        raise NotAnImageError(f"{label}: not an image (unrecognised format)") from exc
+        raise _not_an_image(label, data) from exc
     except Exception as exc:  # a recognised header that is malformed, whatever the plugin raised
         raise PosterDecodeError(f"{label}: truncated or corrupt image header ({type(exc).__name__}: {exc})") from exc
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PosterGenreError
-from ..posters.images import IMAGE_SUFFIXES
+from ..posters.images import DEFAULT_MAX_FILE_BYTES, IMAGE_SUFFIXES, read_image_file
 
 if TYPE_CHECKING:
     from ..posters.fetch import FetchLimits
@@ -43,8 +43,12 @@ class PosterInput:
     synopsis: str | None = None
     data: bytes | None = field(default=None, repr=False)  # bytes already in hand (an upload), named by `source`
 
-    def read_bytes(self, limits: "FetchLimits | None" = None) -> bytes:
-        """The poster's bytes; raises PosterGenreError (naming `source`) for anything unreadable."""
+    def read_bytes(self, limits: "FetchLimits | None" = None, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+        """The poster's bytes; raises PosterGenreError (naming `source`) for anything unreadable.
+
+        URLs are fetched with `limits` (default: FetchLimits(), which refuses private hosts); a local file larger
+        than `max_file_bytes`, or whose first bytes are no image, is refused before it is read whole.
+        """
         if self.error is not None:
             raise PosterGenreError(self.error)
         if self.data is not None:
@@ -54,12 +58,7 @@ class PosterInput:
 
             return fetch_image_bytes(self.url, limits=limits or FetchLimits())
         assert self.path is not None
-        try:
-            return self.path.read_bytes()
-        except IsADirectoryError as exc:
-            raise PosterGenreError(f"{self.source}: is a folder, not an image") from exc
-        except OSError as exc:
-            raise PosterGenreError(f"{self.source}: cannot read file ({exc.strerror or exc})") from exc
+        return read_image_file(self.path, self.source, max_bytes=max_file_bytes)
 
 
 def is_url(text: str) -> bool:
