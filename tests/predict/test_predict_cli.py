@@ -26,7 +26,7 @@ def test_every_input_kind_in_one_run(run_cli, model_dir: Path, three_posters: li
     listing.write_text(f"imdb_id,poster\ntt_csv1,{three_posters[0]}\ntt_csv2,{base}/poster.jpg\n", encoding="utf-8")
 
     code, out, err = run_cli("predict", three_posters[0], folder, f"{globbed}/*.jpg", f"{base}/poster.jpg", listing,
-                             "--format", "json", "--model", model_dir)
+                             "--format", "json", "--model", model_dir, "--allow-private-urls")  # server on 127.0.0.1
 
     assert code == 0, err
     rows = json.loads(out)
@@ -50,7 +50,7 @@ def test_each_failure_is_one_error_line_and_exit_1(run_cli, model_dir: Path, thr
     args = [three_posters[0], not_image, truncated, no_images, f"{base}/absent.jpg", f"{base}/page.html",
             tmp_path / "nowhere.jpg", three_posters[1]]
 
-    code, out, err = run_cli("predict", *args, "--format", "csv", "--model", model_dir)
+    code, out, err = run_cli("predict", *args, "--format", "csv", "--model", model_dir, "--allow-private-urls")
 
     assert code == 1
     rows = list(csv.DictReader(io.StringIO(out)))

@@ -13,8 +13,9 @@ from ..catalog.importing import CONFLICT_RULES, ImportResult, import_catalog_fil
 from ..catalog.records import DEFAULT_COLLECTION
 from ..catalog.stats import CatalogStats, compute_stats
 from ..errors import CatalogFormatError
-from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, catalog_app, console,
-                   err_console, movie_filter, open_catalog, paths_for, print_selection, report_app)
+from ..safe_text import safe_text
+from ._app import (ERROR_LIMIT, CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, catalog_app,
+                   console, err_console, movie_filter, open_catalog, paths_for, print_selection, report_app, shown)
 
 _SHOWN_REJECTED = 50  # rejected rows listed in full; the rest are counted
 _SHOWN_CONFLICTS = 50
@@ -63,7 +64,7 @@ def import_(
     with open_catalog(home) as catalog:
         for path in files:
             try:
-                with console.status(f"importing {path}"):
+                with console.status(f"importing {shown(path)}"):
                     results.append(import_catalog_file(catalog, path, fmt.value if fmt else None,
                                                        collection=collection, on_conflict=on_conflict.value))
             except CatalogFormatError as exc:
@@ -72,7 +73,8 @@ def import_(
     _print_results(results)
     console.print(f"catalog now holds [bold]{total}[/bold] movies")
     for message in failed:
-        err_console.print(f"[red]error:[/red] {message} (nothing imported from it)", highlight=False)
+        err_console.print(f"[red]error:[/red] {shown(message, ERROR_LIMIT)} (nothing imported from it)",
+                          highlight=False)
     if failed:
         raise typer.Exit(2)
 
@@ -85,14 +87,14 @@ def _print_results(results: list[ImportResult]) -> None:
     table.columns.insert(0, Column("file", overflow="fold"))
     for r in results:
         c = r.counts
-        table.add_row(str(r.file), r.fmt, r.collection, f"[green]{c.added}[/green]", str(c.updated),
+        table.add_row(shown(r.file), r.fmt, shown(r.collection), f"[green]{c.added}[/green]", str(c.updated),
                       str(c.unchanged), str(c.duplicates_merged),
                       f"[yellow]{len(c.conflicts)}[/yellow]" if c.conflicts else "0",
                       f"[red]{c.rejected}[/red]" if c.rejected else "0")
     console.print(table)
     for r in results:
         if r.counts.relocated:
-            err_console.print(f"[yellow]note:[/yellow] {r.counts.relocated} unchanged movies of {r.file} now name their "
+            err_console.print(f"[yellow]note:[/yellow] {r.counts.relocated} unchanged movies of {shown(r.file)} now name their "
                           f"poster files under its current folder (the file was imported from elsewhere before)",
                           highlight=False, soft_wrap=True)
     conflicts = [(r, conflict) for r in results for conflict in r.counts.conflicts]
@@ -101,18 +103,18 @@ def _print_results(results: list[ImportResult]) -> None:
         console.print(f"[yellow]repeated ids with conflicting values[/yellow] ({len(conflicts)}; rule: "
                       f"{'; '.join(rules)}; empty cells never erase a value):", highlight=False, soft_wrap=True)
         for _, conflict in conflicts[:_SHOWN_CONFLICTS]:
-            console.print(f"  {conflict}", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  {safe_text(conflict, ERROR_LIMIT)}", highlight=False, markup=False, soft_wrap=True)
         if len(conflicts) > _SHOWN_CONFLICTS:
             console.print(f"  … and {len(conflicts) - _SHOWN_CONFLICTS} more")
     rejections = [row for r in results for row in r.counts.rejections]
     if rejections:
         console.print(f"[yellow]rejected rows[/yellow] ({len(rejections)}):")
         for row in rejections[:_SHOWN_REJECTED]:
-            console.print(f"  {row}", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  {safe_text(row, ERROR_LIMIT)}", highlight=False, markup=False, soft_wrap=True)
         if len(rejections) > _SHOWN_REJECTED:
             console.print(f"  … and {len(rejections) - _SHOWN_REJECTED} more")
     for note in (note for r in results for note in r.notes):
-        err_console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]note:[/yellow] {shown(note, ERROR_LIMIT)}", highlight=False, soft_wrap=True)
 
 
 @catalog_app.command("stats")
@@ -132,7 +134,7 @@ def stats(collection: CollectionOption = None, rating: RatingOption = None, year
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple]) -> Table:
     table = Table(*columns, title=title, title_justify="left")
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(shown(v) for v in row))
     return table
 
 

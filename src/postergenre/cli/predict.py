@@ -5,7 +5,6 @@ The model is imported inside the commands, so `postergenre --help` and other com
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -16,8 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import PosterGenreError
+from ..posters.images import DEFAULT_MAX_FILE_BYTES
 from ..progress import Progress
-from ._app import HomeOption, RuntimeOption, app, console, err_console
+from ..safe_text import csv_writer, safe_text
+from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, console, err_console, shown
 from ._progress import progress_display
 
 if TYPE_CHECKING:
@@ -33,6 +34,15 @@ ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model fold
 SynopsisOption = Annotated[Optional[str], typer.Option(
     "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
                        "genres become the combined poster + synopsis estimate.")]
+DEFAULT_MAX_FILE_MB = DEFAULT_MAX_FILE_BYTES / 1_000_000
+AllowPrivateUrlsOption = Annotated[bool, typer.Option(
+    "--allow-private-urls", help="Also fetch poster URLs on loopback, private and link-local hosts (a studio's "
+                                 "intranet); refused by default, as by the service.")]
+MaxFileOption = Annotated[float, typer.Option(
+    "--max-file-mb", min=0.1, help="Largest poster file or download read, in MB; a larger one fails alone, before "
+                                   "it is read.")]
+_HINTS = {"too large": "raise the limit with --max-file-mb",
+          "non-public address": "--allow-private-urls fetches from a trusted intranet"}
 TOP_SHOWN = 5  # genres listed per poster in the table
 PROGRESS_FROM = 20  # posters from which progress is shown
 
@@ -43,24 +53,27 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = "auto") -> "Predictor":
+def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = "auto",
+                    allow_private_urls: bool = False, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> "Predictor":
     from ..predict.predictor import Predictor
 
-    return Predictor.load(model_dir=model, home=home, runtime=runtime)
+    return Predictor.load(model_dir=model, home=home, runtime=runtime, allow_private_urls=allow_private_urls,
+                          max_file_bytes=int(max_file_mb * 1_000_000))
 
 
 def _report_failures(failures: list["PosterFailure"]) -> None:
     for f in failures:
         message = f.error if f.source in f.error else f"{f.source}: {f.error}"
-        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        hints = "".join(f" ({hint})" for needle, hint in _HINTS.items() if needle in f.error)
+        err_console.print(f"[red]error:[/red] {shown(message, ERROR_LIMIT)}{hints}", highlight=False, soft_wrap=True)
 
 
 def _label(source: str) -> str:
-    """A poster's name for tables: relative to the working folder when it is inside it."""
+    """A poster's name for tables (shown safely): relative to the working folder when it is inside it."""
     try:
-        return str(Path(source).resolve().relative_to(Path.cwd()))
+        return shown(Path(source).resolve().relative_to(Path.cwd()))
     except (ValueError, OSError):
-        return source
+        return shown(source)
 
 
 def _print_json(data: Any) -> None:
@@ -89,6 +102,8 @@ def predict(
     explain_dir: Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")] = Path("postergenre-explain"),
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass.")] = 2,
     runtime: RuntimeOption = "auto",
+    allow_private_urls: AllowPrivateUrlsOption = False,
+    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -104,7 +119,7 @@ def predict(
             raise PosterGenreError(f"--synopsis goes with one poster, but the inputs name {len(items)}; give a CSV "
                                    "with a synopsis column for several")
         items = [replace(items[0], synopsis=synopsis)]
-    predictor = _load_predictor(model, home, runtime)
+    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
     if synopsis is not None and not predictor.has_synopsis:
         raise PosterGenreError("this model has no synopsis head; retrain it with plots in the catalog")
     with progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report:
@@ -162,7 +177,7 @@ def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> Non
         check = p.poster_check
         top = ", ".join(f"{g} {prob:.0%}" for g, prob in p.top(TOP_SHOWN))
         reading = p.summary["text"] if check["is_poster"] else f"[dim]{p.summary['text']}[/dim]"
-        row = [p.id or _label(p.source), reading, top]
+        row = [shown(p.id) if p.id else _label(p.source), reading, top]
         if combined:
             for probs in (p.reading.poster_probabilities, p.reading.synopsis_probabilities):
                 row.append(", ".join(f"{g} {v:.0%}" for g, v in list(probs.items())[:3]) if probs else "")
@@ -176,7 +191,7 @@ def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> Non
 
 
 def _write_csv(results: list, genres: list[str]) -> None:
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = csv_writer(sys.stdout)
     writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *genres, "error"])
     for r in results:
         if not r.ok:
@@ -198,6 +213,8 @@ def similar(
     genre: Annotated[Optional[str], typer.Option("--genre", help="Only titles with any of these genres.")] = None,
     fmt: FormatOption = "table",
     runtime: RuntimeOption = "auto",
+    allow_private_urls: AllowPrivateUrlsOption = False,
+    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -210,7 +227,7 @@ def similar(
     items = resolve_inputs([poster])
     if len(items) != 1:
         raise PosterGenreError(f"{poster}: similar takes one poster, this names {len(items)}")
-    predictor = _load_predictor(model, home, runtime)
+    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
     try:
         result = predictor.similar(items[0], k=k, where=where)
     except PosterGenreError as exc:
@@ -223,17 +240,17 @@ def similar(
     if fmt == "json":
         _print_json(result.to_dict())
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv_writer(sys.stdout)
         writer.writerow(["rank", "imdb_id", "title", "year", "rating", "genres", "similarity", "match", "imdb_url"])
         for i, t in enumerate(result, 1):
             writer.writerow([i, t.imdb_id, t.title or "", t.year or "", t.rating or "", "|".join(t.genres),
-                             f"{t.score:.6f}", t.match, t.imdb_url])
+                             round(float(t.score), 6), t.match, t.imdb_url])
     else:
-        table = Table(title=f"Comparable titles for {poster}")
+        table = Table(title=f"Comparable titles for {shown(poster)}")
         for col in ("#", "title", "rating", "genres", "match", "IMDb"):
             table.add_column(col, overflow="fold")
         for i, t in enumerate(result, 1):
-            table.add_row(str(i), t.display_title, t.rating or "", ", ".join(t.genres), f"{t.match} ({t.score:.2f})",
+            table.add_row(str(i), shown(t.display_title), shown(t.rating or ""), ", ".join(t.genres), f"{t.match} ({t.score:.2f})",
                           t.imdb_url)
         console.print(table)
         if not result.query_is_poster:
@@ -252,6 +269,8 @@ def compare(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a side-by-side HTML sheet (posters, bars, heatmaps).")] = None,
     fmt: FormatOption = "table",
     runtime: RuntimeOption = "auto",
+    allow_private_urls: AllowPrivateUrlsOption = False,
+    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -261,7 +280,7 @@ def compare(
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)
-    predictor = _load_predictor(model, home, runtime)
+    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
     match_genres(split_genre_list(target), predictor.genres)  # fail on a typo before any work
     result = predictor.compare(resolve_inputs(posters), target, synopsis=synopsis, heatmaps=out is not None)
     if out is not None:
@@ -272,7 +291,7 @@ def compare(
     if fmt == "json":
         _print_json(result.to_dict())
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csv_writer(sys.stdout)
         writer.writerow(["rank", "source", "fits_all_targets", "verdict", "target_score",
                          *(f"p_{t}" for t in result.targets), "targets_decided", "unintended"])
         for v in result.variants:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..errors import ModelError, PosterGenreError
 from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
-from ..posters.images import decode_image
+from ..posters.images import DEFAULT_MAX_FILE_BYTES, decode_image
 from .audiences import CatalogAudiences
 from .brief import MAX_VARIANTS as MAX_BRIEF_VARIANTS
 from .brief import Brief, build_brief
@@ -53,23 +53,32 @@ class Predictor:
     """
 
     def __init__(self, core: ModelCore, *, home: Path | str | None = None, model_dir: Path | None = None,
-                 fetch_limits: Any = None):
+                 fetch_limits: Any = None, allow_private_urls: bool = False,
+                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
         self.core = core
         self.home = home
         self.model_dir = model_dir
-        self.fetch_limits = fetch_limits
+        self.fetch_limits = fetch_limits  # None: built on first URL, from allow_private_urls and max_file_bytes
+        self.allow_private_urls = allow_private_urls
+        self.max_file_bytes = max_file_bytes
         self._similar: dict[str, CatalogSimilarity] = {}
         self._audiences: dict[str, CatalogAudiences] = {}
         self._similar_lock = threading.Lock()
 
     @classmethod
     def load(cls, model_dir: Path | str | None = None, home: Path | str | None = None, *, fetch_limits: Any = None,
-             runtime: str = "auto", threads: int | None = 1) -> "Predictor":
+             runtime: str = "auto", threads: int | None = 1, allow_private_urls: bool = False,
+             max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> "Predictor":
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
         `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME); the exported ONNX
-        graph is cached there too. `fetch_limits` (posters.fetch.FetchLimits) applies to URL inputs. `threads`: 1
-        is fastest for single posters on a small or shared CPU (multi-threaded waits collapse under contention).
+        graph is cached there too. `threads`: 1 is fastest for single posters on a small or shared CPU
+        (multi-threaded waits collapse under contention).
+
+        URL inputs on loopback, private or link-local hosts are refused (as by the service) unless
+        `allow_private_urls=True` (a studio's intranet); downloads and local files larger than `max_file_bytes`
+        (default 10 MB, the service's upload cap) are refused before they are read whole. `fetch_limits`
+        (posters.fetch.FetchLimits) replaces the URL rules altogether.
         """
         from ..config import get_paths
 
@@ -79,7 +88,8 @@ class Predictor:
                              "`postergenre train` and pass --model DIR")
         cache = get_paths(home).home / "runtimes"
         core = ModelCore.load(folder, runtime=runtime, runtime_cache=cache, threads=threads)
-        return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits)
+        return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits, allow_private_urls=allow_private_urls,
+                   max_file_bytes=max_file_bytes)
 
     # -- what the model knows --------------------------------------------------------------------------------
 
@@ -118,10 +128,18 @@ class Predictor:
             text = str(x)
             x = PosterInput(source=text, url=text) if is_url(text) else PosterInput(source=text, path=Path(x))
         if isinstance(x, PosterInput):
-            data = x.read_bytes(self.fetch_limits)
+            data = x.read_bytes(self._url_limits() if x.url is not None else None, max_file_bytes=self.max_file_bytes)
             return _Decoded(x.source, decode_image(data, name=x.source, max_side=max_side),
                             hashlib.sha256(data).hexdigest(), x.id, x.synopsis)
         raise PosterGenreError(f"cannot predict from a {type(x).__name__}; pass a path, URL, bytes or PIL image")
+
+    def _url_limits(self) -> Any:
+        """The FetchLimits of URL inputs (built on first use: the fetcher's httpx import costs every CLI start)."""
+        if self.fetch_limits is None:
+            from ..posters.fetch import FetchLimits
+
+            self.fetch_limits = FetchLimits(allow_private_hosts=self.allow_private_urls, max_bytes=self.max_file_bytes)
+        return self.fetch_limits
 
     def _predictions(self, items: Sequence[_Decoded], synopses: Sequence[str | None], threshold: float | None,
                      top_k: int | None) -> list[PosterPrediction]:
