@@ -82,3 +82,24 @@ def test_card_says_when_no_weight_kept_general_posters_within_the_limit() -> Non
 def test_poster_only_card_has_no_studio_section() -> None:
     card = model_card(_metadata({}))
     assert "studio's own films" not in card and "synopsis" not in card
+
+
+def test_card_shows_each_signals_calibration_and_the_key_genres() -> None:
+    from postergenre.evaluation.calibration import reliability
+
+    rng = np.random.default_rng(0)
+    Y = (rng.random((400, 4)) < 0.3).astype(int)
+    studio = _studio_metrics(3.0, {3.0: -0.0039})
+    studio["studio_poster"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.6811}, {"genre": "Comedy", "roc_auc": 0.7744}]
+    studio["studio_fused"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.7522}]
+    studio["calibration"] = {"poster": reliability(Y, np.full(Y.shape, 0.3)),  # calibrated: ECE ~ 0
+                             "fused": reliability(Y, np.full(Y.shape, 0.9))}   # over-confident: ECE ~ 0.6
+    card = model_card(_metadata({"studio": studio}))
+    lines = card.splitlines()
+    assert "### Calibration of each signal" in lines
+    ece = next(line for line in lines if "ECE poster" in line)
+    assert f"ECE poster {studio['calibration']['poster']['ece']:.4f}" in ece and "ECE fused 0.6" in ece
+    assert next(line for line in lines if line.startswith("| 0.9–1.0 |")).startswith("| 0.9–1.0 | – | 0.900 / 0.")
+    family = next(line for line in lines if line.startswith("| Family |"))
+    assert family == "| Family | 0.681 | n/a | n/a | 0.752 |"
+    assert next(line for line in lines if line.startswith("| Comedy |")) == "| Comedy | 0.774 | n/a | n/a | n/a |"

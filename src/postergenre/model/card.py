@@ -124,9 +124,64 @@ def _gain(g: dict[str, Any] | None) -> str:
     return f"{g['macro_gain']:+.3f} (95% interval {g['ci_low']:+.3f} – {g['ci_high']:+.3f})"
 
 
-def studio_section(studio: dict[str, Any]) -> list[str]:
+def calibration_lines(calibration: dict[str, Any]) -> list[str]:
+    """Reliability table (predicted vs observed frequency per probability bin) and ECE of each signal."""
+    signals = [s for s in ("poster", "synopsis", "fused") if calibration.get(s)]
+    if not signals:
+        return []
+    bins = sorted({tuple(b["bin"]) for s in signals for b in calibration[s]["bins"]})
+    by_bin = {s: {tuple(b["bin"]): b for b in calibration[s]["bins"]} for s in signals}
+
+    def cell(signal: str, key: tuple) -> str:
+        b = by_bin[signal].get(key)
+        return "–" if b is None else f"{b['predicted']:.3f} / {b['observed']:.3f} ({b['cells']:,})"
+
+    lines = ["", "### Calibration of each signal",
+             "Out-of-fold probabilities of the studio films, every (film, genre) pair pooled into probability bins: "
+             "mean predicted probability / share of pairs that have the genre (pairs). Expected calibration error "
+             "(ECE): the pair-weighted mean gap. "
+             + "; ".join(f"ECE {s} {calibration[s]['ece']:.4f}" for s in signals) + ".", "",
+             "| probability | " + " | ".join(signals) + " |", "|---|" + "---|" * len(signals)]
+    lines += [f"| {lo:.1f}–{hi:.1f} | " + " | ".join(cell(s, (lo, hi)) for s in signals) + " |" for lo, hi in bins]
+    return lines
+
+
+KEY_GENRES = ("Family", "Adventure", "Comedy", "Animation")
+"""The studio's own genres, shown per signal."""
+
+
+def _key_genre_rows(studio: dict[str, Any]) -> list[str]:
+    """ROC AUC of each signal for the studio's key genres (same out-of-fold predictions as the table above)."""
+    signals = [("poster", "studio_poster"), ("synopsis alone", "studio_synopsis"),
+               ("synopsis, films with a poster", "studio_synopsis_poster_films"), ("poster + synopsis", "studio_fused")]
+    per = {name: {p["genre"]: p for p in (studio.get(key) or {}).get("per_genre", [])} for name, key in signals}
+    genres = [g for g in KEY_GENRES if any(g in per[name] for name, _ in signals)]
+    if not genres:
+        return []
+    rows = ["", "| ROC AUC | " + " | ".join(name for name, _ in signals) + " |", "|---|" + "---|" * len(signals)]
+    for g in genres:
+        rows.append(f"| {g} | " + " | ".join(_f(per[name].get(g, {}).get("roc_auc")) for name, _ in signals) + " |")
+    return rows + [""]
+
+
+def synopsis_head_line(config: dict[str, Any] | None) -> list[str]:
+    """What the synopsis head reads (from the artifact's studio config)."""
+    params = ((config or {}).get("synopsis") or {}).get("params") or {}
+    if not params:
+        return []
+    parts = [f"TF-IDF word {params.get('word_ngrams')} and character {params.get('char_ngrams')} n-grams"]
+    if params.get("encoder"):
+        parts.append(f"sentence vectors of `{params['encoder']}` (WordLlama token embeddings from the `wordllama` "
+                     f"wheel, mean-pooled; weight {params.get('encoder_weight')})")
+    return [f"- Synopsis head: one ridge regression (alpha {params.get('alpha')}) on {' and '.join(parts)}, "
+            "Platt-calibrated per genre on its leave-one-out scores. A synopsis read alone (no poster) is decided "
+            "with thresholds tuned on its out-of-fold probabilities."]
+
+
+def studio_section(studio: dict[str, Any], config: dict[str, Any] | None = None) -> list[str]:
     """The card's section on the studio's own G/PG films, every number from the studio CV metrics
-    (`artifact.metrics["studio"]`, written by `training/studio.fit_studio_extensions`)."""
+    (`artifact.metrics["studio"]`, written by `training/studio.fit_studio_extensions`); `config`: the artifact's
+    studio config (what the synopsis head reads)."""
     general_head, poster = studio.get("studio_poster_general") or {}, studio.get("studio_poster") or {}
     synopsis, fused = studio.get("studio_synopsis") or {}, studio.get("studio_fused") or {}
     folds = studio.get("folds", "k")
@@ -152,7 +207,9 @@ def studio_section(studio: dict[str, Any]) -> list[str]:
         + (f" ({_f(studio['studio_synopsis_poster_films'].get('family_auc'))} on the films with a poster)"
            if studio.get("studio_synopsis_poster_films") else "")
         + f"; poster + synopsis {_f(fused.get('family_auc'))} (ROC AUC).",
+        *_key_genre_rows(studio),
         f"- Domain-aware over the general head alone, same films and folds: macro ROC AUC {_gain(studio.get('domain_gain'))}.",
+        *synopsis_head_line(config),
     ]
     if studio.get("fusion_gain_over_poster"):
         lines.append(f"- Poster + synopsis over the poster alone, on films with both: macro ROC AUC "
@@ -184,7 +241,7 @@ def studio_section(studio: dict[str, Any]) -> list[str]:
             lines.append(f"- Studio weight: studio films weighted x{weight:g} beside the general films when fitting the "
                          f"correction, chosen by studio CV among x{', x'.join(f'{w:g}' for w in tried)} (those costing "
                          f"general posters at most {limit:.3f} macro ROC AUC).")
-    return lines
+    return lines + calibration_lines(studio.get("calibration") or {})
 
 
 def model_card(meta: dict[str, Any]) -> str:
@@ -261,7 +318,7 @@ def model_card(meta: dict[str, Any]) -> str:
         "",
         "### Per genre",
         *_per_genre(cv, thresholds),
-        *(studio_section(studio) if studio else []),
+        *(studio_section(studio, meta['head_config'].get("studio")) if studio else []),
         "",
         "## Decision rule",
         f"A genre is decided when its probability reaches its threshold (chosen per genre to maximise "
