@@ -86,10 +86,11 @@ def _plural(n: int, word: str) -> str:
 
 @app.command(epilog=EXIT_CODES)
 def predict(
-    posters: Annotated[list[str], typer.Argument(
+    posters: Annotated[Optional[list[str]], typer.Argument(
         help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
-             "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column.",
-        show_default=False)],
+             "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column. "
+             "None, with --synopsis: the story's genres from the synopsis alone.",
+        show_default=False)] = None,
     synopsis: SynopsisOption = None,
     fmt: FormatOption = "table",
     threshold: Annotated[Optional[float], typer.Option(
@@ -113,6 +114,11 @@ def predict(
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)
+    if not posters:
+        if synopsis is None:
+            raise PosterGenreError("give posters to read, or --synopsis \"...\" to read a story before its poster exists")
+        _predict_synopsis(synopsis, fmt, threshold, top_k, model, home, runtime)
+        return
     items = resolve_inputs(posters)
     if synopsis is not None:
         if len(items) != 1:
@@ -145,6 +151,30 @@ def predict(
     _report_failures(failures)
     if failures:
         raise typer.Exit(1)
+
+
+def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k: Optional[int],
+                      model: Optional[Path], home: Optional[Path], runtime: str) -> None:
+    """A synopsis without a poster: the story's genres from the synopsis head alone, marked as such."""
+    predictor = _load_predictor(model, home, runtime)
+    reading = predictor.read_synopsis(synopsis, threshold=threshold, top_k=top_k)
+    if fmt == "json":
+        _print_json([{"source": "synopsis", **reading.to_dict()}])
+    elif fmt == "csv":
+        writer = csv_writer(sys.stdout)
+        writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *predictor.genres,
+                         "error"])
+        writer.writerow(["synopsis", "", "|".join(reading.decided), reading.signal, "", "",
+                         *(f"{reading.probabilities[g]:.6f}" for g in predictor.genres), ""])
+    else:
+        table = Table(show_lines=False)
+        table.add_column("synopsis", overflow="fold")
+        table.add_column("reading" + (" (overridden thresholds)" if threshold is not None or top_k is not None else ""),
+                         style="bold", overflow="fold")
+        table.add_column(f"top {TOP_SHOWN} probabilities")
+        top = ", ".join(f"{g} {p:.0%}" for g, p in list(reading.probabilities.items())[:TOP_SHOWN])
+        table.add_row(shown(synopsis, 120), reading.summary["text"], top)
+        console.print(table)
 
 
 def _write_heatmaps(predictions: list["PosterPrediction"], out_dir: Path) -> None:

@@ -26,7 +26,7 @@ from .brief import Brief, build_brief
 from .compare import CompareResult, rank_variants
 from .core import ModelCore, heatmap_genres, match_genres, split_genre_list
 from .inputs import PosterInput, is_url
-from .results import PosterFailure, PosterPrediction
+from .results import GenreReading, PosterFailure, PosterPrediction
 from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
 
 PosterLike = Union[str, Path, bytes, Image.Image, PosterInput]
@@ -165,6 +165,13 @@ class Predictor:
             prediction.heatmaps = self.core.gradcam(item.image, heatmap_genres(prediction.decided, requested))
             prediction.image = item.image
         return prediction
+
+    def read_synopsis(self, synopsis: str, *, threshold: float | None = None,
+                      top_k: int | None = None) -> GenreReading:
+        """Genres from a synopsis alone, before a poster exists: the synopsis head's reading, marked "From the
+        synopsis only" (`reading.signal == "synopsis"`). Raises PosterGenreError for a blank synopsis, ModelError for
+        a model without a synopsis head."""
+        return self.core.read_synopsis([synopsis], threshold=threshold, top_k=top_k)[0]
 
     def predict_many(self, xs: Iterable[PosterLike], *, batch_size: int = DEFAULT_BATCH_SIZE,
                      threshold: float | None = None, top_k: int | None = None, heatmaps: bool = False,

@@ -45,6 +45,8 @@ class GenreReading:
             "poster_check": dict(self.poster_check),
             "signal": self.signal,
         }
+        if not self.poster_check:  # a synopsis read alone: no poster, nothing checked
+            del out["poster_check"]
         if self.poster_probabilities is not None:
             out["poster_probabilities"] = _rounded(self.poster_probabilities)
         if self.synopsis_probabilities is not None:

@@ -22,7 +22,8 @@ class ErrorResponse(BaseModel):
 class UrlRequest(BaseModel):
     """JSON alternative to an upload: the service downloads the poster itself."""
 
-    url: str = Field(description="http(s) URL of a poster image; private and loopback hosts are refused.")
+    url: Optional[str] = Field(None, description="http(s) URL of a poster image; private and loopback hosts are "
+                                                 "refused. /v1/predict reads a synopsis alone when there is no url.")
     synopsis: Optional[str] = Field(None, max_length=5000, description="The film's synopsis (optional).")
 
 
@@ -58,8 +59,8 @@ class Prediction(BaseModel):
     strength: dict[str, float] = Field(description="probability ÷ threshold: 1.0 = just decided; comparable across genres.")
     decided: list[str] = Field(description="The decided genre set, most probable first.")
     summary: Summary
-    poster_check: PosterCheck
-    signal: str = Field(description='"poster" or "poster+synopsis".')
+    poster_check: Optional[PosterCheck] = Field(None, description="Absent for a synopsis read alone (no poster).")
+    signal: str = Field(description='"poster", "poster+synopsis", or "synopsis" (a synopsis read alone, no poster).')
     poster_probabilities: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the poster alone.")
     synopsis_probabilities: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the synopsis alone.")
     heatmaps: list[Heatmap] = Field(default_factory=list, description="Only when asked (explain / heatmaps).")
@@ -106,6 +107,8 @@ class CompareVariant(BaseModel):
                                      '(0.6× the line)."')
     verdicts: list[TargetVerdict]
     unintended: dict[str, float] = Field(description="Decided genres that are not targets, with probabilities.")
+    also_reads_as: list[str] = Field(default_factory=list, description="Unintended genres the poster reads as "
+                                     "(strength ≥ 1.5× the line), strongest first; fewer ranks higher.")
     prediction: Prediction
     heatmaps: list[Heatmap] = Field(default_factory=list, description="Heatmaps of the target genres.")
 
@@ -119,7 +122,9 @@ class Failure(BaseModel):
 class CompareResponse(BaseModel):
     targets: list[str]
     scoring: str
-    headline: str = Field(description="The outcome in one sentence; never calls a variant a fit when it misses a target.")
+    headline: str = Field(description="The outcome in words, then `reason`; never calls a variant a fit when it misses "
+                                      "a target.")
+    reason: Optional[str] = Field(default=None, description="Why #1 ranks above #2, in words (null with one variant).")
     note: Optional[str] = None
     variants: list[CompareVariant] = Field(description="Best variant first.")
     failures: list[Failure] = Field(default_factory=list)

@@ -37,14 +37,20 @@ def _text_field(form: Any, name: str) -> str | None:
     return value.strip() or None
 
 
-async def read_one_poster(request: Request, state: ServiceState) -> tuple[bytes, str, str | None]:
-    """(poster bytes, display name, synopsis) from a multipart `file` (+ `synopsis`) or JSON {"url", "synopsis"}."""
+async def read_one_poster(request: Request, state: ServiceState, *,
+                          synopsis_alone: bool = False) -> tuple[bytes | None, str, str | None]:
+    """(poster bytes, display name, synopsis) from a multipart `file` (+ `synopsis`) or JSON {"url", "synopsis"}.
+    `synopsis_alone`: a synopsis without a poster is accepted too, as (None, "synopsis", synopsis)."""
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=8) as form:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
-                raise HTTPException(422, "multipart body has no file field named 'file'")
+                synopsis = _text_field(form, "synopsis")
+                if synopsis_alone and synopsis:
+                    return None, "synopsis", synopsis
+                raise HTTPException(422, "multipart body has no file field named 'file'"
+                                         + (" (nor a synopsis to read alone)" if synopsis_alone else ""))
             data, name = await read_upload(upload, state.settings.max_upload_bytes)
             return data, name, _text_field(form, "synopsis")
     if content_type.startswith("application/json"):
@@ -54,10 +60,16 @@ async def read_one_poster(request: Request, state: ServiceState) -> tuple[bytes,
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ())) or "body"
             raise HTTPException(422, f'JSON body must be {{"url": "https://..."}}: {where}: {err.get("msg")}') from exc
-        url = body.url.strip()
+        synopsis = (body.synopsis or "").strip() or None
+        url = (body.url or "").strip()
+        if not url:
+            if synopsis_alone and synopsis:
+                return None, "synopsis", synopsis
+            raise HTTPException(422, 'JSON body must be {"url": "https://..."}: url: Field required'
+                                     + (' (or {"synopsis": "..."} to read a story alone)' if synopsis_alone else ""))
         async with state.fetch_gate.admission():
             data = await state.fetch_gate.run(fetch_image_bytes, url, limits=state.fetch_limits)
-        return data, url, (body.synopsis or "").strip() or None
+        return data, url, synopsis
     raise HTTPException(415, "send the poster as multipart/form-data with a field 'file', "
                              "or as application/json {\"url\": \"https://...\"}")
 

@@ -64,7 +64,7 @@ def compare_body(result: CompareResult) -> dict[str, Any]:
 
 
 @router.post("/predict", response_model=schemas.Prediction, response_model_exclude_unset=True, responses=ERRORS, openapi_extra=_poster_body(),
-             summary="Genre reading of one poster (optionally with the film's synopsis)")
+             summary="Genre reading of one poster (optionally with the film's synopsis), or of a synopsis alone")
 async def predict(
     request: Request,
     state: AdmittedDep,
@@ -75,10 +75,13 @@ async def predict(
     heatmaps: Annotated[Optional[str], Query(max_length=400, description="Heatmaps for exactly these genres, "
                                                                          "comma-separated (any genre).")] = None,
 ) -> dict[str, Any]:
-    data, name, synopsis = await read_one_poster(request, state)
+    data, name, synopsis = await read_one_poster(request, state, synopsis_alone=True)
     wanted: bool | list[str] = split_genre_list(heatmaps) or explain
 
     def work() -> dict[str, Any]:
+        if data is None:  # a synopsis before its poster exists: the story's genres, marked as such
+            reading = state.predictor.read_synopsis(synopsis or "", threshold=threshold, top_k=top_k)
+            return {"source": "synopsis", **reading.to_dict(), "heatmaps": []}
         prediction = state.predictor.predict(PosterInput(source=name, data=data), synopsis, threshold=threshold,
                                              top_k=top_k, heatmaps=wanted)
         return prediction_body(prediction)

@@ -260,9 +260,12 @@ async function select(variant) {
   if (state.current === variant) renderResults(variant);
 }
 
+// A reading is flagged when its poster does not look like one (a synopsis read alone has no poster check).
+const isFlagged = (result) => Boolean(result.poster_check) && !result.poster_check.is_poster;
+
 function renderResults(variant) {
   const result = variant.predict;
-  const flagged = !result.poster_check.is_poster;
+  const flagged = isFlagged(result);
   $("reading").hidden = false;
   $("reading").classList.toggle("flagged", flagged);
   const warning = $("check-warning");
@@ -294,7 +297,7 @@ function splitGenres(result) {
 function strengthRow(result, genre, { heatmapButton = false } = {}) {
   const strength = result.strength[genre];
   const decided = result.decided.includes(genre);
-  const flagged = !result.poster_check.is_poster;
+  const flagged = isFlagged(result);
   const probability = result.probabilities[genre];
   const threshold = result.thresholds[genre];
   const label = decided && flagged ? `(${genre})` : genre;
@@ -333,6 +336,48 @@ function renderSplit(result, genres) {
   box.replaceChildren(
     el("p", { className: "note" }, "Reading of poster and synopsis together (combined), and of each on its own (probabilities):"),
     el("table", { className: "exact" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+// ---------------------------------------------------------------- a synopsis alone
+
+// Before a poster exists: the story's genres from the synopsis alone (the server's summary says so).
+async function readStory() {
+  const synopsis = synopsisText();
+  if (!synopsis) return;
+  clearError();
+  $("viewer").hidden = true;
+  $("similar-block").hidden = true;
+  $("reading").hidden = true;
+  setBusy("Reading the story…");
+  let result;
+  try {
+    result = await api("/v1/predict", { method: "POST", headers: { "Content-Type": "application/json" },
+                                        body: JSON.stringify({ synopsis }) });
+  } catch (err) {
+    setBusy(null);
+    showError(err.message);
+    return;
+  }
+  if (state.current) return;  // a poster arrived meanwhile: its reading wins
+  setBusy(null);
+  $("placeholder").hidden = true;
+  $("reading").hidden = false;
+  $("reading").classList.remove("flagged");
+  $("check-warning").hidden = true;
+  $("summary").textContent = result.summary.text;
+  const { main, rest } = splitGenres(result);
+  $("bars").replaceChildren(...main.map((g) => strengthRow(result, g)));
+  $("bars-more").replaceChildren(...rest.map((g) => strengthRow(result, g)));
+  $("more-genres").hidden = rest.length === 0;
+  $("more-summary").textContent = `${plural(rest.length, "other genre")} (weaker signals)`;
+  renderExact(result);
+  renderSplit(result, main);
+}
+
+function synopsisChanged() {
+  variantsChanged();
+  if (state.current) select(state.current);
+  else readStory();
 }
 
 // ---------------------------------------------------------------- heatmaps
@@ -755,10 +800,8 @@ async function start() {
   $("heat-opacity").addEventListener("input", applyOpacity);
   $("similar-filters").addEventListener("change", refreshSimilar);
   $("similar-filters").addEventListener("submit", (e) => { e.preventDefault(); refreshSimilar(); });
-  $("synopsis").addEventListener("change", () => {
-    variantsChanged();
-    if (state.current) select(state.current);
-  });
+  $("synopsis").addEventListener("change", synopsisChanged);
+  $("synopsis-read").addEventListener("click", synopsisChanged);
   $("poster").addEventListener("error", () => {
     if (!state.current || !state.current.url) return;
     $("poster").hidden = true;  // the browser could not load the remote image (the service fetched its own copy)
