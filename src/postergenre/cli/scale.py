@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console, movie_filter,
-                   open_catalog, paths_for)
+from ..files import sweep_partials
+from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console,
+                   err_console, movie_filter, open_catalog, paths_for, shown)
 from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
 from ._progress import progress_display
 
@@ -46,6 +47,10 @@ def predict_catalog(
 
         require_ray()
     require_pyarrow()
+    removed = sweep_partials(out)
+    if removed:
+        err_console.print(f"removed {len(removed)} temporary file{'s' if len(removed) > 1 else ''} left by an "
+                          f"interrupted run beside {shown(out)}", highlight=False, soft_wrap=True)
     paths = paths_for(home)
     cache = paths.home / RUNTIMES_FOLDER
     core = ModelCore.load(model, runtime=runtime, runtime_cache=cache)

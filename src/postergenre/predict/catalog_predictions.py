@@ -8,15 +8,15 @@ poster_sha256, one `prob_<Genre>` column per genre of the model (float64, the Pr
 (list of genres, most probable first; the model's per-genre thresholds), `is_poster` and `poster_check_score`,
 and `embedding_error` (null, or why the poster could not be embedded: then the genre columns are null).
 The file's schema metadata `postergenre` (JSON) names the model, backbone, runtime, genres and thresholds.
-The file is written to a temporary name and renamed, so a reader never sees half a table.
+The file is written to an anonymous temporary and renamed, so a reader never sees half a table and an
+interrupted run (even kill -9) leaves nothing beside it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,6 +30,7 @@ from ..errors import PosterGenreError
 from ..features.cache import EmbeddingCache
 from ..features.embed import EmbedSummary, embed_catalog
 from ..features.runtime import InferenceRuntime
+from ..files import atomic_output, sweep_partials
 from ..posters.store import PosterStore
 from ..progress import Progress, ProgressFn, no_progress
 from .core import ModelCore
@@ -48,6 +49,7 @@ class CatalogPredictionSummary:
     failed: int = 0  # rows whose poster could not be embedded
     seconds: float = 0.0
     embed: EmbedSummary | None = None
+    swept: list[Path] = field(default_factory=list)  # temporaries of an interrupted earlier run, removed on start
 
 
 def require_pyarrow() -> ModuleType:
@@ -125,7 +127,7 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
     if out.suffix.lower() != ".parquet":
         raise PosterGenreError(f"{out}: the output file must end in .parquet")
     start = time.perf_counter()
-    summary = CatalogPredictionSummary(out)
+    summary = CatalogPredictionSummary(out, swept=sweep_partials(out))
     spec = core.spec
     runtime = core.embedder if isinstance(core.embedder, InferenceRuntime) else "auto"
     if engine == "ray":
@@ -139,27 +141,22 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
     movies = sorted((m for m in catalog.movies(flt) if m.poster_status == "ok" and m.poster_sha256),
                     key=lambda m: m.imdb_id)
     schema = _schema(core, model_name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
     task = f"predict {len(core.genres)} genres"
-    try:
-        # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
-        with EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache, \
-                pq.ParquetWriter(partial, schema, compression="zstd") as writer:
-            failures = cache.failures()
-            progress(Progress(task, 0, len(movies)))
-            for i in range(0, len(movies), CHUNK_MOVIES):
-                chunk = movies[i:i + CHUNK_MOVIES]
-                table, predicted = _chunk_table(core, schema, chunk, cache, failures)
-                writer.write_table(table)
-                summary.movies += len(chunk)
-                summary.predicted += predicted
-                summary.failed += len(chunk) - predicted
-                progress(Progress(task, summary.movies, len(movies), ok=summary.predicted, failed=summary.failed))
-            if not movies:
-                writer.write_table(schema.empty_table())
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
+    # The file appears whole at the end or not at all: atomic_output leaves nothing behind even after kill -9.
+    with EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache, \
+            atomic_output(out) as file, pq.ParquetWriter(file, schema, compression="zstd") as writer:
+        failures = cache.failures()
+        progress(Progress(task, 0, len(movies)))
+        for i in range(0, len(movies), CHUNK_MOVIES):
+            chunk = movies[i:i + CHUNK_MOVIES]
+            table, predicted = _chunk_table(core, schema, chunk, cache, failures)
+            writer.write_table(table)
+            summary.movies += len(chunk)
+            summary.predicted += predicted
+            summary.failed += len(chunk) - predicted
+            progress(Progress(task, summary.movies, len(movies), ok=summary.predicted, failed=summary.failed))
+        if not movies:
+            writer.write_table(schema.empty_table())
     summary.seconds = time.perf_counter() - start
     return summary
