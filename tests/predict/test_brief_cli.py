@@ -70,3 +70,18 @@ def test_rating_option_is_read_like_every_filter(run_cli, model_dir: Path, studi
     data = json.loads(out)
     assert data["audiences"]["ratings"] == [] and any(t["rating"] is None for g in data["audiences"]["groups"]
                                                       for t in g["titles"])
+
+
+def test_help_tells_the_exit_codes_brief_gives(run_cli, model_dir: Path, variants: list[Path], tmp_path: Path) -> None:
+    code, out, _ = run_cli("brief", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "no catalog embeddings" not in text  # a usage error for similar, not for brief
+    assert "0 the brief was written (also from a home without a catalog" in text
+    # ... and it is: a home without a catalog gets the brief, exit 0, with a note on stderr
+    code, out, err = run_cli("brief", variants[0], "--format", "json", "--model", model_dir,
+                             "--home", tmp_path / "empty-home")
+    assert code == 0, err
+    data = json.loads(out)
+    assert not data["audiences"]["available"] and "postergenre catalog import" in data["audiences"]["note"]
+    assert "note: no comparable titles" in " ".join(err.split())

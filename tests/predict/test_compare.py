@@ -67,3 +67,97 @@ def test_targets_are_validated_against_the_model(predictor) -> None:
         predictor.compare([], " , ")
     with pytest.raises(PosterGenreError, match="this model knows"):
         predictor.compare([], "NotAGenre")
+
+
+# -- the ranking rule on hand-built readings (issue 19: "most clearly and least of anything else") --------------
+# The genres below are labels of hand-built readings, not claims about what the bundled model predicts.
+
+def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
+    """A poster-only prediction with these strengths (probability ÷ threshold, every threshold 0.2)."""
+    from postergenre.predict.core import STRONG_SIGNAL, summarize
+    from postergenre.predict.results import GenreReading, PosterPrediction
+
+    assert STRONG_SIGNAL < 2.0  # the strengths below read as (2.0+) or hint at (1.1-1.3) on either side of it
+    probabilities = dict(sorted(((g, 0.2 * s) for g, s in strength.items()), key=lambda x: -x[1]))
+    decided = [g for g in probabilities if strength[g] >= 1.0]
+    reading = GenreReading(probabilities=probabilities, thresholds={g: 0.2 for g in strength}, strength=dict(strength),
+                           decided=decided, summary=summarize(decided, strength, poster),
+                           poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster})
+    return PosterPrediction(source=source, reading=reading)
+
+
+TARGETS = ["Family", "Adventure"]
+QUIET = {"Drama": 0.3, "Horror": 0.2, "Music": 0.4}
+
+
+def test_a_variant_that_also_reads_as_another_genre_ranks_below_a_clean_one() -> None:
+    from postergenre.predict.compare import rank_variants
+
+    loud = _variant("A", {**QUIET, "Family": 4.0, "Adventure": 3.5, "Drama": 2.6})  # stronger targets, + Drama
+    clean = _variant("B", {**QUIET, "Family": 2.2, "Adventure": 2.0, "Music": 1.2})  # only hints at Music
+    result = rank_variants([loud, clean], TARGETS)
+
+    assert [v.source for v in result.variants] == ["B", "A"]  # a higher target score does not buy an extra genre
+    assert result.variants[1].score > result.variants[0].score and all(v.fits for v in result.variants)
+    assert result.variants[1].also_reads_as == ["Drama"] and result.variants[0].also_reads_as == []
+    assert set(result.variants[0].unintended) == {"Music"}  # a hint is unintended but does not count
+    assert result.reason() == ("B reads as Family and Adventure and hints at Music; A reads as Family, Adventure "
+                               "and Drama. B comes first: A also reads as Drama, B as no genre outside the targets.")
+    assert result.headline == "2 variants read as Family and Adventure. " + result.reason()
+    assert result.to_dict()["reason"] == result.reason()
+    assert result.to_dict()["variants"][1]["also_reads_as"] == ["Drama"]
+
+
+def test_missing_a_target_weighs_more_than_an_unintended_genre_and_posters_come_first() -> None:
+    from postergenre.predict.compare import rank_variants
+
+    misses = _variant("A", {**QUIET, "Family": 0.6, "Adventure": 1.1, "Drama": 3.0})
+    loud = _variant("B", {**QUIET, "Family": 1.6, "Adventure": 1.7, "Horror": 2.5, "Drama": 2.1})
+    photo = _variant("C", {**QUIET, "Family": 5.0, "Adventure": 5.0}, poster=False)
+    result = rank_variants([misses, photo, loud], TARGETS)
+
+    assert [v.source for v in result.variants] == ["B", "A", "C"]
+    assert result.reason() == ("B reads mostly as Horror, Drama, Adventure and Family; A reads mostly as Drama and "
+                               "hints at Adventure. "
+                               "B comes first: it misses fewer of the targets (0 against 1).")
+    assert result.headline.startswith("Only B reads as Family and Adventure. B reads")
+    only_misses = rank_variants([misses, photo], TARGETS)
+    assert only_misses.reason().endswith("A comes first: C does not look like a movie poster.")
+    assert only_misses.headline.startswith("No variant reads as Family and Adventure. Closest: A, which")
+
+
+def test_with_as_many_unintended_genres_the_stronger_targets_win() -> None:
+    from postergenre.predict.compare import rank_variants
+
+    weaker = _variant("A", {**QUIET, "Family": 1.6, "Adventure": 1.6, "Drama": 2.0})
+    stronger = _variant("B", {**QUIET, "Family": 3.0, "Adventure": 2.5, "Horror": 1.9})
+    result = rank_variants([weaker, stronger], TARGETS)
+
+    assert [v.source for v in result.variants] == ["B", "A"]
+    assert result.reason().endswith(f"B comes first: it signals the targets more strongly (target score "
+                                    f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f}).")
+    same = rank_variants([weaker, _variant("B", dict(weaker.reading.strength))], TARGETS)
+    assert [v.source for v in same.variants] == ["A", "B"] and same.reason().endswith("it was given first.")
+
+
+def test_without_targets_variants_keep_upload_order() -> None:
+    from postergenre.predict.compare import rank_variants
+
+    result = rank_variants([_variant("A", {**QUIET, "Drama": 3.0, "Horror": 2.0}), _variant("B", dict(QUIET))], [])
+    assert [v.source for v in result.variants] == ["A", "B"] and result.reason() is None
+
+
+def test_variants_without_distinct_sources_are_named_by_upload_order() -> None:
+    from postergenre.predict.compare import rank_variants
+
+    result = rank_variants([_variant("<image>", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
+                            _variant("<image>", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
+    assert result.headline.startswith("2 variants read as Family and Adventure. Variant 2 reads as")
+    assert result.reason().endswith("Variant 2 comes first: it signals the targets more strongly (target score "
+                                    f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f}).")
+    by_file = rank_variants([_variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
+                             _variant("/in/b/other.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
+    assert by_file.reason().startswith("other.jpg reads as Family and Adventure; poster.jpg reads as no genre clearly")
+    same_file = rank_variants([_variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
+                               _variant("/in/b/poster.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
+    assert same_file.reason().startswith("/in/b/poster.jpg reads as Family and Adventure; /in/a/poster.jpg reads")

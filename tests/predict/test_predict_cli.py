@@ -94,12 +94,16 @@ def test_usage_errors_exit_2(run_cli, model_dir: Path, three_posters: list[Path]
 
 
 def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
-    # posters that read as target T first, then the one the model finds most typical of T (issue 19: a variant
-    # that misses the target never ranks above one that hits it, whatever its score)
+    # posters that read as target T first, then those that read as fewest other genres, then the one the model finds
+    # most typical of T (issue 19: a variant that misses the target never ranks above one that hits it, whatever
+    # its score; of two that hit it, the one that signals least of anything else comes first)
+    from postergenre.predict.core import STRONG_SIGNAL
+
     preds = [predictor.predict(p) for p in three_posters]
     target = preds[0].decided[0]
+    loud = [sum(1 for g in p.decided if g != target and p.reading.strength[g] >= STRONG_SIGNAL) for p in preds]
     order = sorted(range(3), key=lambda i: (not preds[i].poster_check["is_poster"], target not in preds[i].decided,
-                                            -preds[i].probabilities[target] / preds[i].thresholds[target], i))
+                                            loud[i], -preds[i].probabilities[target] / preds[i].thresholds[target], i))
     sheet = tmp_path / "sheet.html"
 
     code, out, err = run_cli("compare", *three_posters, "--target", target.lower(), "--out", sheet,

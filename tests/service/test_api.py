@@ -177,15 +177,18 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
     assert [v["rank"] for v in variants] == [1, 2, 3]
     assert sorted(v["index"] for v in variants) == [0, 1, 2]
     assert [v["source"] for v in variants] == [["a.jpg", "b.jpg", "c.jpg"][v["index"]] for v in variants]
-    # The ranking rule: posters before non-posters, fewest missed targets, then the score.
+    # The ranking rule: posters before non-posters, fewest missed targets, fewest other genres read as, the score.
     keys = [(not v["prediction"]["poster_check"]["is_poster"], len(targets) - len(v["targets_decided"]),
-             -v["target_score"]) for v in variants]
+             len(v["also_reads_as"]), -v["target_score"]) for v in variants]
     assert keys == sorted(keys)
+    assert body["reason"] and body["headline"].endswith(body["reason"])
     for v in variants:
         decided = set(v["prediction"]["decided"])
         assert v["fits_all_targets"] == (set(targets) <= decided and v["prediction"]["poster_check"]["is_poster"])
         assert [x["decided"] for x in v["verdicts"]] == [t in decided for t in targets]
         assert set(v["unintended"]) == decided - set(targets)
+        strength = v["prediction"]["strength"]
+        assert v["also_reads_as"] == sorted((g for g in v["unintended"] if strength[g] >= 1.5), key=lambda g: -strength[g])
         assert [h["genre"] for h in v["heatmaps"]] == targets  # heatmaps of the target genres
         assert set(v["target_probabilities"]) == set(targets)
     best = predictor.predict([a, b, c][variants[0]["index"]].data)

@@ -11,12 +11,16 @@ import typer
 
 from ..errors import PosterGenreError
 from ._app import HomeOption, RuntimeOption, app, err_console
-from .predict import EXIT_CODES, ModelOption, _load_predictor, _report_failures
+from .predict import ModelOption, _load_predictor, _report_failures
 
 BRIEF_FORMATS = ("html", "json")
+BRIEF_EXIT_CODES = ("Exit codes: 0 the brief was written (also from a home without a catalog or its embeddings: the "
+                    "brief's audiences part then says how to add them, and a note on stderr says so); 1 some variants could not be read (one error line each on stderr, the brief "
+                    "covers the others) or none could; 2 usage or setup error (bad option, unknown genre, more than 6 "
+                    "variants, no model).")
 
 
-@app.command(epilog=EXIT_CODES)
+@app.command(epilog=BRIEF_EXIT_CODES)
 def brief(
     posters: Annotated[list[str], typer.Argument(
         help="1 to 6 poster variants of one film: files, folders, globs or http(s) URLs.", show_default=False)],
@@ -51,6 +55,9 @@ def brief(
                       "titles…", highlight=False)
     result = predictor.brief(items, synopsis=synopsis, intended=intended, title=title, ratings=ratings)
     _report_failures(result.failures)
+    if result.variants and not result.audiences.get("available"):
+        err_console.print(f"note: no comparable titles in this brief: {result.audiences.get('note', '')}",
+                          highlight=False, soft_wrap=True)
     if not result.variants:
         raise typer.Exit(1)
     text = render_brief(result) if fmt == "html" else json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"

@@ -5,9 +5,13 @@ to by default, and keyword seeds from their plots. Everything comes from the cat
   make up its collection (each held by at least MAIN_RATING_SHARE of its rated films: G and PG for a family
   studio), so a G/PG campaign is not pointed at the fans of an R-rated drama. Titles of unknown rating are left
   out under that default, and the note says so.
-- Keyword seeds: the words that set a group's plots apart from the catalog's other plots (TF-IDF summed over the
-  group's plots, scikit-learn, so a word several of them share comes first; words in over 5% of the catalog's
-  plots and one-plot words are left out).
+- Keyword seeds: the words that set a group's plots apart from the catalog's other plots (TF-IDF over the catalog's
+  plots, scikit-learn, summed over the group's plots, so a word several of them share comes first). Left out, so
+  the seeds are content words an ad buyer can target rather than plot mechanics ("make", "disappear"):
+  English stop words and common plot verbs and fillers (`stop_words()`); words in over MAX_CATALOG_SHARE of the
+  catalog's plots ("life", "young", "save") or in a single plot of the whole catalog; and, in a group of
+  SHARED_FROM or more plots, a word found in only one of them (one synopsis's rare word is not its group's theme).
+  Every seed is a word of the catalog's own plots: nothing is added.
 """
 
 from __future__ import annotations
@@ -29,6 +33,20 @@ MAIN_RATING_SHARE = 0.05
 TITLES_PER_GENRE = 6
 STUDIO_SHARE = 2 / 3  # of a group's titles, when the general catalog has some too
 KEYWORDS_PER_GROUP = 8
+MAX_CATALOG_SHARE = 0.05
+SHARED_FROM = 3  # plots in a group from which a seed must occur in at least two of them
+PLOT_FILLERS = frozenset("""
+    make makes made making find finds found take takes took taking get gets got getting come comes came coming
+    go goes going went gone try tries tried trying learn learns learned learning discover discovers discovered
+    decide decides decided begin begins began set sets follow follows followed meet meets met want wants wanted
+    tell tells told bring brings brought turn turns turned leave leaves left send sends sent receive receives
+    received pull pulls pulled help helps helped fall falls embark embarks join joins joined end ends ended
+    named known soon just like way away
+    order things best great big little small different real long
+""".split())
+"""Verbs, fillers and generic adjectives that carry a synopsis along rather than say what it is about ("in order
+to", "embarks on"); with sklearn's English stop words they are `stop_words()`. Among the most frequent words of the
+studio's 3,025 plots ("make" is in 3%) yet under MAX_CATALOG_SHARE, so the catalog share alone would keep them."""
 HOW_TO_ADD = ("Comparable titles come from your catalog: import it and embed its posters "
               "(`postergenre catalog import FILE --collection studio`, `postergenre posters attach FOLDER`, "
               "`postergenre embed`), then make the brief again.")
@@ -76,6 +94,13 @@ def studio_ratings(movies: Iterable[Any]) -> RatingDefault:
     return RatingDefault(main, note)
 
 
+def stop_words() -> frozenset[str]:
+    """Words never offered as keyword seeds: sklearn's English stop words and PLOT_FILLERS."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | PLOT_FILLERS
+
+
 class PlotKeywords:
     """Distinctive plot words of a group of titles, against every plot in the catalog (TF-IDF)."""
 
@@ -83,8 +108,8 @@ class PlotKeywords:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.ids = {imdb_id: i for i, imdb_id in enumerate(plots)}
-        self.vectorizer = TfidfVectorizer(stop_words="english", min_df=2, max_df=0.05, sublinear_tf=True,
-                                          token_pattern=r"(?u)\b[^\W\d_]{3,}\b", lowercase=True)
+        self.vectorizer = TfidfVectorizer(stop_words=sorted(stop_words()), min_df=2, max_df=MAX_CATALOG_SHARE,
+                                          sublinear_tf=True, token_pattern=r"(?u)\b[^\W\d_]{3,}\b", lowercase=True)
         self.matrix = self.vectorizer.fit_transform(list(plots.values()))
         self.words = self.vectorizer.get_feature_names_out()
 
@@ -105,6 +130,8 @@ class PlotKeywords:
             return [], 0
         part = self.matrix[rows]
         weight = np.asarray(part.sum(axis=0)).ravel()  # a word in several of the plots adds up
+        if len(rows) >= SHARED_FROM:
+            weight[np.asarray((part > 0).sum(axis=0)).ravel() < 2] = 0  # one plot's word is not the group's
         order = np.argsort(-weight, kind="stable")
         return [str(self.words[j]) for j in order[:n] if weight[j] > 0], len(rows)
 

@@ -4,8 +4,10 @@ One function of the model core and the catalog (`build_brief`); the Predictor, t
 service (`POST /v1/brief`) and the page all get it from here, and `brief_html.py` renders it. It holds:
 
 1. the recommendation: the first variant of the compare ranking (`compare.rank_key`: variants that read as every
-   target first, then by target score), with the reason in words; a variant that misses a target is never called
-   a fit, and an image that does not look like a poster is never recommended unless all of them are such images;
+   target first, then those that read as fewest genres outside the targets, then by target score), with the reason
+   in words (`CompareResult.reason`: "B reads as Family and Adventure; A reads mostly as Drama. B comes first: …");
+   a variant that misses a target is never called a fit, and an image that does not look like a poster is never
+   recommended unless all of them are such images;
 2. story vs poster: the synopsis read alone (the story's genres) against what each variant's poster signals:
    genres a poster under-sells and genres it promises that the story does not carry;
 3. per variant: its reading, the verdict per target, unintended genres, and Grad-CAM heatmaps of the targets;
@@ -112,11 +114,13 @@ def _targets(core: ModelCore, intended: str | Sequence[str] | None, story: Genre
     return [], "none"
 
 
-def _recommendation(ranked: list[BriefVariant], targets: list[str], target_source: str) -> dict[str, Any]:
+def _recommendation(ranked: list[BriefVariant], targets: list[str], target_source: str, reason: str | None
+                    ) -> dict[str, Any]:
     if not ranked:
-        return {"label": None, "name": None, "fits": False, "text": "No variant could be read.", "why": []}
+        return {"label": None, "name": None, "fits": False, "text": "No variant could be read.", "reason": None,
+                "why": []}
     if not targets:
-        return {"label": None, "name": None, "fits": False,
+        return {"label": None, "name": None, "fits": False, "reason": None,
                 "text": "No recommendation: give the intended genres (or the synopsis, whose genres then become "
                         "the targets) to say which variant to run. Each variant's reading is below.",
                 "why": [f"{v.title} {v.score.prediction.summary['text'][0].lower()}"
@@ -127,24 +131,21 @@ def _recommendation(ranked: list[BriefVariant], targets: list[str], target_sourc
         text = (f"No recommendation: none of the images looks like a movie poster, so what they signal is "
                 f"unreliable. Closest to {wanted}: {ranked[0].title}.")
     elif best.fits:
-        also = (f"; it also signals {and_list(list(best.unintended))}" if best.unintended
-                else " and signals no other genre")
+        hints = [g for g in best.unintended if g not in best.also_reads_as]
+        also = (f"; it also reads as {and_list(best.also_reads_as)}" if best.also_reads_as else
+                f"; it also hints at {and_list(hints)}" if hints else " and signals no other genre")
         text = f"Run {ranked[0].title}: it reads as {wanted}{also}."
     else:
         text = (f"No variant reads as all of {wanted}. The closest is {ranked[0].title}: "
                 f"{best.verdict[0].lower()}{best.verdict[1:]}")
-    why = []
+    why = [reason] if reason else []
     for v in ranked:
-        reads = v.score.prediction.summary["reads_as"]
-        line = f"{v.title}: {v.score.verdict}"
-        if v.score.unintended:
-            line += f" Also signals {and_list(list(v.score.unintended))}."
-        if reads and not set(reads) <= set(targets):
-            line += f" Reads mostly as {and_list(reads)}."
+        line = f"{v.title}: {v.score.verdict} Overall it {v.score.reads_as_words}."
         if not v.score.is_poster:
             line += " Does not look like a movie poster."
         why.append(line)
-    return {"label": ranked[0].label, "name": ranked[0].name, "fits": best.fits, "text": text, "why": why}
+    return {"label": ranked[0].label, "name": ranked[0].name, "fits": best.fits, "text": text, "reason": reason,
+            "why": why}
 
 
 def _story(story: GenreReading | None, ranked: list[BriefVariant]) -> dict[str, Any] | None:
@@ -250,6 +251,8 @@ def build_brief(core: ModelCore, predictions: Sequence[PosterPrediction | Poster
     targets, target_source = _targets(core, intended, story)
     result = rank_variants(predictions, targets, synopsis_given=synopsis is not None)
     ranked = [BriefVariant(v, _label(v.index)) for v in result.variants]
+    labels = {id(v.score): v.label for v in ranked}
+    reason = result.reason(lambda v: labels[id(v)])
     for v in ranked:
         v.score.image = v.score.prediction.image
         if heatmaps and targets and v.score.image is not None:
@@ -258,6 +261,7 @@ def build_brief(core: ModelCore, predictions: Sequence[PosterPrediction | Poster
     audiences, groups = _audiences(ranked, targets, similarity, catalog, unavailable, ratings)
     shown = targets or (list(ranked[0].score.prediction.summary["reads_as"]) if ranked else [])
     return Brief(title=(title or "").strip() or None, targets=targets, target_source=target_source, compare=result,
-                 variants=ranked, recommendation=_recommendation(ranked, targets, target_source), story=story_part,
+                 variants=ranked, recommendation=_recommendation(ranked, targets, target_source, reason),
+                 story=story_part,
                  audiences=audiences, groups=groups,
                  how_sure=how_sure(core.artifact.metrics, shown, synopsis=synopsis is not None))

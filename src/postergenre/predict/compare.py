@@ -1,14 +1,27 @@
-"""Compare poster variants: which one signals the intended genres most strongly, and what else it signals.
+"""Compare poster variants: which one signals the intended genres most clearly, and least of anything else.
 
 Each variant gets a plain verdict per target: it *reads as* the genre (decided, strength ≥ STRONG_SIGNAL), only
 *hints at* it (decided, weaker), or *does not read as* it (not decided). A variant *fits* when every target is
-decided and the input looks like a poster. Ranking: fitting variants first, then by how many targets are missed,
-then by score, so a variant that misses a target is never presented above one that hits them all (a strong genre
-cannot carry a missing one, as the geometric mean alone would let it). Images flagged as not being posters come
-last. Score of a variant for target genres T: the geometric mean over T of its strength p_t / threshold_t. Dividing by the
-model's own decision threshold puts rare genres (threshold 0.1) and common ones (threshold 0.4) on one scale where
-1.0 means "just decided"; the geometric mean rewards a variant that signals *all* targets and punishes one that
-signals a single target strongly and misses another, which a marketing brief ("Family and Comedy") asks for.
+decided and the input looks like a poster.
+
+The one ranking rule (`rank_key`, used by compare's table/JSON/CSV/sheet, the page and the brief), in order:
+1. posters before images flagged as not being posters;
+2. fewer missed targets, so a variant that misses a target is never presented above one that hits them all (a
+   strong genre cannot carry a missing one, as the geometric mean alone would let it);
+3. fewer unintended genres that *read as* (decided at strength ≥ STRONG_SIGNAL): the brief wants the variant that
+   signals the targets "most clearly and least of anything else", and "reads as" is the line the words shown to
+   people already draw, so the rank and the sentence explaining it agree ("B reads as Family and Adventure; A reads
+   mostly as Drama"). A single ratio (target score ÷ strongest unintended strength) was considered and rejected:
+   it lets a very strong target buy an unintended genre that reads as clearly, which the words would then
+   contradict. Unintended genres that are only hinted at (decided, weaker) do not count: with per-genre F1
+   thresholds a poster gets about 3.7 decided genres against 2.1 true ones, so hints are the model's usual noise;
+4. the target score; 5. upload order.
+`CompareResult.reason` says in words which of these steps put the first variant above the second.
+
+Score of a variant for target genres T: the geometric mean over T of its strength p_t / threshold_t. Dividing by
+the model's own decision threshold puts rare genres (threshold 0.1) and common ones (threshold 0.4) on one scale
+where 1.0 means "just decided"; the geometric mean rewards a variant that signals *all* targets and punishes one
+that signals a single target strongly and misses another, which a marketing brief ("Family and Comedy") asks for.
 Unintended genres are the decided genres outside T.
 
 Variants are ranked on the poster signal alone: a synopsis is the same for every variant, so it cannot tell them
@@ -18,8 +31,9 @@ apart (the result says so when one was given).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -29,8 +43,10 @@ from .core import STRONG_SIGNAL
 from .results import PosterFailure, PosterPrediction
 
 SCORING = ("Target score: how strongly the poster signals all target genres together — the geometric mean over the "
-           "targets of probability ÷ the genre's decision threshold. 1.0 = just decided; higher is better. Variants "
-           "that read as every target rank first, whatever the scores: a strong genre cannot carry a missing one.")
+           "targets of probability ÷ the genre's decision threshold. 1.0 = just decided; higher is better. Ranking: "
+           "variants that read as every target come first, whatever the scores (a strong genre cannot carry a "
+           f"missing one); then those that read as fewest other genres (strength ≥ {STRONG_SIGNAL:g}× the line); "
+           "then the higher target score.")
 SYNOPSIS_NOTE = ("The synopsis was not used for the ranking: it is the same for every variant, so only the posters "
                  "can tell them apart.")
 
@@ -67,6 +83,25 @@ class VariantScore:
         return [t for t in self.target_strength if t not in self.targets_decided]
 
     @property
+    def also_reads_as(self) -> list[str]:
+        """Unintended genres the poster reads as (decided, strength ≥ STRONG_SIGNAL), strongest first."""
+        strength = self.prediction.reading.strength
+        return sorted((g for g in self.unintended if strength[g] >= STRONG_SIGNAL), key=lambda g: -strength[g])
+
+    @property
+    def reads_as_words(self) -> str:
+        """What the poster reads as, for comparing variants: "reads as Family and Adventure", "reads mostly as
+        Drama and Family" (its strongest genre is not a target), "reads as no genre clearly"."""
+        reading = self.prediction.reading
+        strong = sorted((g for g in reading.decided if reading.strength[g] >= STRONG_SIGNAL),
+                        key=lambda g: -reading.strength[g])
+        hints = [g for g in reading.decided if g not in strong]
+        if not strong:
+            return "reads as no genre clearly" + (f" (hints at {and_list(hints)})" if hints else "")
+        mostly = "" if strong[0] in self.target_strength else "mostly "
+        return f"reads {mostly}as {and_list(strong)}" + (f" and hints at {and_list(hints)}" if hints else "")
+
+    @property
     def fits(self) -> bool:
         """Every target decided, and the input looks like a poster: only then may it be called a fit."""
         return not self.missed and self.is_poster
@@ -89,6 +124,7 @@ class VariantScore:
             "verdict": self.verdict,
             "verdicts": [dict(v) for v in self.verdicts],
             "unintended": {g: round(p, 6) for g, p in self.unintended.items()},
+            "also_reads_as": self.also_reads_as,
             "prediction": self.prediction.to_dict(),
         }
 
@@ -104,7 +140,7 @@ class CompareResult:
 
     @property
     def headline(self) -> str:
-        """One sentence on the outcome, never calling a variant a fit when it misses a target."""
+        """The outcome in a sentence, never calling a variant a fit when it misses a target, then `reason`."""
         if not self.variants:
             return "No variant could be read."
         fitting = [v for v in self.variants if v.fits]
@@ -112,16 +148,39 @@ class CompareResult:
         if not fitting:
             best = self.variants[0]
             verdict = best.verdict[0].lower() + best.verdict[1:]
-            return f"No variant reads as {targets}. Closest: {best.source}, which {verdict}"
-        if len(fitting) == 1:
-            return f"Only {fitting[0].source} reads as {targets}."
-        return f"{len(fitting)} variants read as {targets}; {fitting[0].source} signals them most strongly."
+            outcome = f"No variant reads as {targets}. Closest: {self.name(best)}, which {verdict}"
+        elif len(fitting) == 1:
+            outcome = f"Only {self.name(fitting[0])} reads as {targets}."
+        else:
+            outcome = f"{len(fitting)} variants read as {targets}."
+        reason = self.reason()
+        return f"{outcome} {reason}" if reason else outcome
+
+    def name(self, v: VariantScore) -> str:
+        """A variant in words: its file name, else its source where file names repeat, else "Variant N" (upload
+        order) where sources repeat too (in-memory images are all "<image>")."""
+        for name_of in (lambda x: PurePath(x.source).name or x.source, lambda x: x.source):
+            if len({name_of(x) for x in self.variants}) == len(self.variants):
+                return name_of(v)
+        return f"Variant {v.index + 1}"
+
+    def reason(self, name: Callable[[VariantScore], str] | None = None) -> str | None:
+        """Why the first variant ranks above the second, in words: both readings, then the step of `rank_key`
+        that decided ("B reads as Family and Adventure; A reads mostly as Drama. B comes first: it misses fewer
+        of the targets."). `name` names a variant (default: `self.name`). None without targets or two variants."""
+        if len(self.variants) < 2 or not self.targets:
+            return None
+        name = name or self.name
+        a, b = self.variants[0], self.variants[1]
+        return (f"{name(a)} {a.reads_as_words}; {name(b)} {b.reads_as_words}. "
+                f"{name(a)} comes first: {deciding_step(a, b, name)}.")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "targets": list(self.targets),
             "scoring": SCORING,
             "headline": self.headline,
+            "reason": self.reason(),
             "note": SYNOPSIS_NOTE if self.synopsis_given else None,
             "variants": [v.to_dict() for v in self.variants],
             "failures": [f.to_dict() for f in self.failures],
@@ -171,8 +230,25 @@ def score_variant(prediction: PosterPrediction, targets: Sequence[str]) -> Varia
 
 
 def rank_key(v: VariantScore) -> tuple:
-    """The one ranking rule: posters before non-posters, then fewest missed targets, then score, then upload order."""
-    return (not v.is_poster, len(v.missed), -v.score, v.index)
+    """The one ranking rule (module docstring): posters before non-posters, then fewest missed targets, then fewest
+    unintended genres read as, then the higher target score, then upload order."""
+    unintended = len(v.also_reads_as) if v.target_strength else 0  # no targets (a brief without them): upload order
+    return (not v.is_poster, len(v.missed), unintended, -v.score, v.index)
+
+
+def deciding_step(a: VariantScore, b: VariantScore, name: Callable[[VariantScore], str]) -> str:
+    """The step of `rank_key` that puts `a` above `b`, in words."""
+    if a.is_poster != b.is_poster:
+        return f"{name(b)} does not look like a movie poster"
+    if len(a.missed) != len(b.missed):
+        return f"it misses fewer of the targets ({len(a.missed)} against {len(b.missed)})"
+    if len(a.also_reads_as) != len(b.also_reads_as):
+        others = f"{name(b)} also reads as {and_list(b.also_reads_as)}, {name(a)}"
+        return (f"{others} as no genre outside the targets" if not a.also_reads_as else
+                f"{others} only as {and_list(a.also_reads_as)}")
+    if a.score != b.score:
+        return f"it signals the targets more strongly (target score {a.score:.2f} against {b.score:.2f})"
+    return "the two read alike, and it was given first"
 
 
 def rank_variants(predictions: Sequence[PosterPrediction | PosterFailure], targets: Sequence[str], *,
