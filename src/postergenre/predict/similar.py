@@ -130,15 +130,24 @@ class SimilarResult:
         return {"titles": [t.to_dict() for t in self.titles], "query_is_poster": self.query_is_poster}
 
 
+LARGE_CATALOG_BARS = (0.75, 0.70)
+"""The "very close" and "close" bars calibrated on a large catalog (the 18,869 shared posters, bundled model, int8
+vectors: 0.749 and 0.705). A small catalog's own bars are lower (its best match is a poorer match: 0.37-0.50 among
+4 posters, 0.65 among 164), which would call a 0.34 similarity "very close"; so the bars never go below these."""
+
+
 class MatchScale:
     """Similarity → words, calibrated on the catalog itself: a title is "very close" when its score beats the median
     best match of catalog posters; "close" when it also beats both the median 10th-best match and the halfway mark
     between a typical best match and two typical unrelated catalog posters; else "loose". The halfway mark matters
     in small catalogs, where the 10th neighbour is already another kind of poster (without it a horror poster
-    came out "close" to a cartoon in a 16-title catalog); in a large one the 10th-best match is the higher bar."""
+    came out "close" to a cartoon in a 16-title catalog); in a large one the 10th-best match is the higher bar.
+    Neither bar goes below a large catalog's (`LARGE_CATALOG_BARS`), and an input that is no poster (the poster
+    check) has only "loose" matches: its cosines are high for odd inputs (a noise image's best is 0.77)."""
 
     def __init__(self, very_close: float, close: float):
-        self.very_close, self.close = float(very_close), float(close)
+        self.very_close = max(float(very_close), LARGE_CATALOG_BARS[0])
+        self.close = min(self.very_close, max(float(close), LARGE_CATALOG_BARS[1]))
 
     @classmethod
     def calibrate(cls, index: "SimilarityIndex", mapped: np.ndarray, sample: int = 300, seed: int = 0) -> "MatchScale":
@@ -157,7 +166,9 @@ class MatchScale:
         very_close = float(np.median(best))
         return cls(very_close, min(very_close, max(float(np.median(tenth)), (very_close + unrelated) / 2)))
 
-    def words(self, score: float) -> str:
+    def words(self, score: float, query_is_poster: bool = True) -> str:
+        if not query_is_poster:
+            return MATCH_WORDS[2]
         return MATCH_WORDS[0] if score >= self.very_close else MATCH_WORDS[1] if score >= self.close else MATCH_WORDS[2]
 
 
@@ -339,7 +350,7 @@ class CatalogSimilarity:
             if where is not None and not where.keeps(m):
                 continue
             out.append(SimilarTitle(imdb_id=m.imdb_id, title=m.title, year=m.year, genres=list(m.genres),
-                                    score=score, poster_sha256=sha, match=self.scale.words(score),
+                                    score=score, poster_sha256=sha, match=self.scale.words(score, query_is_poster),
                                     rating=m.content_rating, collections=list(getattr(m, "collections", ()) or ())))
             if len(out) == k:
                 break
