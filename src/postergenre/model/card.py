@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..catalog.genres import FAMILY_RATINGS
+from .poster_check import REENCODE_MARGIN, flag_above
 
 
 _HEADLINE_NAMES = {
@@ -332,10 +333,12 @@ def model_card(meta: dict[str, Any]) -> str:
         *[f"| {r['label']} | {r['macro_auc']:.4f} | {r['seconds']} |" for r in m.get("search_table", [])],
         "",
         "## Poster check",
-        f"Inputs whose embedding lies far from the training posters (score above {_f(pc.get('threshold'), 2)}, the "
-        f"{pc.get('percentile', '?')}th percentile of training posters; {pc.get('components', '?')} principal "
-        "components plus residual) are flagged as not looking like a poster. About "
-        f"{100 - float(pc.get('percentile', 99.5)):.1f}% of real posters are flagged too.",
+        f"Inputs whose embedding lies far from the training posters (score above "
+        f"{_f(flag_above(pc) if 'threshold' in pc else None, 2)}: the {pc.get('percentile', '?')}th percentile of "
+        f"held-out training posters, {_f(pc.get('threshold'), 2)}, plus a margin of "
+        f"{pc.get('reencode_margin', REENCODE_MARGIN):g} so a re-encoded poster (a 64-colour palette) is not flagged; "
+        f"{pc.get('components', '?')} principal components plus residual) are flagged as not looking like a poster. "
+        f"At most {100 - float(pc.get('percentile', 99.5)):.1f}% of real posters are flagged too.",
         "",
         "## Limitations",
         "- Trained on the posters of one catalog (described under Data); posters from other years, markets or "
