@@ -219,6 +219,7 @@ class SynopsisHead:
         self.calib_scale_, self.calib_bias_ = (v.astype(np.float32) for v in _platt(loo, Yk, wk))
         self.n_genres_ = Y.shape[1]
         self.n_texts_ = n
+        self._scoring_cache = None
         return self
 
     # -- prediction ------------------------------------------------------------------------------
@@ -234,12 +235,20 @@ class SynopsisHead:
         out = np.full((len(texts), self.n_genres_), np.nan, dtype=np.float64)
         if present.any():
             X = self._features([str(t) for t, p in zip(texts, present) if p])
+            scores = np.asarray(X @ self._scoring_weights()) + self.biases_.astype(np.float64)
+            out[present] = scores * self.calib_scale_.astype(np.float64) + self.calib_bias_.astype(np.float64)
+        return out
+
+    def _scoring_weights(self) -> np.ndarray:
+        """Every feature's weights [V (+ sentence dims), G] in float64, built once (copying ~11 MB per call was
+        half of a synopsis's cost); `fit` drops it."""
+        W = getattr(self, "_scoring_cache", None)
+        if W is None:
             W = self.weights_.astype(np.float64)
             if self.encoder:
                 W = np.concatenate([W, self.embed_weights_.astype(np.float64)])
-            scores = np.asarray(X @ W) + self.biases_.astype(np.float64)
-            out[present] = scores * self.calib_scale_.astype(np.float64) + self.calib_bias_.astype(np.float64)
-        return out
+            self._scoring_cache = W
+        return W
 
     def predict_proba(self, texts: Sequence[str | None]) -> np.ndarray:
         """Probabilities [N, G] in the genre order of the labels it was fitted on; NaN rows for blank texts."""
