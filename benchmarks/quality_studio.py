@@ -38,6 +38,7 @@ from postergenre.training.studio import fit_studio_extensions  # noqa: E402
 from postergenre.training.heads import make_head  # noqa: E402
 from postergenre.training.split import kfold, poster_groups  # noqa: E402
 from results_file import write_result  # noqa: E402
+from synopsis_encoders import before_rows, compare_text_heads, print_table  # noqa: E402
 
 SHARED = Path(os.environ.get("SHARED", ROOT.parent / "shared" / "data"))
 TARGETS = {"poster_macro": 0.79, "poster_family": 0.68, "fused_macro": 0.86, "fused_family": 0.78,
@@ -180,7 +181,16 @@ def main() -> None:
     for name, (value, op, target) in checks.items():
         ok = value >= target if op == ">=" else value <= target
         print(f"  {name:16s} {value:8.3f} {op} {target:<6} {'met' if ok else 'NOT met'}")
-    result = {"vectors": "/".join(vectors), "metrics": m, "seconds_total": seconds, "seconds_general_head": t_head,
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else None
+    print("\n== Each signal on the studio CV's folds: macro and key-genre ROC AUC, expected calibration error ==")
+    heads = compare_text_heads(ext, [s[1] or None for s in studio], Ys, genres, np.array(model["thresholds"]),
+                               log=lambda msg: print(msg, flush=True))
+    before = before_rows(previous)
+    print_table(heads, before)
+    for name, cal in m["calibration"].items():
+        print(f"calibration {name}: ECE {cal['ece']:.4f} over {cal['films']:,} films; predicted/observed by bin: "
+              + ", ".join(f"{b['predicted']:.2f}/{b['observed']:.2f}" for b in cal["bins"]))
+    result = {"vectors": "/".join(vectors), "metrics": m, "signals": heads, "before": before, "seconds_total": seconds, "seconds_general_head": t_head,
               "targets": {k: {"value": v, "op": op, "target": t, "met": bool(v >= t if op == ">=" else v <= t)}
                           for k, (v, op, t) in checks.items()},
               "fusion": ext.fusion.config(), "domain": ext.domain.config(),
