@@ -108,6 +108,7 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
                               "--bootstrap", "30", "--threads", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "training: 4/4" in res.stderr and "training:" not in res.stdout  # progress lines on stderr (3 folds + final fit)
+    assert f"--out {out}" in res.stdout.replace("\n", "")  # the printed reproduce command writes the same folder
     art = ModelArtifact.load(out)
     assert (art.head_type, art.head_config["settings"], art.feature_set) == ("logreg", {"l2": 0.003}, "pooled+allstats")
     assert art.metrics["estimate"] == "3-fold CV of fixed settings" and art.metrics["inner_folds"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -71,7 +72,8 @@ def train(
     """Train a genre head on cached embeddings: cross-validate, choose thresholds, save the artifact.
 
     By default fits the measured winner (logistic regression, l2=3e-3, pooled+allstats features) with 5-fold
-    CV: well under a minute for 18,000 posters on 2 cores. --search / --head auto search the settings with
+    CV, and with a studio collection the studio extensions; it prints its wall time (benchmarks/train_speed.py
+    measures the poster head). --search / --head auto search the settings with
     nested CV (so the reported numbers were not used to choose them); finished folds are kept under
     HOME/cache/train-folds, so rerunning the same command after Ctrl+C continues where it stopped.
     """
@@ -122,9 +124,29 @@ def train(
     console.print(f"with thresholds tuned on other folds only: micro F1 {cf['micro_f1']:.3f}, macro F1 {cf['macro_f1']:.3f}")
     saved = result.artifact.save(target)
     result.fold_cache.clear()  # its fold results only serve to resume an interrupted run
-    command = result.artifact.training_options["command"]
-    console.print(f"model ({result.artifact.head_type}) saved to [bold]{saved}[/bold] in {result.seconds:.0f}s; "
-                  f"reproduce with POSTERGENRE_HOME={paths.home}:\n  {command}", highlight=False)
+    _print_studio_summary(result.artifact.metrics.get("studio"))
+    command = f"{result.artifact.training_options['command']} --out {shlex.quote(str(saved))}"
+    console.print(f"model ({result.artifact.head_type}) saved to [bold]{saved}[/bold] in {result.seconds:.0f}s "
+                  f"(studio extensions included); reproduce with POSTERGENRE_HOME={paths.home}:\n  {command}",
+                  highlight=False)
+
+
+def _print_studio_summary(studio: Optional[dict]) -> None:
+    """The studio films' cross-validated numbers (CV on studio films only): poster alone, synopsis, both."""
+    if not studio:
+        return
+    table = Table(title=f"the studio's films ({studio.get('scope', 'CV on studio films only')})")
+    for col in ("signal", "films", "macro ROC AUC", "Family ROC AUC", "micro F1"):
+        table.add_column(col)
+    for key, label in (("studio_poster", "poster (domain-aware)"), ("studio_synopsis", "synopsis alone"),
+                       ("studio_fused", "poster + synopsis")):
+        row = studio.get(key)
+        if row and "headline" in row:
+            h = row["headline"]
+            family = row.get("family_auc")
+            table.add_row(label, str(row.get("n_movies", "")), f"{h['macro_auc']['value']:.3f}",
+                          "" if family is None else f"{family:.3f}", f"{h['micro_f1']['value']:.3f}")
+    console.print(table)
 
 
 def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home) -> None:

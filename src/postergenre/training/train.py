@@ -228,9 +228,9 @@ def train(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *, movies: Sequenc
         cv = cross_validate(plan, opts, log, progress=progress, cache_dir=cache_dir)
         rep = report(plan, cv, opts)
         final = fit_final(plan, cv, opts, log)
-    seconds = time.perf_counter() - t_start
     studio = fit_extensions(ds, movies, final.tensors, final.feature_slice, labels=plan.ds.Y, oof=cv.nested.oof,
                             poster_thresholds=rep.thresholds, opts=opts, log=log) if extended else None
+    seconds = time.perf_counter() - t_start  # the whole training, studio extensions included
     artifact = build_artifact(plan, cv, rep, final, opts, seconds=seconds, studio=studio)
     return TrainResult(artifact, cv.selection, cv.nested, rep.evaluation, seconds, cv.fold_cache,
                        reused_folds=cv.fold_cache.hits, labels=plan.ds.Y, studio=studio)
