@@ -17,7 +17,7 @@ from rich.table import Table
 from ..errors import PosterGenreError
 from ..posters.images import DEFAULT_MAX_FILE_BYTES
 from ..progress import Progress
-from ..safe_text import csv_writer, safe_text
+from ..safe_text import csv_writer
 from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, console, err_console, shown
 from ._progress import progress_display
 
