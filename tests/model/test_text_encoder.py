@@ -32,9 +32,9 @@ def test_vectors_are_wordllamas_own_and_blank_texts_have_none():
 
 
 def test_nothing_is_downloaded_and_wordllama_is_not_imported():
-    """With every socket refused and the model hubs set offline, a fresh process loads the encoder and a saved
-    synopsis head reads text; neither `wordllama` (whose import configures the root logger) nor an HTTP client
-    is imported."""
+    """With every socket refused and the model hubs set offline, a fresh process loads the encoder and the bundled
+    synopsis head reads text; neither `wordllama` (whose import configures the root logger), an HTTP client nor
+    torch is imported."""
     code = textwrap.dedent("""
         import socket, sys
         def refuse(*args, **kwargs):
@@ -45,6 +45,12 @@ def test_nothing_is_downloaded_and_wordllama_is_not_imported():
         from postergenre.model.text_encoder import SentenceEncoder
         vectors = SentenceEncoder().encode(["A shy dragon learns to fly."])
         assert vectors.shape == (1, 256)
+        from postergenre.model.artifact import ModelArtifact
+        from postergenre.model.assembly import assemble
+        model = assemble(ModelArtifact.load())  # the bundled model's synopsis head (TF-IDF + sentence vectors)
+        if model.has_synopsis:
+            assert model.synopsis.encoder, "the bundled synopsis head reads sentence vectors"
+            assert model.synopsis_probabilities(["A shy dragon learns to fly."]).shape == (1, len(model.genres))
         loaded = sorted(m for m in ("wordllama", "requests", "huggingface_hub", "httpx", "torch") if m in sys.modules)
         print("loaded:", loaded)
         assert not loaded, loaded
