@@ -32,15 +32,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _poster_body(extra_form: dict[str, Any] | None = None, *, many: bool = False) -> dict[str, Any]:
-    """OpenAPI requestBody for endpoints that read the body themselves (upload or JSON URL)."""
+def _poster_body(extra_form: dict[str, Any] | None = None, *, many: bool = False,
+                 synopsis_alone: bool = False) -> dict[str, Any]:
+    """OpenAPI requestBody for endpoints that read the body themselves (upload or JSON URL); `synopsis_alone`: a
+    synopsis without a poster is read too."""
     file_schema = {"type": "string", "format": "binary"}
     key = "files" if many else "file"
     form = {"type": "object",
             "properties": {key: {"type": "array", "items": file_schema} if many else file_schema,
                            "synopsis": {"type": "string", "description": "The film's synopsis (optional)."},
                            **(extra_form or {})},
-            "required": [key, *(extra_form or {})]}
+            "required": [*([] if synopsis_alone else [key]), *(extra_form or {})]}
     content: dict[str, Any] = {"multipart/form-data": {"schema": form}}
     if not many:
         content["application/json"] = {"schema": schemas.UrlRequest.model_json_schema()}
@@ -63,7 +65,7 @@ def compare_body(result: CompareResult) -> dict[str, Any]:
     return body
 
 
-@router.post("/predict", response_model=schemas.Prediction, response_model_exclude_unset=True, responses=ERRORS, openapi_extra=_poster_body(),
+@router.post("/predict", response_model=schemas.Prediction, response_model_exclude_unset=True, responses=ERRORS, openapi_extra=_poster_body(synopsis_alone=True),
              summary="Genre reading of one poster (optionally with the film's synopsis), or of a synopsis alone")
 async def predict(
     request: Request,
