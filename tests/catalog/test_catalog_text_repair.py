@@ -73,3 +73,24 @@ def test_shared_catalog_titles_are_mostly_repaired(shared_rows: list[dict]) -> N
     fixed = sum(1 for a, b in zip(garbled, repaired) if a != b)
     assert len(garbled) > 500 and fixed / len(garbled) > 0.6
     assert all("Ì»" not in t for t in repaired)  # every "ê" of this kind came back
+
+
+def test_only_titles_and_plots_are_repaired_not_paths_or_urls(tmp_path: Path) -> None:
+    # A decomposed-Unicode (NFD, as macOS writes it) file name that NFC or ftfy would rewrite into a name
+    # that does not exist; and a URL whose bytes look like mojibake. Both must stay as written.
+    from postergenre.catalog.importing import import_catalog_file
+
+    nfd_name = "Pe\u0301pe\u0301 CafÃ©.jpg"
+    poster = tmp_path / nfd_name
+    poster.write_bytes(b"not decoded at import")
+    url = "https://img.example/CafÃ©.jpg"
+    csv_file = tmp_path / "movies.csv"
+    csv_file.write_text("imdb_id,title,year,genres,poster\n"
+                        f"tt0000001,La tÌ»te haute,2015,Drama,{nfd_name}\n"
+                        f"tt0000002,CafÃ©,2001,Comedy,{url}\n", encoding="utf-8")
+    with Catalog(tmp_path / "catalog.sqlite") as catalog:
+        import_catalog_file(catalog, csv_file)
+        first, second = catalog.get_movie("tt0000001"), catalog.get_movie("tt0000002")
+    assert first.title == "La tête haute" and second.title == "Café"
+    assert first.poster_file == str(poster.resolve()) and Path(first.poster_file).is_file()
+    assert second.poster_url == url

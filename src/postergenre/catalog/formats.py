@@ -63,11 +63,18 @@ def normalise_imdb_id(value: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    """A cell's text, whitespace collapsed and its encoding repaired (catalog.text); None when empty."""
+    """A cell's text, whitespace collapsed; None when empty. Not repaired: ids, ratings, poster paths and URLs
+    stay as written (a decomposed-Unicode file name must still name the file on disk)."""
     if value is None:
         return None
-    cleaned = repair_text(" ".join(str(value).split()))
+    cleaned = " ".join(str(value).split())
     return cleaned if cleaned and cleaned.lower() not in ("n/a", "none", "null", "nan") else None
+
+
+def _title(value: Any) -> str | None:
+    """A title with its encoding repaired (catalog.text): titles and plots are the fields repaired, at import
+    and by the schema-2 migration."""
+    return repair_text(_text(value))
 
 
 def _paragraphs(value: Any) -> str | None:
@@ -282,7 +289,7 @@ def _ours(folder: Path) -> RowParser:
             poster_file = str((folder / poster).resolve())  # absolute paths stay as they are
         return MovieRecord(
             imdb_id=_require_id(row.get("imdbid")),
-            title=_text(row.get("title")),
+            title=_title(row.get("title")),
             year=_year(row.get("year"), "year"),
             genres=_genres((row.get("genres") or "").split("|")),
             poster_url=poster_url,
@@ -328,7 +335,7 @@ def _imdb_api_record(row: dict[str, Any]) -> MovieRecord:
         names = str(row.get("genres") or "").split(",")
     return MovieRecord(
         imdb_id=_require_id(row.get("id")),
-        title=_text(row.get("title")),
+        title=_title(row.get("title")),
         year=_year_in(row.get("year")) or _year_in(row.get("description")),
         genres=_genres(names),
         content_rating=normalise_rating(_text(row.get("contentrating"))),
@@ -340,7 +347,7 @@ def _imdb_api_record(row: dict[str, Any]) -> MovieRecord:
 
 
 def _kaggle(row: dict[str, str]) -> MovieRecord:
-    title = _text(row.get("title"))
+    title = _title(row.get("title"))
     year = None
     if title:
         match = _TITLE_YEAR_RE.match(title)
