@@ -4,8 +4,19 @@ The CLI prints them as one line with a non-zero exit; the service maps them to 4
 """
 
 
+TOO_LARGE = "too_large"
+"""`kind` of an error about a file or download over the byte limit (raising the limit helps)."""
+PRIVATE_ADDRESS = "private_address"
+"""`kind` of an error about a URL refused for a non-public address (allowing private URLs helps)."""
+
+
 class PosterGenreError(Exception):
-    """Base for every user-caused error."""
+    """Base for every user-caused error. `kind` (TOO_LARGE, PRIVATE_ADDRESS or None), set where it is raised, lets an
+    interface add its own hint (an option name) without reading the message."""
+
+    def __init__(self, *args: object, kind: str | None = None):
+        super().__init__(*args)
+        self.kind = kind
 
 
 class CatalogFormatError(PosterGenreError):
@@ -21,7 +32,15 @@ class NotAnImageError(PosterDecodeError):
 
 
 class FetchError(PosterGenreError):
-    """A poster URL could not be downloaded as an image."""
+    """A poster URL could not be downloaded as an image.
+
+    `kind` names the cause where it is raised, for code that acts on it (the bulk fetch's offline stop, hints)
+    so that nothing searches the message (which holds the URL): "host_not_found", "connection_refused",
+    "network_unreachable"; None when no code distinguishes the cause."""
+
+    def __init__(self, message: str, kind: str | None = None):
+        super().__init__(message)
+        self.kind = kind
 
 
 class EmptySelectionError(PosterGenreError):
