@@ -22,6 +22,7 @@ from typing import IO, Any
 
 # C0 and C1 controls, DEL, and the bidirectional embeddings/overrides/isolates ("Trojan Source" reordering).
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS_BUT_LF = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -30,9 +31,12 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def safe_text(text: Any, limit: int | None = None) -> str:
-    """`text` with control characters escaped (`\\x1b`, `\\u202e`), cut to `limit` characters (with "…")."""
-    shown = _CONTROLS.sub(_escape, str(text))
+def safe_text(text: Any, limit: int | None = None, *, lines: bool = False) -> str:
+    """`text` with control characters escaped (`\\x1b`, `\\u202e`), cut to `limit` characters (with "…").
+
+    `lines=True` keeps line feeds, for messages whose lines we composed (a catalog's conflicts, one per line):
+    a line feed cannot act on a terminal, every other control character is still escaped."""
+    shown = (_CONTROLS_BUT_LF if lines else _CONTROLS).sub(_escape, str(text))
     if limit is not None and len(shown) > limit:
         shown = shown[:max(0, limit - 1)] + "…"
     return shown

@@ -54,3 +54,13 @@ def test_escape_sequences_in_a_catalog_are_shown_escaped(tmp_path: Path) -> None
     assert b"\\x1b[2J" in run.stderr and b"\\x1b]0;pwned\\x07" in run.stderr  # the header, escaped
     assert b"\\x1b[2JNoSuchGenre\\x9b31m" in run.stdout  # the rejected row, escaped
     assert b"list\\x1b[31m.csv" in run.stdout  # the file name in the table
+
+
+def test_a_multi_line_message_keeps_its_lines_and_still_escapes_terminal_controls() -> None:
+    from postergenre.safe_text import safe_text
+
+    message = "bad.csv: 2 conflicts:\n  bad.csv:4: \x1b[2Jtitle\r\n  bad.csv:8: \x1b]0;owned\x07"
+    shown = safe_text(message, lines=True)
+    assert shown.split("\n") == ["bad.csv: 2 conflicts:", "  bad.csv:4: \\x1b[2Jtitle\\x0d",
+                                 "  bad.csv:8: \\x1b]0;owned\\x07"]
+    assert "\n" not in safe_text(message)  # one-line text (a name, an id) never breaks a line

@@ -95,10 +95,10 @@ CollectionOption = Annotated[Optional[str], typer.Option(
     "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general.")]
 
 
-def shown(text: object, limit: int | None = None) -> str:
+def shown(text: object, limit: int | None = None, *, lines: bool = False) -> str:
     """Untrusted text (names, ids, titles, excerpts) for a Rich print: control characters escaped (no terminal
     escapes), markup brackets kept as text, cut to `limit` characters."""
-    return escape(safe_text(text, limit))
+    return escape(safe_text(text, limit, lines=lines))
 
 
 def paths_for(home: Optional[Path]) -> Paths:
@@ -133,7 +133,7 @@ def main() -> None:
                 err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
             sys.exit(code)
     except PosterGenreError as exc:
-        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT)}", highlight=False)  # brackets in it are text
+        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False)  # brackets in it are text
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")

@@ -73,7 +73,7 @@ def import_(
     _print_results(results)
     console.print(f"catalog now holds [bold]{total}[/bold] movies")
     for message in failed:
-        err_console.print(f"[red]error:[/red] {shown(message, ERROR_LIMIT)} (nothing imported from it)",
+        err_console.print(f"[red]error:[/red] {shown(message, ERROR_LIMIT, lines=True)} (nothing imported from it)",
                           highlight=False)
     if failed:
         raise typer.Exit(2)
