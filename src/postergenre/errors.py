@@ -8,6 +8,10 @@ TOO_LARGE = "too_large"
 """`kind` of an error about a file or download over the byte limit (raising the limit helps)."""
 PRIVATE_ADDRESS = "private_address"
 """`kind` of an error about a URL refused for a non-public address (allowing private URLs helps)."""
+HOST_NOT_FOUND = "host_not_found"
+CONNECTION_REFUSED = "connection_refused"
+NETWORK_UNREACHABLE = "network_unreachable"
+"""`kind`s of a download that failed for a reason of the network, not of the URL (read by the offline stop)."""
 
 
 class PosterGenreError(Exception):
@@ -32,15 +36,8 @@ class NotAnImageError(PosterDecodeError):
 
 
 class FetchError(PosterGenreError):
-    """A poster URL could not be downloaded as an image.
-
-    `kind` names the cause where it is raised, for code that acts on it (the bulk fetch's offline stop, hints)
-    so that nothing searches the message (which holds the URL): "host_not_found", "connection_refused",
-    "network_unreachable"; None when no code distinguishes the cause."""
-
-    def __init__(self, message: str, kind: str | None = None):
-        super().__init__(message)
-        self.kind = kind
+    """A poster URL could not be downloaded as an image; `kind` may also be a network kind (HOST_NOT_FOUND,
+    CONNECTION_REFUSED, NETWORK_UNREACHABLE), which the bulk fetch's offline stop reads."""
 
 
 class EmptySelectionError(PosterGenreError):
