@@ -26,8 +26,9 @@ import pytest
 from postergenre.catalog.records import MovieRecord
 from postergenre.catalog.store import Catalog
 from postergenre.errors import FetchError
-from postergenre.posters import fetch
-from postergenre.posters.fetch import FetchLimits, check_url, fetch_image_bytes, is_public_address
+from postergenre.posters import urlguard
+from postergenre.posters.fetch import FetchLimits, check_url, fetch_image_bytes
+from postergenre.posters.urlguard import is_public_address
 
 DRIP_S = 0.05  # one byte every 50 ms: each read returns long before any per-read timeout
 DRIP_MAX_BYTES = 400  # a server gives up after 400 bytes (20 s): bounds the test if the deadline failed
@@ -189,8 +190,8 @@ def test_fetch_refuses_every_form_before_connecting(host: str) -> None:
 def loopback_plays_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """127.0.0.1 (and only it) counts as public, so a server on this machine can stand in for a public
     poster CDN: nothing else can put a public address in front of a local test server."""
-    real = fetch.is_public_address
-    monkeypatch.setattr(fetch, "is_public_address",
+    real = urlguard.is_public_address
+    monkeypatch.setattr(urlguard, "is_public_address",
                         lambda address: address == ipaddress.ip_address("127.0.0.1") or real(address))
 
 

@@ -42,7 +42,7 @@ _FETCH_HELP = (
     "form, on every redirect) are refused unless --allow-private-urls is given. Each attempt has one "
     "deadline (--timeout) for connecting, headers, body and redirects together.\n\n"
     "Stops early, saying why, when the first 20 downloads all fail for one network reason (no DNS, connection "
-    "refused, network unreachable: offline?).\n\n"
+    "refused, network unreachable) on two hosts or more: offline? One dead host does not stop the run.\n\n"
     "Exit status 1 when posters were to be fetched and none succeeded, or the run stopped early."
 )
 

@@ -10,7 +10,7 @@ is a failure, not a poster).
 
 With `allow_private_hosts=False` (the default everywhere: the web service, `posters fetch`, predict/similar/compare
 and the Python API, unless told otherwise with --allow-private-urls / allow_private_urls=True) only
-http(s) URLs whose host resolves solely to public addresses are fetched (SSRF guard): loopback,
+http(s) URLs whose host resolves solely to public addresses are fetched (SSRF guard, posters.urlguard): loopback,
 private, link-local, shared, multicast and reserved addresses are refused, also when an IPv6 address
 embeds one (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo). The check runs on every redirect hop,
 and again inside the connection itself on the addresses actually dialled, so a DNS answer that changes
@@ -28,7 +28,7 @@ run keeps its finished work and a rerun continues where it stopped.
 
 from __future__ import annotations
 
-import ipaddress
+import errno
 import socket
 import ssl
 import threading
@@ -41,28 +41,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
 
 from ..catalog.store import Catalog
-from ..errors import FetchError, PosterDecodeError
+from ..errors import (CONNECTION_REFUSED, HOST_NOT_FOUND, NETWORK_UNREACHABLE, PRIVATE_ADDRESS, TOO_LARGE, FetchError,
+                      PosterDecodeError)
 from .images import CATALOG_MAX_FILE_BYTES, decode_image
 from ..progress import ProgressFn
 from .progress import progress_bar
 from .store import PosterStore
+from .urlguard import HostNotFound, check_url, refusal_reason, resolve_addresses
 
 USER_AGENT = "postergenre/0.1 (poster fetcher)"
 _MAX_REDIRECTS = 5
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _FLUSH_EVERY_S = 0.5  # commit finished results at least this often (bounds what a kill can lose)
 _FLUSH_ROWS = 200
 OFFLINE_AFTER = 20
 """The bulk fetch stops when its first this-many URLs all failed for one network reason (no DNS, connection refused,
-network unreachable): the machine is offline or the hosts are gone, and thousands more attempts would say the same."""
-_NETWORK_REASONS = (("could not be found", "host names cannot be resolved"), ("refused", "connection refused"),
-                    ("unreachable", "network unreachable"), ("no route to host", "network unreachable"))
+network unreachable) on two hosts or more: the machine is offline, and thousands more attempts would say the same.
+One dead host among working ones is that host's problem: its URLs fail and the run goes on."""
+NETWORK_REASONS = {HOST_NOT_FOUND: "host names cannot be resolved", CONNECTION_REFUSED: "connection refused",
+                   NETWORK_UNREACHABLE: "network unreachable"}
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,18 @@ class FetchSummary:
 
 
 class _Retryable(Exception):
-    """A failure worth another attempt; `wait_s` is the server's Retry-After when it gave one."""
+    """A failure worth another attempt; `wait_s` is the server's Retry-After when it gave one, `kind` a network kind."""
 
-    def __init__(self, reason: str, wait_s: float | None = None):
+    def __init__(self, reason: str, wait_s: float | None = None, kind: str | None = None):
         super().__init__(reason)
-        self.wait_s = wait_s
+        self.wait_s, self.kind = wait_s, kind
+
+
+class _Failure(NamedTuple):
+    """A URL the bulk fetch could not store: the reason in words and its kind (errors.*, None when unnamed)."""
+
+    text: str
+    kind: str | None
 
 
 # -- one URL -------------------------------------------------------------------------------------
@@ -184,8 +194,11 @@ class _GuardedBackend(httpcore.NetworkBackend):
         if self._allow_private_hosts:
             targets = [host]
         else:
-            addresses = _resolve(host, port, httpcore.ConnectError)
-            reason = _refusal(host, addresses)
+            try:
+                addresses = resolve_addresses(host, port)
+            except HostNotFound as exc:
+                raise httpcore.ConnectError(str(exc)) from exc
+            reason = refusal_reason(host, addresses)
             if reason:
                 raise _Refused(reason)
             targets = list(dict.fromkeys(str(a) for a in addresses))
@@ -237,7 +250,7 @@ def _fetch_valid(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[b
         image = decode_image(data, name=url)
     except PosterDecodeError as exc:
         sent = f" (server sent {content_type})" if content_type else ""
-        raise FetchError(f"{exc}{sent}") from exc
+        raise FetchError(f"{exc}{sent}", kind=exc.kind) from exc
     return data, image.width, image.height
 
 
@@ -253,7 +266,7 @@ def _download(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[byte
         except _Retryable as exc:
             last = exc
     tries = limits.retries + 1
-    raise FetchError(f"{url}: {last} (gave up after {tries} attempt{'s' if tries > 1 else ''})")
+    raise FetchError(f"{url}: {last} (gave up after {tries} attempt{'s' if tries > 1 else ''})", kind=last.kind)
 
 
 def _attempt(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[bytes, str]:
@@ -265,7 +278,7 @@ def _attempt(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[bytes
             except FetchError as exc:
                 if current == url:
                     raise
-                raise FetchError(f"{url}: redirected to {exc}") from exc  # exc names the hop's URL
+                raise FetchError(f"{url}: redirected to {exc}", kind=exc.kind) from exc  # exc names the hop's URL
             try:
                 with client.stream("GET", current) as resp:
                     if resp.is_redirect and "location" in resp.headers:
@@ -279,23 +292,35 @@ def _attempt(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[bytes
                     return _read_capped(resp, url, limits, deadline), resp.headers.get("content-type", "")
             except _Refused as exc:
                 hop = "" if current == url else f" redirected to {current}:"
-                raise FetchError(f"{url}:{hop} refused: {exc}") from exc
+                raise FetchError(f"{url}:{hop} refused: {exc}", kind=PRIVATE_ADDRESS) from exc
             except httpx.TimeoutException as exc:
                 what = "for the whole request" if time.monotonic() >= deadline else f"({type(exc).__name__})"
                 raise _Retryable(f"timed out after {limits.timeout_s:g} s {what}") from exc
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise FetchError(f"{url}: invalid URL ({exc})") from exc
             except httpx.TransportError as exc:
-                if _unknown_host(exc):
-                    raise FetchError(f"{url}: the host name could not be found (check the address)") from exc
-                raise _Retryable(f"connection failed ({_plain(exc)})") from exc
+                kind = _network_kind(exc)
+                if kind == HOST_NOT_FOUND:
+                    raise FetchError(f"{url}: the host name could not be found (check the address)", kind=kind) from exc
+                raise _Retryable(f"connection failed ({_plain(exc)})", kind=kind) from exc
         raise FetchError(f"{url}: more than {_MAX_REDIRECTS} redirects")
 
 
-def _unknown_host(exc: Exception) -> bool:
-    text = str(exc)
-    return any(s in text for s in ("Name or service not known", "nodename nor servname", "No address associated",
-                                   "Temporary failure in name resolution", "getaddrinfo failed"))
+def _network_kind(exc: BaseException) -> str | None:
+    """The network kind of a transport error, from the OS error it wraps (httpx wraps httpcore's error, which wraps
+    the socket's); None when the failure is not the network's."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # the chain is two or three long; bounded all the same
+        if cause is None:
+            break
+        if isinstance(cause, (socket.gaierror, HostNotFound)):
+            return HOST_NOT_FOUND
+        if isinstance(cause, ConnectionRefusedError):
+            return CONNECTION_REFUSED
+        if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return NETWORK_UNREACHABLE
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _plain(exc: Exception) -> str:
@@ -307,13 +332,13 @@ def _plain(exc: Exception) -> str:
 def _read_capped(resp: httpx.Response, url: str, limits: FetchLimits, deadline: float) -> bytes:
     declared = resp.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise FetchError(f"{url}: too large ({int(declared):,} bytes; limit {limits.max_bytes:,})")
+        raise FetchError(f"{url}: too large ({int(declared):,} bytes; limit {limits.max_bytes:,})", kind=TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
     for chunk in resp.iter_bytes():
         size += len(chunk)
         if size > limits.max_bytes:
-            raise FetchError(f"{url}: too large (more than {limits.max_bytes:,} bytes)")
+            raise FetchError(f"{url}: too large (more than {limits.max_bytes:,} bytes)", kind=TOO_LARGE)
         if time.monotonic() > deadline:
             raise _Retryable(f"timed out after {limits.timeout_s:g} s (body too slow)")
         chunks.append(chunk)
@@ -333,75 +358,6 @@ def _retry_after(resp: httpx.Response, limits: FetchLimits) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), limits.max_retry_after_s)
-
-
-def check_url(url: str, *, allow_private_hosts: bool) -> None:
-    """Refuse non-http(s) URLs, and with allow_private_hosts=False hosts with a non-public address."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"{url}: only http:// and https:// URLs with a host can be fetched")
-    if allow_private_hosts:
-        return
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise FetchError(f"{url}: invalid URL ({exc})") from exc
-    addresses = _resolve(parts.hostname, port, FetchError, url)
-    reason = _refusal(parts.hostname, addresses)
-    if reason:
-        raise FetchError(f"{url}: refused: {reason}")
-
-
-def _resolve(host: str, port: int, error: type[Exception], url: str | None = None) -> list[IPAddress]:
-    """Every address `host` resolves to (an IP literal resolves to itself)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, ValueError) as exc:
-        raise error(f"{url + ': ' if url else ''}the host name {host!r} could not be found ({_plain(exc)})") from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the IPv4 is the last 32 bits
-_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefix: never public
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
-
-
-def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo server and client)."""
-    if address.version == 4:
-        return []
-    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
-    if address.teredo:
-        found.extend(address.teredo)
-    if address in _NAT64 or address in _IPV4_COMPATIBLE:
-        found.append(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
-    return found
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """A globally routable unicast address; for IPv6 also every IPv4 address embedded in it."""
-    candidates: list[IPAddress] = [address, *embedded_ipv4(address)]
-    if address.version == 6:
-        if address in _NAT64_LOCAL:
-            return False
-        if address in _NAT64 or address.ipv4_mapped is not None:
-            # only a wrapper (DNS64 networks show every IPv4-only host so): the IPv4 inside decides
-            candidates = candidates[1:]
-    # Python's is_global alone is not enough: it calls multicast and (before 3.12) NAT64, 6to4 and
-    # IPv4-compatible forms of 127.0.0.1 "global".
-    for candidate in candidates:
-        if not candidate.is_global or candidate.is_multicast or candidate.is_reserved or candidate.is_unspecified:
-            return False
-    return True
-
-
-def _refusal(host: str, addresses: list[IPAddress]) -> str | None:
-    """Why a host resolving to `addresses` must not be fetched (None when every address is public)."""
-    for address in addresses:
-        if not is_public_address(address):
-            return (f"host {host!r} resolves to non-public address {address} "
-                    "(loopback, private, link-local or reserved)")
-    return None
 
 
 # -- every catalog URL ---------------------------------------------------------------------------
@@ -433,7 +389,7 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
             pending: dict[Future, str] = {
                 pool.submit(_fetch_and_store, client, store, url, limits): url for url in by_url
             }
-            first_reasons: list[str | None] = []  # network reason of each of the first OFFLINE_AFTER results
+            first: list[tuple[str | None, str]] = []  # (kind, host) of each of the first OFFLINE_AFTER results
             while pending and summary.stopped is None:
                 done, _ = wait(pending, timeout=_FLUSH_EVERY_S, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -441,13 +397,13 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
                     result = future.result()
                     writer.add(by_url[url], url, result)
                     advance(len(by_url[url]), summary.ok, summary.failed)
-                    if len(first_reasons) < OFFLINE_AFTER:
-                        first_reasons.append(network_reason(result) if isinstance(result, str) else None)
-                        if len(first_reasons) == OFFLINE_AFTER and first_reasons[0] and \
-                                len(set(first_reasons)) == 1 and len(pending) > 0:
-                            summary.stopped = (f"the first {OFFLINE_AFTER} downloads all failed: {first_reasons[0]} "
-                                               f"(offline?); {len(pending)} URLs not tried, finished work kept; "
-                                               "rerun when the network is back")
+                    if len(first) < OFFLINE_AFTER:
+                        first.append((result.kind if isinstance(result, _Failure) else None, _host(url)))
+                        reason = offline_reason(first) if len(first) == OFFLINE_AFTER and pending else None
+                        if reason:
+                            summary.stopped = (f"the first {OFFLINE_AFTER} downloads all failed: {reason} on "
+                                               f"{len({host for _, host in first})} hosts (offline?); {len(pending)} "
+                                               "URLs not tried, finished work kept; rerun when the network is back")
                             break
                 writer.flush_if_due()
         finally:
@@ -456,23 +412,31 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
     return summary
 
 
-def network_reason(failure: str) -> str | None:
-    """The network-wide reason a fetch failed (no DNS, refused, unreachable), or None for a failure of one URL."""
-    if ": refused: " in failure:  # the private-host guard's policy refusal, not the network's
+def offline_reason(first: list[tuple[str | None, str]]) -> str | None:
+    """In words, the network reason every (kind, host) of `first` failed for, when they span two hosts or more;
+    None otherwise (also for a policy refusal or an HTTP error: those are not the network's)."""
+    kinds = {kind for kind, _ in first}
+    if len(kinds) != 1 or len({host for _, host in first}) < 2:
         return None
-    lowered = failure.lower()
-    return next((reason for needle, reason in _NETWORK_REASONS if needle in lowered), None)
+    return NETWORK_REASONS.get(kinds.pop())
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:  # a malformed URL (it failed as such) counts as its own host
+        return url
 
 
 def _fetch_and_store(client: httpx.Client, store: PosterStore, url: str,
-                     limits: FetchLimits) -> tuple[str, int, int] | str:
-    """(sha256, width, height) once stored, or the failure reason."""
+                     limits: FetchLimits) -> tuple[str, int, int] | _Failure:
+    """(sha256, width, height) once stored, or the failure."""
     try:
         data, width, height = _fetch_valid(client, url, limits)
     except FetchError as exc:
-        return str(exc)
+        return _Failure(str(exc), exc.kind)
     except Exception as exc:  # one odd URL must not end a run of thousands; record it instead
-        return f"{url}: unexpected error ({type(exc).__name__}: {exc})"
+        return _Failure(f"{url}: unexpected error ({type(exc).__name__}: {exc})", None)
     return store.put(data), width, height
 
 
@@ -485,11 +449,11 @@ class _ResultWriter:
         self.failed: list[tuple[str, str, str]] = []
         self.last = time.monotonic()
 
-    def add(self, imdb_ids: list[str], url: str, result: tuple[str, int, int] | str) -> None:
+    def add(self, imdb_ids: list[str], url: str, result: tuple[str, int, int] | _Failure) -> None:
         for imdb_id in imdb_ids:
-            if isinstance(result, str):
-                self.failed.append((imdb_id, url, result))
-                self.summary.failures.append((imdb_id, url, result))
+            if isinstance(result, _Failure):
+                self.failed.append((imdb_id, url, result.text))
+                self.summary.failures.append((imdb_id, url, result.text))
                 self.summary.failed += 1
             else:
                 self.ok.append((imdb_id, *result, url))
