@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow  # the studio home and the heatmaps take a while
 
@@ -85,3 +89,55 @@ def test_help_tells_the_exit_codes_brief_gives(run_cli, model_dir: Path, variant
     data = json.loads(out)
     assert not data["audiences"]["available"] and "postergenre catalog import" in data["audiences"]["note"]
     assert "note: no comparable titles" in " ".join(err.split())
+
+
+def test_json_brief_draws_no_heatmaps_and_never_loads_torch(run_cli, model_dir: Path, studio_home: Path,
+                                                            variants: list[Path]) -> None:
+    """Grad-CAM (the PyTorch backbone) is drawn for the HTML page only: a JSON brief has no maps to carry."""
+    args = ["brief", *map(str, variants), "--synopsis", SYNOPSIS, "--intended", "Family", "--format", "json",
+            "--model", str(model_dir), "--home", str(studio_home)]
+    code, out, err = run_cli(*args)  # also caches the home's ONNX graph, whose first export needs torch
+    assert code == 0, err
+    assert "heatmaps" not in err and all("heatmap_genres" not in v for v in json.loads(out)["variants"])
+    probe = ("import json, sys\nfrom postergenre.cli import main\nsys.argv = ['postergenre', *sys.argv[1:]]\n"
+             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(json.dumps(sorted(m for m in ('torch', 'onnxruntime') if m in sys.modules)), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["targets"] == ["Family"]
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == ["onnxruntime"]  # the model ran, torch never loaded
+
+
+def test_brief_refuses_private_urls_unless_allowed_and_caps_file_size(run_cli, model_dir: Path, studio_home: Path,
+                                                                      http_root, tmp_path: Path) -> None:
+    base, root = http_root  # a real server on 127.0.0.1
+    url = f"{base}/poster.jpg"
+    common = ["--intended", "Family", "--format", "json", "--model", model_dir, "--home", studio_home]
+    code, out, err = run_cli("brief", url, *common)
+    assert code == 1 and out == "" and url in err and "--allow-private-urls" in err  # none could be read
+    code, out, err = run_cli("brief", url, *common, "--allow-private-urls")
+    assert code == 0, err
+    assert [v["source"] for v in json.loads(out)["variants"]] == [url]
+
+    big = tmp_path / "big.png"  # ~1.6 MB of noise: a valid image over a 1 MB cap
+    Image.frombytes("RGB", (600, 900), np.random.default_rng(0).integers(0, 256, 600 * 900 * 3, np.uint8).tobytes()
+                    ).save(big)
+    assert big.stat().st_size > 1_000_000
+    code, out, err = run_cli("brief", big, url, *common, "--allow-private-urls", "--max-file-mb", "1")
+    assert code == 1 and "too large" in err and "big.png" in err  # that one failed alone
+    data = json.loads(out)
+    assert [v["source"] for v in data["variants"]] == [url] and data["failures"][0]["source"] == str(big)
+
+
+def test_notes_and_paths_print_as_text_not_markup(run_cli, model_dir: Path, variants: list[Path],
+                                                  tmp_path: Path) -> None:
+    """A home or --out path with Rich markup or a terminal escape in it prints as plain, escaped text."""
+    home = tmp_path / "home[/x]"  # no catalog: the note names the path
+    out_file = tmp_path / "out[/bold]\x1b[2J" / "brief.json"
+    code, out, err = run_cli("brief", variants[0], "--format", "json", "--out", out_file, "--model", model_dir,
+                             "--home", home)
+    assert code == 0, err
+    assert json.loads(out_file.read_text(encoding="utf-8"))["variants"]
+    text = " ".join(err.split())
+    assert f"no catalog at {home}" in text and "\x1b" not in err
+    assert f"brief written to {tmp_path}/out[/bold]" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,56 @@ def test_filters_list_every_rating_and_default_to_the_studio_ones(brief_client: 
     assert set(filters["ratings"]) == held  # R too, though no R title has a poster here
     assert filters["default_ratings"] and set(filters["default_ratings"]) < held
     assert "studio" in filters["ratings_note"]
+
+
+_PROBE = """
+import json, socket, sys, threading, time
+import httpx, uvicorn
+from pathlib import Path
+from postergenre.service import ServiceSettings
+from postergenre.service.app import create_app
+
+model, home, posters = Path(sys.argv[1]), Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]]
+heavy = ("torch", "sklearn.feature_extraction.text")
+seen = {}
+sock = socket.socket(); sock.bind(("127.0.0.1", 0))
+server = uvicorn.Server(uvicorn.Config(create_app(ServiceSettings(model_dir=model, home=home)), log_level="warning",
+                                       lifespan="on"))
+threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+while not server.started:
+    time.sleep(0.05)
+with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=300) as client:
+    seen["filters"] = client.get("/v1/filters").json()
+    seen["started"] = [m for m in heavy if m in sys.modules]
+    files = [("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters]
+    body = client.post("/v1/brief", files=files, data={"intended": "Family"}).json()
+    seen["groups"] = body["audiences"]["groups"]
+    seen["after_json"] = [m for m in heavy if m in sys.modules]
+    page = client.post("/v1/brief", params={"format": "html"}, files=files, data={"intended": "Family"})
+    seen["html_heatmaps"] = page.text.count("<figcaption>Family</figcaption>")
+    seen["after_html"] = [m for m in heavy if m in sys.modules]
+server.should_exit = True
+print(json.dumps(seen))
+"""
+
+
+def test_service_starts_without_fitting_keywords_and_json_briefs_load_no_torch(predictor, studio_home: Path,
+                                                                               shared_data: Path) -> None:
+    """Startup reads the catalog's ratings only (the plot keywords are fitted by the first brief); a JSON brief
+    draws no heatmaps, so the PyTorch backbone is loaded only by the first HTML brief."""
+    import subprocess
+    import sys
+
+    from postergenre.predict.predictor import Predictor
+
+    Predictor.load(predictor.model_dir, home=studio_home)  # the home's ONNX graph, whose first export needs torch
+    posters = sorted((shared_data / "studio-catalog" / "posters").glob("tt*.jpg"))[100:102]
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(predictor.model_dir), str(studio_home), *map(str, posters)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["filters"]["ratings"] and seen["filters"]["default_ratings"]  # the ratings are read at startup
+    assert seen["started"] == []  # ... without scikit-learn's TF-IDF or torch
+    assert seen["groups"] and any(g["keywords_from"] for g in seen["groups"])  # the first brief fitted them
+    assert seen["after_json"] == ["sklearn.feature_extraction.text"]  # and drew no heatmap
+    assert seen["html_heatmaps"] == 2 and "torch" in seen["after_html"]

@@ -118,16 +118,27 @@ def test_page_downloads_the_brief(browser, brief_server: str, posters: list[Path
         assert "synopsis applies to every one" in page.locator("#tray").inner_text()
         page.check("#targets input[value='Family']")
         page.fill("#brief-title", "Home Alone")
-        with page.expect_download() as download_info:
-            page.click("#brief-btn")
-        download = download_info.value
-        saved = tmp_path / download.suggested_filename
-        download.save_as(saved)
-        text = saved.read_text(encoding="utf-8")
-        assert saved.name == "campaign-brief.html" and "Campaign brief: Home Alone" in text
+        keep = ticked[0]  # the brief's comparable titles follow the ratings the user leaves ticked
+        for rating in ticked[1:]:
+            page.uncheck(f"#f-ratings input[value='{rating}']")
+        text = _download_brief(page, tmp_path / "one-rating")
+        assert "Campaign brief: Home Alone" in text
         assert text.count('class="poster"') == 2 and "Targets: <b>Family</b>" in text
+        assert f"Limited to {keep} titles, as asked." in text
+        page.uncheck(f"#f-ratings input[value='{keep}']")  # none ticked: every rating, as in the title list
+        assert "Titles of every rating, as asked." in _download_brief(page, tmp_path / "no-rating")
     finally:
         context.close()
+
+
+def _download_brief(page, folder: Path) -> str:
+    with page.expect_download() as download_info:
+        page.click("#brief-btn")
+    download = download_info.value
+    assert download.suggested_filename == "campaign-brief.html"
+    saved = folder / download.suggested_filename
+    download.save_as(saved)
+    return saved.read_text(encoding="utf-8")
 
 
 def test_a_failed_poster_url_reads_in_plain_words(browser, brief_server: str) -> None:

@@ -10,8 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PosterGenreError
-from ._app import HomeOption, RuntimeOption, app, err_console
-from .predict import ModelOption, _load_predictor, _report_failures
+from ._app import HomeOption, RuntimeOption, app, err_console, shown
+from .predict import (DEFAULT_MAX_FILE_MB, AllowPrivateUrlsOption, MaxFileOption, ModelOption, _load_predictor,
+                      _report_failures)
 
 BRIEF_FORMATS = ("html", "json")
 BRIEF_EXIT_CODES = ("Exit codes: 0 the brief was written (also from a home without a catalog or its embeddings: the "
@@ -38,6 +39,8 @@ def brief(
     fmt: Annotated[str, typer.Option("--format", "-f", help="html (one self-contained page that prints to 1–3 A4 "
                                                             "pages for up to three variants) or json.")] = "html",
     runtime: RuntimeOption = "auto",
+    allow_private_urls: AllowPrivateUrlsOption = False,
+    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
     model: ModelOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -50,22 +53,24 @@ def brief(
         raise PosterGenreError(f"--format must be one of {', '.join(BRIEF_FORMATS)}, got {fmt!r}")
     ratings = parse_ratings(rating)
     items = resolve_inputs(posters)
-    predictor = _load_predictor(model, home, runtime)
-    err_console.print(f"reading {len(items)} variant{'s' if len(items) != 1 else ''}, heatmaps and comparable "
-                      "titles…", highlight=False)
-    result = predictor.brief(items, synopsis=synopsis, intended=intended, title=title, ratings=ratings)
+    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
+    html = fmt == "html"
+    err_console.print(f"reading {len(items)} variant{'s' if len(items) != 1 else ''}"
+                      f"{', heatmaps' if html else ''} and comparable titles…", highlight=False)
+    result = predictor.brief(items, synopsis=synopsis, intended=intended, title=title, ratings=ratings,
+                             heatmaps=html)  # JSON has no maps: no Grad-CAM, no torch
     _report_failures(result.failures)
     if result.variants and not result.audiences.get("available"):
-        err_console.print(f"note: no comparable titles in this brief: {result.audiences.get('note', '')}",
+        err_console.print(f"note: no comparable titles in this brief: {shown(result.audiences.get('note', ''))}",
                           highlight=False, soft_wrap=True)
     if not result.variants:
         raise typer.Exit(1)
-    text = render_brief(result) if fmt == "html" else json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    text = render_brief(result) if html else json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
     if out is not None:
         from ..files import write_atomic
 
         write_atomic(out, text)
-        err_console.print(f"brief written to {out}", highlight=False)
+        err_console.print(f"brief written to {shown(out)}", highlight=False)
     else:
         sys.stdout.write(text)
     if result.failures:

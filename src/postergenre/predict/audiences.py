@@ -16,6 +16,7 @@ to by default, and keyword seeds from their plots. Everything comes from the cat
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -115,7 +116,11 @@ class PlotKeywords:
 
     @classmethod
     def from_movies(cls, movies: Iterable[Any]) -> "PlotKeywords | None":
-        plots = {m.imdb_id: m.plot for m in movies if m.plot}
+        return cls.from_plots({m.imdb_id: m.plot for m in movies if m.plot})
+
+    @classmethod
+    def from_plots(cls, plots: dict[str, str]) -> "PlotKeywords | None":
+        """Keywords over {imdb id: plot}; None when fewer than two plots share a word."""
         if len(plots) < 2:
             return None
         try:
@@ -138,17 +143,32 @@ class PlotKeywords:
 
 @dataclass
 class CatalogAudiences:
-    """What the audiences part needs from a home's catalog beside the neighbour index: ratings and plots."""
+    """What the audiences part needs from a home's catalog beside the neighbour index: ratings and plots.
+
+    The plot keywords are fitted on first use (`keywords`), not when the catalog is read: TF-IDF over every plot
+    imports scikit-learn and takes seconds, which the service's startup (it needs the ratings) should not pay.
+    """
 
     rating_default: RatingDefault
     ratings_held: list[str]  # every rating the catalog holds, most common first
-    keywords: PlotKeywords | None = field(default=None, repr=False)
+    plots: dict[str, str] = field(default_factory=dict, repr=False)  # imdb id -> plot
+    _keywords: PlotKeywords | None = field(default=None, init=False, repr=False, compare=False)
+    _fitted: bool = field(default=False, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @property
+    def keywords(self) -> PlotKeywords | None:
+        with self._lock:  # concurrent first briefs fit once
+            if not self._fitted:
+                self._keywords, self._fitted = PlotKeywords.from_plots(self.plots), True
+            return self._keywords
 
     @classmethod
     def from_movies(cls, movies: Iterable[Any]) -> "CatalogAudiences":
         movies = list(movies)
         held = Counter(m.content_rating for m in movies if m.content_rating)
-        return cls(studio_ratings(movies), [r for r, _ in held.most_common()], PlotKeywords.from_movies(movies))
+        return cls(studio_ratings(movies), [r for r, _ in held.most_common()],
+                   {m.imdb_id: m.plot for m in movies if m.plot})
 
     @classmethod
     def from_home(cls, home: Path) -> "CatalogAudiences":

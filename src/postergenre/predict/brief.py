@@ -10,7 +10,8 @@ service (`POST /v1/brief`) and the page all get it from here, and `brief_html.py
    recommended unless all of them are such images;
 2. story vs poster: the synopsis read alone (the story's genres) against what each variant's poster signals:
    genres a poster under-sells and genres it promises that the story does not carry;
-3. per variant: its reading, the verdict per target, unintended genres, and Grad-CAM heatmaps of the targets;
+3. per variant: its reading, the verdict per target, unintended genres, and (for the HTML page only: `heatmaps=True`)
+   Grad-CAM heatmaps of the targets, which need the PyTorch backbone;
 4. audiences: comparable catalog titles per target genre with their plots' keyword seeds (`audiences.py`);
 5. how sure: the model's cross-validated ROC AUC per target genre on the studio's films, in words.
 
@@ -70,8 +71,7 @@ class BriefVariant:
                 "under_sold": list(self.under_sold), "over_promised": list(self.over_promised),
                 "probabilities": {g: round(p, 6) for g, p in reading.probabilities.items()},
                 "strength": {g: round(s, 6) for g, s in reading.strength.items()},
-                "thresholds": {g: round(t, 6) for g, t in reading.thresholds.items()},
-                "heatmap_genres": list(v.heatmaps)}
+                "thresholds": {g: round(t, 6) for g, t in reading.thresholds.items()}}
 
 
 @dataclass
@@ -241,9 +241,10 @@ def build_brief(core: ModelCore, predictions: Sequence[PosterPrediction | Poster
                 synopsis: str | None = None, intended: str | Sequence[str] | None = None, title: str | None = None,
                 similarity: CatalogSimilarity | None = None, catalog: CatalogAudiences | None = None,
                 unavailable: str | None = None, ratings: Sequence[str] | None = None,
-                heatmaps: bool = True) -> Brief:
-    """The brief for poster-only predictions of 1–MAX_VARIANTS variants of one film (each with `.image` for the
-    heatmaps); `similarity` and `catalog` give the audiences, else `unavailable` says why there are none."""
+                heatmaps: bool = False) -> Brief:
+    """The brief for poster-only predictions of 1–MAX_VARIANTS variants of one film; `similarity` and `catalog`
+    give the audiences, else `unavailable` says why there are none. `heatmaps`: Grad-CAM maps of the targets on
+    each variant (its `.image`), drawn only by the HTML page; JSON has no use for them, and they load torch."""
     if not 1 <= len(predictions) <= MAX_VARIANTS:
         raise PosterGenreError(f"a brief takes 1 to {MAX_VARIANTS} poster variants, got {len(predictions)}")
     synopsis = (synopsis or "").strip() or None

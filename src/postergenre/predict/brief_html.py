@@ -6,11 +6,9 @@ nothing from anywhere (no script at all, no style or font from another host) and
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 from .._version import __version__
 from ..dataurl import image_data_url
-from ..files import write_atomic
 from .brief import Brief, BriefVariant
 from .heatmaps import LEGEND, blended
 
@@ -167,7 +165,3 @@ def render_brief(brief: Brief) -> str:
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>Campaign brief: {_e(title)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>")
 
-
-def write_brief(brief: Brief, path: Path) -> Path:
-    """Write the brief atomically (temporary file + rename); returns `path`."""
-    return write_atomic(path, render_brief(brief))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -63,7 +63,7 @@ class Predictor:
         self.max_file_bytes = max_file_bytes
         self._similar: dict[str, CatalogSimilarity] = {}
         self._audiences: dict[str, CatalogAudiences] = {}
-        self._similar_lock = threading.Lock()
+        self._home_lock = threading.Lock()
 
     @classmethod
     def load(cls, model_dir: Path | str | None = None, home: Path | str | None = None, *, fetch_limits: Any = None,
@@ -175,12 +175,14 @@ class Predictor:
 
     def predict_many(self, xs: Iterable[PosterLike], *, batch_size: int = DEFAULT_BATCH_SIZE,
                      threshold: float | None = None, top_k: int | None = None, heatmaps: bool = False,
+                     keep_images: bool = False,
                      on_result: Callable[[PosterPrediction | PosterFailure], None] | None = None,
                      ) -> list[PosterPrediction | PosterFailure]:
         """Predict many posters in batches; an input that fails becomes a PosterFailure and the rest go on.
 
         Results keep the input order; `on_result` is called as each is ready. Synopses come with the inputs (a CSV's
-        synopsis/plot column). With `heatmaps`, each prediction carries the default heatmaps and its poster.
+        synopsis/plot column). With `heatmaps`, each prediction carries the default heatmaps and its poster; with
+        `keep_images`, its decoded poster only (for heatmaps drawn later).
         """
         if batch_size < 1:
             raise PosterGenreError(f"batch size must be at least 1, got {batch_size}")
@@ -195,6 +197,7 @@ class Predictor:
                                                                           threshold, top_k)):
                 if heatmaps:
                     prediction.heatmaps = self.core.gradcam(item.image, heatmap_genres(prediction.decided))
+                if heatmaps or keep_images:
                     prediction.image = item.image
                 results[slot] = prediction
                 if on_result:
@@ -234,16 +237,19 @@ class Predictor:
 
     def similarity(self, home: Path | str | None = None) -> CatalogSimilarity:
         """The catalog neighbour index for `home` (built on first use, then reused)."""
+        return self._per_home(self._similar, home, lambda folder: CatalogSimilarity.from_home(
+            folder, self.core.spec, genre_profile=self.core.probabilities, vectors=self.core.vector_key,
+            runtime=self.core.runtime_name))
+
+    def _per_home(self, cache: dict[str, Any], home: Path | str | None, build: Callable[[Path], Any]) -> Any:
+        """`build(home folder)` on first use for that home (default: the Predictor's), then the same object."""
         from ..config import get_paths
 
         key = str(get_paths(home if home is not None else self.home).home)
-        with self._similar_lock:
-            if key not in self._similar:
-                self._similar[key] = CatalogSimilarity.from_home(Path(key), self.core.spec,
-                                                                 genre_profile=self.core.probabilities,
-                                                                 vectors=self.core.vector_key,
-                                                                 runtime=self.core.runtime_name)
-            return self._similar[key]
+        with self._home_lock:
+            if key not in cache:
+                cache[key] = build(Path(key))
+            return cache[key]
 
     # -- compare -------------------------------------------------------------------------------------------
 
@@ -271,39 +277,27 @@ class Predictor:
     # -- brief ---------------------------------------------------------------------------------------------
 
     def audiences(self, home: Path | str | None = None) -> CatalogAudiences:
-        """The catalog's ratings and plot keywords for `home` (read on first use, then reused)."""
-        from ..config import get_paths
-
-        key = str(get_paths(home if home is not None else self.home).home)
-        with self._similar_lock:
-            if key not in self._audiences:
-                self._audiences[key] = CatalogAudiences.from_home(Path(key))
-            return self._audiences[key]
+        """The catalog's ratings and plots for `home` (read on first use, then reused); its plot keywords are fitted
+        on the first brief that needs them."""
+        return self._per_home(self._audiences, home, CatalogAudiences.from_home)
 
     def brief(self, xs: Sequence[PosterLike], *, synopsis: str | None = None,
               intended: Sequence[str] | str | None = None, title: str | None = None,
-              ratings: Sequence[str] | None = None, home: Path | str | None = None, heatmaps: bool = True) -> Brief:
+              ratings: Sequence[str] | None = None, home: Path | str | None = None, heatmaps: bool = False) -> Brief:
         """The campaign brief for 1–6 poster variants of one film (see `brief.py`): recommendation, story vs
-        poster, per-variant readings and heatmaps, comparable titles with keyword seeds, how sure the model is.
+        poster, per-variant readings, comparable titles with keyword seeds, how sure the model is.
 
-        `ratings`: the content ratings of comparable titles (None: the studio's own; [] every rating). Inputs that
-        cannot be read become failures in the brief; without catalog embeddings the audiences part says how to
-        add them.
+        `ratings`: the content ratings of comparable titles (None: the studio's own; [] every rating). `heatmaps`:
+        Grad-CAM maps of the targets on each variant, for the HTML page (`brief_html.render_brief`; they load
+        torch). Inputs that cannot be read become failures in the brief; without catalog embeddings the
+        audiences part says how to add them.
         """
         if not 1 <= len(xs) <= MAX_BRIEF_VARIANTS:
             raise PosterGenreError(f"a brief takes 1 to {MAX_BRIEF_VARIANTS} poster variants, got {len(xs)}")
         match_genres(split_genre_list(intended), self.genres)  # a typo fails before any work
-        decoded: list[_Decoded | PosterFailure] = []
-        for x in xs:
-            try:
-                decoded.append(self._decode(x))
-            except PosterGenreError as exc:
-                decoded.append(PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None)))
-        items = [d for d in decoded if isinstance(d, _Decoded)]
-        read = iter(self._predictions(items, [None] * len(items), None, None))
-        predictions = [d if isinstance(d, PosterFailure) else next(read) for d in decoded]
-        for p, item in zip([p for p in predictions if p.ok], items):
-            p.image = item.image
+        # Poster signal only: the story is the brief's one synopsis, never a CSV row's.
+        posters = [replace(x, synopsis=None) if isinstance(x, PosterInput) else x for x in xs]
+        predictions = self.predict_many(posters, keep_images=True)
         similarity = catalog = unavailable = None
         try:
             similarity, catalog = self.similarity(home), self.audiences(home)

@@ -43,7 +43,8 @@ async def brief(request: Request, state: AdmittedDep,
 
     def work() -> Any:
         result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
-                                       title=fields["title"], ratings=ratings, home=state.paths.home)
+                                       title=fields["title"], ratings=ratings, home=state.paths.home,
+                                       heatmaps=format == "html")  # JSON has no maps: no Grad-CAM, no torch
         if not result.variants:
             raise HTTPException(422, "; ".join(f.error for f in result.failures))
         return render_brief(result) if format == "html" else result.to_dict()

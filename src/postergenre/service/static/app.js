@@ -192,6 +192,13 @@ async function downloadBrief() {
   if (synopsis) form.append("synopsis", synopsis);
   const title = $("brief-title").value.trim();
   if (title) form.append("title", title);
+  // The ratings ticked in the comparable-title filter, as /v1/similar gets them; none ticked means every rating
+  // (the brief's own default is the studio's ratings, ticked at start). No boxes at all: the brief's default.
+  const boxes = $("f-ratings").querySelectorAll("input");
+  if (boxes.length) {
+    const ratings = Array.from(boxes).filter((i) => i.checked).map((i) => i.value);
+    form.append("rating", ratings.length ? ratings.join(",") : "all");
+  }
   const button = $("brief-btn");
   button.disabled = true;
   button.textContent = "Writing the brief…";
