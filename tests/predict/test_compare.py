@@ -161,3 +161,25 @@ def test_variants_without_distinct_sources_are_named_by_upload_order() -> None:
     same_file = rank_variants([_variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
                                _variant("/in/b/poster.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
     assert same_file.reason().startswith("/in/b/poster.jpg reads as Family and Adventure; /in/a/poster.jpg reads")
+
+
+def test_reading_summary_and_compare_words_use_one_reads_as_rule() -> None:
+    """A reading whose decided genres are all below STRONG_SIGNAL reads as no genre clearly in its summary, in
+    compare's words and verdicts alike (the summary used to fall back to "Reads as: <top decided>")."""
+    from postergenre.predict.compare import rank_variants
+
+    weak = _variant("weak.jpg", {"Drama": 1.3, "Family": 1.2, **{g: s for g, s in QUIET.items() if g != "Drama"}})
+    mixed = _variant("mixed.jpg", {"Family": 2.4, "Adventure": 1.1, "Drama": 3.0, "Horror": 0.2, "Music": 0.4})
+
+    assert weak.summary["reads_as"] == [] and weak.summary["hints_at"] == ["Drama", "Family"]
+    assert weak.summary["text"] == "Reads as no genre clearly. Hints at: Drama, Family."
+    assert mixed.summary["reads_as"] == ["Drama", "Family"] and mixed.summary["hints_at"] == ["Adventure"]
+    result = rank_variants([weak, mixed], ["Family"])
+    by_name = {v.source: v for v in result.variants}
+    assert by_name["weak.jpg"].reads_as_words == "reads as no genre clearly (hints at Drama and Family)"
+    assert by_name["weak.jpg"].verdicts[0]["level"] == "hints"
+    assert by_name["mixed.jpg"].reads_as_words == "reads mostly as Drama and Family and hints at Adventure"
+    for v in result.variants:
+        strong = v.prediction.summary["reads_as"]
+        assert v.also_reads_as == [g for g in strong if g != "Family"]
+        assert (v.verdicts[0]["level"] == "reads") == ("Family" in strong)

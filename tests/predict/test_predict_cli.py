@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -155,3 +158,50 @@ def test_cli_import_stays_light() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_compare_headline_shows_a_hostile_file_name_as_text(model_dir: Path, three_posters: list[Path],
+                                                            tmp_path: Path) -> None:
+    """The headline names the variants' files: Rich markup (`[/x]` used to crash the print) and terminal escapes
+    (ESC[2J clears the screen) in a name are shown as text, like everywhere else (the installed command, no tty).
+    Both files are named `x]ESC[2J.jpg`, so the headline names them by path: `.../[/x]ESC[2J.jpg`."""
+    name = "x]\x1b[2J.jpg"
+    hostile, plain = tmp_path / "[" / name, tmp_path / "plain" / name
+    for poster, path in ((three_posters[0], hostile), (three_posters[1], plain)):
+        path.parent.mkdir()
+        shutil.copy(poster, path)
+    exe = Path(sys.executable).with_name("postergenre")
+    target = "Drama"
+    proc = subprocess.run([str(exe), "compare", str(hostile), str(plain), "--target", target, "--model", str(model_dir)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "400"})
+
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "MarkupError" not in proc.stderr
+    headline = [ln for ln in proc.stdout.splitlines() if "comes first" in ln]
+    assert headline and "[/x]\\x1b[2J.jpg" in headline[0]  # escaped, brackets kept as text
+
+
+def test_error_hints_follow_the_kind_of_error_not_its_words(run_cli, model_dir: Path, three_posters: list[Path],
+                                                            tmp_path: Path) -> None:
+    """A file over --max-file-mb gets the hint to raise it; an image too large in pixels does not (the limit on
+    bytes does not help there, though both messages say "too large")."""
+    from postergenre.posters.images import MAX_PIXELS
+
+    side = int(MAX_PIXELS ** 0.5) + 100  # a PNG header declaring more pixels than the limit, with tiny data
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    big = tmp_path / "big.jpg"
+    big.write_bytes(three_posters[0].read_bytes() + b"\0" * 150_000)  # over 0.1 MB
+
+    code, _, err = run_cli("predict", huge, big, "--max-file-mb", "0.1", "--model", model_dir)
+
+    assert code == 1
+    lines = {("huge" if "huge.png" in ln else "big"): ln for ln in err.splitlines() if ln.startswith("error:")}
+    assert "too large" in lines["huge"] and "--max-file-mb" not in lines["huge"]
+    assert "too large" in lines["big"] and "(raise the limit with --max-file-mb)" in lines["big"]

@@ -92,3 +92,36 @@ def test_similar_cli_and_route_keep_the_same_titles_for_any_spelling(studio_home
             assert r.status_code == 200, r.text
             answers.append([t["imdb_id"] for t in r.json()["titles"]])
     assert answers[0] == answers[1] == answers[2] and answers[0]
+
+
+def test_all_keeps_every_rating_and_an_unknown_rating_is_named() -> None:
+    """One rating parser (the brief's copy is gone): "all" is every rating, a rating nobody knows raises, naming it
+    and listing the known ones, where it used to keep nothing silently ("PGX")."""
+    from postergenre.catalog.filters import parse_ratings
+    from postergenre.errors import PosterGenreError
+
+    assert parse_ratings("all") == parse_ratings(" ALL ") == frozenset()  # asked for: every rating
+    assert parse_ratings(None) is None and parse_ratings(" , ") is None  # not asked (the brief's studio default)
+    assert parse_ratings("rated pg-13, g, G") == frozenset({"PG-13", "G"})
+    assert MovieFilter.parse(rating="all")._steps() == []  # no rating step: every movie kept
+    with pytest.raises(PosterGenreError, match=r"unknown content rating 'PGX'; known ratings: G, PG, PG-13, R"):
+        MovieFilter.parse(rating="g,PGX")
+    with pytest.raises(PosterGenreError, match=r"unknown content ratings 'PGX', 'zz'"):
+        SimilarFilter.parse(rating="PGX, zz")
+    assert parse_ratings("pd, g", held=["PD"]) == frozenset({"PD", "G"})  # a rating the catalog holds as written
+
+
+def test_an_unknown_rating_fails_the_cli_and_the_route(small_home: Path, client, catalog_posters, tmp_path: Path) -> None:
+    from postergenre.cli import app as cli_app
+
+    poster = catalog_posters[0]
+    (tmp_path / "poster.jpg").write_bytes(poster.data)
+    result = CliRunner().invoke(cli_app, ["similar", str(tmp_path / "poster.jpg"), "--rating", "PGX",
+                                          "--home", str(small_home)])
+    assert result.exit_code != 0 and "PGX" in str(result.exception) and "known ratings" in str(result.exception)
+    answer = client.post("/v1/similar", params={"rating": "PGX"},
+                         files={"file": ("poster.jpg", poster.data, "image/jpeg")})
+    assert answer.status_code == 422 and "unknown content rating 'PGX'" in answer.json()["error"], answer.text
+    every = client.post("/v1/similar", params={"rating": "all", "k": 3},
+                        files={"file": ("poster.jpg", poster.data, "image/jpeg")})
+    assert every.status_code == 200 and len(every.json()["titles"]) == 3, every.text

@@ -43,15 +43,31 @@ def _parts(text: str | Iterable[str]) -> list[str]:
     return text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
 
 
-def parse_ratings(text: str | Iterable[str] | None) -> frozenset[str] | None:
+def parse_ratings(text: str | Iterable[str] | None, held: Iterable[str] = ()) -> frozenset[str] | None:
     """'g, pg' (or a list) -> {'G', 'PG'}: content ratings in the catalog's spelling (`normalise_rating`, so case and
-    "Rated PG-13" do not matter); None/empty keeps every rating."""
-    from .genres import normalise_rating
+    "Rated PG-13" do not matter), the one parser of every command and route. None/blank: not asked (None); "all":
+    every rating, said so (an empty set, which filters keep everything with, and the brief tells from "not asked").
+    A value that is no known rating (genres.RATINGS, or one of `held`, ratings a catalog stores as written) raises,
+    naming it and listing the known ones: a typo must not silently keep nothing."""
+    from .genres import RATINGS, normalise_rating
 
     if text is None:
         return None
-    names = frozenset(normalise_rating(p) or p.strip() for p in _parts(text) if p.strip())
-    return names or None
+    parts = [p.strip() for p in _parts(text) if p.strip()]
+    if [p.lower() for p in parts] == ["all"]:
+        return frozenset()
+    known = {r.lower(): r for r in (*held, *RATINGS)}  # a held "PD" is found as "pd" too
+    names = [known.get((normalise_rating(p) or p).lower(), p) for p in parts]
+    unknown = [p for p, name in zip(parts, names) if name.lower() not in known]
+    if unknown:
+        listed = ", ".join(sorted(known.values(), key=_rank(RATINGS)))
+        raise PosterGenreError(f"unknown content rating{'s' if len(unknown) > 1 else ''} "
+                               f"{', '.join(map(repr, unknown))}; known ratings: {listed}, or all")
+    return frozenset(names) or None
+
+
+def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
+    return lambda name: (order.index(name) if name in order else len(order), name)
 
 
 def parse_genres(text: str | Iterable[str] | None) -> frozenset[str] | None:
@@ -117,10 +133,12 @@ class MovieFilter:
 
     @classmethod
     def parse(cls, *, rating: str | Iterable[str] | None = None, collection: str | Iterable[str] | None = None,
-              year_min: int | None = None, year_max: int | None = None, **extra: bool) -> "MovieFilter":
+              year_min: int | None = None, year_max: int | None = None, held_ratings: Iterable[str] = (),
+              **extra: bool) -> "MovieFilter":
         """The filter options as users write them (`--rating pg --collection Studio`, a query string) -> the filter:
-        the one parser every command and route uses, so any spelling of a rating or collection selects the same."""
-        return cls(ratings=parse_ratings(rating), year_min=year_min, year_max=year_max,
+        the one parser every command and route uses, so any spelling of a rating or collection selects the same.
+        `held_ratings`: ratings the catalog stores beyond the known ones (`parse_ratings`)."""
+        return cls(ratings=parse_ratings(rating, held_ratings), year_min=year_min, year_max=year_max,
                    collections=parse_collections(collection), **extra)
 
     def _steps(self) -> list[_Step]:

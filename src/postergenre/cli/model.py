@@ -97,7 +97,7 @@ def train(
     cache_root = paths.home / "cache" / "train-folds"
     with open_catalog(home) as catalog:
         ds = dataset_for(catalog, opts)
-        movies = catalog.movies()  # studio films train the extensions when opts.studio
+        movies = catalog.movies() if studio else []  # studio films train the extensions (unless --no-studio)
     for msg in ds.messages:
         err_console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
     log = lambda s: err_console.print(s, highlight=False)  # noqa: E731  (progress notes: stderr)
@@ -126,8 +126,9 @@ def train(
     result.fold_cache.clear()  # its fold results only serve to resume an interrupted run
     _print_studio_summary(result.artifact.metrics.get("studio"))
     command = f"{result.artifact.training_options['command']} --out {shlex.quote(str(saved))}"
-    console.print(f"model ({result.artifact.head_type}) saved to [bold]{saved}[/bold] in {result.seconds:.0f}s "
-                  f"(studio extensions included); reproduce with POSTERGENRE_HOME={paths.home}:\n  {command}",
+    included = " (studio extensions included)" if result.studio else ""
+    console.print(f"model ({result.artifact.head_type}) saved to [bold]{saved}[/bold] in {result.seconds:.0f}s"
+                  f"{included}; reproduce with POSTERGENRE_HOME={paths.home}:\n  {command}",
                   highlight=False)
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from ..errors import PosterGenreError
+from ..errors import PRIVATE_ADDRESS, TOO_LARGE, PosterGenreError
 from ..posters.images import DEFAULT_MAX_FILE_BYTES
 from ..progress import Progress
 from ..safe_text import csv_writer
@@ -23,7 +22,7 @@ from ._progress import progress_display
 
 if TYPE_CHECKING:
     from ..predict.predictor import Predictor
-    from ..predict.results import PosterFailure, PosterPrediction
+    from ..predict.results import GenreReading, PosterFailure, PosterPrediction
 
 EXIT_CODES = ("Exit codes: 0 every poster was processed; 1 some posters failed (one error line each on stderr, "
               "the others are still reported); 2 usage or setup error (bad option, no model, no catalog embeddings).")
@@ -41,8 +40,8 @@ AllowPrivateUrlsOption = Annotated[bool, typer.Option(
 MaxFileOption = Annotated[float, typer.Option(
     "--max-file-mb", min=0.1, help="Largest poster file or download read, in MB; a larger one fails alone, before "
                                    "it is read.")]
-_HINTS = {"too large": "raise the limit with --max-file-mb",
-          "non-public address": "--allow-private-urls fetches from a trusted intranet"}
+_HINTS = {TOO_LARGE: "raise the limit with --max-file-mb",  # by the error's kind, set where it is raised
+          PRIVATE_ADDRESS: "--allow-private-urls fetches from a trusted intranet"}
 TOP_SHOWN = 5  # genres listed per poster in the table
 PROGRESS_FROM = 20  # posters from which progress is shown
 
@@ -63,9 +62,13 @@ def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = 
 
 def _report_failures(failures: list["PosterFailure"]) -> None:
     for f in failures:
-        message = f.error if f.source in f.error else f"{f.source}: {f.error}"
-        hints = "".join(f" ({hint})" for needle, hint in _HINTS.items() if needle in f.error)
-        err_console.print(f"[red]error:[/red] {shown(message, ERROR_LIMIT)}{hints}", highlight=False, soft_wrap=True)
+        _report_error(f.error if f.source in f.error else f"{f.source}: {f.error}", f.kind)
+
+
+def _report_error(message: str, kind: str | None) -> None:
+    """One error line on stderr (shown safely), with the hint for the error's kind."""
+    hint = f" ({_HINTS[kind]})" if kind in _HINTS else ""
+    err_console.print(f"[red]error:[/red] {shown(message, ERROR_LIMIT)}{hint}", highlight=False, soft_wrap=True)
 
 
 def _label(source: str) -> str:
@@ -156,16 +159,14 @@ def predict(
 def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k: Optional[int],
                       model: Optional[Path], home: Optional[Path], runtime: str) -> None:
     """A synopsis without a poster: the story's genres from the synopsis head alone, marked as such."""
+    from ..predict.results import synopsis_body
+
     predictor = _load_predictor(model, home, runtime)
     reading = predictor.read_synopsis(synopsis, threshold=threshold, top_k=top_k)
     if fmt == "json":
-        _print_json([{"source": "synopsis", **reading.to_dict()}])
+        _print_json([synopsis_body(reading)])
     elif fmt == "csv":
-        writer = csv_writer(sys.stdout)
-        writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *predictor.genres,
-                         "error"])
-        writer.writerow(["synopsis", "", "|".join(reading.decided), reading.signal, "", "",
-                         *(f"{reading.probabilities[g]:.6f}" for g in predictor.genres), ""])
+        _write_csv([reading], predictor.genres)
     else:
         table = Table(show_lines=False)
         table.add_column("synopsis", overflow="fold")
@@ -220,15 +221,22 @@ def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> Non
                       highlight=False)
 
 
-def _write_csv(results: list, genres: list[str]) -> None:
+def _write_csv(results: list["PosterPrediction | PosterFailure | GenreReading"], genres: list[str]) -> None:
+    """One row per poster (a failure's row carries its error), or a synopsis read alone (source "synopsis")."""
+    from ..predict.results import GenreReading
+
     writer = csv_writer(sys.stdout)
     writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *genres, "error"])
     for r in results:
-        if not r.ok:
+        if isinstance(r, GenreReading):
+            writer.writerow(["synopsis", "", "|".join(r.decided), r.signal, "", "",
+                             *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+        elif not r.ok:
             writer.writerow([r.source, r.id or "", "", "", "", "", *([""] * len(genres)), r.error])
-            continue
-        writer.writerow([r.source, r.id or "", "|".join(r.decided), r.reading.signal, int(r.poster_check["is_poster"]),
-                         r.poster_check["score"], *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+        else:
+            writer.writerow([r.source, r.id or "", "|".join(r.decided), r.reading.signal,
+                             int(r.poster_check["is_poster"]), r.poster_check["score"],
+                             *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
 
 
 @app.command(epilog=EXIT_CODES)
@@ -265,7 +273,7 @@ def similar(
 
         if isinstance(exc, ModelError):
             raise  # set-up problem (no catalog embeddings): exit 2
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _report_error(str(exc), exc.kind)
         raise typer.Exit(1) from None  # the poster itself failed, as for predict
     if fmt == "json":
         _print_json(result.to_dict())
@@ -336,10 +344,10 @@ def compare(
             targets = ", ".join(f"{g} {p:.0%}" for g, p in v.target_probabilities.items())
             unintended = ", ".join(f"{g} {p:.0%}" for g, p in v.unintended.items()) or "none"
             name = _label(v.source) + ("" if v.prediction.poster_check["is_poster"] else " ⚠ not a poster?")
-            verdict = v.verdict if v.fits else f"[red]{escape(v.verdict)}[/red]"
+            verdict = shown(v.verdict) if v.fits else f"[red]{shown(v.verdict)}[/red]"
             table.add_row(str(v.rank), name, verdict, f"{v.score:.2f}", targets, unintended)
         console.print(table)
-        console.print(result.headline, highlight=False)
+        console.print(shown(result.headline), highlight=False, soft_wrap=True)  # it names files: untrusted text
         if synopsis:
             console.print(SYNOPSIS_NOTE, highlight=False)
     _report_failures(result.failures)

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..files import sweep_partials
 from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console,
                    err_console, movie_filter, open_catalog, paths_for, shown)
 from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
@@ -47,10 +46,6 @@ def predict_catalog(
 
         require_ray()
     require_pyarrow()
-    removed = sweep_partials(out)
-    if removed:
-        err_console.print(f"removed {len(removed)} temporary file{'s' if len(removed) > 1 else ''} left by an "
-                          f"interrupted run beside {shown(out)}", highlight=False, soft_wrap=True)
     paths = paths_for(home)
     cache = paths.home / RUNTIMES_FOLDER
     core = ModelCore.load(model, runtime=runtime, runtime_cache=cache)
@@ -58,6 +53,10 @@ def predict_catalog(
     with open_catalog(home) as catalog, progress_display() as show:
         summary = run(catalog, PosterStore(paths.posters), core, out, model_name=str(model or DEFAULT_MODEL_DIR),
                       flt=flt, engine=engine, ray_options=options, runtime_cache=cache, progress=show)
+    if summary.swept:  # the run removes them on start; said here, on stderr
+        n = len(summary.swept)
+        err_console.print(f"removed {n} temporary file{'s' if n > 1 else ''} left by an interrupted run beside "
+                          f"{shown(out)}", highlight=False, soft_wrap=True)
     embedded = summary.embed.embedded if summary.embed else 0
     console.print(f"{out}: {summary.movies} movies ({summary.predicted} predicted, [red]{summary.failed}[/red] "
                   f"without an embedding; {embedded} posters embedded first with the {engine} engine) "

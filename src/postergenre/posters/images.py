@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import NotAnImageError, PosterDecodeError
+from ..errors import TOO_LARGE, NotAnImageError, PosterDecodeError
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: far above any poster, far below what exhausts memory
 MIN_SIDE = 32  # a poster smaller than this carries no usable visual information
@@ -100,12 +100,12 @@ def read_image_file(path: Path | str, name: str | None = None, *, max_bytes: int
                 raise _not_an_image(label, head)
             size = os.fstat(fd).st_size
             if size > max_bytes:
-                raise PosterDecodeError(f"{label}: too large ({size:,} bytes; limit {max_bytes:,})")
+                raise PosterDecodeError(f"{label}: too large ({size:,} bytes; limit {max_bytes:,})", kind=TOO_LARGE)
             data = head + f.read(max_bytes + 1 - len(head))  # bounded even if the file grows meanwhile
         except OSError as exc:
             raise PosterDecodeError(f"{label}: cannot read file ({exc.strerror or exc})") from exc
     if len(data) > max_bytes:
-        raise PosterDecodeError(f"{label}: too large (more than {max_bytes:,} bytes)")
+        raise PosterDecodeError(f"{label}: too large (more than {max_bytes:,} bytes)", kind=TOO_LARGE)
     return data
 
 

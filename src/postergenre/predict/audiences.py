@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.filters import parse_ratings as parse_ratings  # the one parser; the brief's callers import it here
 from ..errors import ModelError
 from .compare import and_list
 from .similar import CatalogSimilarity, SimilarFilter, SimilarTitle
@@ -55,18 +56,6 @@ HOW_TO_ADD = ("Comparable titles come from your catalog: import it and embed its
 
 def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "n/a"
-
-
-def parse_ratings(text: str | None) -> list[str] | None:
-    """The ratings a user asked for: None (not asked: the studio's default), [] for "all", else the canonical
-    ratings ("pg, g" -> ["PG", "G"])."""
-    from ..catalog.genres import normalise_rating
-
-    if text is None or not text.strip():
-        return None
-    if text.strip().lower() == "all":
-        return []
-    return list(dict.fromkeys(normalise_rating(r) or r.strip() for r in text.split(",") if r.strip()))
 
 
 @dataclass(frozen=True)

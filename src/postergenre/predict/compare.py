@@ -1,7 +1,8 @@
 """Compare poster variants: which one signals the intended genres most clearly, and least of anything else.
 
 Each variant gets a plain verdict per target: it *reads as* the genre (decided, strength ≥ STRONG_SIGNAL), only
-*hints at* it (decided, weaker), or *does not read as* it (not decided). A variant *fits* when every target is
+*hints at* it (decided, weaker), or *does not read as* it (not decided): `core.reads_as`, the rule the reading's
+summary and the brief use too. A variant *fits* when every target is
 decided and the input looks like a poster.
 
 The one ranking rule (`rank_key`, used by compare's table/JSON/CSV/sheet, the page and the brief), in order:
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .core import STRONG_SIGNAL
+from .core import STRONG_SIGNAL, reads_as
 from .results import PosterFailure, PosterPrediction
 
 SCORING = ("Target score: how strongly the poster signals all target genres together — the geometric mean over the "
@@ -84,18 +85,18 @@ class VariantScore:
 
     @property
     def also_reads_as(self) -> list[str]:
-        """Unintended genres the poster reads as (decided, strength ≥ STRONG_SIGNAL), strongest first."""
-        strength = self.prediction.reading.strength
-        return sorted((g for g in self.unintended if strength[g] >= STRONG_SIGNAL), key=lambda g: -strength[g])
+        """Unintended genres the poster reads as (`core.reads_as`), strongest first."""
+        return [g for g in self._reads_as[0] if g in self.unintended]
+
+    @property
+    def _reads_as(self) -> tuple[list[str], list[str]]:
+        return reads_as(self.prediction.decided, self.prediction.reading.strength)
 
     @property
     def reads_as_words(self) -> str:
         """What the poster reads as, for comparing variants: "reads as Family and Adventure", "reads mostly as
         Drama and Family" (its strongest genre is not a target), "reads as no genre clearly"."""
-        reading = self.prediction.reading
-        strong = sorted((g for g in reading.decided if reading.strength[g] >= STRONG_SIGNAL),
-                        key=lambda g: -reading.strength[g])
-        hints = [g for g in reading.decided if g not in strong]
+        strong, hints = self._reads_as
         if not strong:
             return "reads as no genre clearly" + (f" (hints at {and_list(hints)})" if hints else "")
         mostly = "" if strong[0] in self.target_strength else "mostly "
@@ -195,10 +196,11 @@ def and_list(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def target_verdict(genre: str, strength: float, decided: bool) -> dict[str, Any]:
-    """One target's verdict: "reads" (decided and strong), "hints" (decided, weaker) or "misses"."""
+def target_verdict(genre: str, strength: float, decided: bool, strong: bool) -> dict[str, Any]:
+    """One target's verdict: "reads" (decided and `strong`: among `core.reads_as`), "hints" (decided, weaker) or
+    "misses"."""
     if decided:
-        level = "reads" if strength >= STRONG_SIGNAL else "hints"
+        level = "reads" if strong else "hints"
         words = f"reads as {genre}" if level == "reads" else f"only hints at {genre}"
     else:
         level, words = "misses", f"does not read as {genre} ({strength:.1f}× the line)"
@@ -217,6 +219,7 @@ def verdict_text(verdicts: Sequence[dict[str, Any]]) -> str:
 def score_variant(prediction: PosterPrediction, targets: Sequence[str]) -> VariantScore:
     """Target strength, per-target verdicts and unintended decided genres of one (poster-only) prediction."""
     strength = prediction.reading.strength
+    strong, _ = reads_as(prediction.decided, strength)
     target_strength = {t: strength[t] for t in targets}
     score = math.exp(sum(math.log(max(s, 1e-9)) for s in target_strength.values()) / len(targets)) if targets else 0.0
     return VariantScore(
@@ -225,7 +228,7 @@ def score_variant(prediction: PosterPrediction, targets: Sequence[str]) -> Varia
         target_strength=target_strength,
         targets_decided=[t for t in targets if t in prediction.decided],
         unintended={g: prediction.probabilities[g] for g in prediction.decided if g not in targets},
-        verdicts=[target_verdict(t, target_strength[t], t in prediction.decided) for t in targets],
+        verdicts=[target_verdict(t, target_strength[t], t in prediction.decided, t in strong) for t in targets],
     )
 
 

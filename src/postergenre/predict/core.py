@@ -65,20 +65,28 @@ def decide(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, 
     return [genres[i] for i in chosen]
 
 
+def reads_as(decided: Sequence[str], strength: dict[str, float]) -> tuple[list[str], list[str]]:
+    """The one rule for what a reading reads as, used by `summarize`, compare's verdicts and words, and the brief:
+    (decided genres at strength ≥ STRONG_SIGNAL, decided genres below it, which it only hints at), each strongest
+    first. A reading whose decided genres are all weak reads as no genre clearly (no fallback to the top one: a
+    genre just over its line is not yet what a viewer takes the poster for)."""
+    ordered = sorted(decided, key=lambda g: -strength[g])
+    return [g for g in ordered if strength[g] >= STRONG_SIGNAL], [g for g in ordered if strength[g] < STRONG_SIGNAL]
+
+
 def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: bool = True, *,
               synopsis_only: bool = False) -> dict[str, Any]:
-    """Plain words for a decided set: which genres the poster reads as, and which it only hints at.
+    """Plain words for a decided set: which genres the poster reads as, and which it only hints at (`reads_as`).
     `synopsis_only`: the reading of a synopsis without a poster, marked as such."""
-    reads_as = [g for g in decided if strength[g] >= STRONG_SIGNAL] or list(decided[:1])
-    hints_at = [g for g in decided if g not in reads_as]
-    text = f"Reads as: {', '.join(reads_as)}." if reads_as else "Reads as no genre clearly."
+    strong, hints_at = reads_as(decided, strength)
+    text = f"Reads as: {', '.join(strong)}." if strong else "Reads as no genre clearly."
     if hints_at:
-        text += f" Also hints at: {', '.join(hints_at)}."
+        text += f" {'Also hints' if strong else 'Hints'} at: {', '.join(hints_at)}."
     if synopsis_only:
         text = f"{FROM_SYNOPSIS_ONLY}: " + text[0].lower() + text[1:]
     elif not is_poster:
         text = "Does not look like a movie poster. If it were one: " + text[0].lower() + text[1:]
-    return {"reads_as": reads_as, "hints_at": hints_at, "text": text}
+    return {"reads_as": strong, "hints_at": hints_at, "text": text}
 
 
 def heatmap_genres(decided: Sequence[str], requested: Sequence[str] | None = None) -> list[str]:

@@ -209,7 +209,8 @@ class Predictor:
             try:
                 pending.append((len(results) - 1, self._decode(x)))
             except PosterGenreError as exc:
-                results[-1] = PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None))
+                results[-1] = PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None),
+                                             kind=getattr(exc, "kind", None))
                 if on_result:
                     on_result(results[-1])
             if len(pending) >= batch_size:

@@ -58,7 +58,6 @@ class GenreReading:
 class PosterPrediction:
     """A reading plus where the poster came from. `heatmap_files`: PNGs written by `predict --explain`."""
 
-
     source: str
     reading: GenreReading
     id: str | None = None
@@ -111,13 +110,20 @@ class PosterPrediction:
         }
 
 
+def synopsis_body(reading: GenreReading) -> dict[str, Any]:
+    """A synopsis read without a poster, as JSON (CLI and service): the reading marked with source "synopsis"."""
+    return {"source": "synopsis", **reading.to_dict()}
+
+
 @dataclass
 class PosterFailure:
-    """An input that could not be predicted, with the reason (which names the input)."""
+    """An input that could not be predicted, with the reason (which names the input) and the error's `kind`
+    (errors.TOO_LARGE, errors.PRIVATE_ADDRESS or None) for interfaces to add their hint."""
 
     source: str
     error: str
     id: str | None = None
+    kind: str | None = None
 
     ok = False
 

@@ -19,7 +19,7 @@ cosine lay between 0.93 and 0.97, which told a user nothing.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,12 +84,13 @@ class SimilarFilter:
 
     @classmethod
     def parse(cls, *, collection: str | None = None, rating: str | None = None, year_min: int | None = None,
-              year_max: int | None = None, genre: str | None = None) -> "SimilarFilter":
+              year_max: int | None = None, genre: str | None = None, held_ratings: Iterable[str] = ()) -> "SimilarFilter":
         """The filter options as users write them (CLI, query string): the catalog's one parser, so `--rating pg
         --collection Studio` keeps what `--rating PG --collection studio` keeps, in `similar` as in `train`."""
         from ..catalog.filters import MovieFilter, parse_genres
 
-        flt = MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max)
+        flt = MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max,
+                                held_ratings=held_ratings)
         return cls(collections=flt.collections or frozenset(), ratings=flt.ratings or frozenset(),
                    year_min=year_min, year_max=year_max, genres=parse_genres(genre) or frozenset())
 

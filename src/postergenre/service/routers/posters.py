@@ -11,7 +11,7 @@ from ...predict.compare import CompareResult
 from ...predict.core import split_genre_list
 from ...predict.heatmaps import overlay_data_url
 from ...predict.inputs import PosterInput
-from ...predict.results import PosterPrediction
+from ...predict.results import PosterPrediction, synopsis_body
 from ...predict.sheet import render_sheet
 from ...predict.similar import SimilarFilter
 from .. import MAX_COMPARE_FILES, schemas
@@ -83,7 +83,7 @@ async def predict(
     def work() -> dict[str, Any]:
         if data is None:  # a synopsis before its poster exists: the story's genres, marked as such
             reading = state.predictor.read_synopsis(synopsis or "", threshold=threshold, top_k=top_k)
-            return {"source": "synopsis", **reading.to_dict(), "heatmaps": []}
+            return {**synopsis_body(reading), "heatmaps": []}  # as prediction_body: no poster, no heatmaps
         prediction = state.predictor.predict(PosterInput(source=name, data=data), synopsis, threshold=threshold,
                                              top_k=top_k, heatmaps=wanted)
         return prediction_body(prediction)
@@ -103,7 +103,8 @@ async def similar(
     year_max: Annotated[Optional[int], Query(ge=1800, le=2200)] = None,
     genre: Annotated[Optional[str], Query(max_length=400, description="Keep titles with any of these genres.")] = None,
 ) -> dict[str, Any]:
-    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre)
+    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre,
+                                held_ratings=(state.filters or {}).get("ratings", ()))  # the page offers these
     data, name, _ = await read_one_poster(request, state)
 
     def work() -> dict[str, Any]:
