@@ -89,3 +89,25 @@ def test_stats_cli(catalog: Catalog) -> None:
     filtered = CliRunner().invoke(app, ["catalog", "stats", "--rating", "pg"], env={"COLUMNS": "200"})
     assert filtered.exit_code == 0, filtered.output
     assert "1 movies" in filtered.output and "Family" in filtered.output and "Drama" not in filtered.output
+
+
+def test_rating_filters_accept_the_ratings_the_catalog_holds(home: Path, tmp_path: Path) -> None:
+    """--rating PD (or a foreign "12A") selects the movies the catalog stores with it, in stats as in similar and
+    brief (their filters are parsed before any model loads); a rating the catalog does not hold still fails, named."""
+    items = [{"id": "tt0000011", "title": "Old", "description": "1925", "genres": "Comedy", "contentRating": "PD"},
+             {"id": "tt0000012", "title": "Abroad", "description": "2010", "genres": "Drama", "contentRating": "12A"},
+             {"id": "tt0000013", "title": "Kids", "description": "2000", "genres": "Family", "contentRating": "G"}]
+    (tmp_path / "api.json").write_text(json.dumps({"items": items}), encoding="utf-8")
+    with Catalog(get_paths(home).ensure().db) as cat:
+        import_catalog_file(cat, tmp_path / "api.json")
+    held = CliRunner().invoke(app, ["catalog", "stats", "--rating", "pd, 12a"], env={"COLUMNS": "200"})
+    assert held.exit_code == 0, held.output
+    assert "2 movies" in held.output and "Drama" in held.output and "Family" not in held.output
+    typo = CliRunner().invoke(app, ["catalog", "stats", "--rating", "PGX"])
+    assert "unknown content rating 'PGX'" in str(typo.exception) and "PD" in str(typo.exception)
+    poster = tmp_path / "missing.jpg"  # the filter is parsed first: a held rating gets past it, a typo does not
+    for command in (["similar", str(poster)], ["brief", str(poster)]):
+        passed = CliRunner().invoke(app, [*command, "--rating", "PD"])
+        assert "unknown content rating" not in str(passed.exception), passed.exception
+        failed = CliRunner().invoke(app, [*command, "--rating", "PGX"])
+        assert "unknown content rating 'PGX'" in str(failed.exception), failed.exception

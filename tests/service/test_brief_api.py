@@ -80,6 +80,17 @@ def test_brief_errors_are_specific(brief_client: httpx.Client, variants) -> None
     assert "format" in _error(brief_client.post("/v1/brief", params={"format": "pdf"}, files=_files(variants[:1])), 422)
 
 
+def test_brief_takes_the_ratings_the_catalog_holds_in_the_canonical_order(brief_client: httpx.Client, variants) -> None:
+    """The page offers every rating the catalog holds ("PD" in the studio's catalog): ticking it must not 422, as
+    /v1/similar takes it; the brief lists the asked ratings in the canonical order, not a set's."""
+    form = {"intended": "Family", "rating": "PD, pg-13, g, tv-14, pg"}
+    response = brief_client.post("/v1/brief", files=_files(variants[:1]), data=form)
+    assert response.status_code == 200, response.text
+    assert response.json()["audiences"]["ratings"] == ["G", "PG", "PG-13", "TV-14", "PD"]
+    assert "unknown content rating 'PGX'" in _error(brief_client.post("/v1/brief", files=_files(variants[:1]),
+                                                                      data={"rating": "PD,PGX"}), 422)
+
+
 def test_a_non_poster_is_flagged_in_the_brief(brief_client: httpx.Client, variants) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (400, 600), (128, 128, 128)).save(buffer, format="PNG")

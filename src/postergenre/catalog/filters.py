@@ -60,7 +60,7 @@ def parse_ratings(text: str | Iterable[str] | None, held: Iterable[str] = ()) ->
     names = [known.get((normalise_rating(p) or p).lower(), p) for p in parts]
     unknown = [p for p, name in zip(parts, names) if name.lower() not in known]
     if unknown:
-        listed = ", ".join(sorted(known.values(), key=_rank(RATINGS)))
+        listed = ", ".join(in_rating_order(known.values()))
         raise PosterGenreError(f"unknown content rating{'s' if len(unknown) > 1 else ''} "
                                f"{', '.join(map(repr, unknown))}; known ratings: {listed}, or all")
     return frozenset(names) or None
@@ -68,6 +68,13 @@ def parse_ratings(text: str | Iterable[str] | None, held: Iterable[str] = ()) ->
 
 def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
     return lambda name: (order.index(name) if name in order else len(order), name)
+
+
+def in_rating_order(ratings: Iterable[str]) -> list[str]:
+    """Ratings in the canonical order (genres.RATINGS, then those a catalog holds as written, alphabetically)."""
+    from .genres import RATINGS
+
+    return sorted(ratings, key=_rank(RATINGS))
 
 
 def parse_genres(text: str | Iterable[str] | None) -> frozenset[str] | None:

@@ -109,9 +109,19 @@ def open_catalog(home: Optional[Path]) -> Catalog:
     return Catalog(paths_for(home).db)
 
 
-def movie_filter(rating: Optional[str], year_min: Optional[int], year_max: Optional[int],
+def held_ratings(home: Optional[Path], rating: Optional[str]) -> list[str]:
+    """The ratings the catalog in `home` stores, so `--rating PD` (or a foreign "12A") it holds is accepted;
+    the catalog is read only when a rating was given."""
+    if rating is None:
+        return []
+    with open_catalog(home) as catalog:
+        return list(catalog.filter_values().ratings)
+
+
+def movie_filter(home: Optional[Path], rating: Optional[str], year_min: Optional[int], year_max: Optional[int],
                  collection: Optional[str] = None, **extra) -> MovieFilter:
-    return MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max, **extra)
+    return MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max,
+                             held_ratings=held_ratings(home, rating), **extra)
 
 
 def print_selection(selection: Selection | Iterable[FilterStep], target: Console | None = None) -> None:

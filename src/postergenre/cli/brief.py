@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PosterGenreError
-from ._app import HomeOption, RuntimeOption, app, err_console, shown
+from ._app import HomeOption, RuntimeOption, app, err_console, held_ratings, shown
 from .predict import (DEFAULT_MAX_FILE_MB, AllowPrivateUrlsOption, MaxFileOption, ModelOption, _load_predictor,
                       _report_failures)
 
@@ -45,13 +45,13 @@ def brief(
     home: HomeOption = None,
 ) -> None:
     """A campaign brief: which variant to run and why, story vs poster, audiences to aim at, how sure the model is."""
-    from ..predict.audiences import parse_ratings
+    from ..catalog.filters import parse_ratings
     from ..predict.brief_html import render_brief
     from ..predict.inputs import resolve_inputs
 
     if fmt not in BRIEF_FORMATS:
         raise PosterGenreError(f"--format must be one of {', '.join(BRIEF_FORMATS)}, got {fmt!r}")
-    ratings = parse_ratings(rating)
+    ratings = parse_ratings(rating, held_ratings(home, rating))
     items = resolve_inputs(posters)
     predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
     html = fmt == "html"

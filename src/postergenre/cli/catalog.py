@@ -126,7 +126,7 @@ def stats(collection: CollectionOption = None, rating: RatingOption = None, year
     removed, and why, is printed first.
     """
     with open_catalog(home) as catalog:
-        result = compute_stats(catalog, movie_filter(rating, year_min, year_max, collection))
+        result = compute_stats(catalog, movie_filter(home, rating, year_min, year_max, collection))
     print_selection(result.removed, console)
     _print_stats(result)
 
@@ -175,7 +175,7 @@ def report_dataset(
     from ..evaluation.dataset_report import write_dataset_report  # matplotlib: load only when used
 
     target = out or paths_for(home).reports / "dataset.html"
-    flt = movie_filter(rating, year_min, year_max, collection)
+    flt = movie_filter(home, rating, year_min, year_max, collection)
     with open_catalog(home) as catalog:
         print_selection(catalog.select(flt), console)
         with console.status("writing the dataset report"):

@@ -60,7 +60,7 @@ def embed(
     options = ray_options(engine, address, ray_actors, ray_batch_size)
     spec = get_backbone(backbone)
     paths = paths_for(home)
-    flt = movie_filter(rating, year_min, year_max, collection, require_poster=True)
+    flt = movie_filter(home, rating, year_min, year_max, collection, require_poster=True)
     if engine == "ray":  # Ray Data; --batch-size, --workers and --threads are the local engine's
         from ..features.ray_engine import embed_catalog_ray, require_ray
 

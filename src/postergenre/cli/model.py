@@ -82,7 +82,7 @@ def train(
     from ..training.search import parse_params
     from ..training.train import train as train_all
 
-    flt = movie_filter(rating, year_min, year_max, collection)
+    flt = movie_filter(home, rating, year_min, year_max, collection)
     if head is HeadChoice.seed_cnn:
         _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home)
         return
@@ -199,7 +199,7 @@ def evaluate(
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)
     with open_catalog(home) as catalog:
-        result, ds, probs = evaluate_model(artifact, catalog, flt=movie_filter(rating, year_min, year_max, collection),
+        result, ds, probs = evaluate_model(artifact, catalog, flt=movie_filter(home, rating, year_min, year_max, collection),
                                            holdout_fraction=holdout, seed=seed, bootstrap=bootstrap,
                                            log=lambda s: err_console.print(s, highlight=False))
     html_path = out or paths.reports / f"evaluation-{_stamp()}.html"

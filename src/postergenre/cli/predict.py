@@ -17,7 +17,7 @@ from ..errors import PRIVATE_ADDRESS, TOO_LARGE, PosterGenreError
 from ..posters.images import DEFAULT_MAX_FILE_BYTES
 from ..progress import Progress
 from ..safe_text import csv_writer
-from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, console, err_console, shown
+from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, console, err_console, held_ratings, shown
 from ._progress import progress_display
 
 if TYPE_CHECKING:
@@ -261,7 +261,8 @@ def similar(
     from ..predict.similar import SimilarFilter
 
     _check_format(fmt)
-    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre)
+    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre,
+                                held_ratings=held_ratings(home, rating))
     items = resolve_inputs([poster])
     if len(items) != 1:
         raise PosterGenreError(f"{poster}: similar takes one poster, this names {len(items)}")

@@ -49,7 +49,7 @@ def predict_catalog(
     paths = paths_for(home)
     cache = paths.home / RUNTIMES_FOLDER
     core = ModelCore.load(model, runtime=runtime, runtime_cache=cache)
-    flt = movie_filter(rating, year_min, year_max, collection, require_poster=True)
+    flt = movie_filter(home, rating, year_min, year_max, collection, require_poster=True)
     with open_catalog(home) as catalog, progress_display() as show:
         summary = run(catalog, PosterStore(paths.posters), core, out, model_name=str(model or DEFAULT_MODEL_DIR),
                       flt=flt, engine=engine, ray_options=options, runtime_cache=cache, progress=show)

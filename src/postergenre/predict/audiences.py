@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.filters import parse_ratings as parse_ratings  # the one parser; the brief's callers import it here
 from ..errors import ModelError
 from .compare import and_list
 from .similar import CatalogSimilarity, SimilarFilter, SimilarTitle

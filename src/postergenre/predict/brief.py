@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from ..catalog.filters import in_rating_order
 from ..errors import PosterGenreError
 from .audiences import HOW_TO_ADD, AudienceGroup, CatalogAudiences, comparable_by_genre
 from .compare import CompareResult, VariantScore, and_list, rank_variants
@@ -223,7 +224,7 @@ def _audiences(ranked: list[BriefVariant], targets: list[str], similarity: Catal
     if ratings is None:
         chosen, note = list(catalog.rating_default.ratings), catalog.rating_default.note
     else:
-        chosen = list(ratings)
+        chosen = in_rating_order(ratings)  # the parser's set has no order
         note = f"Limited to {and_list(chosen)} titles, as asked." if chosen else "Titles of every rating, as asked."
     prediction = source.score.prediction
     groups = comparable_by_genre(similarity, prediction.embedding, genres, ratings=chosen,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
-from ...predict.audiences import parse_ratings
+from ...catalog.filters import parse_ratings
 from ...predict.brief import MAX_VARIANTS
 from ...predict.brief_html import render_brief
 from ...predict.inputs import PosterInput
@@ -39,7 +39,7 @@ async def brief(request: Request, state: AdmittedDep,
                 ) -> Any:
     posters, fields = await read_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=FIELDS)
     variants = [PosterInput(source=name, data=data) for data, name in posters]
-    ratings = parse_ratings(fields["rating"])
+    ratings = parse_ratings(fields["rating"], (state.filters or {}).get("ratings", ()))  # as /v1/similar: the page offers these
 
     def work() -> Any:
         result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
