@@ -22,13 +22,13 @@ def studio_csv(shared_data: Path) -> Path:
     return path
 
 
-def studio_films(shared_data: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(ids, plots, Y [N, len(GENRES)]) of studio films with a plot and at least one of GENRES, in CSV order."""
-    index = {g: j for j, g in enumerate(GENRES)}
+def studio_films(shared_data: Path, genres: list[str] = GENRES) -> tuple[list[str], list[str], np.ndarray]:
+    """(ids, plots, Y [N, len(genres)]) of studio films with a plot and at least one of `genres`, in CSV order."""
+    index = {g: j for j, g in enumerate(genres)}
     ids, plots, ys = [], [], []
     with open(studio_csv(shared_data), newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            y = np.zeros(len(GENRES), dtype=np.int8)
+            y = np.zeros(len(genres), dtype=np.int8)
             for g in normalise_genres([x for x in row["genres"].split(",") if x.strip()]):
                 if g in index:
                     y[index[g]] = 1

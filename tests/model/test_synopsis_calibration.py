@@ -4,15 +4,15 @@ War at 0% on every plot: the per-genre Platt fit had diverged)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from postergenre.catalog.genres import normalise_genres
 from postergenre.model.head_forward import sigmoid
 from postergenre.model.synopsis import SynopsisHead, _platt
+
+from studio_data import studio_films
 
 # Every genre the studio catalog uses, the rare ones included (War has 14 films, Western 21).
 GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
@@ -22,22 +22,9 @@ GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "D
 
 @pytest.fixture(scope="module")
 def studio_plots(shared_data: Path) -> tuple[list[str], np.ndarray]:
-    path = shared_data / "studio-catalog" / "imdb_api_export.csv"
-    if not path.is_file():
-        pytest.skip(f"studio catalog not found at {path}")
-    index = {g: j for j, g in enumerate(GENRES)}
-    plots, ys = [], []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            y = np.zeros(len(GENRES), dtype=np.int8)
-            for g in normalise_genres([x for x in row["genres"].split(",") if x.strip()]):
-                if g in index:
-                    y[index[g]] = 1
-            if y.any() and row["plot"].strip():
-                plots.append(row["plot"].strip())
-                ys.append(y)
+    _, plots, Y = studio_films(shared_data, GENRES)
     order = np.random.default_rng(1).permutation(len(plots))
-    return [plots[i] for i in order], np.stack(ys)[order]
+    return [plots[i] for i in order], Y[order]
 
 
 @pytest.mark.slow

@@ -16,9 +16,6 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-default-apps", "--disable-extensions"]
 SYNOPSIS = "A boy left home alone at Christmas defends the house against two burglars with homemade traps."
 MAX_PAGES = 3
 
@@ -30,19 +27,6 @@ def brief_server(predictor, studio_home: Path, serve) -> Iterator[str]:
 
     with serve(create_app(ServiceSettings(home=studio_home), predictor=predictor)) as running:
         yield running.url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run the browser test")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,6 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-default-apps", "--disable-extensions"]
 UPLOAD_LIMIT = 2_000_000
 TARGETS = ["Family", "Animation"]
 
@@ -59,19 +56,6 @@ def drawn_server(predictor, serve, tmp_path_factory):
 def api(drawn_server):
     with httpx.Client(base_url=drawn_server.url, timeout=120) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run the browser test")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _open(browser, url: str, width: int = 1366):

@@ -10,9 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PosterGenreError
-from ._app import HomeOption, RuntimeOption, app, err_console, held_ratings, shown
-from .predict import (DEFAULT_MAX_FILE_MB, AllowPrivateUrlsOption, MaxFileOption, ModelOption, _load_predictor,
-                      _report_failures)
+from ._app import app, err_console, held_ratings, shown
+from .predict import PredictorOptions, _report_failures, with_predictor_options
 
 BRIEF_FORMATS = ("html", "json")
 BRIEF_EXIT_CODES = ("Exit codes: 0 the brief was written (also from a home without a catalog or its embeddings: the "
@@ -22,6 +21,7 @@ BRIEF_EXIT_CODES = ("Exit codes: 0 the brief was written (also from a home witho
 
 
 @app.command(epilog=BRIEF_EXIT_CODES)
+@with_predictor_options
 def brief(
     posters: Annotated[list[str], typer.Argument(
         help="1 to 6 poster variants of one film: files, folders, globs or http(s) URLs.", show_default=False)],
@@ -38,11 +38,8 @@ def brief(
         "--out", "-o", help="Write the brief to this file instead of stdout.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="html (one self-contained page that prints to 1–3 A4 "
                                                             "pages for up to three variants) or json.")] = "html",
-    runtime: RuntimeOption = "auto",
-    allow_private_urls: AllowPrivateUrlsOption = False,
-    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
-    model: ModelOption = None,
-    home: HomeOption = None,
+    *,
+    options: PredictorOptions,
 ) -> None:
     """A campaign brief: which variant to run and why, story vs poster, audiences to aim at, how sure the model is."""
     from ..catalog.filters import parse_ratings
@@ -51,9 +48,9 @@ def brief(
 
     if fmt not in BRIEF_FORMATS:
         raise PosterGenreError(f"--format must be one of {', '.join(BRIEF_FORMATS)}, got {fmt!r}")
-    ratings = parse_ratings(rating, held_ratings(home, rating))
+    ratings = parse_ratings(rating, held_ratings(options.home, rating))
     items = resolve_inputs(posters)
-    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
+    predictor = options.load()
     html = fmt == "html"
     err_console.print(f"reading {len(items)} variant{'s' if len(items) != 1 else ''}"
                       f"{', heatmaps' if html else ''} and comparable titles…", highlight=False)

@@ -5,8 +5,11 @@ The model is imported inside the commands, so `postergenre --help` and other com
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -60,6 +63,43 @@ def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = 
                           max_file_bytes=int(max_file_mb * 1_000_000))
 
 
+@dataclass(frozen=True)
+class PredictorOptions:
+    """The options of every command that loads the model, declared once (see with_predictor_options)."""
+
+    runtime: str
+    allow_private_urls: bool
+    max_file_mb: float
+    model: Optional[Path]
+    home: Optional[Path]
+
+    def load(self) -> "Predictor":
+        return _load_predictor(self.model, self.home, self.runtime, self.allow_private_urls, self.max_file_mb)
+
+
+_PREDICTOR_PARAMS = (("runtime", RuntimeOption, "auto"), ("allow_private_urls", AllowPrivateUrlsOption, False),
+                     ("max_file_mb", MaxFileOption, DEFAULT_MAX_FILE_MB), ("model", ModelOption, None),
+                     ("home", HomeOption, None))
+
+
+def with_predictor_options(command):
+    """Gives a command the PredictorOptions flags (last in its --help, in that order) and passes them to its
+    `options: PredictorOptions` parameter. Put it under @app.command."""
+    signature = inspect.signature(command, eval_str=True)  # typer reads this signature, not the function's
+    kept = [p for p in signature.parameters.values() if p.name != "options"]
+    added = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+             for name, annotation, default in _PREDICTOR_PARAMS]
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> Any:
+        options = PredictorOptions(**{name: kwargs.pop(name) for name, _, _ in _PREDICTOR_PARAMS})
+        return command(**kwargs, options=options)
+
+    run.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in kept + added}
+    return run
+
+
 def _report_failures(failures: list["PosterFailure"]) -> None:
     for f in failures:
         _report_error(f.error if f.source in f.error else f"{f.source}: {f.error}", f.kind)
@@ -88,6 +128,7 @@ def _plural(n: int, word: str) -> str:
 
 
 @app.command(epilog=EXIT_CODES)
+@with_predictor_options
 def predict(
     posters: Annotated[Optional[list[str]], typer.Argument(
         help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
@@ -105,11 +146,8 @@ def predict(
                                                             "looked, for each poster's decided genres.")] = False,
     explain_dir: Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")] = Path("postergenre-explain"),
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass.")] = 2,
-    runtime: RuntimeOption = "auto",
-    allow_private_urls: AllowPrivateUrlsOption = False,
-    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
-    model: ModelOption = None,
-    home: HomeOption = None,
+    *,
+    options: PredictorOptions,
 ) -> None:
     """Predict genres from posters: a plain-words reading, ranked probabilities, the decided genres, a poster check."""
     from dataclasses import replace
@@ -120,7 +158,7 @@ def predict(
     if not posters:
         if synopsis is None:
             raise PosterGenreError("give posters to read, or --synopsis \"...\" to read a story before its poster exists")
-        _predict_synopsis(synopsis, fmt, threshold, top_k, model, home, runtime)
+        _predict_synopsis(synopsis, fmt, threshold, top_k, options)
         return
     items = resolve_inputs(posters)
     if synopsis is not None:
@@ -128,7 +166,7 @@ def predict(
             raise PosterGenreError(f"--synopsis goes with one poster, but the inputs name {len(items)}; give a CSV "
                                    "with a synopsis column for several")
         items = [replace(items[0], synopsis=synopsis)]
-    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
+    predictor = options.load()
     if synopsis is not None and not predictor.has_synopsis:
         raise PosterGenreError("this model has no synopsis head; retrain it with plots in the catalog")
     with progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report:
@@ -157,11 +195,11 @@ def predict(
 
 
 def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k: Optional[int],
-                      model: Optional[Path], home: Optional[Path], runtime: str) -> None:
+                      options: PredictorOptions) -> None:
     """A synopsis without a poster: the story's genres from the synopsis head alone, marked as such."""
     from ..predict.results import synopsis_body
 
-    predictor = _load_predictor(model, home, runtime)
+    predictor = _load_predictor(options.model, options.home, options.runtime)  # no posters: no URL or size options
     reading = predictor.read_synopsis(synopsis, threshold=threshold, top_k=top_k)
     if fmt == "json":
         _print_json([synopsis_body(reading)])
@@ -240,6 +278,7 @@ def _write_csv(results: list["PosterPrediction | PosterFailure | GenreReading"],
 
 
 @app.command(epilog=EXIT_CODES)
+@with_predictor_options
 def similar(
     poster: Annotated[str, typer.Argument(help="A poster file or http(s) URL.", show_default=False)],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="How many comparable titles.")] = 10,
@@ -250,11 +289,8 @@ def similar(
     year_max: Annotated[Optional[int], typer.Option("--year-max", help="Only titles up to this year.")] = None,
     genre: Annotated[Optional[str], typer.Option("--genre", help="Only titles with any of these genres.")] = None,
     fmt: FormatOption = "table",
-    runtime: RuntimeOption = "auto",
-    allow_private_urls: AllowPrivateUrlsOption = False,
-    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
-    model: ModelOption = None,
-    home: HomeOption = None,
+    *,
+    options: PredictorOptions,
 ) -> None:
     """Comparable titles: the catalog posters nearest to POSTER in look and genre profile, itself excluded."""
     from ..predict.inputs import resolve_inputs
@@ -262,11 +298,11 @@ def similar(
 
     _check_format(fmt)
     where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre,
-                                held_ratings=held_ratings(home, rating))
+                                held_ratings=held_ratings(options.home, rating))
     items = resolve_inputs([poster])
     if len(items) != 1:
         raise PosterGenreError(f"{poster}: similar takes one poster, this names {len(items)}")
-    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
+    predictor = options.load()
     try:
         result = predictor.similar(items[0], k=k, where=where)
     except PosterGenreError as exc:
@@ -299,6 +335,7 @@ def similar(
 
 
 @app.command(epilog=EXIT_CODES)
+@with_predictor_options
 def compare(
     posters: Annotated[list[str], typer.Argument(help="Poster variants: files, folders, globs or URLs.", show_default=False)],
     target: Annotated[str, typer.Option("--target", "-t", help="Intended genres, comma-separated, e.g. Family,Comedy.")],
@@ -307,11 +344,8 @@ def compare(
                                                                        "every variant).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a side-by-side HTML sheet (posters, bars, heatmaps).")] = None,
     fmt: FormatOption = "table",
-    runtime: RuntimeOption = "auto",
-    allow_private_urls: AllowPrivateUrlsOption = False,
-    max_file_mb: MaxFileOption = DEFAULT_MAX_FILE_MB,
-    model: ModelOption = None,
-    home: HomeOption = None,
+    *,
+    options: PredictorOptions,
 ) -> None:
     """Rank poster variants by how strongly each signals the target genres, and list unintended genres."""
     from ..predict.compare import SCORING, SYNOPSIS_NOTE
@@ -319,7 +353,7 @@ def compare(
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)
-    predictor = _load_predictor(model, home, runtime, allow_private_urls, max_file_mb)
+    predictor = options.load()
     match_genres(split_genre_list(target), predictor.genres)  # fail on a typo before any work
     result = predictor.compare(resolve_inputs(posters), target, synopsis=synopsis, heatmaps=out is not None)
     if out is not None:
