@@ -277,10 +277,11 @@ class SynopsisHead:
         out[f"{TENSOR_PREFIX}biases"] = self.biases_
         out[f"{TENSOR_PREFIX}calib_scale"] = self.calib_scale_
         out[f"{TENSOR_PREFIX}calib_bias"] = self.calib_bias_
-        if self.encoder:  # small (256 x G): kept at full precision whatever `compact` says
-            out[f"{TENSOR_PREFIX}embed_mean"] = self.embed_mean_.astype(np.float64)
-            out[f"{TENSOR_PREFIX}embed_scale"] = self.embed_scale_.astype(np.float64)
-            out[f"{TENSOR_PREFIX}embed_weights"] = self.embed_weights_
+        if self.encoder:  # compact: float16 weights and float32 statistics (keeps the shipped file under 2 MiB)
+            stats_type, weights_type = (np.float32, np.float16) if compact else (np.float64, np.float32)
+            out[f"{TENSOR_PREFIX}embed_mean"] = self.embed_mean_.astype(stats_type)
+            out[f"{TENSOR_PREFIX}embed_scale"] = self.embed_scale_.astype(stats_type)
+            out[f"{TENSOR_PREFIX}embed_weights"] = self.embed_weights_.astype(weights_type)
         return out
 
     def config(self) -> dict[str, Any]:
