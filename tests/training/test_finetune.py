@@ -1,0 +1,126 @@
+"""Fine-tuning the backbone (training/finetune.py) on real shared posters, in a few tiny steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from postergenre.errors import PosterGenreError
+from postergenre.features.registry import get_backbone
+from postergenre.training.finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner,
+                                           augment, learning_rate_factor, load_fine_tuned)
+from postergenre.features.preprocess import Letterbox
+
+GENRES = ("Drama", "Comedy", "Horror")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def posters(shared_rows, shared_data) -> tuple[list[Path], np.ndarray]:
+    rows = shared_rows[:12]
+    Y = np.array([[g in r["genres"].split("|") for g in GENRES] for r in rows], dtype=np.float32)
+    return [shared_data / r["poster"] for r in rows], Y
+
+
+def _init_head(dim: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {"mean": np.zeros(dim, np.float32), "scale": np.full(dim, 4.0, np.float32),
+            "w0": (rng.standard_normal((len(GENRES), dim)) * 0.01).astype(np.float32), "b0": np.zeros(len(GENRES), np.float32)}
+
+
+OPTS = FineTuneOptions(epochs=1.0, batch_size=4, warmup_steps=1, width=64, height=96, checkpoint_every=1, threads=1)
+
+
+def test_fine_tuning_moves_the_weights_and_saves_a_loadable_backbone(posters, tmp_path):
+    paths, Y = posters
+    spec = get_backbone()
+    tuner = FineTuner(spec, OPTS).fit(paths, Y, _init_head(spec.feature_dim), tmp_path / "ft", data_fingerprint="t")
+    report = tuner.report_
+    assert report["steps"] == 3 and report["posters"] == 12 and report["base_backbone"] == spec.name
+    assert not (tmp_path / "ft" / CHECKPOINT_FILE).exists()  # removed once finished
+    loaded_spec, net, loaded = load_fine_tuned(tmp_path / "ft")
+    assert loaded == report and loaded_spec.name == spec.name
+    base = spec.build()
+    moved = [float((a - b).abs().max()) for a, b in zip(net.state_dict().values(), base.state_dict().values())]
+    assert max(moved) > 0  # the backbone itself changed, not only the head
+    x = torch.zeros(1, 3, spec.input_size[1], spec.input_size[0])
+    with torch.no_grad():
+        assert net(x).shape == (1, spec.feature_dim)  # usable at the prediction size
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(posters, tmp_path):
+    paths, Y = posters
+    spec = get_backbone()
+    head = _init_head(spec.feature_dim)
+    whole = FineTuner(spec, OPTS).fit(paths, Y, head, tmp_path / "whole", data_fingerprint="t")
+
+    def stop_after_two(p):
+        if p.task == "fine-tuning" and p.done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        FineTuner(spec, OPTS).fit(paths, Y, head, tmp_path / "resumed", data_fingerprint="t", progress=stop_after_two)
+    assert (tmp_path / "resumed" / CHECKPOINT_FILE).is_file() and not (tmp_path / "resumed" / WEIGHTS_FILE).exists()
+    messages: list[str] = []
+    resumed = FineTuner(spec, OPTS).fit(paths, Y, head, tmp_path / "resumed", data_fingerprint="t", log=messages.append)
+    assert any("resuming at step 2/3" in m for m in messages)
+    assert resumed.report_["weights_sha256"] == whole.report_["weights_sha256"]
+    assert [c["step"] for c in resumed.report_["loss_curve"]] == [1, 2, 3]
+
+
+def test_a_checkpoint_of_another_run_is_refused_not_mixed_in(posters, tmp_path):
+    paths, Y = posters
+    spec = get_backbone()
+    head = _init_head(spec.feature_dim)
+
+    def stop_at_one(p):
+        if p.task == "fine-tuning" and p.done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        FineTuner(spec, OPTS).fit(paths, Y, head, tmp_path / "ft", data_fingerprint="t", progress=stop_at_one)
+    with pytest.raises(PosterGenreError, match="checkpoint of another fine-tuning run"):
+        FineTuner(spec, OPTS).fit(paths, 1 - Y, head, tmp_path / "ft", data_fingerprint="other labels")
+
+
+def test_tampered_weights_are_refused(posters, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    paths, Y = posters
+    spec = get_backbone()
+    FineTuner(spec, OPTS).fit(paths, Y, _init_head(spec.feature_dim), tmp_path / "ft", data_fingerprint="t")
+    weights = load_file(str(tmp_path / "ft" / WEIGHTS_FILE))
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1e-3
+    save_file(weights, str(tmp_path / "ft" / WEIGHTS_FILE))
+    with pytest.raises(PosterGenreError, match="does not match the sha256"):
+        load_fine_tuned(tmp_path / "ft")
+    (tmp_path / "ft" / REPORT_FILE).unlink()
+    with pytest.raises(PosterGenreError, match="holds no fine-tuned backbone"):
+        load_fine_tuned(tmp_path / "ft")
+
+
+def test_bad_options_and_inputs_are_named(posters, tmp_path):
+    paths, Y = posters
+    spec = get_backbone()
+    with pytest.raises(PosterGenreError, match="--epochs"):
+        FineTuner(spec, FineTuneOptions(epochs=0))
+    with pytest.raises(PosterGenreError, match="one label row per poster"):
+        FineTuner(spec, OPTS).fit(paths[:5], Y, _init_head(spec.feature_dim), tmp_path / "x", data_fingerprint="t")
+
+
+def test_schedule_and_augmentation():
+    assert learning_rate_factor(0, 100, 20) == pytest.approx(1 / 20)
+    assert learning_rate_factor(19, 100, 20) == pytest.approx(1.0)
+    assert learning_rate_factor(20, 100, 20) == pytest.approx(1.0)
+    assert learning_rate_factor(60, 100, 20) == pytest.approx(0.5)
+    assert learning_rate_factor(100, 100, 20) == pytest.approx(0.0, abs=1e-12)
+    box = Letterbox(16, 24, (127.0,) * 3, (128.0,) * 3)
+    pixels = np.random.default_rng(0).integers(0, 256, (6, 24, 16, 3), dtype=np.uint8)
+    a = augment(pixels, box, torch.Generator().manual_seed(1), 0.85)
+    b = augment(pixels, box, torch.Generator().manual_seed(1), 0.85)
+    assert a.shape == (6, 3, 24, 16) and torch.equal(a, b)  # the same seed gives the same views (resume)
+    assert float(a.abs().max()) <= 1.0 and not torch.equal(a, augment(pixels, box, torch.Generator().manual_seed(2), 0.85))
