@@ -66,6 +66,34 @@ def test_compact_tensors_are_a_quarter_of_the_size_and_rank_held_out_plots_alike
     assert abs(macro_auc(Y[900:, cols], Q[:, cols]) - macro_auc(Y[900:, cols], P[:, cols])) < 0.002
 
 
+def _eigen_dual_ridge(Ks, R, alpha):
+    """The solver the head used before the Cholesky one: one eigen-decomposition of the kernel."""
+    evals, evecs = np.linalg.eigh(Ks)
+    evals = np.clip(evals, 0.0, None)
+    shrink = 1.0 / (evals + alpha)
+    return evecs @ (shrink[:, None] * (evecs.T @ R)), np.einsum("ik,k,ik->i", evecs, evals * shrink, evecs)
+
+
+@pytest.mark.slow  # three head fits
+def test_cholesky_fit_predicts_what_the_eigen_decomposition_fit_did(fitted, plots_and_labels, monkeypatch):
+    from postergenre.model import synopsis
+
+    plots, Y = plots_and_labels
+    X = fitted._features(plots[:900])
+    frequent = (np.diff(X.tocsc().indptr) >= 900 // 12).sum()
+    assert 0 < frequent < X.shape[1]  # both halves of the kernel's split are used
+    np.testing.assert_allclose(synopsis._gram(X), (X @ X.T).toarray(), rtol=0, atol=1e-12)
+    monkeypatch.setattr(synopsis, "_dual_ridge", _eigen_dual_ridge)
+    w = np.where(Y[:900, GENRES.index("Family")] == 1, 3.0, 1.0)
+    eigen, eigen_weighted = (SynopsisHead(genres=GENRES).fit(plots[:900], Y[:900], sample_weight=s) for s in (None, w))
+    monkeypatch.undo()
+    weighted = SynopsisHead(genres=GENRES).fit(plots[:900], Y[:900], sample_weight=w)
+    held_out = plots[900:]
+    assert np.abs(fitted.predict_proba(held_out) - eigen.predict_proba(held_out)).max() < 1e-6
+    assert np.abs(weighted.predict_proba(held_out) - eigen_weighted.predict_proba(held_out)).max() < 1e-6
+    np.testing.assert_allclose(fitted.calib_scale_, eigen.calib_scale_, rtol=1e-5)
+
+
 def test_blank_synopsis_has_no_signal(fitted):
     P = fitted.predict_proba(["", None, "   ", "A young girl befriends a horse."])
     assert np.isnan(P[:3]).all() and np.isfinite(P[3]).all()

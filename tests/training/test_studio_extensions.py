@@ -55,6 +55,39 @@ def test_correction_helps_held_out_studio_films_and_round_trips(signals):
         DomainCorrection().predict_proba(general)
 
 
+def _correction_objective(theta: np.ndarray, L: np.ndarray, Y: np.ndarray, w: np.ndarray, l2: float):
+    """DomainCorrection's objective, written out: weighted logistic loss averaged over cells + l2 ||M - I||^2."""
+    n, g = L.shape
+    D, d = theta[:g * g].reshape(g, g), theta[g * g:]
+    z = L + L @ D.T + d
+    p = 1 / (1 + np.exp(-z))
+    r = (p - Y) * w[:, None] / (n * g)
+    value = ((np.logaddexp(0, z) - Y * z) * w[:, None]).sum() / (n * g) + l2 * (D * D).sum()
+    return value, np.concatenate([(r.T @ L + 2 * l2 * D).ravel(), r.sum(0)])
+
+
+def test_newton_fit_reaches_the_minimum_of_a_direct_minimisation(signals):
+    from scipy.optimize import minimize
+
+    from postergenre.model.logistic import logit
+
+    _, Y, general, _ = signals
+    Y = Y.astype(np.float64).copy()
+    Y[:, GENRES.index("Sport")] = 0  # a genre no film carries: its intercept heads to -inf, the fit must still stop
+    w = np.where(np.arange(len(Y)) % 3 == 0, 3.0, 1.0)  # weighted rows, as the studio films are beside general ones
+    L, g = logit(general), len(GENRES)
+    corr = DomainCorrection().fit(general, Y, sample_weight=w)
+    theta = np.concatenate([(corr.matrix_ - np.eye(g)).ravel(), corr.bias_])
+    direct = minimize(_correction_objective, np.zeros(g * g + g), args=(L, Y, w / w.mean(), 1e-3), jac=True,
+                      method="L-BFGS-B", options={"maxiter": 20000, "maxfun": 40000, "ftol": 1e-15, "gtol": 1e-12})
+    newton_loss, newton_grad = _correction_objective(theta, L, Y, w / w.mean(), 1e-3)
+    assert newton_loss <= direct.fun + 1e-12
+    assert np.abs(newton_grad).max() < 1e-8
+    z = L + L @ direct.x[:g * g].reshape(g, g).T + direct.x[g * g:]
+    np.testing.assert_allclose(corr.predict_proba(general), 1 / (1 + np.exp(-z)), atol=1e-4)
+    assert np.isfinite(corr.bias_).all() and corr.predict_proba(general)[:, GENRES.index("Sport")].max() < 1e-6
+
+
 def test_fit_studio_extensions_contract(signals):
     plots, Y, general, groups = signals
     n = 500

@@ -39,28 +39,61 @@ class DomainCorrection:
         self.max_iter = max_iter
 
     def fit(self, general_probs: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "DomainCorrection":
+        """Minimise the weighted logistic loss, a mean over the N x G cells, plus `l2` * ||M - I||^2.
+
+        The loss decouples by genre: genre g's logit is L[:, g] + L @ D[g] + d[g] (D = M - I), a weighted
+        logistic regression on the G general logits plus an intercept, with the ridge on D[g] only. Each genre
+        is fitted by damped Newton (a (G+1) x (G+1) Hessian; its step halved until its loss does not increase)
+        until its Newton decrement is at rounding level, ~10 steps: the exact minimum, where L-BFGS on all
+        G*G+G parameters jointly took ~200 loss evaluations and stopped 1e-5 above it (probabilities 0.02 off).
+        """
         L = logit(general_probs)
         Y = np.asarray(Y, dtype=np.float64)
         if L.ndim != 2 or L.shape != Y.shape:
             raise PosterGenreError(f"domain correction: probabilities {L.shape} and labels {Y.shape} must both be [N, G]")
         n, g = L.shape
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        w = w / w.mean()
+        w = (w / w.mean() / (n * g))[:, None]  # each cell's weight: a mean over cells, like the poster heads' loss
         l2 = float(self.l2)
+        X = np.hstack([L, np.ones((n, 1))])  # every genre's features; genre g's parameters theta[g] = (D[g], d[g])
+        ridge = 2 * l2 * np.append(np.ones(g), 0.0)  # the intercept is not penalised
+        # Every genre's Hessian is X.T @ diag(s[:, k]) @ X: one matrix product s.T @ (the products of X's columns).
+        upper = np.triu_indices(g + 1)
+        pairs = X[:, upper[0]] * X[:, upper[1]]
+        theta = np.zeros((g, g + 1))
 
-        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            D, d = theta[:g * g].reshape(g, g), theta[g * g:]
-            z = L + L @ D.T + d
-            cell = (np.logaddexp(0, z) - Y * z) * w[:, None]
-            r = (sigmoid(z) - Y) * w[:, None] / (n * g)  # mean over cells, like the poster heads' loss
-            value = cell.sum() / (n * g) + l2 * (D * D).sum()
-            return value, np.concatenate([(r.T @ L + 2 * l2 * D).ravel(), r.sum(0)])
+        def losses(genres: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z = L[:, genres] + X @ params.T
+            return (w * (np.logaddexp(0, z) - Y[:, genres] * z)).sum(0) + l2 * (params[:, :g] ** 2).sum(1), z
 
-        from scipy.optimize import minimize  # fitting only: the predict path loads no optimiser
-
-        res = minimize(loss, np.zeros(g * g + g), jac=True, method="L-BFGS-B", options={"maxiter": int(self.max_iter)})
-        self.matrix_ = np.eye(g) + res.x[:g * g].reshape(g, g)
-        self.bias_ = res.x[g * g:]
+        active = np.arange(g)
+        current, z = losses(active, theta)
+        for _ in range(int(self.max_iter)):
+            p = sigmoid(z)
+            grad = ((w * (p - Y[:, active])).T @ X) + ridge * theta[active]
+            s = w * p * (1 - p)
+            hess = np.zeros((len(active), g + 1, g + 1))
+            hess[:, upper[0], upper[1]] = hess[:, upper[1], upper[0]] = s.T @ pairs
+            hess += np.diag(ridge + 1e-15)
+            delta = np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+            # Twice the predicted decrease; below this the loss's rounding noise (~1e-15 of it) decides line searches.
+            done = (grad * delta).sum(1) <= 1e-12 * np.abs(current) + 1e-17
+            step = np.ones(len(active))
+            for _ in range(40):  # backtracking: halve each genre's step until its loss does not increase
+                trial, z = losses(active, theta[active] - step[:, None] * delta)
+                worse = ~done & (trial > current + 1e-14 * np.abs(current))
+                if not worse.any():
+                    break
+                step = np.where(worse, step / 2, step)
+            else:
+                step = np.where(worse, 0.0, step)
+            theta[active] -= step[:, None] * delta  # a converged genre takes its last (full, tiny) Newton step
+            keep = ~done & (step > 0)
+            if not keep.any():
+                break
+            active, current, z = active[keep], trial[keep], z[:, keep]
+        self.matrix_ = np.eye(g) + theta[:, :g]
+        self.bias_ = theta[:, g].copy()
         return self
 
     def decision_function(self, general_probs: np.ndarray) -> np.ndarray:

@@ -3,8 +3,8 @@
 Features are TF-IDF word unigrams+bigrams and character 2-5-grams (inside word boundaries), concatenated, and
 (`encoder`, the default) a pretrained sentence vector of the plot: WordLlama's mean-pooled token embeddings
 (model/text_encoder.py), standardised and weighted by `encoder_weight`. The model is ridge regression of the 0/1 genre labels on those features, solved in its dual form: with ~3,000 plots
-and ~60,000 features, one eigen-decomposition of the 3,000 x 3,000 kernel gives the weights of every genre at
-once, and its leave-one-out scores come free. A per-genre sigmoid (Platt scaling) fitted on those leave-one-out
+and ~60,000 features, one Cholesky factorisation of the 3,000 x 3,000 kernel gives the weights of every genre
+at once, and its leave-one-out scores come from the diagonal of the inverse. A per-genre sigmoid (Platt scaling) fitted on those leave-one-out
 scores turns ridge scores into probabilities that are not over-confident on the training plots.
 
 Why this: on studio films (5-fold CV, 3,024 plots; benchmarks/quality_studio.py) ridge on word+char TF-IDF
@@ -48,6 +48,31 @@ def _vectoriser(analyzer: str, ngram_range: Sequence[int], min_df: int, vocabula
     return TfidfVectorizer(analyzer=analyzer, ngram_range=tuple(int(v) for v in ngram_range), min_df=min_df,
                            sublinear_tf=True, lowercase=True, strip_accents="unicode", dtype=np.float64,
                            vocabulary=vocabulary)
+
+
+def _gram(X) -> np.ndarray:
+    """X @ X.T as a dense array for a sparse X [n, F]. Columns in more than 1/12 of the rows (frequent character
+    n-grams, the sentence vectors) go through a dense matrix product: the sparse one spends time on every pair of
+    rows sharing a column, which for those columns was most of a synopsis fit."""
+    Xc = X.tocsc()
+    frequent = np.diff(Xc.indptr) >= max(1, X.shape[0] // 12)
+    dense = Xc[:, np.flatnonzero(frequent)].toarray()
+    rare = Xc[:, np.flatnonzero(~frequent)].tocsr()
+    return dense @ dense.T + (rare @ rare.T).toarray()
+
+
+def _dual_ridge(Ks: np.ndarray, R: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """(A, leverages) of kernel ridge: A = (Ks + alpha I)^-1 R and diag(Ks (Ks + alpha I)^-1) = 1 - alpha
+    diag((Ks + alpha I)^-1), from one Cholesky factorisation (a third of an eigen-decomposition's time and
+    more). `Ks` (symmetric, positive semi-definite) is overwritten."""
+    from scipy.linalg import cho_factor, cho_solve, lapack
+
+    Ks[np.diag_indices(len(Ks))] += alpha
+    factor = cho_factor(Ks, lower=True, overwrite_a=True)
+    inverse, info = lapack.dpotri(factor[0], lower=True)
+    if info != 0:
+        raise PosterGenreError(f"synopsis ridge: inverting the kernel failed (LAPACK info {info})")
+    return cho_solve(factor, R), 1.0 - alpha * np.diag(inverse)
 
 
 def _platt(scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 100,
@@ -136,22 +161,27 @@ class SynopsisHead:
             raise PosterGenreError("synopsis head needs word_ngrams or char_ngrams")
         return out
 
-    def _sentence_block(self, texts: Sequence[str]) -> np.ndarray | None:
-        """The sentence vectors, standardised, weighted and scaled like one TF-IDF block (None without encoder)."""
+    def _sentence_block(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray | None:
+        """The sentence vectors (`vectors`: already encoded), standardised, weighted and scaled like one TF-IDF
+        block (None without encoder)."""
         if not self.encoder:
             return None
         from .text_encoder import shared_encoder
 
-        Z = (shared_encoder().encode(texts).astype(np.float64) - self.embed_mean_) / self.embed_scale_
+        raw = shared_encoder().encode(texts) if vectors is None else vectors
+        Z = (raw.astype(np.float64) - self.embed_mean_) / self.embed_scale_
         # A text of only characters the tokenizer drops has no vector: it sits at the mean (TF-IDF still reads it).
         Z = np.nan_to_num(Z, nan=0.0)
         return float(self.encoder_weight) * Z / np.sqrt(Z.shape[1])
 
-    def _features(self, texts: Sequence[str]) -> "sparse.csr_matrix":
+    def _features(self, texts: Sequence[str], blocks: list | None = None,
+                  vectors: np.ndarray | None = None) -> "sparse.csr_matrix":
+        """The feature matrix of `texts`; `blocks` (their TF-IDF matrices) and `vectors` (their sentence vectors)
+        when fitting already computed them."""
         from scipy import sparse  # here: a prediction without a synopsis never loads scipy (~0.15 s of CLI start)
 
-        blocks = [v.transform(texts) for v in self.vectorisers_]
-        dense = self._sentence_block(texts)
+        blocks = [v.transform(texts) for v in self.vectorisers_] if blocks is None else list(blocks)
+        dense = self._sentence_block(texts, vectors)
         if dense is not None:
             blocks.append(sparse.csr_matrix(dense))
         # Each TF-IDF block is L2-normalised; dividing by sqrt(#TF-IDF blocks) keeps them at unit norm together.
@@ -176,35 +206,35 @@ class SynopsisHead:
             raise PosterGenreError(f"synopsis head needs at least 10 non-empty plots, got {len(keep)}")
         docs = [str(texts[i]) for i in keep]
         Yk, wk = Y[keep].astype(np.float64), w[keep] / w[keep].mean()
-        self.vectorisers_ = [_vectoriser(a, r, int(self.min_df)).fit(docs) for a, r in self._analysers()]
+        self.vectorisers_ = [_vectoriser(a, r, int(self.min_df)) for a, r in self._analysers()]
+        blocks = [v.fit_transform(docs) for v in self.vectorisers_]
+        vectors = None
         if self.encoder:
             from .text_encoder import ENCODER, shared_encoder
 
             if self.encoder != ENCODER:
                 raise PosterGenreError(f"unknown synopsis encoder {self.encoder!r}; this version has {ENCODER!r}")
-            Z = np.nan_to_num(shared_encoder().encode(docs).astype(np.float64), nan=0.0)
+            vectors = shared_encoder().encode(docs)
+            Z = np.nan_to_num(vectors.astype(np.float64), nan=0.0)
             self.embed_mean_ = Z.mean(0)
             self.embed_scale_ = np.where(Z.std(0) > 1e-9, Z.std(0), 1.0)
             self.encoder_sha256_ = shared_encoder().weights_sha256
-        X = self._features(docs)
+        X = self._features(docs, blocks, vectors)
         n = X.shape[0]
         # Weighted ridge with an unpenalised intercept, in dual form: centre on the weighted mean, scale rows
         # by sqrt(weight), then (Ks + alpha I) A = sqrt(w) (Y - y_mean).
         c = wk / wk.sum()
-        K = (X @ X.T).toarray()
+        K = _gram(X)
         Kc1 = K @ c
         Kc = K - Kc1[None, :] - Kc1[:, None] + c @ Kc1
         sw = np.sqrt(wk)
         Ks = sw[:, None] * Kc * sw[None, :]
-        evals, evecs = np.linalg.eigh(Ks)
-        evals = np.clip(evals, 0.0, None)
         y_mean = c @ Yk
         R = sw[:, None] * (Yk - y_mean)
-        shrink = 1.0 / (evals + float(self.alpha))
-        A = evecs @ (shrink[:, None] * (evecs.T @ R))  # [n, G]
+        A, lev = _dual_ridge(Ks, R, float(self.alpha))  # A [n, G]
         # Leave-one-out scores (ridge's closed form): residual / (1 - leverage), leverage of the penalised part
         # plus the intercept's share c_i.
-        lev = np.einsum("ik,k,ik->i", evecs, evals * shrink, evecs) + c
+        lev = lev + c
         fitted_scaled = R - float(self.alpha) * A  # = Ks A
         fitted = fitted_scaled / sw[:, None] + y_mean
         resid = Yk - fitted
