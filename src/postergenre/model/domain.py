@@ -85,7 +85,7 @@ class DomainCorrection:
                 if not worse.any():
                     break
                 step = np.where(worse, step / 2, step)
-            else:
+            else:  # no step lowers the loss beyond rounding noise: that genre is at its minimum
                 step = np.where(worse, 0.0, step)
             theta[active] -= step[:, None] * delta  # a converged genre takes its last (full, tiny) Newton step
             keep = ~done & (step > 0)
