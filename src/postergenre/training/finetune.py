@@ -1,13 +1,15 @@
 """Fine-tuning the poster backbone on catalog posters: on CPU, within a stated budget, resumable.
 
 Frozen EfficientNet-Lite features are near their ceiling for genres; fine-tuning is the lever that moves the
-poster signal itself (issue 21 measured +0.027 macro ROC AUC on held-out general posters after one epoch of a
-small-input probe). The recipe is that measurement's: every weight of the backbone as the registry builds it
-(BatchNorm folded into the convolutions, so nothing has batch statistics to drift) plus a linear genre head on
-the backbone's full feature vector, binary cross-entropy, AdamW (backbone 1e-4, head 1e-3, weight decay 1e-4),
-batch 48, a 20-step warm-up then cosine decay, random flip + random-resized crop (area 0.85-1), posters decoded
-once to uint8 at 160x224 (half the pixels of the 224x320 prediction input: twice the images per second on 2
-cores, and testing at a larger size than training helps after random-resized crops), channels-last.
+poster signal itself (issue 21's small-input probe measured +0.027 macro ROC AUC on held-out general posters after
+one epoch, read at its training size; whether it holds at the prediction size is benchmarks/finetune_gain.py's
+question). The recipe is that probe's: every weight of the backbone as the registry builds it (BatchNorm folded
+into the convolutions, so nothing has batch statistics to drift) plus a linear genre head, here on the backbone's
+full feature vector (pooled + style statistics, which the probe left untried), binary cross-entropy, AdamW
+(backbone 1e-4, head 1e-3, weight decay 1e-4), batch 48, a 20-step warm-up then cosine decay, random flip +
+random-resized crop (area 0.85-1), posters decoded once to uint8 at 160x224 (half the pixels of the 224x320
+prediction input: twice the images per second on 2 cores, and testing at a larger size than training helps after
+random-resized crops), channels-last.
 
 The head starts from a logistic head fitted on the frozen vectors (`init_head`, e.g. the project's own `logreg`),
 so the first steps move the backbone through a head that already reads genres instead of a random one.
@@ -16,9 +18,10 @@ Budget: `epochs` plans the steps; `budget_minutes` caps them from the speed meas
 the plan is fixed then (the cosine schedule needs its end). Resume: every `checkpoint_every` steps, and on
 Ctrl-C, the network, head, optimiser state and step go to one safetensors file written atomically; a rerun with
 the same data and options continues from it (augmentations and batch order derive from seed and step, so a
-resumed run equals an uninterrupted one). Outputs in `out`: `backbone.safetensors` (the network's state dict)
+resumed run equals an uninterrupted one with the same plan; a run stopped before the budget fixed the plan measures
+the speed again when resumed). Outputs in `out`: `backbone.safetensors` (the network's state dict)
 and `finetune.json` (base backbone and weights sha256, the result's sha256, options, data fingerprint, loss
-curve, seconds, versions).
+curve, seconds in training steps over all sessions (decoding excluded), versions).
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ class FineTuneOptions:
             raise PosterGenreError(f"--batch-size must be >= 2, got {self.batch_size}")
         if not 0 < self.min_crop_area <= 1:
             raise PosterGenreError(f"min_crop_area must be in (0, 1], got {self.min_crop_area}")
+        if self.warmup_steps < 0 or self.checkpoint_every < 1:
+            raise PosterGenreError(f"warmup_steps must be >= 0 and checkpoint_every >= 1, got {self.warmup_steps} "
+                                   f"and {self.checkpoint_every}")
         return self
 
 
@@ -112,7 +118,8 @@ def decode_posters(paths: Sequence[Path], box: Letterbox, progress: ProgressFn =
 
 def augment(pixels: np.ndarray, box: Letterbox, gen: torch.Generator, min_area: float) -> torch.Tensor:
     """uint8 [B, H, W, 3] -> normalised float32 [B, 3, H, W], channels-last: a random crop of `min_area`..1 of the
-    area (aspect ratio within 3/4..4/3 of the poster's) resized back, mirrored with probability 1/2."""
+    area (aspect ratio within 3/4..4/3 of the poster's; a side longer than the image is clipped to it, so the area
+    can fall to sqrt(3/4 * min_area), 0.80 for 0.85) resized back, mirrored with probability 1/2."""
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float()
     b, _, h, w = x.shape
     u = torch.rand(b, 4, generator=gen)
@@ -189,6 +196,7 @@ class FineTuner:
         base_sha = self.spec.weights.sha256 if self.spec.weights else "unknown"
         run_key = _sha256_bytes(json.dumps(asdict(opts) | {"budget_minutes": None}, sort_keys=True).encode(),
                                 data_fingerprint.encode(), base_sha.encode(), self.spec.name.encode(),
+                                str(len(posters)).encode(), np.ascontiguousarray(Y).tobytes(),
                                 *(np.ascontiguousarray(init_head[k], dtype=np.float32).tobytes()
                                   for k in ("mean", "scale", "w0", "b0")))
         t0 = time.perf_counter()
@@ -205,21 +213,24 @@ class FineTuner:
         steps_per_epoch = math.ceil(len(posters) / opts.batch_size)
         planned = max(opts.warmup_steps + 1, math.ceil(opts.epochs * steps_per_epoch))
         state = _load_checkpoint(out / CHECKPOINT_FILE, run_key, model, optimiser)
-        step, curve, seconds_before = 0, [], 0.0
+        step, curve, running, seconds_before = 0, [], [], 0.0
         budget_fixed = opts.budget_minutes is None
         if state is not None:
-            step, planned, curve = state["step"], state["planned"], state["curve"]
-            seconds_before, budget_fixed = state["seconds"], True
+            step, planned, curve, running = state["step"], state["planned"], state["curve"], state["running"]
+            # A run stopped before its speed was measured measures it now (else the budget would never apply).
+            seconds_before, budget_fixed = state["seconds"], budget_fixed or state["budget_fixed"]
             log(f"resuming at step {step}/{planned} from {out / CHECKPOINT_FILE}")
         log(f"fine-tuning {self.spec.name} on {len(posters):,} posters at {opts.width}x{opts.height}: "
             f"{planned} steps of {opts.batch_size} ({planned / steps_per_epoch:.2f} epochs)")
         pixels = decode_posters(list(posters), box, progress)
         labels = torch.from_numpy(Y)
         loss_fn = nn.BCEWithLogitsLoss()
-        running, timed_from, t_run = [], None, time.perf_counter()
+        session_start, timed_from, t_run = step, None, time.perf_counter()
+        updating = False  # from optimiser.step() to that step's bookkeeping: the state is no checkpoint
 
         def save() -> None:
             _save_checkpoint(out / CHECKPOINT_FILE, run_key, model, optimiser, step=step, planned=planned, curve=curve,
+                             running=running, budget_fixed=budget_fixed,
                              seconds=seconds_before + time.perf_counter() - t_run)
 
         try:
@@ -236,15 +247,16 @@ class FineTuner:
                     loss = loss_fn(model(x), labels[rows])
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
+                    updating = True
                     optimiser.step()
                     step += 1
                     running.append(float(loss.detach()))
-                    if not budget_fixed and step == 1:
+                    if not budget_fixed and step == session_start + 1:
                         timed_from = time.perf_counter()  # the first step pays one-off costs
-                    if not budget_fixed and step == 6:
+                    if not budget_fixed and step == session_start + 6:
                         per_step = (time.perf_counter() - timed_from) / 5
-                        left = opts.budget_minutes * 60 - (time.perf_counter() - t0)
-                        fits = max(opts.warmup_steps + 1, step + int(left / per_step))
+                        left = opts.budget_minutes * 60 - seconds_before - (time.perf_counter() - t0)
+                        fits = max(opts.warmup_steps + 1, step + max(0, int(left / per_step)))
                         if fits < planned:
                             log(f"budget {opts.budget_minutes:g} min at {per_step:.2f} s/step: {fits} steps "
                                 f"({fits / steps_per_epoch:.2f} epochs) instead of {planned}")
@@ -254,10 +266,14 @@ class FineTuner:
                         curve.append({"step": step, "loss": round(float(np.mean(running)), 5)})
                         running = []
                         save()
+                    updating = False
                     progress(Progress(TASK, step, planned, detail=f"loss {np.mean(running or [curve[-1]['loss']]):.4f}"))
         except KeyboardInterrupt:
-            save()
-            log(f"interrupted at step {step}/{planned}: rerun the same command to resume")
+            if updating:  # weights half-updated: keep the last checkpoint (at most checkpoint_every steps back)
+                log("interrupted during an update: rerun the same command to resume from the last checkpoint")
+            else:
+                save()
+                log(f"interrupted at step {step}/{planned}: rerun the same command to resume")
             raise
         net = model.net
         for p in net.parameters():
@@ -340,6 +356,8 @@ def load_fine_tuned(folder: Path | str) -> tuple[BackboneSpec, FeatureNet, dict[
 
     spec = get_backbone(report["base_backbone"])
     net = spec.build()
+    if not (folder / report["weights_file"]).is_file():
+        raise PosterGenreError(f"{folder / report['weights_file']} is missing (named in {folder / REPORT_FILE})")
     weights = load_file(str(folder / report["weights_file"]))
     if tensors_sha256(weights) != report["weights_sha256"]:
         raise PosterGenreError(f"{folder / report['weights_file']} does not match the sha256 in {REPORT_FILE}")
