@@ -139,16 +139,21 @@ def main() -> None:
 
     # 1. Fine-tune on the 80% (resumes from a checkpoint in `work`; reuses a finished run).
     ft_dir = work / "backbone"
+    fingerprint = subset(ds, general_rows[tr]).fingerprint()["sha256"]
     if not (ft_dir / "finetune.json").is_file():
         cand = opts.candidates()[0]
         init = cand.make().fit(ds.X[general_rows[tr]], Yg[tr]).export()
         init = {k.removeprefix("head."): v for k, v in init.items()}
-        fingerprint = subset(ds, general_rows[tr]).fingerprint()["sha256"]
         FineTuner(get_backbone(ds.backbone),
                   FineTuneOptions(epochs=args.epochs, budget_minutes=args.budget_minutes)).fit(
             [store.path(ds.shas[i]) for i in general_rows[tr]], Yg[tr], init, ft_dir, data_fingerprint=fingerprint,
             log=log, progress=lambda p: log(f"  {p.task} {p.done}/{p.total} {p.detail}") if p.done % 25 == 0 else None)
     spec, ft_net, ft_report = load_fine_tuned(ft_dir)
+    if ft_report["data_fingerprint"] != fingerprint:  # tuned on another split (or catalog): it may have seen the 20%
+        sys.exit(f"{ft_dir} was tuned on other films than this split's {len(tr):,}: delete it or pass another --work")
+    if (ft_report["options"]["epochs"], ft_report["options"]["budget_minutes"]) != (args.epochs, args.budget_minutes):
+        log(f"note: reusing {ft_dir}, tuned with --epochs {ft_report['options']['epochs']} "
+            f"--budget-minutes {ft_report['options']['budget_minutes']}, not this run's")
 
     # 2. fp32 vectors of every poster in ds: frozen and fine-tuned (cached in `work`).
     vec_file = work / f"vectors-{ft_report['weights_sha256'][:12]}.npz"
