@@ -15,6 +15,8 @@ posters (studio CV, domain-aware), with the fused reading not worse. Prints a ta
 benchmarks/results/finetune_gain.json.
 
     nice python benchmarks/finetune_gain.py [--home DIR] [--budget-minutes 25] [--epochs 1] [--work DIR]
+        [--backbone-lr 1e-4] [--train-size-too]
+Results kept: finetune_gain.json (the recipe, with --train-size-too), finetune_gain_lr3e-5.json (--backbone-lr 3e-5).
 Needs a home with both catalogs imported, posters attached and embedded (`make catalog`, `postergenre embed`).
 The fine-tuned weights and the vectors go to --work (default <home>/finetune-bench), never into the repository.
 """
@@ -79,7 +81,8 @@ def evaluate_source(name: str, ds, X: np.ndarray, general_rows: np.ndarray, tr: 
     """The default head on the 80% read on the 20%, and the studio extensions' CV, on vectors `X` (all rows of ds)."""
     t0 = time.perf_counter()
     cand = opts.candidates()[0]
-    Xf = X[:, ds.feature_slice[0]:ds.feature_slice[1]]
+    sl = ds.feature_slice if X.shape[1] == ds.X.shape[1] else (0, X.shape[1])  # two backbones side by side: all
+    Xf = X[:, sl[0]:sl[1]]
     Yg = ds.Y[general_rows]
     head = cand.make().fit(Xf[general_rows[tr]], Yg[tr])
     p_test = head.predict_proba(Xf[general_rows[te]])
@@ -88,8 +91,8 @@ def evaluate_source(name: str, ds, X: np.ndarray, general_rows: np.ndarray, tr: 
     for ftr, fte in kfold(Yg[tr], ds.groups[general_rows[tr]], opts.folds, opts.seed):
         oof[fte] = cand.make().fit(Xf[general_rows[tr][ftr]], Yg[tr][ftr]).predict_proba(Xf[general_rows[tr][fte]])
     keep = np.concatenate([general_rows[tr], np.flatnonzero(in_studio(ds))])
-    ds_src = subset(replace(ds, X=X), keep)
-    fit = fit_extensions(ds_src, movies, head.export(), list(ds.feature_slice), labels=Yg[tr], oof=oof,
+    ds_src = subset(replace(ds, X=X, feature_slice=sl), keep)
+    fit = fit_extensions(ds_src, movies, head.export(), list(sl), labels=Yg[tr], oof=oof,
                          poster_thresholds=choose_thresholds(Yg[tr], oof), opts=opts, log=lambda _m: None)
     m = fit.metrics
     genres = ds.genres
@@ -119,6 +122,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--budget-minutes", type=float, default=25.0)
     ap.add_argument("--holdout", type=float, default=0.2)
+    ap.add_argument("--backbone-lr", type=float, default=FineTuneOptions.backbone_lr)
+    ap.add_argument("--train-size-too", action="store_true",
+                    help="also read the fine-tuned network at its training size, alone and beside today's vectors")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "finetune_gain.json")
     args = ap.parse_args()
     paths = get_paths(args.home)
@@ -145,7 +151,7 @@ def main() -> None:
         init = cand.make().fit(ds.X[general_rows[tr]], Yg[tr]).export()
         init = {k.removeprefix("head."): v for k, v in init.items()}
         FineTuner(get_backbone(ds.backbone),
-                  FineTuneOptions(epochs=args.epochs, budget_minutes=args.budget_minutes)).fit(
+                  FineTuneOptions(epochs=args.epochs, budget_minutes=args.budget_minutes, backbone_lr=args.backbone_lr)).fit(
             [store.path(ds.shas[i]) for i in general_rows[tr]], Yg[tr], init, ft_dir, data_fingerprint=fingerprint,
             log=log, progress=lambda p: log(f"  {p.task} {p.done}/{p.total} {p.detail}") if p.done % 25 == 0 else None)
     spec, ft_net, ft_report = load_fine_tuned(ft_dir)
@@ -167,6 +173,20 @@ def main() -> None:
         log(f"embedded {len(ds.shas):,} posters twice in {time.perf_counter() - t0:.0f} s")
         np.savez(vec_file, **vectors)
 
+    # 2b. The fine-tuned network at the size it was trained at, and beside today's vectors (two backbones per
+    # poster: one head over both vectors), the issue's "rank-averaged with the bundled model" lever.
+    if args.train_size_too:
+        small = replace(spec, preprocessing=replace(spec.preprocessing, width=ft_report["options"]["width"],
+                                                    height=ft_report["options"]["height"]))
+        small_file = work / f"vectors-small-{ft_report['weights_sha256'][:12]}.npy"
+        if small_file.is_file():
+            small_vectors = np.load(small_file)
+        else:
+            small_vectors = embed_all({"ft": export_onnx(small, ft_net, OPSET)}, small, [store.path(s) for s in ds.shas])["ft"]
+            np.save(small_file, small_vectors)
+        vectors["fine_tuned_fp32_train_size"] = small_vectors
+        vectors["frozen_int8_plus_fine_tuned_train_size"] = np.concatenate([ds.X, small_vectors], axis=1)
+
     # 3. The same head and studio extensions on each source.
     results |= {name: evaluate_source(name, ds, X, general_rows, tr, te, movies, opts) for name, X in vectors.items()}
     base, new = results["frozen_fp32"], results["fine_tuned_fp32"]
@@ -176,11 +196,11 @@ def main() -> None:
                                            "studio_poster_family", "studio_fused_family")}
     ship = (gains["general_holdout_macro_auc"] >= GAIN_TO_SHIP and gains["studio_poster"] >= GAIN_TO_SHIP
             and gains["studio_fused"] >= 0)
-    print(f"{'vectors':<18}{'general 20%':>13}{'studio poster':>15}{'(Family)':>10}{'studio fused':>14}{'(Family)':>10}")
+    print(f"{'vectors':<40}{'general 20%':>13}{'studio poster':>15}{'(Family)':>10}{'studio fused':>14}{'(Family)':>10}")
     for name, r in results.items():
-        print(f"{name:<18}{r['general_holdout_macro_auc']:>13.4f}{r['studio_poster']:>15.4f}"
+        print(f"{name:<40}{r['general_holdout_macro_auc']:>13.4f}{r['studio_poster']:>15.4f}"
               f"{r['studio_poster_family']:>10.4f}{r['studio_fused']:>14.4f}{r['studio_fused_family']:>10.4f}")
-    print(f"{'gain (ft - fp32)':<18}{gains['general_holdout_macro_auc']:>+13.4f}{gains['studio_poster']:>+15.4f}"
+    print(f"{'gain (ft - fp32)':<40}{gains['general_holdout_macro_auc']:>+13.4f}{gains['studio_poster']:>+15.4f}"
           f"{gains['studio_poster_family']:>+10.4f}{gains['studio_fused']:>+14.4f}{gains['studio_fused_family']:>+10.4f}")
     print(f"general gain {gain_general['macro_gain']:+.4f}, 95% paired-bootstrap CI "
           f"{gain_general['ci_low']:+.4f} to {gain_general['ci_high']:+.4f}")
