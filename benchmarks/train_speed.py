@@ -23,10 +23,10 @@ import numpy as np
 
 from postergenre.config import get_paths
 from postergenre.catalog.store import Catalog
-from postergenre.training.search import parse_params
-from postergenre.training.datasets import dataset_for
-from postergenre.training.options import TrainOptions
-from postergenre.training.train import train as train_model
+from postergenre.evaluation.training.search import parse_params
+from postergenre.evaluation.training.datasets import dataset_for
+from postergenre.evaluation.training.options import TrainOptions
+from postergenre.evaluation.training.train import train as train_model
 from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 

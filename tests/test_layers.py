@@ -1,10 +1,9 @@
 """Layering: no import circle (type-hint imports counted), no upward import, and what answers a request never
 loads what makes a model.
 
-The shared checker (../shared/tools/import_graph.py) strips `TYPE_CHECKING` blocks and has no rank for
-`training/`, so this test reads the import graph itself with the same layer order plus `training` beside
-`evaluation` (it builds a model from the layers below and the metrics beside it; predict, service and CLI
-serving never import it).
+The shared checker (../shared/tools/import_graph.py) strips `TYPE_CHECKING` blocks, so this test reads the import
+graph itself with the same layer order. Training lives in `evaluation/training/`, beside the metrics it reports (it
+builds a model from the layers below); predict, service and CLI serving never import it.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "postergenre"
-RANK = {"catalog": 1, "posters": 2, "features": 3, "model": 4, "training": 5, "evaluation": 5, "predict": 5,
+RANK = {"catalog": 1, "posters": 2, "features": 3, "model": 4, "evaluation": 5, "predict": 5,
         "service": 6, "cli": 7, "models": 0}
 ANSWERING = ("postergenre.predict", "postergenre.service")
 
@@ -114,11 +113,11 @@ def test_predict_and_service_never_import_training() -> None:
         if module not in reached:
             reached.add(module)
             todo.extend(edges[module])
-    assert sorted(m for m in reached if m.startswith("postergenre.training")) == []
+    assert sorted(m for m in reached if m.startswith("postergenre.evaluation.training")) == []
 
 
 def test_serving_process_loads_neither_training_nor_torch() -> None:
     code = ("import sys, postergenre.service.app, postergenre.predict.predictor;"
-            "print(sorted(m for m in sys.modules if m.startswith('postergenre.training') or m == 'torch'))")
+            "print(sorted(m for m in sys.modules if m.startswith('postergenre.evaluation.training') or m == 'torch'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -21,8 +21,8 @@ from ..model.artifact import ModelArtifact
 from ..model.assembly import assemble
 from ..model.synopsis import has_text
 from ..model.thresholds import decide
-from ..training.datasets import Dataset, assemble_dataset, plots_of, subset
-from ..training.split import holdout
+from .training.datasets import Dataset, assemble_dataset, plots_of, subset
+from .training.split import holdout
 from .metrics import evaluate_predictions
 
 Log = Callable[[str], None]

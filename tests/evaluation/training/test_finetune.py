@@ -11,7 +11,7 @@ import torch
 
 from postergenre.errors import PosterGenreError
 from postergenre.features.registry import get_backbone
-from postergenre.training.finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner,
+from postergenre.evaluation.training.finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner,
                                            augment, learning_rate_factor, load_fine_tuned)
 from postergenre.features.preprocess import Letterbox
 

@@ -21,18 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.records import Movie
-from ..errors import PosterGenreError
-from ..jsonsafe import json_safe
-from ..evaluation.calibration import reliability
-from ..evaluation.metrics import evaluate_predictions, f1_scores, macro_auc, paired_auc_gain
-from ..model.assembly import SYNOPSIS_ONLY_THRESHOLDS
-from ..model.domain import DomainCorrection
-from ..model.fusion import Fusion
-from ..model.logistic import logit
-from ..model.head_forward import probabilities as head_probabilities
-from ..model.synopsis import SynopsisHead, has_text
-from ..model.thresholds import choose_thresholds, decide
+from ...catalog.records import Movie
+from ...errors import PosterGenreError
+from ...jsonsafe import json_safe
+from ..calibration import reliability
+from ..metrics import evaluate_predictions, f1_scores, macro_auc, paired_auc_gain
+from ...model.assembly import SYNOPSIS_ONLY_THRESHOLDS
+from ...model.domain import DomainCorrection
+from ...model.fusion import Fusion
+from ...model.logistic import logit
+from ...model.head_forward import probabilities as head_probabilities
+from ...model.synopsis import SynopsisHead, has_text
+from ...model.thresholds import choose_thresholds, decide
 from .datasets import Dataset
 from .labels import label_matrix
 from .options import TrainOptions

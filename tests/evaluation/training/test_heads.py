@@ -14,9 +14,9 @@ from postergenre.model import head_forward
 from postergenre.model.head_types import HEAD_TYPES
 from postergenre.evaluation.metrics import macro_auc
 from postergenre.model.head_module import build_module
-from postergenre.training.heads import HEADS, LogRegHead, MLPHead, make_head
-from postergenre.training.search import Candidate, candidates_for, nested_cv, parse_params, search
-from postergenre.training.split import kfold
+from postergenre.evaluation.training.heads import HEADS, LogRegHead, MLPHead, make_head
+from postergenre.evaluation.training.search import Candidate, candidates_for, nested_cv, parse_params, search
+from postergenre.evaluation.training.split import kfold
 
 
 def _data(n: int = 800, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

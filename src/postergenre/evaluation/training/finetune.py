@@ -40,13 +40,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import PosterGenreError
-from ..features.backbones import FeatureNet
-from ..features.preprocess import Letterbox
-from ..features.registry import BackboneSpec, get_backbone
-from ..posters.images import decode_image
-from ..progress import Progress, ProgressFn, no_progress
-from ..threads import torch_threads
+from ...errors import PosterGenreError
+from ...features.backbones import FeatureNet
+from ...features.preprocess import Letterbox
+from ...features.registry import BackboneSpec, get_backbone
+from ...posters.images import decode_image
+from ...progress import Progress, ProgressFn, no_progress
+from ...threads import torch_threads
 
 WEIGHTS_FILE = "backbone.safetensors"
 REPORT_FILE = "finetune.json"

@@ -6,8 +6,8 @@ import shlex
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..catalog.filters import MovieFilter
-from ..model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
+from ...catalog.filters import MovieFilter
+from ...model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
 from .search import Candidate, candidates_for
 
 
@@ -39,7 +39,7 @@ class TrainOptions:
     collection: str | None = None  # collection filter as given, e.g. "studio,general"
     embedded_only: bool = False
     note: str | None = None
-    studio: bool = True  # train the studio extensions when the catalog has a `studio` collection (training/studio.py)
+    studio: bool = True  # train the studio extensions when the catalog has a `studio` collection (evaluation/training/studio.py)
 
     @property
     def searches(self) -> bool:

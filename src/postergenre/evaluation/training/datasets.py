@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ..catalog.filters import MovieFilter, frequent_genres
-from ..catalog.records import Movie
-from ..catalog.store import Catalog
-from ..errors import EmptySelectionError, ModelError
-from ..features.cache import EmbeddingCache
-from ..features.registry import BackboneSpec
-from ..model.head_types import DEFAULT_FEATURE_SET
+from ...catalog.filters import MovieFilter, frequent_genres
+from ...catalog.records import Movie
+from ...catalog.store import Catalog
+from ...errors import EmptySelectionError, ModelError
+from ...features.cache import EmbeddingCache
+from ...features.registry import BackboneSpec
+from ...model.head_types import DEFAULT_FEATURE_SET
 from .labels import label_matrix
 from .options import TrainOptions
 from .split import poster_groups
@@ -112,8 +112,8 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
     at least one true genre, as in the catalog). The vectors are those `runtime` computes
     (`features.runtime.vector_key`: int8 ones where that is the default runtime).
     """
-    from ..features.registry import get_backbone
-    from ..features.runtime import vector_key
+    from ...features.registry import get_backbone
+    from ...features.runtime import vector_key
 
     spec = get_backbone(backbone)
     sl = spec.feature_slice(feature_set)
