@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -42,6 +41,8 @@ from torch import nn
 
 from ...errors import PosterGenreError
 from ...features.backbones import FeatureNet
+from ...features.onnx_export import state_dict_sha256
+from ...files import write_atomic
 from ...features.preprocess import Letterbox
 from ...features.registry import BackboneSpec, get_backbone
 from ...posters.images import decode_image
@@ -155,22 +156,6 @@ def _sha256_bytes(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """Identity of a state dict: names, shapes and float32 bytes, in name order."""
-    parts = []
-    for name in sorted(tensors):
-        t = tensors[name].detach().float().contiguous()
-        parts += [name.encode(), str(tuple(t.shape)).encode(), t.numpy().tobytes()]
-    return _sha256_bytes(*parts)
-
-
-@dataclass
-class FineTuneResult:
-    folder: Path
-    report: dict[str, Any]
-    net: FeatureNet
-
-
 class FineTuner:
     """Fine-tunes `spec`'s network on posters (sklearn-style: options in `__init__`, `fit` returns self, the tuned
     network in `net_` and the run's record in `report_`)."""
@@ -278,45 +263,33 @@ class FineTuner:
         net = model.net
         for p in net.parameters():
             p.requires_grad_(False)
-        weights = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        tmp = out / (WEIGHTS_FILE + ".tmp")
-        save_file(weights, str(tmp))
-        os.replace(tmp, out / WEIGHTS_FILE)
+        write_atomic(out / WEIGHTS_FILE, save({k: v.detach().contiguous() for k, v in net.state_dict().items()}))
         report = {
             "base_backbone": self.spec.name, "base_weights_sha256": base_sha,
-            "weights_sha256": tensors_sha256(weights), "weights_file": WEIGHTS_FILE,
+            "weights_sha256": state_dict_sha256(net), "weights_file": WEIGHTS_FILE,
             "options": asdict(opts), "posters": len(posters), "genres_in_head": int(Y.shape[1]),
             "data_fingerprint": data_fingerprint, "steps": step, "epochs": round(step / steps_per_epoch, 3),
             "loss_curve": curve, "seconds": round(seconds_before + time.perf_counter() - t_run, 1),
             "versions": {"torch": torch.__version__},
         }
-        _write_json(out / REPORT_FILE, report)
+        write_atomic(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
         (out / CHECKPOINT_FILE).unlink(missing_ok=True)
         log(f"fine-tuned backbone written to {out / WEIGHTS_FILE} ({report['seconds']:.0f} s)")
         self.net_, self.report_ = net, report
         return self
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _save_checkpoint(path: Path, run_key: str, model: nn.Module, optimiser: torch.optim.Optimizer, **meta: Any) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     opt = optimiser.state_dict()
     for index, slots in opt["state"].items():
         for name, value in slots.items():
             tensors[f"opt.{index}.{name}"] = torch.as_tensor(value).detach().contiguous()
-    metadata = {"run_key": run_key, "meta": json.dumps(meta)}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    write_atomic(path, save(tensors, metadata={"run_key": run_key, "meta": json.dumps(meta)}))
 
 
 def _load_checkpoint(path: Path, run_key: str, model: nn.Module,
@@ -358,8 +331,7 @@ def load_fine_tuned(folder: Path | str) -> tuple[BackboneSpec, FeatureNet, dict[
     net = spec.build()
     if not (folder / report["weights_file"]).is_file():
         raise PosterGenreError(f"{folder / report['weights_file']} is missing (named in {folder / REPORT_FILE})")
-    weights = load_file(str(folder / report["weights_file"]))
-    if tensors_sha256(weights) != report["weights_sha256"]:
+    net.load_state_dict(load_file(str(folder / report["weights_file"])), strict=True)
+    if state_dict_sha256(net) != report["weights_sha256"]:
         raise PosterGenreError(f"{folder / report['weights_file']} does not match the sha256 in {REPORT_FILE}")
-    net.load_state_dict(weights, strict=True)
     return spec, net.frozen(), report
