@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sampling import spread
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -14,7 +15,7 @@ SHARED_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA", REPO.parent / "shar
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data (18,000 real posters + movies.csv), or skip."""
+    """../shared/data (real posters + movies.csv; tests read its counts, never assume them), or skip."""
     if not (SHARED_DATA / "movies.csv").is_file():
         pytest.skip(f"shared poster data not found at {SHARED_DATA} (set POSTERGENRE_SHARED_DATA)")
     return SHARED_DATA
@@ -24,6 +25,8 @@ def shared_data() -> Path:
 def shared_rows(shared_data: Path) -> list[dict]:
     with open(shared_data / "movies.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
 
 
 @pytest.fixture()
@@ -69,17 +72,20 @@ def make_poster_home(shared_data: Path):
     return lambda folder, rows: build_poster_home(Path(folder), rows, shared_data)
 
 
+SMALL_HOME_MOVIES = 164
+
+
 @pytest.fixture(scope="session")
 def small_home(shared_data: Path, shared_rows: list[dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder with 164 shared movies (every 110th row) imported, attached and embedded with the
-    default backbone. Session-wide and shared: tests must not write to it (copy it first)."""
+    """A data folder with SMALL_HOME_MOVIES shared movies (spread over movies.csv) imported, attached and embedded with
+    the default backbone. Session-wide and shared: tests must not write to it (copy it first)."""
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
     from postergenre.features.registry import get_backbone
     from postergenre.features.embed import embed_catalog
     from postergenre.posters.store import PosterStore
 
-    home = build_poster_home(tmp_path_factory.mktemp("small_home"), shared_rows[::110], shared_data)
+    home = build_poster_home(tmp_path_factory.mktemp("small_home"), spread(shared_rows, SMALL_HOME_MOVIES), shared_data)
     paths = get_paths(home)
     with Catalog(paths.db) as catalog:
         summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())

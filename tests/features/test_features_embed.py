@@ -22,6 +22,7 @@ from postergenre.features.runtime import load_runtime, vector_key
 from postergenre.progress import Progress
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from sampling import spread
 
 SPEC = get_backbone()
 CLI = [str(Path(sys.executable).with_name("postergenre"))]
@@ -60,7 +61,7 @@ def _rows(db: Path) -> list[tuple]:
 
 
 def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, shared_rows, make_poster_home, net):
-    home = make_poster_home(tmp_path, shared_rows[5::75])  # 240 movies
+    home = make_poster_home(tmp_path, spread(shared_rows, 240, 5))
     db = get_paths(home).db
     with Catalog(db) as catalog:
         total = len(selected_posters(catalog))
@@ -98,7 +99,7 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
 
 
 def test_a_poster_that_does_not_decode_is_marked_and_the_run_goes_on(tmp_path, shared_rows, make_poster_home, net):
-    home = make_poster_home(tmp_path, shared_rows[7::1500])  # 12 movies
+    home = make_poster_home(tmp_path, spread(shared_rows, 12, 7))
     paths = get_paths(home)
     store = PosterStore(paths.posters)
     with Catalog(paths.db) as catalog:
@@ -131,7 +132,7 @@ def test_cli_refuses_an_unknown_runtime(home):
 
 
 def test_progress_is_reported_through_the_callback(tmp_path, shared_rows, make_poster_home, net):
-    home = make_poster_home(tmp_path, shared_rows[2::1800])  # 10 movies
+    home = make_poster_home(tmp_path, spread(shared_rows, 10, 2))
     paths = get_paths(home)
     reports: list[Progress] = []
     with Catalog(paths.db) as catalog:

@@ -22,6 +22,7 @@ from postergenre.features import runtime as runtimes_module
 from postergenre.features.runtime import (RUNTIME_KINDS, NotCalibratedError, int8_cache_key, load_runtime,
                                           onnx_cache_key, resolve_kind, vector_key)
 from postergenre.posters.store import PosterStore
+from sampling import spread
 
 SPEC = get_backbone()
 
@@ -30,7 +31,7 @@ SPEC = get_backbone()
 def int8_home(tmp_path_factory, shared_rows, make_poster_home):
     """A data folder of 40 shared movies embedded first with the default runtime (int8), then with fp32 onnx."""
     folder = tmp_path_factory.mktemp("int8")
-    home = make_poster_home(folder, shared_rows[5::450])
+    home = make_poster_home(folder, spread(shared_rows, 40, 5))
     paths = get_paths(home)
     runtimes = folder / "runtimes"
     with Catalog(paths.db) as catalog:

@@ -24,6 +24,7 @@ from postergenre.features.runtime import (PARITY_ATOL, RuntimeUnavailableError, 
                                           onnx_model_path)
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from sampling import spread
 
 SPEC = get_backbone()
 
@@ -183,7 +184,7 @@ def test_torch_thread_count_is_restored_after_concurrent_use(torch_rt, posters):
 
 def test_vectors_cached_by_one_runtime_serve_the_other(tmp_path, shared_rows, make_poster_home, runtime_cache,
                                                        torch_rt):
-    home = make_poster_home(tmp_path, shared_rows[11::900])  # 20 movies
+    home = make_poster_home(tmp_path, spread(shared_rows, 20, 11))
     paths = get_paths(home)
     store = PosterStore(paths.posters)
     with Catalog(paths.db) as catalog:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sampling import spread
 
 CLI = Path(sys.executable).with_name("postergenre")
 
@@ -23,7 +24,7 @@ CLI = Path(sys.executable).with_name("postergenre")
 def many_posters(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
     from postergenre.cli.predict import PROGRESS_FROM
 
-    paths = [shared_data / r["poster"] for r in shared_rows[::400] if (shared_data / r["poster"]).is_file()]
+    paths = [shared_data / r["poster"] for r in spread(shared_rows, 45) if (shared_data / r["poster"]).is_file()]
     assert len(paths) > PROGRESS_FROM
     return paths[:PROGRESS_FROM + 2]
 

@@ -24,7 +24,10 @@ def test_predict_catalog_local_engine_writes_every_movie_and_names_failures(copy
     home = copy_home()
     store = PosterStore(get_paths(home).posters)
     with sqlite3.connect(get_paths(home).db) as conn:
-        broken, second = [r[0] for r in conn.execute("SELECT sha256 FROM embeddings ORDER BY sha256 LIMIT 2")]
+        # two posters of films the --year-min 1900 below keeps (the sample's first films are older)
+        broken, second = [r[0] for r in conn.execute(
+            "SELECT DISTINCT e.sha256 FROM embeddings e JOIN posters p ON p.sha256 = e.sha256 "
+            "JOIN movies m ON m.imdb_id = p.imdb_id WHERE m.year >= 1900 ORDER BY e.sha256 LIMIT 2")]
         conn.execute("DELETE FROM embeddings WHERE sha256 IN (?, ?)", (broken, second))
     path = store.path(broken)
     path.unlink()  # the copy may hold a link into the shared store: replace it, never write through it

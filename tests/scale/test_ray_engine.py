@@ -30,6 +30,7 @@ RAY_MISSING = "ray[data] is not installed: pip install '.[ray]' (make test insta
 pytest.importorskip("ray.data", reason=RAY_MISSING)
 
 from postergenre.features.ray_engine import RayOptions, embed_catalog_ray, ray_session  # noqa: E402
+from sampling import spread
 
 SPEC = get_backbone()
 
@@ -93,7 +94,7 @@ def _whole_rows(db: Path) -> list[tuple]:
 
 def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(cluster, shared_rows, make_poster_home,
                                                                runtime_graphs, tmp_path):
-    home = make_poster_home(tmp_path, shared_rows[7::75])  # 240 movies
+    home = make_poster_home(tmp_path, spread(shared_rows, 240, 7))
     shutil.copytree(runtime_graphs, home / "runtimes", dirs_exist_ok=True)
     db = get_paths(home).db
     with Catalog(db) as catalog:

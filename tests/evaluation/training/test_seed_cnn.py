@@ -16,6 +16,7 @@ from postergenre.evaluation.training.seed_cnn import (
     predict_seed_cnn,
     train_seed_cnn,
 )
+from sampling import spread
 
 
 def test_architecture_matches_keras_description() -> None:
@@ -96,7 +97,7 @@ def test_seed_cnn_baseline_keeps_the_collection_filter(shared_data, shared_rows,
     from postergenre.posters.store import PosterStore
     from postergenre.evaluation.training.baseline import seed_cnn_cv
 
-    rows = [r for r in shared_rows[::300] if (shared_data / r["poster"]).is_file()][:36]
+    rows = [r for r in spread(shared_rows, 60) if (shared_data / r["poster"]).is_file()][:36]
     paths = get_paths(tmp_path / "home").ensure()
     with Catalog(paths.db) as catalog:
         for name, part in (("general", rows[:24]), ("other", rows[24:])):
