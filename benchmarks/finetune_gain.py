@@ -2,7 +2,7 @@
 
 Protocol (5-fold CV of a fine-tune is too slow on 2 cores): one fixed, stratified 80/20 split of the general
 films over poster groups (training.split.holdout, seed 0). The backbone is fine-tuned on the 80% only
-(evaluation/training/finetune.py, the measured recipe, capped by --budget-minutes); then, for each poster vector source —
+(benchmarks/finetune.py, the measured recipe, capped by --budget-minutes); then, for each poster vector source —
 frozen int8 (what ships today, read from the embedding cache), frozen fp32 and fine-tuned fp32 (both through an
 exported ONNX graph at the prediction size 224x320) — the project's default head (logreg, l2=0.003, full
 feature vector) is fitted on the same 80% and read on the 20%, and the studio extensions are fitted and measured
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from postergenre.catalog.store import Catalog  # noqa: E402
 from postergenre.config import get_paths  # noqa: E402
-from postergenre.evaluation.metrics import macro_auc, paired_auc_gain  # noqa: E402
+from postergenre.labelled.metrics import macro_auc, paired_auc_gain  # noqa: E402
 from postergenre.features.onnx_export import export_onnx  # noqa: E402
 from postergenre.features.registry import get_backbone  # noqa: E402
 from postergenre.features.runtime import OPSET, OnnxRuntime  # noqa: E402
@@ -45,11 +45,11 @@ from postergenre.model.logistic import logit  # noqa: E402
 from postergenre.model.thresholds import choose_thresholds  # noqa: E402
 from postergenre.posters.images import decode_image  # noqa: E402
 from postergenre.posters.store import PosterStore  # noqa: E402
-from postergenre.evaluation.training.datasets import dataset_for, subset  # noqa: E402
-from postergenre.evaluation.training.finetune import FineTuneOptions, FineTuner, load_fine_tuned  # noqa: E402
-from postergenre.evaluation.training.options import TrainOptions  # noqa: E402
-from postergenre.evaluation.training.split import holdout, kfold  # noqa: E402
-from postergenre.evaluation.training.studio import fit_extensions, in_studio  # noqa: E402
+from postergenre.labelled.datasets import subset  # noqa: E402
+from finetune import FineTuneOptions, FineTuner, load_fine_tuned  # noqa: E402
+from postergenre.training.options import TrainOptions  # noqa: E402
+from postergenre.labelled.split import holdout, kfold  # noqa: E402
+from postergenre.training.studio import fit_extensions, in_studio  # noqa: E402
 from results_file import write_result  # noqa: E402
 
 GAIN_TO_SHIP = 0.005
@@ -132,7 +132,7 @@ def main() -> None:
     opts = TrainOptions()
     catalog = Catalog(paths.db)
     movies = catalog.movies()
-    ds = dataset_for(catalog, opts)
+    ds = opts.dataset(catalog)
     store = PosterStore(paths.posters)
     general_rows = np.flatnonzero(~in_studio(ds))
     Yg = ds.Y[general_rows]

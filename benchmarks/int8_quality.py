@@ -68,8 +68,8 @@ def main() -> None:
     from postergenre.features.registry import get_backbone
     from postergenre.features.runtime import load_runtime
     from postergenre.model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD, DEFAULT_SETTINGS
-    from postergenre.evaluation.training.heads import make_head
-    from postergenre.evaluation.metrics import macro_auc
+    from postergenre.training.heads import make_head
+    from postergenre.labelled.metrics import macro_auc
     from postergenre.posters.images import decode_image
     from postergenre.posters.store import PosterStore
 

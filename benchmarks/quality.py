@@ -26,13 +26,13 @@ import torch
 
 from postergenre.config import get_paths
 from postergenre.catalog.store import Catalog
-from postergenre.evaluation.metrics import evaluate_predictions
+from postergenre.labelled.metrics import evaluate_predictions
 from postergenre.features.registry import get_backbone
-from postergenre.evaluation.training.search import candidates_for, nested_cv
-from postergenre.evaluation.training.split import kfold
+from postergenre.training.search import candidates_for, nested_cv
+from postergenre.labelled.split import kfold
 from postergenre.model.thresholds import choose_thresholds
-from postergenre.evaluation.metrics import cross_fitted_f1
-from postergenre.evaluation.training.datasets import assemble_dataset
+from postergenre.labelled.metrics import cross_fitted_f1
+from postergenre.labelled.datasets import assemble_dataset
 from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 TARGETS = {"macro_auc": 0.76, "micro_f1": 0.43, "macro_f1": 0.31}

@@ -34,9 +34,9 @@ from postergenre.catalog.store import Catalog  # noqa: E402
 from postergenre.features.cache import EmbeddingCache  # noqa: E402
 from postergenre.features.registry import get_backbone  # noqa: E402
 from postergenre.features.runtime import vector_key  # noqa: E402
-from postergenre.evaluation.training.studio import fit_studio_extensions  # noqa: E402
-from postergenre.evaluation.training.heads import make_head  # noqa: E402
-from postergenre.evaluation.training.split import kfold, poster_groups  # noqa: E402
+from postergenre.training.studio import fit_studio_extensions  # noqa: E402
+from postergenre.training.heads import make_head  # noqa: E402
+from postergenre.labelled.split import kfold, poster_groups  # noqa: E402
 from results_file import write_result  # noqa: E402
 from synopsis_encoders import before_rows, compare_text_heads, print_table  # noqa: E402
 

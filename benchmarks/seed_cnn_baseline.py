@@ -38,8 +38,8 @@ import torch
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
 from postergenre.errors import PosterDecodeError
-from postergenre.evaluation.metrics import HEADLINE, evaluate_predictions
-from postergenre.evaluation.training.seed_cnn import load_pixels, predict_seed_cnn, train_seed_cnn
+from postergenre.labelled.metrics import HEADLINE, evaluate_predictions
+from postergenre.training.seed_cnn import load_pixels, predict_seed_cnn, train_seed_cnn
 from postergenre.model.thresholds import choose_thresholds
 from results_file import write_result  # benchmarks/ sibling (run as a script)
 

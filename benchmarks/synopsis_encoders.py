@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from postergenre.evaluation.calibration import reliability
-from postergenre.evaluation.metrics import macro_auc, roc_auc_weighted
+from postergenre.labelled.calibration import reliability
+from postergenre.labelled.metrics import macro_auc, roc_auc_weighted
 from postergenre.model.logistic import logit, sigmoid
 from postergenre.model.synopsis import SynopsisHead
 from postergenre.model.text_encoder import shared_encoder
-from postergenre.evaluation.training.studio import _folds_of, cross_fitted_fusion
+from postergenre.training.studio import _folds_of, cross_fitted_fusion
 
 KEY_GENRES = ("Family", "Adventure", "Comedy", "Animation")
 LR_C = 0.003

@@ -23,10 +23,9 @@ import numpy as np
 
 from postergenre.config import get_paths
 from postergenre.catalog.store import Catalog
-from postergenre.evaluation.training.search import parse_params
-from postergenre.evaluation.training.datasets import dataset_for
-from postergenre.evaluation.training.options import TrainOptions
-from postergenre.evaluation.training.train import train as train_model
+from postergenre.training.search import parse_params
+from postergenre.training.options import TrainOptions
+from postergenre.training.train import train as train_model
 from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 
@@ -49,7 +48,7 @@ def main() -> int:
     stages: dict[str, dict[str, float]] = {}
     w0, c0 = time.perf_counter(), time.process_time()
     with Catalog(args.home / "catalog.sqlite") as catalog:
-        ds = dataset_for(catalog, opts)
+        ds = opts.dataset(catalog)
     stages["load data set"] = {"wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0}
     w1, c1 = time.perf_counter(), time.process_time()
     result = train_model(ds, opts, log=lambda s: print(s, flush=True))

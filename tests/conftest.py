@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from sampling import spread
 
+pytest_plugins = ["studio_setup"]  # the studio_setup fixture, shared by evaluation, training and model tests
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -64,8 +64,8 @@ def studio_signals(shared_data: Path, n_general: int = 400):
         return _CACHE["signals"]
     import hashlib
 
-    from postergenre.evaluation.training.heads import make_head
-    from postergenre.evaluation.training.split import poster_groups
+    from postergenre.training.heads import make_head
+    from postergenre.labelled.split import poster_groups
 
     ids, plots, Y = studio_films(shared_data)
     folder = studio_csv(shared_data).parent / "posters"

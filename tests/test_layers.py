@@ -2,8 +2,9 @@
 loads what makes a model.
 
 The shared checker (../shared/tools/import_graph.py) strips `TYPE_CHECKING` blocks, so this test reads the import
-graph itself with the same layer order. Training lives in `evaluation/training/`, beside the metrics it reports (it
-builds a model from the layers below); predict, service and CLI serving never import it.
+graph itself with the same layer order. Training (how a model is made) and evaluation (how a saved one reads) sit side
+by side on what both need (`labelled/`: datasets, labels, splits, metrics, calibration) and never import each other;
+predict, service and CLI serving never import training.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "postergenre"
-RANK = {"catalog": 1, "posters": 2, "features": 3, "model": 4, "evaluation": 5, "predict": 5,
-        "service": 6, "cli": 7, "models": 0}
+RANK = {"catalog": 1, "campaigns": 2, "posters": 2, "features": 3, "model": 4, "labelled": 4.5, "training": 5,
+        "evaluation": 5, "predict": 5, "render": 6, "service": 6, "cli": 7, "models": 0}
 ANSWERING = ("postergenre.predict", "postergenre.service")
 
 
@@ -53,7 +54,7 @@ def import_graph() -> dict[str, set[str]]:
     return edges
 
 
-def _layer(module: str) -> int:
+def _layer(module: str) -> float:
     parts = module.split(".")
     return RANK.get(parts[1], 0) if len(parts) > 1 else 0
 
@@ -113,11 +114,19 @@ def test_predict_and_service_never_import_training() -> None:
         if module not in reached:
             reached.add(module)
             todo.extend(edges[module])
-    assert sorted(m for m in reached if m.startswith("postergenre.evaluation.training")) == []
+    assert sorted(m for m in reached if m.startswith("postergenre.training")) == []
+
+
+def test_training_and_evaluation_never_import_each_other() -> None:
+    edges = import_graph()
+    crossing = sorted((a, b) for a, bs in edges.items() for b in bs
+                      if {a.split(".")[1:2][0] if "." in a else "", b.split(".")[1:2][0] if "." in b else ""}
+                      == {"training", "evaluation"})
+    assert crossing == []
 
 
 def test_serving_process_loads_neither_training_nor_torch() -> None:
     code = ("import sys, postergenre.service.app, postergenre.predict.predictor;"
-            "print(sorted(m for m in sys.modules if m.startswith('postergenre.evaluation.training') or m == 'torch'))")
+            "print(sorted(m for m in sys.modules if m.startswith('postergenre.training') or m == 'torch'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -9,7 +9,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from postergenre.evaluation.metrics import evaluate_predictions
+from postergenre.labelled.metrics import evaluate_predictions
 from postergenre.evaluation.report import write_evaluation_report
 from postergenre.model.thresholds import choose_thresholds
 

@@ -139,9 +139,9 @@ def test_model_card_states_the_studio_cv_numbers(studio_setup) -> None:
 def test_no_studio_option_trains_a_poster_only_model(studio_setup) -> None:
     """`train --no-studio` (TrainOptions.studio=False) is read by training: no studio extensions even with studio
     films in the catalog (issue 18, defect 3: the option was saved but never read)."""
-    from postergenre.evaluation.training.datasets import assemble_dataset
-    from postergenre.evaluation.training.options import TrainOptions
-    from postergenre.evaluation.training.train import train
+    from postergenre.labelled.datasets import assemble_dataset
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
 
     opts = TrainOptions(head="logreg", folds=3, min_examples=5, bootstrap=10, threads=1, params={"l2": [3e-3]},
                         studio=False)

@@ -12,7 +12,7 @@ import torch
 from postergenre.errors import ModelError
 from postergenre.model.artifact import ModelArtifact
 from postergenre.model.head_module import head_module
-from postergenre.evaluation.training.heads import make_head
+from postergenre.training.heads import make_head
 from postergenre.model.poster_check import fit_poster_check, poster_check_scores
 
 

@@ -85,7 +85,7 @@ def test_poster_only_card_has_no_studio_section() -> None:
 
 
 def test_card_shows_each_signals_calibration_and_the_key_genres() -> None:
-    from postergenre.evaluation.calibration import reliability
+    from postergenre.labelled.calibration import reliability
 
     rng = np.random.default_rng(0)
     Y = (rng.random((400, 4)) < 0.3).astype(int)

@@ -9,9 +9,9 @@ import pytest
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.model.fusion import Fusion
-from postergenre.evaluation.metrics import macro_auc
-from postergenre.evaluation.training.split import kfold
-from postergenre.evaluation.training.studio import cross_fitted_fusion
+from postergenre.labelled.metrics import macro_auc
+from postergenre.labelled.split import kfold
+from postergenre.training.studio import cross_fitted_fusion
 from postergenre.model.synopsis import SynopsisHead
 
 from studio_data import GENRES, studio_signals

@@ -9,7 +9,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from postergenre.errors import ModelError, PosterGenreError
-from postergenre.evaluation.metrics import macro_auc
+from postergenre.labelled.metrics import macro_auc
 from postergenre.model.synopsis import SynopsisHead
 
 from studio_data import GENRES, studio_films

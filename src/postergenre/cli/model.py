@@ -77,10 +77,9 @@ def train(
     nested CV (so the reported numbers were not used to choose them); finished folds are kept under
     HOME/cache/train-folds, so rerunning the same command after Ctrl+C continues where it stopped.
     """
-    from ..evaluation.training.datasets import dataset_for
-    from ..evaluation.training.options import TrainOptions
-    from ..evaluation.training.search import parse_params
-    from ..evaluation.training.train import train as train_all
+    from ..training.options import TrainOptions
+    from ..training.search import parse_params
+    from ..training.train import train as train_all
 
     flt = movie_filter(home, rating, year_min, year_max, collection)
     if head is HeadChoice.seed_cnn:
@@ -96,7 +95,7 @@ def train(
     target = out or paths.models / _stamp()
     cache_root = paths.home / "cache" / "train-folds"
     with open_catalog(home) as catalog:
-        ds = dataset_for(catalog, opts)
+        ds = opts.dataset(catalog)
         movies = catalog.movies() if studio else []  # studio films train the extensions (unless --no-studio)
     for msg in ds.messages:
         err_console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
@@ -151,7 +150,7 @@ def _print_studio_summary(studio: Optional[dict]) -> None:
 
 
 def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home) -> None:
-    from ..evaluation.training.baseline import seed_cnn_cv
+    from ..training.baseline import seed_cnn_cv
 
     paths = paths_for(home)
     with open_catalog(home) as catalog:

@@ -21,9 +21,9 @@ from ..model.artifact import ModelArtifact
 from ..model.assembly import assemble
 from ..model.synopsis import has_text
 from ..model.thresholds import decide
-from .training.datasets import Dataset, assemble_dataset, plots_of, subset
-from .training.split import holdout
-from .metrics import evaluate_predictions
+from ..labelled.datasets import Dataset, assemble_dataset, plots_of, subset
+from ..labelled.split import holdout
+from ..labelled.metrics import evaluate_predictions
 
 Log = Callable[[str], None]
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from ..files import write_atomic
-from .metrics import HEADLINE
+from ..labelled.metrics import HEADLINE
 from .gallery import GenreExamples, THUMB_SIDE
 from .segments import confusion_section, segments_section
 

@@ -181,7 +181,7 @@ def synopsis_head_line(config: dict[str, Any] | None) -> list[str]:
 
 def studio_section(studio: dict[str, Any], config: dict[str, Any] | None = None) -> list[str]:
     """The card's section on the studio's own G/PG films, every number from the studio CV metrics
-    (`artifact.metrics["studio"]`, written by `evaluation/training/studio.fit_studio_extensions`); `config`: the artifact's
+    (`artifact.metrics["studio"]`, written by `training/studio.fit_studio_extensions`); `config`: the artifact's
     studio config (what the synopsis head reads)."""
     general_head, poster = studio.get("studio_poster_general") or {}, studio.get("studio_poster") or {}
     synopsis, fused = studio.get("studio_synopsis") or {}, studio.get("studio_fused") or {}

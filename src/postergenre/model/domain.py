@@ -11,7 +11,7 @@ On the same folds, weighting the studio films x1/x3/x5/x10 inside the general he
 weight; the stacked head costs seconds, because the general head never sees a studio film, so its studio
 predictions are out-of-sample for every fold.
 
-Fitting it by CV on studio films is `evaluation/training/studio.py`'s job.
+Fitting it by CV on studio films is `training/studio.py`'s job.
 """
 
 from __future__ import annotations

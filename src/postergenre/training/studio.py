@@ -21,22 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from ...catalog.records import Movie
-from ...errors import PosterGenreError
-from ...jsonsafe import json_safe
-from ..calibration import reliability
-from ..metrics import evaluate_predictions, f1_scores, macro_auc, paired_auc_gain
-from ...model.assembly import SYNOPSIS_ONLY_THRESHOLDS
-from ...model.domain import DomainCorrection
-from ...model.fusion import Fusion
-from ...model.logistic import logit
-from ...model.head_forward import probabilities as head_probabilities
-from ...model.synopsis import SynopsisHead, has_text
-from ...model.thresholds import choose_thresholds, decide
-from .datasets import Dataset
-from .labels import label_matrix
+from ..catalog.records import Movie
+from ..errors import PosterGenreError
+from ..jsonsafe import json_safe
+from ..labelled.calibration import reliability
+from ..labelled.metrics import evaluate_predictions, f1_scores, macro_auc, paired_auc_gain
+from ..model.assembly import SYNOPSIS_ONLY_THRESHOLDS
+from ..model.domain import DomainCorrection
+from ..model.fusion import Fusion
+from ..model.logistic import logit
+from ..model.head_forward import probabilities as head_probabilities
+from ..model.synopsis import SynopsisHead, has_text
+from ..model.thresholds import choose_thresholds, decide
+from ..labelled.datasets import Dataset
+from ..labelled.labels import label_matrix
 from .options import TrainOptions
-from .split import kfold, poster_groups
+from ..labelled.split import kfold, poster_groups
 
 STUDIO = "studio"
 Progress = Callable[[str], None]

@@ -11,8 +11,8 @@ from postergenre.errors import ModelError
 from postergenre.model.domain import DomainCorrection
 from postergenre.model.fusion import Fusion
 from postergenre.model.synopsis import SynopsisHead
-from postergenre.evaluation.training.studio import fit_studio_extensions, studio_folds
-from postergenre.evaluation.metrics import macro_auc
+from postergenre.training.studio import fit_studio_extensions, studio_folds
+from postergenre.labelled.metrics import macro_auc
 
 from studio_data import GENRES, studio_signals
 

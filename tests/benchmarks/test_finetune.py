@@ -1,4 +1,5 @@
-"""Fine-tuning the backbone (training/finetune.py) on real shared posters, in a few tiny steps."""
+"""Fine-tuning the backbone (benchmarks/finetune.py: only benchmarks/finetune_gain.py uses it) on real shared posters,
+in a few tiny steps."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import torch
 
 from postergenre.errors import PosterGenreError
 from postergenre.features.registry import get_backbone
-from postergenre.evaluation.training.finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner,
-                                           augment, learning_rate_factor, load_fine_tuned)
+from finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner, augment,
+                      learning_rate_factor, load_fine_tuned)
 from postergenre.features.preprocess import Letterbox
 
 GENRES = ("Drama", "Comedy", "Horror")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from postergenre.errors import PosterDecodeError
-from postergenre.evaluation.training.seed_cnn import (
+from postergenre.training.seed_cnn import (
     SeedCNN,
     cross_validate_seed_cnn,
     load_pixels,
@@ -95,7 +95,7 @@ def test_seed_cnn_baseline_keeps_the_collection_filter(shared_data, shared_rows,
     from postergenre.config import get_paths
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
-    from postergenre.evaluation.training.baseline import seed_cnn_cv
+    from postergenre.training.baseline import seed_cnn_cv
 
     rows = [r for r in spread(shared_rows, 60) if (shared_data / r["poster"]).is_file()][:36]
     paths = get_paths(tmp_path / "home").ensure()

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, hamming_loss, roc_auc_score
 
 from postergenre.errors import PosterGenreError
-from postergenre.evaluation.metrics import HEADLINE, evaluate_predictions, roc_auc_weighted
+from postergenre.labelled.metrics import HEADLINE, evaluate_predictions, roc_auc_weighted
 from postergenre.model.thresholds import choose_thresholds, decide
 
 GENRES = ["Drama", "Comedy", "Horror"]

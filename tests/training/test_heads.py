@@ -12,11 +12,11 @@ from sklearn.model_selection import ParameterGrid
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.model import head_forward
 from postergenre.model.head_types import HEAD_TYPES
-from postergenre.evaluation.metrics import macro_auc
+from postergenre.labelled.metrics import macro_auc
 from postergenre.model.head_module import build_module
-from postergenre.evaluation.training.heads import HEADS, LogRegHead, MLPHead, make_head
-from postergenre.evaluation.training.search import Candidate, candidates_for, nested_cv, parse_params, search
-from postergenre.evaluation.training.split import kfold
+from postergenre.training.heads import HEADS, LogRegHead, MLPHead, make_head
+from postergenre.training.search import Candidate, candidates_for, nested_cv, parse_params, search
+from postergenre.labelled.split import kfold
 
 
 def _data(n: int = 800, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -15,15 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ...catalog.filters import MovieFilter, frequent_genres
-from ...catalog.records import Movie
-from ...catalog.store import Catalog
-from ...errors import EmptySelectionError, ModelError
-from ...features.cache import EmbeddingCache
-from ...features.registry import BackboneSpec
-from ...model.head_types import DEFAULT_FEATURE_SET
+from ..catalog.filters import MovieFilter, frequent_genres
+from ..catalog.records import Movie
+from ..catalog.store import Catalog
+from ..errors import EmptySelectionError, ModelError
+from ..features.cache import EmbeddingCache
+from ..features.registry import BackboneSpec
+from ..model.head_types import DEFAULT_FEATURE_SET
 from .labels import label_matrix
-from .options import TrainOptions
 from .split import poster_groups
 
 
@@ -112,8 +111,8 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
     at least one true genre, as in the catalog). The vectors are those `runtime` computes
     (`features.runtime.vector_key`: int8 ones where that is the default runtime).
     """
-    from ...features.registry import get_backbone
-    from ...features.runtime import vector_key
+    from ..features.registry import get_backbone
+    from ..features.runtime import vector_key
 
     spec = get_backbone(backbone)
     sl = spec.feature_slice(feature_set)
@@ -199,12 +198,6 @@ def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
 
 def _pick(values: list, idx: np.ndarray) -> list:
     return [values[i] for i in idx] if values else []
-
-
-def dataset_for(catalog: Catalog, opts: TrainOptions) -> Dataset:
-    """The training data set exactly as `opts` selects it (filters, backbone, feature set, genres)."""
-    return assemble_dataset(catalog, flt=opts.movie_filter(), backbone=opts.backbone, feature_set=opts.feature_set,
-                            min_examples=opts.min_examples, skip_unembedded=opts.embedded_only)
 
 
 def data_key(ds: Dataset) -> str:

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ...catalog.filters import MovieFilter, frequent_genres
-from ...catalog.store import Catalog
-from ...errors import EmptySelectionError
-from .datasets import training_filter
-from .labels import label_matrix
-from .split import holdout, kfold, poster_groups
-from ...model.thresholds import choose_thresholds
+from ..catalog.filters import MovieFilter, frequent_genres
+from ..catalog.store import Catalog
+from ..errors import EmptySelectionError
+from ..labelled.datasets import training_filter
+from ..labelled.labels import label_matrix
+from ..labelled.split import holdout, kfold, poster_groups
+from ..model.thresholds import choose_thresholds
 
 
 def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None = None, min_examples: int = 100,
@@ -28,8 +28,8 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
                 bootstrap: int = 1000, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """JSON-safe result: CV metrics of the seed CNN on about `limit` posters (a stratified subset over poster
     groups, so duplicates stay together; genres chosen on the whole selection)."""
-    from ..metrics import evaluate_predictions
-    from ...posters.store import PosterStore
+    from ..labelled.metrics import evaluate_predictions
+    from ..posters.store import PosterStore
     from .seed_cnn import cross_validate_seed_cnn, load_pixels
 
     movies = training_filter(flt).apply(catalog.movies())

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import ParameterGrid
 
-from ...errors import PosterGenreError
-from ...files import write_atomic
-from ...progress import Progress, ProgressFn, no_progress
-from ...model.head_types import DEFAULT_SETTINGS
+from ..errors import PosterGenreError
+from ..files import write_atomic
+from ..progress import Progress, ProgressFn, no_progress
+from ..model.head_types import DEFAULT_SETTINGS
 from .heads import HEADS, check_head_params, make_head, param_names
-from ..metrics import macro_auc
-from .split import Split, holdout, kfold
+from ..labelled.metrics import macro_auc
+from ..labelled.split import Split, holdout, kfold
 
 Log = Callable[[str], None]
 

@@ -6,8 +6,10 @@ import shlex
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ...catalog.filters import MovieFilter
-from ...model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
+from ..catalog.filters import MovieFilter
+from ..catalog.store import Catalog
+from ..labelled.datasets import Dataset, assemble_dataset
+from ..model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
 from .search import Candidate, candidates_for
 
 
@@ -39,7 +41,7 @@ class TrainOptions:
     collection: str | None = None  # collection filter as given, e.g. "studio,general"
     embedded_only: bool = False
     note: str | None = None
-    studio: bool = True  # train the studio extensions when the catalog has a `studio` collection (evaluation/training/studio.py)
+    studio: bool = True  # train the studio extensions when the catalog has a `studio` collection (training/studio.py)
 
     @property
     def searches(self) -> bool:
@@ -52,6 +54,11 @@ class TrainOptions:
     def movie_filter(self) -> MovieFilter:
         return MovieFilter.parse(rating=self.rating, collection=self.collection, year_min=self.year_min,
                                  year_max=self.year_max)
+
+    def dataset(self, catalog: Catalog) -> Dataset:
+        """The training data set exactly as these options select it (filters, backbone, feature set, genres)."""
+        return assemble_dataset(catalog, flt=self.movie_filter(), backbone=self.backbone, feature_set=self.feature_set,
+                                min_examples=self.min_examples, skip_unembedded=self.embedded_only)
 
     def command(self) -> str:
         """The `postergenre train` command that reproduces these options (the data folder comes from

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
-from ...errors import PosterGenreError
+from ..errors import PosterGenreError
 
 Split = tuple[np.ndarray, np.ndarray]
 """(train row indices, test row indices), both sorted int arrays."""

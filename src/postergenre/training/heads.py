@@ -23,10 +23,10 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ...errors import ModelError, PosterGenreError
-from ..metrics import macro_auc
-from ...model.head_module import build_module
-from ...model.head_types import ENSEMBLE_MEMBERS, HEAD_TYPES, TENSOR_PREFIX
+from ..errors import ModelError, PosterGenreError
+from ..labelled.metrics import macro_auc
+from ..model.head_module import build_module
+from ..model.head_types import ENSEMBLE_MEMBERS, HEAD_TYPES, TENSOR_PREFIX
 
 __all__ = ["HEADS", "LOSSES", "EnsembleHead", "LogRegHead", "MLPHead", "make_head"]
 

@@ -145,14 +145,13 @@ def test_bad_head_setting_is_one_clear_error(home_copy: Path, tmp_path: Path) ->
 def test_interrupted_search_resumes_from_the_kept_folds(home_copy: Path, tmp_path: Path) -> None:
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
-    from postergenre.evaluation.training.datasets import dataset_for
-    from postergenre.evaluation.training.options import TrainOptions
-    from postergenre.evaluation.training.train import train as train_model
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train as train_model
 
     opts = TrainOptions(head="logreg", params={"l2": [1e-3, 1e-1]}, folds=3, inner_folds=2, min_examples=20,
                         bootstrap=20, threads=1)  # 1 thread: several times faster on a busy machine
     with Catalog(get_paths(home_copy).db) as catalog:
-        ds = dataset_for(catalog, opts)
+        ds = opts.dataset(catalog)
     seen = []
 
     def interrupt_after_five(p) -> None:  # what Ctrl+C does between two fold fits

@@ -39,15 +39,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import PosterGenreError
-from ...features.backbones import FeatureNet
-from ...features.onnx_export import state_dict_sha256
-from ...files import write_atomic
-from ...features.preprocess import Letterbox
-from ...features.registry import BackboneSpec, get_backbone
-from ...posters.images import decode_image
-from ...progress import Progress, ProgressFn, no_progress
-from ...threads import torch_threads
+from postergenre.errors import PosterGenreError
+from postergenre.features.backbones import FeatureNet
+from postergenre.features.onnx_export import state_dict_sha256
+from postergenre.files import write_atomic
+from postergenre.features.preprocess import Letterbox
+from postergenre.features.registry import BackboneSpec, get_backbone
+from postergenre.posters.images import decode_image
+from postergenre.progress import Progress, ProgressFn, no_progress
+from postergenre.threads import torch_threads
 
 WEIGHTS_FILE = "backbone.safetensors"
 REPORT_FILE = "finetune.json"

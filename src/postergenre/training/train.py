@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from ...catalog.records import Movie
-from ..metrics import cross_fitted_f1, evaluate_predictions
-from ...model.artifact import ModelArtifact
-from ...model.poster_check import fit_poster_check
-from ...model.thresholds import choose_thresholds
-from ...progress import ProgressFn, no_progress
-from ...threads import torch_threads
-from .datasets import Dataset, data_key, subset
+from ..catalog.records import Movie
+from ..labelled.metrics import cross_fitted_f1, evaluate_predictions
+from ..model.artifact import ModelArtifact
+from ..model.poster_check import fit_poster_check
+from ..model.thresholds import choose_thresholds
+from ..progress import ProgressFn, no_progress
+from ..threads import torch_threads
+from ..labelled.datasets import Dataset, data_key, subset
 from .options import TrainOptions
 from .search import Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, nested_cv, nested_fits, search
-from .split import Split, holdout, kfold
+from ..labelled.split import Split, holdout, kfold
 from .studio import StudioFit, fit_extensions, in_studio, studio_films
 
 Log = Callable[[str], None]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from postergenre.errors import PosterGenreError
-from postergenre.evaluation.training.split import holdout, kfold, poster_groups
+from postergenre.labelled.split import holdout, kfold, poster_groups
 
 
 def _labels(n: int = 600, g: int = 6, seed: int = 0) -> np.ndarray:

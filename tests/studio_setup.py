@@ -54,9 +54,9 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
     from postergenre.config import get_paths
     from postergenre.features.embed import embed_catalog
     from postergenre.features.registry import get_backbone
-    from postergenre.evaluation.training.datasets import assemble_dataset
-    from postergenre.evaluation.training.options import TrainOptions
-    from postergenre.evaluation.training.train import train
+    from postergenre.labelled.datasets import assemble_dataset
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
 
