@@ -166,3 +166,73 @@ def test_an_actor_that_cannot_see_the_poster_store_stops_the_run_with_a_clear_er
                           runtime_cache=home / "runtimes")
     with _cache(home) as cache:  # nothing recorded as failed: a rerun with the store in place does everything
         assert cache.count() == 0 and cache.failures() == {}
+
+
+def _studio_copy(studio_home: Path, runtime_graphs: Path, target: Path, forget: list[str]) -> Path:
+    shutil.copytree(studio_home, target, symlinks=True)
+    shutil.copytree(runtime_graphs, target / "runtimes", dirs_exist_ok=True)
+    with sqlite3.connect(get_paths(target).db) as conn:
+        conn.executemany("DELETE FROM embeddings WHERE sha256 = ?", [(s,) for s in forget])
+    return target
+
+
+def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(cluster, studio_home, runtime_graphs,
+                                                                               tmp_path):
+    """Studio films with a poster and a plot get the fused reading with each signal beside it, studio films with only
+    a plot the synopsis reading, general posters the poster reading; Ray (embedding the posters it lacks) and the
+    local engine write the same numbers."""
+    pq = pytest.importorskip("pyarrow.parquet", reason=RAY_MISSING)
+    from postergenre.predict.predictor import Predictor
+
+    with sqlite3.connect(get_paths(studio_home).db) as conn:
+        forget = [r[0] for r in conn.execute("SELECT sha256 FROM embeddings ORDER BY sha256 LIMIT 12")]
+    tables = {}
+    for engine in ("local", "ray"):
+        home = _studio_copy(studio_home, runtime_graphs, tmp_path / engine, forget)
+        out = tmp_path / f"{engine}.parquet"
+        extra = ["--address", cluster] if engine == "ray" else []
+        run = subprocess.run([CLI, "predict-catalog", "--out", str(out), "--engine", engine, *extra, "--home",
+                              str(home)], capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, run.stderr
+        tables[engine] = pq.read_table(out)
+    local, ray_table = tables["local"], tables["ray"]
+    assert local.column_names == ray_table.column_names
+    numeric = [c for c in local.column_names if "prob_" in c or c == "poster_check_score"]
+    for column in numeric:
+        a = np.array(local.column(column).to_pylist(), dtype=float)
+        b = np.array(ray_table.column(column).to_pylist(), dtype=float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.nanmax(np.abs(a - b), initial=0.0) == 0.0, column
+    for column in ("imdb_id", "signal", "decided", "reads_as", "embedding_error"):
+        assert local.column(column).to_pylist() == ray_table.column(column).to_pylist(), column
+
+    rows = {r["imdb_id"]: r for r in local.to_pylist()}
+    with Catalog(get_paths(studio_home).db) as catalog:
+        movies = {m.imdb_id: m for m in catalog.movies()}
+    want = {}
+    for imdb_id, m in movies.items():
+        poster = m.poster_status == "ok" and m.poster_sha256
+        plot = bool(m.plot and m.plot.strip())
+        if poster or plot:
+            want[imdb_id] = "poster+synopsis" if poster and plot else "poster" if poster else "synopsis"
+    assert {i: r["signal"] for i, r in rows.items()} == want
+    assert {"poster", "synopsis", "poster+synopsis"} <= set(want.values())
+
+    predictor = Predictor.load(home=tmp_path / "local")
+    genres = predictor.genres
+    store = PosterStore(get_paths(tmp_path / "local").posters)
+    fused = [r for r in rows.values() if r["signal"] == "poster+synopsis"][:3]
+    story = [r for r in rows.values() if r["signal"] == "synopsis"][:3]
+    for row in fused:
+        result = predictor.predict(store.path(row["poster_sha256"]), synopsis=movies[row["imdb_id"]].plot)
+        reading = result.reading
+        for prefix, probs in (("prob_", reading.probabilities), ("poster_prob_", reading.poster_probabilities),
+                              ("synopsis_prob_", reading.synopsis_probabilities)):
+            got = np.array([row[f"{prefix}{g}"] for g in genres])
+            assert float(np.abs(got - [probs[g] for g in genres]).max()) <= 1e-6, (prefix, row["imdb_id"])
+        assert row["decided"] == list(reading.decided)
+    for row in story:
+        reading = predictor.read_synopsis(movies[row["imdb_id"]].plot)
+        got = np.array([row[f"synopsis_prob_{g}"] for g in genres])
+        assert np.array_equal(got, [row[f"prob_{g}"] for g in genres])
+        assert float(np.abs(got - [reading.probabilities[g] for g in genres]).max()) <= 1e-9
+        assert row["poster_prob_" + genres[0]] is None and row["decided"] == list(reading.decided)

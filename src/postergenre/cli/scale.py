@@ -28,11 +28,13 @@ def predict_catalog(
     collection: CollectionOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Genre probabilities and decided genres of every catalog movie with a poster, as one Parquet file.
+    """Every catalog film read the way `predict` reads it (poster, plot, or both), as one Parquet file.
 
-    One row per movie: imdb_id, title, year, collections, poster_sha256, prob_<Genre> per genre, decided,
-    is_poster, poster_check_score, embedding_error. Posters without a cached embedding are embedded first
-    with the chosen engine (resumable, like `postergenre embed`).
+    One row per movie with a poster or a plot: imdb_id, title, year, collections, poster_sha256, signal (poster,
+    synopsis or poster+synopsis), prob_<Genre> (that reading), poster_prob_<Genre> and synopsis_prob_<Genre> (each
+    signal alone), decided, reads_as, is_poster, poster_check_score, embedding_error. Posters without a cached
+    embedding are embedded first with the chosen engine (resumable, like `postergenre embed`); the genres are read
+    in this process, so both engines write the same numbers.
     """
     from ..model.artifact import DEFAULT_MODEL_DIR
     from ..posters.store import PosterStore
@@ -49,7 +51,7 @@ def predict_catalog(
     paths = paths_for(home)
     cache = paths.home / RUNTIMES_FOLDER
     core = ModelCore.load(model, runtime=runtime, runtime_cache=cache)
-    flt = movie_filter(home, rating, year_min, year_max, collection, require_poster=True)
+    flt = movie_filter(home, rating, year_min, year_max, collection)
     with open_catalog(home) as catalog, progress_display() as show:
         summary = run(catalog, PosterStore(paths.posters), core, out, model_name=str(model or DEFAULT_MODEL_DIR),
                       flt=flt, engine=engine, ray_options=options, runtime_cache=cache, progress=show)
@@ -58,6 +60,7 @@ def predict_catalog(
         err_console.print(f"removed {n} temporary file{'s' if n > 1 else ''} left by an interrupted run beside "
                           f"{shown(out)}", highlight=False, soft_wrap=True)
     embedded = summary.embed.embedded if summary.embed else 0
-    console.print(f"{out}: {summary.movies} movies ({summary.predicted} predicted, [red]{summary.failed}[/red] "
-                  f"without an embedding; {embedded} posters embedded first with the {engine} engine) "
-                  f"in {summary.seconds:.0f} s", highlight=False)
+    signals = ", ".join(f"{n} {signal}" for signal, n in sorted(summary.signals.items()))
+    console.print(f"{out}: {summary.movies} movies ({summary.predicted} read: {signals or 'none'}; "
+                  f"[red]{summary.failed}[/red] posters without an embedding; {embedded} posters embedded first with "
+                  f"the {engine} engine) in {summary.seconds:.0f} s", highlight=False)

@@ -1,13 +1,19 @@
-"""Genre probabilities and decided sets for every catalog movie with a poster, as one Parquet file (for BI tools).
+"""Every catalog film read the way `predict` reads it, as one Parquet file (for BI tools).
 
     selected movies ─► embed what the cache misses (local engine or Ray Data) ─► cached vectors, in chunks
-                    ─► ModelCore: probabilities, decide, poster check ─► Parquet rows, written chunk by chunk
+                    ─► ModelCore.read_embeddings (poster, + its plot when it has one) / read_synopsis (plot only)
+                    ─► Parquet rows, written chunk by chunk
 
-One row per movie (movies sharing a poster each get their row): imdb_id, title, year, collections,
-poster_sha256, one `prob_<Genre>` column per genre of the model (float64, the Predictor's numbers), `decided`
-(list of genres, most probable first; the model's per-genre thresholds), `is_poster` and `poster_check_score`,
-and `embedding_error` (null, or why the poster could not be embedded: then the genre columns are null).
-The file's schema metadata `postergenre` (JSON) names the model, backbone, runtime, genres and thresholds.
+One row per selected movie with a poster or a plot (movies sharing a poster each get their row): imdb_id, title,
+year, collections, poster_sha256, `signal` (the reading of the row: "poster", "synopsis" or "poster+synopsis", as
+`predict` names it; null when the poster could not be embedded and there is no plot), one `prob_<Genre>` column per
+genre with that reading's probabilities (float64, the Predictor's numbers), `poster_prob_<Genre>` (the poster alone)
+and `synopsis_prob_<Genre>` (the plot alone) beside it, `decided` (genres, most probable first, with the thresholds
+of the row's signal), `reads_as`, `is_poster` and `poster_check_score`, and `embedding_error` (null, or why the
+poster could not be embedded: the row then holds the plot's reading, or no genres without a plot). A model without
+a synopsis head reads posters only. The prediction runs in this process whatever engine embedded the posters, so
+the local and Ray engines write the same numbers. The file's schema metadata `postergenre` (JSON) names the model,
+backbone, runtime, genres and thresholds.
 The file is written to an anonymous temporary and renamed, so a reader never sees half a table and an
 interrupted run (even kill -9) leaves nothing beside it.
 """
@@ -34,19 +40,23 @@ from ..files import atomic_output, sweep_partials
 from ..posters.store import PosterStore
 from ..progress import Progress, ProgressFn, no_progress
 from .core import ModelCore
+from .results import GenreReading
 
 ENGINES = ("local", "ray")
 CHUNK_MOVIES = 4096  # movies per read-predict-write step: ~47 MB of lite0 vectors in memory at a time
 PROB_PREFIX = "prob_"
+SIGNAL_PREFIXES = {"poster": "poster_prob_", "synopsis": "synopsis_prob_"}
+"""Columns of each signal alone, beside the reading's `prob_` columns."""
 METADATA_KEY = b"postergenre"
 
 
 @dataclass
 class CatalogPredictionSummary:
     out: Path
-    movies: int = 0  # rows written: selected movies with a stored poster
+    movies: int = 0  # rows written: selected movies with a stored poster or a plot
     predicted: int = 0  # rows with probabilities
-    failed: int = 0  # rows whose poster could not be embedded
+    failed: int = 0  # rows whose poster could not be embedded (read from the plot alone where there is one)
+    signals: dict[str, int] = field(default_factory=dict)  # rows per reading: poster, synopsis, poster+synopsis
     seconds: float = 0.0
     embed: EmbedSummary | None = None
     swept: list[Path] = field(default_factory=list)  # temporaries of an interrupted earlier run, removed on start
@@ -62,8 +72,8 @@ def require_pyarrow() -> ModuleType:
     return pq
 
 
-def genre_columns(genres: list[str]) -> list[str]:
-    return [f"{PROB_PREFIX}{g}" for g in genres]
+def genre_columns(genres: list[str], prefix: str = PROB_PREFIX) -> list[str]:
+    return [f"{prefix}{g}" for g in genres]
 
 
 def _schema(core: ModelCore, model_name: str) -> Any:
@@ -71,45 +81,86 @@ def _schema(core: ModelCore, model_name: str) -> Any:
 
     fields = [pa.field("imdb_id", pa.string(), nullable=False), pa.field("title", pa.string()),
               pa.field("year", pa.int32()), pa.field("collections", pa.list_(pa.string())),
-              pa.field("poster_sha256", pa.string(), nullable=False)]
-    fields += [pa.field(c, pa.float64()) for c in genre_columns(core.genres)]
-    fields += [pa.field("decided", pa.list_(pa.string())), pa.field("is_poster", pa.bool_()),
-               pa.field("poster_check_score", pa.float64()), pa.field("embedding_error", pa.string())]
+              pa.field("poster_sha256", pa.string()), pa.field("signal", pa.string())]
+    for prefix in (PROB_PREFIX, *SIGNAL_PREFIXES.values()):
+        fields += [pa.field(c, pa.float64()) for c in genre_columns(core.genres, prefix)]
+    fields += [pa.field("decided", pa.list_(pa.string())), pa.field("reads_as", pa.list_(pa.string())),
+               pa.field("is_poster", pa.bool_()), pa.field("poster_check_score", pa.float64()),
+               pa.field("embedding_error", pa.string())]
     meta = {"model": model_name, "backbone": core.spec.name, "preprocess_version": core.spec.preprocess_version,
             "runtime": core.runtime_name, "genres": core.genres,
             "thresholds": {g: float(t) for g, t in zip(core.genres, core.thresholds)}}
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta).encode()})
 
 
+def _readings(core: ModelCore, movies: list[Movie], cache: EmbeddingCache) -> list[GenreReading | None]:
+    """Each movie's reading, as `predict` makes it: its poster's cached vector with its plot when the model reads
+    plots, the plot alone when the poster has no vector, None with neither."""
+    plots = [m.plot if core.has_synopsis and m.plot and m.plot.strip() else None for m in movies]
+    shas = [_poster(m) for m in movies]
+    missing = set(cache.missing([s for s in shas if s]))
+    posters = [i for i, s in enumerate(shas) if s and s not in missing]
+    readings: list[GenreReading | None] = [None] * len(movies)
+    if posters:
+        unique = list(dict.fromkeys(shas[i] for i in posters))
+        vectors = cache.get(unique)
+        row = {s: j for j, s in enumerate(unique)}
+        read = core.read_embeddings(vectors[[row[shas[i]] for i in posters]], [plots[i] for i in posters])
+        for i, reading in zip(posters, read):
+            readings[i] = reading
+    story_only = [i for i in range(len(movies)) if readings[i] is None and plots[i]]
+    if story_only:
+        for i, reading in zip(story_only, core.read_synopsis([plots[i] for i in story_only])):
+            readings[i] = reading
+    return readings
+
+
 def _chunk_table(core: ModelCore, schema: Any, movies: list[Movie], cache: EmbeddingCache,
-                 failures: dict[str, str]) -> tuple[Any, int]:
-    """The rows of `movies` -> (pyarrow table, rows with probabilities)."""
+                 failures: dict[str, str]) -> tuple[Any, list[GenreReading | None]]:
+    """The rows of `movies` -> (pyarrow table, each row's reading or None)."""
     import pyarrow as pa
 
-    shas = [m.poster_sha256 for m in movies]
-    missing = set(cache.missing(shas))
-    have = [s for s in dict.fromkeys(shas) if s not in missing]
-    row_of = {s: i for i, s in enumerate(have)}
-    vectors = cache.get(have) if have else np.zeros((0, core.spec.feature_dim), dtype=np.float32)
-    probs = core.probabilities(vectors) if have else np.zeros((0, len(core.genres)))
-    checks = core.check(vectors) if have else []
-    decided = [core.decide(p) for p in probs]
+    readings = _readings(core, movies, cache)
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-    for movie in movies:
-        i = row_of.get(movie.poster_sha256)
+    signal_columns = {"": genre_columns(core.genres), **{s: genre_columns(core.genres, p)
+                                                         for s, p in SIGNAL_PREFIXES.items()}}
+    for movie, reading in zip(movies, readings):
         columns["imdb_id"].append(movie.imdb_id)
         columns["title"].append(movie.title)
         columns["year"].append(movie.year)
         columns["collections"].append(list(movie.collections))
         columns["poster_sha256"].append(movie.poster_sha256)
-        for g, name in enumerate(genre_columns(core.genres)):
-            columns[name].append(None if i is None else float(probs[i, g]))
-        columns["decided"].append(None if i is None else decided[i])
-        columns["is_poster"].append(None if i is None else checks[i]["is_poster"])
-        columns["poster_check_score"].append(None if i is None else checks[i]["score"])
-        columns["embedding_error"].append(
-            None if i is not None else failures.get(movie.poster_sha256, "no cached embedding"))
-    return pa.table(columns, schema=schema), len(movies) - sum(1 for m in movies if m.poster_sha256 not in row_of)
+        columns["signal"].append(reading.signal if reading else None)
+        probs = _signal_probabilities(reading)
+        for signal, names in signal_columns.items():
+            values = probs.get(signal) or {}
+            for genre, name in zip(core.genres, names):
+                columns[name].append(values.get(genre))
+        columns["decided"].append(list(reading.decided) if reading else None)
+        columns["reads_as"].append(list(reading.summary["reads_as"]) if reading else None)
+        check = reading.poster_check if reading else {}
+        columns["is_poster"].append(check.get("is_poster"))
+        columns["poster_check_score"].append(check.get("score"))
+        embedded = reading is not None and reading.signal != "synopsis"
+        columns["embedding_error"].append(None if embedded or not _poster(movie) else
+                                          failures.get(movie.poster_sha256, "no cached embedding"))
+    return pa.table(columns, schema=schema), readings
+
+
+def _poster(movie: Movie) -> str | None:
+    """The sha256 of the movie's stored poster, None without one."""
+    return movie.poster_sha256 if movie.poster_status == "ok" and movie.poster_sha256 else None
+
+
+def _signal_probabilities(reading: GenreReading | None) -> dict[str, dict[str, float] | None]:
+    """{"": the reading's probabilities, "poster": the poster alone, "synopsis": the plot alone} (None: no such
+    signal in this reading)."""
+    if reading is None:
+        return {}
+    alone = {"poster": reading.poster_probabilities, "synopsis": reading.synopsis_probabilities}
+    if reading.signal in alone and alone[reading.signal] is None:  # a single signal is its own reading
+        alone[reading.signal] = reading.probabilities
+    return {"": reading.probabilities, **alone}
 
 
 def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: Path | str, *,
@@ -138,10 +189,10 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
     else:
         summary.embed = embed_catalog(catalog, store, spec, flt=flt, progress=progress, runtime=runtime,
                                       runtime_cache=runtime_cache)
-    movies = sorted((m for m in catalog.movies(flt) if m.poster_status == "ok" and m.poster_sha256),
+    movies = sorted((m for m in catalog.movies(flt) if _poster(m) or (core.has_synopsis and m.plot and m.plot.strip())),
                     key=lambda m: m.imdb_id)
     schema = _schema(core, model_name)
-    task = f"predict {len(core.genres)} genres"
+    task = f"read {len(core.genres)} genres"
     # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
     # The file appears whole at the end or not at all: atomic_output leaves nothing behind even after kill -9.
     with EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache, \
@@ -150,11 +201,15 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
         progress(Progress(task, 0, len(movies)))
         for i in range(0, len(movies), CHUNK_MOVIES):
             chunk = movies[i:i + CHUNK_MOVIES]
-            table, predicted = _chunk_table(core, schema, chunk, cache, failures)
+            table, readings = _chunk_table(core, schema, chunk, cache, failures)
             writer.write_table(table)
             summary.movies += len(chunk)
-            summary.predicted += predicted
-            summary.failed += len(chunk) - predicted
+            summary.predicted += sum(r is not None for r in readings)
+            summary.failed += sum(1 for m, r in zip(chunk, readings)
+                                  if _poster(m) and (r is None or r.signal == "synopsis"))
+            for r in readings:
+                if r is not None:
+                    summary.signals[r.signal] = summary.signals.get(r.signal, 0) + 1
             progress(Progress(task, summary.movies, len(movies), ok=summary.predicted, failed=summary.failed))
         if not movies:
             writer.write_table(schema.empty_table())
