@@ -22,6 +22,7 @@ from postergenre.errors import FetchError, PosterGenreError
 from postergenre.posters.fetch import FetchLimits, check_url, fetch_image_bytes, fetch_posters
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from postergenre.posters.urlguard import refusal_reason, resolve_addresses
 
 POSTERGENRE = str(Path(sys.executable).parent / "postergenre")
 LIMITS = FetchLimits(timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000,
@@ -193,9 +194,21 @@ def test_only_http_urls_are_fetched(url: str) -> None:
             fetch_image_bytes(url, limits=FetchLimits(allow_private_hosts=allow, retries=0))
 
 
-def test_public_addresses_pass_the_check() -> None:
-    check_url("http://93.184.216.34/poster.jpg", allow_private_hosts=False)  # a public literal: no DNS needed
-    check_url("http://127.0.0.1/poster.jpg", allow_private_hosts=True)
+@pytest.mark.parametrize("host", ["93.184.216.34", "8.8.8.8", "[2606:2800:220:1:248:1893:25c8:1946]"])
+def test_public_addresses_pass_the_check(host: str) -> None:
+    """A public literal (no DNS needed) has no refusal reason, where its private neighbours have one."""
+    literal = host.strip("[]")
+    assert refusal_reason(literal, resolve_addresses(literal, 80)) is None
+    check_url(f"http://{host}/poster.jpg", allow_private_hosts=False)  # the same decision through the URL check
+    with pytest.raises(FetchError, match="refused"):
+        check_url("http://10.0.0.1/poster.jpg", allow_private_hosts=False)
+
+
+def test_allowing_private_hosts_fetches_from_loopback(server: PosterServer, posters: list[bytes]) -> None:
+    url = f"http://127.0.0.1:{server.httpd.server_address[1]}/good/3"
+    check_url(url, allow_private_hosts=True)
+    assert fetch_image_bytes(url, limits=FetchLimits(allow_private_hosts=True, retries=0)) == posters[3]
+    assert server.requests()["/good/3"] == 1
 
 
 def _ok_rows(db: Path) -> dict[str, str]:

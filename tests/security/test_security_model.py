@@ -18,7 +18,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from postergenre.errors import ModelError
-from postergenre.model.artifact import META_FILE, WEIGHTS_FILE, ModelArtifact
+from postergenre.model.artifact import DEFAULT_MODEL_DIR, META_FILE, WEIGHTS_FILE, ModelArtifact
 
 GENRES = ["Action", "Drama", "Family"]
 WIDTH = 1280  # efficientnet-lite0 "pooled"
@@ -144,9 +144,23 @@ def test_optional_parts_other_layers_add_are_accepted(tmp_path: Path) -> None:
     assert np.array_equal(back.tensors["fusion.weights"], art.tensors["fusion.weights"])
 
 
-def test_the_bundled_model_passes_validation() -> None:
+def test_the_bundled_model_passes_validation_and_records_its_provenance() -> None:
+    """The bundled model loads through every check, holds exactly what its model.json lists, and records where it
+    came from (data fingerprint, versions, the command that made it) as every artifact must."""
     bundled = ModelArtifact.load()
-    assert len(bundled.genres) == len(bundled.thresholds) > 10
+    meta = json.loads((DEFAULT_MODEL_DIR / META_FILE).read_text(encoding="utf-8"))
+    assert bundled.genres == meta["genres"] and len(set(bundled.genres)) == len(bundled.genres)
+    assert np.array_equal(bundled.thresholds, np.asarray(meta["thresholds"], dtype=np.float64))
+    assert ((bundled.thresholds > 0) & (bundled.thresholds < 1)).all()
+    on_disk = load_file(str(DEFAULT_MODEL_DIR / WEIGHTS_FILE))
+    assert set(bundled.tensors) == set(meta["tensors"]) == set(on_disk)
+    assert all(np.array_equal(bundled.tensors[k], on_disk[k]) for k in on_disk)
+    fingerprint = bundled.data_fingerprint
+    assert len(fingerprint["sha256"]) == 64 and fingerprint["movies"] > 0 and fingerprint["posters"] > 0
+    assert set(fingerprint["genre_counts"]) >= set(bundled.genres)
+    assert {"postergenre", "numpy"} <= set(bundled.versions) and bundled.created_at
+    cv = bundled.metrics["cv"]["per_genre"]
+    assert cv and {r["genre"] for r in cv} == set(bundled.genres)
 
 
 def test_cli_reports_a_tampered_model_in_one_line(model: Path, tmp_path: Path, shared_data: Path) -> None:
