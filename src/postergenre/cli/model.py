@@ -190,7 +190,7 @@ def evaluate(
     """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, per segment (collection,
     G/PG; poster only and with synopsis), JSON + HTML report."""
     from ..evaluation.gallery import best_and_worst
-    from ..evaluation.report import write_evaluation_report
+    from ..render.evaluation_report import write_evaluation_report
     from ..posters.store import PosterStore
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
     from ..evaluation.evaluate import evaluate_model
