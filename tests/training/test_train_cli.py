@@ -72,7 +72,7 @@ def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_c
     assert result["model"]["held_out"] and result["model"]["relation_kind"] == "held out", result["model"]["relation"]
     assert "warning" not in res.output
     text = html.read_text()
-    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64" in text
+    assert text.startswith("<!doctype html>") and "data:image/png;base64" in text  # the shared page layout
     assert 'id="memory-warning"' not in text
     assert 'id="gallery"' in text and "Best and worst held-out posters" in text and "data:image/jpeg;base64" in text
 
