@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sampling import spread
 
-pytest_plugins = ["studio_setup"]  # the studio_setup fixture, shared by evaluation, training and model tests
+# Shared fixtures: studio_setup (evaluation, training, model tests), browser (service and render tests).
+pytest_plugins = ["studio_setup", "chromium"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -59,6 +59,7 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
     from postergenre.training.train import train
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
+    from postergenre.render.model_card import model_card
 
     root = tmp_path_factory.mktemp("studio_eval")
     home = root / "home"
@@ -82,9 +83,9 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
         everything = assemble_dataset(catalog, min_examples=opts.min_examples)
         movies = catalog.movies()
     poster_model = root / "poster-model"
-    artifact.save(poster_model)
+    artifact.save(poster_model, card=model_card(artifact.metadata()))
     result = train(everything, opts, movies=movies)
     assert result.studio is not None and result.artifact.head_config["studio"]["synopsis"]["n_texts"] > 0
     studio_model = root / "studio-model"
-    result.artifact.save(studio_model)
+    result.artifact.save(studio_model, card=model_card(result.artifact.metadata()))
     return StudioSetup(home, studio_model, poster_model, ids)

@@ -8,7 +8,7 @@ import pytest
 
 from postergenre.errors import PosterGenreError
 from postergenre.predict.core import match_genres, split_genre_list
-from postergenre.predict.sheet import write_sheet
+from postergenre.render.sheet import write_sheet
 
 
 def _posters(shared_data: Path, rows: list[dict], want: set[str], avoid: set[str], n: int) -> list[Path]:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from postergenre.cli import app
 from postergenre.model.artifact import ModelArtifact
+from postergenre.render.model_card import model_card
 
 runner = CliRunner()
 
@@ -50,6 +51,7 @@ def test_train_writes_a_loadable_artifact_with_honest_metrics(trained: tuple[Pat
     assert "--holdout 0.25" in art.training_options["command"]
     assert "--bootstrap 50" in art.training_options["command"] and "--home" not in art.training_options["command"]
     card = (out / "MODEL_CARD.md").read_text()
+    assert card == model_card(json.loads((out / "model.json").read_text()))  # the card of this model, saved with it
     assert "## Reproduce" in card and art.training_options["command"] in card
     assert str(home_copy) not in card  # no developer paths in a card that gets committed
     assert np.all((art.thresholds > 0) & (art.thresholds <= 1))
@@ -70,7 +72,7 @@ def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_c
     assert result["model"]["held_out"] and result["model"]["relation_kind"] == "held out", result["model"]["relation"]
     assert "warning" not in res.output
     text = html.read_text()
-    assert text.startswith("<!DOCTYPE html>") and "data:image/png;base64" in text
+    assert text.startswith("<!doctype html>") and "data:image/png;base64" in text  # the shared page layout
     assert 'id="memory-warning"' not in text
     assert 'id="gallery"' in text and "Best and worst held-out posters" in text and "data:image/jpeg;base64" in text
 

@@ -43,7 +43,7 @@ def brief(
 ) -> None:
     """A campaign brief: which variant to run and why, story vs poster, audiences to aim at, how sure the model is."""
     from ..catalog.filters import parse_ratings
-    from ..predict.brief_html import render_brief
+    from ..render.brief import render_brief
     from ..predict.inputs import resolve_inputs
 
     if fmt not in BRIEF_FORMATS:

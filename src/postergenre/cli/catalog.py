@@ -172,7 +172,7 @@ def report_dataset(
     Genre counts, genre co-occurrence heatmap, genres per movie, years, content ratings, poster sizes and
     the missing-value table of the movies the filters select.
     """
-    from ..evaluation.dataset_report import write_dataset_report  # matplotlib: load only when used
+    from ..render.dataset_report import write_dataset_report  # matplotlib: load only when used
 
     target = out or paths_for(home).reports / "dataset.html"
     flt = movie_filter(home, rating, year_min, year_max, collection)

@@ -77,6 +77,7 @@ def train(
     nested CV (so the reported numbers were not used to choose them); finished folds are kept under
     HOME/cache/train-folds, so rerunning the same command after Ctrl+C continues where it stopped.
     """
+    from ..render.model_card import model_card
     from ..training.options import TrainOptions
     from ..training.search import parse_params
     from ..training.train import train as train_all
@@ -121,7 +122,7 @@ def train(
     console.print(_headline_table(result.evaluation, f"cross-validated metrics ({result.artifact.metrics['estimate']})"))
     cf = result.evaluation["cross_fitted_thresholds"]
     console.print(f"with thresholds tuned on other folds only: micro F1 {cf['micro_f1']:.3f}, macro F1 {cf['macro_f1']:.3f}")
-    saved = result.artifact.save(target)
+    saved = result.artifact.save(target, card=model_card(result.artifact.metadata()))
     result.fold_cache.clear()  # its fold results only serve to resume an interrupted run
     _print_studio_summary(result.artifact.metrics.get("studio"))
     command = f"{result.artifact.training_options['command']} --out {shlex.quote(str(saved))}"
@@ -190,7 +191,7 @@ def evaluate(
     """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, per segment (collection,
     G/PG; poster only and with synopsis), JSON + HTML report."""
     from ..evaluation.gallery import best_and_worst
-    from ..evaluation.report import write_evaluation_report
+    from ..render.evaluation_report import write_evaluation_report
     from ..posters.store import PosterStore
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
     from ..evaluation.evaluate import evaluate_model

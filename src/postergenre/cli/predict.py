@@ -357,7 +357,7 @@ def compare(
     match_genres(split_genre_list(target), predictor.genres)  # fail on a typo before any work
     result = predictor.compare(resolve_inputs(posters), target, synopsis=synopsis, heatmaps=out is not None)
     if out is not None:
-        from ..predict.sheet import write_sheet
+        from ..render.sheet import write_sheet
 
         write_sheet(result, out)
         err_console.print(f"sheet written to {out}", highlight=False)

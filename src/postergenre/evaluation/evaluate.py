@@ -2,7 +2,7 @@
 synopsis), the family-genre confusion, and what the numbers measure (skill on unseen movies, or memory).
 
 Predictions are the product's own (the model assembled as the model core assembles it), so a report shows what
-users get. The HTML is `report.py`'s and `segments.py`'s job; this module only computes.
+users get. The HTML is `render.evaluation_report`'s job; this module only computes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A trained model on disk: safetensors for arrays, JSON for everything else, a markdown card for people.
+"""A trained model on disk: safetensors for arrays, JSON for everything else, and the Markdown card for people that
+the caller who saves it supplies (the card is rendered above this layer: `render.model_card`).
 
 No pickle anywhere, so loading a model file cannot run code, and `load` checks model.json field by field and
 every tensor (listed, shaped as recorded, finite, consistent with the head) so a tampered or broken model
@@ -110,11 +111,10 @@ class ModelArtifact:
             "tensors": {k: {"dtype": str(v.dtype), "shape": list(v.shape)} for k, v in sorted(self.tensors.items())},
         }
 
-    def save(self, directory: Path | str) -> Path:
-        """Write model.safetensors, model.json and MODEL_CARD.md into `directory`, atomically as a whole
-        (see the module docstring for how an old model there survives a crash)."""
-        from .card import model_card
-
+    def save(self, directory: Path | str, *, card: str | None = None) -> Path:
+        """Write model.safetensors, model.json and, when given, `card` as MODEL_CARD.md into `directory`, atomically
+        as a whole: the card is in the same temporary folder and rename as the model, so a model folder never holds
+        a card of another model (see the module docstring for how an old model there survives a crash)."""
         target = Path(directory).resolve()
         target.parent.mkdir(parents=True, exist_ok=True)
         recover(target)
@@ -125,8 +125,11 @@ class ModelArtifact:
             save_file({k: np.ascontiguousarray(v) for k, v in self.tensors.items()}, str(tmp / WEIGHTS_FILE),
                       metadata={"format": "postergenre-head", "format_version": str(FORMAT_VERSION)})
             (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-            (tmp / CARD_FILE).write_text(model_card(self.metadata()), encoding="utf-8")
-            for name in (WEIGHTS_FILE, META_FILE, CARD_FILE):
+            written = [WEIGHTS_FILE, META_FILE]
+            if card is not None:
+                (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+                written.append(CARD_FILE)
+            for name in written:
                 (tmp / name).chmod(0o644)
                 _fsync(tmp / name)  # the new model is on disk before the old one is moved aside
             _fault("before-renames")

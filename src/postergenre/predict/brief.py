@@ -1,7 +1,7 @@
 """The campaign brief: which poster variant to run, what it signals, how well it sells the story, whom to aim at.
 
 One function of the model core and the catalog (`build_brief`); the Predictor, the CLI (`postergenre brief`), the
-service (`POST /v1/brief`) and the page all get it from here, and `brief_html.py` renders it. It holds:
+service (`POST /v1/brief`) and the page all get it from here, and `render.brief` renders it. It holds:
 
 1. the recommendation: the first variant of the compare ranking (`compare.rank_key`: variants that read as every
    target first, then those that read as fewest genres outside the targets, then by target score), with the reason
@@ -77,7 +77,7 @@ class BriefVariant:
 
 @dataclass
 class Brief:
-    """The brief's content; `to_dict` is its JSON, `brief_html.render_brief` its page."""
+    """The brief's content; `to_dict` is its JSON, `render.brief.render_brief` its page."""
 
     title: str | None
     targets: list[str]

@@ -289,7 +289,7 @@ class Predictor:
         poster, per-variant readings, comparable titles with keyword seeds, how sure the model is.
 
         `ratings`: the content ratings of comparable titles (None: the studio's own; [] every rating). `heatmaps`:
-        Grad-CAM maps of the targets on each variant, for the HTML page (`brief_html.render_brief`; they load
+        Grad-CAM maps of the targets on each variant, for the HTML page (`render.brief.render_brief`; they load
         torch). Inputs that cannot be read become failures in the brief; without catalog embeddings the
         audiences part says how to add them.
         """

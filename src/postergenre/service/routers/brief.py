@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 
 from ...catalog.filters import parse_ratings
 from ...predict.brief import MAX_VARIANTS
-from ...predict.brief_html import render_brief
+from ...render.brief import render_brief
 from ...predict.inputs import PosterInput
 from ..state import AdmittedDep
 from ..uploads import read_variants

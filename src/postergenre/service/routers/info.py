@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from ..._version import __version__
 from ...jsonsafe import json_safe
+from ...render.model_card import card_html
 from .. import schemas
 from ..state import StateDep
 
@@ -28,13 +29,6 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
-def render_markdown(text: str) -> str:
-    """Model-card Markdown → HTML (raw HTML in the source is escaped, not passed through)."""
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
-
-
 @router.get("/v1/genres", response_model=schemas.GenresResponse, tags=["model"],
             summary="Genres the model predicts, with thresholds")
 async def genres(state: StateDep) -> dict[str, Any]:
@@ -47,7 +41,7 @@ async def model(state: StateDep) -> dict[str, Any]:
     artifact = state.predictor.artifact
     return {"backbone": artifact.backbone, "genres": state.predictor.genres, "created_at": artifact.created_at,
             "synopsis": state.predictor.has_synopsis, "metrics": json_safe(artifact.metrics),
-            "card_markdown": state.card_markdown, "card_html": render_markdown(state.card_markdown)}
+            "card_markdown": state.card_markdown, "card_html": card_html(state.card_markdown)}
 
 
 @router.get("/v1/filters", response_model=schemas.FiltersResponse, tags=["posters"],

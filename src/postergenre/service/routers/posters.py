@@ -12,7 +12,7 @@ from ...predict.core import split_genre_list
 from ...predict.heatmaps import overlay_data_url
 from ...predict.inputs import PosterInput
 from ...predict.results import PosterPrediction, synopsis_body
-from ...predict.sheet import render_sheet
+from ...render.sheet import render_sheet
 from ...predict.similar import SimilarFilter
 from .. import MAX_COMPARE_FILES, schemas
 from ..state import AdmittedDep, ServiceState

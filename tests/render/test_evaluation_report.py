@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from postergenre.labelled.metrics import evaluate_predictions
-from postergenre.evaluation.report import write_evaluation_report
+from postergenre.render.evaluation_report import write_evaluation_report
 from postergenre.model.thresholds import choose_thresholds
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from postergenre.model.artifact import ModelArtifact
-from postergenre.model.card import model_card
+from postergenre.render.model_card import model_card
 
 GENRES = ["Adventure", "Animation", "Comedy", "Family"]
 
@@ -50,9 +50,10 @@ def test_card_states_studio_quality_from_the_metrics() -> None:
     def row(name: str) -> str:
         return next(line for line in lines if line.startswith(f"| {name}"))
 
-    assert row("poster, general head alone") == "| poster, general head alone | 871 | 0.761 | 0.741 – 0.781 | 0.602 | 0.411 |"
-    assert row("poster, domain-aware") == ("| poster, domain-aware (what a poster gets) | 871 | 0.793 | 0.772 – 0.812 | "
-                                           "0.682 | 0.442 |")
+    assert row("poster, general head alone") == ("| poster, general head alone | 871 | 0.761 | 0.741 – 0.781 | "
+                                                 "0.602 | 0.411 |")
+    assert row("poster, domain-aware") == ("| poster, domain-aware (what a poster gets) | 871 | 0.793 | 0.772 – "
+                                           "0.812 | 0.682 | 0.442 |")
     assert row("synopsis alone") == "| synopsis alone | 3,012 | 0.823 | 0.813 – 0.835 | 0.723 | 0.513 |"
     assert row("synopsis alone, the films") == ("| synopsis alone, the films with a poster | 866 | 0.801 | 0.781 – "
                                                 "0.821 | 0.742 | 0.492 |")
@@ -90,7 +91,8 @@ def test_card_shows_each_signals_calibration_and_the_key_genres() -> None:
     rng = np.random.default_rng(0)
     Y = (rng.random((400, 4)) < 0.3).astype(int)
     studio = _studio_metrics(3.0, {3.0: -0.0039})
-    studio["studio_poster"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.6811}, {"genre": "Comedy", "roc_auc": 0.7744}]
+    studio["studio_poster"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.6811},
+                                            {"genre": "Comedy", "roc_auc": 0.7744}]
     studio["studio_fused"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.7522}]
     studio["calibration"] = {"poster": reliability(Y, np.full(Y.shape, 0.3)),  # calibrated: ECE ~ 0
                              "fused": reliability(Y, np.full(Y.shape, 0.9))}   # over-confident: ECE ~ 0.6

@@ -1,0 +1,8 @@
+"""Pages for people, from Jinja2 templates: the campaign brief, the compare sheet, the dataset and evaluation reports
+and the model card.
+
+Every HTML page renders from an autoescaped template (`environment.render_page`) with the one shared stylesheet
+inlined, so a value is escaped wherever it lands and a page loads nothing from anywhere. This package lays out what
+the data objects of `predict`, `evaluation` and `model` say; it decides nothing (see `layout` for the few
+presentational values the data does not carry yet).
+"""
