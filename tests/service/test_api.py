@@ -114,7 +114,8 @@ def test_predict_threshold_and_top_k_overrides(client, catalog_posters):
 def test_predict_explain_returns_poster_shaped_heatmaps(client, catalog_posters, predictor):
     poster = catalog_posters[0]
     body = client.post("/v1/predict", params={"explain": "true"}, **_upload(poster)).json()
-    assert [h["genre"] for h in body["heatmaps"]] == body["decided"][:3]  # the one rule, as in the CLI
+    # the one rule, as in the CLI: the decided genres in the reading's order (strongest first), at most 3
+    assert [h["genre"] for h in body["heatmaps"]] == [g for g in body["levels"] if g in body["decided"]][:3]
     anyone = predictor.genres[-1]
     asked = client.post("/v1/predict", params={"heatmaps": anyone.lower()}, **_upload(poster)).json()
     assert [h["genre"] for h in asked["heatmaps"]] == [anyone]  # any genre on demand
@@ -181,7 +182,10 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
     keys = [(not v["prediction"]["poster_check"]["is_poster"], len(targets) - len(v["targets_decided"]),
              len(v["also_reads_as"]), -v["target_score"]) for v in variants]
     assert keys == sorted(keys)
-    assert body["reason"] and body["headline"].endswith(body["reason"])
+    # One sentence names the variant ranked first and the step that decided; the arithmetic stays in `scoring`.
+    assert body["reason"] and body["decided_by"] in ("poster", "missed", "unintended", "stronger", "order")
+    assert variants[0]["source"] in body["headline"] and "target score" not in body["headline"]
+    assert [v["best"] for v in variants] == [i == 0 and v["fits_all_targets"] for i, v in enumerate(variants)]
     for v in variants:
         decided = set(v["prediction"]["decided"])
         assert v["fits_all_targets"] == (set(targets) <= decided and v["prediction"]["poster_check"]["is_poster"])

@@ -135,8 +135,7 @@ def render_brief(brief: Brief) -> str:
     title = brief.title or "Untitled film"
     rec = brief.recommendation
     targets = ", ".join(brief.targets) or "none given"
-    source = {"intended": "intended genres", "story": "the story's genres (no intended genres given)",
-              "none": "no intended genres and no synopsis given"}[brief.target_source]
+    source = brief.target_words
     n = len(brief.variants)
     body = [f"<h1>Campaign brief: {_e(title)}</h1>",
             f'<p class="sub">Targets: <b>{_e(targets)}</b> ({_e(source)}) · {n} poster variant{"s" if n != 1 else ""} '

@@ -93,7 +93,7 @@ def _chunk_table(core: ModelCore, schema: Any, movies: list[Movie], cache: Embed
     vectors = cache.get(have) if have else np.zeros((0, core.spec.feature_dim), dtype=np.float32)
     probs = core.probabilities(vectors) if have else np.zeros((0, len(core.genres)))
     checks = core.check(vectors) if have else []
-    decided = [core.decide(p) for p in probs]
+    decided = [core.decided_genres(p) for p in probs]
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     for movie in movies:
         i = row_of.get(movie.poster_sha256)
