@@ -414,3 +414,36 @@ def test_bidi_controls_in_user_text_stay_inside_it(browser, drawn_server, api, v
     assert message == error and "notestxt.jpg" in message and not set(message) & set(BIDI)
     assert page.locator("#error-text bdi").count() == 1
     assert [e for e in page.js_errors if not e.startswith("Failed to load resource")] == []
+
+
+def test_a_newer_poster_cancels_the_questions_still_asked_for_the_older_one(browser, drawn_server, variants):
+    """Issue 25: fetches a newer action replaces are cancelled (AbortController). The first poster's comparable
+    titles are held unanswered; dropping a second poster cancels that request in the browser, shows the second
+    poster's reading, and reports nothing as an error (the first stays loaded, asked again when chosen)."""
+    page = _open(browser, drawn_server.url)
+    held: list = []
+    failed: list[tuple[str, bytes]] = []
+
+    def hold_the_first(route) -> None:
+        if not held:
+            held.append(route)  # never answered: the page must give up on it itself
+        else:
+            route.continue_()
+
+    page.route("**/v1/similar*", hold_the_first)
+    page.on("requestfailed", lambda r: failed.append((r.failure or "", r.post_data_buffer or b"")))
+    first, second = variants[0], variants[1]
+    page.set_input_files("#file-input", str(first))
+    page.wait_for_function("() => document.querySelectorAll('#variants .variant').length === 1")
+    page.wait_for_timeout(300)
+    assert held and page.locator("#busy").is_visible()  # the first poster's questions are still open
+    page.set_input_files("#file-input", str(second))
+    page.wait_for_function("name => document.getElementById('poster-name').textContent === name", arg=second.name)
+    page.wait_for_selector("#reading:not([hidden])")
+    page.wait_for_selector("#similar .title")
+    assert any("ABORTED" in why.upper() and first.name.encode() in body for why, body in failed), failed
+    assert page.locator("#error").is_hidden() and page.locator("#variants .variant").count() == 2
+    page.locator("#variants .variant").first.locator(".thumb").click()  # asked again, now answered
+    page.wait_for_function("name => document.getElementById('poster-name').textContent === name", arg=first.name)
+    page.wait_for_selector("#similar .title")
+    assert page.locator("#reading").is_visible() and page.js_errors == []
