@@ -2,12 +2,14 @@
 
     python scripts/golden_outputs.py            # print how today's outputs compare with the stored ones
     python scripts/golden_outputs.py --write    # (re)write tests/golden/ after a deliberate retrain
+    python scripts/golden_outputs.py --write-brief   # rewrite only the brief's words (after a change of wording)
 
 The images are drawn from numpy seeds (gradients, noise, shapes, a palette image): no poster from the data set.
 Stored: the bundled model's fingerprint (sha256 of its weights and metadata files), the embeddings the default
 runtime computes for each image (tests/golden/bundled_embeddings.safetensors), and the public API's answers
 (tests/golden/bundled_outputs.json): probabilities, poster-only and synopsis-only probabilities, decided genres,
-the poster check, a compare ranking and Grad-CAM summaries.
+the poster check, a compare ranking, Grad-CAM summaries, and the brief's words for the stored embeddings of a made-up
+film whose catalogued genres include one its synopsis only hints at (Action) and one it does not read (Drama).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ SYNOPSES = [
 COMPARE_TARGETS = ["Family", "Comedy"]
 GRADCAM_IMAGE = "shapes"
 GRADCAM_GENRES = ["Family", "Horror"]
+BRIEF_FILM = {"imdb_id": "tt0000000", "title": "Pip and the Dragon",
+              "genres": ("Action", "Adventure", "Drama", "Family"), "plot": SYNOPSES[0]}  # made up: no catalog film; the bundled model reads its plot as hinting at Action
+BRIEF_INTENDED = {"no_intended": None, "intended": "Family, Drama"}
 
 
 def synthetic_images() -> dict[str, Image.Image]:
@@ -99,6 +104,27 @@ def compare_record(result: Any) -> list[dict[str, Any]]:
              "unintended": dict(v.unintended)} for v in result.variants]
 
 
+def brief_record(core: Any, embeddings: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """The brief's words for the stored embeddings as poster variants of BRIEF_FILM, without and with intended genres
+    (machine-independent: numpy only)."""
+    from postergenre.predict.brief import BriefFilm, build_brief
+    from postergenre.predict.results import PosterPrediction
+
+    variants = [PosterPrediction(source=f"{name}.png", reading=r)
+                for name, r in zip(names, core.read_embeddings(embeddings))]
+    out: dict[str, Any] = {"film": {k: list(v) if isinstance(v, tuple) else v for k, v in BRIEF_FILM.items()}}
+    for case, intended in BRIEF_INTENDED.items():
+        brief = build_brief(core, variants, intended=intended, film=BriefFilm(**BRIEF_FILM),
+                            unavailable="no catalog in the golden run")
+        data = brief.to_dict()
+        out[case] = {"intended": intended, "targets": data["targets"], "target_source": data["target_source"],
+                     "recommendation": data["recommendation"]["text"], "why": data["recommendation"]["why"],
+                     "story": data["story"]["text"], "story_lines": data["story"]["lines"],
+                     "variants": [{k: v[k] for k in ("label", "rank", "best", "verdict", "under_sold", "over_promised")}
+                                  for v in data["variants"]]}
+    return out
+
+
 def gradcam_record(heatmaps: dict[str, np.ndarray]) -> dict[str, Any]:
     """A heatmap summarised: its mean and a 4×4 grid of block means (enough to see a moved map)."""
     out = {}
@@ -123,6 +149,7 @@ def compute(predictor: Any) -> tuple[dict[str, Any], np.ndarray]:
                     "variants": compare_record(predictor.compare([images[n] for n in names], COMPARE_TARGETS))},
         "gradcam": {"image": GRADCAM_IMAGE,
                     "maps": gradcam_record(predictor.explain(images[GRADCAM_IMAGE], GRADCAM_GENRES))},
+        "brief": brief_record(predictor.core, embeddings, names),
     }
     return record, embeddings
 
@@ -130,13 +157,21 @@ def compute(predictor: Any) -> tuple[dict[str, Any], np.ndarray]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="rewrite tests/golden/ (after a deliberate retrain)")
+    parser.add_argument("--write-brief", action="store_true",
+                        help="rewrite only the brief's words, from the stored embeddings (after a change of wording)")
     args = parser.parse_args()
-    from safetensors.numpy import save_file
+    from safetensors.numpy import load_file, save_file
 
     from postergenre.model.artifact import DEFAULT_MODEL_DIR
     from postergenre.predict.predictor import Predictor
 
     predictor = Predictor.load()
+    if args.write_brief:
+        stored = json.loads(OUTPUTS.read_text(encoding="utf-8"))
+        stored["brief"] = brief_record(predictor.core, load_file(str(EMBEDDINGS))["embeddings"], stored["images"])
+        OUTPUTS.write_text(json.dumps(stored, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote the brief's words into {OUTPUTS.relative_to(REPO)}")
+        return 0
     record, embeddings = compute(predictor)
     record = {"model_fingerprint": model_fingerprint(DEFAULT_MODEL_DIR), **record}
     if args.write:

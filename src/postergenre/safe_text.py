@@ -6,6 +6,10 @@ exports, scraped lists). Two rules, one place each:
 * `safe_text`: text printed on a terminal (tables, error lines) has its control characters escaped, so
   `ESC[2J` (clear screen), `ESC]0;...` (retitle the terminal), C1 controls and bidirectional overrides are
   shown as `\\x1b[2J` instead of acting; a `limit` cuts long excerpts (a binary file's "header").
+* `without_bidi_controls`: a name or title put inside a sentence we compose (a compare headline, a brief's
+  recommendation) loses its bidirectional embeddings, overrides and isolates, so it cannot reverse the rest of the
+  sentence wherever the sentence is shown (page, HTML file, JSON read by another tool). The data fields themselves
+  (`source`, `title`) keep the exact text; the page isolates them where it shows them (`<bdi>`).
 * `csv_cell` / `csv_writer`: every CSV the project writes neutralises cells that a spreadsheet would run as
   a formula (starting with = + - @, tab or carriage return), by prefixing `'` (OWASP's advice for CSV
   injection). Numbers the project writes stay numbers: only strings are touched, so write numbers as numbers.
@@ -23,6 +27,7 @@ from typing import IO, Any
 # C0 and C1 controls, DEL, and the bidirectional embeddings/overrides/isolates ("Trojan Source" reordering).
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROLS_BUT_LF = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -40,6 +45,11 @@ def safe_text(text: Any, limit: int | None = None, *, lines: bool = False) -> st
     if limit is not None and len(shown) > limit:
         shown = shown[:max(0, limit - 1)] + "…"
     return shown
+
+
+def without_bidi_controls(text: Any) -> str:
+    """`text` without the bidirectional controls U+202A–U+202E and U+2066–U+2069 (see the module docstring)."""
+    return _BIDI_CONTROLS.sub("", str(text))
 
 
 def csv_cell(value: Any) -> Any:

@@ -19,9 +19,9 @@ from PIL import Image
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
 from postergenre.errors import PosterGenreError
+from postergenre.model.decisions import MAX_BRIEF_VARIANTS, rank_key, strength_text
 from postergenre.predict.audiences import SHARED_FROM, stop_words
-from postergenre.predict.brief import MAX_VARIANTS
-from postergenre.predict.compare import rank_key
+from sampling import spread
 
 SYNOPSIS = ("An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of "
             "burglars on Christmas Eve.")
@@ -109,7 +109,8 @@ def test_the_brief_recommends_by_the_ranking_rule_not_by_upload_order_or_score(p
     assert [v.score.fits for v in brief.variants] == [True, True, False, False]
     rec = brief.recommendation
     assert (rec["label"], rec["name"], rec["fits"]) == ("B", "clean.jpg", True)
-    assert rec["text"] == "Run B (clean.jpg): it reads as Family and Adventure; it also hints at Music."
+    assert rec["text"] == "Run B (clean.jpg): it reads as Family and Adventure, while A (loud.jpg) also reads as Drama."
+    assert brief.variants[0].score.best and not any(v.score.best for v in brief.variants[1:])
     assert rec["reason"].endswith("B comes first: A also reads as Drama, B as no genre outside the targets.")
     assert rec["why"][0] == rec["reason"] and rec["why"][-1].endswith("Does not look like a movie poster.")
     assert all(not v.score.heatmaps for v in brief.variants)  # none unless asked (the HTML page asks)
@@ -119,17 +120,18 @@ def test_the_brief_recommends_by_the_ranking_rule_not_by_upload_order_or_score(p
                                                _variant("misses.jpg", MISSES)], intended="Family, Adventure")
     assert misses_only.recommendation["fits"] is False and misses_only.recommendation["label"] == "B"
     assert misses_only.recommendation["text"].startswith(
-        "No variant reads as all of Family and Adventure. The closest is B (misses.jpg): ")
+        "No variant reads as all of Family and Adventure; the closest is B (misses.jpg), which reads as Adventure but "
+        "does not read as Family, while A (photo.png) does not look like a movie poster.")
     photos = build_brief(predictor.core, [_variant("photo.png", PHOTO, poster=False)], intended="Family")
-    assert photos.recommendation["text"].startswith(
-        "No recommendation: none of the images looks like a movie poster, so what they signal is unreliable. "
-        "Closest to Family: A (photo.png).")
+    assert photos.recommendation["text"] == (
+        "None of the images looks like a movie poster, so what they signal is unreliable; closest to Family: "
+        "A (photo.png), which reads as Family (it also reads as Adventure).")
 
 
 def test_story_gaps_name_what_each_poster_under_sells_and_over_promises(predictor) -> None:
     from postergenre.predict.brief import build_brief
 
-    story = predictor.read_synopsis(SYNOPSIS).decided  # the story's genres, from the model's synopsis head
+    story = predictor.read_synopsis(SYNOPSIS).summary["reads_as"]  # what the model's synopsis head reads it as
     assert story, "the premise: the synopsis reads as at least one genre"
     extra = next(g for g in ("Horror", "War", "Western", "Film-Noir") if g not in story)
     first, rest = story[0], story[1:]
@@ -140,17 +142,68 @@ def test_story_gaps_name_what_each_poster_under_sells_and_over_promises(predicto
     by_label = {v.label: v for v in brief.variants}
     assert (by_label["A"].under_sold, by_label["A"].over_promised) == ([], [])
     assert (by_label["B"].under_sold, by_label["B"].over_promised) == ([first], [extra])
-    assert brief.story["genres"] == story and brief.story["under_sold_by_all"] == []
-    assert "A (shows.jpg) shows what the story carries." in brief.story["lines"]
-    assert (f"B (drifts.jpg) under-sells {first}; promises {extra}, which the story does not carry."
-            in brief.story["lines"])
+    assert brief.story["reads_as"] == story and brief.story["under_sold_by_all"] == []
+    assert "A (shows.jpg) shows what the story reads as." in brief.story["lines"]
+    assert (f"B (drifts.jpg) under-sells {first}; promises {extra}, which neither the story nor the intended genres "
+            "carry." in brief.story["lines"])
     assert brief.variants[0].label == "A"  # the one that reads as every target comes first
 
     alone = build_brief(predictor.core, [drifts], synopsis=SYNOPSIS)  # no intended genres: the story's are the targets
     assert alone.target_source == "story" and alone.targets == story
     assert alone.story["under_sold_by_all"] == [first]
-    assert alone.story["lines"][0] == f"The story carries {first}; no variant shows it."
+    story_strength = predictor.read_synopsis(SYNOPSIS).strength
+    assert alone.story["lines"][0] == f"The synopsis reads as {first} ({strength_text(story_strength[first])}); " \
+        "no variant shows it."
     assert alone.to_dict()["variants"][0]["under_sold"] == [first]
+
+
+DRAGON = "A shy girl befriends a young dragon and together they fly across the kingdom to save her village."
+
+
+def test_hints_are_not_targets_and_the_films_own_genres_are_never_promised(predictor) -> None:
+    """Issue 26: without intended genres the story's hints stay hints (no variant fails them), and a genre the film
+    is catalogued with, or the user intends, is never one a poster "promises" against the story."""
+    from postergenre.predict.brief import BriefFilm, build_brief
+
+    story = predictor.read_synopsis(DRAGON)
+    reads, hints = story.summary["reads_as"], story.summary["hints_at"]
+    assert reads and hints, "the premise: the synopsis reads as some genres and only hints at another"
+    unread = [g for g in predictor.genres if g not in story.decided]
+    catalogued, intended, stray = unread[0], unread[1], unread[2]  # genres the story does not read at all
+    film = BriefFilm("tt0000000", "Made-up Film", (catalogued, hints[0]), DRAGON)
+    poster = _variant("p.jpg", {**{g: 0.2 for g in predictor.genres}, **{g: 2.5 for g in reads},
+                                hints[0]: 2.5, catalogued: 2.6, intended: 2.7, stray: 2.8})
+
+    brief = build_brief(predictor.core, [poster], film=film)  # the plot comes from the film
+    assert brief.target_source == "story" and brief.targets == reads and hints[0] not in brief.targets
+    assert brief.title == "Made-up Film" and brief.story["from_catalog"]
+    assert brief.variants[0].over_promised == [stray, intended]  # strongest first; not the film's own genres
+    assert brief.recommendation["fits"] and brief.recommendation["text"].startswith("Run A (p.jpg): it reads as ")
+    assert f"hints at {hints[0]} (" in brief.story["text"] and brief.story["text"].startswith("The catalog's plot")
+    listed = [g for g in predictor.genres if g in (catalogued, hints[0])]
+    assert f"The catalog files Made-up Film under {listed[0]} and {listed[1]}." in brief.story["text"]
+    named = build_brief(predictor.core, [poster], film=film, intended=intended, synopsis=DRAGON)
+    assert named.targets == [intended] and named.variants[0].over_promised == [stray]
+    assert not named.story["from_catalog"] and named.story["text"].startswith("The synopsis, read alone, ")
+    assert named.to_dict()["film"] == {"imdb_id": "tt0000000", "title": "Made-up Film",
+                                       "genres": [catalogued, hints[0]]}
+
+
+def test_the_film_comes_from_the_catalog(predictor, studio_home: Path, studio_posters) -> None:
+    with Catalog(get_paths(studio_home).db) as catalog:
+        films = [m for m in catalog.movies() if "studio" in m.collections and m.plot and m.genres and m.title]
+    film = spread([{"movie": m} for m in films], 1, offset=len(films) // 3)[0]["movie"]
+    brief = predictor.brief(studio_posters[:2], film=film.imdb_id.upper(), home=studio_home)
+    assert brief.film is not None and brief.film.imdb_id == film.imdb_id and brief.film.genres == film.genres
+    assert brief.title == film.title and brief.story["from_catalog"]
+    assert brief.story["probabilities"] == pytest.approx(
+        {g: p for g, p in predictor.read_synopsis(film.plot).probabilities.items()}, abs=1e-6)
+    for v in brief.variants:
+        assert not set(v.over_promised) & set(film.genres)
+    with pytest.raises(PosterGenreError, match="film tt9999998 is not in the catalog"):
+        predictor.brief(studio_posters[:1], film="tt9999998", home=studio_home)
+    with pytest.raises(PosterGenreError, match="'Home Alone' is not an IMDb id"):
+        predictor.brief(studio_posters[:1], film="Home Alone", home=studio_home)
 
 
 def test_audiences_default_to_the_studio_ratings_and_use_the_titles_plots(full_brief, studio_home: Path) -> None:
@@ -238,13 +291,13 @@ def test_one_and_six_variants_and_not_seven(predictor, studio_home: Path, studio
     # one ranking rule: compare ranks the same six variants in the brief's order, and gives the same reason
     compared = predictor.compare(studio_posters[:6], INTENDED)
     assert [v.source for v in compared.variants] == [v.score.source for v in six.variants]
-    keys = [rank_key(v.score) for v in six.variants]
+    keys = [rank_key(v.score.standing) for v in six.variants]
     assert len({k[:4] for k in keys}) > 1  # the variants differ in more than their target score
     labels = {v.score.source: v.label for v in six.variants}
     assert six.recommendation["reason"] == compared.reason(lambda v: labels[v.source])
     assert six.recommendation["why"][0] == six.recommendation["reason"]
     assert six.recommendation["reason"].startswith(f"{six.variants[0].label} read")
-    with pytest.raises(PosterGenreError, match=f"1 to {MAX_VARIANTS} poster variants, got 7"):
+    with pytest.raises(PosterGenreError, match=f"1 to {MAX_BRIEF_VARIANTS} poster variants, got 7"):
         predictor.brief(studio_posters[:7], intended=INTENDED, home=studio_home)
 
 
@@ -255,7 +308,9 @@ def test_a_non_poster_is_flagged_and_never_recommended(predictor, studio_home: P
     assert len(flagged) == 1 and flagged[0].score.rank == 2 and not flagged[0].score.fits
     assert brief.recommendation["label"] != flagged[0].label
     only = predictor.brief([flat_image()], intended=INTENDED, home=studio_home)
-    assert only.recommendation["text"].startswith("No recommendation: none of the images looks like a movie poster")
+    assert only.recommendation["text"].startswith("None of the images looks like a movie poster, so what they signal "
+                                                  "is unreliable")
+    assert not only.recommendation["fits"] and not only.variants[0].score.best
 
 
 def test_bad_input_gives_the_specific_error(predictor, studio_home: Path, studio_posters, tmp_path: Path) -> None:

@@ -33,6 +33,17 @@ def test_brief_json_on_stdout(run_cli, model_dir: Path, studio_home: Path, varia
     assert "reading 2 variants" in err
 
 
+def test_brief_takes_the_film_from_the_catalog(run_cli, model_dir: Path, studio_home: Path,
+                                               variants: list[Path]) -> None:
+    film = variants[0].stem  # the studio's posters are named by their film's id
+    code, out, err = run_cli("brief", *variants, "--film", film, "--format", "json", "--model", model_dir,
+                             "--home", studio_home)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["film"]["imdb_id"] == film and data["title"] == data["film"]["title"]
+    assert data["story"]["from_catalog"] and data["story"]["text"].startswith("The catalog's plot, read alone,")
+
+
 def test_brief_html_to_a_file(run_cli, model_dir: Path, studio_home: Path, variants: list[Path], tmp_path: Path) -> None:
     out_file = tmp_path / "out" / "brief.html"
     code, out, err = run_cli("brief", *variants, "--intended", "Family", "--out", out_file, "--model", model_dir,
@@ -54,6 +65,9 @@ def test_brief_errors_and_exit_codes(run_cli, model_dir: Path, studio_home: Path
     assert code == 2 and "--format must be one of html, json" in err
     code, out, err = run_cli("brief", *([variants[0]] * 7), "--model", model_dir, "--home", studio_home)
     assert code == 2 and "1 to 6 poster variants, got 7" in err
+    code, out, err = run_cli("brief", variants[0], "--film", "tt9999998", "--model", model_dir, "--home", studio_home)
+    assert code == 2 and out == "" and [ln for ln in err.splitlines() if ln.startswith("error:")] == [
+        next(ln for ln in err.splitlines() if "film tt9999998 is not in the catalog" in ln)]  # one line, no trace
     missing = tmp_path / "missing.jpg"
     code, out, err = run_cli("brief", variants[0], missing, "--intended", "Family", "--format", "json",
                              "--model", model_dir, "--home", studio_home)

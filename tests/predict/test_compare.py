@@ -74,10 +74,11 @@ def test_targets_are_validated_against_the_model(predictor) -> None:
 
 def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
     """A poster-only prediction with these strengths (probability ÷ threshold, every threshold 0.2)."""
-    from postergenre.predict.core import STRONG_SIGNAL, summarize
+    from postergenre.model.decisions import READS_AS
+    from postergenre.predict.core import summarize
     from postergenre.predict.results import GenreReading, PosterPrediction
 
-    assert STRONG_SIGNAL < 2.0  # the strengths below read as (2.0+) or hint at (1.1-1.3) on either side of it
+    assert READS_AS < 2.0  # the strengths below read as (2.0+) or hint at (1.1-1.3) on either side of it
     probabilities = dict(sorted(((g, 0.2 * s) for g, s in strength.items()), key=lambda x: -x[1]))
     decided = [g for g in probabilities if strength[g] >= 1.0]
     reading = GenreReading(probabilities=probabilities, thresholds={g: 0.2 for g in strength}, strength=dict(strength),
@@ -103,8 +104,9 @@ def test_a_variant_that_also_reads_as_another_genre_ranks_below_a_clean_one() ->
     assert set(result.variants[0].unintended) == {"Music"}  # a hint is unintended but does not count
     assert result.reason() == ("B reads as Family and Adventure and hints at Music; A reads as Family, Adventure "
                                "and Drama. B comes first: A also reads as Drama, B as no genre outside the targets.")
-    assert result.headline == "2 variants read as Family and Adventure. " + result.reason()
-    assert result.to_dict()["reason"] == result.reason()
+    assert result.headline == "Run B: it reads as Family and Adventure, while A also reads as Drama."
+    assert result.variants[0].best and not result.variants[1].best and result.decided_by == "unintended"
+    assert result.to_dict()["reason"] == result.reason() and result.to_dict()["decided_by"] == "unintended"
     assert result.to_dict()["variants"][1]["also_reads_as"] == ["Drama"]
 
 
@@ -120,10 +122,18 @@ def test_missing_a_target_weighs_more_than_an_unintended_genre_and_posters_come_
     assert result.reason() == ("B reads mostly as Horror, Drama, Adventure and Family; A reads mostly as Drama and "
                                "hints at Adventure. "
                                "B comes first: it misses fewer of the targets (0 against 1).")
-    assert result.headline.startswith("Only B reads as Family and Adventure. B reads")
+    assert result.headline == ("Run B: it reads as Family and Adventure (it also reads as Horror and Drama), while A "
+                               "hints at Adventure but does not read as Family (it also reads as Drama).")
+    assert result.to_dict()["flagged"] == "1 variant does not look like a movie poster; its ranking is uncertain."
     only_misses = rank_variants([misses, photo], TARGETS)
     assert only_misses.reason().endswith("A comes first: C does not look like a movie poster.")
-    assert only_misses.headline.startswith("No variant reads as Family and Adventure. Closest: A, which")
+    assert only_misses.headline == ("No variant reads as all of Family and Adventure; the closest is A, which hints "
+                                    "at Adventure but does not read as Family (it also reads as Drama), while C does "
+                                    "not look like a movie poster.")
+    assert not any(v.best for v in only_misses.variants)  # a variant that misses a target is never marked
+    photos = rank_variants([photo], TARGETS)
+    assert photos.headline == ("None of the images looks like a movie poster, so what they signal is unreliable; "
+                               "closest to Family and Adventure: C, which reads as Family and Adventure.")
 
 
 def test_with_as_many_unintended_genres_the_stronger_targets_win() -> None:
@@ -136,8 +146,12 @@ def test_with_as_many_unintended_genres_the_stronger_targets_win() -> None:
     assert [v.source for v in result.variants] == ["B", "A"]
     assert result.reason().endswith(f"B comes first: it signals the targets more strongly (target score "
                                     f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f}).")
+    assert result.headline == "Run B: it reads as Family and Adventure (it also reads as Horror), and signals them " \
+        "more strongly than A."
+    assert "target score" not in result.headline and "geometric" not in result.headline  # arithmetic: exact numbers
     same = rank_variants([weaker, _variant("B", dict(weaker.reading.strength))], TARGETS)
     assert [v.source for v in same.variants] == ["A", "B"] and same.reason().endswith("it was given first.")
+    assert same.headline.endswith(", and B reads alike (A was given first).")
 
 
 def test_without_targets_variants_keep_upload_order() -> None:
@@ -152,7 +166,7 @@ def test_variants_without_distinct_sources_are_named_by_upload_order() -> None:
 
     result = rank_variants([_variant("<image>", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
                             _variant("<image>", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
-    assert result.headline.startswith("2 variants read as Family and Adventure. Variant 2 reads as")
+    assert result.headline.startswith("Run Variant 2: it reads as Family and Adventure, and signals them more")
     assert result.reason().endswith("Variant 2 comes first: it signals the targets more strongly (target score "
                                     f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f}).")
     by_file = rank_variants([_variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
@@ -164,7 +178,7 @@ def test_variants_without_distinct_sources_are_named_by_upload_order() -> None:
 
 
 def test_reading_summary_and_compare_words_use_one_reads_as_rule() -> None:
-    """A reading whose decided genres are all below STRONG_SIGNAL reads as no genre clearly in its summary, in
+    """A reading whose decided genres are all below READS_AS reads as no genre clearly in its summary, in
     compare's words and verdicts alike (the summary used to fall back to "Reads as: <top decided>")."""
     from postergenre.predict.compare import rank_variants
 

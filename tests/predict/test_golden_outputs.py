@@ -83,6 +83,24 @@ def test_model_core_answers_stored_embeddings_as_recorded(stored, golden_predict
     assert len({tuple(r["decided"]) for r in stored["predict"]}) > 1
 
 
+def test_brief_words_for_stored_embeddings_as_recorded(stored, golden_predictor, stored_embeddings):
+    """The brief's sentences, word for word, for a film catalogued with a genre its synopsis only hints at (Action)
+    and one it does not read (Drama): neither is a target without intended genres, and neither is ever "promised"
+    against the story."""
+    record = golden.brief_record(golden_predictor.core, stored_embeddings, stored["images"])
+    _close(stored["brief"], record, TOLERANCE, "brief")
+    film = stored["brief"]["film"]
+    for case in ("no_intended", "intended"):
+        words = stored["brief"][case]
+        assert "hints at Action" in words["story"]  # the premise: the story reads the catalogued Action weakly
+        read, catalogued = words["story"].split(" The catalog files ")
+        assert "Action" not in words["targets"] and "Drama" not in read and "Drama" in catalogued
+        for v in words["variants"]:
+            assert not set(v["over_promised"]) & set(film["genres"]), v
+    assert stored["brief"]["no_intended"]["target_source"] == "story"
+    assert stored["brief"]["intended"]["targets"] == ["Family", "Drama"]
+
+
 @pytest.fixture(scope="module")
 def same_embeddings(golden_predictor, stored_embeddings) -> dict:
     images = golden.synthetic_images()

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import re
 import struct
 import threading
 import zlib
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from postergenre.service.routers.info import STATIC
 
 
 def _upload(poster, name: str = "poster.jpg") -> dict:
@@ -68,8 +70,37 @@ def test_page_and_static_assets(client):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert 'id="file-input"' in page.text
-    for asset in ("/static/app.js", "/static/style.css"):
-        assert client.get(asset).status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+    # The script is ES modules: the entry point and every module it imports, served as JavaScript (a module with
+    # another content type does not run).
+    assert '<script type="module" src="/static/main.js">' in page.text
+    seen, todo = set(), ["main.js"]
+    while todo:
+        name = todo.pop()
+        seen.add(name)
+        module = client.get(f"/static/{name}")
+        assert module.status_code == 200 and "javascript" in module.headers["content-type"], name
+        todo += [m for m in re.findall(r'from "\./([\w-]+\.js)"', module.text) if m not in seen]
+    assert {"main.js", "state.js", "api.js", "scale.js", "reading.js", "compare.js"} <= seen
+
+
+def test_the_page_holds_no_rule_of_the_model(client, upload_limit):
+    """Issue 25: the page draws what the API decided. Its scripts hold none of the scale's or the limits' numbers
+    and rank nothing; GET /v1/rules serves them from model/decisions.py."""
+    from postergenre.model import decisions
+
+    rules = client.get("/v1/rules").json()
+    assert rules["scale"] == decisions.rules()["scale"]
+    assert rules["limits"] == {**decisions.rules()["limits"], "upload_max_bytes": upload_limit}
+    assert [level["code"] for level in rules["scale"]["levels"]] == ["reads", "hints", "faint"]
+    scripts = {p.name: p.read_text(encoding="utf-8") for p in STATIC.glob("*.js")}
+    assert scripts and not (STATIC / "app.js").exists()
+    for name, text in scripts.items():
+        code = "\n".join(line.split("//")[0] for line in text.splitlines())  # comments may explain the scale
+        assert not re.search(r"SCALE_MAX|BRIEF_MAX|\.sort\(", code), name
+        for number in (decisions.SCALE_MAX, decisions.READS_AS, decisions.MAX_BRIEF_VARIANTS,
+                       decisions.MAX_COMPARE_VARIANTS, decisions.LINE_FRACTION):
+            assert not re.search(rf"(?<![\w.]){re.escape(repr(number))}(?![\w.])", code), (name, number)
 
 
 def test_openapi_documents_every_endpoint(client):
@@ -114,7 +145,8 @@ def test_predict_threshold_and_top_k_overrides(client, catalog_posters):
 def test_predict_explain_returns_poster_shaped_heatmaps(client, catalog_posters, predictor):
     poster = catalog_posters[0]
     body = client.post("/v1/predict", params={"explain": "true"}, **_upload(poster)).json()
-    assert [h["genre"] for h in body["heatmaps"]] == body["decided"][:3]  # the one rule, as in the CLI
+    # the one rule, as in the CLI: the decided genres in the reading's order (strongest first), at most 3
+    assert [h["genre"] for h in body["heatmaps"]] == [g for g in body["levels"] if g in body["decided"]][:3]
     anyone = predictor.genres[-1]
     asked = client.post("/v1/predict", params={"heatmaps": anyone.lower()}, **_upload(poster)).json()
     assert [h["genre"] for h in asked["heatmaps"]] == [anyone]  # any genre on demand
@@ -188,7 +220,10 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
     keys = [(not v["prediction"]["poster_check"]["is_poster"], len(targets) - len(v["targets_decided"]),
              len(v["also_reads_as"]), -v["target_score"]) for v in variants]
     assert keys == sorted(keys)
-    assert body["reason"] and body["headline"].endswith(body["reason"])
+    # One sentence names the variant ranked first and the step that decided; the arithmetic stays in `scoring`.
+    assert body["reason"] and body["decided_by"] in ("poster", "missed", "unintended", "stronger", "order")
+    assert variants[0]["source"] in body["headline"] and "target score" not in body["headline"]
+    assert [v["best"] for v in variants] == [i == 0 and v["fits_all_targets"] for i, v in enumerate(variants)]
     for v in variants:
         decided = set(v["prediction"]["decided"])
         assert v["fits_all_targets"] == (set(targets) <= decided and v["prediction"]["poster_check"]["is_poster"])

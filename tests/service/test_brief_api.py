@@ -80,6 +80,24 @@ def test_brief_errors_are_specific(brief_client: httpx.Client, variants) -> None
     assert "format" in _error(brief_client.post("/v1/brief", params={"format": "pdf"}, files=_files(variants[:1])), 422)
 
 
+def test_brief_takes_the_film_from_the_catalog(brief_client: httpx.Client, variants, studio_home: Path) -> None:
+    """A `film` field names the film in the service's catalog: its title, plot (the story) and catalogued genres,
+    which no variant is said to "promise" against the story."""
+    from postergenre.catalog.store import Catalog
+    from postergenre.config import get_paths
+
+    film = variants[0][0].removesuffix(".jpg")  # the studio's posters are named by their film's id
+    with Catalog(get_paths(studio_home).db) as catalog:
+        movie = catalog.get_movie(film)
+    assert movie is not None and movie.plot
+    body = brief_client.post("/v1/brief", files=_files(variants[:2]), data={"film": film}).json()
+    assert body["film"] == {"imdb_id": film, "title": movie.title, "genres": list(movie.genres)}
+    assert body["title"] == movie.title and body["story"]["from_catalog"]
+    assert all(not set(v["over_promised"]) & set(movie.genres) for v in body["variants"])
+    message = _error(brief_client.post("/v1/brief", files=_files(variants[:1]), data={"film": "tt9999998"}), 422)
+    assert "film tt9999998 is not in the catalog" in message
+
+
 def test_brief_takes_the_ratings_the_catalog_holds_in_the_canonical_order(brief_client: httpx.Client, variants) -> None:
     """The page offers every rating the catalog holds ("PD" in the studio's catalog): ticking it must not 422, as
     /v1/similar takes it; the brief lists the asked ratings in the canonical order, not a set's."""

@@ -24,7 +24,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 
 WITH_INPUT = [("POST", "/v1/predict"), ("POST", "/v1/similar"), ("POST", "/v1/compare"), ("POST", "/v1/compare/sheet"),
               ("POST", "/v1/brief"), ("GET", "/v1/posters/{sha256}")]
-WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/v1/filters"), ("GET", "/healthz")]
+WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/v1/rules"), ("GET", "/v1/filters"),
+                 ("GET", "/healthz")]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

@@ -10,27 +10,32 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PosterGenreError
+from ..model.decisions import MAX_BRIEF_VARIANTS
 from ._app import app, err_console, held_ratings, shown
 from .predict import PredictorOptions, _report_failures, with_predictor_options
 
 BRIEF_FORMATS = ("html", "json")
 BRIEF_EXIT_CODES = ("Exit codes: 0 the brief was written (also from a home without a catalog or its embeddings: the "
                     "brief's audiences part then says how to add them, and a note on stderr says so); 1 some variants could not be read (one error line each on stderr, the brief "
-                    "covers the others) or none could; 2 usage or setup error (bad option, unknown genre, more than 6 "
-                    "variants, no model).")
+                    "covers the others) or none could; 2 usage or setup error (bad option, unknown genre, more than "
+                    f"{MAX_BRIEF_VARIANTS} variants, unknown --film, no model).")
 
 
 @app.command(epilog=BRIEF_EXIT_CODES)
 @with_predictor_options
 def brief(
     posters: Annotated[list[str], typer.Argument(
-        help="1 to 6 poster variants of one film: files, folders, globs or http(s) URLs.", show_default=False)],
+        help=f"1 to {MAX_BRIEF_VARIANTS} poster variants of one film: files, folders, globs or http(s) URLs.",
+        show_default=False)],
     synopsis: Annotated[Optional[str], typer.Option(
         "--synopsis", help="The film's synopsis, the same story for every variant: the brief says what each "
                            "poster under-sells or over-promises, and without --intended its genres are the targets.")] = None,
     intended: Annotated[Optional[str], typer.Option(
         "--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')] = None,
     title: Annotated[Optional[str], typer.Option("--title", help="The film's title, for the brief's heading.")] = None,
+    film: Annotated[Optional[str], typer.Option(
+        "--film", help="The film's IMDb id in your catalog, e.g. tt0099785: its catalogued genres are never called "
+                       "unwanted, and its title and plot stand in for --title and --synopsis when not given.")] = None,
     rating: Annotated[Optional[str], typer.Option(
         "--rating", help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the "
                          "ratings of the studio's own collection, where the catalog knows them.")] = None,
@@ -54,7 +59,7 @@ def brief(
     html = fmt == "html"
     err_console.print(f"reading {len(items)} variant{'s' if len(items) != 1 else ''}"
                       f"{', heatmaps' if html else ''} and comparable titles…", highlight=False)
-    result = predictor.brief(items, synopsis=synopsis, intended=intended, title=title, ratings=ratings,
+    result = predictor.brief(items, synopsis=synopsis, intended=intended, title=title, film=film, ratings=ratings,
                              heatmaps=html)  # JSON has no maps: no Grad-CAM, no torch
     _report_failures(result.failures)
     if result.variants and not result.audiences.get("available"):

@@ -46,6 +46,7 @@ MaxFileOption = Annotated[float, typer.Option(
 _HINTS = {TOO_LARGE: "raise the limit with --max-file-mb",  # by the error's kind, set where it is raised
           PRIVATE_ADDRESS: "--allow-private-urls fetches from a trusted intranet"}
 TOP_SHOWN = 5  # genres listed per poster in the table
+STRENGTH_COLUMN = "strength (× the line)"
 PROGRESS_FROM = 20  # posters from which progress is shown
 
 
@@ -210,9 +211,9 @@ def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k
         table.add_column("synopsis", overflow="fold")
         table.add_column("reading" + (" (overridden thresholds)" if threshold is not None or top_k is not None else ""),
                          style="bold", overflow="fold")
-        table.add_column(f"top {TOP_SHOWN} probabilities")
-        top = ", ".join(f"{g} {p:.0%}" for g, p in list(reading.probabilities.items())[:TOP_SHOWN])
-        table.add_row(shown(synopsis, 120), reading.summary["text"], top)
+        table.add_column(STRENGTH_COLUMN)
+        table.add_row(shown(synopsis, 120), reading.summary["text"],
+                      _strongest(reading.strength, TOP_SHOWN, reading.decided))
         console.print(table)
 
 
@@ -230,27 +231,36 @@ def _write_heatmaps(predictions: list["PosterPrediction"], out_dir: Path) -> Non
     err_console.print(f"heatmaps written to {out_dir}/ ({LEGEND})", highlight=False)
 
 
+def _strongest(strength: dict[str, float], n: int, decided: list[str] | None = None) -> str:
+    """The first n genres in reading order, on the one scale: "Comedy 2.3×, Family 1.8×" (probabilities are in
+    --format json)."""
+    from ..model.decisions import reading_order, strength_text
+
+    return ", ".join(f"{g} {strength_text(strength[g])}" for g in reading_order(decided or [], strength)[:n])
+
+
 def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> None:
+    from ..predict.core import NOT_A_POSTER_LABEL
+
     if not predictions:
         return
     combined = any(p.reading.signal != "poster" for p in predictions)
     table = Table(show_lines=False)
     table.add_column("poster", overflow="fold")
     table.add_column("reading" + (" (overridden thresholds)" if overridden else ""), style="bold", overflow="fold")
-    table.add_column(f"top {TOP_SHOWN} probabilities")
+    table.add_column(STRENGTH_COLUMN)
     if combined:
         table.add_column("poster alone")
         table.add_column("synopsis alone")
     table.add_column("poster check")
     for p in predictions:
         check = p.poster_check
-        top = ", ".join(f"{g} {prob:.0%}" for g, prob in p.top(TOP_SHOWN))
         reading = p.summary["text"] if check["is_poster"] else f"[dim]{p.summary['text']}[/dim]"
-        row = [shown(p.id) if p.id else _label(p.source), reading, top]
+        row = [shown(p.id) if p.id else _label(p.source), reading, _strongest(p.reading.strength, TOP_SHOWN, p.decided)]
         if combined:
-            for probs in (p.reading.poster_probabilities, p.reading.synopsis_probabilities):
-                row.append(", ".join(f"{g} {v:.0%}" for g, v in list(probs.items())[:3]) if probs else "")
-        row.append("ok" if check["is_poster"] else "[red]⚠ not a poster?[/red]")
+            for alone in (p.reading.poster_strength, p.reading.synopsis_strength):
+                row.append(_strongest(alone, 3) if alone else "")
+        row.append("ok" if check["is_poster"] else f"[red]⚠ {NOT_A_POSTER_LABEL}[/red]")
         table.add_row(*row)
     console.print(table)
     flagged = [p for p in predictions if not p.poster_check["is_poster"]]
@@ -348,8 +358,9 @@ def compare(
     options: PredictorOptions,
 ) -> None:
     """Rank poster variants by how strongly each signals the target genres, and list unintended genres."""
-    from ..predict.compare import SCORING, SYNOPSIS_NOTE
-    from ..predict.core import match_genres, split_genre_list
+    from ..model.decisions import strength_text
+    from ..predict.compare import RANKING, SYNOPSIS_NOTE
+    from ..predict.core import NOT_A_POSTER_LABEL, match_genres, split_genre_list
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)
@@ -372,15 +383,16 @@ def compare(
                              *(f"{p:.6f}" for p in v.target_probabilities.values()),
                              "|".join(v.targets_decided), "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items())])
     else:
-        table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=SCORING)
-        for col in ("rank", "poster", "verdict", "target score", "target probabilities", "unintended genres"):
+        table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=RANKING)
+        for col in ("rank", "poster", "verdict", "targets (× the line)", "unintended genres"):
             table.add_column(col, overflow="fold")
         for v in result.variants:
-            targets = ", ".join(f"{g} {p:.0%}" for g, p in v.target_probabilities.items())
-            unintended = ", ".join(f"{g} {p:.0%}" for g, p in v.unintended.items()) or "none"
-            name = _label(v.source) + ("" if v.prediction.poster_check["is_poster"] else " ⚠ not a poster?")
+            targets = ", ".join(f"{g} {strength_text(s)}" for g, s in v.target_strength.items())
+            unintended = ", ".join(f"{g} {strength_text(v.prediction.reading.strength[g])}"
+                                   for g in v.unintended) or "none"
+            name = _label(v.source) + ("" if v.is_poster else f" ⚠ {NOT_A_POSTER_LABEL}")
             verdict = shown(v.verdict) if v.fits else f"[red]{shown(v.verdict)}[/red]"
-            table.add_row(str(v.rank), name, verdict, f"{v.score:.2f}", targets, unintended)
+            table.add_row(("★ " if v.best else "") + str(v.rank), name, verdict, targets, unintended)
         console.print(table)
         console.print(shown(result.headline), highlight=False, soft_wrap=True)  # it names files: untrusted text
         if synopsis:

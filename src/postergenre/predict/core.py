@@ -1,11 +1,12 @@
 """The model core: what a trained model answers, with no knowledge of files, URLs or HTTP.
 
-    images ─► embed ─► probabilities ─► (fuse with a synopsis) ─► decide ─► GenreReading
+    images ─► embed ─► probabilities ─► (fuse with a synopsis) ─► decided_genres ─► GenreReading
                           └─► poster check                 gradcam(image, genres) ─► heatmaps
 
 Every interface (Predictor facade, CLI, service, page) gets its answers here, so one rule answers each question
-everywhere: what the decided set is (`decide`), how a reading is summarised in words (`summarize`), which genres get
-heatmaps (`heatmap_genres`). Variant ranking lives beside it in `compare.py`, as a function of readings.
+everywhere: what the decided set is (`decided_genres`), how a reading is summarised in words (`summarize`). The rules
+on a reading's strength (levels, reads-as, reading order, heatmap genres, variant ranking) live in
+`model/decisions.py`; variant ranking is applied in `compare.py`, as a function of readings.
 
 The forward pass runs on an inference runtime from `features.runtime` (ONNX Runtime by default, torch as the
 fallback); the head runs in numpy. torch is imported only for Grad-CAM, which needs gradients.
@@ -25,25 +26,22 @@ from ..errors import ModelError, PosterGenreError
 from ..features.registry import BackboneSpec, get_backbone
 from ..model.artifact import ModelArtifact
 from ..model.assembly import assemble
+from ..model.decisions import reads_as, strength
 from ..model.thresholds import decide as decide_mask
 from .results import GenreReading
 
 NOT_A_POSTER = ("This does not look like a movie poster (it may be a photo, a screenshot or a plain image), "
                 "so the genres below are unreliable.")
-STRONG_SIGNAL = 1.5
-"""Strength (probability ÷ threshold) from which a decided genre "reads as" that genre; decided genres below it
-only "hint at" it. With per-genre F1 thresholds a held-out poster gets ~3.7 decided genres against ~2.1 true ones:
-the strongest carry the message, the rest are hints."""
+NOT_A_POSTER_LABEL = "not a poster?"
+"""The poster check's flag where a sentence does not fit (a table cell, a thumbnail), everywhere it is shown."""
 FROM_SYNOPSIS_ONLY = "From the synopsis only"
 """How a reading of a synopsis without a poster is marked, everywhere it is shown."""
-DEFAULT_HEATMAPS = 3
-"""Heatmaps drawn when none are asked for: the decided genres, most probable first, at most this many."""
 
 
 # -- the rules ----------------------------------------------------------------------------------------------
 
-def decide(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, threshold: float | None = None,
-           top_k: int | None = None) -> list[str]:
+def decided_genres(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *,
+                   threshold: float | None = None, top_k: int | None = None) -> list[str]:
     """The decided genre set for one probability row, most probable first.
 
     Default: each genre's own threshold, falling back to the single most probable genre. `threshold` replaces
@@ -65,18 +63,10 @@ def decide(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, 
     return [genres[i] for i in chosen]
 
 
-def reads_as(decided: Sequence[str], strength: dict[str, float]) -> tuple[list[str], list[str]]:
-    """The one rule for what a reading reads as, used by `summarize`, compare's verdicts and words, and the brief:
-    (decided genres at strength ≥ STRONG_SIGNAL, decided genres below it, which it only hints at), each strongest
-    first. A reading whose decided genres are all weak reads as no genre clearly (no fallback to the top one: a
-    genre just over its line is not yet what a viewer takes the poster for)."""
-    ordered = sorted(decided, key=lambda g: -strength[g])
-    return [g for g in ordered if strength[g] >= STRONG_SIGNAL], [g for g in ordered if strength[g] < STRONG_SIGNAL]
-
-
 def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: bool = True, *,
               synopsis_only: bool = False) -> dict[str, Any]:
-    """Plain words for a decided set: which genres the poster reads as, and which it only hints at (`reads_as`).
+    """Plain words for a decided set: which genres the poster reads as, and which it only hints at
+    (`decisions.reads_as`).
     `synopsis_only`: the reading of a synopsis without a poster, marked as such."""
     strong, hints_at = reads_as(decided, strength)
     text = f"Reads as: {', '.join(strong)}." if strong else "Reads as no genre clearly."
@@ -87,11 +77,6 @@ def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: boo
     elif not is_poster:
         text = "Does not look like a movie poster. If it were one: " + text[0].lower() + text[1:]
     return {"reads_as": strong, "hints_at": hints_at, "text": text}
-
-
-def heatmap_genres(decided: Sequence[str], requested: Sequence[str] | None = None) -> list[str]:
-    """Which genres get heatmaps: the ones asked for, else the decided ones (at most DEFAULT_HEATMAPS)."""
-    return list(requested) if requested else list(decided[:DEFAULT_HEATMAPS])
 
 
 def match_genres(names: Iterable[str], genres: Sequence[str]) -> list[str]:
@@ -190,12 +175,12 @@ class ModelCore:
     def check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The poster check of each embedding: does the input look like a movie poster at all?"""
         scores, is_poster = self.model.check(embeddings)
-        return [{"score": round(float(s), 4), "is_poster": bool(ok), "message": None if ok else NOT_A_POSTER}
-                for s, ok in zip(scores, is_poster)]
+        return [{"score": round(float(s), 4), "is_poster": bool(ok), "message": None if ok else NOT_A_POSTER,
+                 "label": None if ok else NOT_A_POSTER_LABEL} for s, ok in zip(scores, is_poster)]
 
-    def decide(self, probs: np.ndarray, *, threshold: float | None = None, top_k: int | None = None,
-               thresholds: np.ndarray | None = None) -> list[str]:
-        return decide(probs, self.thresholds if thresholds is None else thresholds, self.genres,
+    def decided_genres(self, probs: np.ndarray, *, threshold: float | None = None, top_k: int | None = None,
+                       thresholds: np.ndarray | None = None) -> list[str]:
+        return decided_genres(probs, self.thresholds if thresholds is None else thresholds, self.genres,
                       threshold=threshold, top_k=top_k)
 
     # -- readings -----------------------------------------------------------------------------------------
@@ -252,24 +237,32 @@ class ModelCore:
     def _reading(self, probs: np.ndarray, thresholds: np.ndarray, check: dict[str, Any], embedding: np.ndarray | None,
                  threshold: float | None, top_k: int | None, *, poster: np.ndarray | None = None,
                  synopsis: np.ndarray | None = None, signal: str | None = None) -> GenreReading:
-        used = np.asarray(thresholds, dtype=np.float64) if threshold is None else np.full(len(self.genres), threshold)
-        order = np.argsort(-probs, kind="stable")
-        decided = decide(probs, np.asarray(thresholds, dtype=np.float64), self.genres, threshold=threshold, top_k=top_k)
-        strength = {self.genres[i]: float(probs[i] / max(used[i], 1e-9)) for i in order}
+        def lines(own: np.ndarray) -> np.ndarray:  # a signal's own decision lines, or the one line asked for
+            return np.asarray(own, dtype=np.float64) if threshold is None else np.full(len(self.genres), threshold)
 
         def ranked(p: np.ndarray) -> dict[str, float]:
             return {self.genres[i]: float(p[i]) for i in np.argsort(-p, kind="stable")}
 
+        def strengths(p: np.ndarray, line: np.ndarray) -> dict[str, float]:
+            return {self.genres[i]: strength(p[i], line[i]) for i in np.argsort(-p, kind="stable")}
+
+        used = lines(thresholds)
+        decided = decided_genres(probs, np.asarray(thresholds, dtype=np.float64), self.genres, threshold=threshold,
+                                 top_k=top_k)
+        reading_strength = strengths(probs, used)
         return GenreReading(
             probabilities=ranked(probs),
             thresholds={g: float(t) for g, t in zip(self.genres, used)},
-            strength=strength,
+            strength=reading_strength,
             decided=decided,
-            summary=summarize(decided, strength, check.get("is_poster", True), synopsis_only=signal == "synopsis"),
+            summary=summarize(decided, reading_strength, check.get("is_poster", True),
+                              synopsis_only=signal == "synopsis"),
             poster_check=check,
             signal=signal or ("poster+synopsis" if synopsis is not None else "poster"),
             poster_probabilities=None if poster is None else ranked(poster),
             synopsis_probabilities=None if synopsis is None else ranked(synopsis),
+            poster_strength=None if poster is None else strengths(poster, lines(self.thresholds)),
+            synopsis_strength=None if synopsis is None else strengths(synopsis, lines(self.model.synopsis_thresholds)),
             embedding=embedding,
         )
 

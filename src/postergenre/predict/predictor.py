@@ -19,12 +19,12 @@ from PIL import Image
 
 from ..errors import ModelError, PosterGenreError
 from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
+from ..model.decisions import MAX_BRIEF_VARIANTS, heatmap_genres
 from ..posters.images import DEFAULT_MAX_FILE_BYTES, decode_image
 from .audiences import CatalogAudiences
-from .brief import MAX_VARIANTS as MAX_BRIEF_VARIANTS
-from .brief import Brief, build_brief
+from .brief import Brief, BriefFilm, build_brief
 from .compare import CompareResult, rank_variants
-from .core import ModelCore, heatmap_genres, match_genres, split_genre_list
+from .core import ModelCore, match_genres, split_genre_list
 from .inputs import PosterInput, is_url
 from .results import GenreReading, PosterFailure, PosterPrediction
 from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
@@ -162,7 +162,8 @@ class Predictor:
                                        top_k)[0]
         if heatmaps:
             requested = None if heatmaps is True else match_genres(split_genre_list(heatmaps), self.genres)
-            prediction.heatmaps = self.core.gradcam(item.image, heatmap_genres(prediction.decided, requested))
+            genres = heatmap_genres(prediction.decided, prediction.reading.strength, requested)
+            prediction.heatmaps = self.core.gradcam(item.image, genres)
             prediction.image = item.image
         return prediction
 
@@ -196,7 +197,8 @@ class Predictor:
             for (slot, item), prediction in zip(pending, self._predictions(items, [it.synopsis for it in items],
                                                                           threshold, top_k)):
                 if heatmaps:
-                    prediction.heatmaps = self.core.gradcam(item.image, heatmap_genres(prediction.decided))
+                    genres = heatmap_genres(prediction.decided, prediction.reading.strength)
+                    prediction.heatmaps = self.core.gradcam(item.image, genres)
                 if heatmaps or keep_images:
                     prediction.image = item.image
                 results[slot] = prediction
@@ -284,10 +286,13 @@ class Predictor:
 
     def brief(self, xs: Sequence[PosterLike], *, synopsis: str | None = None,
               intended: Sequence[str] | str | None = None, title: str | None = None,
-              ratings: Sequence[str] | None = None, home: Path | str | None = None, heatmaps: bool = False) -> Brief:
+              ratings: Sequence[str] | None = None, home: Path | str | None = None, heatmaps: bool = False,
+              film: str | BriefFilm | None = None) -> Brief:
         """The campaign brief for 1–6 poster variants of one film (see `brief.py`): recommendation, story vs
         poster, per-variant readings, comparable titles with keyword seeds, how sure the model is.
 
+        `film`: the film's IMDb id in the catalog of `home` (or its `BriefFilm`): its catalogued genres are never
+        called unwanted, and its title and plot stand in for `title` and `synopsis` when those are not given.
         `ratings`: the content ratings of comparable titles (None: the studio's own; [] every rating). `heatmaps`:
         Grad-CAM maps of the targets on each variant, for the HTML page (`render.brief.render_brief`; they load
         torch). Inputs that cannot be read become failures in the brief; without catalog embeddings the
@@ -296,6 +301,8 @@ class Predictor:
         if not 1 <= len(xs) <= MAX_BRIEF_VARIANTS:
             raise PosterGenreError(f"a brief takes 1 to {MAX_BRIEF_VARIANTS} poster variants, got {len(xs)}")
         match_genres(split_genre_list(intended), self.genres)  # a typo fails before any work
+        if isinstance(film, str):
+            film = BriefFilm.from_home(home if home is not None else self.home, film)  # an unknown id too
         # Poster signal only: the story is the brief's one synopsis, never a CSV row's.
         posters = [replace(x, synopsis=None) if isinstance(x, PosterInput) else x for x in xs]
         predictions = self.predict_many(posters, keep_images=True)
@@ -304,7 +311,7 @@ class Predictor:
             similarity, catalog = self.similarity(home), self.audiences(home)
         except ModelError as exc:
             unavailable = str(exc)
-        return build_brief(self.core, predictions, synopsis=synopsis, intended=intended, title=title,
+        return build_brief(self.core, predictions, synopsis=synopsis, intended=intended, title=title, film=film,
                            similarity=similarity, catalog=catalog, unavailable=unavailable, ratings=ratings,
                            heatmaps=heatmaps)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..model.decisions import levels
+
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
     return {g: round(float(v), 6) for g, v in values.items()}
@@ -21,7 +23,8 @@ class GenreReading:
 
     `probabilities` is ordered from most to least probable; with a synopsis it is the combined estimate and
     `poster_probabilities` / `synopsis_probabilities` keep each signal alone. `strength` is probability ÷
-    threshold (1.0 = just decided), a scale that reads the same for rare and common genres.
+    threshold (1.0 = just decided), the one scale every face shows (`model/decisions.py`); with a synopsis,
+    `poster_strength` / `synopsis_strength` are each signal's own (its probability ÷ its own decision line).
     """
 
     probabilities: dict[str, float]
@@ -33,13 +36,22 @@ class GenreReading:
     signal: str = "poster"
     poster_probabilities: dict[str, float] | None = None
     synopsis_probabilities: dict[str, float] | None = None
+    poster_strength: dict[str, float] | None = None
+    synopsis_strength: dict[str, float] | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def levels(self) -> dict[str, str]:
+        """{genre: "reads" | "hints" | "faint"} for every genre, in reading order (decided strongest first, then
+        the rest strongest first): the order every face shows genres in."""
+        return levels(self.decided, self.strength)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "probabilities": _rounded(self.probabilities),
             "thresholds": _rounded(self.thresholds),
             "strength": _rounded(self.strength),
+            "levels": self.levels,
             "decided": list(self.decided),
             "summary": dict(self.summary),
             "poster_check": dict(self.poster_check),
@@ -51,6 +63,10 @@ class GenreReading:
             out["poster_probabilities"] = _rounded(self.poster_probabilities)
         if self.synopsis_probabilities is not None:
             out["synopsis_probabilities"] = _rounded(self.synopsis_probabilities)
+        if self.poster_strength is not None:
+            out["poster_strength"] = _rounded(self.poster_strength)
+        if self.synopsis_strength is not None:
+            out["synopsis_strength"] = _rounded(self.synopsis_strength)
         return out
 
 

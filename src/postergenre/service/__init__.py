@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..model.decisions import MAX_COMPARE_VARIANTS as MAX_COMPARE_FILES  # noqa: F401  (the limit lives there)
+
 DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
 # Two inference threads: one slow request (explain) does not hold up the others; more would only contend for
 # the same cores.
@@ -18,7 +20,6 @@ DEFAULT_HEADER_TIMEOUT_S = 10.0  # a connection must deliver its request headers
 DEFAULT_BODY_TIMEOUT_S = 30.0  # longest wait for the next chunk of a request body
 DEFAULT_MAX_CONNECTIONS = 1024  # open connections in all (idle sockets are cheap; work is bounded by the gate)
 DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256  # open connections from one client address
-MAX_COMPARE_FILES = 8
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .access_log import AccessLog
 from .errors import install_error_handlers
 from .hosts import HostAllowList
 from .limits import RequestBodyLimits
-from ..predict.brief import MAX_VARIANTS as MAX_BRIEF_FILES
+from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_BRIEF_FILES
 from .routers import brief, info, posters
 from .state import ServiceState
 

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from ..errors import FetchError, ModelError, NotAnImageError, PosterGenreError
+from ..safe_text import without_bidi_controls
 
 logger = logging.getLogger("postergenre.service")
 FETCH_MESSAGE = ("The poster could not be downloaded from that web address. Check that the link opens the image "
@@ -32,7 +33,8 @@ def status_for(exc: PosterGenreError) -> int:
 
 def install_error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status, headers=headers)
+        # A message names the upload: its bidirectional controls would reverse the rest of the sentence.
+        return JSONResponse({"error": without_bidi_controls(message)}, status_code=status, headers=headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -50,7 +52,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PosterGenreError)
     async def user_error(request: Request, exc: PosterGenreError) -> JSONResponse:
         if isinstance(exc, FetchError):  # the technical reason stays in `error`; people read `message`
-            return JSONResponse({"error": str(exc), "message": FETCH_MESSAGE}, status_code=status_for(exc))
+            return JSONResponse({"error": without_bidi_controls(exc), "message": FETCH_MESSAGE},
+                                status_code=status_for(exc))
         return error(status_for(exc), str(exc))
 
     @app.exception_handler(ClientDisconnect)

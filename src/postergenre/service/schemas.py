@@ -32,7 +32,8 @@ class PosterCheck(BaseModel):
 
     score: float
     is_poster: bool
-    message: Optional[str] = None
+    message: Optional[str] = Field(None, description="When flagged: what it means, in a sentence.")
+    label: Optional[str] = Field(None, description='When flagged: the same in two words ("not a poster?").')
 
 
 class Summary(BaseModel):
@@ -56,13 +57,21 @@ class Prediction(BaseModel):
     probabilities: dict[str, float] = Field(description="All genres, most probable first (combined estimate when a "
                                                         "synopsis was given).")
     thresholds: dict[str, float] = Field(description="Each genre's decision threshold.")
-    strength: dict[str, float] = Field(description="probability ÷ threshold: 1.0 = just decided; comparable across genres.")
+    strength: dict[str, float] = Field(description="probability ÷ threshold: 1.0 = just decided; comparable across "
+                                                   "genres. The one scale every face shows.")
+    levels: dict[str, str] = Field(description='Every genre\'s level: "reads" (decided, strength ≥ 1.5), "hints" '
+                                               '(decided, weaker) or "faint" (not decided), in reading order: decided '
+                                               "genres strongest first, then the rest strongest first.")
     decided: list[str] = Field(description="The decided genre set, most probable first.")
     summary: Summary
     poster_check: Optional[PosterCheck] = Field(None, description="Absent for a synopsis read alone (no poster).")
     signal: str = Field(description='"poster", "poster+synopsis", or "synopsis" (a synopsis read alone, no poster).')
     poster_probabilities: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the poster alone.")
     synopsis_probabilities: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the synopsis alone.")
+    poster_strength: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the poster alone's "
+                                                                          "strength (÷ the poster's own lines).")
+    synopsis_strength: Optional[dict[str, float]] = Field(None, description="Only with a synopsis: the synopsis "
+                                                                            "alone's strength (÷ its own lines).")
     heatmaps: list[Heatmap] = Field(default_factory=list, description="Only when asked (explain / heatmaps).")
 
 
@@ -89,7 +98,8 @@ class TargetVerdict(BaseModel):
     genre: str
     decided: bool
     strength: float
-    level: str = Field(description='"reads" (decided, strong), "hints" (decided, weaker) or "misses".')
+    level: str = Field(description='"reads" (decided, strong), "hints" (decided, weaker) or "faint" (missed: not '
+                                   'decided).')
     words: str
 
 
@@ -97,8 +107,9 @@ class CompareVariant(BaseModel):
     rank: int = Field(ge=1)
     index: int = Field(ge=0, description="Position of this variant among the uploaded files.")
     source: str
+    best: bool = Field(description="The variant to run: ranked first and a fit (every target decided, a poster).")
     target_score: float = Field(description="Geometric mean over the targets of probability ÷ threshold (1.0 = just "
-                                            "decided; higher is better).")
+                                            "decided; higher is better): an exact number, not shown in words.")
     target_probabilities: dict[str, float]
     target_strength: dict[str, float]
     targets_decided: list[str]
@@ -121,11 +132,17 @@ class Failure(BaseModel):
 
 class CompareResponse(BaseModel):
     targets: list[str]
-    scoring: str
-    headline: str = Field(description="The outcome in words, then `reason`; never calls a variant a fit when it misses "
-                                      "a target.")
-    reason: Optional[str] = Field(default=None, description="Why #1 ranks above #2, in words (null with one variant).")
+    headline: str = Field(description="Which variant to run and why, in one sentence; never calls a variant a fit "
+                                      "when it misses a target.")
+    decided_by: Optional[str] = Field(default=None, description='The ranking step that put #1 above #2: "poster", '
+                                      '"missed", "unintended", "stronger" or "order" (null with one variant).')
+    reason: Optional[str] = Field(default=None, description="Why #1 ranks above #2 in detail: both readings and the "
+                                                            "deciding step (null with one variant).")
+    ranking: str = Field(description="How variants are ranked, in plain words.")
+    scoring: str = Field(description="The ranking's arithmetic (target score), for the exact numbers.")
     note: Optional[str] = None
+    flagged: Optional[str] = Field(default=None, description="What the poster check means for the ranking, when it "
+                                                             "flags a variant.")
     variants: list[CompareVariant] = Field(description="Best variant first.")
     failures: list[Failure] = Field(default_factory=list)
 
@@ -158,6 +175,39 @@ class FiltersResponse(BaseModel):
     genres: list[str]
     year_min: Optional[int] = None
     year_max: Optional[int] = None
+
+
+class Level(BaseModel):
+    code: str = Field(description='"reads", "hints" or "faint": the codes of `levels` in a prediction.')
+    words: str = Field(description='The verb phrase sentences use, e.g. "reads as".')
+    legend: str = Field(description="The level in words for a legend.")
+
+
+class Scale(BaseModel):
+    max: float = Field(description="Bars draw strength on 0..max.")
+    line: float = Field(description="The decision line's strength (1.0).")
+    line_fraction: float = Field(description="Where the line sits on a bar (0..1).")
+    reads_as: float = Field(description="Strength from which a decided genre reads as it.")
+    unit: str
+    decimals: int
+    rounding: str = Field(description='"down": a strength is shown rounded down, so it never shows a level it has '
+                                      "not reached.")
+    levels: list[Level]
+
+
+class Limits(BaseModel):
+    brief_max_variants: int
+    compare_min_variants: int
+    compare_max_variants: int
+    default_heatmaps: int = Field(description="Heatmaps drawn when none are asked for.")
+    upload_max_bytes: int = Field(description="Largest poster upload.")
+
+
+class RulesResponse(BaseModel):
+    """What the page draws and holds no copy of: the strength scale, its levels and the limits."""
+
+    scale: Scale
+    limits: Limits
 
 
 class HealthResponse(BaseModel):

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from ...catalog.filters import parse_ratings
-from ...predict.brief import MAX_VARIANTS
+from ...model.decisions import MAX_BRIEF_VARIANTS as MAX_VARIANTS
 from ...render.brief import render_brief
 from ...predict.inputs import PosterInput
 from ..state import AdmittedDep
@@ -17,7 +17,7 @@ from ..uploads import read_variants
 from .posters import ERRORS
 
 router = APIRouter(prefix="/v1", tags=["posters"])
-FIELDS = ("synopsis", "intended", "title", "rating")
+FIELDS = ("synopsis", "intended", "title", "rating", "film")
 
 _FORM = {"type": "object", "required": ["posters"], "properties": {
     "posters": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_VARIANTS,
@@ -26,6 +26,9 @@ _FORM = {"type": "object", "required": ["posters"], "properties": {
     "intended": {"type": "string", "description": "Intended genres, comma-separated, e.g. Family, Adventure "
                                                   "(optional; default: the story's genres)."},
     "title": {"type": "string", "description": "The film's title (optional)."},
+    "film": {"type": "string", "description": "The film's IMDb id in the service's catalog, e.g. tt0099785 "
+                                              "(optional): its catalogued genres are never called unwanted, and its "
+                                              "title and plot stand in for a missing title and synopsis."},
     "rating": {"type": "string", "description": "Ratings of comparable titles, comma-separated, or 'all' "
                                                 "(default: the studio's own ratings)."}}}
 
@@ -43,7 +46,8 @@ async def brief(request: Request, state: AdmittedDep,
 
     def work() -> Any:
         result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
-                                       title=fields["title"], ratings=ratings, home=state.paths.home,
+                                       title=fields["title"], film=fields["film"], ratings=ratings,
+                                       home=state.paths.home,
                                        heatmaps=format == "html")  # JSON has no maps: no Grad-CAM, no torch
         if not result.variants:
             raise HTTPException(422, "; ".join(f.error for f in result.failures))

@@ -1,4 +1,5 @@
-"""What the service knows: genres, the model card, filter choices, catalog posters, health, the page and the docs."""
+"""What the service knows: genres, the model card, the reading rules and limits the page draws, filter choices,
+catalog posters, health, the page and the docs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from ..._version import __version__
 from ...jsonsafe import json_safe
+from ...model import decisions
 from ...render.model_card import card_html
 from .. import schemas
 from ..state import StateDep
@@ -42,6 +44,14 @@ async def model(state: StateDep) -> dict[str, Any]:
     return {"backbone": artifact.backbone, "genres": state.predictor.genres, "created_at": artifact.created_at,
             "synopsis": state.predictor.has_synopsis, "metrics": json_safe(artifact.metrics),
             "card_markdown": state.card_markdown, "card_html": card_html(state.card_markdown)}
+
+
+@router.get("/v1/rules", response_model=schemas.RulesResponse, tags=["model"],
+            summary="The reading's strength scale, its levels and the limits: what the page draws")
+async def rules(state: StateDep) -> dict[str, Any]:
+    body = decisions.rules()
+    body["limits"]["upload_max_bytes"] = state.settings.max_upload_bytes
+    return body
 
 
 @router.get("/v1/filters", response_model=schemas.FiltersResponse, tags=["posters"],

@@ -1,0 +1,50 @@
+// Small DOM and wording helpers shared by the page's modules: no state, no rules.
+
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "className") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+// Text that came from outside (a file name, a URL, a catalog title, a message naming them) in an element of its
+// own: <bdi> takes its direction from its content and isolates it, so bidirectional controls in it (U+202A-U+202E,
+// U+2066-U+2069) cannot reverse the sentence or the layout around it.
+export function bdi(text) {
+  return el("bdi", {}, text === null || text === undefined ? "" : String(text));
+}
+
+export function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function formatMegabytes(bytes) {
+  return `${Number((bytes / 1_000_000).toFixed(1))} MB`;  // 10000000 -> "10 MB", 2500000 -> "2.5 MB"
+}
+
+export const pctExact = (p) => `${(p * 100).toFixed(1)}%`;
+
+export function synopsisText() {
+  return $("synopsis-box").hidden ? "" : $("synopsis").value.trim();
+}
+
+export function showError(message) {
+  $("error-text").replaceChildren(bdi(message));  // server words may name an uploaded file
+  $("error").hidden = false;
+}
+
+export function clearError() {
+  $("error").hidden = true;
+}
+
+export function setBusy(text) {
+  $("busy").hidden = !text;
+  if (text) $("busy-text").textContent = text;
+}
