@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,18 +42,17 @@ from torch import nn
 from postergenre.errors import PosterGenreError
 from postergenre.features.backbones import FeatureNet
 from postergenre.features.onnx_export import state_dict_sha256
-from postergenre.files import write_atomic
 from postergenre.features.preprocess import Letterbox
 from postergenre.features.registry import BackboneSpec, get_backbone
+from postergenre.files import write_atomic
 from postergenre.posters.images import decode_image
-from postergenre.progress import Progress, ProgressFn, no_progress
+from postergenre.progress import Log, Progress, ProgressFn, no_progress
 from postergenre.threads import torch_threads
 
 WEIGHTS_FILE = "backbone.safetensors"
 REPORT_FILE = "finetune.json"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 TASK = "fine-tuning"
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -35,22 +35,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from finetune import FineTuneOptions, FineTuner, load_fine_tuned  # noqa: E402
+from results_file import write_result  # noqa: E402
+
 from postergenre.catalog.store import Catalog  # noqa: E402
 from postergenre.config import get_paths  # noqa: E402
-from postergenre.labelled.metrics import macro_auc, paired_auc_gain  # noqa: E402
 from postergenre.features.onnx_export import export_onnx  # noqa: E402
 from postergenre.features.registry import get_backbone  # noqa: E402
 from postergenre.features.runtime import OPSET, OnnxRuntime  # noqa: E402
+from postergenre.labelled.datasets import subset  # noqa: E402
+from postergenre.labelled.metrics import macro_auc, paired_auc_gain  # noqa: E402
+from postergenre.labelled.split import holdout, kfold  # noqa: E402
+from postergenre.model.layout import ModelParts  # noqa: E402
 from postergenre.model.logistic import logit  # noqa: E402
 from postergenre.model.thresholds import choose_thresholds  # noqa: E402
 from postergenre.posters.images import decode_image  # noqa: E402
 from postergenre.posters.store import PosterStore  # noqa: E402
-from postergenre.labelled.datasets import subset  # noqa: E402
-from finetune import FineTuneOptions, FineTuner, load_fine_tuned  # noqa: E402
 from postergenre.training.options import TrainOptions  # noqa: E402
-from postergenre.labelled.split import holdout, kfold  # noqa: E402
 from postergenre.training.studio import fit_extensions, in_studio  # noqa: E402
-from results_file import write_result  # noqa: E402
+from postergenre.training.train import poster_model  # noqa: E402
 
 GAIN_TO_SHIP = 0.005
 WATCHED = ("Family", "Adventure", "Comedy", "Animation")
@@ -92,8 +95,9 @@ def evaluate_source(name: str, ds, X: np.ndarray, general_rows: np.ndarray, tr: 
         oof[fte] = cand.make().fit(Xf[general_rows[tr][ftr]], Yg[tr][ftr]).predict_proba(Xf[general_rows[tr][fte]])
     keep = np.concatenate([general_rows[tr], np.flatnonzero(in_studio(ds))])
     ds_src = subset(replace(ds, X=X, feature_slice=sl), keep)
-    fit = fit_extensions(ds_src, movies, head.export(), list(sl), labels=Yg[tr], oof=oof,
-                         poster_thresholds=choose_thresholds(Yg[tr], oof), opts=opts, log=lambda _m: None)
+    thresholds = choose_thresholds(Yg[tr], oof)
+    general = poster_model(ds_src, ModelParts(head, (int(sl[0]), int(sl[1]))), thresholds, compact=False)
+    fit = fit_extensions(ds_src, movies, general, labels=Yg[tr], oof=oof, poster_thresholds=thresholds, opts=opts)
     m = fit.metrics
     genres = ds.genres
     per = {g: a for g, a in zip(genres, [macro_auc(Yg[te][:, [j]], logit(p_test[:, [j]])) for j in range(len(genres))])}
@@ -148,8 +152,7 @@ def main() -> None:
     fingerprint = subset(ds, general_rows[tr]).fingerprint()["sha256"]
     if not (ft_dir / "finetune.json").is_file():
         cand = opts.candidates()[0]
-        init = cand.make().fit(ds.X[general_rows[tr]], Yg[tr]).export()
-        init = {k.removeprefix("head."): v for k, v in init.items()}
+        init = cand.make().fit(ds.X[general_rows[tr]], Yg[tr]).to_tensors()
         FineTuner(get_backbone(ds.backbone),
                   FineTuneOptions(epochs=args.epochs, budget_minutes=args.budget_minutes, backbone_lr=args.backbone_lr)).fit(
             [store.path(ds.shas[i]) for i in general_rows[tr]], Yg[tr], init, ft_dir, data_fingerprint=fingerprint,

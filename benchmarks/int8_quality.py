@@ -68,7 +68,7 @@ def main() -> None:
     from postergenre.features.registry import get_backbone
     from postergenre.features.runtime import load_runtime
     from postergenre.model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD, DEFAULT_SETTINGS
-    from postergenre.training.heads import make_head
+    from postergenre.model.heads import make_head
     from postergenre.labelled.metrics import macro_auc
     from postergenre.posters.images import decode_image
     from postergenre.posters.store import PosterStore

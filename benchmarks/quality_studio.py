@@ -35,7 +35,7 @@ from postergenre.features.cache import EmbeddingCache  # noqa: E402
 from postergenre.features.registry import get_backbone  # noqa: E402
 from postergenre.features.runtime import vector_key  # noqa: E402
 from postergenre.training.studio import fit_studio_extensions  # noqa: E402
-from postergenre.training.heads import make_head  # noqa: E402
+from postergenre.model.heads import make_head  # noqa: E402
 from postergenre.labelled.split import kfold, poster_groups  # noqa: E402
 from results_file import write_result  # noqa: E402
 from synopsis_encoders import before_rows, compare_text_heads, print_table  # noqa: E402
@@ -131,7 +131,7 @@ def main() -> None:
 
     ext = fit_studio_extensions(P, Ys, genres, has_poster=has_poster, plots=[s[1] for s in studio], groups=groups,
                                 general_oof=general_oof, poster_thresholds=np.array(model["thresholds"]),
-                                bootstrap=args.bootstrap, progress=lambda m: print(m, flush=True))
+                                bootstrap=args.bootstrap, log=lambda m: print(m, flush=True))
     m = ext.metrics
     seconds = t_head + m["seconds"]
 

@@ -64,7 +64,7 @@ def studio_signals(shared_data: Path, n_general: int = 400):
         return _CACHE["signals"]
     import hashlib
 
-    from postergenre.training.heads import make_head
+    from postergenre.model.heads import make_head
     from postergenre.labelled.split import poster_groups
 
     ids, plots, Y = studio_films(shared_data)

@@ -11,9 +11,10 @@ import torch
 
 from postergenre.errors import ModelError
 from postergenre.model.artifact import ModelArtifact
-from postergenre.model.head_module import head_module
-from postergenre.training.heads import make_head
-from postergenre.model.poster_check import fit_poster_check, poster_check_scores
+from postergenre.model.assembly import assemble
+from postergenre.model.heads import make_head
+from postergenre.model.layout import ModelParts
+from postergenre.model.poster_check import PosterCheck
 
 
 def _artifact(seed: int = 0) -> tuple[ModelArtifact, np.ndarray]:
@@ -21,15 +22,13 @@ def _artifact(seed: int = 0) -> tuple[ModelArtifact, np.ndarray]:
     X = rng.normal(size=(300, 24)).astype(np.float32)
     Y = (X[:, :3] > 0.3).astype(np.int8)
     head = make_head("mlp", {"hidden": 8, "pca": 10, "batch_size": 32, "max_epochs": 5}).fit(X[:, 4:20], Y)
-    tensors = head.export()
-    pc_tensors, pc_config = fit_poster_check(X)
-    tensors |= pc_tensors
-    tensors["head.w0"] = tensors["head.w0"].astype(np.float16)
+    head_type, head_config, tensors = ModelParts(head, (4, 20), poster_check=PosterCheck().fit(X)).saved(compact=True)
+    assert tensors["head.w0"].dtype == np.float16 and tensors["head.w1"].dtype == np.float32
     art = ModelArtifact(
-        genres=["Action", "Drama", "Horror"], thresholds=np.array([0.31, 0.5, 0.123456789]), backbone="efficientnet-lite0",
-        preprocess_version="v-test", feature_set="pooled", head_type="mlp",
-        head_config={"settings": head.get_params(), "feature_slice": [4, 20], "poster_check": pc_config, "threshold_metric": "f1"},
-        tensors=tensors, metrics={"cv": {}},
+        genres=["Action", "Drama", "Horror"], thresholds=np.array([0.31, 0.5, 0.123456789]),
+        backbone="efficientnet-lite0",
+        preprocess_version="v-test", feature_set="pooled", head_type=head_type,
+        head_config=head_config | {"threshold_metric": "f1"}, tensors=tensors, metrics={"cv": {}},
         data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300,
                           "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
                           "profile": {"movies": 300, "rated": 0, "ratings": {}, "years_known": 300, "year_min": 1950,
@@ -52,12 +51,14 @@ def test_roundtrip_is_bit_exact_and_pickle_free(tmp_path: Path) -> None:
         assert back.tensors[k].dtype == v.dtype and back.tensors[k].tobytes() == v.tobytes(), k
     assert back.thresholds.tobytes() == art.thresholds.tobytes()
     assert back.metadata() == art.metadata()
+    before, after = assemble(art), assemble(back)
     with torch.no_grad():
-        a = head_module(art)(torch.from_numpy(X)).numpy()
-        b = head_module(back)(torch.from_numpy(X)).numpy()
+        a = before.torch_view()(torch.from_numpy(X)).numpy()
+        b = after.torch_view()(torch.from_numpy(X)).numpy()
     assert a.tobytes() == b.tobytes()
-    s1, ok1 = poster_check_scores(X, art.tensors, art.head_config["poster_check"])
-    s2, ok2 = poster_check_scores(X, back.tensors, back.head_config["poster_check"])
+    assert before.poster_probabilities(X).tobytes() == after.poster_probabilities(X).tobytes()
+    s1, ok1 = before.check(X)
+    s2, ok2 = after.check(X)
     assert np.array_equal(s1, s2) and ok1.mean() > 0.95
 
 

@@ -6,15 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from studio_data import GENRES, studio_signals
 
 from postergenre.errors import ModelError, PosterGenreError
-from postergenre.model.fusion import Fusion
 from postergenre.labelled.metrics import macro_auc
 from postergenre.labelled.split import kfold
-from postergenre.training.studio import cross_fitted_fusion
+from postergenre.model.fusion import Fusion
 from postergenre.model.synopsis import SynopsisHead
-
-from studio_data import GENRES, studio_signals
+from postergenre.training.studio import cross_fitted_fusion
 
 pytestmark = pytest.mark.slow  # out-of-fold synopsis heads on real studio films
 
@@ -26,7 +25,8 @@ def oof(shared_data):
     folds = kfold(Y, groups, 3, 0)
     syn = np.zeros(Y.shape)
     for tr, te in folds:
-        syn[te] = SynopsisHead(char_ngrams=None).fit([plots[i] for i in tr], Y[tr]).predict_proba([plots[i] for i in te])
+        head = SynopsisHead(char_ngrams=None).fit([plots[i] for i in tr], Y[tr])
+        syn[te] = head.predict_proba([plots[i] for i in te])
     return Y, poster, syn, folds
 
 
@@ -34,7 +34,8 @@ def test_fused_beats_or_equals_each_signal_on_held_out_films(oof):
     Y, poster, syn, folds = oof
     fused, decided = cross_fitted_fusion(poster, syn, Y, GENRES, folds)
     cols = Y.sum(0) >= 5
-    auc = {name: macro_auc(Y[:, cols], p[:, cols]) for name, p in (("poster", poster), ("synopsis", syn), ("fused", fused))}
+    auc = {name: macro_auc(Y[:, cols], p[:, cols])
+           for name, p in (("poster", poster), ("synopsis", syn), ("fused", fused))}
     assert auc["fused"] >= auc["synopsis"] - 0.005, auc
     assert auc["fused"] >= auc["poster"], auc
     assert decided.any(axis=1).all()
@@ -67,7 +68,7 @@ def test_round_trip_is_identical(oof, tmp_path):
     Y, poster, syn, _ = oof
     fusion = Fusion(GENRES).fit(poster, syn, Y)
     tensors = fusion.to_tensors()
-    assert set(tensors) == {"fusion.coef_poster", "fusion.coef_synopsis", "fusion.intercept", "fusion.thresholds"}
+    assert set(tensors) == {"coef_poster", "coef_synopsis", "intercept", "thresholds"}  # its own names
     again = Fusion.from_saved(tensors, json.loads(json.dumps(fusion.config())))
     np.testing.assert_allclose(again.fuse(poster, syn), fusion.fuse(poster, syn), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(again.thresholds_, fusion.thresholds_, rtol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,11 @@ import pytest
 from PIL import Image
 
 from postergenre.catalog.store import Catalog
-from postergenre.features.registry import get_backbone
 from postergenre.features.cache import EmbeddingCache
-from postergenre.features.runtime import vector_key
 from postergenre.features.embed import embed_images
-from postergenre.model.poster_check import fit_poster_check, poster_check_scores
+from postergenre.features.registry import get_backbone
+from postergenre.features.runtime import vector_key
+from postergenre.model.poster_check import PosterCheck
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,13 @@ def test_photos_and_flat_images_are_flagged_while_new_posters_pass(poster_vector
     rng = np.random.default_rng(0)
     order = rng.permutation(len(poster_vectors))
     train, held_out = poster_vectors[order[:120]], poster_vectors[order[120:]]
-    tensors, config = fit_poster_check(train)
+    fitted = PosterCheck().fit(train)
+    tensors, config = fitted.to_tensors(), fitted.config()
     assert all(v.ndim <= 2 and v.shape[0] <= max(config["components"], train.shape[1]) for v in tensors.values())
+    check = PosterCheck.from_saved(tensors, json.loads(json.dumps(config)))  # saved and read back: the same scores
+    np.testing.assert_array_equal(check.check(held_out)[0], fitted.check(held_out)[0])
 
-    _, ok = poster_check_scores(held_out, tensors, config)
+    _, ok = check.check(held_out)
     assert ok.mean() >= 0.9, f"{(~ok).sum()} of {len(ok)} unseen posters flagged"
 
     spec = get_backbone()
@@ -43,7 +47,7 @@ def test_photos_and_flat_images_are_flagged_while_new_posters_pass(poster_vector
         Image.fromarray(skimage_data.chelsea()),  # photos (coffee and astronaut score like posters: within the
         Image.fromarray(skimage_data.rocket()),   # margin that keeps palette posters from being flagged)
     ]
-    scores, ok = poster_check_scores(embed_images(odd, spec.build(), spec), tensors, config)
+    scores, ok = check.check(embed_images(odd, spec.build(), spec))
     assert not ok[0] and not ok[1], scores
     assert (~ok[2:]).sum() >= 1, scores  # at least one of the photographs is recognised as not a poster
-    assert scores.min() > np.median(poster_check_scores(held_out, tensors, config)[0])
+    assert scores.min() > np.median(check.check(held_out)[0])

@@ -7,12 +7,11 @@ import json
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+from studio_data import GENRES, studio_films
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.labelled.metrics import macro_auc
 from postergenre.model.synopsis import SynopsisHead
-
-from studio_data import GENRES, studio_films
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +43,11 @@ def test_learns_genres_from_held_out_plots(fitted, plots_and_labels):
 def test_round_trip_through_safetensors_and_json_is_identical(fitted, plots_and_labels, tmp_path):
     plots, _ = plots_and_labels
     tensors = fitted.to_tensors()
-    assert all(k.startswith("synopsis.") for k in tensors)
+    assert {"idf0", "idf1", "weights", "biases", "calib_scale", "calib_bias"} <= set(tensors)  # its own names
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp_path / "t.safetensors"))
     (tmp_path / "c.json").write_text(json.dumps(fitted.config()))
-    loaded = SynopsisHead.from_saved(load_file(str(tmp_path / "t.safetensors")), json.loads((tmp_path / "c.json").read_text()))
+    loaded = SynopsisHead.from_saved(load_file(str(tmp_path / "t.safetensors")),
+                                     json.loads((tmp_path / "c.json").read_text()))
     texts = plots[900:1000] + ["A dog and a boy save the farm.", "ÉCOLE de musique: a choir competes!"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
     assert loaded.config()["genres"] == GENRES
@@ -56,7 +56,7 @@ def test_round_trip_through_safetensors_and_json_is_identical(fitted, plots_and_
 def test_compact_tensors_are_a_quarter_of_the_size_and_rank_held_out_plots_alike(fitted, plots_and_labels, tmp_path):
     plots, Y = plots_and_labels
     full, compact = fitted.to_tensors(), fitted.to_tensors(compact=True)
-    assert compact["synopsis.weights"].dtype == np.int8 and compact["synopsis.idf0"].dtype == np.float16
+    assert compact["weights"].dtype == np.int8 and compact["idf0"].dtype == np.float16
     assert sum(v.nbytes for v in compact.values()) < 0.3 * sum(v.nbytes for v in full.values())
     save_file({k: np.ascontiguousarray(v) for k, v in compact.items()}, str(tmp_path / "t.safetensors"))
     loaded = SynopsisHead.from_saved(load_file(str(tmp_path / "t.safetensors")), fitted.config())

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from postergenre.model.head_forward import sigmoid
-from postergenre.model.synopsis import SynopsisHead, _platt
-
 from studio_data import studio_films
+
+from postergenre.model.logistic import sigmoid
+from postergenre.model.synopsis import SynopsisHead, _platt
 
 # Every genre the studio catalog uses, the rare ones included (War has 14 films, Western 21).
 GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",

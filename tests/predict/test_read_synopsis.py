@@ -48,7 +48,7 @@ def test_synopsis_only_thresholds_differ_from_the_fused_ones_and_overrides_apply
     reading = core.read_synopsis(PLOTS[:1])[0]
     thresholds = np.array([reading.thresholds[g] for g in core.genres])
     assert np.isfinite(thresholds).all() and (thresholds > 0).all() and (thresholds <= 1).all()
-    assert not np.allclose(thresholds, core.model.fused_thresholds)
+    assert not np.allclose(thresholds, core.model.thresholds_for("poster+synopsis"))
     top2 = core.read_synopsis(PLOTS[:1], top_k=2)[0]
     assert len(top2.decided) == 2 and top2.decided == list(reading.probabilities)[:2]
     low = core.read_synopsis(PLOTS[:1], threshold=0.0)[0]

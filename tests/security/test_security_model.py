@@ -107,7 +107,7 @@ TENSOR_CASES = {
     "NaN weight": (_poison("head.w0", np.nan), "tensor 'head.w0' has NaN or infinite values"),
     "infinite mean": (_poison("head.mean", np.inf), "tensor 'head.mean' has NaN or infinite values"),
     "reshaped weight": (lambda t: t.__setitem__("head.w0", t["head.w0"][:2]), "tensor 'head.w0' is float16 [2, 1280] but model.json records float16 [3, 1280]"),
-    "zero scale": (_poison("head.scale", 0.0), "head tensor head.scale has zeros"),
+    "zero scale": (_poison("head.scale", 0.0), "head part (logreg, tensors head.*): tensor scale has zeros"),
 }
 
 

@@ -6,15 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from studio_data import GENRES, studio_signals
 
 from postergenre.errors import ModelError
-from postergenre.model.domain import DomainCorrection
-from postergenre.model.fusion import Fusion
-from postergenre.model.synopsis import SynopsisHead
-from postergenre.training.studio import fit_studio_extensions, studio_folds
 from postergenre.labelled.metrics import macro_auc
-
-from studio_data import GENRES, studio_signals
+from postergenre.model.domain import DomainCorrection
+from postergenre.training.studio import fit_studio_extensions, studio_folds
 
 pytestmark = pytest.mark.slow  # fits the studio extensions (synopsis heads per fold) on real studio films
 
@@ -105,18 +102,15 @@ def test_fit_studio_extensions_contract(signals):
     assert {p["genre"] for p in m["domain_gain"]["per_genre"]} <= set(GENRES)
     assert "change" in m["general"]
     assert np.isnan(ext.oof["poster"][5]).all() and np.isnan(ext.oof["synopsis"][3]).all()
-    tensors, config = ext.tensors(), json.loads(json.dumps(ext.config()))
-    assert {k.split(".")[0] for k in tensors} == {"domain", "synopsis", "fusion", "synopsis_only"}
     # A synopsis read alone is decided with thresholds tuned on the synopsis head's out-of-fold probabilities.
-    assert tensors["synopsis_only.thresholds"].shape == (len(GENRES),) and "synopsis_only" in config
+    assert ext.synopsis_thresholds is not None and ext.synopsis_thresholds.shape == (len(GENRES),)
     for signal, films in (("poster", n - 1), ("synopsis", n - 1), ("fused", n - 2)):
         table = m["calibration"][signal]
         assert table["films"] == films and 0 <= table["ece"] < 0.1
         assert sum(b["cells"] for b in table["bins"]) == films * len(GENRES)
     # The saved parts answer as the fitted ones (the model assembly reads them back the same way).
-    domain = DomainCorrection.from_saved(tensors, config["domain"])
-    synopsis = SynopsisHead.from_saved(tensors, config["synopsis"])
-    fusion = Fusion.from_saved(tensors, config["fusion"])
+    domain, synopsis, fusion = (type(part).from_saved(part.to_tensors(), json.loads(json.dumps(part.config())))
+                                for part in (ext.domain, ext.synopsis, ext.fusion))
     poster = domain.predict_proba(general[:4])
     np.testing.assert_allclose(poster, ext.domain.predict_proba(general[:4]), rtol=1e-5, atol=1e-6)
     syn = synopsis.predict_proba(texts[:4])

@@ -90,7 +90,8 @@ def test_evaluate_warns_when_the_movies_were_used_in_training(trained: tuple[Pat
     assert not json.loads(js.read_text())["model"]["held_out"]
 
 
-def test_evaluate_refuses_a_model_of_another_preprocessing(trained: tuple[Path, str], home_copy: Path, tmp_path: Path) -> None:
+def test_evaluate_refuses_a_model_of_another_preprocessing(trained: tuple[Path, str], home_copy: Path,
+                                                            tmp_path: Path) -> None:
     out, _ = trained
     other = tmp_path / "other"
     shutil.copytree(out, other)
@@ -110,7 +111,8 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     res = runner.invoke(app, ["train", "--home", str(home_copy), "--min-examples", "20", "--folds", "3",
                               "--bootstrap", "30", "--threads", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "training: 4/4" in res.stderr and "training:" not in res.stdout  # progress lines on stderr (3 folds + final fit)
+    # Progress lines on stderr (3 folds + final fit).
+    assert "training: 4/4" in res.stderr and "training:" not in res.stdout
     assert f"--out {out}" in res.stdout.replace("\n", "")  # the printed reproduce command writes the same folder
     art = ModelArtifact.load(out)
     assert (art.head_type, art.head_config["settings"], art.feature_set) == ("logreg", {"l2": 0.003}, "pooled+allstats")
@@ -140,7 +142,8 @@ def test_bad_head_setting_is_one_clear_error(home_copy: Path, tmp_path: Path) ->
                               "--min-examples", "20", "--out", str(tmp_path / "m")])
     assert res.exit_code != 0
     assert "max_epochs=0 is invalid: must be an integer >= 1" in str(res.exception)
-    res = runner.invoke(app, ["train", "--home", str(home_copy), "--param", "max_epochz=3", "--out", str(tmp_path / "m")])
+    res = runner.invoke(app, ["train", "--home", str(home_copy), "--param", "max_epochz=3",
+                              "--out", str(tmp_path / "m")])
     assert "max_epochz: not a logreg setting" in str(res.exception)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
+import typing
+from copy import copy
+from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -12,19 +16,16 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console, err_console, movie_filter,
-                   open_catalog, paths_for)
-from ._progress import progress_display
 from ..files import write_atomic
-from ..model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
+from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console,
+                   err_console, movie_filter, open_catalog, paths_for)
+from ._progress import progress_display
 
-
-class HeadChoice(str, Enum):
-    auto = "auto"
-    logreg = "logreg"
-    mlp = "mlp"
-    ensemble = "ensemble"
-    seed_cnn = "seed-cnn"
+SEED_CNN = "seed-cnn"
+"""`--head seed-cnn`: the predecessor's CNN on pixels, a baseline scored by CV (no model artifact)."""
+FILTER_OPTIONS: dict[str, Any] = {"--rating": RatingOption, "--year-min": YearMinOption, "--year-max": YearMaxOption,
+                                  "--collection": CollectionOption}
+"""The data filters every selecting command shares, by flag: an option declared with no help of its own is one."""
 
 
 def _stamp() -> str:
@@ -41,34 +42,55 @@ def _headline_table(result: dict[str, Any], title: str) -> Table:
     return table
 
 
-@app.command()
-def train(
-    backbone: Annotated[Optional[str], typer.Option("--backbone", help="Backbone whose cached embeddings to use (default efficientnet-lite0).")] = None,
-    feature_set: Annotated[str, typer.Option("--feature-set", help="Slice of the cached vector: pooled, pooled+stats, pooled+allstats or stats.")] = DEFAULT_FEATURE_SET,
-    head: Annotated[HeadChoice, typer.Option("--head", help="logreg (default: the measured winner, l2=3e-3), mlp or ensemble with fixed settings; auto searches logreg and mlp (slow: nested CV); seed-cnn runs the predecessor's CNN on pixels (CV only).")] = HeadChoice(DEFAULT_HEAD),
-    search: Annotated[bool, typer.Option("--search", help="Search the head's settings grid with nested CV (minutes to an hour on 2 cores; resumes after Ctrl+C).")] = False,
-    param: Annotated[Optional[list[str]], typer.Option("--param", help="Head setting KEY=VALUE, or KEY=V1,V2 to search several (repeatable), e.g. --param hidden=256,512.")] = None,
-    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
-    inner_folds: Annotated[int, typer.Option("--inner-folds", min=1, help="Inner folds of the nested CV when several candidates are searched (1: one 25% hold-out).")] = 3,
-    min_examples: Annotated[int, typer.Option("--min-examples", min=1, help="Leave out genres with fewer movies than this.")] = 100,
-    threshold_metric: Annotated[str, typer.Option("--threshold-metric", help="Per-genre threshold maximises this: f1, f0.5, f2 (any f<beta>).")] = "f1",
-    holdout: Annotated[Optional[float], typer.Option("--holdout", help="Keep this stratified fraction out of training (then `evaluate --holdout` on it).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of splits and training.")] = 0,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals.")] = 1000,
-    compact: Annotated[bool, typer.Option("--compact/--no-compact", help="Store the large weight matrices compactly: poster head float16 (probabilities move < 1e-3), synopsis head int8 (a quarter of the size; probabilities move ~4e-4 on average).")] = True,
-    limit: Annotated[int, typer.Option("--limit", min=10, help="seed-cnn only: posters used (a stratified subset; CPU time).")] = 2000,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="seed-cnn only: training epochs per fold.")] = 10,
-    note: Annotated[Optional[str], typer.Option("--note", help="A sentence for the model card (e.g. where the settings were chosen).")] = None,
-    embedded_only: Annotated[bool, typer.Option("--embedded-only", help="Use only posters already embedded (e.g. while `postergenre embed` runs) instead of refusing.")] = False,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads (default: all cores; 1 is faster on a busy machine).")] = None,
-    collection: CollectionOption = None,
-    studio: Annotated[bool, typer.Option("--studio/--no-studio", help="When the catalog has a `studio` collection: train the poster head on the general films and, on top of it, the studio's domain correction, synopsis head and fusion, chosen by CV on studio films only.")] = True,
-    rating: RatingOption = None,
-    year_min: YearMinOption = None,
-    year_max: YearMaxOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Model folder to write (default HOME/models/<timestamp>).")] = None,
-    home: HomeOption = None,
-) -> None:
+def _option_parameter(f: Any, hint: Any) -> inspect.Parameter:
+    """The `train` parameter of one TrainOptions field, from its declaration (`training.options.Flag`)."""
+    from ..training.options import flag_of
+
+    flag = flag_of(f)
+    default = f.default_factory() if f.default is MISSING else f.default
+    if flag.help is None:
+        annotation = _in_panel(FILTER_OPTIONS[flag.decls], flag.panel)
+    else:
+        settings: dict[str, Any] = {"help": flag.help, "rich_help_panel": flag.panel}
+        if flag.minimum is not None:
+            settings["min"] = flag.minimum
+        if flag.choices:  # the head: the options' choices and this command's baseline
+            hint = Enum(f"{f.name}_choice", {c: c for c in (*flag.choices, SEED_CNN)}, type=str)
+            default = hint(default)
+        if flag.repeated:
+            hint, default = Optional[list[str]], None
+        annotation = Annotated[hint, typer.Option(flag.decls, **settings)]
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def _in_panel(shared: Any, panel: str) -> Any:
+    """A shared option (an `Annotated[type, typer.Option(...)]`) shown in the --help section `panel`."""
+    hint, info = typing.get_args(shared)
+    info = copy(info)
+    info.rich_help_panel = panel
+    return Annotated[hint, info]
+
+
+def _train_parameters() -> list[inspect.Parameter]:
+    """Every TrainOptions field as a `train` option, then the options of this command alone."""
+    from ..training.options import TrainOptions
+
+    hints = typing.get_type_hints(TrainOptions)
+    params = [_option_parameter(f, hints[f.name]) for f in fields(TrainOptions)]
+    own: dict[str, tuple[Any, Any]] = {
+        "limit": (Annotated[int, typer.Option("--limit", min=10, rich_help_panel="seed-cnn baseline", help=(
+            "seed-cnn only: posters used (a stratified subset; CPU time)."))], 2000),
+        "epochs": (Annotated[int, typer.Option("--epochs", min=1, rich_help_panel="seed-cnn baseline",
+                                               help="seed-cnn only: training epochs per fold.")], 10),
+        "out": (Annotated[Optional[Path], typer.Option("--out", rich_help_panel="Output", help=(
+            "Model folder to write (default HOME/models/<timestamp>)."))], None),
+        "home": (_in_panel(HomeOption, "Data"), None),
+    }
+    return params + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+                     for name, (annotation, default) in own.items()]
+
+
+def train(**values: Any) -> None:
     """Train a genre head on cached embeddings: cross-validate, choose thresholds, save the artifact.
 
     By default fits the measured winner (logistic regression, l2=3e-3, pooled+allstats features) with 5-fold
@@ -77,27 +99,24 @@ def train(
     nested CV (so the reported numbers were not used to choose them); finished folds are kept under
     HOME/cache/train-folds, so rerunning the same command after Ctrl+C continues where it stopped.
     """
-    from ..render.model_card import model_card
     from ..training.options import TrainOptions
-    from ..training.search import parse_params
     from ..training.train import train as train_all
 
-    flt = movie_filter(home, rating, year_min, year_max, collection)
-    if head is HeadChoice.seed_cnn:
-        _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home)
+    limit, epochs, out, home = (values.pop(k) for k in ("limit", "epochs", "out", "home"))
+    values["head"] = values["head"].value
+    flt = movie_filter(home, values["rating"], values["year_min"], values["year_max"], values["collection"])
+    if values["head"] == SEED_CNN:
+        _train_seed_cnn(flt, values["backbone"], values["min_examples"], values["folds"], limit, epochs, values["seed"],
+                        values["threshold_metric"], out, home)
         return
-    opts = TrainOptions(backbone=backbone, feature_set=feature_set, head=head.value, params=parse_params(param or []),
-                        search=search, folds=folds, inner_folds=inner_folds, min_examples=min_examples,
-                        threshold_metric=threshold_metric, seed=seed, bootstrap=bootstrap, compact=compact,
-                        holdout=holdout, threads=threads, rating=rating, year_min=year_min, year_max=year_max,
-                        embedded_only=embedded_only, note=note, studio=studio, collection=collection)
+    opts = TrainOptions.from_flags(values)
     opts.candidates()  # a bad --param fails now, not after loading 18,000 vectors
     paths = paths_for(home)
     target = out or paths.models / _stamp()
     cache_root = paths.home / "cache" / "train-folds"
     with open_catalog(home) as catalog:
         ds = opts.dataset(catalog)
-        movies = catalog.movies() if studio else []  # studio films train the extensions (unless --no-studio)
+        movies = catalog.movies() if opts.studio else []  # studio films train the extensions (unless --no-studio)
     for msg in ds.messages:
         err_console.print(f"[yellow]note:[/yellow] {msg}", highlight=False)
     log = lambda s: err_console.print(s, highlight=False)  # noqa: E731  (progress notes: stderr)
@@ -109,6 +128,17 @@ def train(
         err_console.print(f"{kept} finished fold fits are kept in {cache_root}; the same command continues from them",
                           highlight=False)
         raise
+    _print_training(result, opts, target, paths.home)
+
+
+train.__signature__ = inspect.Signature(_train_parameters())  # type: ignore[attr-defined]
+app.command()(train)
+
+
+def _print_training(result: Any, opts: Any, target: Path, home: Path) -> None:
+    """The tables of a finished training, the model saved to `target`, and the command that reproduces it."""
+    from ..render.model_card import model_card
+
     if result.reused_folds:
         console.print(f"{result.reused_folds} fold fits reused (computed once for selection and nested CV, or kept "
                       "from an interrupted run)", highlight=False)
@@ -119,16 +149,18 @@ def train(
     for row in result.selection.table():
         table.add_row(row["label"], f"{row['macro_auc']:.4f}", str(row["seconds"]))
     console.print(table)
-    console.print(_headline_table(result.evaluation, f"cross-validated metrics ({result.artifact.metrics['estimate']})"))
+    estimate = result.artifact.metrics["estimate"]
+    console.print(_headline_table(result.evaluation, f"cross-validated metrics ({estimate})"))
     cf = result.evaluation["cross_fitted_thresholds"]
-    console.print(f"with thresholds tuned on other folds only: micro F1 {cf['micro_f1']:.3f}, macro F1 {cf['macro_f1']:.3f}")
+    console.print(f"with thresholds tuned on other folds only: micro F1 {cf['micro_f1']:.3f}, "
+                  f"macro F1 {cf['macro_f1']:.3f}")
     saved = result.artifact.save(target, card=model_card(result.artifact.metadata()))
     result.fold_cache.clear()  # its fold results only serve to resume an interrupted run
     _print_studio_summary(result.artifact.metrics.get("studio"))
     command = f"{result.artifact.training_options['command']} --out {shlex.quote(str(saved))}"
     included = " (studio extensions included)" if result.studio else ""
     console.print(f"model ({result.artifact.head_type}) saved to [bold]{saved}[/bold] in {result.seconds:.0f}s"
-                  f"{included}; reproduce with POSTERGENRE_HOME={paths.home}:\n  {command}",
+                  f"{included}; reproduce with POSTERGENRE_HOME={home}:\n  {command}",
                   highlight=False)
 
 
@@ -175,38 +207,47 @@ def _poster_paths(store: Any, shas: list[str]):
 
 @app.command()
 def evaluate(
-    model: Annotated[Optional[Path], typer.Argument(help="Model folder (default: the bundled model).", show_default=False)] = None,
-    holdout: Annotated[Optional[float], typer.Option("--holdout", help="Evaluate only this stratified fraction (the part `train --holdout` kept out).")] = None,
+    model: Annotated[Optional[Path], typer.Argument(help="Model folder (default: the bundled model).",
+                                                    show_default=False)] = None,
+    holdout: Annotated[Optional[float], typer.Option("--holdout", help=(
+        "Evaluate only this stratified fraction (the part `train --holdout` kept out)."))] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the hold-out split and the bootstrap.")] = 0,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals.")] = 1000,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0,
+                                           help="Bootstrap resamples for the 95% intervals.")] = 1000,
     rating: RatingOption = None,
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,
     collection: CollectionOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="HTML report path (default HOME/reports/evaluation-<timestamp>.html).")] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Metrics JSON path (default: the report path with .json).")] = None,
-    gallery_size: Annotated[int, typer.Option("--gallery", min=0, help="Best and worst posters shown per genre in the report (0: no gallery).")] = 3,
+    out: Annotated[Optional[Path], typer.Option("--out", help=(
+        "HTML report path (default HOME/reports/evaluation-<timestamp>.html)."))] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help=(
+        "Metrics JSON path (default: the report path with .json)."))] = None,
+    gallery_size: Annotated[int, typer.Option("--gallery", min=0, help=(
+        "Best and worst posters shown per genre in the report (0: no gallery)."))] = 3,
     home: HomeOption = None,
 ) -> None:
     """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, per segment (collection,
     G/PG; poster only and with synopsis), JSON + HTML report."""
+    from ..evaluation.evaluate import evaluate_model
     from ..evaluation.gallery import best_and_worst
     from ..render.evaluation_report import write_evaluation_report
-    from ..posters.store import PosterStore
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
-    from ..evaluation.evaluate import evaluate_model
+    from ..posters.store import PosterStore
 
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)
     with open_catalog(home) as catalog:
-        result, ds, probs = evaluate_model(artifact, catalog, flt=movie_filter(home, rating, year_min, year_max, collection),
+        flt = movie_filter(home, rating, year_min, year_max, collection)
+        result, ds, probs = evaluate_model(artifact, catalog, flt=flt,
                                            holdout_fraction=holdout, seed=seed, bootstrap=bootstrap,
                                            log=lambda s: err_console.print(s, highlight=False))
     html_path = out or paths.reports / f"evaluation-{_stamp()}.html"
     json_path = json_out or html_path.with_suffix(".json")
     model_name = str(model or DEFAULT_MODEL_DIR)
-    notes = [f"Model: {model_name} ({artifact.head_type} on {artifact.backbone} {artifact.feature_set}, created {artifact.created_at}).",
-             f"Data: {paths.home}" + (f", stratified hold-out {holdout:.0%} (seed {seed})." if holdout else ", all selected movies.")]
+    notes = [f"Model: {model_name} ({artifact.head_type} on {artifact.backbone} {artifact.feature_set}, "
+             f"created {artifact.created_at}).",
+             f"Data: {paths.home}" + (f", stratified hold-out {holdout:.0%} (seed {seed})." if holdout
+                                      else ", all selected movies.")]
     gallery = best_and_worst(ds.Y, probs, ds.genres, ds.ids, ds.titles,
                              _poster_paths(PosterStore(paths.posters), ds.shas), n=gallery_size) if gallery_size else []
     write_evaluation_report(result, ds.Y, probs, ds.genres, html_path, notes=notes,
@@ -222,7 +263,8 @@ def evaluate(
 
 
 def _segment_table(segments: list[dict[str, Any]]) -> Table:
-    """Quality per segment and signal: n, macro ROC AUC with its interval, Family ROC AUC, micro-F1, what it measures."""
+    """Quality per segment and signal: n, macro ROC AUC with its interval, Family ROC AUC, micro-F1, what it
+    measures."""
     table = Table(title="By segment (poster + synopsis: the combined estimate, on the movies with a synopsis)")
     for col in ("segment", "signal", "n", "macro ROC AUC", "95% interval", "Family AUC", "micro-F1", "measures"):
         table.add_column(col, justify="left" if col in ("segment", "signal", "measures") else "right")

@@ -7,7 +7,7 @@ users get. The HTML is `render.evaluation_report`'s job; this module only comput
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -17,24 +17,19 @@ import numpy as np
 from ..catalog.filters import MovieFilter
 from ..catalog.genres import FAMILY_RATINGS
 from ..catalog.store import Catalog
+from ..labelled.datasets import Dataset, assemble_dataset, plots_of, subset
+from ..labelled.metrics import evaluate_predictions
+from ..labelled.split import holdout
 from ..model.artifact import ModelArtifact
-from ..model.assembly import assemble
+from ..model.assembly import COMBINED, POSTER, assemble
 from ..model.synopsis import has_text
 from ..model.thresholds import decide
-from ..labelled.datasets import Dataset, assemble_dataset, plots_of, subset
-from ..labelled.split import holdout
-from ..labelled.metrics import evaluate_predictions
-
-Log = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """The default `log`: library use shows nothing."""
+from ..progress import Log, no_log
 
 
 def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilter | None = None,
                    holdout_fraction: float | None = None, seed: int = 0, bootstrap: int = 1000,
-                   log: Log = _quiet) -> tuple[dict[str, Any], Dataset, np.ndarray]:
+                   log: Log = no_log) -> tuple[dict[str, Any], Dataset, np.ndarray]:
     """Metrics of a saved model on catalog movies (optionally only a stratified hold-out part of them).
 
     Predictions are computed as the model core computes them: the general head's numpy forward pass, then (for
@@ -64,8 +59,10 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
     studio_note = studio_relation(artifact, ds)
     # Studio films are never held out from the studio extensions, so with them the whole is no longer "held out".
     held_out = relation.held_out and not studio_note
-    sentence = str(relation) if not studio_note else (f"{studio_note}; the general head: {relation}" if relation.held_out
-                                                       else f"{relation}; {studio_note}")
+    if not studio_note:
+        sentence = str(relation)
+    else:
+        sentence = f"{studio_note}; the general head: {relation}" if relation.held_out else f"{relation}; {studio_note}"
     if not held_out:
         log(f"warning: {sentence}")
     plots = plots_of(catalog, ds.ids)
@@ -234,17 +231,18 @@ class ProductSignals:
 
 def product_signals(artifact: ModelArtifact, X_full: np.ndarray, plots: Sequence[str | None]) -> ProductSignals:
     """Poster (and, where the model has the studio extensions and a movie a plot, poster + synopsis) probabilities
-    of full cached vectors, from the model assembled as the model core assembles it (`model.assembly`)."""
+    of full cached vectors, from the model assembled as the model core assembles it (`model.assembly`), each
+    signal with the thresholds the model decides it with."""
     model = assemble(artifact, X_full.shape[1])
     general = model.general_probabilities(X_full)
     present = has_text(list(plots))
-    if not model.has_synopsis:
-        return ProductSignals(general, model.thresholds, general, present)
     poster = model.poster_probabilities(X_full)
+    if not model.has_synopsis:
+        return ProductSignals(poster, model.thresholds_for(POSTER), general, present)
     synopsis = model.synopsis_probabilities([p if ok else None for p, ok in zip(plots, present)])
-    return ProductSignals(poster=poster, poster_thresholds=model.thresholds, general=general, has_plot=present,
-                          synopsis=synopsis, combined=model.fuse(poster, synopsis),
-                          combined_thresholds=model.fused_thresholds)
+    return ProductSignals(poster=poster, poster_thresholds=model.thresholds_for(POSTER), general=general,
+                          has_plot=present, synopsis=synopsis, combined=model.fuse(poster, synopsis),
+                          combined_thresholds=model.thresholds_for(COMBINED))
 
 
 def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:

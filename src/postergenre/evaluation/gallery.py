@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PosterGenreError
+from ..model.logistic import PROBABILITY_EPS
 from ..posters.images import decode_image
 
 THUMB_SIDE = 120
@@ -57,7 +58,7 @@ def best_and_worst(Y: np.ndarray, P: np.ndarray, genres: Sequence[str], ids: Seq
                    n: int = 3) -> list[GenreExamples]:
     """Per genre (in `genres` order) the `n` most confident correct posters and the `n` highest-loss ones."""
     y = np.asarray(Y).astype(bool)
-    p = np.clip(np.asarray(P, dtype=np.float64), 1e-7, 1 - 1e-7)
+    p = np.clip(np.asarray(P, dtype=np.float64), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
     thumbs: dict[int, str | None] = {}
 
     def example(i: int, j: int, kind: str) -> PosterExample:

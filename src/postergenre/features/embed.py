@@ -30,7 +30,7 @@ from ..catalog.store import Catalog
 from ..errors import PosterDecodeError
 from ..posters.images import decode_image
 from ..posters.store import PosterStore
-from ..progress import Progress, ProgressFn, no_progress
+from ..progress import Advance, ProgressFn, counter, no_progress
 from .cache import EmbeddingCache
 from .registry import BackboneSpec
 from .runtime import (DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime,
@@ -65,13 +65,13 @@ class EmbedSummary:
         return self.cached_before + self.embedded + self.failed + self.failed_before == self.posters
 
     def record_batch(self, cache: EmbeddingCache, vectors: dict[str, np.ndarray], failures: dict[str, str],
-                     report: ProgressFn, task: str, total: int) -> None:
-        """Store one finished batch in the cache (one transaction) and report progress: both engines' merge step."""
+                     advance: Advance) -> None:
+        """Store one finished batch in the cache (one transaction) and count it: both engines' merge step."""
         cache.record(vectors, failures)
         self.embedded += len(vectors)
         self.failed += len(failures)
         self.failures.update(failures)
-        report(Progress(task, self.embedded + self.failed, total, ok=self.embedded, failed=self.failed))
+        advance(len(vectors) + len(failures), self.embedded, self.failed)
 
 
 def embed_images(images: Sequence[Image.Image], runtime: InferenceRuntime | Any, spec: BackboneSpec | None = None,
@@ -179,9 +179,9 @@ def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, run
         task = f"embed {spec.name} ({rt.name})"
         start = time.perf_counter()
         try:
-            progress(Progress(task, 0, len(todo), ok=0, failed=0))
-            for ok, vectors, failures in _pipelined(store, spec, rt, batches, workers):
-                summary.record_batch(cache, dict(zip(ok, vectors)), failures, progress, task, len(todo))
+            with counter(progress, len(todo), task) as advance:
+                for ok, vectors, failures in _pipelined(store, spec, rt, batches, workers):
+                    summary.record_batch(cache, dict(zip(ok, vectors)), failures, advance)
         finally:
             summary.seconds = time.perf_counter() - start
             if owned:

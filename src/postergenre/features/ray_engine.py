@@ -35,7 +35,7 @@ from ..catalog.filters import MovieFilter
 from ..catalog.store import Catalog
 from ..errors import PosterGenreError
 from ..posters.store import PosterStore
-from ..progress import Progress, ProgressFn, no_progress
+from ..progress import ProgressFn, counter, no_progress
 from .cache import EmbeddingCache
 from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, work_list
 from .registry import BackboneSpec, get_backbone
@@ -205,13 +205,12 @@ def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, 
         summary.runtime = kind
         task = f"embed {spec.name} ({kind}, ray)"
         start = time.perf_counter()
-        progress(Progress(task, 0, len(todo), ok=0, failed=0, detail="starting Ray"))
         try:
-            with ray_session(options) as ray:
+            with counter(progress, len(todo), task, detail="starting Ray") as advance, ray_session(options) as ray:
                 for sha_batch, vectors, reasons in _run(ray, spec, store, todo, kind, runtime_cache, options):
                     ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons) if not r}
                     failures = {s: r for s, r in zip(sha_batch, reasons) if r}
-                    summary.record_batch(cache, ok, failures, progress, task, len(todo))
+                    summary.record_batch(cache, ok, failures, advance)
         finally:
             summary.seconds = time.perf_counter() - start
     return summary

@@ -107,8 +107,8 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
 
     Movies whose poster failed to embed are left out with a message; posters never embedded raise a ModelError
     that says how to embed them (or, with `skip_unembedded`, are left out with a message, e.g. to preview
-    results while `postergenre embed` is still running). Movies with none of the kept genres are left out (every evaluated movie has
-    at least one true genre, as in the catalog). The vectors are those `runtime` computes
+    results while `postergenre embed` is still running). Movies with none of the kept genres are left out (every
+    evaluated movie has at least one true genre, as in the catalog). The vectors are those `runtime` computes
     (`features.runtime.vector_key`: int8 ones where that is the default runtime).
     """
     from ..features.registry import get_backbone
@@ -121,16 +121,18 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
         return _assemble(movies, cache, spec, sl, feature_set, min_examples, genres, skip_unembedded)
 
 
-def _assemble(movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, sl: slice, feature_set: str, min_examples: int,
-              genres: Sequence[str] | None, skip_unembedded: bool) -> Dataset:
+def _assemble(movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, sl: slice, feature_set: str,
+              min_examples: int, genres: Sequence[str] | None, skip_unembedded: bool) -> Dataset:
     messages: list[str] = []
     if skip_unembedded:
         missing = set(cache.missing(sorted({m.poster_sha256 for m in movies})))
         if missing:
             movies = [m for m in movies if m.poster_sha256 not in missing]
-            messages.append(f"{len(missing)} posters without a {spec.name} embedding left out (embedding still running?)")
+            messages.append(f"{len(missing)} posters without a {spec.name} embedding left out (embedding still "
+                            "running?)")
             if not movies:
-                raise EmptySelectionError(f"no selected poster has a {spec.name} embedding yet: run `postergenre embed`")
+                raise EmptySelectionError(f"no selected poster has a {spec.name} embedding yet: run "
+                                          "`postergenre embed`")
     failed = cache.failures()
     if failed:
         before = len(movies)
@@ -203,8 +205,8 @@ def _pick(values: list, idx: np.ndarray) -> list:
 def data_key(ds: Dataset) -> str:
     """Identity of the training matrix for the fold cache: data fingerprint, genre columns, features used."""
     h = hashlib.sha256()
-    for part in (ds.fingerprint()["sha256"], "|".join(ds.genres), ds.backbone, ds.preprocess_version, "/".join(ds.vectors),
-                 f"{ds.feature_slice[0]}:{ds.feature_slice[1]}"):
+    for part in (ds.fingerprint()["sha256"], "|".join(ds.genres), ds.backbone, ds.preprocess_version,
+                 "/".join(ds.vectors), f"{ds.feature_slice[0]}:{ds.feature_slice[1]}"):
         h.update(part.encode())
         h.update(b"\n")
     return h.hexdigest()

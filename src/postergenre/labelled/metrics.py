@@ -21,6 +21,7 @@ from sklearn.metrics import average_precision_score
 
 from ..errors import PosterGenreError
 from ..jsonsafe import json_safe
+from ..model.auc import macro_auc, roc_auc_weighted
 from ..model.thresholds import choose_thresholds, decide
 
 __all__ = ["HEADLINE", "cross_fitted_f1", "evaluate_predictions", "f1_scores", "macro_auc", "paired_auc_gain",
@@ -28,60 +29,6 @@ __all__ = ["HEADLINE", "cross_fitted_f1", "evaluate_predictions", "f1_scores", "
 
 HEADLINE = ("macro_auc", "micro_auc", "micro_f1", "macro_f1", "samples_f1", "hit_at_1", "hit_at_3")
 """The numbers reported with a 95% interval and the prior baseline, in display order."""
-
-_CHUNK_CELLS = 4_000_000  # resamples x rows handled per block: bounds memory to ~100 MB
-
-
-# ---------------------------------------------------------------------------------------------- AUC
-def roc_auc_weighted(
-    y: np.ndarray, score: np.ndarray, weights: np.ndarray | None = None, weight_index: np.ndarray | None = None
-) -> np.ndarray:
-    """ROC AUC of one label for each row of `weights` [B, M] (or once, unweighted), ties counted as 1/2.
-
-    AUC = sum over positives of w_i * (negative weight scored below i + half the negative weight tied
-    with i) / (W_pos * W_neg); NaN when a resample has no positive or no negative. `weight_index` [N]
-    maps each scored element to its weight column (micro AUC: every genre cell of a movie shares the
-    movie's weight) so the [B, N*G] weight matrix is never materialised.
-    """
-    y = np.asarray(y).astype(bool)
-    s = np.asarray(score, dtype=np.float64)
-    single = weights is None
-    w = np.ones((1, s.shape[0])) if single else np.atleast_2d(np.asarray(weights, dtype=np.float64))
-    order = np.argsort(s, kind="stable")
-    ys, ss = y[order], s[order]
-    n = ss.shape[0]
-    if n == 0:
-        out = np.full(w.shape[0], np.nan)
-        return out[0] if single else out
-    # Tie groups on the sorted scores.
-    start = np.ones(n, dtype=bool)
-    start[1:] = ss[1:] != ss[:-1]
-    group = np.cumsum(start) - 1
-    starts = np.flatnonzero(start)
-    ends = np.append(starts[1:], n) - 1
-    cols = order if weight_index is None else np.asarray(weight_index)[order]
-    out = np.empty(w.shape[0])
-    step = max(1, _CHUNK_CELLS // n)
-    for b0 in range(0, w.shape[0], step):
-        ws = w[b0 : b0 + step][:, cols]
-        negw = np.where(ys[None, :], 0.0, ws)
-        posw = np.where(ys[None, :], ws, 0.0)
-        cum = np.cumsum(negw, axis=1)
-        before = np.where(starts > 0, cum[:, np.maximum(starts - 1, 0)], 0.0)  # [b, groups]
-        within = cum[:, ends] - before
-        below = (before + 0.5 * within)[:, group]  # [b, n]
-        wpos, wneg = posw.sum(axis=1), cum[:, -1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[b0 : b0 + step] = (posw * below).sum(axis=1) / (wpos * wneg)
-        out[b0 : b0 + step][(wpos == 0) | (wneg == 0)] = np.nan
-    return out[0] if single else out
-
-
-def macro_auc(y: np.ndarray, scores: np.ndarray) -> float:
-    """Mean ROC AUC over the columns that have both classes (0.0 when none has); scores may be logits."""
-    y = np.asarray(y)
-    aucs = [roc_auc_weighted(y[:, j], scores[:, j]) for j in range(y.shape[1]) if 0 < (y[:, j] > 0.5).sum() < len(y)]
-    return float(np.mean(aucs)) if aucs else 0.0
 
 
 # ---------------------------------------------------------------------------------- per-row parts
@@ -170,6 +117,69 @@ def _bootstrap(y: np.ndarray, probs: np.ndarray, parts: dict[str, np.ndarray], r
 
 
 # ----------------------------------------------------------------------------------------- public
+def _checked(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
+             genres: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels as bool [N, G], probabilities, thresholds), or PosterGenreError naming what does not fit."""
+    y = np.asarray(y_true)
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(thresholds, dtype=np.float64)
+    if y.ndim != 2 or p.shape != y.shape:
+        raise PosterGenreError(f"evaluate: y_true {y.shape} and probs {p.shape} must both be [N, G]")
+    if t.shape != (y.shape[1],) or len(genres) != y.shape[1]:
+        raise PosterGenreError(
+            f"evaluate: {y.shape[1]} genres in the labels, {t.shape} thresholds and {len(genres)} genre names"
+        )
+    if y.shape[0] == 0:
+        raise PosterGenreError("evaluate: no movies to evaluate")
+    if not np.isin(y, (0, 1)).all():
+        raise PosterGenreError("evaluate: y_true must contain only 0 and 1")
+    if not np.isfinite(p).all():
+        bad = int((~np.isfinite(p)).any(axis=1).sum())
+        raise PosterGenreError(f"evaluate: {bad} movies have missing (NaN/inf) probabilities")
+    return y.astype(bool), p, t
+
+
+def _headline(point: dict[str, Any], prior_point: dict[str, Any], dist: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Each headline number with its 95% percentile interval (when resampled) and the prior baseline's value."""
+    headline = {}
+    for name in HEADLINE:
+        entry = {"value": json_safe(point[name]), "ci_low": None, "ci_high": None,
+                 "prior": json_safe(prior_point[name])}
+        if name in dist:
+            d = dist[name][np.isfinite(dist[name])]
+            if d.size:
+                entry["ci_low"], entry["ci_high"] = (json_safe(v) for v in np.percentile(d, [2.5, 97.5]))
+        headline[name] = entry
+    return headline
+
+
+def _per_genre(y: np.ndarray, p: np.ndarray, t: np.ndarray, genres: list[str], per: dict[str, np.ndarray],
+               pper: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """One JSON-safe row per genre: support, threshold, ROC AUC, average precision, precision, recall, F1 (and the
+    prior's F1 and average precision beside them)."""
+    n, g = y.shape
+    ap = [
+        average_precision_score(y[:, j], p[:, j]) if 0 < y[:, j].sum() < n else math.nan for j in range(g)
+    ]
+    return [
+        {
+            "genre": genres[j],
+            "support": int(per["support"][j]),
+            "prevalence": json_safe(per["support"][j] / n),
+            "threshold": json_safe(t[j]),
+            "roc_auc": json_safe(per["auc"][j]),
+            "average_precision": json_safe(ap[j]),
+            "precision": json_safe(per["precision"][j]),
+            "recall": json_safe(per["recall"][j]),
+            "f1": json_safe(per["f1"][j]),
+            "decided": int(per["decided"][j]),
+            "prior_f1": json_safe(pper["f1"][j]),
+            "prior_average_precision": json_safe(per["support"][j] / n),
+        }
+        for j in range(g)
+    ]
+
+
 def evaluate_predictions(
     y_true: np.ndarray,
     probs: np.ndarray,
@@ -191,24 +201,8 @@ def evaluate_predictions(
     default the frequencies of `y_true`) with thresholds chosen by the same rule (`threshold_metric`)
     on `y_true` — which flatters the baseline, not the model.
     """
-    y = np.asarray(y_true)
-    p = np.asarray(probs, dtype=np.float64)
-    t = np.asarray(thresholds, dtype=np.float64)
+    y, p, t = _checked(y_true, probs, thresholds, genres)
     genres = list(genres)
-    if y.ndim != 2 or p.shape != y.shape:
-        raise PosterGenreError(f"evaluate: y_true {y.shape} and probs {p.shape} must both be [N, G]")
-    if t.shape != (y.shape[1],) or len(genres) != y.shape[1]:
-        raise PosterGenreError(
-            f"evaluate: {y.shape[1]} genres in the labels, {t.shape} thresholds and {len(genres)} genre names"
-        )
-    if y.shape[0] == 0:
-        raise PosterGenreError("evaluate: no movies to evaluate")
-    if not np.isin(y, (0, 1)).all():
-        raise PosterGenreError("evaluate: y_true must contain only 0 and 1")
-    if not np.isfinite(p).all():
-        bad = int((~np.isfinite(p)).any(axis=1).sum())
-        raise PosterGenreError(f"evaluate: {bad} movies have missing (NaN/inf) probabilities")
-    y = y.astype(bool)
     n, g = y.shape
 
     point, parts = _point(y, p, t)
@@ -222,38 +216,8 @@ def evaluate_predictions(
     if bootstrap > 0:
         auc_b = bootstrap if auc_bootstrap is None else max(1, min(bootstrap, auc_bootstrap))
         dist = _bootstrap(y, p, parts, bootstrap, seed, auc_b)
-
-    headline = {}
-    for name in HEADLINE:
-        entry = {"value": json_safe(point[name]), "ci_low": None, "ci_high": None,
-                 "prior": json_safe(prior_point[name])}
-        if name in dist:
-            d = dist[name][np.isfinite(dist[name])]
-            if d.size:
-                entry["ci_low"], entry["ci_high"] = (json_safe(v) for v in np.percentile(d, [2.5, 97.5]))
-        headline[name] = entry
-
-    per, pper = point.pop("_per"), prior_point.pop("_per")
-    ap = [
-        average_precision_score(y[:, j], p[:, j]) if 0 < y[:, j].sum() < n else math.nan for j in range(g)
-    ]
-    per_genre = [
-        {
-            "genre": genres[j],
-            "support": int(per["support"][j]),
-            "prevalence": json_safe(per["support"][j] / n),
-            "threshold": json_safe(t[j]),
-            "roc_auc": json_safe(per["auc"][j]),
-            "average_precision": json_safe(ap[j]),
-            "precision": json_safe(per["precision"][j]),
-            "recall": json_safe(per["recall"][j]),
-            "f1": json_safe(per["f1"][j]),
-            "decided": int(per["decided"][j]),
-            "prior_f1": json_safe(pper["f1"][j]),
-            "prior_average_precision": json_safe(per["support"][j] / n),
-        }
-        for j in range(g)
-    ]
+    headline = _headline(point, prior_point, dist)
+    per_genre = _per_genre(y, p, t, genres, point.pop("_per"), prior_point.pop("_per"))
     flat_keys = ("micro_f1", "macro_f1", "weighted_f1", "samples_f1", "micro_auc", "macro_auc",
                  "hamming_loss", "hit_at_1", "hit_at_3", "mean_genres_decided")
     return {
@@ -280,7 +244,8 @@ def evaluate_predictions(
     }
 
 
-def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], metric: str) -> dict[str, float]:
+def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
+                    metric: str) -> dict[str, float]:
     """Micro/macro F1 when each fold's thresholds come only from the other folds' predictions.
 
     The headline F1 uses thresholds tuned on all out-of-fold predictions (as the shipped model does); this
@@ -314,7 +279,8 @@ def paired_auc_gain(Y: np.ndarray, base: np.ndarray, new: np.ndarray, genres: Se
         d = roc_auc_weighted(Y[:, j], new[:, j], w) - roc_auc_weighted(Y[:, j], base[:, j], w)
         dist.append(d)
         lo, hi = np.nanpercentile(d, [2.5, 97.5])
-        per.append({"genre": genres[j], "support": int(Y[:, j].sum()), "base_auc": float(roc_auc_weighted(Y[:, j], base[:, j])),
+        per.append({"genre": genres[j], "support": int(Y[:, j].sum()),
+                    "base_auc": float(roc_auc_weighted(Y[:, j], base[:, j])),
                     "new_auc": float(roc_auc_weighted(Y[:, j], new[:, j])), "gain": float(d_point),
                     "ci_low": float(lo), "ci_high": float(hi)})
     macro = np.nanmean(np.stack(dist), axis=0)

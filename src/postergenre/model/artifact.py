@@ -22,19 +22,20 @@ import secrets
 import shutil
 import signal
 from dataclasses import dataclass, field
-from ..clock import utc_now
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..clock import utc_now
 from ..errors import ModelError, PosterGenreError
 from ..features.registry import get_backbone
 from ..files import pid_alive
-from .head_forward import ensemble_prefixes, head_layers
-from .head_types import HEAD_TYPES, TENSOR_PREFIX
+from .heads import head_names
+from .layout import read_part
+from .parts import PosterHead
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
 FORMAT_VERSION = 1
@@ -52,7 +53,8 @@ def package_versions() -> dict[str, str]:
 
     from .._version import __version__
 
-    return {"postergenre": __version__, "torch": torch.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__}
+    return {"postergenre": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "sklearn": sklearn.__version__}
 
 
 
@@ -124,7 +126,8 @@ class ModelArtifact:
         try:
             save_file({k: np.ascontiguousarray(v) for k, v in self.tensors.items()}, str(tmp / WEIGHTS_FILE),
                       metadata={"format": "postergenre-head", "format_version": str(FORMAT_VERSION)})
-            (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2, allow_nan=False) + "\n",
+                                         encoding="utf-8")
             written = [WEIGHTS_FILE, META_FILE]
             if card is not None:
                 (tmp / CARD_FILE).write_text(card, encoding="utf-8")
@@ -155,7 +158,8 @@ class ModelArtifact:
         folder = _recovered(folder)
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
         if not meta_path.is_file() or not weights_path.is_file():
-            raise ModelError(f"{folder} is not a model folder: expected {META_FILE} and {WEIGHTS_FILE} (train one with `postergenre train`)")
+            raise ModelError(f"{folder} is not a model folder: expected {META_FILE} and {WEIGHTS_FILE} (train one "
+                             "with `postergenre train`)")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -206,16 +210,17 @@ def _check_meta(meta: Any, path: Path) -> None:
     thresholds = meta["thresholds"]
     if not isinstance(thresholds, list) or len(thresholds) != len(genres):
         found = f"{len(thresholds)} values" if isinstance(thresholds, list) else f"a JSON {type(thresholds).__name__}"
-        raise _field_error(path, "thresholds", f"must be a list of {len(genres)} numbers (one per genre), found {found}")
+        raise _field_error(path, "thresholds",
+                           f"must be a list of {len(genres)} numbers (one per genre), found {found}")
     for genre, value in zip(genres, thresholds):
-        if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value) or not 0 <= value <= 1:
+        if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value) or not 0 <= float(value) <= 1:
             raise _field_error(path, "thresholds", f"has {value!r} for {genre}: each must be a number from 0 to 1")
 
     for name in ("backbone", "preprocess_version", "feature_set", "head_type"):
         if not isinstance(meta[name], str) or not meta[name]:
             raise _field_error(path, name, f"must be a non-empty string, found {meta[name]!r}")
-    if meta["head_type"] not in HEAD_TYPES:
-        raise _field_error(path, "head_type", f"is {meta['head_type']!r}, not a known head ({', '.join(HEAD_TYPES)})")
+    if meta["head_type"] not in head_names():
+        raise _field_error(path, "head_type", f"is {meta['head_type']!r}, not a known head ({', '.join(head_names())})")
     try:
         spec = get_backbone(meta["backbone"])
     except PosterGenreError as exc:
@@ -234,13 +239,14 @@ def _check_meta(meta: Any, path: Path) -> None:
                            f"is {feature_slice!r}: must be [start, stop] with 0 <= start < stop <= {spec.feature_dim}")
     for name in ("settings", "poster_check"):
         if name in config and not isinstance(config[name], dict):
-            raise _field_error(path, f"head_config.{name}", f"must be a JSON object, found {type(config[name]).__name__}")
+            raise _field_error(path, f"head_config.{name}",
+                               f"must be a JSON object, found {type(config[name]).__name__}")
     for name in ("metrics", "data_fingerprint", "training_options", "versions", "tensors"):
         if name in meta and not isinstance(meta[name], dict):
             raise _field_error(path, name, f"must be a JSON object, found {type(meta[name]).__name__}")
 
 
-def _check_tensors(meta: dict, tensors: dict[str, np.ndarray], meta_path: Path, weights_path: Path) -> None:
+def _check_tensors(meta: dict[str, Any], tensors: dict[str, np.ndarray], meta_path: Path, weights_path: Path) -> None:
     """Every tensor model.json lists is there as recorded, every tensor is finite, and the head's tensors fit
     the genres and the feature slice. Extra tensors (synopsis., fusion., poster_check.) are accepted."""
     for name, recorded in meta.get("tensors", {}).items():
@@ -257,45 +263,17 @@ def _check_tensors(meta: dict, tensors: dict[str, np.ndarray], meta_path: Path, 
             raise ModelError(f"{weights_path}: tensor {name!r} has NaN or infinite values")
 
     start, stop = meta["head_config"].get("feature_slice", [0, get_backbone(meta["backbone"]).feature_dim])
-    if meta["head_type"] == "ensemble":
-        prefixes = ensemble_prefixes(tensors)
-        if not prefixes:
-            raise ModelError(f"{weights_path}: ensemble head has no member tensors ({TENSOR_PREFIX}m0.*)")
-    else:
-        prefixes = [TENSOR_PREFIX]
-    for prefix in prefixes:
-        _check_layers(tensors, prefix, stop - start, len(meta["genres"]), weights_path)
-
-
-def _check_layers(tensors: dict[str, np.ndarray], prefix: str, width: int, genres: int, path: Path) -> None:
-    """mean, scale [width] -> optional proj [k, width] -> w0, b0, w1, b1, ... ending in `genres` outputs."""
     try:
-        t = head_layers(tensors, prefix, float32=False)
+        head = read_part("head", meta["head_type"], meta["head_config"], tensors)
     except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from None
-    for name in ("mean", "scale"):
-        if t[name].shape != (width,):
-            raise ModelError(f"{path}: head tensor {prefix}{name} has shape {list(t[name].shape)}, expected [{width}] "
-                             "(the width of head_config.feature_slice)")
-    if not np.all(t["scale"] != 0):
-        raise ModelError(f"{path}: head tensor {prefix}scale has zeros (features would be divided by zero)")
-    inputs = width
-    if "proj" in t:
-        if t["proj"].ndim != 2 or t["proj"].shape[1] != width:
-            raise ModelError(f"{path}: head tensor {prefix}proj has shape {list(t['proj'].shape)}, expected [k, {width}]")
-        inputs = t["proj"].shape[0]
-    i = 0
-    while f"w{i}" in t:
-        w, b = t[f"w{i}"], t.get(f"b{i}")
-        if w.ndim != 2 or w.shape[1] != inputs:
-            raise ModelError(f"{path}: head tensor {prefix}w{i} has shape {list(w.shape)}, expected [*, {inputs}]")
-        if b is None or b.shape != (w.shape[0],):
-            found = "missing" if b is None else f"shape {list(b.shape)}"
-            raise ModelError(f"{path}: head tensor {prefix}b{i} is {found}, expected [{w.shape[0]}]")
-        inputs = w.shape[0]
-        i += 1
-    if inputs != genres:
-        raise ModelError(f"{path}: head outputs {inputs} values but {META_FILE} lists {genres} genres")
+        raise ModelError(f"{weights_path}: {exc}") from None
+    head = cast(PosterHead, head)
+    if head.n_features_in_ != stop - start:
+        raise ModelError(f"{weights_path}: the head reads {head.n_features_in_} features but head_config.feature_slice "
+                         f"is {stop - start} wide")
+    if head.n_outputs_ != len(meta["genres"]):
+        raise ModelError(f"{weights_path}: head outputs {head.n_outputs_} values but {META_FILE} lists "
+                         f"{len(meta['genres'])} genres")
 
 
 # -- crash-safe replacement: recovery and sweeping ---------------------------------------------------

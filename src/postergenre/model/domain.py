@@ -11,34 +11,45 @@ On the same folds, weighting the studio films x1/x3/x5/x10 inside the general he
 weight; the stacked head costs seconds, because the general head never sees a studio film, so its studio
 predictions are out-of-sample for every fold.
 
-Fitting it by CV on studio films is `training/studio.py`'s job.
+A poster stage (`parts.PosterStage`, part "domain_correction"): `refine` is `predict_proba`, and its torch view
+applies the same map to the head's logits for Grad-CAM. Fitting it by CV on studio films is `training/studio.py`'s
+job.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelError, PosterGenreError
-from .logistic import logit, sigmoid
+from .logistic import LOGIT_LIMIT, logit, sigmoid
+from .parts import PosterStage, Tensors, register_part, tensor
 
-TENSOR_PREFIX = "domain."
+if TYPE_CHECKING:
+    from torch import nn
+
 FORMAT_VERSION = 1
 
 
-class DomainCorrection:
+@register_part("domain_correction")
+class DomainCorrection(PosterStage):
     """Studio head stacked on the general poster head: logits' = logits @ M.T + d (M near the identity).
 
     An sklearn-style estimator: parameters in `__init__`, `fit(general_probs, Y, sample_weight=None)` returns self,
     learned state `matrix_` [G, G] and `bias_` [G]; `predict_proba(general_probs)`.
     """
 
+    matrix_: np.ndarray
+    bias_: np.ndarray
+
     def __init__(self, l2: float = 1e-3, max_iter: int = 300):
         self.l2 = l2
         self.max_iter = max_iter
 
-    def fit(self, general_probs: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "DomainCorrection":
+    def fit(self, general_probs: np.ndarray, Y: np.ndarray,
+            sample_weight: np.ndarray | None = None) -> DomainCorrection:
         """Minimise the weighted logistic loss, a mean over the N x G cells, plus `l2` * ||M - I||^2.
 
         The loss decouples by genre: genre g's logit is L[:, g] + L @ D[g] + d[g] (D = M - I), a weighted
@@ -50,7 +61,8 @@ class DomainCorrection:
         L = logit(general_probs)
         Y = np.asarray(Y, dtype=np.float64)
         if L.ndim != 2 or L.shape != Y.shape:
-            raise PosterGenreError(f"domain correction: probabilities {L.shape} and labels {Y.shape} must both be [N, G]")
+            raise PosterGenreError(f"domain correction: probabilities {L.shape} and labels {Y.shape} must both be "
+                                   "[N, G]")
         n, g = L.shape
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         w = (w / w.mean() / (n * g))[:, None]  # each cell's weight: a mean over cells, like the poster heads' loss
@@ -97,28 +109,38 @@ class DomainCorrection:
         return self
 
     def decision_function(self, general_probs: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "matrix_"):
-            raise ModelError("domain correction is not fitted")
-        return logit(general_probs) @ self.matrix_.T + self.bias_
+        self._require_fitted("matrix_", "bias_")
+        out: np.ndarray = logit(general_probs) @ self.matrix_.T + self.bias_
+        return out
 
     def predict_proba(self, general_probs: np.ndarray) -> np.ndarray:
         return sigmoid(self.decision_function(general_probs))
 
-    def to_tensors(self) -> dict[str, np.ndarray]:
-        return {f"{TENSOR_PREFIX}matrix": self.matrix_.astype(np.float32), f"{TENSOR_PREFIX}bias": self.bias_.astype(np.float32)}
+    def refine(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.predict_proba(probs), dtype=np.float64)
+
+    def torch_view(self) -> nn.Module:
+        from .torch_views import LinearOnLogits
+
+        self._require_fitted("matrix_", "bias_")
+        return LinearOnLogits(self.matrix_, self.bias_, LOGIT_LIMIT)
+
+    def to_tensors(self, compact: bool = False) -> dict[str, np.ndarray]:
+        self._require_fitted("matrix_", "bias_")
+        return {"matrix": self.matrix_.astype(np.float32), "bias": self.bias_.astype(np.float32)}
 
     def config(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "method": "stacked studio head on general logits",
                 "l2": float(self.l2), "max_iter": int(self.max_iter)}
 
     @classmethod
-    def from_saved(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> "DomainCorrection":
+    def from_saved(cls, tensors: Tensors, config: Mapping[str, Any]) -> DomainCorrection:
         if config.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"domain correction format {config.get('format_version')!r} is not supported")
         out = cls(l2=config.get("l2", 1e-3), max_iter=config.get("max_iter", 300))
-        try:
-            out.matrix_ = np.asarray(tensors[f"{TENSOR_PREFIX}matrix"], dtype=np.float64)
-            out.bias_ = np.asarray(tensors[f"{TENSOR_PREFIX}bias"], dtype=np.float64)
-        except KeyError as exc:
-            raise ModelError(f"domain correction tensors incomplete: missing {exc.args[0]}") from exc
+        out.matrix_ = np.asarray(tensor(tensors, "matrix", "domain correction"), dtype=np.float64)
+        out.bias_ = np.asarray(tensor(tensors, "bias", "domain correction"), dtype=np.float64)
+        g = len(out.bias_)
+        if out.matrix_.shape != (g, g):
+            raise ModelError(f"domain correction matrix {list(out.matrix_.shape)} does not fit its {g} biases")
         return out

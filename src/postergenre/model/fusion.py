@@ -13,21 +13,22 @@ A movie without a synopsis (NaN synopsis row, or `synopsis_probs=None`) gets its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError, PosterGenreError
 from .logistic import logit, sigmoid
+from .parts import Part, Tensors, register_part, tensor
 from .thresholds import choose_thresholds
 
-TENSOR_PREFIX = "fusion."
 FORMAT_VERSION = 1
 _LEARNED = ("coef_poster_", "coef_synopsis_", "intercept_", "thresholds_")
 
 
-class Fusion:
+@register_part("fusion")
+class Fusion(Part):
     """Poster + synopsis → one estimate, an sklearn-style estimator: parameters in `__init__`, `fit(poster_probs,
     synopsis_probs, Y, fallback_thresholds=None)` returns self, learned state ends in `_` (per-genre
     `coef_poster_`, `coef_synopsis_`, `intercept_`, and `thresholds_` that decide genres from fused probabilities)."""
@@ -40,7 +41,7 @@ class Fusion:
         self.threshold_metric = threshold_metric
 
     def fit(self, poster_probs: np.ndarray, synopsis_probs: np.ndarray, Y: np.ndarray, *,
-            fallback_thresholds: np.ndarray | None = None) -> "Fusion":
+            fallback_thresholds: np.ndarray | None = None) -> Fusion:
         """Fit coefficients and thresholds on (out-of-fold) predictions of films that have both signals.
 
         Rows with a NaN synopsis are ignored. `fallback_thresholds` (e.g. the poster model's) are used for genres
@@ -92,13 +93,9 @@ class Fusion:
         self.thresholds_ = thresholds
         return self
 
-    def _check_fitted(self, names: Sequence[str] = _LEARNED) -> None:
-        if not all(hasattr(self, name) for name in names):
-            raise ModelError("fusion is not fitted")
-
     def fuse(self, poster_probs: np.ndarray, synopsis_probs: np.ndarray | None) -> np.ndarray:
         """Combined probabilities [N, G]; rows whose synopsis probabilities are NaN (no plot) stay poster-only."""
-        self._check_fitted(_LEARNED[:3])  # the coefficients (fit tunes the thresholds on fused probabilities)
+        self._require_fitted(*_LEARNED[:3])  # the coefficients (fit tunes the thresholds on fused probabilities)
         p = np.asarray(poster_probs, dtype=np.float64)
         single = p.ndim == 1
         p = np.atleast_2d(p)
@@ -109,7 +106,8 @@ class Fusion:
             return p[0] if single else p
         s = np.atleast_2d(np.asarray(synopsis_probs, dtype=np.float64))
         if s.shape != p.shape:
-            raise PosterGenreError(f"fusion: synopsis probabilities {s.shape} do not match poster probabilities {p.shape}")
+            raise PosterGenreError(f"fusion: synopsis probabilities {s.shape} do not match poster probabilities "
+                                   f"{p.shape}")
         present = np.isfinite(s).all(axis=1)
         out = p.copy()
         # Genres left poster-only (a = 1, b = c = 0) are copied, not round-tripped through logit/sigmoid.
@@ -121,10 +119,9 @@ class Fusion:
             out[np.ix_(rows, j)] = sigmoid(z)
         return out[0] if single else out
 
-    def to_tensors(self) -> dict[str, np.ndarray]:
-        self._check_fitted()
-        return {f"{TENSOR_PREFIX}{name.rstrip('_')}": np.asarray(getattr(self, name)).astype(np.float32)
-                for name in _LEARNED}
+    def to_tensors(self, compact: bool = False) -> dict[str, np.ndarray]:
+        self._require_fitted(*_LEARNED)
+        return {name.rstrip("_"): np.asarray(getattr(self, name)).astype(np.float32) for name in _LEARNED}
 
     def config(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "genres": list(self.genres or []),
@@ -135,21 +132,18 @@ class Fusion:
                 "shared_weights": dict(getattr(self, "shared_weights_", {}))}
 
     @classmethod
-    def from_saved(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> "Fusion":
+    def from_saved(cls, tensors: Tensors, config: Mapping[str, Any]) -> Fusion:
         if config.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"fusion format {config.get('format_version')!r} is not supported (need {FORMAT_VERSION})")
         genres = list(config["genres"])
         out = cls(genres, shrink=config.get("shrink", 0.05), min_positives=config.get("min_positives", 5),
                   threshold_metric=config.get("threshold_metric", "f1"))
         for name in _LEARNED:
-            key = f"{TENSOR_PREFIX}{name.rstrip('_')}"
-            if key not in tensors:
-                raise ModelError(f"fusion tensors incomplete: missing {key}")
-            value = np.asarray(tensors[key], dtype=np.float64)
+            value = np.asarray(tensor(tensors, name.rstrip("_"), "fusion"), dtype=np.float64)
             if value.shape != (len(genres),):
                 raise ModelError(f"fusion tensors do not match its {len(genres)} genres")
             setattr(out, name, value)
-        out.fitted_on_ = config.get("fitted_on")
+        out.fitted_on_ = int(config.get("fitted_on") or 0)
         out.fused_genres_ = list(config.get("fused_genres", []))
         out.shared_weights_ = dict(config.get("shared_weights", {}))
         return out

@@ -2,10 +2,11 @@
 
 Features are TF-IDF word unigrams+bigrams and character 2-5-grams (inside word boundaries), concatenated, and
 (`encoder`, the default) a pretrained sentence vector of the plot: WordLlama's mean-pooled token embeddings
-(model/text_encoder.py), standardised and weighted by `encoder_weight`. The model is ridge regression of the 0/1 genre labels on those features, solved in its dual form: with ~3,000 plots
-and ~60,000 features, one Cholesky factorisation of the 3,000 x 3,000 kernel gives the weights of every genre
-at once, and its leave-one-out scores come from the diagonal of the inverse. A per-genre sigmoid (Platt scaling) fitted on those leave-one-out
-scores turns ridge scores into probabilities that are not over-confident on the training plots.
+(model/text_encoder.py), standardised and weighted by `encoder_weight`. The model is ridge regression of the 0/1
+genre labels on those features, solved in its dual form: with ~3,000 plots and ~60,000 features, one Cholesky
+factorisation of the 3,000 x 3,000 kernel gives the weights of every genre at once, and its leave-one-out scores come
+from the diagonal of the inverse. A per-genre sigmoid (Platt scaling) fitted on those leave-one-out scores turns ridge
+scores into probabilities that are not over-confident on the training plots.
 
 Why this: on studio films (5-fold CV, 3,024 plots; benchmarks/quality_studio.py) ridge on word+char TF-IDF
 scored macro ROC AUC 0.804, per-genre logistic regression on the sentence vectors 0.815, the average of those
@@ -14,7 +15,7 @@ words a plot uses and what it means carry different evidence, and one kernel fit
 the free leave-one-out calibration and fits in seconds.
 
 Saved without pickle: `to_tensors()` gives numpy arrays (idf, weights, biases, calibration, the sentence vectors'
-standardisation and weights) under `synopsis.`, `config()` a JSON-safe dict (vocabularies as lists, analyser
+standardisation and weights), `config()` a JSON-safe dict (vocabularies as lists, analyser
 settings, genres, the encoder's name and weights sha256); `SynopsisHead.from_saved` rebuilds the vectorisers
 with exactly that vocabulary and idf, so probabilities are identical. Prediction needs numpy, scipy,
 scikit-learn's vectoriser and the encoder's table (inside the wordllama wheel), not torch.
@@ -22,16 +23,20 @@ scikit-learn's vectoriser and the encoder's table (inside the wordllama wheel), 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ModelError, PosterGenreError
 from .logistic import sigmoid as expit
+from .parts import Part, Tensors, register_part
 from .text_encoder import ENCODER
 
-TENSOR_PREFIX = "synopsis."
+if TYPE_CHECKING:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
 FORMAT_VERSION = 2
 READABLE_FORMATS = (1, 2)  # 1: TF-IDF only (no encoder)
 
@@ -41,7 +46,8 @@ def has_text(texts: Sequence[str | None]) -> np.ndarray:
     return np.array([bool(t and str(t).strip()) for t in texts], dtype=bool)
 
 
-def _vectoriser(analyzer: str, ngram_range: Sequence[int], min_df: int, vocabulary: dict[str, int] | None = None):
+def _vectoriser(analyzer: str, ngram_range: Sequence[int], min_df: int,
+                vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # sublinear tf: a word repeated in one sentence is not twice the evidence.
@@ -50,7 +56,7 @@ def _vectoriser(analyzer: str, ngram_range: Sequence[int], min_df: int, vocabula
                            vocabulary=vocabulary)
 
 
-def _gram(X) -> np.ndarray:
+def _gram(X: sparse.csr_matrix) -> np.ndarray:
     """X @ X.T as a dense array for a sparse X [n, F]. Columns in more than 1/12 of the rows (frequent character
     n-grams, the sentence vectors) go through a dense matrix product: the sparse one spends time on every pair of
     rows sharing a column, which for those columns was most of a synopsis fit."""
@@ -58,7 +64,8 @@ def _gram(X) -> np.ndarray:
     frequent = np.diff(Xc.indptr) >= max(1, X.shape[0] // 12)
     dense = Xc[:, np.flatnonzero(frequent)].toarray()
     rare = Xc[:, np.flatnonzero(~frequent)].tocsr()
-    return dense @ dense.T + (rare @ rare.T).toarray()
+    out: np.ndarray = dense @ dense.T + (rare @ rare.T).toarray()
+    return out
 
 
 def _dual_ridge(Ks: np.ndarray, R: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +108,8 @@ def _platt(scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 100,
 
     def loss(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         u = a * z + b
-        return (wn[:, None] * (np.logaddexp(0, u) - t * u)).sum(0) + 0.5 * l2 * a * a
+        out: np.ndarray = (wn[:, None] * (np.logaddexp(0, u) - t * u)).sum(0) + 0.5 * l2 * a * a
+        return out
 
     g = Y.shape[1]
     a = np.zeros(g)
@@ -129,7 +137,8 @@ def _platt(scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 100,
     return a / sd, b - a * mu / sd
 
 
-class SynopsisHead:
+@register_part("synopsis_head")
+class SynopsisHead(Part):
     """Multi-label genre probabilities from plot texts (sklearn-style estimator; see the module docstring).
 
     Parameters: `genres` (names, in output order; optional, recorded in the config), `word_ngrams` and
@@ -137,6 +146,8 @@ class SynopsisHead:
     `alpha` (ridge penalty; chosen by CV on studio films), `encoder` (text_encoder.ENCODER, or None for TF-IDF
     only) and `encoder_weight` (the sentence vectors' share of the kernel beside the TF-IDF blocks; CV: 0.5).
     """
+
+    encoder_sha256_: str | None
 
     def __init__(self, genres: Sequence[str] | None = None, word_ngrams: tuple[int, int] | None = (1, 2),
                  char_ngrams: tuple[int, int] | None = (2, 5), min_df: int = 2, alpha: float = 15.0,
@@ -152,11 +163,11 @@ class SynopsisHead:
     # -- fitting ---------------------------------------------------------------------------------
 
     def _analysers(self) -> list[tuple[str, tuple[int, int]]]:
-        out = []
+        out: list[tuple[str, tuple[int, int]]] = []
         if self.word_ngrams:
-            out.append(("word", tuple(self.word_ngrams)))
+            out.append(("word", (int(self.word_ngrams[0]), int(self.word_ngrams[1]))))
         if self.char_ngrams:
-            out.append(("char_wb", tuple(self.char_ngrams)))
+            out.append(("char_wb", (int(self.char_ngrams[0]), int(self.char_ngrams[1]))))
         if not out:
             raise PosterGenreError("synopsis head needs word_ngrams or char_ngrams")
         return out
@@ -172,10 +183,11 @@ class SynopsisHead:
         Z = (raw.astype(np.float64) - self.embed_mean_) / self.embed_scale_
         # A text of only characters the tokenizer drops has no vector: it sits at the mean (TF-IDF still reads it).
         Z = np.nan_to_num(Z, nan=0.0)
-        return float(self.encoder_weight) * Z / np.sqrt(Z.shape[1])
+        block: np.ndarray = float(self.encoder_weight) * Z / np.sqrt(Z.shape[1])
+        return block
 
-    def _features(self, texts: Sequence[str], blocks: list | None = None,
-                  vectors: np.ndarray | None = None) -> "sparse.csr_matrix":
+    def _features(self, texts: Sequence[str], blocks: list[sparse.csr_matrix] | None = None,
+                  vectors: np.ndarray | None = None) -> sparse.csr_matrix:
         """The feature matrix of `texts`; `blocks` (their TF-IDF matrices) and `vectors` (their sentence vectors)
         when fitting already computed them."""
         from scipy import sparse  # here: a prediction without a synopsis never loads scipy (~0.15 s of CLI start)
@@ -187,7 +199,7 @@ class SynopsisHead:
         # Each TF-IDF block is L2-normalised; dividing by sqrt(#TF-IDF blocks) keeps them at unit norm together.
         return (sparse.hstack(blocks, format="csr") / np.sqrt(len(self.vectorisers_))).tocsr()
 
-    def fit(self, texts: Sequence[str | None], Y: np.ndarray, sample_weight: np.ndarray | None = None) -> "SynopsisHead":
+    def fit(self, texts: Sequence[str | None], Y: np.ndarray, sample_weight: np.ndarray | None = None) -> SynopsisHead:
         """Fit on the texts that are not blank (blank ones carry no signal and are skipped)."""
         Y = np.asarray(Y)
         if Y.ndim != 2 or Y.shape[0] != len(texts):
@@ -204,7 +216,7 @@ class SynopsisHead:
         keep = np.flatnonzero(has_text(texts) & (w > 0))
         if len(keep) < 10:
             raise PosterGenreError(f"synopsis head needs at least 10 non-empty plots, got {len(keep)}")
-        docs = [str(texts[i]) for i in keep]
+        docs = [str(texts[int(i)]) for i in keep]
         Yk, wk = Y[keep].astype(np.float64), w[keep] / w[keep].mean()
         self.vectorisers_ = [_vectoriser(a, r, int(self.min_df)) for a, r in self._analysers()]
         blocks = [v.fit_transform(docs) for v in self.vectorisers_]
@@ -249,18 +261,14 @@ class SynopsisHead:
         self.calib_scale_, self.calib_bias_ = (v.astype(np.float32) for v in _platt(loo, Yk, wk))
         self.n_genres_ = Y.shape[1]
         self.n_texts_ = n
-        self._scoring_cache = None
+        self._scoring_cache: np.ndarray | None = None
         return self
 
     # -- prediction ------------------------------------------------------------------------------
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "weights_"):
-            raise ModelError("synopsis head is not fitted")
-
     def decision_function(self, texts: Sequence[str | None]) -> np.ndarray:
         """Calibrated logits [N, G]; NaN rows for blank texts (no synopsis signal)."""
-        self._check_fitted()
+        self._require_fitted("weights_")
         present = has_text(texts)
         out = np.full((len(texts), self.n_genres_), np.nan, dtype=np.float64)
         if present.any():
@@ -272,7 +280,7 @@ class SynopsisHead:
     def _scoring_weights(self) -> np.ndarray:
         """Every feature's weights [V (+ sentence dims), G] in float64, built once (copying ~11 MB per call was
         half of a synopsis's cost); `fit` drops it."""
-        W = getattr(self, "_scoring_cache", None)
+        W: np.ndarray | None = getattr(self, "_scoring_cache", None)
         if W is None:
             W = self.weights_.astype(np.float64)
             if self.encoder:
@@ -288,35 +296,35 @@ class SynopsisHead:
     # -- saving ----------------------------------------------------------------------------------
 
     def to_tensors(self, compact: bool = False) -> dict[str, np.ndarray]:
-        """numpy arrays under `synopsis.`: idf per analyser, weights [V, G], biases and calibration [G].
+        """numpy arrays: idf per analyser, weights [V, G], biases and calibration [G].
 
         `compact` (what a shipped model uses): weights as int8 with one scale per genre (`weights_scale`) and
         idf as float16, a quarter of the size; measured by 5-fold CV on the studio's 3,024 plots, the macro ROC
         AUC moves by 0.0002 (the weights are most of the bundled model file).
         """
-        self._check_fitted()
+        self._require_fitted("weights_")
         idf_type = np.float16 if compact else np.float64
-        out = {f"{TENSOR_PREFIX}idf{i}": v.idf_.astype(idf_type) for i, v in enumerate(self.vectorisers_)}
+        out = {f"idf{i}": v.idf_.astype(idf_type) for i, v in enumerate(self.vectorisers_)}
         if compact:
             scale = np.abs(self.weights_).max(axis=0) / 127.0
             scale = np.where(scale > 0, scale, 1.0).astype(np.float32)  # a genre with all-zero weights
-            out[f"{TENSOR_PREFIX}weights"] = np.round(self.weights_ / scale).clip(-127, 127).astype(np.int8)
-            out[f"{TENSOR_PREFIX}weights_scale"] = scale
+            out["weights"] = np.round(self.weights_ / scale).clip(-127, 127).astype(np.int8)
+            out["weights_scale"] = scale
         else:
-            out[f"{TENSOR_PREFIX}weights"] = self.weights_
-        out[f"{TENSOR_PREFIX}biases"] = self.biases_
-        out[f"{TENSOR_PREFIX}calib_scale"] = self.calib_scale_
-        out[f"{TENSOR_PREFIX}calib_bias"] = self.calib_bias_
+            out["weights"] = self.weights_
+        out["biases"] = self.biases_
+        out["calib_scale"] = self.calib_scale_
+        out["calib_bias"] = self.calib_bias_
         if self.encoder:  # compact: float16 weights and float32 statistics (keeps the shipped file under 2 MiB)
             stats_type, weights_type = (np.float32, np.float16) if compact else (np.float64, np.float32)
-            out[f"{TENSOR_PREFIX}embed_mean"] = self.embed_mean_.astype(stats_type)
-            out[f"{TENSOR_PREFIX}embed_scale"] = self.embed_scale_.astype(stats_type)
-            out[f"{TENSOR_PREFIX}embed_weights"] = self.embed_weights_.astype(weights_type)
+            out["embed_mean"] = self.embed_mean_.astype(stats_type)
+            out["embed_scale"] = self.embed_scale_.astype(stats_type)
+            out["embed_weights"] = self.embed_weights_.astype(weights_type)
         return out
 
     def config(self) -> dict[str, Any]:
         """JSON-safe settings and vocabularies (term lists in feature order)."""
-        self._check_fitted()
+        self._require_fitted("weights_")
         analysers = []
         for v in self.vectorisers_:
             vocab = [""] * len(v.vocabulary_)
@@ -337,7 +345,7 @@ class SynopsisHead:
         }
 
     @classmethod
-    def from_saved(cls, tensors: dict[str, np.ndarray], config: dict[str, Any]) -> "SynopsisHead":
+    def from_saved(cls, tensors: Tensors, config: Mapping[str, Any]) -> SynopsisHead:
         """Rebuild a fitted head from `to_tensors()` (extra keys, e.g. other heads', are ignored) and `config()`."""
         if config.get("format_version") not in READABLE_FORMATS:
             raise ModelError(f"synopsis head format {config.get('format_version')!r} is not supported (need one of "
@@ -350,26 +358,27 @@ class SynopsisHead:
             vecs = []
             for i, a in enumerate(config["analysers"]):
                 vec = _vectoriser(a["analyzer"], a["ngram_range"], 1, {t: j for j, t in enumerate(a["vocabulary"])})
-                vec.idf_ = np.asarray(tensors[f"{TENSOR_PREFIX}idf{i}"], dtype=np.float64)
+                vec.idf_ = np.asarray(tensors[f"idf{i}"], dtype=np.float64)
                 vecs.append(vec)
             head.vectorisers_ = vecs
-            head.weights_ = np.asarray(tensors[f"{TENSOR_PREFIX}weights"], dtype=np.float32)
-            if f"{TENSOR_PREFIX}weights_scale" in tensors:  # compact: int8 weights, one scale per genre
-                head.weights_ *= np.asarray(tensors[f"{TENSOR_PREFIX}weights_scale"], dtype=np.float32)[None, :]
-            head.biases_ = np.asarray(tensors[f"{TENSOR_PREFIX}biases"], dtype=np.float32)
-            head.calib_scale_ = np.asarray(tensors[f"{TENSOR_PREFIX}calib_scale"], dtype=np.float32)
-            head.calib_bias_ = np.asarray(tensors[f"{TENSOR_PREFIX}calib_bias"], dtype=np.float32)
+            head.weights_ = np.asarray(tensors["weights"], dtype=np.float32)
+            if "weights_scale" in tensors:  # compact: int8 weights, one scale per genre
+                head.weights_ *= np.asarray(tensors["weights_scale"], dtype=np.float32)[None, :]
+            head.biases_ = np.asarray(tensors["biases"], dtype=np.float32)
+            head.calib_scale_ = np.asarray(tensors["calib_scale"], dtype=np.float32)
+            head.calib_bias_ = np.asarray(tensors["calib_bias"], dtype=np.float32)
             if head.encoder:
-                head.embed_mean_ = np.asarray(tensors[f"{TENSOR_PREFIX}embed_mean"], dtype=np.float64)
-                head.embed_scale_ = np.asarray(tensors[f"{TENSOR_PREFIX}embed_scale"], dtype=np.float64)
-                head.embed_weights_ = np.asarray(tensors[f"{TENSOR_PREFIX}embed_weights"], dtype=np.float32)
+                head.embed_mean_ = np.asarray(tensors["embed_mean"], dtype=np.float64)
+                head.embed_scale_ = np.asarray(tensors["embed_scale"], dtype=np.float64)
+                head.embed_weights_ = np.asarray(tensors["embed_weights"], dtype=np.float32)
         except KeyError as exc:
             raise ModelError(f"synopsis head tensors incomplete: missing {exc.args[0]}") from exc
         head.n_genres_ = int(config["n_genres"])
         head.n_texts_ = int(config.get("n_texts", 0))
         n_vocab = sum(len(a["vocabulary"]) for a in config["analysers"])
         if head.weights_.shape != (n_vocab, head.n_genres_):
-            raise ModelError(f"synopsis weights {head.weights_.shape} do not match {n_vocab} terms x {head.n_genres_} genres")
+            raise ModelError(f"synopsis weights {head.weights_.shape} do not match {n_vocab} terms x "
+                             f"{head.n_genres_} genres")
         if head.encoder:
             _check_encoder(head.encoder, config.get("encoder_sha256"))
             head.encoder_sha256_ = config.get("encoder_sha256")

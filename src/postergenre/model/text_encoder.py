@@ -72,7 +72,7 @@ class SentenceEncoder:
         out = np.full((len(texts), DIM), np.nan, dtype=np.float32)
         rows = np.flatnonzero(~blank(texts))
         if len(rows):
-            encodings = self.tokenizer.encode_batch([str(texts[i]) for i in rows], add_special_tokens=False)
+            encodings = self.tokenizer.encode_batch([str(texts[int(i)]) for i in rows], add_special_tokens=False)
             for i, enc in zip(rows, encodings):
                 ids = np.clip(np.asarray(enc.ids, dtype=np.int64), 0, len(self.table) - 1)
                 # A text of only characters the tokenizer drops has no tokens: it carries no signal either.

@@ -25,7 +25,8 @@ def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 1:
-        return decide(p[None, :], thresholds)[0]
+        row: np.ndarray = decide(p[None, :], thresholds)[0]
+        return row
     t = np.asarray(thresholds, dtype=np.float64)
     if p.shape[1] != t.shape[0]:
         raise PosterGenreError(f"decide: probs have {p.shape[1]} genres but thresholds have {t.shape[0]}")

@@ -17,8 +17,7 @@ from pathlib import Path
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError, PosterGenreError
 from .images import CATALOG_MAX_FILE_BYTES, IMAGE_SUFFIXES, decode_image, read_image_file
-from ..progress import ProgressFn
-from .progress import progress_bar
+from ..progress import ProgressFn, counter
 from .store import PosterStore
 
 _NAME_RE = re.compile(r"^tt(\d{1,10})$", re.IGNORECASE)
@@ -108,7 +107,7 @@ def attach_folder(catalog: Catalog, store: PosterStore, folder: Path, *, progres
             continue
         todo.append((imdb_id, path.resolve()))
 
-    with progress_bar(progress, len(todo), "attaching posters") as advance:
+    with counter(progress, len(todo), "attaching posters") as advance:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for batch in _chunks(todo, _BATCH):
                 results = list(pool.map(lambda item: _attach_one(store, *item), batch))

@@ -51,8 +51,7 @@ from ..catalog.store import Catalog
 from ..errors import (CONNECTION_REFUSED, HOST_NOT_FOUND, NETWORK_UNREACHABLE, PRIVATE_ADDRESS, TOO_LARGE, FetchError,
                       PosterDecodeError)
 from .images import CATALOG_MAX_FILE_BYTES, decode_image
-from ..progress import ProgressFn
-from .progress import progress_bar
+from ..progress import ProgressFn, counter
 from .store import PosterStore
 from .urlguard import HostNotFound, check_url, refusal_reason, resolve_addresses
 
@@ -382,7 +381,7 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
     summary.urls = len(by_url)
 
     writer = _ResultWriter(catalog, summary)
-    with progress_bar(progress, summary.to_fetch, "fetching posters") as advance, \
+    with counter(progress, summary.to_fetch, "fetching posters") as advance, \
             _client(limits, connections=max(1, concurrency)) as client:
         pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="poster-fetch")
         try:

@@ -25,7 +25,7 @@ from PIL import Image
 from ..errors import ModelError, PosterGenreError
 from ..features.registry import BackboneSpec, get_backbone
 from ..model.artifact import ModelArtifact
-from ..model.assembly import assemble
+from ..model.assembly import COMBINED, POSTER, SYNOPSIS, assemble
 from ..model.decisions import reads_as, strength
 from ..model.thresholds import decide as decide_mask
 from .results import GenreReading
@@ -115,8 +115,8 @@ class ModelCore:
         self.embedder = embedder
         self.model = assemble(artifact, self.spec.feature_dim)
         self.genres: list[str] = self.model.genres
-        self.thresholds = self.model.thresholds
-        expected_dim = self.model.poster_check.get("feature_dim")
+        self.thresholds = self.model.thresholds_for(POSTER)
+        expected_dim = self.model.require_poster_check().feature_dim
         if expected_dim is not None and int(expected_dim) != self.spec.feature_dim:
             raise ModelError(f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
                              f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)")
@@ -212,8 +212,8 @@ class ModelCore:
         for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks)):
             if i in text_probs:
                 combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
-                out.append(self._reading(combined, self.model.fused_thresholds, check, embedding, threshold, top_k,
-                                         poster=p_poster, synopsis=text_probs[i]))
+                out.append(self._reading(combined, self.model.thresholds_for(COMBINED), check, embedding, threshold,
+                                         top_k, poster=p_poster, synopsis=text_probs[i]))
             else:
                 out.append(self._reading(p_poster, self.thresholds, check, embedding, threshold, top_k))
         return out
@@ -231,7 +231,7 @@ class ModelCore:
             if not (isinstance(text, str) and text.strip()):
                 raise PosterGenreError(f"synopsis {i + 1} of {len(texts)} is empty: give the story in a sentence or more")
         probs = self.synopsis_probabilities(texts) if texts else np.zeros((0, len(self.genres)))
-        return [self._reading(p, self.model.synopsis_thresholds, {}, None, threshold, top_k, synopsis=p,
+        return [self._reading(p, self.model.thresholds_for(SYNOPSIS), {}, None, threshold, top_k, synopsis=p,
                               signal="synopsis") for p in probs]
 
     def _reading(self, probs: np.ndarray, thresholds: np.ndarray, check: dict[str, Any], embedding: np.ndarray | None,
@@ -262,7 +262,8 @@ class ModelCore:
             poster_probabilities=None if poster is None else ranked(poster),
             synopsis_probabilities=None if synopsis is None else ranked(synopsis),
             poster_strength=None if poster is None else strengths(poster, lines(self.thresholds)),
-            synopsis_strength=None if synopsis is None else strengths(synopsis, lines(self.model.synopsis_thresholds)),
+            synopsis_strength=(None if synopsis is None
+                               else strengths(synopsis, lines(self.model.thresholds_for(SYNOPSIS)))),
             embedding=embedding,
         )
 

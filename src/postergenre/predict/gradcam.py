@@ -2,7 +2,7 @@
 
 For genre g, the gradient of g's logit with respect to the backbone's last convolutional map A (C×h×w), averaged
 over space, weights A's channels; ReLU(Σ_c w_c·A_c) is the heatmap (Selvaraju et al. 2017). The gradient flows
-through the saved head (`model.head_module`) and the studio correction when the model has one, so the map
+through the saved head and the studio correction when the model has one (`AssembledModel.torch_view`), so the map
 explains the model that made the prediction.
 
 The network sees the poster letterboxed into its input canvas, so the map is upsampled to the canvas and the padding
@@ -29,7 +29,7 @@ class GradCam:
         self.spec = spec
         self.net = spec.build()
         # The poster signal's logits: the head, then the studio's domain correction when the model has one.
-        self.head = model.torch_head()
+        self.head = model.torch_view()
         for p in self.head.parameters():
             p.requires_grad_(False)
         box = spec.preprocessing

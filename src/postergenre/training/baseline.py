@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,12 @@ from ..labelled.datasets import training_filter
 from ..labelled.labels import label_matrix
 from ..labelled.split import holdout, kfold, poster_groups
 from ..model.thresholds import choose_thresholds
+from ..progress import Log, no_log
 
 
 def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None = None, min_examples: int = 100,
                 limit: int = 2000, folds: int = 5, epochs: int = 10, seed: int = 0, threshold_metric: str = "f1",
-                bootstrap: int = 1000, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                bootstrap: int = 1000, log: Log = no_log) -> dict[str, Any]:
     """JSON-safe result: CV metrics of the seed CNN on about `limit` posters (a stratified subset over poster
     groups, so duplicates stay together; genres chosen on the whole selection)."""
     from ..labelled.metrics import evaluate_predictions
@@ -54,7 +54,8 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
     oof = cross_validate_seed_cnn(pixels, Ys, split, seed=seed, epochs=epochs, log=log)
     seconds = time.perf_counter() - t0
     thresholds = choose_thresholds(Ys, oof, threshold_metric)
-    cv = evaluate_predictions(Ys, oof, thresholds, genres, bootstrap=bootstrap, seed=seed, threshold_metric=threshold_metric)
+    cv = evaluate_predictions(Ys, oof, thresholds, genres, bootstrap=bootstrap, seed=seed,
+                              threshold_metric=threshold_metric)
     ids = sorted(movies[i].imdb_id for i in rows)
     return {
         "head": "seed-cnn",
@@ -62,7 +63,8 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
         "folds": folds,
         "epochs": epochs,
         "seconds": round(seconds, 1),
-        "subset": {"movies": len(rows), "of": len(movies), "how": f"stratified subset (iterative stratification, seed {seed})",
+        "subset": {"movies": len(rows), "of": len(movies),
+                   "how": f"stratified subset (iterative stratification, seed {seed})",
                    "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()},
         "genres": genres,
         "dropped_genres": dropped,

@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,12 @@ from sklearn.model_selection import ParameterGrid
 
 from ..errors import PosterGenreError
 from ..files import write_atomic
-from ..progress import Progress, ProgressFn, no_progress
-from ..model.head_types import DEFAULT_SETTINGS
-from .heads import HEADS, check_head_params, make_head, param_names
 from ..labelled.metrics import macro_auc
 from ..labelled.split import Split, holdout, kfold
-
-Log = Callable[[str], None]
+from ..model.head_types import DEFAULT_SETTINGS
+from ..model.heads import check_head_params, head_names, make_head, param_names
+from ..model.parts import PosterHead
+from ..progress import Log, Progress, ProgressFn, no_progress
 
 DEFAULT_GRID: dict[str, dict[str, list[Any]]] = {
     "logreg": {"l2": [3e-3, 1e-2, 3e-2]},
@@ -61,7 +60,7 @@ class Candidate:
         inner = ", ".join(f"{k}={v}" for k, v in self.config)
         return f"{self.head_type}({inner})"
 
-    def make(self):
+    def make(self) -> PosterHead:
         return make_head(self.head_type, self.settings)
 
 
@@ -95,10 +94,10 @@ def candidates_for(head: str, params: dict[str, list[Any]] | None = None, *, sea
     params = dict(params or {})
     if head == "auto":
         types, search = list(DEFAULT_GRID), True
-    elif head in HEADS:
+    elif head in head_names():
         types = [head]
     else:
-        raise PosterGenreError(f"unknown head {head!r}; use auto, {', '.join(HEADS)} or seed-cnn")
+        raise PosterGenreError(f"unknown head {head!r}; use auto, {', '.join(head_names())} or seed-cnn")
     known_by_type = {t: set(param_names(t)) for t in types}
     for k in params:
         canonical = k.replace(".", "__")
@@ -180,7 +179,7 @@ class FoldRunner:
         self.progress, self.total, self.task, self.log = progress, total, task, log
         self.done = 0
 
-    def fit(self, cand: Candidate, rows: np.ndarray):
+    def fit(self, cand: Candidate, rows: np.ndarray) -> PosterHead:
         """A fitted head on `rows` (not cached: a whole model, not a fold result)."""
         w = None if self.sample_weight is None else self.sample_weight[rows]
         return cand.make().fit(self.X[rows], self.Y[rows], sample_weight=w)

@@ -18,7 +18,7 @@ so the flattened vector has 23*23*10 = 5,290 values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from torch import nn
 
 from postergenre.errors import PosterGenreError
 from postergenre.posters.images import decode_image
+from postergenre.progress import Log
 
 INPUT_SIZE = 200
 
@@ -107,7 +108,7 @@ def train_seed_cnn(
     lr: float = 1e-3,
     seed: int = 0,
     device: str = "cpu",
-    log: Callable[[str], None] | None = None,
+    log: Log | None = None,
 ) -> SeedCNN:
     """Train the predecessor's network from scratch on `pixels` (uint8 [N, 200, 200, 3]) and 0/1 labels `Y` [N, G].
 
@@ -165,7 +166,7 @@ def cross_validate_seed_cnn(
     *,
     seed: int = 0,
     device: str = "cpu",
-    log: Callable[[str], None] | None = None,
+    log: Log | None = None,
     **train_kw,
 ) -> np.ndarray:
     """Out-of-fold probabilities [N, G]: for each (train_idx, test_idx) a fresh network (seed + fold number)

@@ -4,42 +4,36 @@
 
 `train` runs them all: with a `studio` collection in the catalog (and `TrainOptions.studio`), the poster head is
 trained on the general films only and the studio extensions (domain correction, synopsis head, fusion) on top of
-it (see studio.py); otherwise a poster-only model. Library code: it reports through `progress` and `log`
-callbacks and never prints.
+it (see studio.py), reading the poster-only model as it will answer (`poster_model`: the one build,
+`model.assembly.assemble`); otherwise a poster-only model. The parts go into the artifact through `model.layout`.
+Library code: it reports through `progress` and `log` callbacks and never prints.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..catalog.records import Movie
-from ..labelled.metrics import cross_fitted_f1, evaluate_predictions
-from ..model.artifact import ModelArtifact
-from ..model.poster_check import fit_poster_check
-from ..model.thresholds import choose_thresholds
-from ..progress import ProgressFn, no_progress
-from ..threads import torch_threads
 from ..labelled.datasets import Dataset, data_key, subset
+from ..labelled.metrics import cross_fitted_f1, evaluate_predictions
+from ..labelled.split import Split, holdout, kfold
+from ..model.artifact import ModelArtifact
+from ..model.assembly import AssembledModel, assemble
+from ..model.layout import ModelParts
+from ..model.parts import PosterHead
+from ..model.poster_check import PosterCheck
+from ..model.thresholds import choose_thresholds
+from ..progress import Log, ProgressFn, no_log, no_progress
+from ..threads import torch_threads
 from .options import TrainOptions
 from .search import Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, nested_cv, nested_fits, search
-from ..labelled.split import Split, holdout, kfold
 from .studio import StudioFit, fit_extensions, in_studio, studio_films
-
-Log = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """The default `log`: library use shows nothing."""
-
-
-COMPACT_SUFFIXES = (".w0", ".proj", ".components")
-"""Large matrices stored as float16 in the artifact (halves the bundled file; predictions move < 1e-3)."""
 
 
 @dataclass
@@ -82,12 +76,17 @@ class CvReport:
 
 @dataclass
 class FinalFit:
-    """The winner fitted on every movie, with the poster check: the tensors and settings the artifact stores."""
+    """The winner fitted on every movie, with the poster check: the parts of a poster-only model."""
 
     candidate: Candidate
-    tensors: dict[str, np.ndarray]
-    poster_check: dict[str, Any]
+    head: PosterHead
+    poster_check: PosterCheck
     feature_slice: tuple[int, int]
+
+    def parts(self) -> ModelParts:
+        start, stop = self.feature_slice
+        return ModelParts(self.head, (int(start), int(stop)), head_settings=self.candidate.settings,
+                          poster_check=self.poster_check)
 
 
 @dataclass
@@ -103,7 +102,7 @@ class TrainResult:
     studio: StudioFit | None = None
 
 
-def plan_folds(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *,
+def plan_folds(ds: Dataset, opts: TrainOptions, log: Log = no_log, *,
                sample_weight: np.ndarray | None = None) -> FoldPlan:
     """Candidates (a bad setting raises here, before any fit), the hold-out cut away, the outer k folds."""
     candidates = opts.candidates()
@@ -117,7 +116,7 @@ def plan_folds(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *,
     return FoldPlan(ds, candidates, kfold(ds.Y, ds.groups, opts.folds, opts.seed), sample_weight)
 
 
-def cross_validate(plan: FoldPlan, opts: TrainOptions, log: Log = _quiet, *, progress: ProgressFn = no_progress,
+def cross_validate(plan: FoldPlan, opts: TrainOptions, log: Log = no_log, *, progress: ProgressFn = no_progress,
                    cache_dir: Path | None = None) -> CrossValidation:
     """k-fold CV of the fixed settings, or a selection search plus nested CV of the search.
 
@@ -162,48 +161,54 @@ def report(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions) -> CvReport:
     return CvReport(thresholds, evaluation, metrics)
 
 
-def fit_final(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions, log: Log = _quiet) -> FinalFit:
-    """The winner on every movie, and the poster check; `opts.compact` stores the large matrices as float16."""
+def fit_final(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions, log: Log = no_log) -> FinalFit:
+    """The winner on every movie, and the poster check."""
     best = cv.selection.best
     log(f"fitting {best.label} on all {len(plan.ds.ids):,} movies")
     head = cv.runner.fit(best, np.arange(len(plan.ds.Y)))
     cv.runner.step(f"{best.label} on all movies")
-    tensors = head.export()
-    pc_tensors, pc_config = fit_poster_check(plan.ds.X)
-    tensors.update(pc_tensors)
-    if opts.compact:
-        tensors = {k: (v.astype(np.float16) if k.endswith(COMPACT_SUFFIXES) else v) for k, v in tensors.items()}
-    return FinalFit(best, tensors, pc_config, plan.ds.feature_slice)
+    return FinalFit(best, head, PosterCheck().fit(plan.ds.X), plan.ds.feature_slice)
+
+
+def poster_model(ds: Dataset, parts: ModelParts, thresholds: np.ndarray, *, compact: bool) -> AssembledModel:
+    """A poster-only model of `ds` from its fitted parts, saved in memory (`compact` as the file would be) and built
+    as it will answer: what the studio stage reads the general head's probabilities from."""
+    head_type, head_config, tensors = parts.saved(compact=compact)
+    return assemble(ModelArtifact(genres=ds.genres, thresholds=thresholds, backbone=ds.backbone,
+                                  preprocess_version=ds.preprocess_version, feature_set=ds.feature_set,
+                                  head_type=head_type, head_config=head_config, tensors=tensors))
 
 
 def build_artifact(plan: FoldPlan, cv: CrossValidation, rep: CvReport, final: FinalFit, opts: TrainOptions, *,
                    seconds: float, studio: StudioFit | None = None) -> ModelArtifact:
     """The model artifact, once, from the stage results (with the studio extensions when they were fitted: their
-    tensors, config, metrics, and the poster thresholds re-tuned on the corrected probabilities)."""
+    parts, metrics, and the poster thresholds re-tuned on the corrected probabilities); `opts.compact` stores the
+    large arrays in smaller dtypes."""
     ds = plan.ds
     # As used: the backbone resolved (not None), inner folds only when a search used them.
     used = TrainOptions(**(asdict(opts) | {"backbone": ds.backbone,
                                            "inner_folds": opts.inner_folds if plan.searching else None}))
-    head_config = {"settings": final.candidate.settings, "feature_slice": list(final.feature_slice),
-                   "poster_check": final.poster_check, "threshold_metric": opts.threshold_metric}
-    tensors = dict(final.tensors)
+    parts = final.parts()
     metrics = rep.metrics | {"train_seconds": round(seconds, 1)}
     options = asdict(used) | {"messages": ds.messages, "command": used.command(),
                               "sample_weighted": plan.sample_weight is not None}
     thresholds = rep.thresholds
     if studio is not None:
+        ext = studio.extensions
+        parts = replace(parts, domain=ext.domain, synopsis=ext.synopsis, fusion=ext.fusion,
+                        synopsis_thresholds=ext.synopsis_thresholds)
         thresholds = studio.thresholds
-        tensors.update(studio.tensors)
-        head_config["studio"] = studio.config
         metrics["studio"] = studio.metrics
         options["studio_films"] = studio.films
+    head_type, head_config, tensors = parts.saved(compact=opts.compact)
+    head_config["threshold_metric"] = opts.threshold_metric
     return ModelArtifact(
         genres=ds.genres, thresholds=thresholds, backbone=ds.backbone, preprocess_version=ds.preprocess_version,
-        feature_set=ds.feature_set, head_type=final.candidate.head_type, head_config=head_config, tensors=tensors,
+        feature_set=ds.feature_set, head_type=head_type, head_config=head_config, tensors=tensors,
         metrics=metrics, data_fingerprint=ds.fingerprint(), training_options=options)
 
 
-def train(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *, movies: Sequence[Movie] = (),
+def train(ds: Dataset, opts: TrainOptions, log: Log = no_log, *, movies: Sequence[Movie] = (),
           progress: ProgressFn = no_progress, cache_dir: Path | None = None,
           sample_weight: np.ndarray | None = None) -> TrainResult:
     """Every stage; returns the artifact unsaved.
@@ -228,8 +233,11 @@ def train(ds: Dataset, opts: TrainOptions, log: Log = _quiet, *, movies: Sequenc
         cv = cross_validate(plan, opts, log, progress=progress, cache_dir=cache_dir)
         rep = report(plan, cv, opts)
         final = fit_final(plan, cv, opts, log)
-    studio = fit_extensions(ds, movies, final.tensors, final.feature_slice, labels=plan.ds.Y, oof=cv.nested.oof,
-                            poster_thresholds=rep.thresholds, opts=opts, log=log) if extended else None
+    studio = None
+    if extended:
+        general_model = poster_model(plan.ds, final.parts(), rep.thresholds, compact=opts.compact)
+        studio = fit_extensions(ds, movies, general_model, labels=plan.ds.Y, oof=cv.nested.oof,
+                                poster_thresholds=rep.thresholds, opts=opts, log=log)
     seconds = time.perf_counter() - t_start  # the whole training, studio extensions included
     artifact = build_artifact(plan, cv, rep, final, opts, seconds=seconds, studio=studio)
     return TrainResult(artifact, cv.selection, cv.nested, rep.evaluation, seconds, cv.fold_cache,

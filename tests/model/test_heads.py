@@ -1,7 +1,9 @@
-"""Heads on synthetic separable data: they learn, the exported module replays them, they follow scikit-learn's
-estimator contract, and bad inputs or settings are refused with a message naming them."""
+"""Poster heads on synthetic separable data: they learn, their saved form and their torch view replay them, they
+follow scikit-learn's estimator contract, and bad inputs or settings are refused with a message naming them."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -10,20 +12,18 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
 from postergenre.errors import ModelError, PosterGenreError
-from postergenre.model import head_forward
-from postergenre.model.head_types import HEAD_TYPES
 from postergenre.labelled.metrics import macro_auc
-from postergenre.model.head_module import build_module
-from postergenre.training.heads import HEADS, LogRegHead, MLPHead, make_head
-from postergenre.training.search import Candidate, candidates_for, nested_cv, parse_params, search
-from postergenre.labelled.split import kfold
+from postergenre.model.heads import LogRegHead, MLPHead, head_names, make_head, param_names
+from postergenre.model.parts import get_part
+from postergenre.training.search import candidates_for
 
 
 def _data(n: int = 800, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Embedding-like data: a 6-dim latent drives both the features (plus noise) and the genre logits."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, 6))
-    X = (z @ rng.normal(size=(6, d)) + 0.3 * rng.normal(size=(n, d))) * rng.uniform(0.5, 5, size=d) + rng.normal(size=d) * 3
+    X = ((z @ rng.normal(size=(6, d)) + 0.3 * rng.normal(size=(n, d))) * rng.uniform(0.5, 5, size=d)
+         + rng.normal(size=d) * 3)
     X = X.astype(np.float32)
     logits = z @ rng.normal(size=(6, g)) * 1.5 - 1.0
     Y = (rng.random((n, g)) < 1 / (1 + np.exp(-logits))).astype(np.int8)
@@ -32,25 +32,29 @@ def _data(n: int = 800, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndar
 
 @pytest.mark.parametrize("head_type,config", [("logreg", {}), ("logreg", {"pca": 20}),
                                               ("mlp", {"hidden": 32, "pca": 0, "batch_size": 64}),
-                                              pytest.param("mlp", {"hidden": 32, "pca": 20, "loss": "asl", "batch_size": 64},
+                                              pytest.param("mlp", {"hidden": 32, "pca": 20, "loss": "asl",
+                                                                   "batch_size": 64},
                                                            marks=pytest.mark.slow),
                                               pytest.param("ensemble", {"mlp.hidden": 16, "mlp.batch_size": 64},
                                                            marks=pytest.mark.slow)])
-def test_head_learns_and_module_replays_it(head_type: str, config: dict) -> None:
+def test_head_learns_and_its_saved_form_and_torch_view_replay_it(head_type: str, config: dict) -> None:
     X, Y = _data()
     tr, te = np.arange(600), np.arange(600, 800)
     head = make_head(head_type, config).fit(X[tr], Y[tr])
     p = head.predict_proba(X[te])
     assert p.shape == (200, 4) and np.all((p >= 0) & (p <= 1))
     assert macro_auc(Y[te], p) > 0.8
-    # The exported module on a wider "full" vector slices its own columns and gives the same probabilities.
-    full = np.concatenate([np.zeros((200, 5), np.float32), X[te], np.ones((200, 3), np.float32)], axis=1)
-    mod = build_module(head_type, head.export(), (5, 45))
+    # Saved (tensors + JSON config) and read back by its registry name: the same head, bit for bit.
+    back = get_part(head_type).from_saved(head.to_tensors(), json.loads(json.dumps(head.config())))
+    assert type(back) is type(head) and back.config() == head.config()
+    np.testing.assert_array_equal(back.predict_proba(X[te]), p)
+    # Compact: float16 matrices move the probabilities by far less than a threshold matters.
+    small = get_part(head_type).from_saved(head.to_tensors(compact=True), head.config())
+    assert np.abs(small.predict_proba(X[te]) - p).max() < 1e-3
+    # The torch view (what Grad-CAM differentiates) gives the same probabilities.
     with torch.no_grad():
-        replay = torch.sigmoid(mod(torch.from_numpy(full))).numpy()
-    np.testing.assert_allclose(replay, p, atol=1e-5)
-    # The torch-free forward pass gives the same probabilities.
-    np.testing.assert_allclose(head_forward.probabilities(head.export(), (5, 45), full), p, atol=1e-5)
+        replay = torch.sigmoid(head.torch_view()(torch.from_numpy(X[te]))).numpy()
+    np.testing.assert_allclose(replay, p, atol=1e-6)
     # Same seed, same weights: no hidden state between fits.
     again = make_head(head_type, config).fit(X[tr], Y[tr]).predict_proba(X[te])
     np.testing.assert_allclose(again, p, atol=1e-5)
@@ -73,30 +77,8 @@ def test_heads_validate_inputs() -> None:
         fitted.predict_proba(X[:, :10])
 
 
-@pytest.mark.slow
-def test_grid_parsing_and_nested_search_pick_a_sane_candidate() -> None:
-    assert parse_params(["l2=1e-3,0.1", "loss=asl"]) == {"l2": [1e-3, 0.1], "loss": ["asl"]}
-    with pytest.raises(PosterGenreError, match="KEY=VALUE"):
-        parse_params(["l2"])
-    cands = candidates_for("logreg", {"l2": [1e-4, 10.0]})
-    assert [c.label for c in cands] == ["logreg(l2=0.0001)", "logreg(l2=10.0)"]
-    with pytest.raises(PosterGenreError, match="not a logreg setting"):
-        candidates_for("logreg", {"hidden": [3]})
-    # Without a search the measured winner; a search is opt-in.
-    assert [c.label for c in candidates_for("logreg")] == ["logreg(l2=0.003)"]
-    assert len(candidates_for("logreg", search=True)) == 3
-    assert {c.head_type for c in candidates_for("auto")} == {"logreg", "mlp"}
-    X, Y = _data(600)
-    folds = kfold(Y, None, 3, seed=0)
-    res = search(cands, X, Y, folds)
-    assert res.best == Candidate("logreg", (("l2", 1e-4),))  # a huge penalty flattens the weights
-    nested = nested_cv(cands, X, Y, np.arange(len(Y)), folds, inner_folds=2)
-    assert not np.isnan(nested.oof).any() and len(nested.chosen) == 3 and len(nested.inner_tables) == 3
-    assert macro_auc(Y, nested.oof) > 0.8
-
-
 def test_heads_follow_the_sklearn_estimator_contract() -> None:
-    assert tuple(HEADS) == HEAD_TYPES  # the torch-free list of names matches the estimators
+    assert head_names() == ["logreg", "mlp", "ensemble"]  # the registry names every head `train --head` takes
     head = MLPHead(hidden=16, batch_size=64)
     assert head.get_params()["hidden"] == 16 and head.get_params()["max_epochs"] == 60
     assert not [a for a in vars(head) if a.endswith("_")]  # nothing learned before fit
@@ -110,6 +92,11 @@ def test_heads_follow_the_sklearn_estimator_contract() -> None:
     assert twin.set_params(hidden=8).hidden == 8
     ensemble = make_head("ensemble", {"logreg.l2": 0.1, "mlp__hidden": 8})
     assert ensemble.get_params()["logreg__l2"] == 0.1 and ensemble.get_params()["mlp__hidden"] == 8
+    assert param_names("ensemble") == sorted(k for k in ensemble.get_params() if k not in ("logreg", "mlp"))
+    with pytest.raises(PosterGenreError, match="unknown ensemble setting.*mlp__depth"):
+        make_head("ensemble", {"mlp.depth": 2})
+    with pytest.raises(ModelError, match="unknown logreg setting"):  # settings read from a model file
+        get_part("logreg").from_saved(head.to_tensors(), {"hidden": 3})
     grid = list(ParameterGrid({"l2": [1e-3, 1e-1]}))
     assert [LogRegHead(**g).l2 for g in grid] == [1e-3, 1e-1]
 
