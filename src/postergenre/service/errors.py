@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from ..errors import FetchError, ModelError, NotAnImageError, PosterGenreError
+from ..errors import ConflictError, FetchError, ModelError, NotAnImageError, NotFoundError, PosterGenreError
 
 logger = logging.getLogger("postergenre.service")
 FETCH_MESSAGE = ("The poster could not be downloaded from that web address. Check that the link opens the image "
@@ -25,6 +25,10 @@ CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; logged, nev
 def status_for(exc: PosterGenreError) -> int:
     if isinstance(exc, NotAnImageError):
         return 415
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, ModelError):
         return 503  # the server's model or data folder is not ready for this request
     return 422  # bad image, refused or failed URL, unknown genre, ...
