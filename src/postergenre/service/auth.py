@@ -23,6 +23,7 @@ other addresses are never affected.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -69,8 +70,7 @@ class WrongTokenThrottle:
         """Seconds this address must wait before its credentials are checked again (0: now)."""
         with self._lock:
             _, until = self._failures.get(address, (0, 0.0))
-        wait = until - self.clock()
-        return int(wait) + 1 if wait > 0 else 0
+        return max(0, math.ceil(until - self.clock()))
 
     def failed(self, address: str) -> None:
         with self._lock:

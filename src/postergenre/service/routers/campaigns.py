@@ -32,6 +32,7 @@ CampaignId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{12}$", description="Th
 VariantId = Annotated[int, PathParam(ge=1, description="The variant's id.")]
 _VARIANTS_PATH = re.compile(r"^/v1/campaigns/[^/]+/variants$")
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed request body."},
     401: {"model": ErrorResponse, "description": "No valid token or session."},
     403: {"model": ErrorResponse, "description": "A cross-site request that would change something."},
     404: {"model": ErrorResponse, "description": "No such campaign or variant."},
@@ -135,7 +136,9 @@ _UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": 
         "description": f"One or more poster files (a campaign holds at most {MAX_VARIANTS})."}}}}}}}
 
 
-@router.post("/{campaign_id}/variants", status_code=201, response_model=schemas.VariantsAdded, responses=ERRORS,
+@router.post("/{campaign_id}/variants", status_code=201, response_model=schemas.VariantsAdded,
+             responses={200: {"model": schemas.VariantsAdded, "description": "Nothing new: the campaign already "
+                                                                            "holds every poster sent."}, **ERRORS},
              openapi_extra=_UPLOAD, summary="Add poster variants: each is read and stored with its reading")
 async def add_variants(campaign_id: CampaignId, request: Request, state: AdmittedDep,
                        member: MemberDep) -> Any:

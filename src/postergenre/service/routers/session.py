@@ -16,6 +16,7 @@ from ..state import MemberDep, StateDep
 
 router = APIRouter(prefix="/v1", tags=["team"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed request body."},
     401: {"model": ErrorResponse, "description": "No valid token or session."},
     403: {"model": ErrorResponse, "description": "A cross-site request."},
     429: {"model": ErrorResponse, "description": "Too many wrong tokens from this address (see Retry-After)."}}
