@@ -138,10 +138,10 @@ class TeamStore:
     def member_for_session(self, value: str) -> str | None:
         """The member of a live session, or None (unknown, expired, or its member removed)."""
         wanted = hash_secret(value)
-        row = self.conn.execute("SELECT id_hash, member FROM team_sessions WHERE id_hash = ? AND expires_at > ?",
-                                (wanted, utc_now())).fetchone()
+        rows = self.conn.execute("SELECT id_hash, member FROM team_sessions WHERE id_hash = ? AND expires_at > ?",
+                                 (wanted, utc_now())).fetchall()  # all: no statement left open on a snapshot
         # The lookup is by hash of a 256-bit random value: its timing says nothing usable about a session.
-        return row[1] if row and hmac.compare_digest(row[0].encode(), wanted.encode()) else None
+        return rows[0][1] if rows and hmac.compare_digest(rows[0][0].encode(), wanted.encode()) else None
 
     def close_session(self, value: str) -> None:
         with transaction(self.conn) as conn:

@@ -142,6 +142,7 @@ _UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": 
              openapi_extra=_UPLOAD, summary="Add poster variants: each is read and stored with its reading")
 async def add_variants(campaign_id: CampaignId, request: Request, state: AdmittedDep,
                        member: MemberDep) -> Any:
+    await _stored(state, lambda store: store.get(campaign_id))  # 404 before an upload is read for nothing
     posters, _ = await read_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=())
 
     def run(store: CampaignStore) -> tuple[work.AddResult, dict[str, Any]]:
