@@ -100,6 +100,7 @@ def test_a_campaign_is_kept_ranked_with_todays_rule_and_deleted_with_its_files(a
     poster = c.get(first["poster_url"], headers=api.bob)
     assert poster.content == variants[0][1] and poster.headers["cache-control"].startswith("private")
     assert c.get(first["poster_url"]).status_code == 401
+    assert c.get(f"/v1/posters/{first['sha256']}", headers=api.bob).status_code == 404  # not a catalog poster
 
     edited = c.patch(url, headers=api.bob, json={"synopsis": "Two brothers build a rocket in their garden."})
     assert edited.status_code == 200 and edited.json()["stale_readings"] == 0

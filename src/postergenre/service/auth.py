@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio
 import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,6 +43,8 @@ LOGIN_PATH = "/v1/session"
 PUBLIC_PATHS = frozenset({"/healthz", "/", "/docs"})
 PUBLIC_PREFIXES = ("/static/",)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DRAIN_BYTES = 1 << 20  # a refused request's body read and dropped (a poster or less), so its answer arrives whole
+DRAIN_S = 2.0
 NEEDS_TOKEN = ("this server asks for a team member's token: send the header 'Authorization: Bearer <token>', or log "
                "in on the page (the server's owner gives tokens with `postergenre team add NAME`)")
 WRONG_TOKEN = "the token or session is not valid (wrong, expired, or its team member was removed)"
@@ -173,35 +176,55 @@ class TeamAccessGuard:
         if token is not None or session is not None:
             wait = access.throttle.retry_after(address)
             if wait:
-                await _refuse(send, 429, "too many wrong tokens from this address; wait and try again",
+                await _refuse(scope, receive, send, 429, "too many wrong tokens from this address; wait and try again",
                               {"retry-after": str(wait)})
                 return
             member = await anyio.to_thread.run_sync(access.member_for, token, session)
             if member is None:
                 access.throttle.failed(address)
-                await _refuse(send, 401, WRONG_TOKEN, {"www-authenticate": "Bearer"})
+                await _refuse(scope, receive, send, 401, WRONG_TOKEN, {"www-authenticate": "Bearer"})
                 return
             access.throttle.succeeded(address)
             via = "token" if token is not None else "session"
         elif access.required:
-            await _refuse(send, 401, NEEDS_TOKEN, {"www-authenticate": "Bearer"})
+            await _refuse(scope, receive, send, 401, NEEDS_TOKEN, {"www-authenticate": "Bearer"})
             return
         else:
             member, via = access.owner, "open"
         if scope["method"] in UNSAFE_METHODS and via != "token":
             verdict = same_origin(scope, headers)
             if verdict is False or (verdict is None and via == "session"):
-                await _refuse(send, 403, CROSS_SITE)
+                await _refuse(scope, receive, send, 403, CROSS_SITE)
                 return
         state["member"], state["access"] = member, via
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-    """A JSON error before the body was read; the connection closes (the client may still be sending a body)."""
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str,
+                  headers: dict[str, str] | None = None) -> None:
+    """A JSON error, the request's body read and dropped first when it is small (closing on unread bytes resets the
+    connection, and the client may never see the answer); a bigger upload is not read at all, and the connection
+    closes after the answer (curl asks `Expect: 100-continue` before such a body, so it gets the answer cleanly)."""
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    drained = not (declared.isdigit() and int(declared) > DRAIN_BYTES) and await _drain(receive)
     payload = json.dumps({"error": message}).encode()
     extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    close = [] if drained else [(b"connection", b"close")]
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close"), *extra]})
+                            *close, *extra]})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _drain(receive: Receive) -> bool:
+    """Read and drop the request body if it is at most DRAIN_BYTES and arrives within DRAIN_S; whether it did."""
+    received = 0
+    with anyio.move_on_after(DRAIN_S):
+        while received <= DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return received <= DRAIN_BYTES
+    return False
