@@ -59,22 +59,23 @@ def campaign_body(view: work.CampaignView) -> dict[str, Any]:
     return body
 
 
-async def _stored(state: ServiceState, fn: Callable[[CampaignStore], T]) -> T:
-    """`fn(store)` in a worker thread, on a connection of its own."""
+def _on_store(state: ServiceState, fn: Callable[[CampaignStore], T]) -> Callable[[], T]:
+    """`fn(store)` on a connection of its own, to run in a worker thread."""
     def run() -> T:
         with state.campaigns() as store:
             return fn(store)
 
-    return await anyio.to_thread.run_sync(run)
+    return run
+
+
+async def _stored(state: ServiceState, fn: Callable[[CampaignStore], T]) -> T:
+    """Database work: a plain worker thread."""
+    return await anyio.to_thread.run_sync(_on_store(state, fn))
 
 
 async def _modelled(state: ServiceState, fn: Callable[[CampaignStore], T]) -> T:
-    """`fn(store)` in an inference slot (the caller holds an admission: AdmittedDep)."""
-    def run() -> T:
-        with state.campaigns() as store:
-            return fn(store)
-
-    return await state.gate.run(run)
+    """Work that uses the model: an inference slot (the caller holds an admission: AdmittedDep)."""
+    return await state.gate.run(_on_store(state, fn))
 
 
 def _view(state: ServiceState, store: CampaignStore, campaign_id: str) -> dict[str, Any]:
