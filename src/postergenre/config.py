@@ -26,6 +26,12 @@ class Paths:
         return self.home / "posters"
 
     @property
+    def campaign_posters(self) -> Path:
+        """The team's campaign posters: confidential, kept apart from the catalog's store (never embedded or
+        trained on unless someone adds them to the catalog on purpose)."""
+        return self.home / "campaigns" / "posters"
+
+    @property
     def models(self) -> Path:
         return self.home / "models"
 

@@ -46,3 +46,11 @@ class EmptySelectionError(PosterGenreError):
 
 class ModelError(PosterGenreError):
     """A model artifact is missing, corrupt, or incompatible with the data it is used on."""
+
+
+class NotFoundError(PosterGenreError):
+    """A stored thing named by the user (a campaign, a variant, a team member) does not exist (service: 404)."""
+
+
+class ConflictError(PosterGenreError):
+    """The request contradicts what is stored: a name already taken, a campaign already full (service: 409)."""

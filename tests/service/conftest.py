@@ -62,15 +62,16 @@ def catalog_posters(small_home: Path) -> list[Poster]:
 
 
 class ServerThread:
-    """A real uvicorn server for `app` on a free 127.0.0.1 port, in a daemon thread; `config`: more
-    uvicorn.Config settings (e.g. the guarded protocol `postergenre serve` uses)."""
+    """A real uvicorn server for `app` on a free port, in a daemon thread; `config`: more uvicorn.Config settings
+    (e.g. the guarded protocol `postergenre serve` uses). `bind="0.0.0.0"` listens beyond loopback, as a team's
+    server does; the tests still send their traffic to 127.0.0.1 only (`url`)."""
 
-    def __init__(self, app, **config):
+    def __init__(self, app, *, bind: str = "127.0.0.1", **config):
         import uvicorn
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((bind, 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **config))

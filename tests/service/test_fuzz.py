@@ -22,21 +22,29 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+CAMPAIGN = "/v1/campaigns/{campaign_id}"
 WITH_INPUT = [("POST", "/v1/predict"), ("POST", "/v1/similar"), ("POST", "/v1/compare"), ("POST", "/v1/compare/sheet"),
-              ("POST", "/v1/brief"), ("GET", "/v1/posters/{sha256}")]
-WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/v1/rules"), ("GET", "/v1/filters"),
-                 ("GET", "/healthz")]
+              ("POST", "/v1/brief"), ("GET", "/v1/posters/{sha256}"), ("POST", "/v1/campaigns"),
+              ("GET", CAMPAIGN), ("PATCH", CAMPAIGN), ("DELETE", CAMPAIGN), ("POST", f"{CAMPAIGN}/variants"),
+              ("DELETE", f"{CAMPAIGN}/variants/{{variant_id}}"), ("GET", f"{CAMPAIGN}/variants/{{variant_id}}/poster"),
+              ("POST", f"{CAMPAIGN}/reread"), ("GET", f"{CAMPAIGN}/brief"), ("POST", "/v1/session")]
+WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/v1/rules"), ("GET", "/v1/filters"), ("GET", "/healthz"),
+                 ("GET", "/v1/campaigns"), ("GET", "/v1/session"), ("DELETE", "/v1/session")]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
-def api_schema(predictor, small_home):
+def api_schema(predictor, small_home, tmp_path_factory):
+    import shutil
+
+    from postergenre.service import ServiceSettings
     from postergenre.service.app import create_app
 
+    home = tmp_path_factory.mktemp("fuzz") / "home"  # a copy: fuzzed campaigns are written to it
+    shutil.copytree(small_home, home)
     # Its own app: the in-process ASGI client runs it on another event loop than the uvicorn fixture's.
-    from postergenre.service import ServiceSettings
-
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(ServiceSettings(home=small_home, allowed_hosts=("*",)), predictor=predictor))
+    app = create_app(ServiceSettings(home=home, allowed_hosts=("*",)), predictor=predictor)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 def test_every_operation_is_fuzzed(api_schema):

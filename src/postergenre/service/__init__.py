@@ -35,3 +35,21 @@ class ServiceSettings:
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     runtime: str = "auto"
+    require_token: bool = False  # every request needs a team member's token (service/auth.py)
+
+
+def needs_token(host: str, require_token: bool = False) -> bool:
+    """Whether a server bound to `host` asks every request for a token: beyond loopback always (anyone on the
+    network could call it), on loopback only when asked. Decided once, from how the server was started; a host
+    name other than localhost counts as beyond loopback (it may resolve to any address)."""
+    import ipaddress
+
+    if require_token:
+        return True
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return True

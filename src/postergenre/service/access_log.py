@@ -1,4 +1,8 @@
-"""One structured (JSON) log line per request: method, path, status, milliseconds.
+"""One structured (JSON) log line per request: method, path, status, milliseconds, client, team member.
+
+It names the member (`auth.TeamAccessGuard` sets it) and never a poster's file name or a synopsis: those travel in
+request bodies, which are not logged, and no path or logged field carries them (campaigns and variants are named by
+id; the query string is left out).
 
 JSON lines can be grepped and loaded by log tooling without parsing free text; uvicorn's own access
 log is switched off by `postergenre serve` so each request is logged exactly once.
@@ -45,4 +49,5 @@ class AccessLog:
                 "status": status,
                 "ms": round((time.perf_counter() - start) * 1000, 1),
                 "client": client[0] if client else None,
+                "member": scope.get("state", {}).get("member"),
             }))

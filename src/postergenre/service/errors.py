@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from ..errors import FetchError, ModelError, NotAnImageError, PosterGenreError
+from ..errors import ConflictError, FetchError, ModelError, NotAnImageError, NotFoundError, PosterGenreError
 from ..safe_text import without_bidi_controls
 
 logger = logging.getLogger("postergenre.service")
@@ -26,6 +26,10 @@ CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; logged, nev
 def status_for(exc: PosterGenreError) -> int:
     if isinstance(exc, NotAnImageError):
         return 415
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, ModelError):
         return 503  # the server's model or data folder is not ready for this request
     return 422  # bad image, refused or failed URL, unknown genre, ...

@@ -1,4 +1,12 @@
-"""Host allow-list: a browser tricked by DNS rebinding sends the attacker's host name, which is refused here."""
+"""Host allow-list: a browser tricked by DNS rebinding sends the attacker's host name, which is refused here.
+
+It guards the open server (127.0.0.1 without --require-token), where it is the only thing between a rebinding page
+and the data. A server that asks for tokens (bound beyond loopback) answers any Host by default (`serve` picks "*"),
+so colleagues reach it by its LAN name or address: a rebinding page holds no credential to send (the session cookie
+belongs to the server's real host name and is SameSite=Strict; a token is never in the page), so it gets the same 401
+as any stranger, and the allow-list would only stand between colleagues and the server. `--allowed-hosts` still
+narrows it for those who want both.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from ..campaigns.store import CampaignStore
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
 from ..model.artifact import CARD_FILE
@@ -17,6 +18,7 @@ from ..posters.fetch import FetchLimits
 from ..posters.store import PosterStore
 from ..predict.predictor import Predictor
 from . import ServiceSettings
+from .auth import TeamAccess
 from .limits import AdmissionGate
 
 logger = logging.getLogger("postergenre.service")
@@ -31,6 +33,7 @@ class ServiceState:
     fetch_gate: AdmissionGate
     fetch_limits: FetchLimits
     store: PosterStore
+    access: TeamAccess
     card_markdown: str = ""
     similar_error: str | None = None
     filters: dict[str, Any] = field(default_factory=dict)
@@ -49,7 +52,12 @@ class ServiceState:
             fetch_limits=FetchLimits(timeout_s=10.0, max_bytes=settings.max_upload_bytes, retries=1,
                                      allow_private_hosts=settings.allow_private_urls),
             store=PosterStore(paths.posters),
+            access=TeamAccess(paths.db, required=settings.require_token),
         )
+        with state.campaigns(sweep=True) as campaigns:  # sweeps what a killed writer left
+            if campaigns.last_sweep.removed:
+                logger.warning("removed %d poster files and temporaries a killed writer left in %s",
+                               campaigns.last_sweep.removed, paths.campaign_posters)
         card = Path(predictor.model_dir) / CARD_FILE if predictor.model_dir else None
         state.card_markdown = card.read_text(encoding="utf-8") if card and card.is_file() else "(this model has no card)"
         try:
@@ -64,6 +72,11 @@ class ServiceState:
             logger.warning("comparable titles unavailable: %s", exc)
             state.similar_error = str(exc)
         return state
+
+    def campaigns(self, *, sweep: bool = False) -> CampaignStore:
+        """The campaign tables, on a connection of its own (one per request, used from a worker thread: a write
+        waiting for another process's lock holds up nothing else)."""
+        return CampaignStore(self.paths.db, self.paths.campaign_posters, sweep=sweep)
 
 
 def _filter_choices(movies: Any) -> dict[str, Any]:
@@ -98,3 +111,11 @@ async def admitted(state: StateDep) -> AsyncIterator[ServiceState]:
 
 
 AdmittedDep = Annotated[ServiceState, Depends(admitted)]
+
+
+def get_member(request: Request) -> str:
+    """The team member making the request (set by `auth.TeamAccessGuard`; an open server's owner without a token)."""
+    return request.state.member
+
+
+MemberDep = Annotated[str, Depends(get_member)]
