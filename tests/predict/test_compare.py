@@ -44,7 +44,8 @@ def test_genre_typical_posters_rank_above_atypical_ones(predictor, shared_data: 
     sheet = write_sheet(result, tmp_path / "out" / "sheet.html")
     page = sheet.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and page.count('class="card') == len(typical) + len(atypical)
-    assert "#1 " + result.variants[0].source in page
+    assert f"#1 <bdi>{result.variants[0].source}</bdi>" in page  # user text isolated (issue 26)
+    assert page.count('class="card best') == sum(v.best for v in result.variants) <= 1  # the decided "best"
 
 
 def test_scores_reward_all_targets(predictor, three_posters: list[Path]) -> None:

@@ -61,55 +61,57 @@ def _with_pictures(variants) -> None:
         v.heatmaps = {g: rng.random((7, 7)) for g in v.target_strength}
 
 
-def brief_page(core) -> Page:
+def brief_page(core, hostile: str = HOSTILE) -> Page:
     from postergenre.predict.audiences import AudienceGroup
-    from postergenre.predict.brief import build_brief
+    from postergenre.predict.brief import BriefFilm, build_brief
     from postergenre.predict.results import PosterFailure
     from postergenre.predict.similar import SimilarTitle
     from postergenre.render.brief import render_brief
 
-    names = [f"a {HOSTILE}.jpg", f"b {HOSTILE}.png"]
+    names = [f"a {hostile}.jpg", f"b {hostile}.png"]
     uploads = [reading(f"/in/{names[0]}", CLEAN), reading(f"/in/{names[1]}", LOUD, poster=False),
-               PosterFailure(f"/in/{HOSTILE}.gif", f"/in/{HOSTILE}.gif: not an image")]
-    brief = build_brief(core, uploads, synopsis=f"A cloud who cannot rain {HOSTILE}", intended="Family, Adventure",
-                        title=f"Film {HOSTILE}")
+               PosterFailure(f"/in/{hostile}.gif", f"/in/{hostile}.gif: not an image")]
+    film = BriefFilm("tt0000002", f"Catalogued {hostile}", ("Family", f"Drama {hostile}"), f"A plot {hostile}")
+    brief = build_brief(core, uploads, synopsis=f"A cloud who cannot rain {hostile}", intended="Family, Adventure",
+                        title=f"Film {hostile}", film=film)
     _with_pictures([v.score for v in brief.variants])
-    title = SimilarTitle("tt0000001", f"Title {HOSTILE}", 1999, ["Family"], 0.8, "0" * 64, rating="PG",
-                         collections=[f"studio {HOSTILE}"])
+    title = SimilarTitle("tt0000001", f"Title {hostile}", 1999, ["Family"], 0.8, "0" * 64, rating="PG",
+                         collections=[f"studio {hostile}"])
     brief = replace(brief, audiences={"available": True, "basis": "Titles like the closest variant.", "note": ""},
-                    groups=[AudienceGroup("Family", [title], [f"seed {HOSTILE}"], 1)])
-    return Page("brief", render_brief(brief), [f"Film {HOSTILE}", *names, f"/in/{HOSTILE}.gif: not an image",
-                                               f"Title {HOSTILE} (1999)", f"studio {HOSTILE}", f"seed {HOSTILE}"])
+                    groups=[AudienceGroup("Family", [title], [f"seed {hostile}"], 1)])
+    return Page("brief", render_brief(brief), [f"Film {hostile}", *names, f"/in/{hostile}.gif: not an image",
+                                               f"Title {hostile} (1999)", f"studio {hostile}", f"seed {hostile}",
+                                               f"Drama {hostile}"])
 
 
-def sheet_page() -> Page:
+def sheet_page(hostile: str = HOSTILE) -> Page:
     from postergenre.predict.compare import rank_variants
     from postergenre.predict.results import PosterFailure
     from postergenre.render.sheet import render_sheet
 
-    sources = [f"/in/a {HOSTILE}.jpg", f"/in/b {HOSTILE}.png"]
+    sources = [f"/in/a {hostile}.jpg", f"/in/b {hostile}.png"]
     result = rank_variants([reading(sources[0], CLEAN), reading(sources[1], LOUD, poster=False),
-                            PosterFailure(f"/in/{HOSTILE}.gif", f"/in/{HOSTILE}.gif: not an image")],
+                            PosterFailure(f"/in/{hostile}.gif", f"/in/{hostile}.gif: not an image")],
                            ["Family", "Adventure"])
     _with_pictures(result.variants)
-    return Page("sheet", render_sheet(result, title=f"Variants {HOSTILE}"),
-                [f"Variants {HOSTILE}", *sources, f"/in/{HOSTILE}.gif: not an image"])
+    return Page("sheet", render_sheet(result, title=f"Variants {hostile}"),
+                [f"Variants {hostile}", *sources, f"/in/{hostile}.gif: not an image"])
 
 
-def dataset_page() -> Page:
+def dataset_page(hostile: str = HOSTILE) -> Page:
     from postergenre.catalog.records import Movie
     from postergenre.catalog.stats import stats_of
     from postergenre.render.dataset_report import render_dataset_report
 
-    movies = [Movie(imdb_id=f"tt{i:07d}", title=f"Title {HOSTILE}", year=1990 + i,
-                    genres=(f"Drama {HOSTILE}",) + (("Family",) if i % 2 else ()), content_rating=f"PG {HOSTILE}",
-                    plot=f"A plot {HOSTILE}", collections=(f"studio {HOSTILE}",), poster_status="ok",
+    movies = [Movie(imdb_id=f"tt{i:07d}", title=f"Title {hostile}", year=1990 + i,
+                    genres=(f"Drama {hostile}",) + (("Family",) if i % 2 else ()), content_rating=f"PG {hostile}",
+                    plot=f"A plot {hostile}", collections=(f"studio {hostile}",), poster_status="ok",
                     poster_width=300, poster_height=450) for i in range(12)]
-    return Page("dataset", render_dataset_report(movies, stats_of(movies), f"Report {HOSTILE}"),
-                [f"Drama {HOSTILE}", f"PG {HOSTILE}"])
+    return Page("dataset", render_dataset_report(movies, stats_of(movies), f"Report {hostile}"),
+                [f"Drama {hostile}", f"PG {hostile}"])
 
 
-def evaluation_page(folder: Path) -> Page:
+def evaluation_page(folder: Path, hostile: str = HOSTILE) -> Page:
     from postergenre.evaluation.gallery import best_and_worst
     from postergenre.labelled.metrics import evaluate_predictions
     from postergenre.model.thresholds import choose_thresholds
@@ -120,34 +122,34 @@ def evaluation_page(folder: Path) -> Page:
         posters.append(folder / f"p{i}.jpg")
         drawn_poster(i).save(posters[-1], quality=85)
     rng = np.random.default_rng(1)
-    genres = ["Family", f"Drama {HOSTILE}"]
+    genres = ["Family", f"Drama {hostile}"]
     y = (rng.random((40, 2)) < 0.4).astype(int)
     p = np.clip(0.3 + 0.4 * (y - 0.5) + rng.normal(0, 0.2, y.shape), 0.01, 0.99)
     result = evaluate_predictions(y, p, choose_thresholds(y, p), genres, bootstrap=20)
     quality = {"n_movies": 40, "bootstrap_resamples": 20, "family_auc": 0.7, "micro_f1": {"value": 0.5},
                "macro_auc": {"value": 0.71, "ci_low": 0.6, "ci_high": 0.8}}
-    result["segments"] = [{"segment": f"collection studio {HOSTILE}", "measures": "memory",
+    result["segments"] = [{"segment": f"collection studio {hostile}", "measures": "memory",
                            "signals": {"poster": quality, "poster + synopsis": {"n_movies": 0, "note": "no synopsis"}}}]
     result["confusion"] = {"genres": genres, "signals": {"poster": {"n_movies": 40, "true_counts": [10, 12],
                                                                     "decided": [[8, 3], [2, 9]]}}}
-    titles = [f"Movie {i} {HOSTILE}" for i in range(40)]
+    titles = [f"Movie {i} {hostile}" for i in range(40)]
     gallery = best_and_worst(y, p, genres, [f"tt{i:07d}" for i in range(40)], titles,
                              lambda i: posters[i] if i else None, n=2)
-    out = write_evaluation_report(result, y, p, genres, folder / "report.html", title=f"Evaluation {HOSTILE}",
-                                  notes=[f"Model: /models/{HOSTILE}"], relation=f"overlap {HOSTILE}", gallery=gallery)
+    out = write_evaluation_report(result, y, p, genres, folder / "report.html", title=f"Evaluation {hostile}",
+                                  notes=[f"Model: /models/{hostile}"], relation=f"overlap {hostile}", gallery=gallery)
     shown = {e.title for g in gallery for e in g.best + g.worst}
     return Page("evaluation", out.read_text(encoding="utf-8"),
-                [f"Evaluation {HOSTILE}", f"Model: /models/{HOSTILE}", f"collection studio {HOSTILE}", *sorted(shown)])
+                [f"Evaluation {hostile}", f"Model: /models/{hostile}", f"collection studio {hostile}", *sorted(shown)])
 
 
-def card_page() -> Page:
+def card_page(hostile: str = HOSTILE) -> Page:
     """The bundled model's card with a hostile note, command and collection name, as the service's HTML view."""
     from postergenre.model.artifact import DEFAULT_MODEL_DIR
     from postergenre.render.model_card import card_html, model_card
 
     meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text(encoding="utf-8"))
-    meta["training_options"] |= {"note": f"Note {HOSTILE}", "command": f"postergenre train --note '{HOSTILE}'"}
-    meta["data_fingerprint"].setdefault("profile", {})["collections"] = {f"studio {HOSTILE}": 3}
+    meta["training_options"] |= {"note": f"Note {hostile}", "command": f"postergenre train --note '{hostile}'"}
+    meta["data_fingerprint"].setdefault("profile", {})["collections"] = {f"studio {hostile}": 3}
     return Page("card", card_html(model_card(meta)), [])
 
 

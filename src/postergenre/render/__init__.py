@@ -3,6 +3,6 @@ and the model card.
 
 Every HTML page renders from an autoescaped template (`environment.render_page`) with the one shared stylesheet
 inlined, so a value is escaped wherever it lands and a page loads nothing from anywhere. This package lays out what
-the data objects of `predict`, `evaluation` and `model` say; it decides nothing (see `layout` for the few
-presentational values the data does not carry yet).
+the data objects of `predict`, `evaluation` and `model` say; it decides nothing: strength bars draw the scale, levels
+and reading order of `model/decisions.py` (`bars`), and "best" is the decided `VariantScore.best`.
 """

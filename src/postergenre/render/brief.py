@@ -11,18 +11,12 @@ from .._version import __version__
 from ..dataurl import image_data_url
 from ..predict.brief import Brief, BriefVariant
 from ..predict.heatmaps import LEGEND, blended
+from .bars import Bar, in_reading_order, strength_bars
 from .environment import render
-from .layout import brief_bar_genres, is_recommended
 
 POSTER_HEIGHT = 190  # CSS pixels of a poster on the page; images are inlined at twice that for sharp print
 HEAT_HEIGHT = 96
-
-
-@dataclass(frozen=True)
-class Bar:
-    genre: str
-    strength: float
-    kind: str  # "target", "unintended" or "" (the fill's colour)
+BARS = 6  # bars per variant: the targets, then the other genres in reading order (more targets: one bar each)
 
 
 @dataclass(frozen=True)
@@ -30,22 +24,23 @@ class BriefCard:
     """What one variant's card shows: the variant itself plus what the page draws from it."""
 
     variant: BriefVariant
-    recommended: bool
     poster: str | None  # data URL
     bars: list[Bar]
+    unintended: list[str]  # decided genres that are not targets, in reading order
     heatmaps: list[tuple[str, str]]  # (genre, data URL)
 
 
 def _card(v: BriefVariant, brief: Brief) -> BriefCard:
     s = v.score
     reading = s.prediction.reading
-    bars = [Bar(g, reading.strength[g], "target" if g in brief.targets else "unintended" if g in s.unintended else "")
-            for g in brief_bar_genres(v, brief.targets)]
+    genres = [*brief.targets, *in_reading_order(reading, leave_out=brief.targets)]
+    bars = strength_bars(reading, genres[:max(BARS, len(brief.targets))], brief.targets)
     poster = (image_data_url(s.image, "JPEG", max_side=POSTER_HEIGHT * 2, quality=82)
               if s.image is not None else None)
     heatmaps = ([(genre, image_data_url(blended(s.image, heat, max_side=HEAT_HEIGHT * 2), "JPEG", quality=80))
                  for genre, heat in s.heatmaps.items()] if s.heatmaps and s.image is not None else [])
-    return BriefCard(v, is_recommended(brief, v), poster, bars, heatmaps)
+    unintended = [g for g in in_reading_order(reading) if g in s.unintended]
+    return BriefCard(v, poster, bars, unintended, heatmaps)
 
 
 def render_brief(brief: Brief) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..catalog.genres import FAMILY_RATINGS
 from ..model.poster_check import REENCODE_MARGIN, flag_above
+from ..safe_text import without_bidi_controls
 from .environment import render
 
 HEADLINE_NAMES = {
@@ -98,7 +99,8 @@ def model_card(meta: dict[str, Any]) -> str:
 
 
 def card_html(markdown: str) -> str:
-    """Model-card Markdown → HTML (raw HTML in the source is escaped, not passed through)."""
+    """Model-card Markdown → HTML (raw HTML in the source is escaped, not passed through). Markdown has no `<bdi>`,
+    so bidirectional controls (in a training note, a collection name) are stripped: none can reverse the page."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(without_bidi_controls(markdown))
