@@ -71,8 +71,9 @@ class Predictor:
              max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> "Predictor":
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
-        `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME); the exported ONNX
-        graph is cached there too. `threads`: 1 is fastest for single posters on a small or shared CPU
+        `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME). The runtime's graph
+        is the installation's (features.graph_store: built once, by `make install` or the first run, and shared by
+        every data folder), so a fresh data folder answers as fast as a used one. `threads`: 1 is fastest for single posters on a small or shared CPU
         (multi-threaded waits collapse under contention).
 
         URL inputs on loopback, private or link-local hosts are refused (as by the service) unless
@@ -80,14 +81,13 @@ class Predictor:
         (default 10 MB, the service's upload cap) are refused before they are read whole. `fetch_limits`
         (posters.fetch.FetchLimits) replaces the URL rules altogether.
         """
-        from ..config import get_paths
+        from ..features.graph_store import GraphStore
 
         folder = Path(model_dir).expanduser() if model_dir is not None else Path(DEFAULT_MODEL_DIR)
         if model_dir is None and not (folder / META_FILE).is_file():
             raise ModelError(f"the bundled default model is missing at {folder}; train one with "
                              "`postergenre train` and pass --model DIR")
-        cache = get_paths(home).home / "runtimes"
-        core = ModelCore.load(folder, runtime=runtime, runtime_cache=cache, threads=threads)
+        core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(), threads=threads)
         return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits, allow_private_urls=allow_private_urls,
                    max_file_bytes=max_file_bytes)
 
