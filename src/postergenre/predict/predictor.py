@@ -8,11 +8,12 @@ rule (decided set, summary, heatmap genres, variant ranking) lives in the core a
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from PIL import Image
@@ -20,14 +21,15 @@ from PIL import Image
 from ..errors import ModelError, PosterGenreError
 from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
 from ..posters.images import DEFAULT_MAX_FILE_BYTES, decode_image
-from .audiences import CatalogAudiences
-from .brief import MAX_VARIANTS as MAX_BRIEF_VARIANTS
-from .brief import Brief, build_brief
-from .compare import CompareResult, rank_variants
 from .core import ModelCore, heatmap_genres, match_genres, split_genre_list
 from .inputs import PosterInput, is_url
 from .results import GenreReading, PosterFailure, PosterPrediction
-from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
+
+if TYPE_CHECKING:  # imported where used: a prediction needs none of them (~25 ms of the CLI's start, issue 26)
+    from .audiences import CatalogAudiences
+    from .brief import Brief
+    from .compare import CompareResult
+    from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
 
 PosterLike = Union[str, Path, bytes, Image.Image, PosterInput]
 """What the Predictor accepts: a file path, an http(s) URL string, raw image bytes, a PIL image, or a resolved CLI
@@ -35,6 +37,11 @@ item."""
 
 DEFAULT_BATCH_SIZE = 2
 """Posters per forward pass in predict_many. On a 2-core CPU 1–2 are fastest; large batches no longer fit the caches."""
+PREDICT_THREADS = min(2, os.cpu_count() or 1)
+"""Intra-op threads of a Predictor's forward pass: one poster's int8 forward takes ~5 CPU ms, ~70% of a warm
+prediction, and splits over two cores with identical outputs (each convolution output, integer arithmetic, and
+each reduction is computed by one thread; checked bitwise on 50 shared posters, fp32 too). Threads never spin
+(features.runtime), so a busy machine costs a wait, not a collapse (issue 26: warm single poster, 2-core machine)."""
 
 
 @dataclass
@@ -67,14 +74,14 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: Path | str | None = None, home: Path | str | None = None, *, fetch_limits: Any = None,
-             runtime: str = "auto", threads: int | None = 1, allow_private_urls: bool = False,
+             runtime: str = "auto", threads: int | None = None, allow_private_urls: bool = False,
              max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> "Predictor":
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
         `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME). The runtime's graph
         is the installation's (features.graph_store: built once, by `make install` or the first run, and shared by
-        every data folder), so a fresh data folder answers as fast as a used one. `threads`: 1 is fastest for single posters on a small or shared CPU
-        (multi-threaded waits collapse under contention).
+        every data folder), so a fresh data folder answers as fast as a used one. `threads`: intra-op threads of
+        the forward pass (default PREDICT_THREADS); a server running several predictions at once wants 1.
 
         URL inputs on loopback, private or link-local hosts are refused (as by the service) unless
         `allow_private_urls=True` (a studio's intranet); downloads and local files larger than `max_file_bytes`
@@ -87,7 +94,8 @@ class Predictor:
         if model_dir is None and not (folder / META_FILE).is_file():
             raise ModelError(f"the bundled default model is missing at {folder}; train one with "
                              "`postergenre train` and pass --model DIR")
-        core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(), threads=threads)
+        core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(),
+                              threads=PREDICT_THREADS if threads is None else threads)
         return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits, allow_private_urls=allow_private_urls,
                    max_file_bytes=max_file_bytes)
 
@@ -238,6 +246,8 @@ class Predictor:
 
     def similarity(self, home: Path | str | None = None) -> CatalogSimilarity:
         """The catalog neighbour index for `home` (built on first use, then reused)."""
+        from .similar import CatalogSimilarity
+
         return self._per_home(self._similar, home, lambda folder: CatalogSimilarity.from_home(
             folder, self.core.spec, genre_profile=self.core.probabilities, vectors=self.core.vector_key,
             runtime=self.core.runtime_name))
@@ -269,6 +279,8 @@ class Predictor:
                 predictions.append(self.predict(x, heatmaps=chosen if heatmaps else False))
             except PosterGenreError as exc:
                 predictions.append(PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None)))
+        from .compare import rank_variants
+
         result = rank_variants(predictions, chosen, synopsis_given=bool(synopsis and synopsis.strip()))
         for v in result.variants:
             v.heatmaps, v.image = v.prediction.heatmaps, v.prediction.image
@@ -280,6 +292,8 @@ class Predictor:
     def audiences(self, home: Path | str | None = None) -> CatalogAudiences:
         """The catalog's ratings and plots for `home` (read on first use, then reused); its plot keywords are fitted
         on the first brief that needs them."""
+        from .audiences import CatalogAudiences
+
         return self._per_home(self._audiences, home, CatalogAudiences.from_home)
 
     def brief(self, xs: Sequence[PosterLike], *, synopsis: str | None = None,
@@ -293,8 +307,10 @@ class Predictor:
         torch). Inputs that cannot be read become failures in the brief; without catalog embeddings the
         audiences part says how to add them.
         """
-        if not 1 <= len(xs) <= MAX_BRIEF_VARIANTS:
-            raise PosterGenreError(f"a brief takes 1 to {MAX_BRIEF_VARIANTS} poster variants, got {len(xs)}")
+        from .brief import MAX_VARIANTS, build_brief
+
+        if not 1 <= len(xs) <= MAX_VARIANTS:
+            raise PosterGenreError(f"a brief takes 1 to {MAX_VARIANTS} poster variants, got {len(xs)}")
         match_genres(split_genre_list(intended), self.genres)  # a typo fails before any work
         # Poster signal only: the story is the brief's one synopsis, never a CSV row's.
         posters = [replace(x, synopsis=None) if isinstance(x, PosterInput) else x for x in xs]
