@@ -204,9 +204,9 @@ def import_breakdown(poster: Path, runs: int = 5) -> dict[str, float]:
                     package = found.group(2).split(".")[0].lstrip("_")
                     package = "stdlib" if package in sys.stdlib_module_names else package
                     totals[package] = totals.get(package, 0.0) + int(found.group(1)) / 1000
-            for package, ms in totals.items():
-                best[package] = min(best.get(package, ms), ms)
-    shown = {p: round(ms, 1) for p, ms in sorted(best.items(), key=lambda kv: -kv[1]) if ms >= 2}
+            for package in {*best, *totals}:  # a package a run did not import cost that run nothing
+                best[package] = min(best.get(package, totals.get(package, 0.0)), totals.get(package, 0.0))
+    shown = {p: round(ms, 1) for p, ms in sorted(best.items(), key=lambda kv: -kv[1]) if ms >= 2}  # the rest: "all"
     return {**shown, "all": round(sum(best.values()), 1)}
 
 

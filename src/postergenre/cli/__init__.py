@@ -8,6 +8,7 @@ module of the command it runs, so `postergenre predict` never loads what `embed`
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -17,6 +18,12 @@ COMMAND_MODULES: dict[str, str] = {
     "train": "model", "evaluate": "model", "predict": "predict", "similar": "predict", "compare": "predict",
     "brief": "brief", "serve": "service",
 }
+
+
+ONE_POSTER_BLAS = frozenset({"predict", "compare"})
+"""Commands whose matrix products are a few posters' (the head, the poster check): OpenBLAS's worker threads cost
+~23 ms of CPU to start with numpy and never get work there, so these run on one BLAS thread unless
+OPENBLAS_NUM_THREADS says otherwise (golden outputs identical with one). Catalog-wide ones (similar, train) keep them."""
 
 
 def register(command: str | None = None) -> Any:
@@ -32,9 +39,12 @@ def register(command: str | None = None) -> Any:
 def main() -> None:
     """Entry point: registers the command named on the command line (the first word that is not an option; the
     root takes no option with a value), then runs it."""
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command in ONE_POSTER_BLAS:  # before numpy is imported
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from . import _app
 
-    register(next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None))
+    register(command)
     _app.main()
 
 
@@ -44,4 +54,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["app", "main", "register", "COMMAND_MODULES"]
+__all__ = ["app", "main", "register", "COMMAND_MODULES", "ONE_POSTER_BLAS"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -143,6 +145,9 @@ def print_selection(selection: Selection | Iterable[FilterStep], target: Console
 
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback."""
+    # At exit, the interpreter's last full garbage collection walks every object the imports made: ~45 ms of a
+    # 0.37 s answer (issue 26). Frozen, they are left to the OS; exit handlers and flushes still run.
+    atexit.register(gc.freeze)
     try:
         # standalone_mode=False makes click *return* the code of typer.Exit instead of exiting with it.
         code = app(standalone_mode=False)
