@@ -143,3 +143,13 @@ def test_a_folder_of_ones_own_holds_a_copy_of_the_installation_graph(tmp_path: P
     assert (installation / "g-fp32-1.onnx").read_bytes() == b"graph" and calls == [1]  # built there, once
     assert GraphStore.own(tmp_path / "other").obtain("g-fp32-1.onnx", build, {}, lambda g: g).read_bytes() == b"graph"
     assert calls == [1] and own.private() == GraphStore(own.folders) and GraphStore.installation().private() is None
+
+    (installation / "g-fp32-2.onnx").write_bytes(b"truncated")  # the source's graph does not open: rebuilt, not copied
+
+    def whole(graph):
+        if Path(graph).read_bytes() != b"graph":
+            raise ValueError("not a graph")
+        return graph
+
+    path = own.obtain("g-fp32-2.onnx", build, {"key": 2}, whole)
+    assert path.read_bytes() == (installation / "g-fp32-2.onnx").read_bytes() == b"graph" and calls == [1, 1]

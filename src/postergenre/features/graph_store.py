@@ -44,10 +44,10 @@ T = TypeVar("T")
 def installation_folders() -> tuple[tuple[Path, bool], ...]:
     """(folder, prune) in the order searched: $POSTERGENRE_RUNTIMES alone when set; else the installation's folder,
     then the per-user cache folder. `prune`: graphs of other keys (an older torch, say) are deleted there after a
-    build; not in the per-user folder, which other installations may be using."""
+    build; not in the per-user folder or one named by the variable, which other installations may be using."""
     override = os.environ.get(RUNTIMES_ENV)
     if override:
-        return ((Path(override).expanduser(), True),)
+        return ((Path(override).expanduser(), False),)
     from platformdirs import user_cache_dir
 
     return ((Path(sys.prefix) / "share" / "postergenre" / "runtimes", True),
@@ -99,7 +99,7 @@ class GraphStore:
                 except Exception as exc:  # truncated or foreign file: built again below
                     log.warning("the runtime graph %s does not load (%s); building it again", path, exc)
         if self.source is not None:
-            build = self._copy_from_source(name, build, key)
+            build = self._copy_from_source(name, build, key, open_graph)
         for folder, prune in self.folders:
             built = self._build_in(folder, name, build, key, open_graph, stale if prune else None)
             if built is not None:
@@ -108,12 +108,17 @@ class GraphStore:
                     ", ".join(map(str, self.paths)), name)
         return open_graph(build())
 
-    def _copy_from_source(self, name: str, build: Callable[[], bytes], key: dict[str, Any]) -> Callable[[], bytes]:
+    def _copy_from_source(self, name: str, build: Callable[[], bytes], key: dict[str, Any],
+                          open_graph: Callable[[Any], Any]) -> Callable[[], bytes]:
         source = self.source
         assert source is not None
 
+        def loads(graph: Any) -> Any:  # a source's graph that does not open is built again there, never copied
+            open_graph(graph)
+            return graph
+
         def copied() -> bytes:  # the installation's graph (built there first if need be), copied here
-            graph = source.obtain(name, build, key, lambda found: found)
+            graph = source.obtain(name, build, key, loads)
             return graph if isinstance(graph, bytes) else Path(graph).read_bytes()
 
         return copied
@@ -142,9 +147,8 @@ class GraphStore:
                     return (open_graph(path),)
                 except Exception:  # still the unreadable file found before: replace it
                     pass
-            if self.source is None:
-                log.warning("building the runtime graph %s once, in %s (seconds; later runs and other data folders "
-                            "reuse it)", name, folder)
+            if self.source is None:  # a copy from the source is not worth a note
+                log.warning("building the runtime graph %s in %s, once (about 10 s; later runs reuse it)", name, folder)
             data = build()
             try:
                 write_atomic(path, data)
