@@ -22,10 +22,10 @@ picks where a table ships (lite0): its macro ROC AUC change by 5-fold CV is +0.0
 benchmarks/int8_quality.py) and its forward pass takes 6.6 CPU ms per poster against 13.7 for fp32 ONNX
 and ~40 for torch (one thread, lite0 at 224×320, this 2-core machine).
 
-Threads: each session runs on `threads` intra-op threads (default 1) and never spin-waits; embedding's
-throughput comes from several batches in flight (features.embed), which degrades far less than intra-op
-parallelism when the machine is shared (a Predictor's single poster uses two: predict.predictor.PREDICT_THREADS).
-`TorchRuntime` sets torch's process-wide thread count only while it runs and restores it afterwards.
+Threads: each session runs on `threads` intra-op threads (default 1) and never spin-waits; throughput
+comes from several batches in flight (features.embed), which degrades far less than intra-op
+parallelism when the machine is shared. `TorchRuntime` sets torch's process-wide thread count only
+while it runs and restores it afterwards.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ rule (decided set, summary, heatmap genres, variant ranking) lives in the core a
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -37,13 +36,6 @@ item."""
 
 DEFAULT_BATCH_SIZE = 2
 """Posters per forward pass in predict_many. On a 2-core CPU 1–2 are fastest; large batches no longer fit the caches."""
-PREDICT_THREADS = min(2, os.cpu_count() or 1)
-"""Intra-op threads of a Predictor's ONNX Runtime forward pass: one poster's int8 forward takes ~5 CPU ms, ~70% of a
-warm prediction, and splits over two cores with identical outputs (each convolution output, integer arithmetic, and
-each reduction is computed by one thread; checked bitwise on 50 shared posters, fp32 too). ORT's threads never spin
-(features.runtime), so a busy machine costs a wait, not a collapse (issue 26: warm single poster, 2-core machine).
-The torch runtime keeps one thread: its OpenMP threads spin-wait, and two of them under load 11 took 840 ms a poster
-instead of ~30 (benchmarks/predict_speed.py)."""
 
 
 @dataclass
@@ -76,15 +68,15 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: Path | str | None = None, home: Path | str | None = None, *, fetch_limits: Any = None,
-             runtime: str = "auto", threads: int | None = None, allow_private_urls: bool = False,
+             runtime: str = "auto", threads: int | None = 1, allow_private_urls: bool = False,
              max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> "Predictor":
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
         `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME). The runtime's graph
         is the installation's (features.graph_store: built once, by `make install` or the first run, and shared by
-        every data folder), so a fresh data folder answers as fast as a used one. `threads`: intra-op threads of
-        the forward pass (default: PREDICT_THREADS on ONNX Runtime, 1 on torch); a server running several predictions
-        at once wants 1.
+        every data folder), so a fresh data folder answers as fast as a used one. `threads`: 1 is fastest for single
+        posters on a small or shared CPU (issue 26, at load 5: a second ONNX Runtime thread cut a poster's forward
+        pass by ~3% for 22% more CPU; torch's OpenMP threads spin, and two took 840 ms a poster at load 11).
 
         URL inputs on loopback, private or link-local hosts are refused (as by the service) unless
         `allow_private_urls=True` (a studio's intranet); downloads and local files larger than `max_file_bytes`
@@ -97,8 +89,7 @@ class Predictor:
         if model_dir is None and not (folder / META_FILE).is_file():
             raise ModelError(f"the bundled default model is missing at {folder}; train one with "
                              "`postergenre train` and pass --model DIR")
-        core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(),
-                              threads=threads or (1 if runtime == "torch" else PREDICT_THREADS))
+        core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(), threads=threads)
         return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits, allow_private_urls=allow_private_urls,
                    max_file_bytes=max_file_bytes)
 

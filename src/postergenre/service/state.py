@@ -39,9 +39,7 @@ class ServiceState:
     def build(cls, settings: ServiceSettings, predictor: Predictor | None) -> "ServiceState":
         """Load the model (unless given) and the catalog's neighbour index: slow, so done once at startup."""
         if predictor is None:
-            # One thread per forward pass: the service's parallelism is its concurrent requests (max_concurrency).
-            predictor = Predictor.load(model_dir=settings.model_dir, home=settings.home, runtime=settings.runtime,
-                                       threads=1)
+            predictor = Predictor.load(model_dir=settings.model_dir, home=settings.home, runtime=settings.runtime)
         paths = get_paths(settings.home if settings.home is not None else predictor.home)
         state = cls(
             settings=settings, predictor=predictor, paths=paths,
