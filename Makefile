@@ -1,4 +1,6 @@
 # Everything a new machine needs: `make run` (the service with the bundled model) and `make test`.
+# `install` also builds the default runtime's ONNX graphs (int8 + fp32, ~10 s) once into .venv/share/postergenre, from
+# the installed weights: every data folder's first answer then reads them (no torch, no export).
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -13,7 +15,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# Checked on every install (a file check once built): a changed torch/onnx/weights key builds anew.
 install: $(VENV)/.installed
+	@$(PY) -c 'from postergenre.features.runtime import prepare_installation; prepare_installation()'
 
 # The optional Ray extra (scale-out engine): the tests run it on a local cluster, so `make test` installs it.
 $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock

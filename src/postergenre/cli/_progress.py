@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 
 from ..progress import Progress, ProgressFn
 
@@ -80,6 +78,10 @@ def progress_display(*, enabled: bool = True, interval_s: float = LINE_INTERVAL_
         finally:
             lines.close()
         return
+    # Here, not at the top: a bar is drawn only on a terminal, and rich.progress costs every CLI start (issue 26).
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
     with RichProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[extra]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=console, speed_estimate_period=60) as bar:

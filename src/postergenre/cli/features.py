@@ -27,7 +27,7 @@ _EMBED_HELP = (
     "Runtimes: auto (the default: onnx-int8 where a calibration table ships for the backbone, else onnx, else "
     "torch); onnx-int8 (ONNX Runtime on the graph quantized to int8 with the package's calibration table; "
     "vectors within cosine ~0.999 of fp32, cached apart); onnx (ONNX Runtime fp32 on a graph exported once "
-    "into <home>/runtimes); torch. onnx and torch give the same vectors (within 1e-4) and share the cache. "
+    "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors (within 1e-4) and share the cache. "
     "train, evaluate and similar read the default runtime's vectors."
 )
 

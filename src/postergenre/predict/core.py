@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -29,6 +29,9 @@ from ..model.assembly import COMBINED, POSTER, SYNOPSIS, assemble
 from ..model.decisions import reads_as, strength
 from ..model.thresholds import decide as decide_mask
 from .results import GenreReading
+
+if TYPE_CHECKING:
+    from ..features.graph_store import GraphStore
 
 NOT_A_POSTER = ("This does not look like a movie poster (it may be a photo, a screenshot or a plain image), "
                 "so the genres below are unreliable.")
@@ -124,8 +127,8 @@ class ModelCore:
         self._gradcam_lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path | str | None = None, *, runtime: str = "auto", runtime_cache: Path | None = None,
-             threads: int | None = None) -> "ModelCore":
+    def load(cls, model_dir: Path | str | None = None, *, runtime: str = "auto",
+             runtime_cache: Path | GraphStore | None = None, threads: int | None = None) -> "ModelCore":
         """The artifact in `model_dir` (default: the bundled model) on the chosen inference runtime."""
         from ..features.runtime import load_runtime
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from PIL import Image
@@ -21,13 +21,15 @@ from ..errors import ModelError, PosterGenreError
 from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
 from ..model.decisions import MAX_BRIEF_VARIANTS, heatmap_genres
 from ..posters.images import DEFAULT_MAX_FILE_BYTES, decode_image
-from .audiences import CatalogAudiences
-from .brief import Brief, BriefFilm, build_brief
-from .compare import CompareResult, rank_variants
 from .core import ModelCore, match_genres, split_genre_list
 from .inputs import PosterInput, is_url
 from .results import GenreReading, PosterFailure, PosterPrediction
-from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
+
+if TYPE_CHECKING:  # imported where used: a prediction needs none of them (~25 ms of the CLI's start, issue 26)
+    from .audiences import CatalogAudiences
+    from .brief import Brief, BriefFilm
+    from .compare import CompareResult
+    from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
 
 PosterLike = Union[str, Path, bytes, Image.Image, PosterInput]
 """What the Predictor accepts: a file path, an http(s) URL string, raw image bytes, a PIL image, or a resolved CLI
@@ -71,23 +73,24 @@ class Predictor:
              max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> "Predictor":
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
-        `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME); the exported ONNX
-        graph is cached there too. `threads`: 1 is fastest for single posters on a small or shared CPU
-        (multi-threaded waits collapse under contention).
+        `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME). The runtime's graph
+        is the installation's (features.graph_store: built once, by `make install` or the first run, and shared by
+        every data folder), so a fresh data folder answers as fast as a used one. `threads`: 1 is fastest for single
+        posters on a small or shared CPU (issue 26, at load 5: a second ONNX Runtime thread cut a poster's forward
+        pass by ~3% for 22% more CPU; torch's OpenMP threads spin, and two took 840 ms a poster at load 11).
 
         URL inputs on loopback, private or link-local hosts are refused (as by the service) unless
         `allow_private_urls=True` (a studio's intranet); downloads and local files larger than `max_file_bytes`
         (default 10 MB, the service's upload cap) are refused before they are read whole. `fetch_limits`
         (posters.fetch.FetchLimits) replaces the URL rules altogether.
         """
-        from ..config import get_paths
+        from ..features.graph_store import GraphStore
 
         folder = Path(model_dir).expanduser() if model_dir is not None else Path(DEFAULT_MODEL_DIR)
         if model_dir is None and not (folder / META_FILE).is_file():
             raise ModelError(f"the bundled default model is missing at {folder}; train one with "
                              "`postergenre train` and pass --model DIR")
-        cache = get_paths(home).home / "runtimes"
-        core = ModelCore.load(folder, runtime=runtime, runtime_cache=cache, threads=threads)
+        core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(), threads=threads)
         return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits, allow_private_urls=allow_private_urls,
                    max_file_bytes=max_file_bytes)
 
@@ -240,6 +243,8 @@ class Predictor:
 
     def similarity(self, home: Path | str | None = None) -> CatalogSimilarity:
         """The catalog neighbour index for `home` (built on first use, then reused)."""
+        from .similar import CatalogSimilarity
+
         return self._per_home(self._similar, home, lambda folder: CatalogSimilarity.from_home(
             folder, self.core.spec, genre_profile=self.core.probabilities, vectors=self.core.vector_key,
             runtime=self.core.runtime_name))
@@ -271,6 +276,8 @@ class Predictor:
                 predictions.append(self.predict(x, heatmaps=chosen if heatmaps else False))
             except PosterGenreError as exc:
                 predictions.append(PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None)))
+        from .compare import rank_variants
+
         result = rank_variants(predictions, chosen, synopsis_given=bool(synopsis and synopsis.strip()))
         for v in result.variants:
             v.heatmaps, v.image = v.prediction.heatmaps, v.prediction.image
@@ -282,6 +289,8 @@ class Predictor:
     def audiences(self, home: Path | str | None = None) -> CatalogAudiences:
         """The catalog's ratings and plots for `home` (read on first use, then reused); its plot keywords are fitted
         on the first brief that needs them."""
+        from .audiences import CatalogAudiences
+
         return self._per_home(self._audiences, home, CatalogAudiences.from_home)
 
     def brief(self, xs: Sequence[PosterLike], *, synopsis: str | None = None,
@@ -298,6 +307,8 @@ class Predictor:
         torch). Inputs that cannot be read become failures in the brief; without catalog embeddings the
         audiences part says how to add them.
         """
+        from .brief import BriefFilm, build_brief
+
         if not 1 <= len(xs) <= MAX_BRIEF_VARIANTS:
             raise PosterGenreError(f"a brief takes 1 to {MAX_BRIEF_VARIANTS} poster variants, got {len(xs)}")
         match_genres(split_genre_list(intended), self.genres)  # a typo fails before any work
