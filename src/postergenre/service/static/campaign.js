@@ -65,7 +65,8 @@ export function forgetCampaign() {
                     "campaign-variants", "campaign-changes", "campaign-problems", "campaign-headline"]) {
     $(id).replaceChildren();
   }
-  for (const id of ["campaign-ranking", "campaign-stale", "campaign-link-box", "campaign-edit", "campaign-problems"]) {
+  for (const id of ["campaign-ranking", "campaign-stale", "campaign-link-box", "campaign-edit", "campaign-problems",
+                    "campaign-no-variants"]) {
     $(id).hidden = true;
   }
   $("campaign-link").value = "";
