@@ -1,4 +1,5 @@
-"""Regenerate the page screenshots under docs/screens/ (empty page, one poster, compare, model card, a brief).
+"""Regenerate the page screenshots under docs/screens/ (empty page, one poster, compare, model card, a brief, a
+campaign).
 
     .venv/bin/python scripts/screens.py [--out docs/screens]
 
@@ -379,9 +380,29 @@ def take_screens(url: str, out: Path, work: Path) -> list[Path]:
             reader.goto(brief.as_uri())
             reader.screenshot(path=str(out / "brief.png"), full_page=True)
             saved.append(out / "brief.png")
+            saved.append(_campaign_screen(page, variants, out))
         finally:
             browser.close()
     return saved
+
+
+def _campaign_screen(page, variants: list[str], out: Path) -> Path:
+    """The campaigns view: a campaign for the same film, its three variants kept and ranked, the link to share."""
+    page.click("#tab-campaigns")
+    page.click("#campaign-new")
+    page.fill("#cf-title", "Pip and the Big Sky")
+    page.fill("#cf-synopsis", BRIEF_SYNOPSIS)
+    for genre in ("Family", "Animation"):
+        page.check(f"#cf-intended input[value='{genre}']")
+    page.click("#cf-create")
+    page.wait_for_selector("body[data-campaign]")
+    page.set_input_files("#campaign-file-input", variants)
+    page.wait_for_function("() => document.querySelectorAll('#campaign-variants .variant-card').length === 3")
+    page.wait_for_function("() => [...document.querySelectorAll('.variant-card img')].every(i => i.complete)")
+    page.click("#campaign-copy-link")
+    path = out / "campaign.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

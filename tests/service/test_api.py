@@ -87,11 +87,14 @@ def test_page_and_static_assets(client):
 def test_the_page_holds_no_rule_of_the_model(client, upload_limit):
     """Issue 25: the page draws what the API decided. Its scripts hold none of the scale's or the limits' numbers
     and rank nothing; GET /v1/rules serves them from model/decisions.py."""
+    from postergenre.campaigns.store import MAX_SYNOPSIS_CHARS, MAX_TITLE_CHARS
     from postergenre.model import decisions
 
     rules = client.get("/v1/rules").json()
     assert rules["scale"] == decisions.rules()["scale"]
-    assert rules["limits"] == {**decisions.rules()["limits"], "upload_max_bytes": upload_limit}
+    assert rules["limits"] == {**decisions.rules()["limits"], "upload_max_bytes": upload_limit,
+                               "campaign_title_max_chars": MAX_TITLE_CHARS,
+                               "campaign_synopsis_max_chars": MAX_SYNOPSIS_CHARS}
     assert [level["code"] for level in rules["scale"]["levels"]] == ["reads", "hints", "faint"]
     scripts = {p.name: p.read_text(encoding="utf-8") for p in STATIC.glob("*.js")}
     assert scripts and not (STATIC / "app.js").exists()
@@ -99,7 +102,7 @@ def test_the_page_holds_no_rule_of_the_model(client, upload_limit):
         code = "\n".join(line.split("//")[0] for line in text.splitlines())  # comments may explain the scale
         assert not re.search(r"SCALE_MAX|BRIEF_MAX|\.sort\(", code), name
         for number in (decisions.SCALE_MAX, decisions.READS_AS, decisions.MAX_BRIEF_VARIANTS,
-                       decisions.MAX_COMPARE_VARIANTS, decisions.LINE_FRACTION):
+                       decisions.MAX_COMPARE_VARIANTS, decisions.LINE_FRACTION, MAX_TITLE_CHARS, MAX_SYNOPSIS_CHARS):
             assert not re.search(rf"(?<![\w.]){re.escape(repr(number))}(?![\w.])", code), (name, number)
 
 

@@ -143,6 +143,9 @@ def _check_reading(page, expected: dict) -> None:
 
 def test_marketer_session(browser, drawn_server, api, variants, tmp_path):
     page = _open(browser, drawn_server.url)
+    # An open server on 127.0.0.1: no login, nobody to name, nothing to log out of; "Read a poster" shows.
+    assert page.locator("#login").is_hidden() and page.locator("#member").is_hidden()
+    assert page.locator("#logout").is_hidden() and page.locator("#tab-read").get_attribute("aria-current") == "page"
     assert page.locator("#upload-limit").inner_text().endswith("up to 2 MB each")
     button = page.locator("#compare-btn")
     assert button.is_disabled() and "at least 2" in page.locator("#compare-hint").inner_text()

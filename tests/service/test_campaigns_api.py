@@ -90,6 +90,11 @@ def test_a_campaign_is_kept_ranked_with_todays_rule_and_deleted_with_its_files(a
     for key in ("targets", "recommendation", "story", "audiences", "how_sure"):
         assert brief[key] == today[key], key
     assert [(v["name"], v["rank"]) for v in brief["variants"]] == [(v["name"], v["rank"]) for v in today["variants"]]
+    # The campaign's own answer carries each variant's standing as the brief decided it: what the page draws.
+    standing = ("rank", "best", "verdict", "verdicts", "levels", "fits_all_targets", "target_score", "unintended")
+    by_name = {v["name"]: v for v in today["variants"]}
+    assert all({k: v[k] for k in standing} == {k: by_name[v["name"]][k] for k in standing} for v in shown["variants"])
+    assert shown["ranking"]["target_words"] == today["target_words"]
     assert brief["campaign"] == {**brief["campaign"], "id": campaign["id"], "stale_readings": 0, "note": None}
     page = c.get(f"{url}/brief", params={"format": "html"}, headers=api.alice)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

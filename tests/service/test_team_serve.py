@@ -5,11 +5,7 @@ the middle of a variant upload."""
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sampling import spread
+from served import Server, cli, free_port
 
 from postergenre.campaigns.posterfiles import FAULT_ENV
 from postergenre.campaigns.store import CampaignStore
@@ -24,46 +21,7 @@ from postergenre.config import get_paths
 
 pytestmark = pytest.mark.slow  # server processes that load the model
 
-CLI = [sys.executable, "-c", "from postergenre.cli import main; main()"]
 SYNOPSIS = "A Yukon gold hunter befriends a wolf-dog he rescues."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args, "--home", str(home)], capture_output=True, text=True, timeout=300)
-
-
-class Server:
-    """`postergenre serve --host 0.0.0.0` on a free port; `url` is its 127.0.0.1 address."""
-
-    def __init__(self, home: Path, **env: str):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environment = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
-        self.proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(self.port), "--home",
-                                      str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**environment, **env})
-        deadline = time.monotonic() + 180
-        while True:
-            assert self.proc.poll() is None, self.proc.communicate()[1]
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer within 180 s"
-            time.sleep(0.3)
-
-    def stop(self) -> str:
-        """Stop it; what it wrote on stderr (the access log among it)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        return self.proc.communicate(timeout=60)[1]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +40,7 @@ def server_home(tmp_path: Path) -> Iterator[Path]:
 
 def test_serving_beyond_loopback_with_no_member_refuses_in_one_line(server_home: Path):
     started = time.monotonic()
-    run = _cli(server_home, "serve", "--host", "0.0.0.0", "--port", str(_free_port()))
+    run = cli(server_home, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert run.returncode == 2 and run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "postergenre team add NAME" in lines[0] and "0.0.0.0" in lines[0]
@@ -98,7 +56,7 @@ def _stored_files(home: Path) -> set[str]:
 
 
 def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_home: Path, posters: list[Path]):
-    token = _cli(server_home, "team", "add", "alice").stdout.strip()
+    token = cli(server_home, "team", "add", "alice").stdout.strip()
     alice = {"Authorization": f"Bearer {token}"}
     server = Server(server_home)
     try:
@@ -108,8 +66,8 @@ def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_h
         url = server.url + path
         files = [("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters[:2]]
         assert httpx.post(f"{url}/variants", headers=alice, files=files, timeout=120).status_code == 201
-        cli = _cli(server_home, "campaign", "add", made["id"], str(posters[2]), "--as", "bob")  # server running
-        assert cli.returncode == 0, cli.stderr
+        added = cli(server_home, "campaign", "add", made["id"], str(posters[2]), "--as", "bob")  # server running
+        assert added.returncode == 0, added.stderr
     finally:
         server.stop()
     server = Server(server_home)  # another process, another port
@@ -132,7 +90,7 @@ def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_h
         assert {_sha(p) for p in posters[:3]} <= _stored_files(server_home)
         assert httpx.delete(url, headers=alice, timeout=60).status_code == 200
         assert not {_sha(p) for p in posters[:3]} & _stored_files(server_home)
-        removed = _cli(server_home, "team", "remove", "alice")
+        removed = cli(server_home, "team", "remove", "alice")
         assert removed.returncode == 0, removed.stderr
         assert httpx.get(f"{server.url}/v1/campaigns", headers=alice, timeout=60).status_code == 401
     finally:
@@ -142,12 +100,12 @@ def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_h
 
 
 def test_a_server_killed_during_a_variant_upload_keeps_the_campaign_whole(server_home: Path, posters: list[Path]):
-    token = _cli(server_home, "team", "add", "alice").stdout.strip()
+    token = cli(server_home, "team", "add", "alice").stdout.strip()
     alice = {"Authorization": f"Bearer {token}"}
-    made = _cli(server_home, "campaign", "new", "White Fang", "--intended", "Family", "--format", "json", "--as",
+    made = cli(server_home, "campaign", "new", "White Fang", "--intended", "Family", "--format", "json", "--as",
                 "alice")
     campaign = made.stdout.split('"id": "')[1].split('"')[0]
-    assert _cli(server_home, "campaign", "add", campaign, str(posters[0])).returncode == 0
+    assert cli(server_home, "campaign", "add", campaign, str(posters[0])).returncode == 0
     doomed = Server(server_home, **{FAULT_ENV: "files-written"})  # dies with the files written, nothing committed
     with pytest.raises(httpx.HTTPError):
         httpx.post(f"{doomed.url}/v1/campaigns/{campaign}/variants", headers=alice, timeout=120,

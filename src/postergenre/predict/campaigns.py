@@ -269,11 +269,13 @@ class CampaignView:
                 "stale_because": stale, "width": v.reading.width, "height": v.reading.height}
             s = standing.get(index, {})
             variants.append({**v.to_dict(), "label": s.get("label"), "rank": s.get("rank"),
-                             "fits_all_targets": s.get("fits_all_targets"), "verdict": s.get("verdict"),
-                             "target_score": s.get("target_score"), "under_sold": s.get("under_sold", []),
+                             "best": s.get("best", False), "fits_all_targets": s.get("fits_all_targets"),
+                             "verdict": s.get("verdict"), "verdicts": s.get("verdicts", []),
+                             "target_score": s.get("target_score"), "levels": s.get("levels"),
+                             "unintended": s.get("unintended", {}), "under_sold": s.get("under_sold", []),
                              "over_promised": s.get("over_promised", []), "reading": reading})
-        ranking = None if brief is None else {k: brief[k] for k in ("targets", "target_source", "recommendation",
-                                                                    "story")}
+        ranking = None if brief is None else {k: brief[k] for k in ("targets", "target_source", "target_words",
+                                                                    "recommendation", "story")}
         return {**c.to_dict(), "model": {"fingerprint": self.fingerprint, "label": self.model_label},
                 "stale_readings": sum(1 for v in variants if v["reading"] is None or v["reading"]["stale"]),
                 "variants": variants, "ranking": ranking, "changes": [x.to_dict() for x in c.changes]}

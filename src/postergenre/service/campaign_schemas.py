@@ -66,10 +66,17 @@ class VariantOut(BaseModel):
     added_by: str
     added_at: str
     label: Optional[str] = Field(None, description="A, B, C... in the order variants were added (as in the brief).")
-    rank: Optional[int] = Field(None, description="Its place in the ranking (1 = the one to run).")
+    rank: Optional[int] = Field(None, description="Its place in the ranking (1 = ranked first).")
+    best: bool = Field(False, description="The variant to run: ranked first and a fit (as in the brief).")
     fits_all_targets: Optional[bool] = None
     verdict: Optional[str] = None
+    verdicts: list[dict[str, Any]] = Field(default_factory=list, description="Per target: genre, decided, strength "
+                                           "and level (reads, hints, faint), with the words.")
     target_score: Optional[float] = None
+    levels: Optional[dict[str, str]] = Field(None, description="The poster reading's level of every genre (reads, "
+                                             "hints, faint), in reading order; null without a stored reading.")
+    unintended: dict[str, float] = Field(default_factory=dict, description="Decided genres that are not targets, "
+                                         "with their probability.")
     under_sold: list[str] = Field(default_factory=list, description="Genres the story carries that this poster "
                                   "does not show.")
     over_promised: list[str] = Field(default_factory=list, description="Genres this poster shows that the story "
@@ -97,9 +104,9 @@ class CampaignOut(BaseModel):
     model: ModelInfo
     stale_readings: int
     variants: list[VariantOut] = Field(description="In the order they were added.")
-    ranking: Optional[dict[str, Any]] = Field(description="targets, target_source, recommendation and story (vs "
-                                              "the posters), built from the stored readings by the brief's rules; "
-                                              "null without variants.")
+    ranking: Optional[dict[str, Any]] = Field(description="targets, target_source, target_words, recommendation "
+                                              "and story (vs the posters), built from the stored readings by the "
+                                              "brief's rules; null without variants.")
     changes: list[ChangeOut] = Field(description="Who changed what, newest first.")
     brief_url: str
 

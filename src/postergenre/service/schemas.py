@@ -201,6 +201,8 @@ class Limits(BaseModel):
     compare_max_variants: int
     default_heatmaps: int = Field(description="Heatmaps drawn when none are asked for.")
     upload_max_bytes: int = Field(description="Largest poster upload.")
+    campaign_title_max_chars: int = Field(description="Longest campaign title.")
+    campaign_synopsis_max_chars: int = Field(description="Longest campaign synopsis.")
 
 
 class RulesResponse(BaseModel):

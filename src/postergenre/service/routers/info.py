@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
 
 from ..._version import __version__
+from ...campaigns.store import MAX_SYNOPSIS_CHARS, MAX_TITLE_CHARS
 from ...jsonsafe import json_safe
 from ...model import decisions
 from ...render.model_card import card_html
@@ -50,7 +51,8 @@ async def model(state: StateDep) -> dict[str, Any]:
             summary="The reading's strength scale, its levels and the limits: what the page draws")
 async def rules(state: StateDep) -> dict[str, Any]:
     body = decisions.rules()
-    body["limits"]["upload_max_bytes"] = state.settings.max_upload_bytes
+    body["limits"].update(upload_max_bytes=state.settings.max_upload_bytes, campaign_title_max_chars=MAX_TITLE_CHARS,
+                          campaign_synopsis_max_chars=MAX_SYNOPSIS_CHARS)
     return body
 
 

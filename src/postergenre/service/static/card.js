@@ -1,6 +1,6 @@
 // The model card, in a dialog.
 
-import { api } from "./api.js";
+import { api, isAbort } from "./api.js";
 import { $, el, showError } from "./dom.js";
 
 // card_html comes from our own server; still, only plain document elements survive (no scripts, styles,
@@ -36,7 +36,8 @@ export async function showCard() {
   try {
     model = await api("/v1/model");
   } catch (err) {
-    return showError(err.message);
+    if (!isAbort(err)) showError(err.message);
+    return;
   }
   const body = $("card-body");
   if (model.card_html) {

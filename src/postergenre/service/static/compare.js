@@ -193,9 +193,10 @@ export async function downloadSheet() {
   const button = $("sheet-btn");
   button.disabled = true;
   try {
-    await download("/v1/compare/sheet", compareForm(last.files, last.targets), "compare-sheet.html");
+    await download("/v1/compare/sheet", { method: "POST", body: compareForm(last.files, last.targets) },
+                   "compare-sheet.html");
   } catch (err) {
-    showError(err.message);
+    if (!isAbort(err)) showError(err.message);
   } finally {
     button.disabled = false;
   }
@@ -236,9 +237,9 @@ export async function downloadBrief() {
   button.disabled = true;
   button.textContent = "Writing the brief…";
   try {
-    await download("/v1/brief?format=html", form, "campaign-brief.html");
+    await download("/v1/brief?format=html", { method: "POST", body: form }, "campaign-brief.html");
   } catch (err) {
-    showError(err.message);
+    if (!isAbort(err)) showError(err.message);
   } finally {
     button.textContent = "Download brief";
     updateBriefButton();

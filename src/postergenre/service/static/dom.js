@@ -48,3 +48,33 @@ export function setBusy(text) {
   $("busy").hidden = !text;
   if (text) $("busy-text").textContent = text;
 }
+
+// A plain-words note that something was done (what a deletion removed, ...): the server's sentence, isolated.
+export function showNotice(message) {
+  $("notice-text").replaceChildren(bdi(message));
+  $("notice").hidden = false;
+}
+
+export function clearNotice() {
+  $("notice").hidden = true;
+}
+
+// When something happened, in the reader's own calendar and clock (the API gives UTC ISO times).
+export function when(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso)
+    : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+// Ask before something that cannot be undone: `parts` say what (text and <bdi> nodes), `action` names the button.
+// Resolves true when the person confirmed.
+export function confirmAction(parts, action) {
+  const dialog = $("confirm-dialog");
+  $("confirm-text").replaceChildren(...parts);
+  $("confirm-yes").textContent = action;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+  });
+}

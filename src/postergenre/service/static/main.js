@@ -2,21 +2,28 @@
 // scripts or styles (the page is served with script-src 'self'; style-src 'self').
 //
 // Modules: state (the one source of state, requests in flight), api, dom, scale (the strength scale the API
-// serves), reading, heatmaps, similar, variants (tray and the poster shown), compare (compare, sheet, brief), card.
+// serves), session (the login where the server asks for a token), views (which view the address names), and per
+// view: reading, heatmaps, similar, variants (tray and the poster shown), compare (compare, sheet, brief), card;
+// campaigns (the list, a new one), campaign (one, its variants ranked), campaign-actions (edit, delete, brief, link).
 // The page holds no rule or constant of the model: the scale, its levels and the limits come from GET /v1/rules,
 // every decision (levels, order, ranking, the variant to run) from the answers.
 
-import { api } from "./api.js";
+import { api, isAbort } from "./api.js";
+import { wireCampaignActions } from "./campaign-actions.js";
+import { forgetCampaign, wireCampaign } from "./campaign.js";
+import { useCampaignLimits, wireCampaigns } from "./campaigns.js";
 import { showCard } from "./card.js";
 import {
   compare, downloadBrief, downloadSheet, renderTargets, updateBriefButton, updateCompareButton,
 } from "./compare.js";
-import { $, clearError, formatMegabytes, plural, showError } from "./dom.js";
+import { $, clearError, clearNotice, formatMegabytes, plural, showError } from "./dom.js";
 import { applyOpacity, renderHeatChoices, showDefaultHeatmaps, showHeatmap } from "./heatmaps.js";
 import { useRules } from "./scale.js";
+import { ensureSession, wireSession } from "./session.js";
 import { loadFilters, refreshSimilar } from "./similar.js";
 import { state } from "./state.js";
 import { addFiles, addUrl, clearAll, previewFailed, synopsisChanged } from "./variants.js";
+import { route } from "./views.js";
 
 function wire() {
   const drop = $("drop");
@@ -34,6 +41,7 @@ function wire() {
     if (url) addUrl(url);
   });
   $("error-close").addEventListener("click", clearError);
+  $("notice-close").addEventListener("click", clearNotice);
   $("clear-all").addEventListener("click", clearAll);
   $("compare-btn").addEventListener("click", compare);
   $("sheet-btn").addEventListener("click", downloadSheet);
@@ -49,11 +57,12 @@ function wire() {
   $("show-card").addEventListener("click", showCard);
 }
 
-async function start() {
-  wire();
+// Rules, genres and limits: what every view draws with.
+async function loadModel() {
   try {
     const [rules, genres, health] = await Promise.all([api("/v1/rules"), api("/v1/genres"), api("/healthz")]);
     useRules(rules);
+    useCampaignLimits(rules.limits);
     state.genres = genres.genres;
     $("model-badge").textContent = `${plural(health.genres, "genre")} · v${health.version}`;
     $("synopsis-box").hidden = !health.synopsis_available;
@@ -67,8 +76,36 @@ async function start() {
     document.body.dataset.ready = "true";  // for scripts and tests: rules, genres and limits are in place
   } catch (err) {
     $("model-badge").textContent = "model unavailable";
-    showError(err.message);
+    if (!isAbort(err)) showError(err.message);
   }
+}
+
+// The login showed: nothing confidential stays on the page; after "Log out", not the posters read either.
+function hideWork(loggedOut) {
+  forgetCampaign();
+  if (loggedOut) clearAll();
+}
+
+async function loggedInAgain() {
+  if (!state.rules) await loadModel();
+  route();
+}
+
+async function start() {
+  wire();
+  wireCampaigns();
+  wireCampaign();
+  wireCampaignActions();
+  wireSession({ loggedIn: loggedInAgain, loginShown: hideWork });
+  try {
+    await ensureSession();  // where the server asks for a token: the login first
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  await loadModel();
+  route();
+  window.addEventListener("hashchange", route);
   await loadFilters();
   document.body.dataset.filters = "true";
 }

@@ -87,6 +87,7 @@ export async function loadFilters() {
     $("similar-filters").hidden = true;  // an older service without filters: titles still show
     return;
   }
+  state.filters = filters;
   // Collections come studio first from the API.
   $("f-collection").append(...(filters.collections || []).map((c) => el("option", { value: c }, c)));
   // Every rating the catalog holds; the studio's own ratings ticked by default (the brief uses the same default).

@@ -13,6 +13,10 @@ export const state = {
   nextId: 0,
   heatGenre: null,   // the heatmap shown on the current poster (null: none)
   lastCompare: null, // {files, targets} of the comparison shown, for the sheet
+  session: null,     // who the page acts as (GET /v1/session: member, access, required); null: not logged in
+  filters: null,     // the catalog's filter choices (GET /v1/filters): the ratings a campaign's audiences watch
+  campaignId: null,  // the campaign open in the campaigns view (null: the list)
+  campaign: null,    // that campaign as the API last answered it
 };
 
 const inFlight = new Map();

@@ -9,14 +9,12 @@ import { isFlagged, renderReading } from "./reading.js";
 import { renderSimilar, similarPath } from "./similar.js";
 import { begin, cancel, state } from "./state.js";
 
-export function addFiles(fileList) {
-  const files = Array.from(fileList);
-  if (!files.length) return;
-  clearError();
+// The files the service can take (images within its upload limit), and a sentence naming each other one.
+export function screenFiles(fileList) {
   const limit = state.rules && state.rules.limits.upload_max_bytes;
   const problems = [];
   const accepted = [];
-  for (const file of files) {
+  for (const file of Array.from(fileList)) {
     if (file.type && !file.type.startsWith("image/")) {
       problems.push(`${file.name} is not an image; choose JPEG, PNG, WebP, GIF, BMP or TIFF poster files.`);
     } else if (limit && file.size > limit) {
@@ -26,7 +24,14 @@ export function addFiles(fileList) {
       accepted.push(file);
     }
   }
-  if (problems.length) showError(problems.join(" "));
+  return { accepted, problems: problems.join(" ") };
+}
+
+export function addFiles(fileList) {
+  if (!fileList.length) return;
+  clearError();
+  const { accepted, problems } = screenFiles(fileList);
+  if (problems) showError(problems);
   if (!accepted.length) return;
   const added = accepted.map((file) => newVariant({ name: file.name, file, previewUrl: URL.createObjectURL(file) }));
   variantsChanged();
@@ -126,6 +131,7 @@ export async function select(variant) {
     if (signal.aborted) return;  // replaced: the newer choice shows its own answer
     setBusy(null);
     if (predicted.status === "rejected") {
+      if (isAbort(predicted.reason)) return;  // the login shows; the variant is read again once chosen
       if (state.variants.includes(variant)) removeVariant(variant);  // nothing to show or compare for it
       showError(predicted.reason.message);
       return;
