@@ -275,6 +275,7 @@ def brief_load(home: Path | None, log: Path, work: Path, n: int) -> dict:
     try:
         time.sleep(3)  # a few probes of the idle server first: the reference
         before = rss_mb(server.proc.pid)
+        load = list(os.getloadavg())
 
         def one(_: int) -> tuple[float, int]:
             files = [("posters", (p.name, p.open("rb"), "image/jpeg")) for p in posters]
@@ -306,6 +307,7 @@ def brief_load(home: Path | None, log: Path, work: Path, n: int) -> dict:
     for _, status in answers:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     return {"briefs": n, "posters_each": len(posters), "poster_mb": round(posters[0].stat().st_size / 1e6, 2),
+            "load_average": load,
             "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak, 1), "statuses": statuses,
             "healthz_idle_max_s": round(max(idle, default=float("nan")), 3),
             "healthz_probes_under_load": len(loaded), "healthz_median_s": round(float(np.median(loaded)), 3),
@@ -361,7 +363,8 @@ def main() -> None:
     if args.only and args.json.is_file():  # a partial run updates its parts and keeps the others' figures
         import json
 
-        result = {**json.loads(args.json.read_text(encoding="utf-8")), **result}
+        kept = json.loads(args.json.read_text(encoding="utf-8"))
+        result = {**kept, **{k: v for k, v in result.items() if k != "load_average"}}
     write_result(args.json, result)
 
 
