@@ -75,6 +75,8 @@ def test_a_file_where_a_folder_goes(run, tmp_path: Path, shared_data: Path) -> N
     _one_line(code, err, str(a_file), "is a file, not a folder")
     code, _, err = run("brief", poster, "--out", a_file / "brief.html")  # a parent that is a file
     _one_line(code, err, str(a_file / "brief.html"), f"{a_file} is a file, not a folder")
+    code, _, err = run("catalog", "stats", "--home", a_file)  # the data folder too
+    _one_line(code, err, str(a_file), "is a file, not a folder")
     assert a_file.read_text() == "mine\n"  # nothing of the user's is touched
 
 
