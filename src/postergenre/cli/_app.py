@@ -16,7 +16,6 @@ from rich.markup import escape
 from ..config import Paths, get_paths
 from ..errors import PosterGenreError
 from ..features.runtime import RUNTIME_KINDS
-from ..files import check_output_file, check_output_folder
 from ..safe_text import safe_text
 
 if TYPE_CHECKING:  # imported where used: `predict` reads no catalog unless it filters by rating (issue 26)
@@ -95,11 +94,15 @@ HomeOption = Annotated[
 def output_file(value: Optional[Path]) -> Optional[Path]:
     """Callback of an option naming a file to write: a folder there, a parent that is a file or a read-only place
     fails before any work, as one line (the rule is files.check_output_file's; the writers apply it again)."""
+    from ..files import check_output_file
+
     return None if value is None else check_output_file(value)
 
 
 def output_folder(value: Optional[Path]) -> Optional[Path]:
     """Callback of an option naming a folder to write into (see output_file)."""
+    from ..files import check_output_folder
+
     return None if value is None else check_output_folder(value)
 
 

@@ -18,7 +18,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import PRIVATE_ADDRESS, TOO_LARGE, PosterGenreError
-from ..files import check_output_folder
 from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ..progress import Progress
 from ..safe_text import csv_writer
@@ -174,6 +173,8 @@ def predict(
     if synopsis is not None and not predictor.has_synopsis:
         raise PosterGenreError("this model has no synopsis head; retrain it with plots in the catalog")
     if explain:
+        from ..files import check_output_folder
+
         check_output_folder(explain_dir)  # before the work: a file there is one line, not a failure at the end
     combined = predictor.has_synopsis and any((item.synopsis or "").strip() for item in items)
     batch = 1 if explain else batch_size
