@@ -9,6 +9,11 @@
 3. explain on a 6300×6300 PNG and on a 24-megapixel JPEG: seconds and server RSS rise (targets < 3 s, < 300 MB).
 4. `--mutations` seeded mutations of real posters and crafted AVIF/BLP/DDS/ICO files sent to /v1/predict:
    how many 5xx answers (target 0) and how many tracebacks in the server log (target 0).
+5. `--briefs` (60) concurrent `POST /v1/brief?format=html` of six ~9.7 MB random-noise JPEGs each (the default
+   2 slots + 64 waiting places admit them all): the server's peak RSS (target < 2 GB; waiting requests hold their
+   uploads on disk, not in memory) and /healthz latency while they run (target < 0.1 s).
+
+`--only NAME` runs one part (slow-clients, big-explains, mutations, saturated, brief-load).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from results_file import write_result  # benchmarks/ sibling (run as a script)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "abuse.json"
-DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 def rss_mb(pid: int) -> float:
@@ -237,31 +242,129 @@ def mutations(server: Server, data_dir: Path, n: int, seed: int = 0) -> dict:
             "statuses": {str(k): v for k, v in sorted(statuses.items())}, "server_errors_5xx": server_errors}
 
 
+def noise_posters(folder: Path, n: int = 6, target_bytes: int = 9_700_000) -> list[Path]:
+    """`n` random-noise JPEGs of about `target_bytes` each (noise does not compress: the worst case per byte)."""
+    rng = np.random.default_rng(0)
+    side = int(2500 * (target_bytes / 8_760_000) ** 0.5)  # 2500x2500 at quality 97 is ~8.76 MB
+    paths = []
+    for i in range(n):
+        path = folder / f"noise{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(path, quality=97)
+        paths.append(path)
+    return paths
+
+
+_HEALTH_PROBE = """
+import sys, time, httpx
+with httpx.Client(timeout=30) as client:
+    while True:
+        t = time.perf_counter()
+        client.get(sys.argv[1])
+        print(f"{time.time():.3f} {time.perf_counter() - t:.4f}", flush=True)
+        time.sleep(0.5)
+"""
+
+
+def brief_load(home: Path | None, log: Path, work: Path, n: int) -> dict:
+    """`n` concurrent HTML briefs of six big posters each: the server's peak RSS, and /healthz latency meanwhile as a
+    separate process sees it (a probe thread here would also wait for this process's upload threads)."""
+    posters = noise_posters(work)
+    server = Server(home, log)
+    probe = subprocess.Popen([sys.executable, "-c", _HEALTH_PROBE, server.url + "/healthz"], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        time.sleep(3)  # a few probes of the idle server first: the reference
+        before = rss_mb(server.proc.pid)
+        load = list(os.getloadavg())
+
+        def one(_: int) -> tuple[float, int]:
+            files = [("posters", (p.name, p.open("rb"), "image/jpeg")) for p in posters]
+            try:
+                with httpx.Client(base_url=server.url, timeout=900) as c:
+                    t = time.perf_counter()
+                    r = c.post("/v1/brief", params={"format": "html"}, files=files, data={"intended": "Family"})
+                    return time.perf_counter() - t, r.status_code
+            finally:
+                for _, (_, f, _) in files:
+                    f.close()
+
+        peak = before
+        started = time.time()
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(one, i) for i in range(n)]
+            while not all(f.done() for f in futures):
+                peak = max(peak, rss_mb(server.proc.pid))
+                time.sleep(0.05)
+            answers = [f.result() for f in futures]
+        ended = time.time()
+    finally:
+        probe.terminate()
+        server.stop()
+    probes = [tuple(map(float, line.split())) for line in probe.communicate()[0].splitlines()]
+    idle = [s for t, s in probes if t < started]
+    loaded = [s for t, s in probes if started <= t <= ended]
+    statuses: dict[str, int] = {}
+    for _, status in answers:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    return {"briefs": n, "posters_each": len(posters), "poster_mb": round(posters[0].stat().st_size / 1e6, 2),
+            "load_average": load,
+            "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak, 1), "statuses": statuses,
+            "healthz_idle_max_s": round(max(idle, default=float("nan")), 3),
+            "healthz_probes_under_load": len(loaded), "healthz_median_s": round(float(np.median(loaded)), 3),
+            "healthz_p95_s": round(float(np.percentile(loaded, 95)), 3), "healthz_max_s": round(max(loaded), 3),
+            "healthz_over_100ms": sum(s > 0.1 for s in loaded),
+            "healthz_over_100ms_at": [[round(t - started, 1), s] for t, s in probes if started <= t <= ended and s > 0.1],
+            "seconds": round(ended - started, 1),
+            "slowest_brief_s": round(max(t for t, _ in answers), 1)}
+
+
+PARTS = ("slow-clients", "big-explains", "mutations", "saturated", "brief-load")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, default=None, help="Data folder to serve (default: $POSTERGENRE_HOME).")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--mutations", type=int, default=36000)
+    ap.add_argument("--briefs", type=int, default=60, help="Concurrent briefs of six big posters (part 5).")
+    ap.add_argument("--only", choices=PARTS, action="append", help="Run only these parts (repeatable).")
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args()
+    parts = args.only or PARTS
     poster_path = sorted((args.data / "posters").glob("tt01*.jpg"))[0]
     poster = poster_path.read_bytes()
     logs = Path(tempfile.mkdtemp(prefix="abuse-"))
     result: dict = {"load_average": list(os.getloadavg())}
-    server = Server(args.home, logs / "server.log")
-    try:
-        result["slow_clients"] = slow_clients(server, poster)
-        print("slow clients:", result["slow_clients"], flush=True)
-        result["big_explains"] = big_explains(server, poster_path)
-        print("explain on big images:", result["big_explains"], flush=True)
-        result["mutation_run"] = mutations(server, args.data, args.mutations)
-        print("mutation run:", result["mutation_run"], flush=True)
-    finally:
-        server.stop()
-    log_text = (logs / "server.log").read_text(errors="replace")
-    result["mutation_run"]["tracebacks_in_log"] = log_text.count("Traceback")
-    result["saturated_uploads"] = saturated_uploads(args.home, logs / "saturated.log")
-    print("saturated uploads:", result["saturated_uploads"], flush=True)
+    if {"slow-clients", "big-explains", "mutations"} & set(parts):
+        server = Server(args.home, logs / "server.log")
+        try:
+            if "slow-clients" in parts:
+                result["slow_clients"] = slow_clients(server, poster)
+                print("slow clients:", result["slow_clients"], flush=True)
+            if "big-explains" in parts:
+                result["big_explains"] = big_explains(server, poster_path)
+                print("explain on big images:", result["big_explains"], flush=True)
+            if "mutations" in parts:
+                result["mutation_run"] = mutations(server, args.data, args.mutations)
+                print("mutation run:", result["mutation_run"], flush=True)
+        finally:
+            server.stop()
+        if "mutations" in parts:
+            log_text = (logs / "server.log").read_text(errors="replace")
+            result["mutation_run"]["tracebacks_in_log"] = log_text.count("Traceback")
+    if "saturated" in parts:
+        result["saturated_uploads"] = saturated_uploads(args.home, logs / "saturated.log")
+        print("saturated uploads:", result["saturated_uploads"], flush=True)
+    if "brief-load" in parts:
+        result["brief_load"] = brief_load(args.home, logs / "briefs.log", logs, args.briefs)
+        print("concurrent big briefs:", result["brief_load"], flush=True)
+        print(f"server peak RSS under {args.briefs} concurrent briefs: {result['brief_load']['rss_peak_mb']:.0f} MB",
+              flush=True)
+    if args.only and args.json.is_file():  # a partial run updates its parts and keeps the others' figures
+        import json
+
+        kept = json.loads(args.json.read_text(encoding="utf-8"))
+        result = {**kept, **{k: v for k, v in result.items() if k != "load_average"}}
     write_result(args.json, result)
 
 

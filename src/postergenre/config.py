@@ -40,8 +40,10 @@ class Paths:
         return self.home / "reports"
 
     def ensure(self) -> "Paths":
+        from .files import make_folder  # a file in the way is one clear line (OutputPathError), not a traceback
+
         for folder in (self.home, self.posters, self.models, self.reports):
-            folder.mkdir(parents=True, exist_ok=True)
+            make_folder(folder)
         return self
 
 

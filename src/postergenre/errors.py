@@ -44,6 +44,11 @@ class EmptySelectionError(PosterGenreError):
     """Filters left no movies; the message names the filter that emptied the selection."""
 
 
+class OutputPathError(PosterGenreError):
+    """A file or folder cannot be written where the user asked: a folder where a file is expected (or the reverse),
+    a parent that is a file, a read-only or full location. The message names the path and the reason."""
+
+
 class ModelError(PosterGenreError):
     """A model artifact is missing, corrupt, or incompatible with the data it is used on."""
 

@@ -128,7 +128,7 @@ def test_stats_cli_by_collection_and_rating(both_home: Path, shared_rows: list[d
     result = _cli("catalog", "stats", "--rating", "G,PG", "--home", str(both_home))
     assert result.exit_code == 0, result.output
     assert "--rating G,PG removed" in result.output and f"{general + 1:,} have no rating" in result.output
-    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    cells = [line.split("\t") for line in result.output.splitlines() if "\t" in line]  # piped: tab-separated rows
     missing = {row[0]: int(row[1]) for row in cells if row and row[0].startswith("missing ")}
     with Catalog(get_paths(both_home).db) as catalog:
         gpg = catalog.movies(MovieFilter(ratings=frozenset({"G", "PG"})))

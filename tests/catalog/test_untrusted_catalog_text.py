@@ -18,8 +18,10 @@ def _run(home: Path, *args: str | Path) -> subprocess.CompletedProcess:
 
 
 def _controls(data: bytes) -> list[str]:
+    """Control characters in the output, but line feeds and tabs (piped, a table is tab-separated: untrusted text
+    in a cell has its own tabs escaped, so every tab is a separator the command wrote)."""
     text = data.decode("utf-8", errors="replace")
-    return sorted({repr(ch) for ch in text if (ord(ch) < 0x20 and ch != "\n") or 0x7f <= ord(ch) <= 0x9f
+    return sorted({repr(ch) for ch in text if (ord(ch) < 0x20 and ch not in "\n\t") or 0x7f <= ord(ch) <= 0x9f
                    or ch == "\ufffd"})
 
 

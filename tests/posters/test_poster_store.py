@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from postergenre.errors import OutputPathError
 from postergenre.posters.store import PosterStore
 
 
@@ -45,8 +46,9 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputPathError, match="disk full") as failed:  # one line naming the file, not a traceback
         store.put(b"some poster bytes")
+    assert hashlib.sha256(b"some poster bytes").hexdigest() in str(failed.value)
     assert not store.has(hashlib.sha256(b"some poster bytes").hexdigest())
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 

@@ -55,8 +55,17 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(posters_app, name="posters")
 app.add_typer(report_app, name="report")
 
-console = Console()
-err_console = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """A console that wraps lines at the terminal's width, and never elsewhere: in a log or a file a message stays
+    one line, whatever its length (Rich would break it at 80 columns). Tables: see _output."""
+    made = Console(stderr=stderr)
+    made.soft_wrap = not made.is_terminal
+    return made
+
+
+console = _console()
+err_console = _console(stderr=True)
+EXIT_CLOSED_PIPE = 128 + 13  # 141: what a shell reports for a writer ended by SIGPIPE (`yes | head` with pipefail)
 
 
 def _flags_read_as_flags() -> None:
@@ -82,6 +91,21 @@ HomeOption = Annotated[
     Optional[Path],
     typer.Option("--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."),
 ]
+def output_file(value: Optional[Path]) -> Optional[Path]:
+    """Callback of an option naming a file to write: a folder there, a parent that is a file or a read-only place
+    fails before any work, as one line (the rule is files.check_output_file's; the writers apply it again)."""
+    from ..files import check_output_file
+
+    return None if value is None else check_output_file(value)
+
+
+def output_folder(value: Optional[Path]) -> Optional[Path]:
+    """Callback of an option naming a folder to write into (see output_file)."""
+    from ..files import check_output_folder
+
+    return None if value is None else check_output_folder(value)
+
+
 def _check_runtime(value: str) -> str:
     if value not in RUNTIME_KINDS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(RUNTIME_KINDS)}")
@@ -143,6 +167,21 @@ def print_selection(selection: Selection | Iterable[FilterStep], target: Console
             out.print(f"[dim]filter:[/dim] {step}", highlight=False, soft_wrap=True)
 
 
+def _closed_pipe() -> None:
+    """The reader of stdout is gone (`| head`): stop quietly, with the status of a writer ended by SIGPIPE.
+
+    stdout now points at /dev/null, so the interpreter's final flush of what is still buffered cannot fail again
+    (Python's advice for SIGPIPE; the signal itself stays ignored, so sockets and the service are unaffected)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (a test's capture): nothing to redirect
+        pass
+    sys.exit(EXIT_CLOSED_PIPE)
+
+
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback."""
     # At exit, the interpreter's last full garbage collection walks every object the imports made: ~45 ms of a
@@ -162,6 +201,12 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
         sys.exit(130)
+    except BrokenPipeError:
+        _closed_pipe()
+    except SystemExit as exc:  # typer's own answer to a closed pipe is sys.exit(1) while handling the error
+        if isinstance(exc.__context__, BrokenPipeError):
+            _closed_pipe()
+        raise
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click usage errors come through here in standalone_mode=False

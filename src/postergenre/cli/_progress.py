@@ -73,10 +73,15 @@ def progress_display(*, enabled: bool = True, interval_s: float = LINE_INTERVAL_
         console = Console(stderr=True)
     if not console.is_terminal:
         lines = _Lines(interval_s, console.file)
+        reader_gone = False
         try:
             yield lines
+        except BrokenPipeError:  # stdout's reader closed the pipe: stop without another line
+            reader_gone = True
+            raise
         finally:
-            lines.close()
+            if not reader_gone:
+                lines.close()
         return
     # Here, not at the top: a bar is drawn only on a terminal, and rich.progress costs every CLI start (issue 26).
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import PosterGenreError
 from ..model.decisions import MAX_BRIEF_VARIANTS
-from ._app import app, err_console, held_ratings, shown
+from ._app import app, err_console, held_ratings, output_file, shown
 from .predict import PredictorOptions, _report_failures, with_predictor_options
 
 BRIEF_FORMATS = ("html", "json")
@@ -40,7 +40,7 @@ def brief(
         "--rating", help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the "
                          "ratings of the studio's own collection, where the catalog knows them.")] = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="Write the brief to this file instead of stdout.")] = None,
+        "--out", "-o", callback=output_file, help="Write the brief to this file instead of stdout.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="html (one self-contained page that prints to 1–3 A4 "
                                                             "pages for up to three variants) or json.")] = "html",
     *,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..errors import PosterGenreError
-from ._app import HomeOption, app, console, err_console, held_ratings, paths_for, shown
+from ._app import HomeOption, app, console, err_console, held_ratings, output_file, paths_for, shown
 from .predict import PredictorOptions, _report_failures, with_predictor_options
 
 if TYPE_CHECKING:
@@ -188,7 +188,8 @@ def edit(campaign_id: IdArgument, title: Annotated[Optional[str], typer.Option("
 @campaign_app.command("brief")
 @with_predictor_options
 def brief(campaign_id: IdArgument,
-          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the brief to this file.")] = None,
+          out: Annotated[Optional[Path], typer.Option("--out", "-o", callback=output_file,
+                                                      help="Write the brief to this file.")] = None,
           fmt: Annotated[str, typer.Option("--format", "-f", help="html (one self-contained page) or json.")] = "html",
           *, options: PredictorOptions) -> None:
     """The campaign's brief, built from its stored readings: which variant to run and why, story vs poster."""
@@ -206,9 +207,7 @@ def brief(campaign_id: IdArgument,
     if out is None:
         sys.stdout.write(text)
         return
-    if out.is_dir():
-        raise PosterGenreError(f"--out {out} is a folder: give a file name, e.g. {out / 'brief.html'}")
-    write_atomic(out, text)
+    write_atomic(out, text)  # a folder or a read-only place there: checked before the work (output_file)
     err_console.print(f"brief written to {shown(out)}", highlight=False)
 
 

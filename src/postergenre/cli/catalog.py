@@ -15,7 +15,9 @@ from ..catalog.stats import CatalogStats, compute_stats
 from ..errors import CatalogFormatError
 from ..safe_text import safe_text
 from ._app import (ERROR_LIMIT, CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, catalog_app,
-                   console, err_console, movie_filter, open_catalog, paths_for, print_selection, report_app, shown)
+                   console, err_console, movie_filter, open_catalog, output_file, paths_for, print_selection, report_app,
+                   shown)
+from ._output import print_table
 
 _SHOWN_REJECTED = 50  # rejected rows listed in full; the rest are counted
 _SHOWN_CONFLICTS = 50
@@ -91,7 +93,7 @@ def _print_results(results: list[ImportResult]) -> None:
                       str(c.unchanged), str(c.duplicates_merged),
                       f"[yellow]{len(c.conflicts)}[/yellow]" if c.conflicts else "0",
                       f"[red]{c.rejected}[/red]" if c.rejected else "0")
-    console.print(table)
+    print_table(table)
     for r in results:
         if r.counts.relocated:
             err_console.print(f"[yellow]note:[/yellow] {r.counts.relocated} unchanged movies of {shown(r.file)} now name their "
@@ -142,15 +144,15 @@ def _print_stats(s: CatalogStats) -> None:
     console.print(f"[bold]{s.movies}[/bold] movies · posters stored {s.posters_stored} · failed {s.posters_failed}"
                   f" · to fetch/attach {s.posters_to_fetch} · duplicates merged {s.duplicates_merged}"
                   f" (latest import of each file; {s.imports} import runs)")
-    console.print(_table("collections", ("collection", "movies"), s.collections))
-    console.print(_table("missing values", ("", "movies", "%"),
+    print_table(_table("collections", ("collection", "movies"), s.collections))
+    print_table(_table("missing values", ("", "movies", "%"),
                          [(r.label, r.count, f"{r.percent:.1f}") for r in s.missing]))
-    console.print(_table("genres", ("genre", "movies", "%"),
+    print_table(_table("genres", ("genre", "movies", "%"),
                          [(g, n, f"{100 * n / s.movies:.1f}") for g, n in s.genre_counts]))
-    console.print(_table("genres per movie", ("genres", "movies"), s.genres_per_movie))
-    console.print(_table("content ratings", ("rating", "movies"), s.content_ratings))
+    print_table(_table("genres per movie", ("genres", "movies"), s.genres_per_movie))
+    print_table(_table("content ratings", ("rating", "movies"), s.content_ratings))
     years = f"{s.year_min}–{s.year_max}" if s.year_min is not None else "none"
-    console.print(_table(f"years: {years} (no year: {s.years_missing})", ("decade", "movies"),
+    print_table(_table(f"years: {years} (no year: {s.years_missing})", ("decade", "movies"),
                          [(f"{d}s", n) for d, n in s.decades]))
     r = s.imdb_ratings
     if r.count:
@@ -163,7 +165,7 @@ def _print_stats(s: CatalogStats) -> None:
 @report_app.command("dataset")
 def report_dataset(
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="HTML file to write. Default: <home>/reports/dataset.html.")] = None,
+        "--out", callback=output_file, help="HTML file to write. Default: <home>/reports/dataset.html.")] = None,
     collection: CollectionOption = None, rating: RatingOption = None, year_min: YearMinOption = None,
     year_max: YearMaxOption = None, home: HomeOption = None,
 ) -> None:

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from ..files import write_atomic
 from ._app import (CollectionOption, HomeOption, RatingOption, YearMaxOption, YearMinOption, app, console,
-                   err_console, movie_filter, open_catalog, paths_for)
+                   err_console, movie_filter, open_catalog, output_file, output_folder, paths_for)
+from ._output import print_table
 from ._progress import progress_display
 
 SEED_CNN = "seed-cnn"
@@ -82,7 +83,7 @@ def _train_parameters() -> list[inspect.Parameter]:
             "seed-cnn only: posters used (a stratified subset; CPU time)."))], 2000),
         "epochs": (Annotated[int, typer.Option("--epochs", min=1, rich_help_panel="seed-cnn baseline",
                                                help="seed-cnn only: training epochs per fold.")], 10),
-        "out": (Annotated[Optional[Path], typer.Option("--out", rich_help_panel="Output", help=(
+        "out": (Annotated[Optional[Path], typer.Option("--out", callback=output_folder, rich_help_panel="Output", help=(
             "Model folder to write (default HOME/models/<timestamp>)."))], None),
         "home": (_in_panel(HomeOption, "Data"), None),
     }
@@ -148,9 +149,9 @@ def _print_training(result: Any, opts: Any, target: Path, home: Path) -> None:
         table.add_column(col)
     for row in result.selection.table():
         table.add_row(row["label"], f"{row['macro_auc']:.4f}", str(row["seconds"]))
-    console.print(table)
+    print_table(table)
     estimate = result.artifact.metrics["estimate"]
-    console.print(_headline_table(result.evaluation, f"cross-validated metrics ({estimate})"))
+    print_table(_headline_table(result.evaluation, f"cross-validated metrics ({estimate})"))
     cf = result.evaluation["cross_fitted_thresholds"]
     console.print(f"with thresholds tuned on other folds only: micro F1 {cf['micro_f1']:.3f}, "
                   f"macro F1 {cf['macro_f1']:.3f}")
@@ -179,7 +180,7 @@ def _print_studio_summary(studio: Optional[dict]) -> None:
             family = row.get("family_auc")
             table.add_row(label, str(row.get("n_movies", "")), f"{h['macro_auc']['value']:.3f}",
                           "" if family is None else f"{family:.3f}", f"{h['micro_f1']['value']:.3f}")
-    console.print(table)
+    print_table(table)
 
 
 def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, threshold_metric, out, home) -> None:
@@ -190,7 +191,7 @@ def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, thr
         result = seed_cnn_cv(catalog, paths.posters, flt=flt, min_examples=min_examples, limit=limit, folds=folds,
                              epochs=epochs, seed=seed, threshold_metric=threshold_metric,
                              log=lambda s: err_console.print(s, highlight=False))
-    console.print(_headline_table(result["cv"], f"seed-cnn {folds}-fold CV on {result['subset']['movies']} posters"))
+    print_table(_headline_table(result["cv"], f"seed-cnn {folds}-fold CV on {result['subset']['movies']} posters"))
     target = write_atomic((out or paths.reports) / f"seed-cnn-cv-{_stamp()}.json", json.dumps(result, indent=2) + "\n")
     console.print(f"seed-cnn is a baseline (no model artifact); results written to [bold]{target}[/bold]")
 
@@ -218,9 +219,9 @@ def evaluate(
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,
     collection: CollectionOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help=(
+    out: Annotated[Optional[Path], typer.Option("--out", callback=output_file, help=(
         "HTML report path (default HOME/reports/evaluation-<timestamp>.html)."))] = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help=(
+    json_out: Annotated[Optional[Path], typer.Option("--json", callback=output_file, help=(
         "Metrics JSON path (default: the report path with .json)."))] = None,
     gallery_size: Annotated[int, typer.Option("--gallery", min=0, help=(
         "Best and worst posters shown per genre in the report (0: no gallery)."))] = 3,
@@ -254,8 +255,8 @@ def evaluate(
                             relation=result["model"]["relation"], held_out=result["model"]["held_out"],
                             gallery=gallery)
     write_atomic(json_path, json.dumps(result, indent=2) + "\n")
-    console.print(_headline_table(result, f"{model_name} on {len(ds.ids):,} movies"))
-    console.print(_segment_table(result["segments"]))
+    print_table(_headline_table(result, f"{model_name} on {len(ds.ids):,} movies"))
+    print_table(_segment_table(result["segments"]))
     if not result["model"]["studio_extensions"]:
         console.print("This model has no synopsis head (no studio extensions): every segment is poster-only.",
                       highlight=False)

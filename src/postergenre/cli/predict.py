@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import PRIVATE_ADDRESS, TOO_LARGE, PosterGenreError
-from ..posters.images import DEFAULT_MAX_FILE_BYTES
+from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ..progress import Progress
 from ..safe_text import csv_writer
-from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, console, err_console, held_ratings, shown
+from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, err_console, held_ratings, output_file, shown
+from ._output import JsonArray, TableRows, print_note, print_table
 from ._progress import progress_display
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model fold
 SynopsisOption = Annotated[Optional[str], typer.Option(
     "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
                        "genres become the combined poster + synopsis estimate.")]
-DEFAULT_MAX_FILE_MB = DEFAULT_MAX_FILE_BYTES / 1_000_000
+DEFAULT_MAX_FILE_MB = to_megabytes(DEFAULT_MAX_FILE_BYTES)
 AllowPrivateUrlsOption = Annotated[bool, typer.Option(
     "--allow-private-urls", help="Also fetch poster URLs on loopback, private and link-local hosts (a studio's "
                                  "intranet); refused by default, as by the service.")]
@@ -61,7 +63,7 @@ def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = 
     from ..predict.predictor import Predictor
 
     return Predictor.load(model_dir=model, home=home, runtime=runtime, allow_private_urls=allow_private_urls,
-                          max_file_bytes=int(max_file_mb * 1_000_000))
+                          max_file_bytes=from_megabytes(max_file_mb))
 
 
 @dataclass(frozen=True)
@@ -170,26 +172,29 @@ def predict(
     predictor = options.load()
     if synopsis is not None and not predictor.has_synopsis:
         raise PosterGenreError("this model has no synopsis head; retrain it with plots in the catalog")
-    with progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report:
-        done = 0
-
-        def advance(_: Any) -> None:
-            nonlocal done
-            done += 1
-            report(Progress("predicting", done, len(items)))
-
-        results = predictor.predict_many(items, batch_size=1 if explain else batch_size, threshold=threshold,
-                                         top_k=top_k, heatmaps=explain, on_result=advance)
     if explain:
-        _write_heatmaps([r for r in results if r.ok], explain_dir)
-    failures = [r for r in results if not r.ok]
-    predictions = [r for r in results if r.ok]
-    if fmt == "json":
-        _print_json([r.to_dict() for r in results])
-    elif fmt == "csv":
-        _write_csv(results, predictor.genres)
-    else:
-        _print_table(predictions, threshold is not None or top_k is not None)
+        from ..files import check_output_folder
+
+        check_output_folder(explain_dir)  # before the work: a file there is one line, not a failure at the end
+    combined = predictor.has_synopsis and any((item.synopsis or "").strip() for item in items)
+    batch = 1 if explain else batch_size
+    failures: list["PosterFailure"] = []
+    heatmaps = _HeatmapFiles(explain_dir) if explain else None
+    with progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report, \
+            _PredictionOutput(fmt, predictor.genres, threshold is not None or top_k is not None, combined) as output:
+        # Batch by batch, each result written as soon as it is known and in input order: a reader that closes the
+        # pipe (`| head`) stops the work at the next write (see _output), instead of after every poster is read.
+        for start in range(0, len(items), batch):
+            for result in predictor.predict_many(items[start:start + batch], batch_size=batch, threshold=threshold,
+                                                 top_k=top_k, heatmaps=explain):
+                if heatmaps is not None and result.ok:
+                    heatmaps.write(result)
+                output.add(result)
+                if not result.ok:
+                    failures.append(result)
+            report(Progress("predicting", min(start + batch, len(items)), len(items)))
+    if heatmaps is not None and heatmaps.used:
+        heatmaps.report()
     _report_failures(failures)
     if failures:
         raise typer.Exit(1)
@@ -205,7 +210,7 @@ def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k
     if fmt == "json":
         _print_json([synopsis_body(reading)])
     elif fmt == "csv":
-        _write_csv([reading], predictor.genres)
+        _CsvRows(predictor.genres).add(reading)
     else:
         table = Table(show_lines=False)
         table.add_column("synopsis", overflow="fold")
@@ -214,21 +219,31 @@ def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k
         table.add_column(STRENGTH_COLUMN)
         table.add_row(shown(synopsis, 120), reading.summary["text"],
                       _strongest(reading.strength, TOP_SHOWN, reading.decided))
-        console.print(table)
+        print_table(table)
 
 
-def _write_heatmaps(predictions: list["PosterPrediction"], out_dir: Path) -> None:
-    from ..predict.heatmaps import LEGEND, safe_stem, write_overlays
+class _HeatmapFiles:
+    """--explain: each prediction's overlays written into `folder` as it comes, under a stem unique in this run."""
 
-    used: set[str] = set()
-    for prediction in predictions:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.used: set[str] = set()
+
+    def write(self, prediction: "PosterPrediction") -> None:
+        from ..predict.heatmaps import safe_stem, write_overlays
+
         stem = base = safe_stem(prediction.id or prediction.source)
         n = 2
-        while stem in used:
+        while stem in self.used:
             stem, n = f"{base}-{n}", n + 1
-        used.add(stem)
-        prediction.heatmap_files = [str(p) for p in write_overlays(prediction.image, prediction.heatmaps, out_dir, stem)]
-    err_console.print(f"heatmaps written to {out_dir}/ ({LEGEND})", highlight=False)
+        self.used.add(stem)
+        prediction.heatmap_files = [str(p) for p in write_overlays(prediction.image, prediction.heatmaps, self.folder,
+                                                                   stem)]
+
+    def report(self) -> None:
+        from ..predict.heatmaps import LEGEND
+
+        err_console.print(f"heatmaps written to {self.folder}/ ({LEGEND})", highlight=False)
 
 
 def _strongest(strength: dict[str, float], n: int, decided: list[str] | None = None) -> str:
@@ -239,12 +254,8 @@ def _strongest(strength: dict[str, float], n: int, decided: list[str] | None = N
     return ", ".join(f"{g} {strength_text(strength[g])}" for g in reading_order(decided or [], strength)[:n])
 
 
-def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> None:
-    from ..predict.core import NOT_A_POSTER_LABEL
-
-    if not predictions:
-        return
-    combined = any(p.reading.signal != "poster" for p in predictions)
+def _predictions_table(overridden: bool, combined: bool) -> Table:
+    """The predict table's columns (`combined`: a poster + synopsis reading is among the rows)."""
     table = Table(show_lines=False)
     table.add_column("poster", overflow="fold")
     table.add_column("reading" + (" (overridden thresholds)" if overridden else ""), style="bold", overflow="fold")
@@ -253,38 +264,82 @@ def _print_table(predictions: list["PosterPrediction"], overridden: bool) -> Non
         table.add_column("poster alone")
         table.add_column("synopsis alone")
     table.add_column("poster check")
-    for p in predictions:
-        check = p.poster_check
-        reading = p.summary["text"] if check["is_poster"] else f"[dim]{p.summary['text']}[/dim]"
-        row = [shown(p.id) if p.id else _label(p.source), reading, _strongest(p.reading.strength, TOP_SHOWN, p.decided)]
-        if combined:
-            for alone in (p.reading.poster_strength, p.reading.synopsis_strength):
-                row.append(_strongest(alone, 3) if alone else "")
-        row.append("ok" if check["is_poster"] else f"[red]⚠ {NOT_A_POSTER_LABEL}[/red]")
-        table.add_row(*row)
-    console.print(table)
-    flagged = [p for p in predictions if not p.poster_check["is_poster"]]
-    if flagged:
-        console.print(f"[red]⚠[/red] {_plural(len(flagged), 'input')} flagged: {flagged[0].poster_check['message']}",
-                      highlight=False)
+    return table
 
 
-def _write_csv(results: list["PosterPrediction | PosterFailure | GenreReading"], genres: list[str]) -> None:
-    """One row per poster (a failure's row carries its error), or a synopsis read alone (source "synopsis")."""
-    from ..predict.results import GenreReading
+def _prediction_row(p: "PosterPrediction", combined: bool) -> list[str]:
+    from ..predict.core import NOT_A_POSTER_LABEL
 
-    writer = csv_writer(sys.stdout)
-    writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *genres, "error"])
-    for r in results:
+    check = p.poster_check
+    reading = p.summary["text"] if check["is_poster"] else f"[dim]{p.summary['text']}[/dim]"
+    row = [shown(p.id) if p.id else _label(p.source), reading, _strongest(p.reading.strength, TOP_SHOWN, p.decided)]
+    if combined:
+        for alone in (p.reading.poster_strength, p.reading.synopsis_strength):
+            row.append(_strongest(alone, 3) if alone else "")
+    row.append("ok" if check["is_poster"] else f"[red]⚠ {NOT_A_POSTER_LABEL}[/red]")
+    return row
+
+
+class _PredictionOutput:
+    """predict's results on stdout in `fmt`, each written as it comes: JSON array elements, CSV rows (a failure's row
+    carries its error), or table rows (predictions only: failures are error lines on stderr)."""
+
+    def __init__(self, fmt: str, genres: list[str], overridden: bool, combined: bool):
+        self.fmt, self.genres, self.combined = fmt, genres, combined
+        self.flagged: list["PosterPrediction"] = []
+        self.json = JsonArray() if fmt == "json" else None
+        self.csv = _CsvRows(genres) if fmt == "csv" else None
+        self.table = TableRows(_predictions_table(overridden, combined)) if fmt == "table" else None
+
+    def add(self, result: "PosterPrediction | PosterFailure") -> None:
+        if self.json is not None:
+            self.json.add(result.to_dict())
+        elif self.csv is not None:
+            self.csv.add(result)
+        elif self.table is not None and result.ok:
+            self.table.add(*_prediction_row(result, self.combined))
+            if not result.poster_check["is_poster"]:
+                self.flagged.append(result)
+
+    def __enter__(self) -> "_PredictionOutput":
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is not None:
+            return
+        if self.json is not None:
+            self.json.close()
+        if self.table is not None:
+            self.table.__exit__(None, None, None)
+            if self.flagged:
+                print_note(f"[red]⚠[/red] {_plural(len(self.flagged), 'input')} flagged: "
+                           f"{self.flagged[0].poster_check['message']}")
+
+
+class _CsvRows:
+    """One CSV row per result, flushed as written; the header first."""
+
+    def __init__(self, genres: list[str]):
+        self.genres = genres
+        self.writer = csv_writer(sys.stdout)
+        self.writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *genres, "error"])
+        sys.stdout.flush()
+
+    def add(self, r: "PosterPrediction | PosterFailure | GenreReading") -> None:
+        """A poster's row, a failure's (with its error), or a synopsis read alone (source "synopsis")."""
+        from ..predict.results import GenreReading
+
+        genres = self.genres
         if isinstance(r, GenreReading):
-            writer.writerow(["synopsis", "", "|".join(r.decided), r.signal, "", "",
-                             *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+            self.writer.writerow(["synopsis", "", "|".join(r.decided), r.signal, "", "",
+                                  *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
         elif not r.ok:
-            writer.writerow([r.source, r.id or "", "", "", "", "", *([""] * len(genres)), r.error])
+            self.writer.writerow([r.source, r.id or "", "", "", "", "", *([""] * len(genres)), r.error])
         else:
-            writer.writerow([r.source, r.id or "", "|".join(r.decided), r.reading.signal,
-                             int(r.poster_check["is_poster"]), r.poster_check["score"],
-                             *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+            self.writer.writerow([r.source, r.id or "", "|".join(r.decided), r.reading.signal,
+                                  int(r.poster_check["is_poster"]), r.poster_check["score"],
+                                  *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+        sys.stdout.flush()
 
 
 @app.command(epilog=EXIT_CODES)
@@ -337,11 +392,11 @@ def similar(
         for i, t in enumerate(result, 1):
             table.add_row(str(i), shown(t.display_title), shown(t.rating or ""), ", ".join(t.genres), f"{t.match} ({t.score:.2f})",
                           t.imdb_url)
-        console.print(table)
+        print_table(table)
         if not result.query_is_poster:
-            console.print("[red]⚠[/red] the input does not look like a movie poster: these matches mean little.")
+            print_note("[red]⚠[/red] the input does not look like a movie poster: these matches mean little.")
         if not len(result):
-            console.print("no catalog title passes the filters", highlight=False)
+            print_note("no catalog title passes the filters")
 
 
 @app.command(epilog=EXIT_CODES)
@@ -352,7 +407,8 @@ def compare(
     synopsis: Annotated[Optional[str], typer.Option("--synopsis", help="Accepted for symmetry with predict, but "
                                                                        "not used for ranking (it is the same for "
                                                                        "every variant).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write a side-by-side HTML sheet (posters, bars, heatmaps).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", callback=output_file, help="Write a side-by-side HTML sheet (posters, bars, heatmaps).")] = None,
     fmt: FormatOption = "table",
     *,
     options: PredictorOptions,
@@ -393,10 +449,10 @@ def compare(
             name = _label(v.source) + ("" if v.is_poster else f" ⚠ {NOT_A_POSTER_LABEL}")
             verdict = shown(v.verdict) if v.fits else f"[red]{shown(v.verdict)}[/red]"
             table.add_row(("★ " if v.best else "") + str(v.rank), name, verdict, targets, unintended)
-        console.print(table)
-        console.print(shown(result.headline), highlight=False, soft_wrap=True)  # it names files: untrusted text
+        print_table(table)
+        print_note(shown(result.headline))  # it names files: untrusted text
         if synopsis:
-            console.print(SYNOPSIS_NOTE, highlight=False)
+            print_note(escape(SYNOPSIS_NOTE))
     _report_failures(result.failures)
     if result.failures:
         raise typer.Exit(1)

@@ -8,14 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console,
-                   err_console, movie_filter, open_catalog, paths_for, shown)
+                   err_console, movie_filter, open_catalog, output_file, paths_for, shown)
 from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
 from ._progress import progress_display
 
 
 @app.command("predict-catalog")
 def predict_catalog(
-    out: Annotated[Path, typer.Option("--out", help="Parquet file to write (replaced atomically).")],
+    out: Annotated[Path, typer.Option("--out", callback=output_file,
+                                      help="Parquet file to write (replaced atomically).")],
     model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
     engine: EngineOption = "local",
     address: AddressOption = None,

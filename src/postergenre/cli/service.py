@@ -11,8 +11,9 @@ import typer
 
 from ..errors import PosterGenreError
 from ..service import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONCURRENCY,
-                       DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_UPLOAD_BYTES,
-                       DEFAULT_MAX_WAITING, ServiceSettings, needs_token)
+                       DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_WAITING,
+                       ServiceSettings, needs_token)
+from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ._app import HomeOption, RuntimeOption, app, console, paths_for
 
 
@@ -47,7 +48,7 @@ def serve(
     runtime: RuntimeOption = "auto",
     max_concurrency: ConcurrencyOption = DEFAULT_MAX_CONCURRENCY,
     max_queue: QueueOption = DEFAULT_MAX_WAITING,
-    max_upload_mb: UploadOption = DEFAULT_MAX_UPLOAD_BYTES / 1_000_000,
+    max_upload_mb: UploadOption = to_megabytes(DEFAULT_MAX_FILE_BYTES),
     allow_private_urls: PrivateUrlsOption = False,
     require_token: RequireTokenOption = False,
     allowed_hosts: AllowedHostsOption = None,
@@ -68,7 +69,7 @@ def serve(
     default_hosts = ("*",) if tokens else tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "[::1]")))
     hosts = tuple(h.strip() for h in allowed_hosts.split(",") if h.strip()) if allowed_hosts else default_hosts
     settings = ServiceSettings(model_dir=model, home=home, max_concurrency=max_concurrency, max_waiting=max_queue,
-                               max_upload_bytes=int(max_upload_mb * 1_000_000), allow_private_urls=allow_private_urls,
+                               max_upload_bytes=from_megabytes(max_upload_mb), allow_private_urls=allow_private_urls,
                                allowed_hosts=hosts, body_timeout_s=body_timeout, runtime=runtime,
                                require_token=tokens)
     service = create_app(settings)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError, PosterGenreError
-from .images import CATALOG_MAX_FILE_BYTES, IMAGE_SUFFIXES, decode_image, read_image_file
+from .caps import CATALOG_MAX_FILE_BYTES
+from .images import IMAGE_SUFFIXES, decode_image, read_image_file
 from ..progress import ProgressFn, counter
 from .store import PosterStore
 

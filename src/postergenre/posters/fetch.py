@@ -50,7 +50,8 @@ import httpx
 from ..catalog.store import Catalog
 from ..errors import (CONNECTION_REFUSED, HOST_NOT_FOUND, NETWORK_UNREACHABLE, PRIVATE_ADDRESS, TOO_LARGE, FetchError,
                       PosterDecodeError)
-from .images import CATALOG_MAX_FILE_BYTES, decode_image
+from .caps import CATALOG_MAX_FILE_BYTES
+from .images import decode_image
 from ..progress import ProgressFn, counter
 from .store import PosterStore
 from .urlguard import HostNotFound, check_url, refusal_reason, resolve_addresses

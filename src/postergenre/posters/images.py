@@ -27,14 +27,10 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import TOO_LARGE, NotAnImageError, PosterDecodeError
+from .caps import CATALOG_MAX_FILE_BYTES, DEFAULT_MAX_FILE_BYTES
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: far above any poster, far below what exhausts memory
 MIN_SIDE = 32  # a poster smaller than this carries no usable visual information
-DEFAULT_MAX_FILE_BYTES = 10_000_000
-"""Largest local poster file predict/similar/compare and the Python API read (the service's upload cap, 10 MB):
-a real poster is far smaller. Raise it with `--max-file-mb` or `Predictor(max_file_bytes=...)`."""
-CATALOG_MAX_FILE_BYTES = 20 * 1024 * 1024
-"""Largest poster file `posters attach` stores (the same cap as `posters fetch` downloads)."""
 _HEAD_BYTES = 64  # enough for every accepted format's signature (WebP's is at byte 8..12)
 
 # Pillow format ids of the accepted formats (MPO, JPEG's multi-picture variant, opens as JPEG).

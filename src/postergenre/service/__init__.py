@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..model.decisions import MAX_COMPARE_VARIANTS as MAX_COMPARE_FILES  # noqa: F401  (the limit lives there)
+from ..posters.caps import DEFAULT_MAX_FILE_BYTES
 
-DEFAULT_MAX_UPLOAD_BYTES = 10_000_000
 # Two inference threads: one slow request (explain) does not hold up the others; more would only contend for
 # the same cores.
 DEFAULT_MAX_CONCURRENCY = 2
@@ -30,7 +30,7 @@ class ServiceSettings:
     home: Path | None = None
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     max_waiting: int = DEFAULT_MAX_WAITING
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_FILE_BYTES  # per poster; the same cap as the CLI's and the API's
     allow_private_urls: bool = False
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S

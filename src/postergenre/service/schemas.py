@@ -200,7 +200,8 @@ class Limits(BaseModel):
     compare_min_variants: int
     compare_max_variants: int
     default_heatmaps: int = Field(description="Heatmaps drawn when none are asked for.")
-    upload_max_bytes: int = Field(description="Largest poster upload.")
+    upload_max_bytes: int = Field(description="Largest poster upload or download, in bytes.")
+    upload_max_text: str = Field(description="The same cap in words, as the page shows it (e.g. \"10 MB\").")
     campaign_title_max_chars: int = Field(description="Longest campaign title.")
     campaign_synopsis_max_chars: int = Field(description="Longest campaign synopsis.")
 

@@ -11,9 +11,8 @@ from starlette.exceptions import HTTPException
 from ...catalog.filters import parse_ratings
 from ...model.decisions import MAX_BRIEF_VARIANTS as MAX_VARIANTS
 from ...render.brief import render_brief
-from ...predict.inputs import PosterInput
 from ..state import AdmittedDep
-from ..uploads import read_variants
+from ..uploads import receive_variants
 from .posters import ERRORS
 
 router = APIRouter(prefix="/v1", tags=["posters"])
@@ -40,20 +39,22 @@ _FORM = {"type": "object", "required": ["posters"], "properties": {
 async def brief(request: Request, state: AdmittedDep,
                 format: Annotated[str, Query(pattern="^(json|html)$", description="json (default) or html.")] = "json",
                 ) -> Any:
-    posters, fields = await read_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=FIELDS)
-    variants = [PosterInput(source=name, data=data) for data, name in posters]
-    ratings = parse_ratings(fields["rating"], (state.filters or {}).get("ratings", ()))  # as /v1/similar: the page offers these
+    form = receive_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=FIELDS)
+    async with form as (posters, fields):
+        # as /v1/similar: the page offers these
+        ratings = parse_ratings(fields["rating"], (state.filters or {}).get("ratings", ()))
 
-    def work() -> Any:
-        result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
-                                       title=fields["title"], film=fields["film"], ratings=ratings,
-                                       home=state.paths.home,
-                                       heatmaps=format == "html")  # JSON has no maps: no Grad-CAM, no torch
-        if not result.variants:
-            raise HTTPException(422, "; ".join(f.error for f in result.failures))
-        return render_brief(result) if format == "html" else result.to_dict()
+        def work() -> Any:
+            variants = [p.input() for p in posters]  # the bytes are read here, in the slot (see uploads)
+            result = state.predictor.brief(variants, synopsis=fields["synopsis"], intended=fields["intended"],
+                                           title=fields["title"], film=fields["film"], ratings=ratings,
+                                           home=state.paths.home,
+                                           heatmaps=format == "html")  # JSON has no maps: no Grad-CAM, no torch
+            if not result.variants:
+                raise HTTPException(422, "; ".join(f.error for f in result.failures))
+            return render_brief(result) if format == "html" else result.to_dict()
 
-    body = await state.gate.run(work)
+        body = await state.gate.run(work)
     if format == "html":
         return HTMLResponse(body, headers={"Content-Disposition": 'attachment; filename="campaign-brief.html"'})
     return JSONResponse(body)

@@ -23,7 +23,7 @@ from ...render.brief import render_brief
 from .. import campaign_schemas as schemas
 from ..schemas import ErrorResponse
 from ..state import AdmittedDep, MemberDep, ServiceState, StateDep
-from ..uploads import read_variants
+from ..uploads import receive_variants
 from .info import _MEDIA
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -144,13 +144,13 @@ _UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": 
 async def add_variants(campaign_id: CampaignId, request: Request, state: AdmittedDep,
                        member: MemberDep) -> Any:
     await _stored(state, lambda store: store.get(campaign_id))  # 404 before an upload is read for nothing
-    posters, _ = await read_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=())
+    async with receive_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=()) as (posters, _):
+        def run(store: CampaignStore) -> tuple[work.AddResult, dict[str, Any]]:
+            uploads = [(p.read(), p.name) for p in posters]  # the bytes are read here, in the slot (see uploads)
+            result = work.add_variants(store, state.predictor, campaign_id, uploads, by=member)
+            return result, _view(state, store, campaign_id)
 
-    def run(store: CampaignStore) -> tuple[work.AddResult, dict[str, Any]]:
-        result = work.add_variants(store, state.predictor, campaign_id, posters, by=member)
-        return result, _view(state, store, campaign_id)
-
-    result, view = await _modelled(state, run)
+        result, view = await _modelled(state, run)
     if not result.added and not result.duplicates:
         raise HTTPException(422, "; ".join(f.error for f in result.failures) or "no poster could be read")
     return JSONResponse({**result.to_dict(), "campaign": view}, status_code=201 if result.added else 200)

@@ -16,6 +16,7 @@ from ..._version import __version__
 from ...campaigns.store import MAX_SYNOPSIS_CHARS, MAX_TITLE_CHARS
 from ...jsonsafe import json_safe
 from ...model import decisions
+from ...posters.caps import megabytes
 from ...render.model_card import card_html
 from .. import schemas
 from ..state import StateDep
@@ -52,7 +53,8 @@ async def model(state: StateDep) -> dict[str, Any]:
 async def rules(state: StateDep) -> dict[str, Any]:
     body = decisions.rules()
     body["limits"].update(upload_max_bytes=state.settings.max_upload_bytes, campaign_title_max_chars=MAX_TITLE_CHARS,
-                          campaign_synopsis_max_chars=MAX_SYNOPSIS_CHARS)
+                          campaign_synopsis_max_chars=MAX_SYNOPSIS_CHARS,
+                          upload_max_text=megabytes(state.settings.max_upload_bytes))  # the page shows these words
     return body
 
 

@@ -10,13 +10,12 @@ from fastapi.responses import HTMLResponse
 from ...predict.compare import CompareResult
 from ...predict.core import split_genre_list
 from ...predict.heatmaps import overlay_data_url
-from ...predict.inputs import PosterInput
 from ...predict.results import PosterPrediction, synopsis_body
 from ...render.sheet import render_sheet
 from ...predict.similar import SimilarFilter
 from .. import MAX_COMPARE_FILES, schemas
 from ..state import AdmittedDep, ServiceState
-from ..uploads import read_one_poster, read_variants
+from ..uploads import receive_poster, receive_variants
 
 router = APIRouter(prefix="/v1", tags=["posters"])
 MAX_SIMILAR_K = 50
@@ -77,18 +76,17 @@ async def predict(
     heatmaps: Annotated[Optional[str], Query(max_length=400, description="Heatmaps for exactly these genres, "
                                                                          "comma-separated (any genre).")] = None,
 ) -> dict[str, Any]:
-    data, name, synopsis = await read_one_poster(request, state, synopsis_alone=True)
     wanted: bool | list[str] = split_genre_list(heatmaps) or explain
+    async with receive_poster(request, state, synopsis_alone=True) as (poster, synopsis):
+        def work() -> dict[str, Any]:
+            if poster is None:  # a synopsis before its poster exists: the story's genres, marked as such
+                reading = state.predictor.read_synopsis(synopsis or "", threshold=threshold, top_k=top_k)
+                return {**synopsis_body(reading), "heatmaps": []}  # as prediction_body: no poster, no heatmaps
+            prediction = state.predictor.predict(poster.input(), synopsis, threshold=threshold, top_k=top_k,
+                                                 heatmaps=wanted)
+            return prediction_body(prediction)
 
-    def work() -> dict[str, Any]:
-        if data is None:  # a synopsis before its poster exists: the story's genres, marked as such
-            reading = state.predictor.read_synopsis(synopsis or "", threshold=threshold, top_k=top_k)
-            return {**synopsis_body(reading), "heatmaps": []}  # as prediction_body: no poster, no heatmaps
-        prediction = state.predictor.predict(PosterInput(source=name, data=data), synopsis, threshold=threshold,
-                                             top_k=top_k, heatmaps=wanted)
-        return prediction_body(prediction)
-
-    return await state.gate.run(work)
+        return await state.gate.run(work)
 
 
 @router.post("/similar", response_model=schemas.SimilarResponse, responses=ERRORS, openapi_extra=_poster_body(),
@@ -105,14 +103,15 @@ async def similar(
 ) -> dict[str, Any]:
     where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre,
                                 held_ratings=(state.filters or {}).get("ratings", ()))  # the page offers these
-    data, name, _ = await read_one_poster(request, state)
+    async with receive_poster(request, state) as (poster, _):
+        assert poster is not None  # only synopsis_alone yields none
 
-    def work() -> dict[str, Any]:
-        result = state.predictor.similar(PosterInput(source=name, data=data), k, where=where, home=state.paths.home)
-        titles = [{**t.to_dict(), "poster_url": f"/v1/posters/{t.poster_sha256}"} for t in result]
-        return {"source": name, "titles": titles, "query_is_poster": result.query_is_poster}
+        def work() -> dict[str, Any]:
+            result = state.predictor.similar(poster.input(), k, where=where, home=state.paths.home)
+            titles = [{**t.to_dict(), "poster_url": f"/v1/posters/{t.poster_sha256}"} for t in result]
+            return {"source": poster.name, "titles": titles, "query_is_poster": result.query_is_poster}
 
-    return await state.gate.run(work)
+        return await state.gate.run(work)
 
 
 def _compare_form_doc() -> dict[str, Any]:
@@ -121,15 +120,15 @@ def _compare_form_doc() -> dict[str, Any]:
 
 
 async def _compare(request: Request, state: ServiceState) -> CompareResult:
-    posters, fields = await read_variants(request, state)
-    want_heatmaps = (fields["heatmaps"] or "true").lower() not in ("false", "0", "no")
-    variants = [PosterInput(source=name, data=data) for data, name in posters]
+    async with receive_variants(request, state) as (posters, fields):
+        want_heatmaps = (fields["heatmaps"] or "true").lower() not in ("false", "0", "no")
 
-    def work() -> CompareResult:
-        return state.predictor.compare(variants, fields["targets"] or "", synopsis=fields["synopsis"],
-                                       heatmaps=want_heatmaps)
+        def work() -> CompareResult:
+            variants = [p.input() for p in posters]  # the bytes are read here, in the slot (see uploads)
+            return state.predictor.compare(variants, fields["targets"] or "", synopsis=fields["synopsis"],
+                                           heatmaps=want_heatmaps)
 
-    return await state.gate.run(work)
+        return await state.gate.run(work)
 
 
 @router.post("/compare", response_model=schemas.CompareResponse, response_model_exclude_unset=True, responses=ERRORS, openapi_extra=_compare_form_doc(),

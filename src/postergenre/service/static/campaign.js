@@ -4,7 +4,7 @@
 
 import { api, isAbort } from "./api.js";
 import {
-  $, bdi, clearError, confirmAction, el, formatMegabytes, plural, showError, showNotice, when,
+  $, bdi, clearError, confirmAction, el, plural, showError, showNotice, when,
 } from "./dom.js";
 import { isFlagged, strengthRow } from "./reading.js";
 import { formatStrength } from "./scale.js";
@@ -87,8 +87,8 @@ export function showCampaign(c) {
   $("campaign-brief").disabled = c.variants.length === 0;
   $("campaign-changes").replaceChildren(...c.changes.map((x) =>
     el("li", {}, `${when(x.at)}: `, bdi(x.member), " ", bdi(x.action))));
-  const { upload_max_bytes: bytes, brief_max_variants: max } = state.rules.limits;
-  $("campaign-limit").textContent = `JPEG, PNG, WebP, GIF, BMP or TIFF, up to ${formatMegabytes(bytes)} each; ` +
+  const { upload_max_text: upTo, brief_max_variants: max } = state.rules.limits;  // the cap in the API's words
+  $("campaign-limit").textContent = `JPEG, PNG, WebP, GIF, BMP or TIFF, up to ${upTo} each; ` +
     `a campaign holds up to ${plural(max, "variant")} (${c.variants.length} now)`;
   document.body.dataset.campaign = c.id;  // for scripts and tests: this campaign is drawn
 }

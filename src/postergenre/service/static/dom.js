@@ -25,10 +25,6 @@ export function plural(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-export function formatMegabytes(bytes) {
-  return `${Number((bytes / 1_000_000).toFixed(1))} MB`;  // 10000000 -> "10 MB", 2500000 -> "2.5 MB"
-}
-
 export const pctExact = (p) => `${(p * 100).toFixed(1)}%`;
 
 export function synopsisText() {

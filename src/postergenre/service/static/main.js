@@ -16,7 +16,7 @@ import { showCard } from "./card.js";
 import {
   compare, downloadBrief, downloadSheet, renderTargets, updateBriefButton, updateCompareButton,
 } from "./compare.js";
-import { $, clearError, clearNotice, formatMegabytes, plural, showError } from "./dom.js";
+import { $, clearError, clearNotice, plural, showError } from "./dom.js";
 import { applyOpacity, renderHeatChoices, showDefaultHeatmaps, showHeatmap } from "./heatmaps.js";
 import { useRules } from "./scale.js";
 import { ensureSession, wireSession } from "./session.js";
@@ -67,8 +67,7 @@ async function loadModel() {
     $("model-badge").textContent = `${plural(health.genres, "genre")} · v${health.version}`;
     $("synopsis-box").hidden = !health.synopsis_available;
     $("upload-limit").hidden = false;
-    $("upload-limit").textContent = "JPEG, PNG, WebP, GIF, BMP or TIFF, up to " +
-      `${formatMegabytes(rules.limits.upload_max_bytes)} each`;
+    $("upload-limit").textContent = `JPEG, PNG, WebP, GIF, BMP or TIFF, up to ${rules.limits.upload_max_text} each`;
     renderTargets();
     renderHeatChoices();
     updateCompareButton();

@@ -2,7 +2,7 @@
 // synopsis alone, before any poster exists).
 
 import { api, isAbort, posterBody } from "./api.js";
-import { $, bdi, clearError, el, formatMegabytes, plural, setBusy, showError, synopsisText } from "./dom.js";
+import { $, bdi, clearError, el, plural, setBusy, showError, synopsisText } from "./dom.js";
 import { resetCompare } from "./compare.js";
 import { renderHeatControls } from "./heatmaps.js";
 import { isFlagged, renderReading } from "./reading.js";
@@ -11,15 +11,14 @@ import { begin, cancel, state } from "./state.js";
 
 // The files the service can take (images within its upload limit), and a sentence naming each other one.
 export function screenFiles(fileList) {
-  const limit = state.rules && state.rules.limits.upload_max_bytes;
+  const limit = state.rules && state.rules.limits.upload_max_bytes;  // compared here; the words are the API's
   const problems = [];
   const accepted = [];
   for (const file of Array.from(fileList)) {
     if (file.type && !file.type.startsWith("image/")) {
       problems.push(`${file.name} is not an image; choose JPEG, PNG, WebP, GIF, BMP or TIFF poster files.`);
     } else if (limit && file.size > limit) {
-      problems.push(`${file.name} is ${formatMegabytes(file.size)}, over the upload limit of ` +
-                    `${formatMegabytes(limit)}.`);
+      problems.push(`${file.name} is over the upload limit of ${state.rules.limits.upload_max_text}.`);
     } else {
       accepted.push(file);
     }
