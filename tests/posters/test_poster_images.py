@@ -146,5 +146,20 @@ def test_max_side_decodes_large_jpegs_at_a_reduced_scale() -> None:
     assert _close(small.getpixel((125, 50)), (200, 30, 30)) and _close(small.getpixel((125, 320)), (20, 40, 220))
     assert decode_image(data, max_side=1000).size == (1000, 1500)  # 1/2: 1/4 would leave 750 < 1000
     assert decode_image(data, max_side=1600).size == (2000, 3000)  # less than twice as large: full size
-    png = _encode(big.resize((400, 600)), "PNG")
-    assert decode_image(png, max_side=100).size == (400, 600)  # only JPEG has a cheap reduced decode
+
+
+def test_max_side_reduces_other_formats_after_decoding() -> None:
+    """A PNG (no reduced decode) is box-reduced by the integer factor that keeps its longer side >= max_side, so a
+    huge image costs what follows no more than a drafted JPEG; below twice max_side it stays whole."""
+    big = Image.new("RGB", (400, 600))
+    big.paste((200, 30, 30), (0, 0, 400, 300))
+    big.paste((20, 40, 220), (0, 300, 400, 600))
+    png = _encode(big, "PNG")
+    assert decode_image(png).size == (400, 600)
+    reduced = decode_image(png, max_side=100)  # factor 6 = 600 // 100
+    assert reduced.size == (67, 100) and reduced.mode == "RGB"
+    assert _close(reduced.getpixel((30, 20)), (200, 30, 30)) and _close(reduced.getpixel((30, 80)), (20, 40, 220))
+    assert decode_image(png, max_side=250).size == (200, 300)  # factor 2 keeps 300 >= 250
+    assert decode_image(png, max_side=301).size == (400, 600)  # less than twice as large: full size
+    palette = _encode(big.convert("P", palette=Image.Palette.ADAPTIVE, colors=4), "PNG")
+    assert decode_image(palette, max_side=100).size == (67, 100)  # any mode, through RGB first

@@ -137,8 +137,9 @@ def decode_image(source: bytes | Path | str, name: str | None = None, *,
 
     `max_side`: the caller needs at most this many pixels on the longer side, so a JPEG at least twice
     that size is decoded at a reduced DCT scale (1/2, 1/4 or 1/8: several times faster, a fraction of the
-    memory) that still keeps its longer side >= max_side. Other formats, and the default None, decode at
-    full size. Which inputs are refused never depends on max_side.
+    memory) that still keeps its longer side >= max_side; other formats decode at full size and are then
+    box-reduced by an integer factor to the same bound. The default None keeps the full size. Which inputs are
+    refused never depends on max_side.
 
     Raises NotAnImageError when the bytes are in no accepted format, PosterDecodeError (its base) naming
     `name` (or the path) and the problem for everything else: truncated or corrupt, too large, too small.
@@ -198,7 +199,17 @@ def _decode(data: bytes, label: str, max_side: int | None) -> Image.Image:
         ImageOps.exif_transpose(image, in_place=True)  # no copy of a (large) upright image
     except Exception:  # a malformed EXIF block must not reject an otherwise good image
         pass
-    return _to_rgb(image)
+    return _reduced(_to_rgb(image), max_side)
+
+
+def _reduced(image: Image.Image, max_side: int | None) -> Image.Image:
+    """A decoded image other formats could not draft, box-reduced by the integer factor that keeps its longer side
+    >= max_side, as a drafted JPEG is: what follows (letterbox, heatmaps, a brief's kept variants) then holds a few
+    megapixels, not the forty a small PNG can declare (issue 26: six such PNGs took a brief to +1.3 GB)."""
+    longer = max(image.size)
+    if max_side is None or longer < 2 * max_side:
+        return image
+    return image.reduce(longer // max_side)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
