@@ -30,8 +30,6 @@ def shared_rows(shared_data: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-
-
 @pytest.fixture()
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh POSTERGENRE_HOME for one test."""
@@ -124,7 +122,9 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
     paths = get_paths(home)
     read = read_catalog(studio / "imdb_api_export.csv")
     with Catalog(paths.db) as catalog:
-        catalog.upsert_movies(read.records, collection="studio", source=str(studio / "imdb_api_export.csv"), fmt=read.fmt)
+        catalog.upsert_movies(
+            read.records, collection="studio", source=str(studio / "imdb_api_export.csv"), fmt=read.fmt
+        )
         attach_folder(catalog, PosterStore(paths.posters), chosen)
         summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())
     assert summary.complete and summary.failed == 0, summary
@@ -134,8 +134,14 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
 # -- the fast subset (`make test-fast` = pytest -m "not slow"; `make test` and CI run everything) ----------------
 _SLOW_FIXTURES = {"small_home", "studio_home", "studio_setup", "home_copy", "make_poster_home"}
 """Fixtures that embed a catalog, train a model or build a data folder: every test using one is slow."""
-_SLOW_PATHS = ("tests/scale/", "tests/faults/", "tests/service/test_browser.py", "tests/service/test_fuzz.py",
-               "tests/service/test_abuse.py", "tests/service/test_cli_serve.py")
+_SLOW_PATHS = (
+    "tests/scale/",
+    "tests/faults/",
+    "tests/service/test_browser.py",
+    "tests/service/test_fuzz.py",
+    "tests/service/test_abuse.py",
+    "tests/service/test_cli_serve.py",
+)
 """Whole modules that start Ray clusters, browsers, fuzzers or server processes."""
 
 

@@ -11,8 +11,21 @@ import pytest
 
 from postergenre.catalog.genres import normalise_genres
 
-GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Documentary", "Drama", "Family", "Fantasy",
-          "Romance", "Sport", "Music", "History"]
+GENRES = [
+    "Action",
+    "Adventure",
+    "Animation",
+    "Biography",
+    "Comedy",
+    "Documentary",
+    "Drama",
+    "Family",
+    "Fantasy",
+    "Romance",
+    "Sport",
+    "Music",
+    "History",
+]
 
 
 def studio_csv(shared_data: Path) -> Path:

@@ -1,12 +1,13 @@
 """postergenre: predict a movie's genres from its poster.
 
-    from postergenre import Predictor
-    Predictor.load().predict("poster.jpg")
+from postergenre import Predictor
+Predictor.load().predict("poster.jpg")
 """
 
 from __future__ import annotations
 
 from ._version import __version__
+
 __all__ = ["Predictor", "__version__"]
 
 

@@ -12,8 +12,16 @@ import torch
 
 from postergenre.errors import PosterGenreError
 from postergenre.features.registry import get_backbone
-from finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner, augment,
-                      learning_rate_factor, load_fine_tuned)
+from finetune import (
+    CHECKPOINT_FILE,
+    REPORT_FILE,
+    WEIGHTS_FILE,
+    FineTuneOptions,
+    FineTuner,
+    augment,
+    learning_rate_factor,
+    load_fine_tuned,
+)
 from postergenre.features.preprocess import Letterbox
 
 GENRES = ("Drama", "Comedy", "Horror")
@@ -29,8 +37,12 @@ def posters(shared_rows, shared_data) -> tuple[list[Path], np.ndarray]:
 
 def _init_head(dim: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"mean": np.zeros(dim, np.float32), "scale": np.full(dim, 4.0, np.float32),
-            "w0": (rng.standard_normal((len(GENRES), dim)) * 0.01).astype(np.float32), "b0": np.zeros(len(GENRES), np.float32)}
+    return {
+        "mean": np.zeros(dim, np.float32),
+        "scale": np.full(dim, 4.0, np.float32),
+        "w0": (rng.standard_normal((len(GENRES), dim)) * 0.01).astype(np.float32),
+        "b0": np.zeros(len(GENRES), np.float32),
+    }
 
 
 OPTS = FineTuneOptions(epochs=1.0, batch_size=4, warmup_steps=1, width=64, height=96, checkpoint_every=1, threads=1)
@@ -57,6 +69,7 @@ def _stop_at(step: int):
     def progress(p):
         if p.task == "fine-tuning" and p.done == step:
             raise KeyboardInterrupt
+
     return progress
 
 
@@ -142,7 +155,9 @@ def test_schedule_and_augmentation():
     a = augment(pixels, box, torch.Generator().manual_seed(1), 0.85)
     b = augment(pixels, box, torch.Generator().manual_seed(1), 0.85)
     assert a.shape == (6, 3, 24, 16) and torch.equal(a, b)  # the same seed gives the same views (resume)
-    assert float(a.abs().max()) <= 1.0 and not torch.equal(a, augment(pixels, box, torch.Generator().manual_seed(2), 0.85))
+    assert float(a.abs().max()) <= 1.0 and not torch.equal(
+        a, augment(pixels, box, torch.Generator().manual_seed(2), 0.85)
+    )
 
 
 def test_augmentation_normalises_as_the_letterbox_and_mirrors_left_to_right_only():

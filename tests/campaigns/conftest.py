@@ -33,10 +33,17 @@ def store(home: Path) -> Iterator[CampaignStore]:
 def _reading(seed: int = 0) -> StoredReading:
     """A reading as the uses layer hands it over (this layer stores it as data, whatever the model said)."""
     rng = np.random.default_rng(seed)
-    return StoredReading(model="m1", model_label="model of today on onnx-int8",
-                         poster={"decided": ["Family"], "probabilities": {"Family": float(rng.random())}},
-                         embedding=rng.normal(size=1280).astype(np.float32), width=300, height=450,
-                         read_at="2026-01-01T00:00:00+00:00", synopsis="s1", combined={"decided": ["Family"]})
+    return StoredReading(
+        model="m1",
+        model_label="model of today on onnx-int8",
+        poster={"decided": ["Family"], "probabilities": {"Family": float(rng.random())}},
+        embedding=rng.normal(size=1280).astype(np.float32),
+        width=300,
+        height=450,
+        read_at="2026-01-01T00:00:00+00:00",
+        synopsis="s1",
+        combined={"decided": ["Family"]},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -65,8 +65,9 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
     db = get_paths(home).db
     with Catalog(db) as catalog:
         total = len(selected_posters(catalog))
-    proc = subprocess.Popen([*CLI, "embed", "--home", str(home), "--batch-size", "8"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "embed", "--home", str(home), "--batch-size", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -138,8 +139,9 @@ def test_progress_is_reported_through_the_callback(tmp_path, shared_rows, make_p
     paths = get_paths(home)
     reports: list[Progress] = []
     with Catalog(paths.db) as catalog:
-        summary = embed_catalog(catalog, PosterStore(paths.posters), SPEC, batch_size=3, workers=2, runtime=net,
-                                progress=reports.append)
+        summary = embed_catalog(
+            catalog, PosterStore(paths.posters), SPEC, batch_size=3, workers=2, runtime=net, progress=reports.append
+        )
     assert summary.embedded == summary.posters == 10 and summary.runtime == net.name
     assert [r.done for r in reports] == [0, 3, 6, 9, 10]
     assert all(r.total == 10 and r.task == f"embed {SPEC.name} ({net.name})" for r in reports)

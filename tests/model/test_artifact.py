@@ -25,15 +25,33 @@ def _artifact(seed: int = 0) -> tuple[ModelArtifact, np.ndarray]:
     head_type, head_config, tensors = ModelParts(head, (4, 20), poster_check=PosterCheck().fit(X)).saved(compact=True)
     assert tensors["head.w0"].dtype == np.float16 and tensors["head.w1"].dtype == np.float32
     art = ModelArtifact(
-        genres=["Action", "Drama", "Horror"], thresholds=np.array([0.31, 0.5, 0.123456789]),
+        genres=["Action", "Drama", "Horror"],
+        thresholds=np.array([0.31, 0.5, 0.123456789]),
         backbone="efficientnet-lite0",
-        preprocess_version="v-test", feature_set="pooled", head_type=head_type,
-        head_config=head_config | {"threshold_metric": "f1"}, tensors=tensors, metrics={"cv": {}},
-        data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300,
-                          "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
-                          "profile": {"movies": 300, "rated": 0, "ratings": {}, "years_known": 300, "year_min": 1950,
-                                      "year_max": 1999, "year_median": 1980, "year_quartiles": [1960, 1980, 1990],
-                                      "collections": {}, "in_a_collection": 0}},
+        preprocess_version="v-test",
+        feature_set="pooled",
+        head_type=head_type,
+        head_config=head_config | {"threshold_metric": "f1"},
+        tensors=tensors,
+        metrics={"cv": {}},
+        data_fingerprint={
+            "sha256": "abc",
+            "movies": 300,
+            "posters": 300,
+            "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
+            "profile": {
+                "movies": 300,
+                "rated": 0,
+                "ratings": {},
+                "years_known": 300,
+                "year_min": 1950,
+                "year_max": 1999,
+                "year_median": 1980,
+                "year_quartiles": [1960, 1980, 1990],
+                "collections": {},
+                "in_a_collection": 0,
+            },
+        },
         training_options={"min_examples": 100, "command": "postergenre train --head mlp"},
     )
     return art, X

@@ -34,8 +34,9 @@ def test_fused_beats_or_equals_each_signal_on_held_out_films(oof):
     Y, poster, syn, folds = oof
     fused, decided = cross_fitted_fusion(poster, syn, Y, GENRES, folds)
     cols = Y.sum(0) >= 5
-    auc = {name: macro_auc(Y[:, cols], p[:, cols])
-           for name, p in (("poster", poster), ("synopsis", syn), ("fused", fused))}
+    auc = {
+        name: macro_auc(Y[:, cols], p[:, cols]) for name, p in (("poster", poster), ("synopsis", syn), ("fused", fused))
+    }
     assert auc["fused"] >= auc["synopsis"] - 0.005, auc
     assert auc["fused"] >= auc["poster"], auc
     assert decided.any(axis=1).all()

@@ -46,8 +46,9 @@ def test_round_trip_through_safetensors_and_json_is_identical(fitted, plots_and_
     assert {"idf0", "idf1", "weights", "biases", "calib_scale", "calib_bias"} <= set(tensors)  # its own names
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp_path / "t.safetensors"))
     (tmp_path / "c.json").write_text(json.dumps(fitted.config()))
-    loaded = SynopsisHead.from_saved(load_file(str(tmp_path / "t.safetensors")),
-                                     json.loads((tmp_path / "c.json").read_text()))
+    loaded = SynopsisHead.from_saved(
+        load_file(str(tmp_path / "t.safetensors")), json.loads((tmp_path / "c.json").read_text())
+    )
     texts = plots[900:1000] + ["A dog and a boy save the farm.", "ÉCOLE de musique: a choir competes!"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
     assert loaded.config()["genres"] == GENRES
@@ -123,7 +124,12 @@ def test_errors_name_the_problem(plots_and_labels):
     with pytest.raises(ModelError, match="not fitted"):
         SynopsisHead().predict_proba(["a plot"])
     with pytest.raises(ModelError, match="missing"):
-        SynopsisHead.from_saved({}, {"format_version": 1, "params": {"word_ngrams": [1, 2], "char_ngrams": None,
-                                                                      "min_df": 2, "alpha": 15.0},
-                                      "analysers": [{"analyzer": "word", "ngram_range": [1, 2], "vocabulary": ["a"]}],
-                                      "n_genres": 1})
+        SynopsisHead.from_saved(
+            {},
+            {
+                "format_version": 1,
+                "params": {"word_ngrams": [1, 2], "char_ngrams": None, "min_df": 2, "alpha": 15.0},
+                "analysers": [{"analyzer": "word", "ngram_range": [1, 2], "vocabulary": ["a"]}],
+                "n_genres": 1,
+            },
+        )

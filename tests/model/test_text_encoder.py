@@ -13,10 +13,15 @@ import pytest
 from postergenre.errors import ModelError
 from postergenre.model.text_encoder import DIM, SentenceEncoder, shared_encoder
 
-TEXTS = ["A young girl befriends a dragon.",
-         "An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of burglars "
-         "on Christmas Eve.",
-         "ÉCOLE de musique: a choir competes!", "", "   ", None]
+TEXTS = [
+    "A young girl befriends a dragon.",
+    "An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of burglars "
+    "on Christmas Eve.",
+    "ÉCOLE de musique: a choir competes!",
+    "",
+    "   ",
+    None,
+]
 
 
 def test_vectors_are_wordllamas_own_and_blank_texts_have_none():

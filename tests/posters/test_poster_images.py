@@ -22,7 +22,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -45,11 +47,14 @@ def test_bomb_is_refused_from_the_header_without_allocating(width: int, height: 
     assert peak < 5_000_000  # decoding 8000×8000 RGB would need 192 MB
 
 
-@pytest.mark.parametrize("data,what", [
-    (b"", "empty file"),
-    (b"hello, I am not a poster", "unrecognised format"),
-    (b"<!doctype html><html><body>Service unavailable</body></html>", "unrecognised format"),
-])
+@pytest.mark.parametrize(
+    "data,what",
+    [
+        (b"", "empty file"),
+        (b"hello, I am not a poster", "unrecognised format"),
+        (b"<!doctype html><html><body>Service unavailable</body></html>", "unrecognised format"),
+    ],
+)
 def test_non_images_are_refused(data: bytes, what: str) -> None:
     with pytest.raises(PosterDecodeError, match=f"^upload.bin: not an image \\({what}\\)"):
         decode_image(data, name="upload.bin")

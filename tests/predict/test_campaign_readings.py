@@ -40,8 +40,9 @@ def other_predictor(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _campaign(store: CampaignStore, predictor: Predictor, posters, synopsis: str | None = SYNOPSIS) -> str:
-    made = work.create_campaign(store, predictor.genres, "White Fang", synopsis=synopsis,
-                                intended="family, adventure", by="alice")
+    made = work.create_campaign(
+        store, predictor.genres, "White Fang", synopsis=synopsis, intended="family, adventure", by="alice"
+    )
     work.add_variants(store, predictor, made.id, posters, by="alice")
     return made.id
 
@@ -68,8 +69,13 @@ def test_stored_readings_are_the_models_readings(store, predictor, posters):
 def test_the_campaign_brief_is_todays_brief_from_what_is_stored(store, predictor, posters, home):
     campaign_id = _campaign(store, predictor, posters)
     brief, view = work.campaign_brief(store, predictor, campaign_id, home=home)
-    today = predictor.brief([PosterInput(source=name, data=data) for data, name in posters], synopsis=SYNOPSIS,
-                            intended="Family, Adventure", title="White Fang", home=home)
+    today = predictor.brief(
+        [PosterInput(source=name, data=data) for data, name in posters],
+        synopsis=SYNOPSIS,
+        intended="Family, Adventure",
+        title="White Fang",
+        home=home,
+    )
     assert brief.to_dict() == today.to_dict()  # ranking, recommendation, story vs poster, audiences, how sure
     shown = view.to_dict()
     ranked = sorted(shown["variants"], key=lambda v: v["rank"])

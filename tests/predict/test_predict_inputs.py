@@ -20,7 +20,9 @@ def test_file_folder_glob_and_url_resolve_in_order(tmp_path: Path, three_posters
     (folder / ".hidden").mkdir()
     shutil.copy(three_posters[2], folder / ".hidden" / "c.jpg")
 
-    items = resolve_inputs([str(three_posters[0]), str(folder), str(folder / "**" / "*.JPG"), "https://example.org/p.jpg"])
+    items = resolve_inputs(
+        [str(three_posters[0]), str(folder), str(folder / "**" / "*.JPG"), "https://example.org/p.jpg"]
+    )
 
     assert [i.path for i in items[:3]] == [three_posters[0], folder / "a.jpg", folder / "sub" / "b.JPG"]
     assert items[3].path == folder / "sub" / "b.JPG"  # the glob (recursive **)

@@ -45,8 +45,13 @@ def test_synopsis_alone_as_json_table_and_csv(home: Path, model_dir: Path) -> No
     assert table.returncode == 0, table.stderr
     assert "From the synopsis only" in table.stdout and "Documentary" in table.stdout
 
-    rows = list(csv.DictReader(io.StringIO(_run("--synopsis", PLOT, "-f", "csv", "--top-k", "2", "--model",
-                                                str(model_dir), home=home).stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                _run("--synopsis", PLOT, "-f", "csv", "--top-k", "2", "--model", str(model_dir), home=home).stdout
+            )
+        )
+    )
     assert len(rows) == 1 and rows[0]["signal"] == "synopsis" and len(rows[0]["decided"].split("|")) == 2
     assert float(rows[0]["Documentary"]) == pytest.approx(reading["probabilities"]["Documentary"], abs=1e-6)
 

@@ -26,7 +26,7 @@ def many_posters(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
 
     paths = [shared_data / r["poster"] for r in spread(shared_rows, 45) if (shared_data / r["poster"]).is_file()]
     assert len(paths) > PROGRESS_FROM
-    return paths[:PROGRESS_FROM + 2]
+    return paths[: PROGRESS_FROM + 2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -46,7 +46,7 @@ class _Parsed(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.open:
-            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
 
     def handle_data(self, data: str) -> None:
         if self.open and self.open[-1] == "style":

@@ -45,8 +45,10 @@ def hash_secret(value: str) -> str:
 
 def check_member_name(name: str) -> str:
     if not _NAME_RE.match(name or ""):
-        raise PosterGenreError(f"team member name {name!r}: use 1 to 64 letters, digits, '.', '_', '-' or '@', "
-                               "starting with a letter or digit")
+        raise PosterGenreError(
+            f"team member name {name!r}: use 1 to 64 letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -86,18 +88,24 @@ class TeamStore:
         with transaction(self.conn) as conn:
             exists = conn.execute("SELECT 1 FROM team_members WHERE name = ?", (name,)).fetchone()
             if exists and not replace:
-                raise ConflictError(f"{name} is already a team member; `postergenre team add {name} --replace` gives "
-                                    "a new token and ends the old one")
+                raise ConflictError(
+                    f"{name} is already a team member; `postergenre team add {name} --replace` gives "
+                    "a new token and ends the old one"
+                )
             conn.execute("DELETE FROM team_members WHERE name = ?", (name,))  # cascades to its sessions
-            conn.execute("INSERT INTO team_members (name, token_hash, added_by, added_at) VALUES (?, ?, ?, ?)",
-                         (name, hash_secret(token), by, utc_now()))
+            conn.execute(
+                "INSERT INTO team_members (name, token_hash, added_by, added_at) VALUES (?, ?, ?, ?)",
+                (name, hash_secret(token), by, utc_now()),
+            )
         return token
 
     def members(self) -> list[Member]:
         now = utc_now()
         rows = self.conn.execute(
             "SELECT m.name, m.added_by, m.added_at, (SELECT count(*) FROM team_sessions s WHERE s.member = m.name "
-            "AND s.expires_at > ?) FROM team_members m ORDER BY m.name", (now,)).fetchall()
+            "AND s.expires_at > ?) FROM team_members m ORDER BY m.name",
+            (now,),
+        ).fetchall()
         return [Member(*row) for row in rows]
 
     def count(self) -> int:
@@ -131,15 +139,18 @@ class TeamStore:
             if conn.execute("SELECT 1 FROM team_members WHERE name = ?", (member,)).fetchone() is None:
                 raise NotFoundError(f"no team member {member!r}")
             conn.execute("DELETE FROM team_sessions WHERE expires_at <= ?", (utc_now(),))
-            conn.execute("INSERT INTO team_sessions (id_hash, member, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                         (hash_secret(value), member, utc_now(), expires))
+            conn.execute(
+                "INSERT INTO team_sessions (id_hash, member, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (hash_secret(value), member, utc_now(), expires),
+            )
         return value, expires
 
     def member_for_session(self, value: str) -> str | None:
         """The member of a live session, or None (unknown, expired, or its member removed)."""
         wanted = hash_secret(value)
-        rows = self.conn.execute("SELECT id_hash, member FROM team_sessions WHERE id_hash = ? AND expires_at > ?",
-                                 (wanted, utc_now())).fetchall()  # all: no statement left open on a snapshot
+        rows = self.conn.execute(
+            "SELECT id_hash, member FROM team_sessions WHERE id_hash = ? AND expires_at > ?", (wanted, utc_now())
+        ).fetchall()  # all: no statement left open on a snapshot
         # The lookup is by hash of a 256-bit random value: its timing says nothing usable about a session.
         return rows[0][1] if rows and hmac.compare_digest(rows[0][0].encode(), wanted.encode()) else None
 

@@ -60,8 +60,13 @@ def repair_text(text: str | None) -> str | None:
     import ftfy
 
     repaired = _undo_mac_roman_runs(text)
-    config = ftfy.TextFixerConfig(uncurl_quotes=False, fix_latin_ligatures=False, fix_character_width=False,
-                                  unescape_html=False, normalization="NFC")
+    config = ftfy.TextFixerConfig(
+        uncurl_quotes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        unescape_html=False,
+        normalization="NFC",
+    )
     fixed = ftfy.fix_text(repaired, config)
     if fixed != repaired and _clean(fixed):
         repaired = fixed

@@ -14,9 +14,20 @@ from typing import Any
 
 # The command set: each top-level command (or group) and the module that registers it, in --help's order.
 COMMAND_MODULES: dict[str, str] = {
-    "catalog": "catalog", "report": "catalog", "posters": "posters", "embed": "features", "predict-catalog": "scale",
-    "train": "model", "evaluate": "model", "predict": "predict", "similar": "predict", "compare": "predict",
-    "brief": "brief", "campaign": "campaign", "team": "team", "serve": "service",
+    "catalog": "catalog",
+    "report": "catalog",
+    "posters": "posters",
+    "embed": "features",
+    "predict-catalog": "scale",
+    "train": "model",
+    "evaluate": "model",
+    "predict": "predict",
+    "similar": "predict",
+    "compare": "predict",
+    "brief": "brief",
+    "campaign": "campaign",
+    "team": "team",
+    "serve": "service",
 }
 
 

@@ -42,18 +42,22 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Predict a movie's genres from its poster, find comparable titles, compare poster variants."""
 
 
 catalog_app = typer.Typer(help="Import catalog files and inspect the catalog.", no_args_is_help=True)
-posters_app = typer.Typer(help="Attach local poster files or fetch poster URLs into the poster store.", no_args_is_help=True)
+posters_app = typer.Typer(
+    help="Attach local poster files or fetch poster URLs into the poster store.", no_args_is_help=True
+)
 report_app = typer.Typer(help="Write HTML reports.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(posters_app, name="posters")
 app.add_typer(report_app, name="report")
+
 
 def _console(stderr: bool = False) -> Console:
     """A console that wraps lines at the terminal's width, and never elsewhere: in a log or a file a message stays
@@ -89,8 +93,12 @@ _flags_read_as_flags()
 # Options shared by commands; typed aliases keep signatures short and the --help consistent.
 HomeOption = Annotated[
     Optional[Path],
-    typer.Option("--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."),
+    typer.Option(
+        "--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."
+    ),
 ]
+
+
 def output_file(value: Optional[Path]) -> Optional[Path]:
     """Callback of an option naming a file to write: a folder there, a parent that is a file or a read-only place
     fails before any work, as one line (the rule is files.check_output_file's; the writers apply it again)."""
@@ -112,15 +120,28 @@ def _check_runtime(value: str) -> str:
     return value
 
 
-RuntimeOption = Annotated[str, typer.Option(
-    "--runtime", callback=_check_runtime,
-    help="Inference runtime: auto (onnx-int8 where a calibration table ships for the backbone, else onnx, else "
-         "torch), onnx-int8, onnx (fp32) or torch.")]
-RatingOption = Annotated[Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")]
+RuntimeOption = Annotated[
+    str,
+    typer.Option(
+        "--runtime",
+        callback=_check_runtime,
+        help="Inference runtime: auto (onnx-int8 where a calibration table ships for the backbone, else onnx, else "
+        "torch), onnx-int8, onnx (fp32) or torch.",
+    ),
+]
+RatingOption = Annotated[
+    Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")
+]
 YearMinOption = Annotated[Optional[int], typer.Option("--year-min", help="Keep movies released in or after this year.")]
-YearMaxOption = Annotated[Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")]
-CollectionOption = Annotated[Optional[str], typer.Option(
-    "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general.")]
+YearMaxOption = Annotated[
+    Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")
+]
+CollectionOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general."
+    ),
+]
 
 
 def shown(text: object, limit: int | None = None, *, lines: bool = False) -> str:
@@ -148,12 +169,24 @@ def held_ratings(home: Optional[Path], rating: Optional[str]) -> list[str]:
         return list(catalog.filter_values().ratings)
 
 
-def movie_filter(home: Optional[Path], rating: Optional[str], year_min: Optional[int], year_max: Optional[int],
-                 collection: Optional[str] = None, **extra) -> MovieFilter:
+def movie_filter(
+    home: Optional[Path],
+    rating: Optional[str],
+    year_min: Optional[int],
+    year_max: Optional[int],
+    collection: Optional[str] = None,
+    **extra,
+) -> MovieFilter:
     from ..catalog.filters import MovieFilter
 
-    return MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max,
-                             held_ratings=held_ratings(home, rating), **extra)
+    return MovieFilter.parse(
+        rating=rating,
+        collection=collection,
+        year_min=year_min,
+        year_max=year_max,
+        held_ratings=held_ratings(home, rating),
+        **extra,
+    )
 
 
 def print_selection(selection: Selection | Iterable[FilterStep], target: Console | None = None) -> None:
@@ -195,8 +228,9 @@ def main() -> None:
                 err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
             sys.exit(code)
     except PosterGenreError as exc:
-        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False,
-                          soft_wrap=True)  # brackets in it are text; one line, however narrow the terminal
+        err_console.print(
+            f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False, soft_wrap=True
+        )  # brackets in it are text; one line, however narrow the terminal
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")

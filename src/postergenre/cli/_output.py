@@ -79,8 +79,9 @@ class TableRows:
     def __enter__(self) -> "TableRows":
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if kind is not None or not self.rows:
             return
         if not self.plain:

@@ -9,10 +9,28 @@ import typer
 from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS
 from ..features.registry import DEFAULT_BACKBONE, backbone_names
 from ..posters.store import PosterStore
-from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console, movie_filter, open_catalog,
-                   paths_for)
+from ._app import (
+    CollectionOption,
+    HomeOption,
+    RatingOption,
+    RuntimeOption,
+    YearMaxOption,
+    YearMinOption,
+    app,
+    console,
+    movie_filter,
+    open_catalog,
+    paths_for,
+)
 from ._progress import progress_display
-from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
+from ._engines import (
+    DEFAULT_RAY_BATCH_SIZE,
+    AddressOption,
+    EngineOption,
+    RayActorsOption,
+    RayBatchSizeOption,
+    ray_options,
+)
 
 _SHOWN = 10
 RUNTIMES_FOLDER = "runtimes"  # under the data folder: exported ONNX graphs, keyed by backbone and versions
@@ -36,13 +54,25 @@ _EMBED_HELP = (
 def embed(
     backbone: Annotated[str, typer.Option("--backbone", help="Backbone name from the registry.")] = DEFAULT_BACKBONE,
     runtime: RuntimeOption = DEFAULT_RUNTIME,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")] = DEFAULT_BATCH_SIZE,
-    workers: Annotated[int, typer.Option("--workers", min=0, max=64,
-                                         help="Batches processed at once, each decoded and run in its own thread "
-                                              "(default: one per core, at most 4).")] = DEFAULT_WORKERS,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=256,
-                                         help="Intra-op threads inside each forward pass.")] = DEFAULT_THREADS,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again posters that failed to decode before.")] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")
+    ] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            max=64,
+            help="Batches processed at once, each decoded and run in its own thread "
+            "(default: one per core, at most 4).",
+        ),
+    ] = DEFAULT_WORKERS,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=256, help="Intra-op threads inside each forward pass.")
+    ] = DEFAULT_THREADS,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Try again posters that failed to decode before.")
+    ] = False,
     engine: EngineOption = "local",
     address: AddressOption = None,
     ray_actors: RayActorsOption = None,
@@ -66,14 +96,32 @@ def embed(
 
         require_ray()
         with open_catalog(home) as catalog, progress_display() as show:
-            summary = embed_catalog_ray(catalog, PosterStore(paths.posters), spec, options=options, flt=flt,
-                                        retry_failed=retry_failed, progress=show, runtime=runtime,
-                                        runtime_cache=paths.home / RUNTIMES_FOLDER)
+            summary = embed_catalog_ray(
+                catalog,
+                PosterStore(paths.posters),
+                spec,
+                options=options,
+                flt=flt,
+                retry_failed=retry_failed,
+                progress=show,
+                runtime=runtime,
+                runtime_cache=paths.home / RUNTIMES_FOLDER,
+            )
     else:
         with open_catalog(home) as catalog, progress_display() as show:
-            summary = embed_catalog(catalog, PosterStore(paths.posters), spec, batch_size=batch_size,
-                                    workers=workers, threads=threads, flt=flt, retry_failed=retry_failed,
-                                    progress=show, runtime=runtime, runtime_cache=paths.home / RUNTIMES_FOLDER)
+            summary = embed_catalog(
+                catalog,
+                PosterStore(paths.posters),
+                spec,
+                batch_size=batch_size,
+                workers=workers,
+                threads=threads,
+                flt=flt,
+                retry_failed=retry_failed,
+                progress=show,
+                runtime=runtime,
+                runtime_cache=paths.home / RUNTIMES_FOLDER,
+            )
     rate = f" in {summary.seconds:.0f} s ({summary.rate:.1f} posters/s, {summary.runtime})" if summary.embedded else ""
     console.print(
         f"{spec.name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "

@@ -29,24 +29,43 @@ if TYPE_CHECKING:
     from ..predict.predictor import Predictor
     from ..predict.results import GenreReading, PosterFailure, PosterPrediction
 
-EXIT_CODES = ("Exit codes: 0 every poster was processed; 1 some posters failed (one error line each on stderr, "
-              "the others are still reported); 2 usage or setup error (bad option, no model, no catalog embeddings).")
+EXIT_CODES = (
+    "Exit codes: 0 every poster was processed; 1 some posters failed (one error line each on stderr, "
+    "the others are still reported); 2 usage or setup error (bad option, no model, no catalog embeddings)."
+)
 
 FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable), json or csv.")]
 ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")]
-SynopsisOption = Annotated[Optional[str], typer.Option(
-    "--synopsis", help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
-                       "genres become the combined poster + synopsis estimate.")]
+SynopsisOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--synopsis",
+        help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
+        "genres become the combined poster + synopsis estimate.",
+    ),
+]
 DEFAULT_MAX_FILE_MB = to_megabytes(DEFAULT_MAX_FILE_BYTES)
-AllowPrivateUrlsOption = Annotated[bool, typer.Option(
-    "--allow-private-urls", help="Also fetch poster URLs on loopback, private and link-local hosts (a studio's "
-                                 "intranet); refused by default, as by the service.")]
-MaxFileOption = Annotated[float, typer.Option(
-    "--max-file-mb", min=0.1, help="Largest poster file or download read, in MB; a larger one fails alone, before "
-                                   "it is read.")]
-_HINTS = {TOO_LARGE: "raise the limit with --max-file-mb",  # by the error's kind, set where it is raised
-          PRIVATE_ADDRESS: "--allow-private-urls fetches from a trusted intranet"}
+AllowPrivateUrlsOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private-urls",
+        help="Also fetch poster URLs on loopback, private and link-local hosts (a studio's "
+        "intranet); refused by default, as by the service.",
+    ),
+]
+MaxFileOption = Annotated[
+    float,
+    typer.Option(
+        "--max-file-mb",
+        min=0.1,
+        help="Largest poster file or download read, in MB; a larger one fails alone, before it is read.",
+    ),
+]
+_HINTS = {
+    TOO_LARGE: "raise the limit with --max-file-mb",  # by the error's kind, set where it is raised
+    PRIVATE_ADDRESS: "--allow-private-urls fetches from a trusted intranet",
+}
 TOP_SHOWN = 5  # genres listed per poster in the table
 STRENGTH_COLUMN = "strength (× the line)"
 PROGRESS_FROM = 20  # posters from which progress is shown
@@ -58,12 +77,22 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _load_predictor(model: Optional[Path], home: Optional[Path], runtime: str = "auto",
-                    allow_private_urls: bool = False, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> "Predictor":
+def _load_predictor(
+    model: Optional[Path],
+    home: Optional[Path],
+    runtime: str = "auto",
+    allow_private_urls: bool = False,
+    max_file_mb: float = DEFAULT_MAX_FILE_MB,
+) -> "Predictor":
     from ..predict.predictor import Predictor
 
-    return Predictor.load(model_dir=model, home=home, runtime=runtime, allow_private_urls=allow_private_urls,
-                          max_file_bytes=from_megabytes(max_file_mb))
+    return Predictor.load(
+        model_dir=model,
+        home=home,
+        runtime=runtime,
+        allow_private_urls=allow_private_urls,
+        max_file_bytes=from_megabytes(max_file_mb),
+    )
 
 
 @dataclass(frozen=True)
@@ -80,9 +109,13 @@ class PredictorOptions:
         return _load_predictor(self.model, self.home, self.runtime, self.allow_private_urls, self.max_file_mb)
 
 
-_PREDICTOR_PARAMS = (("runtime", RuntimeOption, "auto"), ("allow_private_urls", AllowPrivateUrlsOption, False),
-                     ("max_file_mb", MaxFileOption, DEFAULT_MAX_FILE_MB), ("model", ModelOption, None),
-                     ("home", HomeOption, None))
+_PREDICTOR_PARAMS = (
+    ("runtime", RuntimeOption, "auto"),
+    ("allow_private_urls", AllowPrivateUrlsOption, False),
+    ("max_file_mb", MaxFileOption, DEFAULT_MAX_FILE_MB),
+    ("model", ModelOption, None),
+    ("home", HomeOption, None),
+)
 
 
 def with_predictor_options(command):
@@ -90,8 +123,10 @@ def with_predictor_options(command):
     `options: PredictorOptions` parameter. Put it under @app.command."""
     signature = inspect.signature(command, eval_str=True)  # typer reads this signature, not the function's
     kept = [p for p in signature.parameters.values() if p.name != "options"]
-    added = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
-             for name, annotation, default in _PREDICTOR_PARAMS]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+        for name, annotation, default in _PREDICTOR_PARAMS
+    ]
 
     @functools.wraps(command)
     def run(**kwargs: Any) -> Any:
@@ -133,21 +168,42 @@ def _plural(n: int, word: str) -> str:
 @app.command(epilog=EXIT_CODES)
 @with_predictor_options
 def predict(
-    posters: Annotated[Optional[list[str]], typer.Argument(
-        help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
-             "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column. "
-             "None, with --synopsis: the story's genres from the synopsis alone.",
-        show_default=False)] = None,
+    posters: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
+            "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column. "
+            "None, with --synopsis: the story's genres from the synopsis alone.",
+            show_default=False,
+        ),
+    ] = None,
     synopsis: SynopsisOption = None,
     fmt: FormatOption = "table",
-    threshold: Annotated[Optional[float], typer.Option(
-        "--threshold", min=0.0, max=1.0, help="One probability threshold for every genre instead of the model's "
-                                              "per-genre thresholds.")] = None,
-    top_k: Annotated[Optional[int], typer.Option(
-        "--top-k", min=1, help="Decide the K most probable genres (with --threshold: at most K above it).")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Write heatmap overlays (PNG) of where the network "
-                                                            "looked, for each poster's decided genres.")] = False,
-    explain_dir: Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")] = Path("postergenre-explain"),
+    threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="One probability threshold for every genre instead of the model's per-genre thresholds.",
+        ),
+    ] = None,
+    top_k: Annotated[
+        Optional[int],
+        typer.Option(
+            "--top-k", min=1, help="Decide the K most probable genres (with --threshold: at most K above it)."
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Write heatmap overlays (PNG) of where the network looked, for each poster's decided genres.",
+        ),
+    ] = False,
+    explain_dir: Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")] = Path(
+        "postergenre-explain"
+    ),
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass.")] = 2,
     *,
     options: PredictorOptions,
@@ -160,14 +216,16 @@ def predict(
     _check_format(fmt)
     if not posters:
         if synopsis is None:
-            raise PosterGenreError("give posters to read, or --synopsis \"...\" to read a story before its poster exists")
+            raise PosterGenreError('give posters to read, or --synopsis "..." to read a story before its poster exists')
         _predict_synopsis(synopsis, fmt, threshold, top_k, options)
         return
     items = resolve_inputs(posters)
     if synopsis is not None:
         if len(items) != 1:
-            raise PosterGenreError(f"--synopsis goes with one poster, but the inputs name {len(items)}; give a CSV "
-                                   "with a synopsis column for several")
+            raise PosterGenreError(
+                f"--synopsis goes with one poster, but the inputs name {len(items)}; give a CSV "
+                "with a synopsis column for several"
+            )
         items = [replace(items[0], synopsis=synopsis)]
     predictor = options.load()
     if synopsis is not None and not predictor.has_synopsis:
@@ -180,13 +238,16 @@ def predict(
     batch = 1 if explain else batch_size
     failures: list["PosterFailure"] = []
     heatmaps = _HeatmapFiles(explain_dir) if explain else None
-    with progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report, \
-            _PredictionOutput(fmt, predictor.genres, threshold is not None or top_k is not None, combined) as output:
+    with (
+        progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report,
+        _PredictionOutput(fmt, predictor.genres, threshold is not None or top_k is not None, combined) as output,
+    ):
         # Batch by batch, each result written as soon as it is known and in input order: a reader that closes the
         # pipe (`| head`) stops the work at the next write (see _output), instead of after every poster is read.
         for start in range(0, len(items), batch):
-            for result in predictor.predict_many(items[start:start + batch], batch_size=batch, threshold=threshold,
-                                                 top_k=top_k, heatmaps=explain):
+            for result in predictor.predict_many(
+                items[start : start + batch], batch_size=batch, threshold=threshold, top_k=top_k, heatmaps=explain
+            ):
                 if heatmaps is not None and result.ok:
                     heatmaps.write(result)
                 output.add(result)
@@ -200,8 +261,9 @@ def predict(
         raise typer.Exit(1)
 
 
-def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k: Optional[int],
-                      options: PredictorOptions) -> None:
+def _predict_synopsis(
+    synopsis: str, fmt: str, threshold: Optional[float], top_k: Optional[int], options: PredictorOptions
+) -> None:
     """A synopsis without a poster: the story's genres from the synopsis head alone, marked as such."""
     from ..predict.results import synopsis_body
 
@@ -214,11 +276,15 @@ def _predict_synopsis(synopsis: str, fmt: str, threshold: Optional[float], top_k
     else:
         table = Table(show_lines=False)
         table.add_column("synopsis", overflow="fold")
-        table.add_column("reading" + (" (overridden thresholds)" if threshold is not None or top_k is not None else ""),
-                         style="bold", overflow="fold")
+        table.add_column(
+            "reading" + (" (overridden thresholds)" if threshold is not None or top_k is not None else ""),
+            style="bold",
+            overflow="fold",
+        )
         table.add_column(STRENGTH_COLUMN)
-        table.add_row(shown(synopsis, 120), reading.summary["text"],
-                      _strongest(reading.strength, TOP_SHOWN, reading.decided))
+        table.add_row(
+            shown(synopsis, 120), reading.summary["text"], _strongest(reading.strength, TOP_SHOWN, reading.decided)
+        )
         print_table(table)
 
 
@@ -237,8 +303,9 @@ class _HeatmapFiles:
         while stem in self.used:
             stem, n = f"{base}-{n}", n + 1
         self.used.add(stem)
-        prediction.heatmap_files = [str(p) for p in write_overlays(prediction.image, prediction.heatmaps, self.folder,
-                                                                   stem)]
+        prediction.heatmap_files = [
+            str(p) for p in write_overlays(prediction.image, prediction.heatmaps, self.folder, stem)
+        ]
 
     def report(self) -> None:
         from ..predict.heatmaps import LEGEND
@@ -312,8 +379,10 @@ class _PredictionOutput:
         if self.table is not None:
             self.table.__exit__(None, None, None)
             if self.flagged:
-                print_note(f"[red]⚠[/red] {_plural(len(self.flagged), 'input')} flagged: "
-                           f"{self.flagged[0].poster_check['message']}")
+                print_note(
+                    f"[red]⚠[/red] {_plural(len(self.flagged), 'input')} flagged: "
+                    f"{self.flagged[0].poster_check['message']}"
+                )
 
 
 class _CsvRows:
@@ -331,14 +400,33 @@ class _CsvRows:
 
         genres = self.genres
         if isinstance(r, GenreReading):
-            self.writer.writerow(["synopsis", "", "|".join(r.decided), r.signal, "", "",
-                                  *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+            self.writer.writerow(
+                [
+                    "synopsis",
+                    "",
+                    "|".join(r.decided),
+                    r.signal,
+                    "",
+                    "",
+                    *(f"{r.probabilities[g]:.6f}" for g in genres),
+                    "",
+                ]
+            )
         elif not r.ok:
             self.writer.writerow([r.source, r.id or "", "", "", "", "", *([""] * len(genres)), r.error])
         else:
-            self.writer.writerow([r.source, r.id or "", "|".join(r.decided), r.reading.signal,
-                                  int(r.poster_check["is_poster"]), r.poster_check["score"],
-                                  *(f"{r.probabilities[g]:.6f}" for g in genres), ""])
+            self.writer.writerow(
+                [
+                    r.source,
+                    r.id or "",
+                    "|".join(r.decided),
+                    r.reading.signal,
+                    int(r.poster_check["is_poster"]),
+                    r.poster_check["score"],
+                    *(f"{r.probabilities[g]:.6f}" for g in genres),
+                    "",
+                ]
+            )
         sys.stdout.flush()
 
 
@@ -347,8 +435,10 @@ class _CsvRows:
 def similar(
     poster: Annotated[str, typer.Argument(help="A poster file or http(s) URL.", show_default=False)],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="How many comparable titles.")] = 10,
-    collection: Annotated[Optional[str], typer.Option("--collection", help="Only titles of these collections, "
-                                                                           "comma-separated (e.g. studio).")] = None,
+    collection: Annotated[
+        Optional[str],
+        typer.Option("--collection", help="Only titles of these collections, comma-separated (e.g. studio)."),
+    ] = None,
     rating: Annotated[Optional[str], typer.Option("--rating", help="Only these content ratings, e.g. G,PG.")] = None,
     year_min: Annotated[Optional[int], typer.Option("--year-min", help="Only titles from this year on.")] = None,
     year_max: Annotated[Optional[int], typer.Option("--year-max", help="Only titles up to this year.")] = None,
@@ -362,8 +452,14 @@ def similar(
     from ..predict.similar import SimilarFilter
 
     _check_format(fmt)
-    where = SimilarFilter.parse(collection=collection, rating=rating, year_min=year_min, year_max=year_max, genre=genre,
-                                held_ratings=held_ratings(options.home, rating))
+    where = SimilarFilter.parse(
+        collection=collection,
+        rating=rating,
+        year_min=year_min,
+        year_max=year_max,
+        genre=genre,
+        held_ratings=held_ratings(options.home, rating),
+    )
     items = resolve_inputs([poster])
     if len(items) != 1:
         raise PosterGenreError(f"{poster}: similar takes one poster, this names {len(items)}")
@@ -383,15 +479,32 @@ def similar(
         writer = csv_writer(sys.stdout)
         writer.writerow(["rank", "imdb_id", "title", "year", "rating", "genres", "similarity", "match", "imdb_url"])
         for i, t in enumerate(result, 1):
-            writer.writerow([i, t.imdb_id, t.title or "", t.year or "", t.rating or "", "|".join(t.genres),
-                             round(float(t.score), 6), t.match, t.imdb_url])
+            writer.writerow(
+                [
+                    i,
+                    t.imdb_id,
+                    t.title or "",
+                    t.year or "",
+                    t.rating or "",
+                    "|".join(t.genres),
+                    round(float(t.score), 6),
+                    t.match,
+                    t.imdb_url,
+                ]
+            )
     else:
         table = Table(title=f"Comparable titles for {shown(poster)}")
         for col in ("#", "title", "rating", "genres", "match", "IMDb"):
             table.add_column(col, overflow="fold")
         for i, t in enumerate(result, 1):
-            table.add_row(str(i), shown(t.display_title), shown(t.rating or ""), ", ".join(t.genres), f"{t.match} ({t.score:.2f})",
-                          t.imdb_url)
+            table.add_row(
+                str(i),
+                shown(t.display_title),
+                shown(t.rating or ""),
+                ", ".join(t.genres),
+                f"{t.match} ({t.score:.2f})",
+                t.imdb_url,
+            )
         print_table(table)
         if not result.query_is_poster:
             print_note("[red]⚠[/red] the input does not look like a movie poster: these matches mean little.")
@@ -402,13 +515,25 @@ def similar(
 @app.command(epilog=EXIT_CODES)
 @with_predictor_options
 def compare(
-    posters: Annotated[list[str], typer.Argument(help="Poster variants: files, folders, globs or URLs.", show_default=False)],
-    target: Annotated[str, typer.Option("--target", "-t", help="Intended genres, comma-separated, e.g. Family,Comedy.")],
-    synopsis: Annotated[Optional[str], typer.Option("--synopsis", help="Accepted for symmetry with predict, but "
-                                                                       "not used for ranking (it is the same for "
-                                                                       "every variant).")] = None,
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", callback=output_file, help="Write a side-by-side HTML sheet (posters, bars, heatmaps).")] = None,
+    posters: Annotated[
+        list[str], typer.Argument(help="Poster variants: files, folders, globs or URLs.", show_default=False)
+    ],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Intended genres, comma-separated, e.g. Family,Comedy.")
+    ],
+    synopsis: Annotated[
+        Optional[str],
+        typer.Option(
+            "--synopsis",
+            help="Accepted for symmetry with predict, but not used for ranking (it is the same for every variant).",
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out", "-o", callback=output_file, help="Write a side-by-side HTML sheet (posters, bars, heatmaps)."
+        ),
+    ] = None,
     fmt: FormatOption = "table",
     *,
     options: PredictorOptions,
@@ -432,20 +557,40 @@ def compare(
         _print_json(result.to_dict())
     elif fmt == "csv":
         writer = csv_writer(sys.stdout)
-        writer.writerow(["rank", "source", "fits_all_targets", "verdict", "target_score",
-                         *(f"p_{t}" for t in result.targets), "targets_decided", "unintended"])
+        writer.writerow(
+            [
+                "rank",
+                "source",
+                "fits_all_targets",
+                "verdict",
+                "target_score",
+                *(f"p_{t}" for t in result.targets),
+                "targets_decided",
+                "unintended",
+            ]
+        )
         for v in result.variants:
-            writer.writerow([v.rank, v.source, int(v.fits), v.verdict, f"{v.score:.6f}",
-                             *(f"{p:.6f}" for p in v.target_probabilities.values()),
-                             "|".join(v.targets_decided), "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items())])
+            writer.writerow(
+                [
+                    v.rank,
+                    v.source,
+                    int(v.fits),
+                    v.verdict,
+                    f"{v.score:.6f}",
+                    *(f"{p:.6f}" for p in v.target_probabilities.values()),
+                    "|".join(v.targets_decided),
+                    "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items()),
+                ]
+            )
     else:
         table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=RANKING)
         for col in ("rank", "poster", "verdict", "targets (× the line)", "unintended genres"):
             table.add_column(col, overflow="fold")
         for v in result.variants:
             targets = ", ".join(f"{g} {strength_text(s)}" for g, s in v.target_strength.items())
-            unintended = ", ".join(f"{g} {strength_text(v.prediction.reading.strength[g])}"
-                                   for g in v.unintended) or "none"
+            unintended = (
+                ", ".join(f"{g} {strength_text(v.prediction.reading.strength[g])}" for g in v.unintended) or "none"
+            )
             name = _label(v.source) + ("" if v.is_poster else f" ⚠ {NOT_A_POSTER_LABEL}")
             verdict = shown(v.verdict) if v.fits else f"[red]{shown(v.verdict)}[/red]"
             table.add_row(("★ " if v.best else "") + str(v.rank), name, verdict, targets, unintended)

@@ -10,32 +10,60 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PosterGenreError
-from ..service import (DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONCURRENCY,
-                       DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_MAX_WAITING,
-                       ServiceSettings, needs_token)
+from ..service import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    DEFAULT_MAX_WAITING,
+    ServiceSettings,
+    needs_token,
+)
 from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ._app import HomeOption, RuntimeOption, app, console, paths_for
 
 
-HostOption = Annotated[str, typer.Option(
-    help="Address to listen on. 0.0.0.0 exposes the service to your network; then every request needs a team "
-         "member's token (postergenre team add).")]
+HostOption = Annotated[
+    str,
+    typer.Option(
+        help="Address to listen on. 0.0.0.0 exposes the service to your network; then every request needs a team "
+        "member's token (postergenre team add)."
+    ),
+]
 ConcurrencyOption = Annotated[int, typer.Option(min=1, help="Predictions computed at the same time.")]
-QueueOption = Annotated[int, typer.Option(min=0, help="Requests that may wait for a slot; beyond that the answer is "
-                                                      "503 + Retry-After, before the upload is read.")]
+QueueOption = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Requests that may wait for a slot; beyond that the answer is "
+        "503 + Retry-After, before the upload is read.",
+    ),
+]
 UploadOption = Annotated[float, typer.Option(min=0.1, help="Largest accepted poster upload or download, in MB.")]
-PrivateUrlsOption = Annotated[bool, typer.Option(
-    help="Let poster URLs point at private/loopback hosts (only on a trusted network).")]
-RequireTokenOption = Annotated[bool, typer.Option(
-    "--require-token", help="Ask every request for a team member's token on 127.0.0.1 too (always so beyond "
-                            "loopback).")]
-AllowedHostsOption = Annotated[Optional[str], typer.Option(
-    help="Host names the service answers to, comma-separated (* = any). Default: the bind address and localhost; "
-         "any name when tokens are required (colleagues use the LAN name or address).")]
-HeaderTimeoutOption = Annotated[float, typer.Option(
-    min=0.5, help="Seconds a connection has to send its request headers.")]
-BodyTimeoutOption = Annotated[float, typer.Option(
-    min=0.5, help="Seconds a request body may stall between chunks (then 408).")]
+PrivateUrlsOption = Annotated[
+    bool, typer.Option(help="Let poster URLs point at private/loopback hosts (only on a trusted network).")
+]
+RequireTokenOption = Annotated[
+    bool,
+    typer.Option(
+        "--require-token",
+        help="Ask every request for a team member's token on 127.0.0.1 too (always so beyond loopback).",
+    ),
+]
+AllowedHostsOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Host names the service answers to, comma-separated (* = any). Default: the bind address and localhost; "
+        "any name when tokens are required (colleagues use the LAN name or address)."
+    ),
+]
+HeaderTimeoutOption = Annotated[
+    float, typer.Option(min=0.5, help="Seconds a connection has to send its request headers.")
+]
+BodyTimeoutOption = Annotated[
+    float, typer.Option(min=0.5, help="Seconds a request body may stall between chunks (then 408).")
+]
 PerClientOption = Annotated[int, typer.Option(min=1, help="Open connections allowed from one client address.")]
 
 
@@ -68,10 +96,18 @@ def serve(
     _log_json_lines()
     default_hosts = ("*",) if tokens else tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "[::1]")))
     hosts = tuple(h.strip() for h in allowed_hosts.split(",") if h.strip()) if allowed_hosts else default_hosts
-    settings = ServiceSettings(model_dir=model, home=home, max_concurrency=max_concurrency, max_waiting=max_queue,
-                               max_upload_bytes=from_megabytes(max_upload_mb), allow_private_urls=allow_private_urls,
-                               allowed_hosts=hosts, body_timeout_s=body_timeout, runtime=runtime,
-                               require_token=tokens)
+    settings = ServiceSettings(
+        model_dir=model,
+        home=home,
+        max_concurrency=max_concurrency,
+        max_waiting=max_queue,
+        max_upload_bytes=from_megabytes(max_upload_mb),
+        allow_private_urls=allow_private_urls,
+        allowed_hosts=hosts,
+        body_timeout_s=body_timeout,
+        runtime=runtime,
+        require_token=tokens,
+    )
     service = create_app(settings)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/"
@@ -81,12 +117,20 @@ def serve(
             console.print("loading the model…", highlight=False)
             await super().startup(sockets)
             if self.started:  # listening now: the URL works (a taken port exits inside startup instead)
-                console.print(f"Open [bold]{url}[/bold] in your browser (API docs: {url}docs). Stop with Ctrl+C.",
-                              soft_wrap=True)
+                console.print(
+                    f"Open [bold]{url}[/bold] in your browser (API docs: {url}docs). Stop with Ctrl+C.", soft_wrap=True
+                )
 
-    config = uvicorn.Config(service, host=host, port=port, access_log=False, log_level="warning",
-                            timeout_graceful_shutdown=5, limit_concurrency=DEFAULT_MAX_CONNECTIONS,
-                            http=guarded_protocol(header_timeout, max_connections_per_client))
+    config = uvicorn.Config(
+        service,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        limit_concurrency=DEFAULT_MAX_CONNECTIONS,
+        http=guarded_protocol(header_timeout, max_connections_per_client),
+    )
     Server(config).run()
 
 
@@ -96,9 +140,11 @@ def _refuse_without_members(host: str, home: Optional[Path]) -> None:
 
     with TeamStore(paths_for(home).db) as team:
         if team.count() == 0:
-            raise PosterGenreError(f"serving on {host} asks every request for a team member's token, and nobody "
-                                   "holds one yet: add a member first with `postergenre team add NAME` (it prints "
-                                   "the token), or serve on 127.0.0.1")
+            raise PosterGenreError(
+                f"serving on {host} asks every request for a team member's token, and nobody "
+                "holds one yet: add a member first with `postergenre team add NAME` (it prints "
+                "the token), or serve on 127.0.0.1"
+            )
 
 
 def _log_json_lines() -> None:

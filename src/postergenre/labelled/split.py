@@ -53,8 +53,9 @@ def kfold(Y: np.ndarray, groups: np.ndarray | None = None, n_splits: int = 5, se
     Y, g = _check(Y, groups)
     GY = _group_labels(Y, g)
     if n_splits < 2 or len(GY) < n_splits:
-        raise PosterGenreError(f"cannot make {n_splits} folds from {len(GY)} distinct posters (need >= 2 folds, "
-                               ">= 1 poster each)")
+        raise PosterGenreError(
+            f"cannot make {n_splits} folds from {len(GY)} distinct posters (need >= 2 folds, >= 1 poster each)"
+        )
     splitter = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [(_expand(g, tr), _expand(g, te)) for tr, te in splitter.split(np.zeros(len(GY)), GY)]
 

@@ -85,8 +85,13 @@ class PosterCheck(Part):
     stats_: dict[str, np.ndarray]
     settings_: dict[str, Any]
 
-    def __init__(self, components: int = DEFAULT_COMPONENTS, percentile: float = DEFAULT_PERCENTILE,
-                 calibration_fraction: float = 0.2, seed: int = 0):
+    def __init__(
+        self,
+        components: int = DEFAULT_COMPONENTS,
+        percentile: float = DEFAULT_PERCENTILE,
+        calibration_fraction: float = 0.2,
+        seed: int = 0,
+    ):
         self.components = components
         self.percentile = percentile
         self.calibration_fraction = calibration_fraction

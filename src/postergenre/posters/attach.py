@@ -84,8 +84,9 @@ def _scan(folder: Path, summary: AttachSummary) -> dict[str, Path]:
     return found
 
 
-def attach_folder(catalog: Catalog, store: PosterStore, folder: Path, *, progress: ProgressFn | None = None,
-                  workers: int = 4) -> AttachSummary:
+def attach_folder(
+    catalog: Catalog, store: PosterStore, folder: Path, *, progress: ProgressFn | None = None, workers: int = 4
+) -> AttachSummary:
     """Attach every poster file in `folder` whose IMDb id is in the catalog (see module docstring)."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -131,5 +132,4 @@ def _record(catalog: Catalog, results: list[_Result], summary: AttachSummary) ->
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
+        yield items[start : start + size]

@@ -88,6 +88,5 @@ def refusal_reason(host: str, addresses: list[IPAddress]) -> str | None:
     """Why a host resolving to `addresses` must not be fetched (None when every address is public)."""
     for address in addresses:
         if not is_public_address(address):
-            return (f"host {host!r} resolves to non-public address {address} "
-                    "(loopback, private, link-local or reserved)")
+            return f"host {host!r} resolves to non-public address {address} (loopback, private, link-local or reserved)"
     return None

@@ -67,9 +67,18 @@ class SimilarTitle:
         return f"{name} ({self.year})" if self.year else name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"imdb_id": self.imdb_id, "title": self.title, "year": self.year, "genres": list(self.genres),
-                "rating": self.rating, "collections": list(self.collections), "similarity": round(float(self.score), 6),
-                "match": self.match, "imdb_url": self.imdb_url, "poster_sha256": self.poster_sha256}
+        return {
+            "imdb_id": self.imdb_id,
+            "title": self.title,
+            "year": self.year,
+            "genres": list(self.genres),
+            "rating": self.rating,
+            "collections": list(self.collections),
+            "similarity": round(float(self.score), 6),
+            "match": self.match,
+            "imdb_url": self.imdb_url,
+            "poster_sha256": self.poster_sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -83,16 +92,30 @@ class SimilarFilter:
     genres: frozenset[str] = frozenset()
 
     @classmethod
-    def parse(cls, *, collection: str | None = None, rating: str | None = None, year_min: int | None = None,
-              year_max: int | None = None, genre: str | None = None, held_ratings: Iterable[str] = ()) -> "SimilarFilter":
+    def parse(
+        cls,
+        *,
+        collection: str | None = None,
+        rating: str | None = None,
+        year_min: int | None = None,
+        year_max: int | None = None,
+        genre: str | None = None,
+        held_ratings: Iterable[str] = (),
+    ) -> "SimilarFilter":
         """The filter options as users write them (CLI, query string): the catalog's one parser, so `--rating pg
         --collection Studio` keeps what `--rating PG --collection studio` keeps, in `similar` as in `train`."""
         from ..catalog.filters import MovieFilter, parse_genres
 
-        flt = MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max,
-                                held_ratings=held_ratings)
-        return cls(collections=flt.collections or frozenset(), ratings=flt.ratings or frozenset(),
-                   year_min=year_min, year_max=year_max, genres=parse_genres(genre) or frozenset())
+        flt = MovieFilter.parse(
+            rating=rating, collection=collection, year_min=year_min, year_max=year_max, held_ratings=held_ratings
+        )
+        return cls(
+            collections=flt.collections or frozenset(),
+            ratings=flt.ratings or frozenset(),
+            year_min=year_min,
+            year_max=year_max,
+            genres=parse_genres(genre) or frozenset(),
+        )
 
     def keeps(self, movie: Any) -> bool:
         if self.collections and not self.collections.intersection(getattr(movie, "collections", ()) or ()):
@@ -107,8 +130,11 @@ class SimilarFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.collections or self.ratings or self.genres) or self.year_min is not None \
+        return (
+            bool(self.collections or self.ratings or self.genres)
+            or self.year_min is not None
             or self.year_max is not None
+        )
 
 
 @dataclass
@@ -214,8 +240,9 @@ class ExactIndex(SimilarityIndex):
 class HnswIndex(SimilarityIndex):
     """Approximate search on an HNSW graph (hnswlib); for catalogs too large for the exact matrix product."""
 
-    def __init__(self, keys: Sequence[str], vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200,
-                 ef_search: int = 100):
+    def __init__(
+        self, keys: Sequence[str], vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200, ef_search: int = 100
+    ):
         try:
             import hnswlib
         except ImportError as exc:  # optional extra: pip install postergenre[ann]
@@ -286,9 +313,17 @@ class CatalogSimilarity:
         self.scale = scale
 
     @classmethod
-    def from_home(cls, home: Path, spec: "BackboneSpec", *, genre_profile: GenreProfile | None = None,
-                  feature_set: str = SIMILARITY_FEATURE_SET, kind: str = "auto",
-                  vectors: tuple[str, str] | None = None, runtime: str | None = None) -> "CatalogSimilarity":
+    def from_home(
+        cls,
+        home: Path,
+        spec: "BackboneSpec",
+        *,
+        genre_profile: GenreProfile | None = None,
+        feature_set: str = SIMILARITY_FEATURE_SET,
+        kind: str = "auto",
+        vectors: tuple[str, str] | None = None,
+        runtime: str | None = None,
+    ) -> "CatalogSimilarity":
         """Read the catalog's posters and their cached embeddings for `spec`'s backbone: those under the cache
         key `vectors` (the query's runtime's `vector_key`, named `runtime` in messages; default the fp32 key).
 
@@ -319,11 +354,15 @@ class CatalogSimilarity:
         have = [sha for sha, k in zip(cached_shas, keep) if k]
         if not have:
             space = f" on the {runtime} runtime" if runtime else ""
-            raise ModelError(f"the catalog at {db} has no poster embeddings for backbone {spec.name}{space} "
-                             f"({len(movies)} posters stored); {fix}")
+            raise ModelError(
+                f"the catalog at {db} has no poster embeddings for backbone {spec.name}{space} "
+                f"({len(movies)} posters stored); {fix}"
+            )
         if cached.shape[1] != spec.feature_dim:
-            raise ModelError(f"cached {spec.name} embeddings in {db} have {cached.shape[1]} values, the backbone "
-                             f"now gives {spec.feature_dim}; {fix}")
+            raise ModelError(
+                f"cached {spec.name} embeddings in {db} have {cached.shape[1]} values, the backbone "
+                f"now gives {spec.feature_dim}; {fix}"
+            )
         full = cached if keep.all() else cached[keep]
         look_slice = spec.feature_slice(feature_set)
         space = SearchSpace(look_slice, full[:, look_slice].mean(axis=0), genre_profile)
@@ -334,9 +373,16 @@ class CatalogSimilarity:
     def __len__(self) -> int:
         return len(self.index)
 
-    def search(self, embedding: np.ndarray, k: int, *, where: SimilarFilter | None = None,
-               exclude_sha256: str | None = None, exclude_identical: bool = False,
-               query_is_poster: bool = True) -> SimilarResult:
+    def search(
+        self,
+        embedding: np.ndarray,
+        k: int,
+        *,
+        where: SimilarFilter | None = None,
+        exclude_sha256: str | None = None,
+        exclude_identical: bool = False,
+        query_is_poster: bool = True,
+    ) -> SimilarResult:
         """The k nearest catalog titles to a full embedding vector that pass `where`, leaving out the query poster
         itself: the poster `exclude_sha256`, and with `exclude_identical` any poster with the same embedding (the
         query came as decoded pixels, so its file hash is unknown)."""
@@ -350,9 +396,19 @@ class CatalogSimilarity:
             m = self.movies[sha]
             if where is not None and not where.keeps(m):
                 continue
-            out.append(SimilarTitle(imdb_id=m.imdb_id, title=m.title, year=m.year, genres=list(m.genres),
-                                    score=score, poster_sha256=sha, match=self.scale.words(score, query_is_poster),
-                                    rating=m.content_rating, collections=list(getattr(m, "collections", ()) or ())))
+            out.append(
+                SimilarTitle(
+                    imdb_id=m.imdb_id,
+                    title=m.title,
+                    year=m.year,
+                    genres=list(m.genres),
+                    score=score,
+                    poster_sha256=sha,
+                    match=self.scale.words(score, query_is_poster),
+                    rating=m.content_rating,
+                    collections=list(getattr(m, "collections", ()) or ()),
+                )
+            )
             if len(out) == k:
                 break
         return SimilarResult(out, query_is_poster)

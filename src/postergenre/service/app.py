@@ -42,14 +42,24 @@ def create_app(settings: ServiceSettings | None = None, *, predictor: Any = None
         finally:
             app.state.service.access.close()
 
-    app = FastAPI(title="postergenre", version=__version__, lifespan=lifespan, docs_url=None,
-                  description="Predict a movie's genres from its poster (and synopsis), find comparable titles, "
-                              "compare poster variants. The page for people is at `/`.")
+    app = FastAPI(
+        title="postergenre",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        description="Predict a movie's genres from its poster (and synopsis), find comparable titles, "
+        "compare poster variants. The page for people is at `/`.",
+    )
 
     def body_limit(path: str) -> int:
         path = path.rstrip("/")
-        files = (MAX_COMPARE_FILES if path.startswith("/v1/compare") else
-                 MAX_BRIEF_FILES if path == "/v1/brief" or campaigns.is_variants_path(path) else 1)
+        files = (
+            MAX_COMPARE_FILES
+            if path.startswith("/v1/compare")
+            else MAX_BRIEF_FILES
+            if path == "/v1/brief" or campaigns.is_variants_path(path)
+            else 1
+        )
         return files * settings.max_upload_bytes + _MULTIPART_SLACK
 
     app.add_middleware(RequestBodyLimits, limit_for=body_limit, timeout_s=settings.body_timeout_s)

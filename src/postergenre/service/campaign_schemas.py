@@ -19,13 +19,22 @@ class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS, description="The film's title.")
-    synopsis: Optional[str] = Field(None, max_length=MAX_SYNOPSIS_CHARS, description="The film's synopsis: every "
-                                    "variant is also read fused with it, and the brief sets the story against the "
-                                    "posters.")
-    intended: GenreList = Field(default_factory=list, description='Intended genres: a list, or "Family, Adventure". '
-                                "Without them the story's genres are the targets.")
-    ratings: Optional[RatingList] = Field(None, description="Content ratings of the comparable titles (a list, "
-                                          '"G,PG", or "all"); null: the studio\'s own.')
+    synopsis: Optional[str] = Field(
+        None,
+        max_length=MAX_SYNOPSIS_CHARS,
+        description="The film's synopsis: every "
+        "variant is also read fused with it, and the brief sets the story against the "
+        "posters.",
+    )
+    intended: GenreList = Field(
+        default_factory=list,
+        description='Intended genres: a list, or "Family, Adventure". '
+        "Without them the story's genres are the targets.",
+    )
+    ratings: Optional[RatingList] = Field(
+        None,
+        description='Content ratings of the comparable titles (a list, "G,PG", or "all"); null: the studio\'s own.',
+    )
 
 
 class CampaignUpdate(BaseModel):
@@ -45,10 +54,13 @@ class ModelInfo(BaseModel):
 
 
 class StoredReadingOut(BaseModel):
-    poster: dict[str, Any] = Field(description="The poster's reading alone (what the ranking uses): probabilities, "
-                                   "thresholds, strength, decided, summary, poster_check, signal.")
-    combined: Optional[dict[str, Any]] = Field(description="The reading fused with the campaign's synopsis (null "
-                                               "without one).")
+    poster: dict[str, Any] = Field(
+        description="The poster's reading alone (what the ranking uses): probabilities, "
+        "thresholds, strength, decided, summary, poster_check, signal."
+    )
+    combined: Optional[dict[str, Any]] = Field(
+        description="The reading fused with the campaign's synopsis (null without one)."
+    )
     model: str = Field(description="Fingerprint of the model that made the reading.")
     model_label: str
     read_at: str
@@ -70,17 +82,25 @@ class VariantOut(BaseModel):
     best: bool = Field(False, description="The variant to run: ranked first and a fit (as in the brief).")
     fits_all_targets: Optional[bool] = None
     verdict: Optional[str] = None
-    verdicts: list[dict[str, Any]] = Field(default_factory=list, description="Per target: genre, decided, strength "
-                                           "and level (reads, hints, faint), with the words.")
+    verdicts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per target: genre, decided, strength and level (reads, hints, faint), with the words.",
+    )
     target_score: Optional[float] = None
-    levels: Optional[dict[str, str]] = Field(None, description="The poster reading's level of every genre (reads, "
-                                             "hints, faint), in reading order; null without a stored reading.")
-    unintended: dict[str, float] = Field(default_factory=dict, description="Decided genres that are not targets, "
-                                         "with their probability.")
-    under_sold: list[str] = Field(default_factory=list, description="Genres the story carries that this poster "
-                                  "does not show.")
-    over_promised: list[str] = Field(default_factory=list, description="Genres this poster shows that the story "
-                                     "does not carry.")
+    levels: Optional[dict[str, str]] = Field(
+        None,
+        description="The poster reading's level of every genre (reads, "
+        "hints, faint), in reading order; null without a stored reading.",
+    )
+    unintended: dict[str, float] = Field(
+        default_factory=dict, description="Decided genres that are not targets, with their probability."
+    )
+    under_sold: list[str] = Field(
+        default_factory=list, description="Genres the story carries that this poster does not show."
+    )
+    over_promised: list[str] = Field(
+        default_factory=list, description="Genres this poster shows that the story does not carry."
+    )
     reading: Optional[StoredReadingOut]
     poster_url: str = Field(description="The variant's poster (GET; needs a token, like everything of a campaign).")
 
@@ -104,9 +124,11 @@ class CampaignOut(BaseModel):
     model: ModelInfo
     stale_readings: int
     variants: list[VariantOut] = Field(description="In the order they were added.")
-    ranking: Optional[dict[str, Any]] = Field(description="targets, target_source, target_words, recommendation "
-                                              "and story (vs the posters), built from the stored readings by the "
-                                              "brief's rules; null without variants.")
+    ranking: Optional[dict[str, Any]] = Field(
+        description="targets, target_source, target_words, recommendation "
+        "and story (vs the posters), built from the stored readings by the "
+        "brief's rules; null without variants."
+    )
     changes: list[ChangeOut] = Field(description="Who changed what, newest first.")
     brief_url: str
 

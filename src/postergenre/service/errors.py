@@ -18,8 +18,10 @@ from ..errors import ConflictError, FetchError, ModelError, NotAnImageError, Not
 from ..safe_text import without_bidi_controls
 
 logger = logging.getLogger("postergenre.service")
-FETCH_MESSAGE = ("The poster could not be downloaded from that web address. Check that the link opens the image "
-                 "itself in your browser, or save the poster and drop the file here instead.")
+FETCH_MESSAGE = (
+    "The poster could not be downloaded from that web address. Check that the link opens the image "
+    "itself in your browser, or save the poster and drop the file here instead."
+)
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; logged, never seen by the client
 
 
@@ -56,8 +58,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PosterGenreError)
     async def user_error(request: Request, exc: PosterGenreError) -> JSONResponse:
         if isinstance(exc, FetchError):  # the technical reason stays in `error`; people read `message`
-            return JSONResponse({"error": without_bidi_controls(exc), "message": FETCH_MESSAGE},
-                                status_code=status_for(exc))
+            return JSONResponse(
+                {"error": without_bidi_controls(exc), "message": FETCH_MESSAGE}, status_code=status_for(exc)
+            )
         return error(status_for(exc), str(exc))
 
     @app.exception_handler(ClientDisconnect)

@@ -23,9 +23,20 @@ from ..model.thresholds import choose_thresholds
 from ..progress import Log, no_log
 
 
-def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None = None, min_examples: int = 100,
-                limit: int = 2000, folds: int = 5, epochs: int = 10, seed: int = 0, threshold_metric: str = "f1",
-                bootstrap: int = 1000, log: Log = no_log) -> dict[str, Any]:
+def seed_cnn_cv(
+    catalog: Catalog,
+    poster_root: Path,
+    *,
+    flt: MovieFilter | None = None,
+    min_examples: int = 100,
+    limit: int = 2000,
+    folds: int = 5,
+    epochs: int = 10,
+    seed: int = 0,
+    threshold_metric: str = "f1",
+    bootstrap: int = 1000,
+    log: Log = no_log,
+) -> dict[str, Any]:
     """JSON-safe result: CV metrics of the seed CNN on about `limit` posters (a stratified subset over poster
     groups, so duplicates stay together; genres chosen on the whole selection)."""
     from ..labelled.metrics import evaluate_predictions
@@ -54,8 +65,9 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
     oof = cross_validate_seed_cnn(pixels, Ys, split, seed=seed, epochs=epochs, log=log)
     seconds = time.perf_counter() - t0
     thresholds = choose_thresholds(Ys, oof, threshold_metric)
-    cv = evaluate_predictions(Ys, oof, thresholds, genres, bootstrap=bootstrap, seed=seed,
-                              threshold_metric=threshold_metric)
+    cv = evaluate_predictions(
+        Ys, oof, thresholds, genres, bootstrap=bootstrap, seed=seed, threshold_metric=threshold_metric
+    )
     ids = sorted(movies[i].imdb_id for i in rows)
     return {
         "head": "seed-cnn",
@@ -63,9 +75,12 @@ def seed_cnn_cv(catalog: Catalog, poster_root: Path, *, flt: MovieFilter | None 
         "folds": folds,
         "epochs": epochs,
         "seconds": round(seconds, 1),
-        "subset": {"movies": len(rows), "of": len(movies),
-                   "how": f"stratified subset (iterative stratification, seed {seed})",
-                   "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest()},
+        "subset": {
+            "movies": len(rows),
+            "of": len(movies),
+            "how": f"stratified subset (iterative stratification, seed {seed})",
+            "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        },
         "genres": genres,
         "dropped_genres": dropped,
     }
