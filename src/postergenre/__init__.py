@@ -1,7 +1,9 @@
 """postergenre: predict a movie's genres from its poster.
 
-from postergenre import Predictor
-Predictor.load().predict("poster.jpg")
+Example::
+
+    from postergenre import Predictor
+    Predictor.load().predict("poster.jpg")
 """
 
 from __future__ import annotations

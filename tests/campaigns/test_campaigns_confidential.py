@@ -29,9 +29,10 @@ def _dataset_fingerprint(home: Path) -> dict:
 
 def _similarity(predictor: Predictor, home: Path) -> CatalogSimilarity:
     core = predictor.core
+    # built afresh, not the predictor's cached one
     return CatalogSimilarity.from_home(
         home, core.spec, genre_profile=core.probabilities, vectors=core.vector_key, runtime=core.runtime_name
-    )  # built afresh, not the predictor's cached one
+    )
 
 
 def test_campaign_posters_reach_neither_comparable_titles_nor_training(small_home, shared_data, shared_rows, tmp_path):

@@ -20,12 +20,13 @@ from postergenre.evaluation.evaluate import Relation, TrainingRelation, _measure
         (TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, "general", 0.2), {"general"}, False, "memory"),
         (TrainingRelation(Relation.DIFFERS), {"general"}, False, "unknown"),
         (TrainingRelation(Relation.UNKNOWN), set(), False, "unknown"),
+        # studio films trained the extensions
         (
             TrainingRelation(Relation.HELD_OUT, holdout=0.2),
             {"studio"},
             True,
             "memory",
-        ),  # studio films trained the extensions
+        ),
     ],
 )
 def test_measures_follow_the_relation_whatever_its_sentence_says(

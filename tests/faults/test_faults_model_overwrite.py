@@ -75,9 +75,8 @@ def test_killed_overwrites_keep_a_complete_model_and_leave_nothing_behind(tmp_pa
     assert not target.exists()  # the worst moment really happened
     leftovers = sorted(p.name for p in models.iterdir())
     assert any(name.startswith(".mine.old-") for name in leftovers), leftovers
-    assert sum(name.startswith(".mine.tmp-") for name in leftovers) == 1, (
-        leftovers
-    )  # the one of kill 1 was swept by save 2
+    # the one of kill 1 was swept by save 2
+    assert sum(name.startswith(".mine.tmp-") for name in leftovers) == 1, leftovers
 
     # loading `--out` restores the complete old model and sweeps what the killed writers left
     restored = ModelArtifact.load(target)

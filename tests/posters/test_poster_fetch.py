@@ -25,9 +25,8 @@ from postergenre.posters.store import PosterStore
 from postergenre.posters.urlguard import refusal_reason, resolve_addresses
 
 POSTERGENRE = str(Path(sys.executable).parent / "postergenre")
-LIMITS = FetchLimits(
-    timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000, allow_private_hosts=True
-)  # the test server is on 127.0.0.1
+# the test server is on 127.0.0.1
+LIMITS = FetchLimits(timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000, allow_private_hosts=True)
 
 
 class PosterServer:
@@ -245,6 +244,7 @@ def test_killed_fetch_resumes_without_partial_files_or_lost_work(
         catalog.upsert_movies(
             [MovieRecord(f"tt{n:07d}", title=str(n), poster_url=f"{server.url}/slowgood/{n}") for n in range(24)]
         )
+    # the test server is on 127.0.0.1
     command = [
         POSTERGENRE,
         "posters",
@@ -258,7 +258,7 @@ def test_killed_fetch_resumes_without_partial_files_or_lost_work(
         "--retries",
         "0",
         "--allow-private-urls",
-    ]  # the test server is on 127.0.0.1
+    ]
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60

@@ -87,12 +87,13 @@ def test_brief_errors_and_exit_codes(
     code, out, err = run_cli("brief", *([variants[0]] * 7), "--model", model_dir, "--home", studio_home)
     assert code == 2 and "1 to 6 poster variants, got 7" in err
     code, out, err = run_cli("brief", variants[0], "--film", "tt9999998", "--model", model_dir, "--home", studio_home)
+    # one line, no trace
     assert (
         code == 2
         and out == ""
         and [ln for ln in err.splitlines() if ln.startswith("error:")]
         == [next(ln for ln in err.splitlines() if "film tt9999998 is not in the catalog" in ln)]
-    )  # one line, no trace
+    )
     missing = tmp_path / "missing.jpg"
     code, out, err = run_cli(
         "brief",

@@ -29,6 +29,7 @@ def test_every_input_kind_in_one_run(
     listing = tmp_path / "list.csv"
     listing.write_text(f"imdb_id,poster\ntt_csv1,{three_posters[0]}\ntt_csv2,{base}/poster.jpg\n", encoding="utf-8")
 
+    # server on 127.0.0.1
     code, out, err = run_cli(
         "predict",
         three_posters[0],
@@ -41,7 +42,7 @@ def test_every_input_kind_in_one_run(
         "--model",
         model_dir,
         "--allow-private-urls",
-    )  # server on 127.0.0.1
+    )
 
     assert code == 0, err
     rows = json.loads(out)
@@ -122,9 +123,8 @@ def test_table_output_top_k_threshold_and_explain(
         files = row["heatmap_files"]
         assert len(files) == min(3, len(row["decided"])) >= 1
         for f in files:
-            assert (
-                Path(f).parent == explain_dir and Image.open(f).size == Image.open(poster).size
-            )  # small posters: as is
+            # small posters: as is
+            assert Path(f).parent == explain_dir and Image.open(f).size == Image.open(poster).size
 
 
 def test_usage_errors_exit_2(run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:

@@ -126,10 +126,11 @@ def test_card_shows_each_signals_calibration_and_the_key_genres() -> None:
         {"genre": "Comedy", "roc_auc": 0.7744},
     ]
     studio["studio_fused"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.7522}]
+    # over-confident: ECE ~ 0.6
     studio["calibration"] = {
         "poster": reliability(Y, np.full(Y.shape, 0.3)),  # calibrated: ECE ~ 0
         "fused": reliability(Y, np.full(Y.shape, 0.9)),
-    }  # over-confident: ECE ~ 0.6
+    }
     card = model_card(_metadata({"studio": studio}))
     lines = card.splitlines()
     assert "### Calibration of each signal" in lines

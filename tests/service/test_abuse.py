@@ -84,10 +84,11 @@ def test_connections_beyond_the_per_client_cap_are_refused(predictor, serve, sma
 def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, serve, small_home: Path) -> None:
     with _guarded(serve, _app(predictor, small_home, body_timeout_s=1.0)) as srv:
         s = srv.raw()
+        # the body's first bytes, then nothing
         s.sendall(
             b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
             b"Content-Length: 5000\r\n\r\n--x\r\n"
-        )  # then nothing
+        )
         answer = _read_all(s, 15)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b"stalled" in answer
@@ -102,10 +103,11 @@ def test_saturated_service_refuses_before_reading_the_body(predictor, serve, sma
         )
         time.sleep(0.5)
         second = srv.raw()
+        # headers only: no byte of the 80 MB
         second.sendall(
             b"POST /v1/compare HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
             b"boundary=x\r\nContent-Length: 80000000\r\n\r\n"
-        )  # headers only: no byte of the 80 MB
+        )
         second.settimeout(10)
         answer = second.recv(4096)
         assert answer.startswith(b"HTTP/1.1 503") and b"retry-after" in answer.lower(), answer[:300]

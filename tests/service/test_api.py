@@ -94,13 +94,14 @@ def test_the_page_holds_no_rule_of_the_model(client, upload_limit):
 
     rules = client.get("/v1/rules").json()
     assert rules["scale"] == decisions.rules()["scale"]
+    # the page shows these words (posters.caps.megabytes)
     assert rules["limits"] == {
         **decisions.rules()["limits"],
         "upload_max_bytes": upload_limit,
         "campaign_title_max_chars": MAX_TITLE_CHARS,
         "campaign_synopsis_max_chars": MAX_SYNOPSIS_CHARS,
         "upload_max_text": "2 MB",
-    }  # the page shows these words (posters.caps.megabytes)
+    }
     assert [level["code"] for level in rules["scale"]["levels"]] == ["reads", "hints", "faint"]
     scripts = {p.name: p.read_text(encoding="utf-8") for p in STATIC.glob("*.js")}
     assert scripts and not (STATIC / "app.js").exists()

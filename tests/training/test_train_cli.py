@@ -239,9 +239,10 @@ def test_interrupted_search_resumes_from_the_kept_folds(home_copy: Path, tmp_pat
     from postergenre.training.options import TrainOptions
     from postergenre.training.train import train as train_model
 
+    # 1 thread: several times faster on a busy machine
     opts = TrainOptions(
         head="logreg", params={"l2": [1e-3, 1e-1]}, folds=3, inner_folds=2, min_examples=20, bootstrap=20, threads=1
-    )  # 1 thread: several times faster on a busy machine
+    )
     with Catalog(get_paths(home_copy).db) as catalog:
         ds = opts.dataset(catalog)
     seen = []

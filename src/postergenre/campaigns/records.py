@@ -147,24 +147,20 @@ class Removal:
 
     @property
     def text(self) -> str:
-        what = (
-            f"campaign {self.campaign_id}"
-            if self.campaign_deleted
-            else f"{len(self.variants)} variant{'s' if len(self.variants) != 1 else ''} of campaign {self.campaign_id}"
-        )
-        kept = (
-            (
-                f"; {len(self.files_kept)} poster file{'s' if len(self.files_kept) != 1 else ''} kept (another "
-                "campaign holds the same poster)"
-            )
-            if self.files_kept
-            else ""
-        )
+        variants = _counted(len(self.variants), "variant")
+        what = f"campaign {self.campaign_id}" if self.campaign_deleted else f"{variants} of campaign {self.campaign_id}"
+        kept = ""
+        if self.files_kept:
+            kept = f"; {_counted(len(self.files_kept), 'poster file')} kept (another campaign holds the same poster)"
         return (
-            f"Removed {what}: {len(self.variants)} variant{'s' if len(self.variants) != 1 else ''}, "
-            f"{self.readings} stored reading{'s' if self.readings != 1 else ''}, {len(self.files_removed)} poster "
-            f"file{'s' if len(self.files_removed) != 1 else ''} deleted from disk{kept}."
+            f"Removed {what}: {variants}, {_counted(self.readings, 'stored reading')}, "
+            f"{_counted(len(self.files_removed), 'poster file')} deleted from disk{kept}."
         )
+
+
+def _counted(n: int, word: str) -> str:
+    """`n` and `word`, plural unless n is 1: "3 variants", "1 variant"."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,68 @@ def _row_to_movie(row: sqlite3.Row) -> Movie:
     )
 
 
+def _insert_movie(conn: sqlite3.Connection, rec: MovieRecord, collection: str) -> None:
+    """A movie new to the catalog: its row, genres and first collection."""
+    conn.execute(
+        f"INSERT INTO movies (imdb_id, {', '.join(MOVIE_FIELDS)}, updated_at) "
+        f"VALUES ({', '.join('?' * (len(MOVIE_FIELDS) + 2))})",
+        (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), utc_now()),
+    )
+    conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
+    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+
+
+def _merge_movie(conn: sqlite3.Connection, rec: MovieRecord, old: Movie, collection: str, counts: UpsertCounts) -> None:
+    """A known movie: the record's non-empty values over the stored ones (see Catalog.upsert_movies), counted as
+    updated, unchanged or (a poster path moved to another folder only) relocated."""
+    changes = {
+        f: getattr(rec, f) for f in MOVIE_FIELDS if getattr(rec, f) is not None and getattr(rec, f) != getattr(old, f)
+    }
+    moved = (
+        "poster_file" in changes
+        and old.poster_file is not None
+        and Path(old.poster_file).name == Path(rec.poster_file).name
+    )
+    new_genres = bool(rec.genres) and sorted(set(rec.genres)) != sorted(old.genres)
+    joins = collection not in old.collections
+    if changes:
+        assignments = ", ".join(f"{f} = ?" for f in changes)
+        conn.execute(
+            f"UPDATE movies SET {assignments}, updated_at = ? WHERE imdb_id = ?",
+            (*changes.values(), utc_now(), rec.imdb_id),
+        )
+    if new_genres:
+        conn.execute("DELETE FROM movie_genres WHERE imdb_id = ?", (rec.imdb_id,))
+        conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
+    if joins:
+        conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+    if new_genres or joins or set(changes) - ({"poster_file"} if moved else set()):
+        counts.updated += 1
+    else:
+        counts.unchanged += 1
+        counts.relocated += moved
+
+
+def _record_import(conn: sqlite3.Connection, source: str, fmt: str, collection: str, counts: UpsertCounts) -> None:
+    """One row of the imports table: what an import of `source` did."""
+    conn.execute(
+        "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at, collection,"
+        " conflicts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            source,
+            fmt,
+            counts.added,
+            counts.updated,
+            counts.unchanged,
+            counts.rejected,
+            counts.duplicates_merged,
+            utc_now(),
+            collection,
+            len(counts.conflicts),
+        ),
+    )
+
+
 class Catalog:
     """A catalog database file. Use as a context manager or call close()."""
 
@@ -208,63 +270,11 @@ class Catalog:
                 seen.add(rec.imdb_id)
                 old = self.get_movie(rec.imdb_id)
                 if old is None:
-                    conn.execute(
-                        f"INSERT INTO movies (imdb_id, {', '.join(MOVIE_FIELDS)}, updated_at) "
-                        f"VALUES ({', '.join('?' * (len(MOVIE_FIELDS) + 2))})",
-                        (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), utc_now()),
-                    )
-                    conn.executemany(
-                        "INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)]
-                    )
-                    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+                    _insert_movie(conn, rec, collection)
                     counts.added += 1
-                    continue
-                changes = {
-                    f: getattr(rec, f)
-                    for f in MOVIE_FIELDS
-                    if getattr(rec, f) is not None and getattr(rec, f) != getattr(old, f)
-                }
-                moved = (
-                    "poster_file" in changes
-                    and old.poster_file is not None
-                    and Path(old.poster_file).name == Path(rec.poster_file).name
-                )
-                new_genres = bool(rec.genres) and sorted(set(rec.genres)) != sorted(old.genres)
-                joins = collection not in old.collections
-                if changes:
-                    assignments = ", ".join(f"{f} = ?" for f in changes)
-                    conn.execute(
-                        f"UPDATE movies SET {assignments}, updated_at = ? WHERE imdb_id = ?",
-                        (*changes.values(), utc_now(), rec.imdb_id),
-                    )
-                if new_genres:
-                    conn.execute("DELETE FROM movie_genres WHERE imdb_id = ?", (rec.imdb_id,))
-                    conn.executemany(
-                        "INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)]
-                    )
-                if joins:
-                    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
-                if new_genres or joins or set(changes) - ({"poster_file"} if moved else set()):
-                    counts.updated += 1
                 else:
-                    counts.unchanged += 1
-                    counts.relocated += moved
-            conn.execute(
-                "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at, collection,"
-                " conflicts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    source,
-                    fmt,
-                    counts.added,
-                    counts.updated,
-                    counts.unchanged,
-                    counts.rejected,
-                    counts.duplicates_merged,
-                    utc_now(),
-                    collection,
-                    len(counts.conflicts),
-                ),
-            )
+                    _merge_movie(conn, rec, old, collection, counts)
+            _record_import(conn, source, fmt, collection, counts)
         return counts
 
     def get_movie(self, imdb_id: str) -> Movie | None:

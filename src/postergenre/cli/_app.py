@@ -228,9 +228,8 @@ def main() -> None:
                 err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
             sys.exit(code)
     except PosterGenreError as exc:
-        err_console.print(
-            f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False, soft_wrap=True
-        )  # brackets in it are text; one line, however narrow the terminal
+        # brackets in it are text; one line, however narrow the terminal
+        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")

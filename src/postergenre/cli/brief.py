@@ -23,56 +23,66 @@ BRIEF_EXIT_CODES = (
 )
 
 
+BriefPostersArgument = Annotated[
+    list[str],
+    typer.Argument(
+        help=f"1 to {MAX_BRIEF_VARIANTS} poster variants of one film: files, folders, globs or http(s) URLs.",
+        show_default=False,
+    ),
+]
+BriefSynopsisOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--synopsis",
+        help="The film's synopsis, the same story for every variant: the brief says what each "
+        "poster under-sells or over-promises, and without --intended its genres are the targets.",
+    ),
+]
+IntendedOption = Annotated[
+    Optional[str], typer.Option("--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')
+]
+TitleOption = Annotated[Optional[str], typer.Option("--title", help="The film's title, for the brief's heading.")]
+FilmOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--film",
+        help="The film's IMDb id in your catalog, e.g. tt0099785: its catalogued genres are never called "
+        "unwanted, and its title and plot stand in for --title and --synopsis when not given.",
+    ),
+]
+BriefRatingOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--rating",
+        help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the "
+        "ratings of the studio's own collection, where the catalog knows them.",
+    ),
+]
+BriefOutOption = Annotated[
+    Optional[Path],
+    typer.Option("--out", "-o", callback=output_file, help="Write the brief to this file instead of stdout."),
+]
+BriefFormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="html (one self-contained page that prints to 1–3 A4 pages for up to three variants) or json.",
+    ),
+]
+
+
 @app.command(epilog=BRIEF_EXIT_CODES)
 @with_predictor_options
 def brief(
-    posters: Annotated[
-        list[str],
-        typer.Argument(
-            help=f"1 to {MAX_BRIEF_VARIANTS} poster variants of one film: files, folders, globs or http(s) URLs.",
-            show_default=False,
-        ),
-    ],
-    synopsis: Annotated[
-        Optional[str],
-        typer.Option(
-            "--synopsis",
-            help="The film's synopsis, the same story for every variant: the brief says what each "
-            "poster under-sells or over-promises, and without --intended its genres are the targets.",
-        ),
-    ] = None,
-    intended: Annotated[
-        Optional[str], typer.Option("--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')
-    ] = None,
-    title: Annotated[Optional[str], typer.Option("--title", help="The film's title, for the brief's heading.")] = None,
-    film: Annotated[
-        Optional[str],
-        typer.Option(
-            "--film",
-            help="The film's IMDb id in your catalog, e.g. tt0099785: its catalogued genres are never called "
-            "unwanted, and its title and plot stand in for --title and --synopsis when not given.",
-        ),
-    ] = None,
-    rating: Annotated[
-        Optional[str],
-        typer.Option(
-            "--rating",
-            help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the "
-            "ratings of the studio's own collection, where the catalog knows them.",
-        ),
-    ] = None,
-    out: Annotated[
-        Optional[Path],
-        typer.Option("--out", "-o", callback=output_file, help="Write the brief to this file instead of stdout."),
-    ] = None,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            "-f",
-            help="html (one self-contained page that prints to 1–3 A4 pages for up to three variants) or json.",
-        ),
-    ] = "html",
+    posters: BriefPostersArgument,
+    synopsis: BriefSynopsisOption = None,
+    intended: IntendedOption = None,
+    title: TitleOption = None,
+    film: FilmOption = None,
+    rating: BriefRatingOption = None,
+    out: BriefOutOption = None,
+    fmt: BriefFormatOption = "html",
     *,
     options: PredictorOptions,
 ) -> None:
@@ -92,9 +102,10 @@ def brief(
         f"{', heatmaps' if html else ''} and comparable titles…",
         highlight=False,
     )
+    # JSON has no maps: no Grad-CAM, no torch
     result = predictor.brief(
         items, synopsis=synopsis, intended=intended, title=title, film=film, ratings=ratings, heatmaps=html
-    )  # JSON has no maps: no Grad-CAM, no torch
+    )
     _report_failures(result.failures)
     if result.variants and not result.audiences.get("available"):
         err_console.print(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS
+from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS, EmbedSummary
 from ..features.registry import DEFAULT_BACKBONE, backbone_names
 from ..posters.store import PosterStore
 from ._app import (
@@ -122,9 +122,14 @@ def embed(
                 runtime=runtime,
                 runtime_cache=paths.home / RUNTIMES_FOLDER,
             )
+    _print_summary(spec.name, summary)
+
+
+def _print_summary(name: str, summary: EmbedSummary) -> None:
+    """What embed did: counts and speed, then the first failures' reasons."""
     rate = f" in {summary.seconds:.0f} s ({summary.rate:.1f} posters/s, {summary.runtime})" if summary.embedded else ""
     console.print(
-        f"{spec.name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "
+        f"{name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "
         f"failed [red]{summary.failed}[/red], skipped (failed before) {summary.failed_before} "
         f"of {summary.posters} distinct posters",
         highlight=False,

@@ -282,6 +282,17 @@ def _train_seed_cnn(flt, backbone, min_examples, folds, limit, epochs, seed, thr
     console.print(f"seed-cnn is a baseline (no model artifact); results written to [bold]{target}[/bold]")
 
 
+def _gallery(ds: Any, probs: Any, posters: Path, size: int) -> list[Any]:
+    """The report's best and worst posters per genre (`size` each; 0: no gallery)."""
+    if not size:
+        return []
+    from ..evaluation.gallery import best_and_worst
+    from ..posters.store import PosterStore
+
+    poster_path = _poster_paths(PosterStore(posters), ds.shas)
+    return best_and_worst(ds.Y, probs, ds.genres, ds.ids, ds.titles, poster_path, n=size)
+
+
 def _poster_paths(store: Any, shas: list[str]):
     """Row -> stored poster path (None when the file is gone: the gallery shows the title without a picture)."""
 
@@ -294,50 +305,50 @@ def _poster_paths(store: Any, shas: list[str]):
     return path
 
 
+EvaluatedModelArgument = Annotated[
+    Optional[Path], typer.Argument(help="Model folder (default: the bundled model).", show_default=False)
+]
+HoldoutOption = Annotated[
+    Optional[float],
+    typer.Option("--holdout", help="Evaluate only this stratified fraction (the part `train --holdout` kept out)."),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the hold-out split and the bootstrap.")]
+BootstrapOption = Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals.")]
+ReportOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--out", callback=output_file, help="HTML report path (default HOME/reports/evaluation-<timestamp>.html)."
+    ),
+]
+MetricsJsonOption = Annotated[
+    Optional[Path],
+    typer.Option("--json", callback=output_file, help="Metrics JSON path (default: the report path with .json)."),
+]
+GalleryOption = Annotated[
+    int, typer.Option("--gallery", min=0, help="Best and worst posters shown per genre in the report (0: no gallery).")
+]
+
+
 @app.command()
 def evaluate(
-    model: Annotated[
-        Optional[Path], typer.Argument(help="Model folder (default: the bundled model).", show_default=False)
-    ] = None,
-    holdout: Annotated[
-        Optional[float],
-        typer.Option(
-            "--holdout", help=("Evaluate only this stratified fraction (the part `train --holdout` kept out).")
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the hold-out split and the bootstrap.")] = 0,
-    bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals.")
-    ] = 1000,
+    model: EvaluatedModelArgument = None,
+    holdout: HoldoutOption = None,
+    seed: SeedOption = 0,
+    bootstrap: BootstrapOption = 1000,
     rating: RatingOption = None,
     year_min: YearMinOption = None,
     year_max: YearMaxOption = None,
     collection: CollectionOption = None,
-    out: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--out", callback=output_file, help=("HTML report path (default HOME/reports/evaluation-<timestamp>.html).")
-        ),
-    ] = None,
-    json_out: Annotated[
-        Optional[Path],
-        typer.Option("--json", callback=output_file, help=("Metrics JSON path (default: the report path with .json).")),
-    ] = None,
-    gallery_size: Annotated[
-        int,
-        typer.Option(
-            "--gallery", min=0, help=("Best and worst posters shown per genre in the report (0: no gallery).")
-        ),
-    ] = 3,
+    out: ReportOption = None,
+    json_out: MetricsJsonOption = None,
+    gallery_size: GalleryOption = 3,
     home: HomeOption = None,
 ) -> None:
     """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, per segment (collection,
     G/PG; poster only and with synopsis), JSON + HTML report."""
     from ..evaluation.evaluate import evaluate_model
-    from ..evaluation.gallery import best_and_worst
     from ..render.evaluation_report import write_evaluation_report
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
-    from ..posters.store import PosterStore
 
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)
@@ -361,19 +372,7 @@ def evaluate(
         f"Data: {paths.home}"
         + (f", stratified hold-out {holdout:.0%} (seed {seed})." if holdout else ", all selected movies."),
     ]
-    gallery = (
-        best_and_worst(
-            ds.Y,
-            probs,
-            ds.genres,
-            ds.ids,
-            ds.titles,
-            _poster_paths(PosterStore(paths.posters), ds.shas),
-            n=gallery_size,
-        )
-        if gallery_size
-        else []
-    )
+    gallery = _gallery(ds, probs, paths.posters, gallery_size)
     write_evaluation_report(
         result,
         ds.Y,

@@ -26,8 +26,10 @@ from ._output import JsonArray, TableRows, print_note, print_table
 from ._progress import progress_display
 
 if TYPE_CHECKING:
+    from ..predict.compare import CompareResult
     from ..predict.predictor import Predictor
     from ..predict.results import GenreReading, PosterFailure, PosterPrediction
+    from ..predict.similar import SimilarResult
 
 EXIT_CODES = (
     "Exit codes: 0 every poster was processed; 1 some posters failed (one error line each on stderr, "
@@ -165,46 +167,49 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+PredictPostersArgument = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
+        "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column. "
+        "None, with --synopsis: the story's genres from the synopsis alone.",
+        show_default=False,
+    ),
+]
+ThresholdOption = Annotated[
+    Optional[float],
+    typer.Option(
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="One probability threshold for every genre instead of the model's per-genre thresholds.",
+    ),
+]
+TopKOption = Annotated[
+    Optional[int],
+    typer.Option("--top-k", min=1, help="Decide the K most probable genres (with --threshold: at most K above it)."),
+]
+ExplainOption = Annotated[
+    bool,
+    typer.Option(
+        "--explain", help="Write heatmap overlays (PNG) of where the network looked, for each poster's decided genres."
+    ),
+]
+ExplainDirOption = Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass.")]
+
+
 @app.command(epilog=EXIT_CODES)
 @with_predictor_options
 def predict(
-    posters: Annotated[
-        Optional[list[str]],
-        typer.Argument(
-            help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
-            "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column. "
-            "None, with --synopsis: the story's genres from the synopsis alone.",
-            show_default=False,
-        ),
-    ] = None,
+    posters: PredictPostersArgument = None,
     synopsis: SynopsisOption = None,
     fmt: FormatOption = "table",
-    threshold: Annotated[
-        Optional[float],
-        typer.Option(
-            "--threshold",
-            min=0.0,
-            max=1.0,
-            help="One probability threshold for every genre instead of the model's per-genre thresholds.",
-        ),
-    ] = None,
-    top_k: Annotated[
-        Optional[int],
-        typer.Option(
-            "--top-k", min=1, help="Decide the K most probable genres (with --threshold: at most K above it)."
-        ),
-    ] = None,
-    explain: Annotated[
-        bool,
-        typer.Option(
-            "--explain",
-            help="Write heatmap overlays (PNG) of where the network looked, for each poster's decided genres.",
-        ),
-    ] = False,
-    explain_dir: Annotated[Path, typer.Option("--explain-dir", help="Folder for --explain PNGs.")] = Path(
-        "postergenre-explain"
-    ),
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Posters per forward pass.")] = 2,
+    threshold: ThresholdOption = None,
+    top_k: TopKOption = None,
+    explain: ExplainOption = False,
+    explain_dir: ExplainDirOption = Path("postergenre-explain"),
+    batch_size: BatchSizeOption = 2,
     *,
     options: PredictorOptions,
 ) -> None:
@@ -476,40 +481,50 @@ def similar(
     if fmt == "json":
         _print_json(result.to_dict())
     elif fmt == "csv":
-        writer = csv_writer(sys.stdout)
-        writer.writerow(["rank", "imdb_id", "title", "year", "rating", "genres", "similarity", "match", "imdb_url"])
-        for i, t in enumerate(result, 1):
-            writer.writerow(
-                [
-                    i,
-                    t.imdb_id,
-                    t.title or "",
-                    t.year or "",
-                    t.rating or "",
-                    "|".join(t.genres),
-                    round(float(t.score), 6),
-                    t.match,
-                    t.imdb_url,
-                ]
-            )
+        _print_similar_csv(result)
     else:
-        table = Table(title=f"Comparable titles for {shown(poster)}")
-        for col in ("#", "title", "rating", "genres", "match", "IMDb"):
-            table.add_column(col, overflow="fold")
-        for i, t in enumerate(result, 1):
-            table.add_row(
-                str(i),
-                shown(t.display_title),
-                shown(t.rating or ""),
-                ", ".join(t.genres),
-                f"{t.match} ({t.score:.2f})",
+        _print_similar_table(result, poster)
+
+
+def _print_similar_csv(result: "SimilarResult") -> None:
+    """similar --format csv: one row per comparable title, nearest first."""
+    writer = csv_writer(sys.stdout)
+    writer.writerow(["rank", "imdb_id", "title", "year", "rating", "genres", "similarity", "match", "imdb_url"])
+    for i, t in enumerate(result, 1):
+        writer.writerow(
+            [
+                i,
+                t.imdb_id,
+                t.title or "",
+                t.year or "",
+                t.rating or "",
+                "|".join(t.genres),
+                round(float(t.score), 6),
+                t.match,
                 t.imdb_url,
-            )
-        print_table(table)
-        if not result.query_is_poster:
-            print_note("[red]⚠[/red] the input does not look like a movie poster: these matches mean little.")
-        if not len(result):
-            print_note("no catalog title passes the filters")
+            ]
+        )
+
+
+def _print_similar_table(result: "SimilarResult", poster: str) -> None:
+    """similar's table, nearest first, with a note when the input is not a poster or nothing passed the filters."""
+    table = Table(title=f"Comparable titles for {shown(poster)}")
+    for col in ("#", "title", "rating", "genres", "match", "IMDb"):
+        table.add_column(col, overflow="fold")
+    for i, t in enumerate(result, 1):
+        table.add_row(
+            str(i),
+            shown(t.display_title),
+            shown(t.rating or ""),
+            ", ".join(t.genres),
+            f"{t.match} ({t.score:.2f})",
+            t.imdb_url,
+        )
+    print_table(table)
+    if not result.query_is_poster:
+        print_note("[red]⚠[/red] the input does not look like a movie poster: these matches mean little.")
+    if not len(result):
+        print_note("no catalog title passes the filters")
 
 
 @app.command(epilog=EXIT_CODES)
@@ -539,9 +554,7 @@ def compare(
     options: PredictorOptions,
 ) -> None:
     """Rank poster variants by how strongly each signals the target genres, and list unintended genres."""
-    from ..model.decisions import strength_text
-    from ..predict.compare import RANKING, SYNOPSIS_NOTE
-    from ..predict.core import NOT_A_POSTER_LABEL, match_genres, split_genre_list
+    from ..predict.core import match_genres, split_genre_list
     from ..predict.inputs import resolve_inputs
 
     _check_format(fmt)
@@ -556,48 +569,60 @@ def compare(
     if fmt == "json":
         _print_json(result.to_dict())
     elif fmt == "csv":
-        writer = csv_writer(sys.stdout)
-        writer.writerow(
-            [
-                "rank",
-                "source",
-                "fits_all_targets",
-                "verdict",
-                "target_score",
-                *(f"p_{t}" for t in result.targets),
-                "targets_decided",
-                "unintended",
-            ]
-        )
-        for v in result.variants:
-            writer.writerow(
-                [
-                    v.rank,
-                    v.source,
-                    int(v.fits),
-                    v.verdict,
-                    f"{v.score:.6f}",
-                    *(f"{p:.6f}" for p in v.target_probabilities.values()),
-                    "|".join(v.targets_decided),
-                    "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items()),
-                ]
-            )
+        _print_compare_csv(result)
     else:
-        table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=RANKING)
-        for col in ("rank", "poster", "verdict", "targets (× the line)", "unintended genres"):
-            table.add_column(col, overflow="fold")
-        for v in result.variants:
-            targets = ", ".join(f"{g} {strength_text(s)}" for g, s in v.target_strength.items())
-            unintended = (
-                ", ".join(f"{g} {strength_text(v.prediction.reading.strength[g])}" for g in v.unintended) or "none"
-            )
-            name = _label(v.source) + ("" if v.is_poster else f" ⚠ {NOT_A_POSTER_LABEL}")
-            verdict = shown(v.verdict) if v.fits else f"[red]{shown(v.verdict)}[/red]"
-            table.add_row(("★ " if v.best else "") + str(v.rank), name, verdict, targets, unintended)
-        print_table(table)
-        print_note(shown(result.headline))  # it names files: untrusted text
-        if synopsis:
-            print_note(escape(SYNOPSIS_NOTE))
+        _print_compare_table(result, synopsis)
     _report_failures(result.failures)
     if result.failures:
         raise typer.Exit(1)
+
+
+def _print_compare_csv(result: "CompareResult") -> None:
+    """compare --format csv: one row per variant, in rank order."""
+    writer = csv_writer(sys.stdout)
+    writer.writerow(
+        [
+            "rank",
+            "source",
+            "fits_all_targets",
+            "verdict",
+            "target_score",
+            *(f"p_{t}" for t in result.targets),
+            "targets_decided",
+            "unintended",
+        ]
+    )
+    for v in result.variants:
+        writer.writerow(
+            [
+                v.rank,
+                v.source,
+                int(v.fits),
+                v.verdict,
+                f"{v.score:.6f}",
+                *(f"{p:.6f}" for p in v.target_probabilities.values()),
+                "|".join(v.targets_decided),
+                "|".join(f"{g}:{p:.4f}" for g, p in v.unintended.items()),
+            ]
+        )
+
+
+def _print_compare_table(result: "CompareResult", synopsis: Optional[str]) -> None:
+    """compare's table: variants in rank order, the best starred, with the headline and notes below."""
+    from ..model.decisions import strength_text
+    from ..predict.compare import RANKING, SYNOPSIS_NOTE
+    from ..predict.core import NOT_A_POSTER_LABEL
+
+    table = Table(title=f"Variants ranked for {', '.join(result.targets)}", caption=RANKING)
+    for col in ("rank", "poster", "verdict", "targets (× the line)", "unintended genres"):
+        table.add_column(col, overflow="fold")
+    for v in result.variants:
+        targets = ", ".join(f"{g} {strength_text(s)}" for g, s in v.target_strength.items())
+        unintended = ", ".join(f"{g} {strength_text(v.prediction.reading.strength[g])}" for g in v.unintended) or "none"
+        name = _label(v.source) + ("" if v.is_poster else f" ⚠ {NOT_A_POSTER_LABEL}")
+        verdict = shown(v.verdict) if v.fits else f"[red]{shown(v.verdict)}[/red]"
+        table.add_row(("★ " if v.best else "") + str(v.rank), name, verdict, targets, unintended)
+    print_table(table)
+    print_note(shown(result.headline))  # it names files: untrusted text
+    if synopsis:
+        print_note(escape(SYNOPSIS_NOTE))

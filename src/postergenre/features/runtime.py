@@ -383,13 +383,14 @@ def _int8_runtime(
         store = store.private()
     if store is None:
         return Int8OnnxRuntime(spec, _quantized(spec, None, weights, source), _key_digest(key), threads)
+    # one calibrated graph per backbone and folder
     return store.obtain(
         int8_model_path(spec, Path(), source.fingerprint, weights).name,
         lambda: _quantized(spec, store, weights, source),
         key,
         lambda graph: Int8OnnxRuntime(spec, graph, _key_digest(key), threads),
         stale=f"{spec.name}-int8-*.onnx",
-    )  # one calibrated graph per backbone and folder
+    )
 
 
 def resolve_kind(spec: BackboneSpec, kind: RuntimeKind | str = "auto") -> str:

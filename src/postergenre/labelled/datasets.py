@@ -139,25 +139,7 @@ def _assemble(
     skip_unembedded: bool,
 ) -> Dataset:
     messages: list[str] = []
-    if skip_unembedded:
-        missing = set(cache.missing(sorted({m.poster_sha256 for m in movies})))
-        if missing:
-            movies = [m for m in movies if m.poster_sha256 not in missing]
-            messages.append(
-                f"{len(missing)} posters without a {spec.name} embedding left out (embedding still running?)"
-            )
-            if not movies:
-                raise EmptySelectionError(
-                    f"no selected poster has a {spec.name} embedding yet: run `postergenre embed`"
-                )
-    failed = cache.failures()
-    if failed:
-        before = len(movies)
-        movies = [m for m in movies if m.poster_sha256 not in failed]
-        if len(movies) < before:
-            messages.append(f"{before - len(movies)} movies left out: their poster failed to embed with {spec.name}")
-        if not movies:
-            raise EmptySelectionError(f"no movies left: every selected poster failed to embed with {spec.name}")
+    movies = _embedded_only(movies, cache, spec, skip_unembedded, messages)
     if genres is None:
         kept, dropped = frequent_genres(movies, min_examples)
         if dropped:
@@ -209,6 +191,33 @@ def _assemble(
         collections=[_collections_of(m) for m in rows],
         vectors=(cache.backbone, cache.preprocess_version),
     )
+
+
+def _embedded_only(
+    movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, skip_unembedded: bool, messages: list[str]
+) -> list[Movie]:
+    """`movies` less those whose poster failed to embed (and, with `skip_unembedded`, those not embedded yet), each
+    group left out with a note in `messages`; an empty result is an error."""
+    if skip_unembedded:
+        missing = set(cache.missing(sorted({m.poster_sha256 for m in movies})))
+        if missing:
+            movies = [m for m in movies if m.poster_sha256 not in missing]
+            messages.append(
+                f"{len(missing)} posters without a {spec.name} embedding left out (embedding still running?)"
+            )
+            if not movies:
+                raise EmptySelectionError(
+                    f"no selected poster has a {spec.name} embedding yet: run `postergenre embed`"
+                )
+    failed = cache.failures()
+    if failed:
+        before = len(movies)
+        movies = [m for m in movies if m.poster_sha256 not in failed]
+        if len(movies) < before:
+            messages.append(f"{before - len(movies)} movies left out: their poster failed to embed with {spec.name}")
+        if not movies:
+            raise EmptySelectionError(f"no movies left: every selected poster failed to embed with {spec.name}")
+    return movies
 
 
 def _collections_of(movie: Movie) -> tuple[str, ...]:

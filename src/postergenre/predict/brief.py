@@ -236,7 +236,7 @@ def _recommendation(result: CompareResult, ranked: list[BriefVariant], targets: 
 
 
 def _read(genres: Sequence[str], strengths: dict[str, float]) -> str:
-    """ "Comedy (2.3×) and Family (1.8×)": genres with how strongly they were read."""
+    """Genres with how strongly they were read: "Comedy (2.3×) and Family (1.8×)"."""
     return and_list([f"{g} ({strength_text(strengths[g])})" for g in genres])
 
 

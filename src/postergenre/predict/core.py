@@ -107,7 +107,7 @@ def match_genres(names: Iterable[str], genres: Sequence[str]) -> list[str]:
 
 
 def split_genre_list(text: str | Sequence[str] | None) -> list[str]:
-    """ "Family, Comedy" or ["Family", "Comedy"] → ["Family", "Comedy"] (blank entries dropped)."""
+    """The genre names of `text`: "Family, Comedy" or ["Family", "Comedy"] → ["Family", "Comedy"] (blanks dropped)."""
     if text is None:
         return []
     items = text.split(",") if isinstance(text, str) else list(text)

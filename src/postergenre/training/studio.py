@@ -411,18 +411,7 @@ def fit_studio_extensions(
     oof_poster = chosen["oof"]
     sp = synopsis_params or {}
     oof_syn = _synopsis_oof(films, sp, n_splits, log, t0)
-    # Fusion: honest estimate with fusions fitted on other folds' OOF predictions; the shipped one on all of them.
-    fp, both, Yb = fusion_params or {}, films.both, films.Y[films.both]
-    fused, decided = cross_fitted_fusion(
-        oof_poster[both],
-        oof_syn[both],
-        Yb,
-        films.genres,
-        _folds_of(films.fold, both),
-        fallback_thresholds=poster_thresholds,
-        **fp,
-    )
-    fusion = Fusion(films.genres, **fp).fit(oof_poster[both], oof_syn[both], Yb, fallback_thresholds=poster_thresholds)
+    fused, decided, fusion = _fit_fusion(films, oof_poster, oof_syn, poster_thresholds, fusion_params or {})
     metrics = _studio_metrics(
         films, oof_poster, oof_syn, fused, decided, n_splits=n_splits, seed=seed, bootstrap=bootstrap
     )
@@ -448,6 +437,32 @@ def fit_studio_extensions(
         "fold": films.fold.astype(np.float64),
     }
     return StudioExtensions(domain, synopsis, fusion, metrics, oof, synopsis_thresholds)
+
+
+def _fit_fusion(
+    films: _StudioFilms,
+    oof_poster: np.ndarray,
+    oof_syn: np.ndarray,
+    poster_thresholds: np.ndarray | None,
+    params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, Fusion]:
+    """The fusion stage, on the films with a poster and a plot: an honest estimate (`fused` probabilities and
+    `decided` genres) from fusions fitted on other folds' out-of-fold predictions, and the shipped fusion fitted on
+    all of them."""
+    both, Yb = films.both, films.Y[films.both]
+    fused, decided = cross_fitted_fusion(
+        oof_poster[both],
+        oof_syn[both],
+        Yb,
+        films.genres,
+        _folds_of(films.fold, both),
+        fallback_thresholds=poster_thresholds,
+        **params,
+    )
+    fusion = Fusion(films.genres, **params).fit(
+        oof_poster[both], oof_syn[both], Yb, fallback_thresholds=poster_thresholds
+    )
+    return fused, decided, fusion
 
 
 @dataclass

@@ -74,6 +74,7 @@ async def brief(
 
         def work() -> Any:
             variants = [p.input() for p in posters]  # the bytes are read here, in the slot (see uploads)
+            # JSON has no maps: no Grad-CAM, no torch
             result = state.predictor.brief(
                 variants,
                 synopsis=fields["synopsis"],
@@ -83,7 +84,7 @@ async def brief(
                 ratings=ratings,
                 home=state.paths.home,
                 heatmaps=format == "html",
-            )  # JSON has no maps: no Grad-CAM, no torch
+            )
             if not result.variants:
                 raise HTTPException(422, "; ".join(f.error for f in result.failures))
             return render_brief(result) if format == "html" else result.to_dict()

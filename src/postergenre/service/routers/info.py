@@ -75,12 +75,13 @@ async def model(state: StateDep) -> dict[str, Any]:
 )
 async def rules(state: StateDep) -> dict[str, Any]:
     body = decisions.rules()
+    # the page shows these words
     body["limits"].update(
         upload_max_bytes=state.settings.max_upload_bytes,
         campaign_title_max_chars=MAX_TITLE_CHARS,
         campaign_synopsis_max_chars=MAX_SYNOPSIS_CHARS,
         upload_max_text=megabytes(state.settings.max_upload_bytes),
-    )  # the page shows these words
+    )
     return body
 
 

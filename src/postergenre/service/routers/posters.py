@@ -128,6 +128,7 @@ async def similar(
     year_max: Annotated[Optional[int], Query(ge=1800, le=2200)] = None,
     genre: Annotated[Optional[str], Query(max_length=400, description="Keep titles with any of these genres.")] = None,
 ) -> dict[str, Any]:
+    # the page offers these
     where = SimilarFilter.parse(
         collection=collection,
         rating=rating,
@@ -135,7 +136,7 @@ async def similar(
         year_max=year_max,
         genre=genre,
         held_ratings=(state.filters or {}).get("ratings", ()),
-    )  # the page offers these
+    )
     async with receive_poster(request, state) as (poster, _):
         assert poster is not None  # only synopsis_alone yields none
 
