@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from sampling import spread
 
 # Shared fixtures: studio_setup (evaluation, training, model tests), browser (service and render tests).
@@ -82,8 +83,8 @@ def small_home(shared_data: Path, shared_rows: list[dict], tmp_path_factory: pyt
     the default backbone. Session-wide and shared: tests must not write to it (copy it first)."""
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
-    from postergenre.features.registry import get_backbone
     from postergenre.features.embed import embed_catalog
+    from postergenre.features.registry import get_backbone
     from postergenre.posters.store import PosterStore
 
     home = build_poster_home(tmp_path_factory.mktemp("small_home"), spread(shared_rows, SMALL_HOME_MOVIES), shared_data)

@@ -55,11 +55,11 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
     from postergenre.features.embed import embed_catalog
     from postergenre.features.registry import get_backbone
     from postergenre.labelled.datasets import assemble_dataset
-    from postergenre.training.options import TrainOptions
-    from postergenre.training.train import train
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
     from postergenre.render.model_card import model_card
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
 
     root = tmp_path_factory.mktemp("studio_eval")
     home = root / "home"

@@ -58,7 +58,8 @@ def import_graph() -> dict[str, set[str]]:
                 candidates = [a.name for a in node.names]
             else:
                 continue
-            for candidate in candidates:
+            for imported in candidates:
+                candidate = imported
                 while candidate and candidate not in paths:
                     candidate = candidate.rpartition(".")[0]
                 if candidate and candidate != name and candidate.startswith("postergenre"):

@@ -9,9 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from postergenre.errors import PosterGenreError
-from postergenre.features.registry import get_backbone
 from finetune import (
     CHECKPOINT_FILE,
     REPORT_FILE,
@@ -22,7 +19,10 @@ from finetune import (
     learning_rate_factor,
     load_fine_tuned,
 )
+
+from postergenre.errors import PosterGenreError
 from postergenre.features.preprocess import Letterbox
+from postergenre.features.registry import get_backbone
 
 GENRES = ("Drama", "Comedy", "Horror")
 pytestmark = pytest.mark.slow
@@ -58,7 +58,9 @@ def test_fine_tuning_moves_the_weights_and_saves_a_loadable_backbone(posters, tm
     loaded_spec, net, loaded = load_fine_tuned(tmp_path / "ft")
     assert loaded == report and loaded_spec.name == spec.name
     base = spec.build()
-    moved = [float((a - b).abs().max()) for a, b in zip(net.state_dict().values(), base.state_dict().values())]
+    moved = [
+        float((a - b).abs().max()) for a, b in zip(net.state_dict().values(), base.state_dict().values(), strict=True)
+    ]
     assert max(moved) > 0  # the backbone itself changed, not only the head
     x = torch.zeros(1, 3, spec.input_size[1], spec.input_size[0])
     with torch.no_grad():

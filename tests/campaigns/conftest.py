@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sampling import spread
 
 from postergenre.campaigns.records import NewVariant, StoredReading
 from postergenre.campaigns.store import CampaignStore
 from postergenre.config import get_paths
+from sampling import spread
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from sampling import spread
 from postergenre.campaigns.store import CampaignStore
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
@@ -16,7 +15,7 @@ from postergenre.labelled.datasets import assemble_dataset
 from postergenre.predict import campaigns as work
 from postergenre.predict.predictor import Predictor
 from postergenre.predict.similar import CatalogSimilarity
-
+from sampling import spread
 from test_layers import SRC, import_graph  # the layering test's own reading of the import graph
 
 NEVER_READ_CAMPAIGNS = ("catalog", "posters", "features", "model", "labelled", "training", "evaluation")

@@ -101,7 +101,7 @@ def test_duplicate_items_key_is_refused(tmp_path: Path) -> None:
         read_catalog(path)
     other = tmp_path / "odd.json"  # a non-list "items" first, then the real one: still two "items"
     other.write_text('{"items": 5, "items": [{"id": "tt0000002", "title": "B", "genres": "Drama"}]}', encoding="utf-8")
-    with pytest.raises(CatalogFormatError, match='odd.json: the key "items" appears 2 times'):
+    with pytest.raises(CatalogFormatError, match=r'odd\.json: the key "items" appears 2 times'):
         read_catalog(other)
 
 
@@ -116,7 +116,7 @@ def test_duplicate_items_key_is_refused(tmp_path: Path) -> None:
 def test_deeply_nested_json_is_refused(tmp_path: Path, document: str) -> None:
     path = tmp_path / "deep.json"
     path.write_text(document, encoding="utf-8")
-    with pytest.raises(CatalogFormatError, match="deep.json: JSON nested too deeply"):
+    with pytest.raises(CatalogFormatError, match=r"deep\.json: JSON nested too deeply"):
         read_catalog(path)
 
 

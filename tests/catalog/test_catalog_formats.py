@@ -256,11 +256,11 @@ def test_imdb_api_json_shapes(tmp_path: Path, shape: str) -> None:
 def test_json_errors_name_the_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"items": [ {"id": "tt0000001",  ]}', encoding="utf-8")
-    with pytest.raises(CatalogFormatError, match="broken.json.*not valid JSON"):
+    with pytest.raises(CatalogFormatError, match=r"broken\.json.*not valid JSON"):
         read_catalog(broken)
     other = tmp_path / "other.json"
     other.write_text('{"movies": []}', encoding="utf-8")
-    with pytest.raises(CatalogFormatError, match="other.json"):
+    with pytest.raises(CatalogFormatError, match=r"other\.json"):
         read_catalog(other)
     api_error = tmp_path / "error.json"
     api_error.write_text('{"items": [], "errorMessage": "Invalid API Key"}', encoding="utf-8")
@@ -322,7 +322,7 @@ def test_format_override_beats_detection(tmp_path: Path) -> None:
     path = tmp_path / "export.txt"
     path.write_text(API_HEADER + _api_row(0, "tt0110001", GOOD_LIST), encoding="utf-8")
     assert read_catalog(path).fmt == "imdb-api-csv"
-    with pytest.raises(CatalogFormatError, match="needs column.*imdbId"):
+    with pytest.raises(CatalogFormatError, match=r"needs column.*imdbId"):
         read_catalog(path, "kaggle")
     with pytest.raises(CatalogFormatError, match="unknown catalog format 'xml'"):
         read_catalog(path, "xml")
@@ -332,12 +332,12 @@ def test_format_override_beats_detection(tmp_path: Path) -> None:
 def test_unrecognised_files_raise_naming_the_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "mystery.csv"
     path.write_bytes(content)
-    with pytest.raises(CatalogFormatError, match="mystery.csv"):
+    with pytest.raises(CatalogFormatError, match=r"mystery\.csv"):
         read_catalog(path)
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
-    with pytest.raises(CatalogFormatError, match="nope.csv"):
+    with pytest.raises(CatalogFormatError, match=r"nope\.csv"):
         read_catalog(tmp_path / "nope.csv")
     with pytest.raises(CatalogFormatError, match="folder"):
         read_catalog(tmp_path)

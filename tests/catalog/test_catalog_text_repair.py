@@ -75,7 +75,7 @@ def test_titles_stored_before_are_repaired_when_the_catalog_is_opened(tmp_path: 
 def test_shared_catalog_titles_are_mostly_repaired(shared_rows: list[dict]) -> None:
     garbled = [r["title"] for r in shared_rows if "Ì" in r["title"] or "í" in r["title"]]
     repaired = [repair_text(t) for t in garbled]
-    fixed = sum(1 for a, b in zip(garbled, repaired) if a != b)
+    fixed = sum(1 for a, b in zip(garbled, repaired, strict=True) if a != b)
     assert len(garbled) > 500 and fixed / len(garbled) > 0.6
     assert all("Ì»" not in t for t in repaired)  # every "ê" of this kind came back
 

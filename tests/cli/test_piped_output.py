@@ -86,7 +86,7 @@ class _Posters(BaseHTTPRequestHandler):
     served = 0
     lock = threading.Lock()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         with _Posters.lock:
             _Posters.served += 1
         self.send_response(200)

@@ -14,9 +14,9 @@ from postergenre.catalog.filters import MovieFilter
 from postergenre.catalog.store import Catalog
 from postergenre.cli import app
 from postergenre.config import get_paths
+from postergenre.evaluation.evaluate import evaluate_model
 from postergenre.model.artifact import ModelArtifact
 from postergenre.model.synopsis import has_text
-from postergenre.evaluation.evaluate import evaluate_model
 
 runner = CliRunner()
 
@@ -39,7 +39,7 @@ def _studio_films(home: Path, genres: list[str]) -> list:
 def test_segments_per_collection_and_rating_poster_only_and_with_synopsis(studio_setup) -> None:
     art = ModelArtifact.load(studio_setup.studio_model)
     with Catalog(get_paths(studio_setup.home).db) as catalog:
-        result, ds, probs = evaluate_model(art, catalog, bootstrap=30)
+        result, ds, _probs = evaluate_model(art, catalog, bootstrap=30)
     seg = _segments(result)
     assert {"all evaluated movies", "collection general", "collection studio", "rated G/PG"} <= set(seg)
     assert result["model"]["studio_extensions"] is True

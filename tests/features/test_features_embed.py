@@ -19,9 +19,9 @@ from postergenre.features.cache import EmbeddingCache, MissingEmbeddingsError
 from postergenre.features.embed import embed_catalog, embed_images, selected_posters
 from postergenre.features.registry import get_backbone
 from postergenre.features.runtime import load_runtime, prepare_installation, vector_key
-from postergenre.progress import Progress
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from postergenre.progress import Progress
 from sampling import spread
 
 SPEC = get_backbone()
@@ -79,7 +79,7 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
         proc.wait()
     before = _rows(db)
     assert 24 <= len(before) < total, f"kill landed outside the run ({len(before)} of {total})"
-    for sha, dim, blob in before:  # every row written is whole
+    for _sha, dim, blob in before:  # every row written is whole
         assert dim == SPEC.feature_dim and len(blob) == 4 * dim
         assert np.isfinite(np.frombuffer(blob, dtype="<f4")).all()
 

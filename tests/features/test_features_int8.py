@@ -13,6 +13,7 @@ import pytest
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
 from postergenre.errors import PosterGenreError
+from postergenre.features import runtime as runtimes_module
 from postergenre.features.cache import EmbeddingCache
 from postergenre.features.embed import embed_catalog, selected_posters
 from postergenre.features.quantize import (
@@ -23,7 +24,6 @@ from postergenre.features.quantize import (
     shipped_table,
 )
 from postergenre.features.registry import get_backbone
-from postergenre.features import runtime as runtimes_module
 from postergenre.features.runtime import (
     RUNTIME_KINDS,
     NotCalibratedError,
@@ -132,7 +132,7 @@ def test_a_table_for_another_graph_is_refused_and_auto_falls_back_to_fp32(int8_h
     stale = dataclasses.replace(table, graph={**table.graph, "weights_sha256": "0" * 64})
     monkeypatch.setattr(runtimes_module, "shipped_table", lambda spec: stale)
     folder = tmp_path / "runtimes"
-    with pytest.raises(NotCalibratedError, match="measured on another graph.*scripts/calibrate_int8.py"):
+    with pytest.raises(NotCalibratedError, match=r"measured on another graph.*scripts/calibrate_int8\.py"):
         load_runtime(SPEC, "onnx-int8", cache_dir=folder)
     assert isinstance(NotCalibratedError("x"), PosterGenreError)
     assert resolve_kind(SPEC) == "onnx" and vector_key(SPEC) == (SPEC.name, SPEC.preprocess_version)

@@ -119,7 +119,8 @@ def test_third_party_backbones_register_through_the_entry_point(tmp_path):
         before = "torch" in sys.modules
         net = spec.build()
         import numpy as np, torch
-        feats = net(torch.from_numpy(spec.preprocessing.batch([__import__("PIL.Image").Image.new("RGB", (10, 20), (255, 0, 0))])))
+        red = __import__("PIL.Image").Image.new("RGB", (10, 20), (255, 0, 0))
+        feats = net(torch.from_numpy(spec.preprocessing.batch([red])))
         try:
             get_backbone("nope")
         except Exception as exc:

@@ -138,12 +138,12 @@ def test_the_core_the_gradcam_view_and_evaluation_give_the_same_probabilities(ti
     # Each face decides with the model's thresholds for its signal.
     for reading in readings:
         assert reading.signal == COMBINED
-        assert reading.thresholds == dict(zip(GENRES, after.thresholds_for(COMBINED).tolist()))
+        assert reading.thresholds == dict(zip(GENRES, after.thresholds_for(COMBINED).tolist(), strict=True))
     np.testing.assert_array_equal(
         signals.decided(np.arange(len(rows)), with_synopsis=True), [[g in r.decided for g in GENRES] for r in readings]
     )
     synopsis_only = core.read_synopsis(texts[:2])
-    assert synopsis_only[0].thresholds == dict(zip(GENRES, after.thresholds_for(SYNOPSIS).tolist()))
+    assert synopsis_only[0].thresholds == dict(zip(GENRES, after.thresholds_for(SYNOPSIS).tolist(), strict=True))
 
 
 def test_the_build_owns_the_thresholds_of_each_signal(tiny_model) -> None:

@@ -41,7 +41,7 @@ def test_strength_is_written_rounded_down_so_it_never_shows_a_level_it_has_not_r
 
 
 def test_the_bar_scale_puts_the_line_at_one_place_for_every_genre() -> None:
-    assert d.LINE_FRACTION == pytest.approx(d.DECISION_LINE / d.SCALE_MAX)
+    assert pytest.approx(d.DECISION_LINE / d.SCALE_MAX) == d.LINE_FRACTION
     assert d.bar_fraction(-1) == 0 and d.bar_fraction(d.SCALE_MAX * 4) == 1
     assert d.bar_fraction(d.SCALE_MAX / 2) == pytest.approx(0.5)
     rules = d.rules()

@@ -113,4 +113,4 @@ def test_the_torch_view_maps_logits_as_the_part_maps_probabilities_clipping_incl
         view = corr.torch_view()(torch.from_numpy(z.astype(np.float32)), torch.zeros(len(z), 1))
     expected = corr.predict_proba(sigmoid(z))
     np.testing.assert_allclose(torch.sigmoid(view).numpy(), expected, atol=1e-6)
-    assert LOGIT_LIMIT == pytest.approx(np.log((1 - PROBABILITY_EPS) / PROBABILITY_EPS))
+    assert pytest.approx(np.log((1 - PROBABILITY_EPS) / PROBABILITY_EPS)) == LOGIT_LIMIT

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from studio_data import GENRES, studio_signals
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.labelled.metrics import macro_auc
@@ -14,6 +13,7 @@ from postergenre.labelled.split import kfold
 from postergenre.model.fusion import Fusion
 from postergenre.model.synopsis import SynopsisHead
 from postergenre.training.studio import cross_fitted_fusion
+from studio_data import GENRES, studio_signals
 
 pytestmark = pytest.mark.slow  # out-of-fold synopsis heads on real studio films
 

@@ -97,7 +97,7 @@ def test_heads_follow_the_sklearn_estimator_contract() -> None:
     ensemble = make_head("ensemble", {"logreg.l2": 0.1, "mlp__hidden": 8})
     assert ensemble.get_params()["logreg__l2"] == 0.1 and ensemble.get_params()["mlp__hidden"] == 8
     assert param_names("ensemble") == sorted(k for k in ensemble.get_params() if k not in ("logreg", "mlp"))
-    with pytest.raises(PosterGenreError, match="unknown ensemble setting.*mlp__depth"):
+    with pytest.raises(PosterGenreError, match=r"unknown ensemble setting.*mlp__depth"):
         make_head("ensemble", {"mlp.depth": 2})
     with pytest.raises(ModelError, match="unknown logreg setting"):  # settings read from a model file
         get_part("logreg").from_saved(head.to_tensors(), {"hidden": 3})

@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
-from studio_data import GENRES, studio_films
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.labelled.metrics import macro_auc
 from postergenre.model.synopsis import SynopsisHead
+from studio_data import GENRES, studio_films
 
 
 @pytest.fixture(scope="module")
 def plots_and_labels(shared_data):
-    ids, plots, Y = studio_films(shared_data)
+    _ids, plots, Y = studio_films(shared_data)
     # The CSV is in release order; a fixed shuffle keeps training and held-out plots from the same years.
     order = np.random.default_rng(0).permutation(len(plots))[:1200]
     return [plots[i] for i in order], Y[order]

@@ -101,7 +101,7 @@ def _server(host: str, poster: bytes) -> Iterator[str]:
     """A real HTTP server on `host` (127.0.0.x): /good/* is a poster, anything else 404."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             body, status = (poster, 200) if self.path.startswith("/good/") else (b"not here", 404)
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -41,14 +42,12 @@ class PosterServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 with server.lock:
                     server.log.append((self.path, time.monotonic()))
                     hits = sum(1 for p, _ in server.log if p == self.path)
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
                     server.respond(self, hits)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeouts); nothing to do
 
             def log_message(self, *args) -> None:
                 pass
@@ -195,7 +194,7 @@ def test_fetch_image_bytes(server: PosterServer, posters: list[bytes]) -> None:
 )
 def test_private_hosts_are_refused_before_connecting(server: PosterServer, url: str) -> None:
     url = url.format(port=server.httpd.server_address[1])
-    with pytest.raises(FetchError, match="refused: host .* resolves to non-public address"):
+    with pytest.raises(FetchError, match=r"refused: host .* resolves to non-public address"):
         fetch_image_bytes(url, limits=FetchLimits(allow_private_hosts=False, retries=0, timeout_s=1))
     assert server.requests() == Counter()
 

@@ -73,7 +73,7 @@ def test_truncated_jpeg_fails(shared_data: Path) -> None:
     data = (shared_data / "posters" / "tt0000003.jpg").read_bytes()
     good = decode_image(data)
     assert good.mode == "RGB" and good.size == (182, 268)
-    with pytest.raises(PosterDecodeError, match="^cut.jpg: truncated or corrupt"):
+    with pytest.raises(PosterDecodeError, match=r"^cut\.jpg: truncated or corrupt"):
         decode_image(data[: len(data) // 2], name="cut.jpg")
 
 
@@ -91,7 +91,7 @@ def _pixel(data: bytes, xy: tuple[int, int] = (10, 10)) -> tuple[int, ...]:
 
 
 def _close(actual: tuple[int, ...], expected: tuple[int, ...], tol: int = 12) -> bool:
-    return all(abs(a - e) <= tol for a, e in zip(actual, expected))
+    return all(abs(a - e) <= tol for a, e in zip(actual, expected, strict=True))
 
 
 def test_cmyk_jpeg_becomes_rgb() -> None:

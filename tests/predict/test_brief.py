@@ -62,7 +62,7 @@ def test_brief_reads_every_variant_and_draws_the_target_heatmaps(full_brief, pre
         assert v.score.fits == (all(g in decided for g in brief.targets) and v.score.is_poster)
         assert set(v.score.unintended) == set(decided) - set(brief.targets)
         assert list(v.score.heatmaps) == brief.targets  # one heatmap per intended genre
-        assert all(h.shape[0] > 0 and 0 <= h.min() and h.max() <= 1 for h in v.score.heatmaps.values())
+        assert all(h.shape[0] > 0 and h.min() >= 0 and h.max() <= 1 for h in v.score.heatmaps.values())
         for x in v.score.verdicts:
             assert (x["words"].startswith("does not read as") and not x["decided"]) or x["decided"]
 
@@ -89,7 +89,7 @@ def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
     decided = [g for g in probabilities if strength[g] >= 1.0]
     reading = GenreReading(
         probabilities=probabilities,
-        thresholds={g: 0.2 for g in strength},
+        thresholds=dict.fromkeys(strength, 0.2),
         strength=dict(strength),
         decided=decided,
         summary=summarize(decided, strength, poster),
@@ -157,8 +157,8 @@ def test_story_gaps_name_what_each_poster_under_sells_and_over_promises(predicto
     assert story, "the premise: the synopsis reads as at least one genre"
     extra = next(g for g in ("Horror", "War", "Western", "Film-Noir") if g not in story)
     first, rest = story[0], story[1:]
-    shows = _variant("shows.jpg", {**{g: 2.5 for g in story}, extra: 0.3})  # exactly the story's genres
-    drifts = _variant("drifts.jpg", {first: 0.4, **{g: 2.5 for g in rest}, extra: 3.0})  # drops one, adds another
+    shows = _variant("shows.jpg", {**dict.fromkeys(story, 2.5), extra: 0.3})  # exactly the story's genres
+    drifts = _variant("drifts.jpg", {first: 0.4, **dict.fromkeys(rest, 2.5), extra: 3.0})  # drops one, adds another
 
     brief = build_brief(predictor.core, [shows, drifts], synopsis=SYNOPSIS, intended=",".join(story))
     by_label = {v.label: v for v in brief.variants}
@@ -200,8 +200,8 @@ def test_hints_are_not_targets_and_the_films_own_genres_are_never_promised(predi
     poster = _variant(
         "p.jpg",
         {
-            **{g: 0.2 for g in predictor.genres},
-            **{g: 2.5 for g in reads},
+            **dict.fromkeys(predictor.genres, 0.2),
+            **dict.fromkeys(reads, 2.5),
             hints[0]: 2.5,
             catalogued: 2.6,
             intended: 2.7,
@@ -235,7 +235,7 @@ def test_the_film_comes_from_the_catalog(predictor, studio_home: Path, studio_po
     assert brief.film is not None and brief.film.imdb_id == film.imdb_id and brief.film.genres == film.genres
     assert brief.title == film.title and brief.story["from_catalog"]
     assert brief.story["probabilities"] == pytest.approx(
-        {g: p for g, p in predictor.read_synopsis(film.plot).probabilities.items()}, abs=1e-6
+        dict(predictor.read_synopsis(film.plot).probabilities.items()), abs=1e-6
     )
     for v in brief.variants:
         assert not set(v.over_promised) & set(film.genres)
@@ -284,7 +284,7 @@ def test_json_carries_the_same_content(full_brief) -> None:
     data = json.loads(json.dumps(full_brief.to_dict()))
     assert data["title"] == "Home Alone" and data["targets"] == ["Family", "Comedy"]
     assert [v["name"] for v in data["variants"]] == [v.name for v in full_brief.variants]
-    for v, brief_variant in zip(data["variants"], full_brief.variants):
+    for v, brief_variant in zip(data["variants"], full_brief.variants, strict=True):
         assert set(v["probabilities"]) == set(brief_variant.score.prediction.probabilities)
         assert v["decided"] == brief_variant.score.prediction.decided
     ids = [t["imdb_id"] for g in data["audiences"]["groups"] for t in g["titles"]]

@@ -203,7 +203,7 @@ def test_json_brief_draws_no_heatmaps_and_never_loads_torch(
 def test_brief_refuses_private_urls_unless_allowed_and_caps_file_size(
     run_cli, model_dir: Path, studio_home: Path, http_root, tmp_path: Path
 ) -> None:
-    base, root = http_root  # a real server on 127.0.0.1
+    base, _root = http_root  # a real server on 127.0.0.1
     url = f"{base}/poster.jpg"
     common = ["--intended", "Family", "--format", "json", "--model", model_dir, "--home", studio_home]
     code, out, err = run_cli("brief", url, *common)
@@ -229,7 +229,7 @@ def test_notes_and_paths_print_as_text_not_markup(
     """A home or --out path with Rich markup or a terminal escape in it prints as plain, escaped text."""
     home = tmp_path / "home[/x]"  # no catalog: the note names the path
     out_file = tmp_path / "out[/bold]\x1b[2J" / "brief.json"
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         "brief", variants[0], "--format", "json", "--out", out_file, "--model", model_dir, "--home", home
     )
     assert code == 0, err

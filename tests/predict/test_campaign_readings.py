@@ -53,7 +53,7 @@ def test_stored_readings_are_the_models_readings(store, predictor, posters):
     fingerprint, label = work.model_fingerprint(predictor.core)
     # Read as a batch, as adding them did (int8 results move by ~1e-7 with the batch they ran in).
     readings = predictor.predict_many([PosterInput(source=name, data=data) for data, name in posters])
-    for (data, name), variant, alone in zip(posters, campaign.variants, readings):
+    for (data, name), variant, alone in zip(posters, campaign.variants, readings, strict=True):
         fused = predictor.core.read_embeddings(alone.embedding[None, :], [SYNOPSIS])[0]
         stored = variant.reading
         assert (variant.name, stored.model, stored.model_label) == (name, fingerprint, label)
@@ -97,7 +97,7 @@ def test_another_model_makes_readings_stale_until_reread(store, predictor, other
     campaign = store.get(campaign_id)
     assert campaign.changes[0].member == "bob" and campaign.changes[0].action == "re-read 3 variants"
     again = other_predictor.predict_many([PosterInput(source=name, data=data) for data, name in posters])
-    for variant, live in zip(campaign.variants, again):
+    for variant, live in zip(campaign.variants, again, strict=True):
         assert variant.reading.model == theirs
         assert variant.reading.poster == work.reading_json(live.reading)
 

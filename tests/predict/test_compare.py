@@ -53,7 +53,7 @@ def test_scores_reward_all_targets(predictor, three_posters: list[Path]) -> None
     from postergenre.predict.compare import score_variant
 
     pred = predictor.predict(three_posters[0])
-    first, last = list(pred.probabilities)[0], list(pred.probabilities)[-1]
+    first, last = next(iter(pred.probabilities)), list(pred.probabilities)[-1]
     strong = score_variant(pred, [first]).score
     both = score_variant(pred, [first, last]).score
     assert strong == pytest.approx(pred.probabilities[first] / pred.thresholds[first])
@@ -63,7 +63,7 @@ def test_scores_reward_all_targets(predictor, three_posters: list[Path]) -> None
 
 def test_targets_are_validated_against_the_model(predictor) -> None:
     assert match_genres(split_genre_list(" drama ,COMEDY,drama"), ["Comedy", "Drama"]) == ["Drama", "Comedy"]
-    with pytest.raises(PosterGenreError, match="'Cartoon'.*this model knows: Comedy, Drama"):
+    with pytest.raises(PosterGenreError, match=r"'Cartoon'.*this model knows: Comedy, Drama"):
         match_genres(split_genre_list("Cartoon,Drama"), ["Comedy", "Drama"])
     with pytest.raises(PosterGenreError, match="no target genres"):
         predictor.compare([], " , ")
@@ -86,7 +86,7 @@ def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
     decided = [g for g in probabilities if strength[g] >= 1.0]
     reading = GenreReading(
         probabilities=probabilities,
-        thresholds={g: 0.2 for g in strength},
+        thresholds=dict.fromkeys(strength, 0.2),
         strength=dict(strength),
         decided=decided,
         summary=summarize(decided, strength, poster),

@@ -68,7 +68,7 @@ def _close(expected, actual, tol: float, where: str) -> None:
             _close(expected[k], actual[k], tol, f"{where}.{k}")
     elif isinstance(expected, list):
         assert isinstance(actual, list) and len(expected) == len(actual), f"{where}: lengths differ"
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             _close(e, a, tol, f"{where}[{i}]")
     elif isinstance(expected, float) and not isinstance(expected, bool):
         assert math.isclose(expected, actual, rel_tol=0, abs_tol=tol), f"{where}: {actual} != {expected}"

@@ -119,7 +119,7 @@ def test_table_output_top_k_threshold_and_explain(
         model_dir,
     )
     assert code == 0, err
-    for row, poster in zip(json.loads(out), three_posters[:2]):
+    for row, poster in zip(json.loads(out), three_posters[:2], strict=True):
         files = row["heatmap_files"]
         assert len(files) == min(3, len(row["decided"])) >= 1
         for f in files:
@@ -262,7 +262,7 @@ def test_bidi_controls_in_file_names_are_shown_escaped_on_the_terminal(
     names, leaves the controls out; nothing on stdout carries one (the installed command, no tty)."""
     names = ["pip\u202egpj.yks.jpg", "\u2067night\u2069 tale.jpg"]
     paths = []
-    for poster, name in zip(three_posters, names):
+    for poster, name in zip(three_posters, names, strict=False):  # two of the three
         paths.append(tmp_path / name)
         shutil.copy(poster, paths[-1])
     exe = Path(sys.executable).with_name("postergenre")

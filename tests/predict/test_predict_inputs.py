@@ -40,7 +40,7 @@ def test_missing_inputs_become_item_errors(tmp_path: Path) -> None:
     assert "folder contains no images" in errors[1]
     assert "no files match" in errors[2]
     assert "unsupported URL scheme 'ftp'" in errors[3]
-    with pytest.raises(PosterGenreError, match="nope.jpg"):
+    with pytest.raises(PosterGenreError, match=r"nope\.jpg"):
         items[0].read_bytes()
 
 
@@ -81,5 +81,5 @@ def test_unreadable_file_is_an_error_at_read_time(tmp_path: Path) -> None:
     folder_named_jpg.mkdir()
     (folder_named_jpg / "inner.png").write_bytes(b"\x89PNG")
     item = PosterInput(source=str(folder_named_jpg), path=folder_named_jpg)
-    with pytest.raises(PosterGenreError, match="x.jpg"):
+    with pytest.raises(PosterGenreError, match=r"x\.jpg"):
         item.read_bytes()

@@ -24,8 +24,8 @@ def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, model_dir) -> Path:
-    from postergenre.predict.core import ModelCore
     from postergenre.model.artifact import ModelArtifact
+    from postergenre.predict.core import ModelCore
 
     if not ModelCore(ModelArtifact.load(model_dir), embedder=None).has_synopsis:
         pytest.skip("the model under test has no synopsis head")

@@ -22,7 +22,7 @@ def tiny_home(shared_rows: list[dict], make_poster_home, tmp_path_factory: pytes
     from postergenre.posters.store import PosterStore
 
     titles = ['=HYPERLINK("http://evil.example","x")', "@SUM(1+1)", "\x1b[2JClear", "Plain"]
-    rows = [{**row, "title": title} for row, title in zip(shared_rows[1000:4000:750], titles)]
+    rows = [{**row, "title": title} for row, title in zip(shared_rows[1000:4000:750], titles, strict=False)]
     home = make_poster_home(tmp_path_factory.mktemp("tiny"), rows)
     with Catalog(get_paths(home).db) as catalog:
         assert embed_catalog(catalog, PosterStore(get_paths(home).posters), get_backbone()).complete

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sampling import spread
 
 CLI = Path(sys.executable).with_name("postergenre")

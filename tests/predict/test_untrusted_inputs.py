@@ -58,7 +58,7 @@ def test_compare_csv_neutralises_file_names(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     names = ["=1+1.jpg", "@evil.jpg"]
-    for name, poster in zip(names, three_posters):
+    for name, poster in zip(names, three_posters, strict=False):  # two of the three
         shutil.copy(poster, tmp_path / name)
 
     code, out, err = run_cli("compare", *names, "--target", "Drama", "--format", "csv", "--model", model_dir)
@@ -127,8 +127,8 @@ def test_a_3gb_sparse_file_named_jpg_fails_fast_with_bounded_memory(
 
 
 def test_the_size_cap_is_documented_and_can_be_raised(predictor, three_posters: list[Path], tmp_path: Path) -> None:
-    from postergenre.predict.predictor import Predictor
     from postergenre.posters.images import DEFAULT_MAX_FILE_BYTES
+    from postergenre.predict.predictor import Predictor
 
     padded = tmp_path / "padded.jpg"  # a valid JPEG with trailing bytes (decoders ignore them)
     padded.write_bytes(three_posters[0].read_bytes() + b"\0" * DEFAULT_MAX_FILE_BYTES)
@@ -153,7 +153,7 @@ def test_cli_refuses_an_oversized_file_by_name_and_max_file_mb_raises_the_cap(
 def test_fifos_and_devices_are_refused_without_blocking(predictor, tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
-    with pytest.raises(PosterGenreError, match="pipe.jpg.*not a regular file"):
+    with pytest.raises(PosterGenreError, match=r"pipe\.jpg.*not a regular file"):
         predictor.predict(fifo)
     with pytest.raises(PosterGenreError, match="not a regular file"):
         predictor.predict(Path("/dev/zero"))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import hostile_pages
+import pytest
 from hostile_pages import Page
 
 

@@ -44,7 +44,7 @@ def reading(source: str, strength: dict[str, float], *, poster: bool = True):
     decided = [g for g in probabilities if strength[g] >= 1.0]
     r = GenreReading(
         probabilities=probabilities,
-        thresholds={g: 0.2 for g in strength},
+        thresholds=dict.fromkeys(strength, 0.2),
         strength=dict(strength),
         decided=decided,
         summary=summarize(decided, strength, poster),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 import hostile_pages
+import pytest
 from hostile_pages import HOSTILE
 
 BIDI = f"Tale \u202eelat \u2067{HOSTILE}\u2069 \u202bx\u202c"

@@ -17,9 +17,9 @@ from postergenre.catalog.importing import import_catalog_file
 from postergenre.catalog.store import Catalog
 from postergenre.cli import app
 from postergenre.config import get_paths
-from postergenre.render.dataset_report import write_dataset_report
 from postergenre.posters.attach import attach_folder
 from postergenre.posters.store import PosterStore
+from postergenre.render.dataset_report import write_dataset_report
 from sampling import spread
 
 ATTACHED = 24  # a few real posters: enough for the poster-size plot, cheap to decode

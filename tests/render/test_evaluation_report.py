@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from postergenre.labelled.metrics import evaluate_predictions
-from postergenre.render.evaluation_report import write_evaluation_report
 from postergenre.model.thresholds import choose_thresholds
+from postergenre.render.evaluation_report import write_evaluation_report
 
 
 def test_report_has_sections_and_embedded_images(tmp_path) -> None:

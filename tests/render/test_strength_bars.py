@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from hostile_pages import reading
 from markupsafe import escape
 
 from postergenre.model import decisions
 from postergenre.predict.compare import RANKING, SCORING, rank_variants
-
-from hostile_pages import reading
 
 SHARP = {"Family": 2.6, "Adventure": 1.47, "Comedy": 1.2, "Horror": 0.97, "Music": 0.4, "Drama": 0.3, "War": 0.1}
 LOUD = {"Family": 1.8, "Adventure": 1.6, "Comedy": 1.1, "Horror": 2.2, "Music": 0.2, "Drama": 0.6, "War": 0.9}
@@ -68,7 +67,7 @@ def test_the_sheet_draws_the_decided_scale_order_and_best() -> None:
     assert all(escape(level.legend) in html for level in decisions.LEVELS)
     cards = _cards(html)
     assert [c.startswith(" best") for c in cards] == [v.best for v in result.variants] == [True, False]
-    for card, v in zip(cards, result.variants):
+    for card, v in zip(cards, result.variants, strict=True):
         bars = _bars(card)
         _assert_drawn_by_the_scale(bars, v.prediction)
         genres = [b[2] for b in bars]
@@ -100,7 +99,7 @@ def test_the_brief_draws_targets_then_reading_order_and_marks_the_decided_best(c
     assert [c.startswith(" best") for c in cards] == [v.score.best for v in brief.variants] == [True, False]
     assert cards[0].count("the one to run") == 1 and "the one to run" not in cards[1]
     assert all(escape(level.legend) in html for level in decisions.LEVELS)
-    for card, v in zip(cards, brief.variants):
+    for card, v in zip(cards, brief.variants, strict=True):
         bars = _bars(card)
         _assert_drawn_by_the_scale(bars, v.score.prediction)
         rest = [g for g in v.score.prediction.reading.levels if g not in TARGETS]

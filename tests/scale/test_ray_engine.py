@@ -23,6 +23,7 @@ from postergenre.features.registry import get_backbone
 from postergenre.features.runtime import load_runtime, vector_key
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from sampling import spread
 
 CLI = str(Path(sys.executable).with_name("postergenre"))
 RAY_MISSING = "ray[data] is not installed: pip install '.[ray]' (make test installs it)"
@@ -30,7 +31,6 @@ RAY_MISSING = "ray[data] is not installed: pip install '.[ray]' (make test insta
 pytest.importorskip("ray.data", reason=RAY_MISSING)
 
 from postergenre.features.ray_engine import RayOptions, embed_catalog_ray, ray_session  # noqa: E402
-from sampling import spread
 
 SPEC = get_backbone()
 
@@ -186,7 +186,7 @@ def test_an_actor_that_cannot_see_the_poster_store_stops_the_run_with_a_clear_er
     _forget_vectors(home)
     elsewhere = PosterStore(tmp_path / "not-mounted")  # as on a node that lacks the shared data folder
     shutil.rmtree(elsewhere.root)
-    with Catalog(get_paths(home).db) as catalog, pytest.raises(RayUnavailableError, match="not-mounted.*same path"):
+    with Catalog(get_paths(home).db) as catalog, pytest.raises(RayUnavailableError, match=r"not-mounted.*same path"):
         embed_catalog_ray(
             catalog, elsewhere, SPEC, options=RayOptions(actors=1), runtime="onnx", runtime_cache=home / "runtimes"
         )

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -39,7 +40,7 @@ class RawServer:
 
     `sent[i]` counts the bytes handler i wrote before the client hung up or it finished."""
 
-    def __init__(self, handler: Callable[["RawServer", socket.socket, str], None]):
+    def __init__(self, handler: Callable[[RawServer, socket.socket, str], None]):
         self.handler = handler
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -67,10 +68,8 @@ class RawServer:
                 head += chunk
             path = head.split(b" ")[1].decode()
             self.requests.append(path)
-            try:
+            with contextlib.suppress(OSError):  # the client hung up
                 self.handler(self, conn, path)
-            except OSError:
-                pass  # the client hung up
 
     def drip(self, conn: socket.socket, data: bytes) -> None:
         """Send `data` one byte per DRIP_S (at most DRIP_MAX_BYTES), counting what got out."""

@@ -163,7 +163,7 @@ def test_a_head_that_does_not_fit_its_genres_is_refused(model: Path) -> None:
             {"head.w0": {"dtype": "float16", "shape": [2, WIDTH]}, "head.b0": {"dtype": "float32", "shape": [2]}}
         ),
     )
-    with pytest.raises(ModelError, match="head outputs 2 values but model.json lists 3 genres"):
+    with pytest.raises(ModelError, match=r"head outputs 2 values but model\.json lists 3 genres"):
         ModelArtifact.load(model)
 
 

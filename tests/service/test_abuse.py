@@ -38,7 +38,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return sock.recv(1024) == b""
     except (ConnectionResetError, BrokenPipeError):
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 
@@ -49,7 +49,7 @@ def _read_all(sock: socket.socket, seconds: float) -> bytes:
     try:
         while chunk := sock.recv(4096):
             chunks.append(chunk)
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     return b"".join(chunks)
 

@@ -232,7 +232,7 @@ def test_marketer_session(browser, drawn_server, api, variants, tmp_path):
     page.locator("#compare-how > summary").click()
     assert page.locator("#compare-ranking").inner_text() == result["ranking"]
     assert page.locator("#compare-scoring").inner_text() == result["scoring"]
-    for card, variant in zip(cards.all(), result["variants"]):
+    for card, variant in zip(cards.all(), result["variants"], strict=True):
         yes = [t.removeprefix("✓ ") for t in card.locator(".targets-decided .chip.yes").all_inner_texts()]
         assert yes == [g for g in result["targets"] if g in variant["targets_decided"]]
         assert ("best" in card.get_attribute("class").split()) == variant["best"]  # the API's, not the page's
@@ -395,7 +395,7 @@ def test_one_scale_for_a_genre_in_table_bars_and_compare(browser, drawn_server, 
     page.check(f"#targets input[value='{genre}']")
     page.click("#compare-btn")
     page.wait_for_selector(".variant-card >> nth=1")
-    card = page.locator(f".variant-card[data-index='1']")
+    card = page.locator(".variant-card[data-index='1']")
     assert card.locator(f".bar-row[data-genre='{genre}'] .value").inner_text() == poster_alone
     outside_exact = card.evaluate("c => [...c.children].filter(e => !e.matches('details')).map(e => e.innerText)")
     assert _percent_free(outside_exact) and _percent_free([page.locator("#compare-headline").inner_text()])
@@ -410,7 +410,7 @@ def test_bidi_controls_in_user_text_stay_inside_it(browser, drawn_server, api, v
     <bdi> (isolated, the name itself untouched); sentences the service composes around a name leave them out."""
     names = ["pip\u202egnp.yks.png", "\u2067pip\u2069 night\u202b.png"]
     paths = []
-    for name, source in zip(names, variants[:2]):
+    for name, source in zip(names, variants[:2], strict=True):
         path = tmp_path / name
         path.write_bytes(source.read_bytes())
         paths.append(path)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import chromium
-from sampling import spread
-from served import Server, cli
 
+from chromium import chromium
 from postergenre.campaigns.team import local_member
 from postergenre.config import get_paths
 from postergenre.model.decisions import strength_text
+from sampling import spread
+from served import Server, cli
 
 pytestmark = pytest.mark.slow  # a server process with the model, and a browser
 
@@ -99,7 +99,7 @@ def _open(browser, url: str):
             and page.js_errors.append(msg.text)
         ),
     )
-    page.on("request", lambda request: page.requests.append(request))
+    page.on("request", page.requests.append)
     page.goto(url)
     return page
 
@@ -139,7 +139,7 @@ def _check_ranking(page, expected: dict) -> None:
     assert page.locator("#campaign-headline").inner_text() == expected["ranking"]["recommendation"]["text"]
     targets = expected["ranking"]["targets"]
     assert targets == expected["intended"]
-    for card, v in zip(cards.all(), ranked):
+    for card, v in zip(cards.all(), ranked, strict=True):
         assert card.locator(".source").inner_text() == v["name"]
         assert ("best" in card.get_attribute("class").split()) == v["best"]
         assert card.locator(".run").count() == int(v["best"])

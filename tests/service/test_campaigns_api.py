@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sampling import spread
 
 from postergenre.campaigns.team import TeamStore
 from postergenre.config import get_paths
+from sampling import spread
 
 pytestmark = pytest.mark.slow  # the studio home, the model and the heatmaps take a while
 

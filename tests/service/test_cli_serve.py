@@ -64,6 +64,6 @@ def test_serve_prints_the_url_and_serves_the_page(predictor, small_home: Path, c
     # One JSON line per request on stderr.
     logged = {
         (r["method"], r["path"], r["status"])
-        for r in map(json.loads, (l for l in err.splitlines() if l.startswith("{")))
+        for r in map(json.loads, (line for line in err.splitlines() if line.startswith("{")))
     }
     assert {("GET", "/", 200), ("POST", "/v1/predict", 200), ("POST", "/v1/predict", 413)} <= logged

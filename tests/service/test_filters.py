@@ -52,7 +52,7 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
         catalog.upsert_movies(read.records, collection="studio", source=str(root / "studio.csv"), fmt=read.fmt)
         attach_folder(catalog, PosterStore(paths.posters), root / "posters")
         assert embed_catalog(catalog, PosterStore(paths.posters), get_backbone(), threads=1).complete
-        rated = [m for m in MovieFilter.parse(rating="PG", collection="studio").apply(catalog.movies())]
+        rated = list(MovieFilter.parse(rating="PG", collection="studio").apply(catalog.movies()))
     assert len(rated) >= 3, "the studio subset should hold PG films"
     return home
 
@@ -61,7 +61,7 @@ def test_every_spelling_parses_to_the_same_filter() -> None:
     movie_filters = {MovieFilter.parse(rating=r, collection=c) for r, c in SPELLINGS}
     similar_filters = {
         SimilarFilter.parse(rating=r, collection=c, genre=g)
-        for (r, c), g in zip(SPELLINGS, ["family", "Family", " FAMILY"])
+        for (r, c), g in zip(SPELLINGS, ["family", "Family", " FAMILY"], strict=True)
     }
     assert len(movie_filters) == 1 and len(similar_filters) == 1
     assert next(iter(similar_filters)).ratings == frozenset({"PG"})

@@ -69,7 +69,7 @@ def test_predict_is_the_same_everywhere(predictor, service, run_cli, poster_file
         predictor.model_dir,
     )
     assert code == 0, err
-    for path, from_cli in zip(poster_files, json.loads(out)):
+    for path, from_cli in zip(poster_files, json.loads(out), strict=True):
         api = predictor.predict(path, heatmaps=True)
         http = service.post(
             "/v1/predict", params={"explain": "true"}, files={"file": (path.name, path.read_bytes(), "image/jpeg")}

@@ -119,9 +119,8 @@ def test_the_page_logs_in_once_and_keeps_an_httponly_strict_cookie(client, token
 
 
 def test_changes_through_a_cookie_must_come_from_the_page_itself(client, tokens):
-    cookie = {
-        "Cookie": f"postergenre_session={client.post('/v1/session', json={'token': tokens['carol']}).cookies['postergenre_session']}"
-    }
+    session = client.post("/v1/session", json={"token": tokens["carol"]}).cookies["postergenre_session"]
+    cookie = {"Cookie": f"postergenre_session={session}"}
     body = {"title": "Cross-site", "intended": ["Family"]}
     own = str(client.base_url)
     for refused in (

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sampling import spread
-from served import Server, cli, free_port
 
 from postergenre.campaigns.posterfiles import FAULT_ENV
 from postergenre.campaigns.store import CampaignStore
 from postergenre.config import get_paths
+from sampling import spread
+from served import Server, cli, free_port
 
 pytestmark = pytest.mark.slow  # server processes that load the model
 

@@ -62,7 +62,7 @@ def test_load_pixels_squashes_real_posters(shared_data, shared_rows, tmp_path) -
     assert pixels.std() > 10  # real image content, not a blank canvas
     bad = tmp_path / "not-a-poster.jpg"
     bad.write_bytes(b"hello")
-    with pytest.raises(PosterDecodeError, match="not-a-poster.jpg"):
+    with pytest.raises(PosterDecodeError, match=r"not-a-poster\.jpg"):
         load_pixels([bad])
 
 

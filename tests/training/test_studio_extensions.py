@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from studio_data import GENRES, studio_signals
 
 from postergenre.errors import ModelError
 from postergenre.labelled.metrics import macro_auc
 from postergenre.model.domain import DomainCorrection
 from postergenre.training.studio import fit_studio_extensions, studio_folds
+from studio_data import GENRES, studio_signals
 
 pytestmark = pytest.mark.slow  # fits the studio extensions (synopsis heads per fold) on real studio films
 

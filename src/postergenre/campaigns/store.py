@@ -98,7 +98,7 @@ class CampaignStore:
         self.files = CampaignPosterFiles(posters_root)
         self.last_sweep = self.sweep() if sweep else Sweep([], 0)
 
-    def __enter__(self) -> "CampaignStore":
+    def __enter__(self) -> CampaignStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -128,8 +128,8 @@ class CampaignStore:
         variants = [
             _variant_from(r)
             for r in self.conn.execute(
-                f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v LEFT JOIN campaign_readings r ON r.variant_id = v.id "
-                "WHERE v.campaign_id = ? ORDER BY v.id",
+                f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v "
+                "LEFT JOIN campaign_readings r ON r.variant_id = v.id WHERE v.campaign_id = ? ORDER BY v.id",
                 (campaign_id,),
             )
         ]
@@ -232,6 +232,7 @@ class CampaignStore:
                     conn.execute(
                         f"SELECT {', '.join(values) or 'id'} FROM campaigns WHERE id = ?", (campaign_id,)
                     ).fetchone(),
+                    strict=False,  # no value to compare: the query reads the id alone
                 )
             )
             changed = [k for k in values if values[k] != old.get(k)]
@@ -335,8 +336,8 @@ class CampaignStore:
         rows = [
             _variant_from(r)
             for r in conn.execute(
-                f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v LEFT JOIN campaign_readings r ON r.variant_id = v.id "
-                "WHERE v.campaign_id = ? ORDER BY v.id",
+                f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v "
+                "LEFT JOIN campaign_readings r ON r.variant_id = v.id WHERE v.campaign_id = ? ORDER BY v.id",
                 (campaign_id,),
             )
         ]

@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..catalog.database import transaction
@@ -69,7 +69,7 @@ class TeamStore:
     def __init__(self, db_path: Path | str):
         self.conn = open_database(Path(db_path))
 
-    def __enter__(self) -> "TeamStore":
+    def __enter__(self) -> TeamStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -134,7 +134,7 @@ class TeamStore:
     def open_session(self, member: str, lifetime_s: int) -> tuple[str, str]:
         """A new session for `member`: (the cookie's value, when it expires). Expired sessions are dropped."""
         value = secrets.token_urlsafe(TOKEN_BYTES)
-        expires = (datetime.now(timezone.utc) + timedelta(seconds=lifetime_s)).isoformat(timespec="seconds")
+        expires = (datetime.now(UTC) + timedelta(seconds=lifetime_s)).isoformat(timespec="seconds")
         with transaction(self.conn) as conn:
             if conn.execute("SELECT 1 FROM team_members WHERE name = ?", (member,)).fetchone() is None:
                 raise NotFoundError(f"no team member {member!r}")

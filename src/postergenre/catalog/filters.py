@@ -59,7 +59,7 @@ def parse_ratings(text: str | Iterable[str] | None, held: Iterable[str] = ()) ->
         return frozenset()
     known = {r.lower(): r for r in (*held, *RATINGS)}  # a held "PD" is found as "pd" too
     names = [known.get((normalise_rating(p) or p).lower(), p) for p in parts]
-    unknown = [p for p, name in zip(parts, names) if name.lower() not in known]
+    unknown = [p for p, name in zip(parts, names, strict=True) if name.lower() not in known]
     if unknown:
         listed = ", ".join(in_rating_order(known.values()))
         raise PosterGenreError(
@@ -118,7 +118,7 @@ class FilterStep:
 class Selection:
     """The movies a filter kept and, step by step, what it removed."""
 
-    movies: list["Movie"]
+    movies: list[Movie]
     total: int  # movies before any filter
     steps: tuple[FilterStep, ...] = field(default=())
 
@@ -151,7 +151,7 @@ class MovieFilter:
         year_max: int | None = None,
         held_ratings: Iterable[str] = (),
         **extra: bool,
-    ) -> "MovieFilter":
+    ) -> MovieFilter:
         """The filter options as users write them (`--rating pg --collection Studio`, a query string) -> the filter:
         the one parser every command and route uses, so any spelling of a rating or collection selects the same.
         `held_ratings`: ratings the catalog stores beyond the known ones (`parse_ratings`)."""
@@ -214,7 +214,7 @@ class MovieFilter:
             steps.append(("movies with genres", lambda m: bool(m.genres), lambda m: "have no genres"))
         return steps
 
-    def select(self, movies: Sequence["Movie"]) -> Selection:
+    def select(self, movies: Sequence[Movie]) -> Selection:
         """Narrow step by step, counting per step what was removed and why.
 
         EmptySelectionError names the filter that emptied the selection and what it removed.
@@ -247,18 +247,19 @@ class MovieFilter:
             selected = kept
         return Selection(selected, total, tuple(done))
 
-    def apply(self, movies: Sequence["Movie"]) -> list["Movie"]:
+    def apply(self, movies: Sequence[Movie]) -> list[Movie]:
         """The selected movies only (see select)."""
         return self.select(movies).movies
 
 
-def frequent_genres(movies: Sequence["Movie"], min_examples: int) -> tuple[list[str], dict[str, int]]:
+def frequent_genres(movies: Sequence[Movie], min_examples: int) -> tuple[list[str], dict[str, int]]:
     """Genres with at least `min_examples` movies (sorted), and the counts of those left out."""
     counts = Counter(g for m in movies for g in m.genres)
     kept = sorted(g for g, n in counts.items() if n >= min_examples)
     dropped = {g: n for g, n in sorted(counts.items()) if n < min_examples}
     if not kept:
         raise EmptySelectionError(
-            f"no genre has at least {min_examples} examples (--min-examples); the largest has {max(counts.values(), default=0)}"
+            f"no genre has at least {min_examples} examples (--min-examples); "
+            f"the largest has {max(counts.values(), default=0)}"
         )
     return kept, dropped

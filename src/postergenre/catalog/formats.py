@@ -277,7 +277,8 @@ def _read_csv(path: Path, text: str, fmt: str, required: tuple[str, ...], parse:
             if len(cells) > len(header):
                 raise RowError(f"{len(cells)} fields where the header has {len(header)} (unquoted comma?)")
             _check_encoding(cells)
-            row = {name: cell for name, cell in zip(header, cells) if name}
+            # a short row (trailing empty fields left out) fills the first columns only
+            row = {name: cell for name, cell in zip(header, cells, strict=False) if name}
             records.append(parse(row))
             lines.append(line)
         except RowError as exc:
@@ -323,10 +324,7 @@ def _genre_list(value: Any) -> list[str] | None:
         raise RowError(f"malformed genreList: expected a list, got {type(value).__name__}")
     names: list[str] = []
     for item in value:
-        if isinstance(item, dict):
-            name = item.get("value", item.get("key"))
-        else:
-            name = item
+        name = item.get("value", item.get("key")) if isinstance(item, dict) else item
         if not isinstance(name, str):
             raise RowError(f"malformed genreList entry {item!r}")
         names.append(name)

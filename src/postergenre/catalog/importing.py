@@ -68,7 +68,7 @@ def merge_duplicates(
     source: dict[tuple[str, str], int] = {}  # (id, field) -> line of the row whose value is held
     conflicts: list[DuplicateConflict] = []
     repeats = 0
-    for record, line in zip(read.records, lines):
+    for record, line in zip(read.records, lines, strict=True):
         held = merged.get(record.imdb_id)
         names = ("genres",) + MOVIE_FIELDS
         if held is None:

@@ -69,7 +69,7 @@ def missing_table(movies: list[Movie]) -> list[MissingRow]:
     counts = {
         "missing poster": sum(no_poster),
         "missing genres": sum(no_genres),
-        "missing both": sum(p and g for p, g in zip(no_poster, no_genres)),
+        "missing both": sum(p and g for p, g in zip(no_poster, no_genres, strict=True)),
         "missing plot": sum(not m.plot for m in movies),
         "missing content rating": sum(not m.content_rating for m in movies),
         "missing year": sum(m.year is None for m in movies),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from ..clock import utc_now
 from pathlib import Path
 
+from ..clock import utc_now
 from .database import connect, transaction
 from .filters import MovieFilter, Selection, normalise_collection
 from .records import (
@@ -122,7 +122,7 @@ FROM movies m LEFT JOIN posters p ON p.imdb_id = m.imdb_id
 
 
 def _row_to_movie(row: sqlite3.Row) -> Movie:
-    values = dict(zip(("imdb_id",) + MOVIE_FIELDS, row[: 1 + len(MOVIE_FIELDS)]))
+    values = dict(zip(("imdb_id",) + MOVIE_FIELDS, row[: 1 + len(MOVIE_FIELDS)], strict=True))
     genres, collections, sha, status, error, width, height = row[1 + len(MOVIE_FIELDS) :]
     return Movie(
         **values,
@@ -206,7 +206,7 @@ class Catalog:
         self.conn = connect(self.path, SCHEMA, timeout=30)
         self._migrate()
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc) -> None:

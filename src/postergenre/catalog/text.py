@@ -5,8 +5,9 @@ MovieGenre.csv, the source of the general catalog, went one step further: UTF-8 
 Windows-1252), written as Mac Roman, read back as Latin-1 ("La tête haute" → "La tÌ»te haute", some twice:
 "Pépé" → "Pí©pí©"). ftfy reads those as valid UTF-8 of combining marks and makes them worse, so each run of
 non-ASCII characters is first walked back through the Mac Roman step (at most MAC_ROMAN_ROUNDS times) and kept
-only when it ends in clean UTF-8. Bytes the file already lost (it wrote "_" for characters Mac Roman lacks: "TrÌ_dgÌ´rdsmÌ_staren") cannot
-be recovered and are left as they are. Correct text (accents, other scripts, curly quotes) is never changed.
+only when it ends in clean UTF-8. Bytes the file already lost (it wrote "_" for characters Mac Roman lacks:
+"TrÌ_dgÌ´rdsmÌ_staren") cannot be recovered and are left as they are. Correct text (accents, other scripts, curly
+quotes) is never changed.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ COMMAND_MODULES: dict[str, str] = {
 ONE_POSTER_BLAS = frozenset({"predict", "compare"})
 """Commands whose matrix products are a few posters' (the head, the poster check): OpenBLAS's worker threads cost
 ~23 ms of CPU to start with numpy and never get work there, so these run on one BLAS thread unless
-OPENBLAS_NUM_THREADS says otherwise (golden outputs identical with one). Catalog-wide ones (similar, train) keep them."""
+OPENBLAS_NUM_THREADS says otherwise (golden outputs identical with one). Catalog-wide ones (similar, train) keep
+them."""
 
 
 def register(command: str | None = None) -> Any:
@@ -65,4 +66,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["app", "main", "register", "COMMAND_MODULES", "ONE_POSTER_BLAS"]
+__all__ = ["COMMAND_MODULES", "ONE_POSTER_BLAS", "app", "main", "register"]

@@ -7,7 +7,7 @@ import gc
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -92,14 +92,14 @@ _flags_read_as_flags()
 
 # Options shared by commands; typed aliases keep signatures short and the --help consistent.
 HomeOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."
     ),
 ]
 
 
-def output_file(value: Optional[Path]) -> Optional[Path]:
+def output_file(value: Path | None) -> Path | None:
     """Callback of an option naming a file to write: a folder there, a parent that is a file or a read-only place
     fails before any work, as one line (the rule is files.check_output_file's; the writers apply it again)."""
     from ..files import check_output_file
@@ -107,7 +107,7 @@ def output_file(value: Optional[Path]) -> Optional[Path]:
     return None if value is None else check_output_file(value)
 
 
-def output_folder(value: Optional[Path]) -> Optional[Path]:
+def output_folder(value: Path | None) -> Path | None:
     """Callback of an option naming a folder to write into (see output_file)."""
     from ..files import check_output_folder
 
@@ -130,14 +130,12 @@ RuntimeOption = Annotated[
     ),
 ]
 RatingOption = Annotated[
-    Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")
+    str | None, typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")
 ]
-YearMinOption = Annotated[Optional[int], typer.Option("--year-min", help="Keep movies released in or after this year.")]
-YearMaxOption = Annotated[
-    Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")
-]
+YearMinOption = Annotated[int | None, typer.Option("--year-min", help="Keep movies released in or after this year.")]
+YearMaxOption = Annotated[int | None, typer.Option("--year-max", help="Keep movies released in or before this year.")]
 CollectionOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general."
     ),
@@ -150,17 +148,17 @@ def shown(text: object, limit: int | None = None, *, lines: bool = False) -> str
     return escape(safe_text(text, limit, lines=lines))
 
 
-def paths_for(home: Optional[Path]) -> Paths:
+def paths_for(home: Path | None) -> Paths:
     return get_paths(home).ensure()
 
 
-def open_catalog(home: Optional[Path]) -> Catalog:
+def open_catalog(home: Path | None) -> Catalog:
     from ..catalog.store import Catalog
 
     return Catalog(paths_for(home).db)
 
 
-def held_ratings(home: Optional[Path], rating: Optional[str]) -> list[str]:
+def held_ratings(home: Path | None, rating: str | None) -> list[str]:
     """The ratings the catalog in `home` stores, so `--rating PD` (or a foreign "12A") it holds is accepted;
     the catalog is read only when a rating was given."""
     if rating is None:
@@ -170,11 +168,11 @@ def held_ratings(home: Optional[Path], rating: Optional[str]) -> list[str]:
 
 
 def movie_filter(
-    home: Optional[Path],
-    rating: Optional[str],
-    year_min: Optional[int],
-    year_max: Optional[int],
-    collection: Optional[str] = None,
+    home: Path | None,
+    rating: str | None,
+    year_min: int | None,
+    year_max: int | None,
+    collection: str | None = None,
     **extra,
 ) -> MovieFilter:
     from ..catalog.filters import MovieFilter

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,18 +32,18 @@ EngineOption = Annotated[
     typer.Option(
         "--engine",
         callback=_check_engine,
-        help="Batch engine: local (this machine's threads) or ray (Ray Data on a local cluster or the one at --address; "
-        "needs the ray extra, see the README).",
+        help="Batch engine: local (this machine's threads) or ray (Ray Data on a local cluster or the one at "
+        "--address; needs the ray extra, see the README).",
     ),
 ]
 AddressOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--address", help="With --engine ray: the cluster to use, e.g. HEAD:6379 or auto (default: start a local one)."
     ),
 ]
 RayActorsOption = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--ray-actors",
         min=1,
@@ -63,7 +63,7 @@ RayBatchSizeOption = Annotated[
 ]
 
 
-def ray_options(engine: str, address: Optional[str], actors: Optional[int], batch_size: int):
+def ray_options(engine: str, address: str | None, actors: int | None, batch_size: int):
     """The RayOptions of the engine options; Ray-only options without --engine ray are a usage error."""
     from ..features.ray_engine import RayOptions
 

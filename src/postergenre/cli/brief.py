@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,8 @@ from .predict import PredictorOptions, _report_failures, with_predictor_options
 BRIEF_FORMATS = ("html", "json")
 BRIEF_EXIT_CODES = (
     "Exit codes: 0 the brief was written (also from a home without a catalog or its embeddings: the "
-    "brief's audiences part then says how to add them, and a note on stderr says so); 1 some variants could not be read (one error line each on stderr, the brief "
+    "brief's audiences part then says how to add them, and a note on stderr says so); 1 some variants could not "
+    "be read (one error line each on stderr, the brief "
     "covers the others) or none could; 2 usage or setup error (bad option, unknown genre, more than "
     f"{MAX_BRIEF_VARIANTS} variants, unknown --film, no model)."
 )
@@ -31,7 +32,7 @@ BriefPostersArgument = Annotated[
     ),
 ]
 BriefSynopsisOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--synopsis",
         help="The film's synopsis, the same story for every variant: the brief says what each "
@@ -39,11 +40,11 @@ BriefSynopsisOption = Annotated[
     ),
 ]
 IntendedOption = Annotated[
-    Optional[str], typer.Option("--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')
+    str | None, typer.Option("--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')
 ]
-TitleOption = Annotated[Optional[str], typer.Option("--title", help="The film's title, for the brief's heading.")]
+TitleOption = Annotated[str | None, typer.Option("--title", help="The film's title, for the brief's heading.")]
 FilmOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--film",
         help="The film's IMDb id in your catalog, e.g. tt0099785: its catalogued genres are never called "
@@ -51,7 +52,7 @@ FilmOption = Annotated[
     ),
 ]
 BriefRatingOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--rating",
         help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the "
@@ -59,7 +60,7 @@ BriefRatingOption = Annotated[
     ),
 ]
 BriefOutOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--out", "-o", callback=output_file, help="Write the brief to this file instead of stdout."),
 ]
 BriefFormatOption = Annotated[
@@ -88,8 +89,8 @@ def brief(
 ) -> None:
     """A campaign brief: which variant to run and why, story vs poster, audiences to aim at, how sure the model is."""
     from ..catalog.filters import parse_ratings
-    from ..render.brief import render_brief
     from ..predict.inputs import resolve_inputs
+    from ..render.brief import render_brief
 
     if fmt not in BRIEF_FORMATS:
         raise PosterGenreError(f"--format must be one of {', '.join(BRIEF_FORMATS)}, got {fmt!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,15 +30,15 @@ app.add_typer(campaign_app, name="campaign")
 FORMATS = ("table", "json")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable) or json.")]
 AsOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--as", help="Record the change under this team member's name. Default: your login name."),
 ]
 IdArgument = Annotated[str, typer.Argument(help="The campaign's id (campaign list).", show_default=False)]
 IntendedOption = Annotated[
-    Optional[str], typer.Option("--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')
+    str | None, typer.Option("--intended", help='Intended genres, comma-separated, e.g. "Family, Adventure".')
 ]
 RatingOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--rating",
         help="Content ratings of the comparable titles, comma-separated, or 'all'. Default: the studio's own.",
@@ -51,13 +51,13 @@ def _check(fmt: str, formats: tuple[str, ...] = FORMATS) -> None:
         raise PosterGenreError(f"--format must be one of {', '.join(formats)}, got {fmt!r}")
 
 
-def _member(as_: Optional[str]) -> str:
+def _member(as_: str | None) -> str:
     from ..campaigns.team import check_member_name, local_member
 
     return check_member_name(as_) if as_ else local_member()
 
 
-def _store(home: Optional[Path]) -> "CampaignStore":
+def _store(home: Path | None) -> CampaignStore:
     from ..campaigns.store import CampaignStore
 
     paths = paths_for(home)
@@ -100,7 +100,7 @@ def _show(view: dict[str, Any]) -> None:
         )
 
 
-def _view(store: "CampaignStore", options: PredictorOptions, campaign_id: str, predictor: Any = None) -> dict[str, Any]:
+def _view(store: CampaignStore, options: PredictorOptions, campaign_id: str, predictor: Any = None) -> dict[str, Any]:
     from ..predict.campaigns import campaign_view
 
     return campaign_view(store, predictor or options.load(), campaign_id).to_dict()
@@ -110,7 +110,7 @@ def _view(store: "CampaignStore", options: PredictorOptions, campaign_id: str, p
 @with_predictor_options
 def new(
     title: Annotated[str, typer.Argument(help="The film's title.", show_default=False)],
-    synopsis: Annotated[Optional[str], typer.Option("--synopsis", help="The film's synopsis.")] = None,
+    synopsis: Annotated[str | None, typer.Option("--synopsis", help="The film's synopsis.")] = None,
     intended: IntendedOption = None,
     rating: RatingOption = None,
     fmt: FormatOption = "table",
@@ -211,9 +211,9 @@ def show(campaign_id: IdArgument, fmt: FormatOption = "table", *, options: Predi
 @with_predictor_options
 def edit(
     campaign_id: IdArgument,
-    title: Annotated[Optional[str], typer.Option("--title", help="New title.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="New title.")] = None,
     synopsis: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--synopsis", help="New synopsis ('' removes it); the variants are read with it again."),
     ] = None,
     intended: IntendedOption = None,
@@ -246,7 +246,7 @@ def edit(
 def brief(
     campaign_id: IdArgument,
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", callback=output_file, help="Write the brief to this file.")
+        Path | None, typer.Option("--out", "-o", callback=output_file, help="Write the brief to this file.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="html (one self-contained page) or json.")] = "html",
     *,
@@ -254,8 +254,8 @@ def brief(
 ) -> None:
     """The campaign's brief, built from its stored readings: which variant to run and why, story vs poster."""
     from ..files import write_atomic
-    from ..render.brief import render_brief
     from ..predict.campaigns import brief_body, campaign_brief
+    from ..render.brief import render_brief
 
     _check(fmt, ("html", "json"))
     with _store(options.home) as store:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Column, Table
@@ -38,14 +38,14 @@ _SHOWN_REJECTED = 50  # rejected rows listed in full; the rest are counted
 _SHOWN_CONFLICTS = 50
 
 
-class CatalogFormat(str, Enum):
+class CatalogFormat(StrEnum):
     ours = "ours"
     imdb_api_csv = "imdb-api-csv"
     imdb_api_json = "imdb-api-json"
     kaggle = "kaggle"
 
 
-class OnConflict(str, Enum):
+class OnConflict(StrEnum):
     last = "last"
     first = "first"
     reject = "reject"
@@ -62,7 +62,7 @@ def import_(
         ),
     ],
     fmt: Annotated[
-        Optional[CatalogFormat],
+        CatalogFormat | None,
         typer.Option(
             "--format",
             help="Read every FILE as this format instead of detecting it from the header/structure.",
@@ -244,7 +244,7 @@ def _print_stats(s: CatalogStats) -> None:
 @report_app.command("dataset")
 def report_dataset(
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--out", callback=output_file, help="HTML file to write. Default: <home>/reports/dataset.html."),
     ] = None,
     collection: CollectionOption = None,

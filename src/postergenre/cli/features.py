@@ -22,7 +22,6 @@ from ._app import (
     open_catalog,
     paths_for,
 )
-from ._progress import progress_display
 from ._engines import (
     DEFAULT_RAY_BATCH_SIZE,
     AddressOption,
@@ -31,6 +30,7 @@ from ._engines import (
     RayBatchSizeOption,
     ray_options,
 )
+from ._progress import progress_display
 
 _SHOWN = 10
 RUNTIMES_FOLDER = "runtimes"  # under the data folder: exported ONNX graphs, keyed by backbone and versions
@@ -45,7 +45,8 @@ _EMBED_HELP = (
     "Runtimes: auto (the default: onnx-int8 where a calibration table ships for the backbone, else onnx, else "
     "torch); onnx-int8 (ONNX Runtime on the graph quantized to int8 with the package's calibration table; "
     "vectors within cosine ~0.999 of fp32, cached apart); onnx (ONNX Runtime fp32 on a graph exported once "
-    "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors (within 1e-4) and share the cache. "
+    "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors "
+    "(within 1e-4) and share the cache. "
     "train, evaluate and similar read the default runtime's vectors."
 )
 

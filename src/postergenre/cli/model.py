@@ -8,10 +8,10 @@ import shlex
 import typing
 from copy import copy
 from dataclasses import MISSING, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -47,7 +47,7 @@ FILTER_OPTIONS: dict[str, Any] = {
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def _headline_table(result: dict[str, Any], title: str) -> Table:
@@ -76,7 +76,7 @@ def _option_parameter(f: Any, hint: Any) -> inspect.Parameter:
             hint = Enum(f"{f.name}_choice", {c: c for c in (*flag.choices, SEED_CNN)}, type=str)
             default = hint(default)
         if flag.repeated:
-            hint, default = Optional[list[str]], None
+            hint, default = list[str] | None, None
         annotation = Annotated[hint, typer.Option(flag.decls, **settings)]
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
 
@@ -122,7 +122,7 @@ def _train_parameters() -> list[inspect.Parameter]:
         ),
         "out": (
             Annotated[
-                Optional[Path],
+                Path | None,
                 typer.Option(
                     "--out",
                     callback=output_folder,
@@ -234,7 +234,7 @@ def _print_training(result: Any, opts: Any, target: Path, home: Path) -> None:
     )
 
 
-def _print_studio_summary(studio: Optional[dict]) -> None:
+def _print_studio_summary(studio: dict | None) -> None:
     """The studio films' cross-validated numbers (CV on studio films only): poster alone, synopsis, both."""
     if not studio:
         return
@@ -306,22 +306,22 @@ def _poster_paths(store: Any, shas: list[str]):
 
 
 EvaluatedModelArgument = Annotated[
-    Optional[Path], typer.Argument(help="Model folder (default: the bundled model).", show_default=False)
+    Path | None, typer.Argument(help="Model folder (default: the bundled model).", show_default=False)
 ]
 HoldoutOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--holdout", help="Evaluate only this stratified fraction (the part `train --holdout` kept out)."),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the hold-out split and the bootstrap.")]
 BootstrapOption = Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals.")]
 ReportOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--out", callback=output_file, help="HTML report path (default HOME/reports/evaluation-<timestamp>.html)."
     ),
 ]
 MetricsJsonOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--json", callback=output_file, help="Metrics JSON path (default: the report path with .json)."),
 ]
 GalleryOption = Annotated[
@@ -347,8 +347,8 @@ def evaluate(
     """Evaluate a saved model on catalog movies: metrics with intervals and prior baseline, per segment (collection,
     G/PG; poster only and with synopsis), JSON + HTML report."""
     from ..evaluation.evaluate import evaluate_model
-    from ..render.evaluation_report import write_evaluation_report
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
+    from ..render.evaluation_report import write_evaluation_report
 
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)
@@ -367,8 +367,10 @@ def evaluate(
     json_path = json_out or html_path.with_suffix(".json")
     model_name = str(model or DEFAULT_MODEL_DIR)
     notes = [
-        f"Model: {model_name} ({artifact.head_type} on {artifact.backbone} {artifact.feature_set}, "
-        f"created {artifact.created_at}).",
+        (
+            f"Model: {model_name} ({artifact.head_type} on {artifact.backbone} {artifact.feature_set}, "
+            f"created {artifact.created_at})."
+        ),
         f"Data: {paths.home}"
         + (f", stratified hold-out {holdout:.0%} (seed {seed})." if holdout else ", all selected movies."),
     ]

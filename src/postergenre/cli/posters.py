@@ -57,11 +57,10 @@ def attach(
 ) -> None:
     """See _ATTACH_HELP."""
     paths = paths_for(home)
-    with open_catalog(home) as catalog:
-        with progress_display() as show:
-            from ..posters.attach import attach_folder  # here, not at the top: `predict` starts without it
+    with open_catalog(home) as catalog, progress_display() as show:
+        from ..posters.attach import attach_folder  # here, not at the top: `predict` starts without it
 
-            summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=show)
+        summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=show)
     console.print(
         f"attached [green]{summary.attached}[/green], unchanged {summary.unchanged}, "
         f"failed [red]{summary.failed}[/red], not in catalog {summary.not_in_catalog}, "
@@ -109,11 +108,10 @@ def fetch(
     from ..posters.fetch import FetchLimits, fetch_posters  # here: httpx costs ~90 ms of every CLI start
 
     limits = FetchLimits(timeout_s=timeout, retries=retries, allow_private_hosts=allow_private_urls)
-    with open_catalog(home) as catalog:
-        with progress_display() as show:
-            summary = fetch_posters(
-                catalog, PosterStore(paths.posters), concurrency=concurrency, limits=limits, progress=show
-            )
+    with open_catalog(home) as catalog, progress_display() as show:
+        summary = fetch_posters(
+            catalog, PosterStore(paths.posters), concurrency=concurrency, limits=limits, progress=show
+        )
     console.print(
         f"fetched [green]{summary.ok}[/green], failed [red]{summary.failed}[/red] "
         f"({summary.to_fetch} movies, {summary.urls} URLs to fetch); already stored {summary.already_ok}"

@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -38,9 +38,9 @@ EXIT_CODES = (
 
 FORMATS = ("table", "json", "csv")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable), json or csv.")]
-ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")]
+ModelOption = Annotated[Path | None, typer.Option("--model", help="Model folder. Default: the bundled model.")]
 SynopsisOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--synopsis",
         help="The film's synopsis (one poster only; a CSV input can have a synopsis or plot column): "
@@ -80,12 +80,12 @@ def _check_format(fmt: str) -> str:
 
 
 def _load_predictor(
-    model: Optional[Path],
-    home: Optional[Path],
+    model: Path | None,
+    home: Path | None,
     runtime: str = "auto",
     allow_private_urls: bool = False,
     max_file_mb: float = DEFAULT_MAX_FILE_MB,
-) -> "Predictor":
+) -> Predictor:
     from ..predict.predictor import Predictor
 
     return Predictor.load(
@@ -104,10 +104,10 @@ class PredictorOptions:
     runtime: str
     allow_private_urls: bool
     max_file_mb: float
-    model: Optional[Path]
-    home: Optional[Path]
+    model: Path | None
+    home: Path | None
 
-    def load(self) -> "Predictor":
+    def load(self) -> Predictor:
         return _load_predictor(self.model, self.home, self.runtime, self.allow_private_urls, self.max_file_mb)
 
 
@@ -140,7 +140,7 @@ def with_predictor_options(command):
     return run
 
 
-def _report_failures(failures: list["PosterFailure"]) -> None:
+def _report_failures(failures: list[PosterFailure]) -> None:
     for f in failures:
         _report_error(f.error if f.source in f.error else f"{f.source}: {f.error}", f.kind)
 
@@ -168,7 +168,7 @@ def _plural(n: int, word: str) -> str:
 
 
 PredictPostersArgument = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Argument(
         help="Poster files, folders (searched recursively), glob patterns, http(s) URLs, or a CSV with "
         "id and poster columns (paths relative to the CSV, or URLs) and optionally a synopsis column. "
@@ -177,7 +177,7 @@ PredictPostersArgument = Annotated[
     ),
 ]
 ThresholdOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option(
         "--threshold",
         min=0.0,
@@ -186,7 +186,7 @@ ThresholdOption = Annotated[
     ),
 ]
 TopKOption = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--top-k", min=1, help="Decide the K most probable genres (with --threshold: at most K above it)."),
 ]
 ExplainOption = Annotated[
@@ -241,7 +241,7 @@ def predict(
         check_output_folder(explain_dir)  # before the work: a file there is one line, not a failure at the end
     combined = predictor.has_synopsis and any((item.synopsis or "").strip() for item in items)
     batch = 1 if explain else batch_size
-    failures: list["PosterFailure"] = []
+    failures: list[PosterFailure] = []
     heatmaps = _HeatmapFiles(explain_dir) if explain else None
     with (
         progress_display(enabled=len(items) >= PROGRESS_FROM, console=err_console) as report,
@@ -267,7 +267,7 @@ def predict(
 
 
 def _predict_synopsis(
-    synopsis: str, fmt: str, threshold: Optional[float], top_k: Optional[int], options: PredictorOptions
+    synopsis: str, fmt: str, threshold: float | None, top_k: int | None, options: PredictorOptions
 ) -> None:
     """A synopsis without a poster: the story's genres from the synopsis head alone, marked as such."""
     from ..predict.results import synopsis_body
@@ -300,7 +300,7 @@ class _HeatmapFiles:
         self.folder = folder
         self.used: set[str] = set()
 
-    def write(self, prediction: "PosterPrediction") -> None:
+    def write(self, prediction: PosterPrediction) -> None:
         from ..predict.heatmaps import safe_stem, write_overlays
 
         stem = base = safe_stem(prediction.id or prediction.source)
@@ -339,7 +339,7 @@ def _predictions_table(overridden: bool, combined: bool) -> Table:
     return table
 
 
-def _prediction_row(p: "PosterPrediction", combined: bool) -> list[str]:
+def _prediction_row(p: PosterPrediction, combined: bool) -> list[str]:
     from ..predict.core import NOT_A_POSTER_LABEL
 
     check = p.poster_check
@@ -358,12 +358,12 @@ class _PredictionOutput:
 
     def __init__(self, fmt: str, genres: list[str], overridden: bool, combined: bool):
         self.fmt, self.genres, self.combined = fmt, genres, combined
-        self.flagged: list["PosterPrediction"] = []
+        self.flagged: list[PosterPrediction] = []
         self.json = JsonArray() if fmt == "json" else None
         self.csv = _CsvRows(genres) if fmt == "csv" else None
         self.table = TableRows(_predictions_table(overridden, combined)) if fmt == "table" else None
 
-    def add(self, result: "PosterPrediction | PosterFailure") -> None:
+    def add(self, result: PosterPrediction | PosterFailure) -> None:
         if self.json is not None:
             self.json.add(result.to_dict())
         elif self.csv is not None:
@@ -373,7 +373,7 @@ class _PredictionOutput:
             if not result.poster_check["is_poster"]:
                 self.flagged.append(result)
 
-    def __enter__(self) -> "_PredictionOutput":
+    def __enter__(self) -> _PredictionOutput:
         return self
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
@@ -399,7 +399,7 @@ class _CsvRows:
         self.writer.writerow(["source", "id", "decided", "signal", "is_poster", "poster_check_score", *genres, "error"])
         sys.stdout.flush()
 
-    def add(self, r: "PosterPrediction | PosterFailure | GenreReading") -> None:
+    def add(self, r: PosterPrediction | PosterFailure | GenreReading) -> None:
         """A poster's row, a failure's (with its error), or a synopsis read alone (source "synopsis")."""
         from ..predict.results import GenreReading
 
@@ -441,13 +441,13 @@ def similar(
     poster: Annotated[str, typer.Argument(help="A poster file or http(s) URL.", show_default=False)],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="How many comparable titles.")] = 10,
     collection: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--collection", help="Only titles of these collections, comma-separated (e.g. studio)."),
     ] = None,
-    rating: Annotated[Optional[str], typer.Option("--rating", help="Only these content ratings, e.g. G,PG.")] = None,
-    year_min: Annotated[Optional[int], typer.Option("--year-min", help="Only titles from this year on.")] = None,
-    year_max: Annotated[Optional[int], typer.Option("--year-max", help="Only titles up to this year.")] = None,
-    genre: Annotated[Optional[str], typer.Option("--genre", help="Only titles with any of these genres.")] = None,
+    rating: Annotated[str | None, typer.Option("--rating", help="Only these content ratings, e.g. G,PG.")] = None,
+    year_min: Annotated[int | None, typer.Option("--year-min", help="Only titles from this year on.")] = None,
+    year_max: Annotated[int | None, typer.Option("--year-max", help="Only titles up to this year.")] = None,
+    genre: Annotated[str | None, typer.Option("--genre", help="Only titles with any of these genres.")] = None,
     fmt: FormatOption = "table",
     *,
     options: PredictorOptions,
@@ -486,7 +486,7 @@ def similar(
         _print_similar_table(result, poster)
 
 
-def _print_similar_csv(result: "SimilarResult") -> None:
+def _print_similar_csv(result: SimilarResult) -> None:
     """similar --format csv: one row per comparable title, nearest first."""
     writer = csv_writer(sys.stdout)
     writer.writerow(["rank", "imdb_id", "title", "year", "rating", "genres", "similarity", "match", "imdb_url"])
@@ -506,7 +506,7 @@ def _print_similar_csv(result: "SimilarResult") -> None:
         )
 
 
-def _print_similar_table(result: "SimilarResult", poster: str) -> None:
+def _print_similar_table(result: SimilarResult, poster: str) -> None:
     """similar's table, nearest first, with a note when the input is not a poster or nothing passed the filters."""
     table = Table(title=f"Comparable titles for {shown(poster)}")
     for col in ("#", "title", "rating", "genres", "match", "IMDb"):
@@ -537,14 +537,14 @@ def compare(
         str, typer.Option("--target", "-t", help="Intended genres, comma-separated, e.g. Family,Comedy.")
     ],
     synopsis: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--synopsis",
             help="Accepted for symmetry with predict, but not used for ranking (it is the same for every variant).",
         ),
     ] = None,
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--out", "-o", callback=output_file, help="Write a side-by-side HTML sheet (posters, bars, heatmaps)."
         ),
@@ -577,7 +577,7 @@ def compare(
         raise typer.Exit(1)
 
 
-def _print_compare_csv(result: "CompareResult") -> None:
+def _print_compare_csv(result: CompareResult) -> None:
     """compare --format csv: one row per variant, in rank order."""
     writer = csv_writer(sys.stdout)
     writer.writerow(
@@ -607,7 +607,7 @@ def _print_compare_csv(result: "CompareResult") -> None:
         )
 
 
-def _print_compare_table(result: "CompareResult", synopsis: Optional[str]) -> None:
+def _print_compare_table(result: CompareResult, synopsis: str | None) -> None:
     """compare's table: variants in rank order, the best starred, with the headline and notes below."""
     from ..model.decisions import strength_text
     from ..predict.compare import RANKING, SYNOPSIS_NOTE

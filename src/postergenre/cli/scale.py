@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -39,7 +39,7 @@ def predict_catalog(
     out: Annotated[
         Path, typer.Option("--out", callback=output_file, help="Parquet file to write (replaced atomically).")
     ],
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
     engine: EngineOption = "local",
     address: AddressOption = None,
     ray_actors: RayActorsOption = None,

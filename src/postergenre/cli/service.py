@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..errors import PosterGenreError
+from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ..service import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
@@ -20,9 +21,7 @@ from ..service import (
     ServiceSettings,
     needs_token,
 )
-from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ._app import HomeOption, RuntimeOption, app, console, paths_for
-
 
 HostOption = Annotated[
     str,
@@ -40,6 +39,7 @@ QueueOption = Annotated[
         "503 + Retry-After, before the upload is read.",
     ),
 ]
+DEFAULT_MAX_UPLOAD_MB = to_megabytes(DEFAULT_MAX_FILE_BYTES)
 UploadOption = Annotated[float, typer.Option(min=0.1, help="Largest accepted poster upload or download, in MB.")]
 PrivateUrlsOption = Annotated[
     bool, typer.Option(help="Let poster URLs point at private/loopback hosts (only on a trusted network).")
@@ -52,7 +52,7 @@ RequireTokenOption = Annotated[
     ),
 ]
 AllowedHostsOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         help="Host names the service answers to, comma-separated (* = any). Default: the bind address and localhost; "
         "any name when tokens are required (colleagues use the LAN name or address)."
@@ -71,12 +71,12 @@ PerClientOption = Annotated[int, typer.Option(min=1, help="Open connections allo
 def serve(
     host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder. Default: the bundled model.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder. Default: the bundled model.")] = None,
     home: HomeOption = None,
     runtime: RuntimeOption = "auto",
     max_concurrency: ConcurrencyOption = DEFAULT_MAX_CONCURRENCY,
     max_queue: QueueOption = DEFAULT_MAX_WAITING,
-    max_upload_mb: UploadOption = to_megabytes(DEFAULT_MAX_FILE_BYTES),
+    max_upload_mb: UploadOption = DEFAULT_MAX_UPLOAD_MB,
     allow_private_urls: PrivateUrlsOption = False,
     require_token: RequireTokenOption = False,
     allowed_hosts: AllowedHostsOption = None,
@@ -134,7 +134,7 @@ def serve(
     Server(config).run()
 
 
-def _refuse_without_members(host: str, home: Optional[Path]) -> None:
+def _refuse_without_members(host: str, home: Path | None) -> None:
     """A server that asks for tokens while nobody holds one would turn everyone away: refuse to start, saying why."""
     from ..campaigns.team import TeamStore
 

@@ -271,7 +271,7 @@ def product_signals(artifact: ModelArtifact, X_full: np.ndarray, plots: Sequence
     poster = model.poster_probabilities(X_full)
     if not model.has_synopsis:
         return ProductSignals(poster, model.thresholds_for(POSTER), general, present)
-    synopsis = model.synopsis_probabilities([p if ok else None for p, ok in zip(plots, present)])
+    synopsis = model.synopsis_probabilities([p if ok else None for p, ok in zip(plots, present, strict=True)])
     return ProductSignals(
         poster=poster,
         poster_thresholds=model.thresholds_for(POSTER),
@@ -317,7 +317,7 @@ def _segment_quality(
     Y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, bootstrap: int, seed: int
 ) -> dict[str, Any]:
     """Macro ROC AUC (95% interval), Family ROC AUC and micro-F1 of one signal on one segment (JSON-safe)."""
-    n = int(len(Y))
+    n = len(Y)
     if n < MIN_SEGMENT_MOVIES:
         return {"n_movies": n, "note": f"fewer than {MIN_SEGMENT_MOVIES} movies: not measured"}
     resamples = min(bootstrap, SEGMENT_AUC_RESAMPLES)
@@ -351,7 +351,7 @@ def segment_metrics(
     out = []
     for seg in evaluation_segments(ds):
         rows = seg.pop("rows")
-        seg["n_movies"] = int(len(rows))
+        seg["n_movies"] = len(rows)
         seg["measures"] = _measures(
             relation, {c for i in rows for c in ds.collections[i]} if ds.collections else set(), studio_trained
         )
@@ -362,7 +362,7 @@ def segment_metrics(
         }
         if signals.combined is not None:
             plotted = rows[signals.has_plot[rows]]
-            seg["with_plot"] = int(len(plotted))
+            seg["with_plot"] = len(plotted)
             if 0 < len(plotted) < len(rows):
                 seg["signals"]["poster, films with a synopsis"] = _segment_quality(
                     ds.Y[plotted],
@@ -402,7 +402,7 @@ def family_confusion(Y: np.ndarray, signals: ProductSignals, genres: Sequence[st
             [int((yt[:, i] & d[:, k] & (~yt[:, k] if k != i else True)).sum()) for k in range(len(cols))]
             for i in range(len(cols))
         ]
-        return {"n_movies": int(len(rows)), "true_counts": [int(v) for v in yt.sum(axis=0)], "decided": counts}
+        return {"n_movies": len(rows), "true_counts": [int(v) for v in yt.sum(axis=0)], "decided": counts}
 
     every = np.arange(len(y))
     out = {

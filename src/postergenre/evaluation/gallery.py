@@ -71,7 +71,7 @@ def best_and_worst(
         if i not in thumbs:
             path = poster_path(i)
             thumbs[i] = thumbnail_data_url(path) if path is not None else None
-        true = tuple(g for g, t in zip(genres, y[i]) if t)
+        true = tuple(g for g, t in zip(genres, y[i], strict=True) if t)
         return PosterExample(ids[i], titles[i] if titles else None, true, float(P[i, j]), kind, thumbs[i])
 
     out = []

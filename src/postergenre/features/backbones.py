@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -33,7 +33,7 @@ class FeatureNet(nn.Module):
 
     feature_dim: int
 
-    def frozen(self) -> "FeatureNet":
+    def frozen(self) -> FeatureNet:
         """This network in eval mode, without gradients for its weights, channels-last (faster on CPU)."""
         self.eval()
         self.to(memory_format=torch.channels_last)
@@ -145,7 +145,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _checked_weights(package: str, filename: str, sha256: str) -> Path:
     """The .pth shipped inside `package`, verified against the registry's hash (once per process)."""
     try:

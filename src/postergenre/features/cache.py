@@ -13,12 +13,12 @@ one transaction, so a killed run leaves only complete rows.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from ..clock import utc_now
 from pathlib import Path
 
 import numpy as np
 
 from ..catalog.database import connect, transaction
+from ..clock import utc_now
 from ..errors import PosterGenreError
 
 SCHEMA = """
@@ -59,7 +59,7 @@ class EmbeddingCache:
         self.conn = connect(self.path, SCHEMA)
         self._key = (backbone, preprocess_version)
 
-    def __enter__(self) -> "EmbeddingCache":
+    def __enter__(self) -> EmbeddingCache:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -106,7 +106,8 @@ class EmbeddingCache:
             detail = f" ({len(failed)} of them failed to decode earlier)" if failed else ""
             raise MissingEmbeddingsError(
                 f"{len(missing)} of {len(set(shas))} posters have no {self.backbone} embedding"
-                f" (preprocessing {self.preprocess_version}){detail}; run `postergenre embed --backbone {self.backbone.split('+')[0]}`"
+                f" (preprocessing {self.preprocess_version}){detail}; "
+                f"run `postergenre embed --backbone {self.backbone.split('+')[0]}`"
             )
         if not shas:
             return np.zeros((0, 0), dtype=np.float32)
@@ -166,7 +167,7 @@ class EmbeddingCache:
         """Store vectors [len(shas), D] in one transaction."""
         if len(shas) != len(vectors):
             raise ValueError(f"{len(shas)} hashes for {len(vectors)} vectors")
-        self.record(dict(zip(shas, vectors)), {})
+        self.record(dict(zip(shas, vectors, strict=True)), {})
 
     def mark_failed(self, sha: str, reason: str) -> None:
         self.record({}, {sha: reason})

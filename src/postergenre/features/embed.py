@@ -246,7 +246,7 @@ def _embed_missing(
         try:
             with counter(progress, len(todo), task) as advance:
                 for ok, vectors, failures in _pipelined(store, spec, rt, batches, workers):
-                    summary.record_batch(cache, dict(zip(ok, vectors)), failures, advance)
+                    summary.record_batch(cache, dict(zip(ok, vectors, strict=True)), failures, advance)
         finally:
             summary.seconds = time.perf_counter() - start
             if owned:

@@ -62,20 +62,20 @@ class GraphStore:
     `source`: where a missing graph is copied from (built there first), for a folder of one's own."""
 
     folders: tuple[tuple[Path, bool], ...]
-    source: "GraphStore | None" = None
+    source: GraphStore | None = None
     shared: bool = False  # the installation's folders, which every data folder reads
 
     @classmethod
-    def installation(cls) -> "GraphStore":
+    def installation(cls) -> GraphStore:
         """The graphs every data folder of this installation shares (see the module docstring)."""
         return cls(installation_folders(), shared=True)
 
     @classmethod
-    def own(cls, folder: Path | str) -> "GraphStore":
+    def own(cls, folder: Path | str) -> GraphStore:
         """`folder` alone, holding copies of the installation's graphs."""
         return cls(((Path(folder), True),), cls.installation())
 
-    def private(self) -> "GraphStore | None":
+    def private(self) -> GraphStore | None:
         """Where graphs that only the caller may use go (one's own calibration): this store's own folders, never the
         installation's; None (kept in memory) when this store is the installation's."""
         return None if self.shared else GraphStore(self.folders)

@@ -76,7 +76,7 @@ class Calibration:
     def fingerprint(self) -> str:
         return hashlib.sha256("\n".join(self.names).encode()).hexdigest()
 
-    def batches(self, spec: "BackboneSpec", batch_size: int = CALIBRATION_BATCH) -> Iterator[np.ndarray]:
+    def batches(self, spec: BackboneSpec, batch_size: int = CALIBRATION_BATCH) -> Iterator[np.ndarray]:
         """Preprocessed float32 [n, 3, H, W] batches, decoded lazily (one batch in memory at a time).
         A poster that does not decode is skipped (embedding records it as failed anyway)."""
         for i in range(0, len(self.names), batch_size):
@@ -91,8 +91,8 @@ class Calibration:
 
     @classmethod
     def from_store(
-        cls, shas: Sequence[str], store: "PosterStore", spec: "BackboneSpec", count: int = CALIBRATION_POSTERS
-    ) -> "Calibration":
+        cls, shas: Sequence[str], store: PosterStore, spec: BackboneSpec, count: int = CALIBRATION_POSTERS
+    ) -> Calibration:
         """The first `count` of the posters `shas` (e.g. a whole catalog's) by sha256, read from `store`."""
         from ..posters.images import decode_image
 
@@ -107,7 +107,7 @@ class Calibration:
         )
 
     @classmethod
-    def from_files(cls, paths: Sequence[Path | str]) -> "Calibration":
+    def from_files(cls, paths: Sequence[Path | str]) -> Calibration:
         """Poster files (named by path) decoded with the project's decoder."""
         from ..posters.images import decode_image
 
@@ -151,7 +151,7 @@ class CalibrationTable:
         )
 
     @classmethod
-    def from_json(cls, text: str, *, name: str = "calibration table") -> "CalibrationTable":
+    def from_json(cls, text: str, *, name: str = "calibration table") -> CalibrationTable:
         try:
             data = json.loads(text)
             if data.get("format") != TABLE_FORMAT:
@@ -165,7 +165,7 @@ class CalibrationTable:
 
 
 @lru_cache(maxsize=8)
-def shipped_table(spec: "BackboneSpec") -> CalibrationTable | None:
+def shipped_table(spec: BackboneSpec) -> CalibrationTable | None:
     """The calibration table the package ships for `spec`'s backbone, or None (that backbone runs fp32 by default)."""
     resource = resources.files(__package__).joinpath("calibrations", f"{spec.name}.json")
     if not resource.is_file():
@@ -213,7 +213,7 @@ def _quantize(prepared: Path, out: Path, ranges_file: Path, reader: Any = None) 
 
 
 def measure_table(
-    spec: "BackboneSpec", fp32_model: Path, calibration: Calibration, graph_key: dict[str, Any], posters: dict[str, Any]
+    spec: BackboneSpec, fp32_model: Path, calibration: Calibration, graph_key: dict[str, Any], posters: dict[str, Any]
 ) -> CalibrationTable:
     """Measure activation ranges of the fp32 graph file `fp32_model` (key `graph_key`) on `calibration`'s
     posters. `posters` describes them in the table (count, source; never per-poster data)."""
@@ -238,7 +238,7 @@ def measure_table(
 
 
 def quantize_graph(
-    spec: "BackboneSpec", fp32_model: Path, calibration: Calibration | CalibrationTable, graph_key: dict[str, Any]
+    spec: BackboneSpec, fp32_model: Path, calibration: Calibration | CalibrationTable, graph_key: dict[str, Any]
 ) -> bytes:
     """The int8 QDQ graph (bytes) of the fp32 graph file `fp32_model` (key `graph_key`), with activation ranges
     from a table or measured on posters. A table lacking a range the graph needs raises CalibrationMismatchError."""

@@ -57,7 +57,7 @@ def require_ray() -> ModuleType:
     """The `ray` module with Ray Data, or a RayUnavailableError saying how to install it."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise RayUnavailableError(
             f"--engine ray needs Ray Data, which is not installed ({exc}); {INSTALL_HINT}"
@@ -229,8 +229,8 @@ def embed_catalog_ray(
         try:
             with counter(progress, len(todo), task, detail="starting Ray") as advance, ray_session(options) as ray:
                 for sha_batch, vectors, reasons in _run(ray, spec, store, todo, kind, runtime_cache, options):
-                    ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons) if not r}
-                    failures = {s: r for s, r in zip(sha_batch, reasons) if r}
+                    ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons, strict=True) if not r}
+                    failures = {s: r for s, r in zip(sha_batch, reasons, strict=True) if r}
                     summary.record_batch(cache, ok, failures, advance)
         finally:
             summary.seconds = time.perf_counter() - start

@@ -49,7 +49,7 @@ class FeatureNet(Protocol):
 
     feature_dim: int
 
-    def frozen(self) -> "FeatureNet": ...
+    def frozen(self) -> FeatureNet: ...
 
 
 ENTRY_POINT_GROUP = "postergenre.backbones"
@@ -79,7 +79,7 @@ class BackboneSpec:
     feature_dim: int
     preprocessing: Letterbox
     feature_sets: dict[str, slice] = field(compare=False)
-    builder: str | Callable[["BackboneSpec"], FeatureNet] = field(repr=False, compare=False)
+    builder: str | Callable[[BackboneSpec], FeatureNet] = field(repr=False, compare=False)
     weights: PackagedWeights | None = None
     description: str = ""
     build_config: dict[str, Any] = field(default_factory=dict, compare=False)

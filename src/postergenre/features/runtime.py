@@ -36,7 +36,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,7 +113,7 @@ class InferenceRuntime:
     def close(self) -> None:
         """Release the session or network (the object must not be used afterwards)."""
 
-    def __enter__(self) -> "InferenceRuntime":
+    def __enter__(self) -> InferenceRuntime:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -197,7 +197,7 @@ class Int8OnnxRuntime(OnnxRuntime):
         return int8_vector_key(self.spec, self.key_digest)
 
 
-@lru_cache(maxsize=None)  # the graph keys ask several times per load; installed versions do not change
+@cache  # the graph keys ask several times per load; installed versions do not change
 def _package_version(name: str) -> str:
     """The installed version of `name` (a graph key's part), read from the name of its `<name>-<version>.dist-info`
     folder, the first on sys.path as importlib.metadata finds it: importing importlib.metadata and parsing METADATA

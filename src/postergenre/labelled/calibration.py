@@ -38,7 +38,7 @@ def reliability(Y: np.ndarray, probs: np.ndarray, bins: int = BINS) -> dict[str,
                 "observed": round(observed, 4),
             }
         )
-    return {"ece": float(ece / max(len(p), 1)), "cells": int(len(p)), "films": int(rows.sum()), "bins": table}
+    return {"ece": float(ece / max(len(p), 1)), "cells": len(p), "films": int(rows.sum()), "bins": table}
 
 
 def ece_line(name: str, result: dict[str, Any]) -> str:

@@ -60,13 +60,13 @@ class Dataset:
     def fingerprint(self) -> dict[str, Any]:
         """sha256 over sorted (id, poster sha256, genres) plus counts: two data sets with equal hashes are the same."""
         h = hashlib.sha256()
-        for imdb_id, sha, gs in sorted(zip(self.ids, self.shas, self.movie_genres)):
+        for imdb_id, sha, gs in sorted(zip(self.ids, self.shas, self.movie_genres, strict=True)):
             h.update(f"{imdb_id}\t{sha}\t{'|'.join(gs)}\n".encode())
         return {
             "sha256": h.hexdigest(),
             "movies": len(self.ids),
             "posters": len(set(self.shas)),
-            "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0))},
+            "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0), strict=True)},
             "dropped_genres": self.dropped_genres,
             "profile": self.profile(),
             "vectors": "/".join(self.vectors),

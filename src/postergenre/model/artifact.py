@@ -157,7 +157,7 @@ class ModelArtifact:
         return target
 
     @classmethod
-    def load(cls, directory: Path | str | None = None) -> "ModelArtifact":
+    def load(cls, directory: Path | str | None = None) -> ModelArtifact:
         """Read a saved model (the bundled default when `directory` is None); ModelError names the file and
         field at fault. A model left aside by a save that was killed mid-swap is restored first."""
         folder = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
@@ -229,7 +229,7 @@ def _check_meta(meta: Any, path: Path) -> None:
         raise _field_error(
             path, "thresholds", f"must be a list of {len(genres)} numbers (one per genre), found {found}"
         )
-    for genre, value in zip(genres, thresholds):
+    for genre, value in zip(genres, thresholds, strict=True):
         if (
             not isinstance(value, Real)
             or isinstance(value, bool)

@@ -141,7 +141,7 @@ def _mlp_run(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, s: MLPSettings
     """Split off the fixed-seed validation rows, standardise on the training rows, build the network."""
     n = len(X)
     perm = rng.permutation(n)
-    n_val = max(1, int(round(float(s.val_fraction) * n))) if n >= 20 else 0
+    n_val = max(1, round(float(s.val_fraction) * n)) if n >= 20 else 0
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
     mean, scale = standardise_stats(X[tr_idx])
     Zn = (X - mean) / scale

@@ -224,7 +224,7 @@ class LogRegHead(StackHead):
     added to the mean binary cross-entropy. `pca` > 0 fits in that many whitened principal directions.
     """
 
-    _ranges = {
+    _ranges: ClassVar[dict[str, _Range]] = {
         "l2": _Range("float", 0.0),
         "max_iter": _Range("int", 1),
         "pca": _Range("int", 0),
@@ -255,7 +255,7 @@ class MLPHead(StackHead):
     ROC AUC; the weights of the best epoch are kept (`epochs_`: how many ran).
     """
 
-    _ranges = {
+    _ranges: ClassVar[dict[str, _Range]] = {
         "hidden": _Range("int", 1),
         "dropout": _Range("float", 0.0, 1.0, high_open=True),
         "input_dropout": _Range("float", 0.0, 1.0, high_open=True),

@@ -289,7 +289,7 @@ class SynopsisHead(Part):
         present = has_text(texts)
         out = np.full((len(texts), self.n_genres_), np.nan, dtype=np.float64)
         if present.any():
-            X = self._features([str(t) for t, p in zip(texts, present) if p])
+            X = self._features([str(t) for t, p in zip(texts, present, strict=True) if p])
             scores = np.asarray(X @ self._scoring_weights()) + self.biases_.astype(np.float64)
             out[present] = scores * self.calib_scale_.astype(np.float64) + self.calib_bias_.astype(np.float64)
         return out

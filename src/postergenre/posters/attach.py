@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError, PosterGenreError
+from ..progress import ProgressFn, counter
 from .caps import CATALOG_MAX_FILE_BYTES
 from .images import IMAGE_SUFFIXES, decode_image, read_image_file
-from ..progress import ProgressFn, counter
 from .store import PosterStore
 
 _NAME_RE = re.compile(r"^tt(\d{1,10})$", re.IGNORECASE)
@@ -109,12 +109,14 @@ def attach_folder(
             continue
         todo.append((imdb_id, path.resolve()))
 
-    with counter(progress, len(todo), "attaching posters") as advance:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for batch in _chunks(todo, _BATCH):
-                results = list(pool.map(lambda item: _attach_one(store, *item), batch))
-                _record(catalog, results, summary)
-                advance(len(batch), summary.attached, summary.failed)
+    with (
+        counter(progress, len(todo), "attaching posters") as advance,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        for batch in _chunks(todo, _BATCH):
+            results = list(pool.map(lambda item: _attach_one(store, *item), batch))
+            _record(catalog, results, summary)
+            advance(len(batch), summary.attached, summary.failed)
     return summary
 
 

@@ -29,16 +29,16 @@ run keeps its finished work and a rerun continues where it stopped.
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import ssl
 import threading
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -57,9 +57,9 @@ from ..errors import (
     FetchError,
     PosterDecodeError,
 )
+from ..progress import ProgressFn, counter
 from .caps import CATALOG_MAX_FILE_BYTES
 from .images import decode_image
-from ..progress import ProgressFn, counter
 from .store import PosterStore
 from .urlguard import HostNotFound, check_url, refusal_reason, resolve_addresses
 
@@ -371,7 +371,7 @@ def _retry_after(resp: httpx.Response, limits: FetchLimits) -> float | None:
         seconds = float(value)
     else:
         try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), limits.max_retry_after_s)

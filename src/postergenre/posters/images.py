@@ -16,6 +16,7 @@ exhaust memory or crash a batch, so the checks live in one function:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -142,11 +143,12 @@ def _accepted_header(head: bytes) -> bool:
 def _register_accepted_formats() -> None:
     """Register the accepted formats' Pillow plugins, and only those: `Image.init()` imports all ~45 of them, about
     20 ms of every CLI start (issue 26). Image.open(formats=ACCEPTED_FORMATS) then finds each one registered."""
-    from PIL import (
+    # Imported for their side effect: each module registers its format with Pillow.
+    from PIL import (  # noqa: F401
         BmpImagePlugin,
         GifImagePlugin,
         JpegImagePlugin,
-        PngImagePlugin,  # noqa: F401
+        PngImagePlugin,
         TiffImagePlugin,
         WebPImagePlugin,
     )
@@ -222,10 +224,8 @@ def _decode(data: bytes, label: str, max_side: int | None) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PosterDecodeError(f"{label}: too large: {exc}") from exc
 
-    try:
+    with contextlib.suppress(Exception):  # a malformed EXIF block must not reject an otherwise good image
         ImageOps.exif_transpose(image, in_place=True)  # no copy of a (large) upright image
-    except Exception:  # a malformed EXIF block must not reject an otherwise good image
-        pass
     return _reduced(_to_rgb(image), max_side)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,11 @@ class PlotKeywords:
         self.words = self.vectorizer.get_feature_names_out()
 
     @classmethod
-    def from_movies(cls, movies: Iterable[Any]) -> "PlotKeywords | None":
+    def from_movies(cls, movies: Iterable[Any]) -> PlotKeywords | None:
         return cls.from_plots({m.imdb_id: m.plot for m in movies if m.plot})
 
     @classmethod
-    def from_plots(cls, plots: dict[str, str]) -> "PlotKeywords | None":
+    def from_plots(cls, plots: dict[str, str]) -> PlotKeywords | None:
         """Keywords over {imdb id: plot}; None when fewer than two plots share a word."""
         if len(plots) < 2:
             return None
@@ -165,7 +165,7 @@ class CatalogAudiences:
             return self._keywords
 
     @classmethod
-    def from_movies(cls, movies: Iterable[Any]) -> "CatalogAudiences":
+    def from_movies(cls, movies: Iterable[Any]) -> CatalogAudiences:
         movies = list(movies)
         held = Counter(m.content_rating for m in movies if m.content_rating)
         return cls(
@@ -173,7 +173,7 @@ class CatalogAudiences:
         )
 
     @classmethod
-    def from_home(cls, home: Path) -> "CatalogAudiences":
+    def from_home(cls, home: Path) -> CatalogAudiences:
         from ..catalog.store import Catalog
         from ..config import get_paths
 
@@ -227,14 +227,10 @@ def comparable_by_genre(
                 exclude_identical=exclude_sha256 is None,
             ).titles
 
-        allowed = dict(ratings=frozenset(ratings), genres=frozenset({genre}))
-        studio = nearest(SimilarFilter(collections=frozenset({STUDIO}), **allowed)) if STUDIO in collections else []
+        allowed = SimilarFilter(ratings=frozenset(ratings), genres=frozenset({genre}))
+        studio = nearest(replace(allowed, collections=frozenset({STUDIO}))) if STUDIO in collections else []
         seen = {t.imdb_id for t in studio}
-        general = (
-            [t for t in nearest(SimilarFilter(collections=others, **allowed)) if t.imdb_id not in seen]
-            if others
-            else []
-        )
+        general = [t for t in nearest(replace(allowed, collections=others)) if t.imdb_id not in seen] if others else []
         keep = per_genre if not general else max(1, round(per_genre * STUDIO_SHARE))
         titles = studio[:keep]
         titles += general[: per_genre - len(titles)]

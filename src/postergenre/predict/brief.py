@@ -64,7 +64,7 @@ class BriefFilm:
     plot: str | None = None
 
     @classmethod
-    def from_home(cls, home: Path | str | None, imdb_id: str) -> "BriefFilm":
+    def from_home(cls, home: Path | str | None, imdb_id: str) -> BriefFilm:
         """The film `imdb_id` ("tt0099785", "99785" or its IMDb URL) from the catalog of the data folder `home`."""
         from ..catalog.formats import normalise_imdb_id
         from ..catalog.store import Catalog

@@ -27,8 +27,8 @@ from ..campaigns.store import UNSET, CampaignStore
 from ..catalog.filters import in_rating_order, parse_ratings
 from ..clock import utc_now
 from ..errors import ModelError, PosterGenreError
-from ..posters.images import decode_image
 from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_VARIANTS
+from ..posters.images import decode_image
 from .brief import Brief, build_brief
 from .core import ModelCore, match_genres, split_genre_list
 from .inputs import PosterInput
@@ -36,7 +36,7 @@ from .predictor import Predictor
 from .results import GenreReading, PosterFailure, PosterPrediction
 
 _READING_FIELDS = tuple(f.name for f in fields(GenreReading) if f.name != "embedding")
-_FINGERPRINTS: "weakref.WeakKeyDictionary[ModelCore, tuple[str, str]]" = weakref.WeakKeyDictionary()
+_FINGERPRINTS: weakref.WeakKeyDictionary[ModelCore, tuple[str, str]] = weakref.WeakKeyDictionary()
 
 
 # -- the model that made a reading -------------------------------------------------------------------------------
@@ -111,10 +111,10 @@ def read_posters(
     """Read each (bytes, name) poster: a NewVariant to store, or the failure naming it (not an image, ...)."""
     names = [PurePath(name).name or "poster" for _, name in posters]  # a file name, never the folders above it
     predictions = predictor.predict_many(
-        [PosterInput(source=name, data=data) for (data, _), name in zip(posters, names)]
+        [PosterInput(source=name, data=data) for (data, _), name in zip(posters, names, strict=True)]
     )
     out: list[NewVariant | PosterFailure] = []
-    for (data, _), name, p in zip(posters, names, predictions):
+    for (data, _), name, p in zip(posters, names, predictions, strict=True):
         if isinstance(p, PosterPrediction):
             out.append(NewVariant(data, name, _stored(predictor.core, p.reading, p.size or (0, 0), synopsis)))
         else:
@@ -138,7 +138,9 @@ def _fresh_readings(
         else:
             again.append(v)
     for v, read in zip(
-        again, read_posters(predictor, [(store.poster_path(v.sha256).read_bytes(), v.name) for v in again], synopsis)
+        again,
+        read_posters(predictor, [(store.poster_path(v.sha256).read_bytes(), v.name) for v in again], synopsis),
+        strict=True,
     ):
         if isinstance(read, PosterFailure):  # the stored file was readable when it was added: someone changed it
             raise PosterGenreError(f"variant {v.id} ({v.name}) of campaign {v.campaign_id}: {read.error}")
@@ -207,7 +209,7 @@ def update_campaign(
 
 def add_variants(
     store: CampaignStore, predictor: Predictor, campaign_id: str, posters: Sequence[tuple[bytes, str]], *, by: str
-) -> "AddResult":
+) -> AddResult:
     """Read the posters and store those that could be read, in one transaction; the others are failures."""
     if not posters:
         raise PosterGenreError("no poster to add: give one or more poster files")

@@ -27,8 +27,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 from ..catalog.filters import MovieFilter
 from ..catalog.records import Movie
 from ..catalog.store import Catalog
@@ -104,7 +102,7 @@ def _schema(core: ModelCore, model_name: str) -> Any:
         "preprocess_version": core.spec.preprocess_version,
         "runtime": core.runtime_name,
         "genres": core.genres,
-        "thresholds": {g: float(t) for g, t in zip(core.genres, core.thresholds)},
+        "thresholds": {g: float(t) for g, t in zip(core.genres, core.thresholds, strict=True)},
     }
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta).encode()})
 
@@ -122,11 +120,11 @@ def _readings(core: ModelCore, movies: list[Movie], cache: EmbeddingCache) -> li
         vectors = cache.get(unique)
         row = {s: j for j, s in enumerate(unique)}
         read = core.read_embeddings(vectors[[row[shas[i]] for i in posters]], [plots[i] for i in posters])
-        for i, reading in zip(posters, read):
+        for i, reading in zip(posters, read, strict=True):
             readings[i] = reading
     story_only = [i for i in range(len(movies)) if readings[i] is None and plots[i]]
     if story_only:
-        for i, reading in zip(story_only, core.read_synopsis([plots[i] for i in story_only])):
+        for i, reading in zip(story_only, core.read_synopsis([plots[i] for i in story_only]), strict=True):
             readings[i] = reading
     return readings
 
@@ -143,7 +141,7 @@ def _chunk_table(
         "": genre_columns(core.genres),
         **{s: genre_columns(core.genres, p) for s, p in SIGNAL_PREFIXES.items()},
     }
-    for movie, reading in zip(movies, readings):
+    for movie, reading in zip(movies, readings, strict=True):
         columns["imdb_id"].append(movie.imdb_id)
         columns["title"].append(movie.title)
         columns["year"].append(movie.year)
@@ -153,7 +151,7 @@ def _chunk_table(
         probs = _signal_probabilities(reading)
         for signal, names in signal_columns.items():
             values = probs.get(signal) or {}
-            for genre, name in zip(core.genres, names):
+            for genre, name in zip(core.genres, names, strict=True):
                 columns[name].append(values.get(genre))
         columns["decided"].append(list(reading.decided) if reading else None)
         columns["reads_as"].append(list(reading.summary["reads_as"]) if reading else None)
@@ -249,7 +247,7 @@ def predict_catalog(
             summary.movies += len(chunk)
             summary.predicted += sum(r is not None for r in readings)
             summary.failed += sum(
-                1 for m, r in zip(chunk, readings) if _poster(m) and (r is None or r.signal == "synopsis")
+                1 for m, r in zip(chunk, readings, strict=True) if _poster(m) and (r is None or r.signal == "synopsis")
             )
             for r in readings:
                 if r is not None:

@@ -149,7 +149,7 @@ class ModelCore:
         runtime: str = "auto",
         runtime_cache: Path | GraphStore | None = None,
         threads: int | None = None,
-    ) -> "ModelCore":
+    ) -> ModelCore:
         """The artifact in `model_dir` (default: the bundled model) on the chosen inference runtime."""
         from ..features.runtime import load_runtime
 
@@ -206,7 +206,7 @@ class ModelCore:
                 "message": None if ok else NOT_A_POSTER,
                 "label": None if ok else NOT_A_POSTER_LABEL,
             }
-            for s, ok in zip(scores, is_poster)
+            for s, ok in zip(scores, is_poster, strict=True)
         ]
 
     def decided_genres(
@@ -257,9 +257,9 @@ class ModelCore:
         text_probs: dict[int, np.ndarray] = {}
         if with_text:
             probs = self.synopsis_probabilities([texts[i] for i in with_text])
-            text_probs = dict(zip(with_text, probs))
+            text_probs = dict(zip(with_text, probs, strict=True))
         out = []
-        for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks)):
+        for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks, strict=True)):
             if i in text_probs:
                 combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
                 out.append(
@@ -332,7 +332,7 @@ class ModelCore:
         reading_strength = strengths(probs, used)
         return GenreReading(
             probabilities=ranked(probs),
-            thresholds={g: float(t) for g, t in zip(self.genres, used)},
+            thresholds={g: float(t) for g, t in zip(self.genres, used, strict=True)},
             strength=reading_strength,
             decided=decided,
             summary=summarize(

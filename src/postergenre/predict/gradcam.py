@@ -52,7 +52,8 @@ class GradCam:
                 cams.append(torch.relu((weights[:, None, None] * fmap[0]).sum(dim=0)).detach().numpy())
         left, top, width, height = box.placement(*image.size)
         return {
-            name: _on_poster(cam, box.width, box.height, (left, top, width, height)) for name, cam in zip(names, cams)
+            name: _on_poster(cam, box.width, box.height, (left, top, width, height))
+            for name, cam in zip(names, cams, strict=True)
         }
 
 

@@ -43,7 +43,7 @@ class PosterInput:
     synopsis: str | None = None
     data: bytes | None = field(default=None, repr=False)  # bytes already in hand (an upload), named by `source`
 
-    def read_bytes(self, limits: "FetchLimits | None" = None, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    def read_bytes(self, limits: FetchLimits | None = None, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
         """The poster's bytes; raises PosterGenreError (naming `source`) for anything unreadable.
 
         URLs are fetched with `limits` (default: FetchLimits(), which refuses private hosts); a local file larger
@@ -136,7 +136,8 @@ def read_poster_csv(path: Path) -> list[PosterInput]:
                     PosterInput(
                         source=label,
                         error=(
-                            f"{label}: no poster column in the header {columns!r} (expected one of {', '.join(POSTER_COLUMNS)})"
+                            f"{label}: no poster column in the header {columns!r} "
+                            f"(expected one of {', '.join(POSTER_COLUMNS)})"
                         ),
                     )
                 ]

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # imported where used: a prediction needs none of them (~25 m
     from .compare import CompareResult
     from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
 
-PosterLike = Union[str, Path, bytes, Image.Image, PosterInput]
+PosterLike = str | Path | bytes | Image.Image | PosterInput
 """What the Predictor accepts: a file path, an http(s) URL string, raw image bytes, a PIL image, or a resolved CLI
 item."""
 
@@ -85,7 +85,7 @@ class Predictor:
         threads: int | None = 1,
         allow_private_urls: bool = False,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    ) -> "Predictor":
+    ) -> Predictor:
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
         `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME). The runtime's graph
@@ -125,7 +125,7 @@ class Predictor:
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {g: float(t) for g, t in zip(self.core.genres, self.core.thresholds)}
+        return {g: float(t) for g, t in zip(self.core.genres, self.core.thresholds, strict=True)}
 
     @property
     def has_synopsis(self) -> bool:
@@ -179,7 +179,7 @@ class Predictor:
         readings = self.core.read([it.image for it in items], synopses, threshold=threshold, top_k=top_k)
         return [
             PosterPrediction(source=it.source, reading=r, id=it.id, sha256=it.sha256, size=it.image.size)
-            for it, r in zip(items, readings)
+            for it, r in zip(items, readings, strict=True)
         ]
 
     # -- predict -------------------------------------------------------------------------------------------
@@ -243,7 +243,9 @@ class Predictor:
                 return
             items = [it for _, it in pending]
             for (slot, item), prediction in zip(
-                pending, self._predictions(items, [it.synopsis for it in items], threshold, top_k)
+                pending,
+                self._predictions(items, [it.synopsis for it in items], threshold, top_k),
+                strict=True,
             ):
                 if heatmaps:
                     genres = heatmap_genres(prediction.decided, prediction.reading.strength)

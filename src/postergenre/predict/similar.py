@@ -1,8 +1,8 @@
 """Comparable titles: the catalog posters whose embeddings lie nearest to a poster's (cosine similarity).
 
 The search sits behind one small interface, `SimilarityIndex`, so the exact numpy search (a single matrix
-product; about 12 ms for 18,000 posters on this 2-core CPU, fine up to ~100k) can be swapped for an approximate HNSW graph
-(hnswlib, optional) on larger catalogs without touching callers. `build_index` picks: exact below
+product; about 12 ms for 18,000 posters on this 2-core CPU, fine up to ~100k) can be swapped for an approximate HNSW
+graph (hnswlib, optional) on larger catalogs without touching callers. `build_index` picks: exact below
 `HNSW_MIN_ITEMS`, HNSW above when hnswlib is installed.
 
 What "nearest" means (`SearchSpace`): the mean of two cosines, one on the poster's look (the
@@ -101,7 +101,7 @@ class SimilarFilter:
         year_max: int | None = None,
         genre: str | None = None,
         held_ratings: Iterable[str] = (),
-    ) -> "SimilarFilter":
+    ) -> SimilarFilter:
         """The filter options as users write them (CLI, query string): the catalog's one parser, so `--rating pg
         --collection Studio` keeps what `--rating PG --collection studio` keeps, in `similar` as in `train`."""
         from ..catalog.filters import MovieFilter, parse_genres
@@ -177,7 +177,7 @@ class MatchScale:
         self.close = min(self.very_close, max(float(close), LARGE_CATALOG_BARS[1]))
 
     @classmethod
-    def calibrate(cls, index: "SimilarityIndex", mapped: np.ndarray, sample: int = 300, seed: int = 0) -> "MatchScale":
+    def calibrate(cls, index: SimilarityIndex, mapped: np.ndarray, sample: int = 300, seed: int = 0) -> MatchScale:
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(mapped), size=min(sample, len(mapped)), replace=False)
         best, tenth = [], []
@@ -263,7 +263,7 @@ class HnswIndex(SimilarityIndex):
         k = min(k, len(self.keys))
         self._index.set_ef(max(self._ef_search, k))
         labels, distances = self._index.knn_query(_unit_rows(vector).reshape(1, -1), k=k, num_threads=1)
-        return [(self.keys[int(i)], 1.0 - float(d)) for i, d in zip(labels[0], distances[0])]
+        return [(self.keys[int(i)], 1.0 - float(d)) for i, d in zip(labels[0], distances[0], strict=True)]
 
 
 def build_index(keys: Sequence[str], vectors: np.ndarray, kind: str = "auto") -> SimilarityIndex:
@@ -316,14 +316,14 @@ class CatalogSimilarity:
     def from_home(
         cls,
         home: Path,
-        spec: "BackboneSpec",
+        spec: BackboneSpec,
         *,
         genre_profile: GenreProfile | None = None,
         feature_set: str = SIMILARITY_FEATURE_SET,
         kind: str = "auto",
         vectors: tuple[str, str] | None = None,
         runtime: str | None = None,
-    ) -> "CatalogSimilarity":
+    ) -> CatalogSimilarity:
         """Read the catalog's posters and their cached embeddings for `spec`'s backbone: those under the cache
         key `vectors` (the query's runtime's `vector_key`, named `runtime` in messages; default the fp32 key).
 
@@ -338,7 +338,10 @@ class CatalogSimilarity:
         db = get_paths(home).db
         backbone, version = vectors or (spec.name, spec.preprocess_version)
         runtime_option = f" --runtime {runtime}" if runtime and runtime != "onnx-int8" else ""
-        fix = f"run `postergenre embed --backbone {spec.name}{runtime_option}` (after importing a catalog and its posters)"
+        fix = (
+            f"run `postergenre embed --backbone {spec.name}{runtime_option}` "
+            "(after importing a catalog and its posters)"
+        )
         if not db.is_file():
             raise ModelError(f"no catalog at {db}: comparable titles come from your catalog's posters; {fix}")
         with Catalog(db) as catalog:
@@ -351,7 +354,7 @@ class CatalogSimilarity:
         # Keep the cache's row order (no reindexing copy of a ~200 MB matrix); drop rows of posters no
         # movie uses any more.
         keep = np.fromiter((sha in movies for sha in cached_shas), dtype=bool, count=len(cached_shas))
-        have = [sha for sha, k in zip(cached_shas, keep) if k]
+        have = [sha for sha, k in zip(cached_shas, keep, strict=True) if k]
         if not have:
             space = f" on the {runtime} runtime" if runtime else ""
             raise ModelError(

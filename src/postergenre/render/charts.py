@@ -124,7 +124,7 @@ def curves(y: np.ndarray, p: np.ndarray, genres: Sequence[str], kind: str) -> st
 
     panels = [("all genres (micro)", y.ravel(), p.ravel())] + [(genres[j], y[:, j], p[:, j]) for j in range(y.shape[1])]
     fig, axes = _grid(len(panels))
-    for ax, (name, yt, ps) in zip(axes, panels):
+    for ax, (name, yt, ps) in zip(axes, panels, strict=False):  # the grid's spare axes stay blank
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
         ax.set_xlim(0, 1)
@@ -222,7 +222,7 @@ def confusion(genres: list[str], counts: np.ndarray, true_counts: np.ndarray, ti
                 color="white" if share[i, j] > 0.55 else "#1d1d1f",
             )
     ax.set_xticks(range(k), genres, rotation=35, ha="right", fontsize=9)
-    ax.set_yticks(range(k), [f"{g} ({int(n)})" for g, n in zip(genres, true_counts)], fontsize=9)
+    ax.set_yticks(range(k), [f"{g} ({int(n)})" for g, n in zip(genres, true_counts, strict=True)], fontsize=9)
     ax.set_xlabel("decided genre")
     ax.set_ylabel("true genre (movies)")
     ax.set_title(title, fontsize=10)

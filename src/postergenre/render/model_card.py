@@ -119,7 +119,7 @@ def model_card(meta: dict[str, Any]) -> str:
         cv=cv,
         studio=studio,
         prof=prof,
-        thresholds={g: float(t) for g, t in zip(meta["genres"], meta["thresholds"])},
+        thresholds={g: float(t) for g, t in zip(meta["genres"], meta["thresholds"], strict=True)},
         settings=", ".join(f"{k}={v}" for k, v in meta["head_config"].get("settings", {}).items()) or "defaults",
         searched=len(m.get("search_table", [])) > 1,
         shares=genre_shares(fp),

@@ -17,13 +17,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .._version import __version__
+from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_BRIEF_FILES
 from . import MAX_COMPARE_FILES, ServiceSettings
 from .access_log import AccessLog
 from .auth import TeamAccessGuard
 from .errors import install_error_handlers
 from .hosts import HostAllowList
 from .limits import RequestBodyLimits
-from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_BRIEF_FILES
 from .routers import brief, campaigns, info, posters, session
 from .state import ServiceState
 

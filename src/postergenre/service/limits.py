@@ -65,7 +65,7 @@ class AdmissionGate:
         return self._limiter.statistics().tasks_waiting
 
     @asynccontextmanager
-    async def admission(self) -> AsyncIterator["AdmissionGate"]:
+    async def admission(self) -> AsyncIterator[AdmissionGate]:
         if self._admitted >= self.max_concurrency + self.max_waiting:
             raise Saturated(self.retry_after_s)
         self._admitted += 1

@@ -6,7 +6,7 @@ fuzz test checks every response against them.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,7 @@ class ErrorResponse(BaseModel):
     """Every 4xx/5xx answer: one message naming the problem (never a stack trace)."""
 
     error: str = Field(description="What went wrong and, where possible, how to fix it.")
-    message: Optional[str] = Field(
+    message: str | None = Field(
         None,
         description="The same in plain words for people, where `error` is "
         "technical (a poster URL that could not be fetched).",
@@ -25,12 +25,12 @@ class ErrorResponse(BaseModel):
 class UrlRequest(BaseModel):
     """JSON alternative to an upload: the service downloads the poster itself."""
 
-    url: Optional[str] = Field(
+    url: str | None = Field(
         None,
         description="http(s) URL of a poster image; private and loopback hosts are "
         "refused. /v1/predict reads a synopsis alone when there is no url.",
     )
-    synopsis: Optional[str] = Field(None, max_length=5000, description="The film's synopsis (optional).")
+    synopsis: str | None = Field(None, max_length=5000, description="The film's synopsis (optional).")
 
 
 class PosterCheck(BaseModel):
@@ -38,8 +38,8 @@ class PosterCheck(BaseModel):
 
     score: float
     is_poster: bool
-    message: Optional[str] = Field(None, description="When flagged: what it means, in a sentence.")
-    label: Optional[str] = Field(None, description='When flagged: the same in two words ("not a poster?").')
+    message: str | None = Field(None, description="When flagged: what it means, in a sentence.")
+    label: str | None = Field(None, description='When flagged: the same in two words ("not a poster?").')
 
 
 class Summary(BaseModel):
@@ -58,10 +58,10 @@ class Heatmap(BaseModel):
 
 class Prediction(BaseModel):
     source: str
-    id: Optional[str] = None
-    sha256: Optional[str] = None
-    width: Optional[int] = None
-    height: Optional[int] = None
+    id: str | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
     probabilities: dict[str, float] = Field(
         description="All genres, most probable first (combined estimate when a synopsis was given)."
     )
@@ -77,18 +77,16 @@ class Prediction(BaseModel):
     )
     decided: list[str] = Field(description="The decided genre set, most probable first.")
     summary: Summary
-    poster_check: Optional[PosterCheck] = Field(None, description="Absent for a synopsis read alone (no poster).")
+    poster_check: PosterCheck | None = Field(None, description="Absent for a synopsis read alone (no poster).")
     signal: str = Field(description='"poster", "poster+synopsis", or "synopsis" (a synopsis read alone, no poster).')
-    poster_probabilities: Optional[dict[str, float]] = Field(
-        None, description="Only with a synopsis: the poster alone."
-    )
-    synopsis_probabilities: Optional[dict[str, float]] = Field(
+    poster_probabilities: dict[str, float] | None = Field(None, description="Only with a synopsis: the poster alone.")
+    synopsis_probabilities: dict[str, float] | None = Field(
         None, description="Only with a synopsis: the synopsis alone."
     )
-    poster_strength: Optional[dict[str, float]] = Field(
+    poster_strength: dict[str, float] | None = Field(
         None, description="Only with a synopsis: the poster alone's strength (÷ the poster's own lines)."
     )
-    synopsis_strength: Optional[dict[str, float]] = Field(
+    synopsis_strength: dict[str, float] | None = Field(
         None, description="Only with a synopsis: the synopsis alone's strength (÷ its own lines)."
     )
     heatmaps: list[Heatmap] = Field(default_factory=list, description="Only when asked (explain / heatmaps).")
@@ -96,10 +94,10 @@ class Prediction(BaseModel):
 
 class SimilarTitle(BaseModel):
     imdb_id: str
-    title: Optional[str] = None
-    year: Optional[int] = None
+    title: str | None = None
+    year: int | None = None
     genres: list[str]
-    rating: Optional[str] = None
+    rating: str | None = None
     collections: list[str] = Field(default_factory=list)
     similarity: float = Field(description="Mean of the look and genre-profile cosines (1 = identical).")
     match: str = Field(description='"very close", "close" or "loose", calibrated on this catalog\'s own neighbours.')
@@ -152,7 +150,7 @@ class CompareVariant(BaseModel):
 
 class Failure(BaseModel):
     source: str
-    id: Optional[str] = None
+    id: str | None = None
     error: str
 
 
@@ -162,19 +160,19 @@ class CompareResponse(BaseModel):
         description="Which variant to run and why, in one sentence; never calls a variant a fit "
         "when it misses a target."
     )
-    decided_by: Optional[str] = Field(
+    decided_by: str | None = Field(
         default=None,
         description='The ranking step that put #1 above #2: "poster", '
         '"missed", "unintended", "stronger" or "order" (null with one variant).',
     )
-    reason: Optional[str] = Field(
+    reason: str | None = Field(
         default=None,
         description="Why #1 ranks above #2 in detail: both readings and the deciding step (null with one variant).",
     )
     ranking: str = Field(description="How variants are ranked, in plain words.")
     scoring: str = Field(description="The ranking's arithmetic (target score), for the exact numbers.")
-    note: Optional[str] = None
-    flagged: Optional[str] = Field(
+    note: str | None = None
+    flagged: str | None = Field(
         default=None, description="What the poster check means for the ranking, when it flags a variant."
     )
     variants: list[CompareVariant] = Field(description="Best variant first.")
@@ -193,7 +191,7 @@ class GenresResponse(BaseModel):
 class ModelResponse(BaseModel):
     backbone: str
     genres: list[str]
-    created_at: Optional[str] = None
+    created_at: str | None = None
     synopsis: bool = Field(description="Whether the model reads synopses.")
     metrics: dict[str, Any] = Field(description="Cross-validated metrics stored in the model artifact.")
     card_markdown: str = Field(description="The model card (MODEL_CARD.md) as Markdown.")
@@ -209,8 +207,8 @@ class FiltersResponse(BaseModel):
     )
     ratings_note: str = Field("", description="The default in words, e.g. why titles of unknown rating are left out.")
     genres: list[str]
-    year_min: Optional[int] = None
-    year_max: Optional[int] = None
+    year_min: int | None = None
+    year_max: int | None = None
 
 
 class Level(BaseModel):

@@ -39,7 +39,7 @@ class ServiceState:
     filters: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: ServiceSettings, predictor: Predictor | None) -> "ServiceState":
+    def build(cls, settings: ServiceSettings, predictor: Predictor | None) -> ServiceState:
         """Load the model (unless given) and the catalog's neighbour index: slow, so done once at startup."""
         if predictor is None:
             predictor = Predictor.load(model_dir=settings.model_dir, home=settings.home, runtime=settings.runtime)

@@ -16,6 +16,7 @@ All fold indices here are row indices of the full X / Y.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -72,8 +73,8 @@ def parse_params(items: Sequence[str]) -> dict[str, list[Any]]:
         if not sep or not key.strip() or not values.strip():
             raise PosterGenreError(f"--param {item!r}: expected KEY=VALUE or KEY=V1,V2 (e.g. --param l2=1e-3,1e-2)")
         parsed = []
-        for v in values.split(","):
-            v = v.strip()
+        for raw in values.split(","):
+            v = raw.strip()
             try:
                 parsed.append(json.loads(v))
             except json.JSONDecodeError:
@@ -133,10 +134,8 @@ class FoldCache:
         if self.folder is not None and self.folder.is_dir():
             for f in self.folder.glob("*.npy"):
                 f.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):  # another run's files appeared meanwhile: leave them
                 self.folder.rmdir()
-            except OSError:  # another run's files appeared meanwhile: leave them
-                pass
 
     def key(self, cand: Candidate, train: np.ndarray, test: np.ndarray) -> str:
         h = hashlib.sha256()

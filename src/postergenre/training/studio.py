@@ -346,7 +346,7 @@ def _final_correction(
             "macro_auc_general_head": general.base_auc,
             "macro_auc_with_domain_correction": chosen["general_macro_auc"],
             "change": chosen["general_change"],
-            "n_movies": int(len(general.Y)),
+            "n_movies": len(general.Y),
             "scope": f"{n_splits}-fold CV over general films of the correction",
         }
     metrics["domain_choice"] = {

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Path as PathParam, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from ...campaigns.store import UNSET, CampaignStore
-from ...predict import campaigns as work
 from ...model.decisions import MAX_BRIEF_VARIANTS as MAX_VARIANTS
+from ...predict import campaigns as work
 from ...render.brief import render_brief
 from .. import campaign_schemas as schemas
 from ..schemas import ErrorResponse

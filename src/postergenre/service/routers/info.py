@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import fastapi_offline
-from fastapi import APIRouter
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.exceptions import HTTPException
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
@@ -11,8 +11,8 @@ from ...predict.compare import CompareResult
 from ...predict.core import split_genre_list
 from ...predict.heatmaps import overlay_data_url
 from ...predict.results import PosterPrediction, synopsis_body
-from ...render.sheet import render_sheet
 from ...predict.similar import SimilarFilter
+from ...render.sheet import render_sheet
 from .. import MAX_COMPARE_FILES, schemas
 from ..state import AdmittedDep, ServiceState
 from ..uploads import receive_poster, receive_variants
@@ -65,7 +65,7 @@ def prediction_body(prediction: PosterPrediction) -> dict[str, Any]:
 
 def compare_body(result: CompareResult) -> dict[str, Any]:
     body = result.to_dict()
-    for variant, data in zip(result.variants, body["variants"]):
+    for variant, data in zip(result.variants, body["variants"], strict=True):
         data["prediction"] = prediction_body(variant.prediction)
         data["heatmaps"] = data["prediction"].pop("heatmaps")
     return body
@@ -82,13 +82,13 @@ def compare_body(result: CompareResult) -> dict[str, Any]:
 async def predict(
     request: Request,
     state: AdmittedDep,
-    threshold: Annotated[Optional[float], Query(ge=0, le=1, description="One threshold for every genre.")] = None,
-    top_k: Annotated[Optional[int], Query(ge=1, le=50, description="Decide at most this many genres.")] = None,
+    threshold: Annotated[float | None, Query(ge=0, le=1, description="One threshold for every genre.")] = None,
+    top_k: Annotated[int | None, Query(ge=1, le=50, description="Decide at most this many genres.")] = None,
     explain: Annotated[
         bool, Query(description="Heatmaps of where the network looked, for the decided genres (at most 3).")
     ] = False,
     heatmaps: Annotated[
-        Optional[str],
+        str | None,
         Query(max_length=400, description="Heatmaps for exactly these genres, comma-separated (any genre)."),
     ] = None,
 ) -> dict[str, Any]:
@@ -119,14 +119,14 @@ async def similar(
     state: AdmittedDep,
     k: Annotated[int, Query(ge=1, le=MAX_SIMILAR_K, description="How many titles.")] = 10,
     collection: Annotated[
-        Optional[str], Query(max_length=200, description="Collections, comma-separated (e.g. studio).")
+        str | None, Query(max_length=200, description="Collections, comma-separated (e.g. studio).")
     ] = None,
     rating: Annotated[
-        Optional[str], Query(max_length=200, description="Content ratings, comma-separated (e.g. G,PG).")
+        str | None, Query(max_length=200, description="Content ratings, comma-separated (e.g. G,PG).")
     ] = None,
-    year_min: Annotated[Optional[int], Query(ge=1800, le=2200)] = None,
-    year_max: Annotated[Optional[int], Query(ge=1800, le=2200)] = None,
-    genre: Annotated[Optional[str], Query(max_length=400, description="Keep titles with any of these genres.")] = None,
+    year_min: Annotated[int | None, Query(ge=1800, le=2200)] = None,
+    year_max: Annotated[int | None, Query(ge=1800, le=2200)] = None,
+    genre: Annotated[str | None, Query(max_length=400, description="Keep titles with any of these genres.")] = None,
 ) -> dict[str, Any]:
     # the page offers these
     where = SimilarFilter.parse(
