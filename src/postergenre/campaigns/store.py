@@ -46,13 +46,20 @@ def new_campaign_id() -> str:
     return secrets.token_hex(6)
 
 
-def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+def _text(value: str | None, field: str, limit: int) -> str | None:
+    """`value` stripped (None when blank), refused when longer than `limit`."""
     text = (value or "").strip()
-    if required and not text:
-        raise PosterGenreError(f"a campaign needs a {field}")
     if len(text) > limit:
         raise PosterGenreError(f"the campaign's {field} is {len(text):,} characters; at most {limit:,} are kept")
     return text or None
+
+
+def _required_text(value: str | None, field: str, limit: int) -> str:
+    """As _text, and refused when blank."""
+    text = _text(value, field, limit)
+    if text is None:
+        raise PosterGenreError(f"a campaign needs a {field}")
+    return text
 
 
 def _reading_values(reading: StoredReading) -> tuple:
@@ -87,7 +94,8 @@ def _reading_from(row: Sequence[Any]) -> StoredReading | None:
 
 
 def _variant_from(row: Sequence[Any]) -> Variant:
-    return Variant(*row[:7], reading=_reading_from(row[7:]))
+    variant_id, campaign_id, sha256, name, size, added_by, added_at = row[:7]
+    return Variant(variant_id, campaign_id, sha256, name, size, added_by, added_at, reading=_reading_from(row[7:]))
 
 
 class CampaignStore:
@@ -140,13 +148,17 @@ class CampaignStore:
                 (campaign_id, HISTORY),
             )
         ]
+        stored_id, title, synopsis, intended, ratings, created_by, created_at, updated_by, updated_at = row
         return Campaign(
-            row[0],
-            row[1],
-            row[2],
-            json.loads(row[3]),
-            None if row[4] is None else json.loads(row[4]),
-            *row[5:],
+            stored_id,
+            title,
+            synopsis,
+            json.loads(intended),
+            None if ratings is None else json.loads(ratings),
+            created_by,
+            created_at,
+            updated_by,
+            updated_at,
             variants=variants,
             changes=changes,
         )
@@ -179,7 +191,7 @@ class CampaignStore:
     def create(
         self, title: str, *, synopsis: str | None, intended: Sequence[str], ratings: Sequence[str] | None, by: str
     ) -> Campaign:
-        title = _text(title, "title", MAX_TITLE_CHARS, required=True)
+        title = _required_text(title, "title", MAX_TITLE_CHARS)
         synopsis = _text(synopsis, "synopsis", MAX_SYNOPSIS_CHARS)
         campaign_id, now = new_campaign_id(), utc_now()
         with transaction(self.conn) as conn:
@@ -206,7 +218,7 @@ class CampaignStore:
         campaign_id: str,
         *,
         by: str,
-        title: str = UNSET,
+        title: str | None = UNSET,
         synopsis: str | None = UNSET,
         intended: Sequence[str] = UNSET,
         ratings: Sequence[str] | None = UNSET,
@@ -216,7 +228,7 @@ class CampaignStore:
         transaction; the history names each changed field, never its text."""
         values: dict[str, Any] = {}
         if title is not UNSET:
-            values["title"] = _text(title, "title", MAX_TITLE_CHARS, required=True)
+            values["title"] = _required_text(title, "title", MAX_TITLE_CHARS)
         if synopsis is not UNSET:
             values["synopsis"] = _text(synopsis, "synopsis", MAX_SYNOPSIS_CHARS)
         if intended is not UNSET:
@@ -296,7 +308,8 @@ class CampaignStore:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (campaign_id, sha, item.name[:MAX_NAME_CHARS], len(item.data), by, now),
                 )
-                added.append(int(cursor.lastrowid))
+                assert cursor.lastrowid is not None  # set by every INSERT
+                added.append(cursor.lastrowid)
                 self._store_readings(conn, campaign_id, {added[-1]: item.reading})
                 self._log(conn, campaign_id, by, f"added variant {added[-1]}", now)
             fault("files-written")  # every file in place, nothing committed

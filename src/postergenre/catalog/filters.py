@@ -166,36 +166,37 @@ class MovieFilter:
     def _steps(self) -> list[_Step]:
         """(name shown to users, keep, why a removed movie was removed) in the order they apply."""
         steps: list[_Step] = []
-        if self.collections:
+        collections, ratings, year_min, year_max = self.collections, self.ratings, self.year_min, self.year_max
+        if collections:
             steps.append(
                 (
-                    f"--collection {','.join(sorted(self.collections))}",
-                    lambda m: not self.collections.isdisjoint(m.collections),
+                    f"--collection {','.join(sorted(collections))}",
+                    lambda m: not collections.isdisjoint(m.collections),
                     lambda m: f"are in {', '.join(m.collections)}" if m.collections else "are in no collection",
                 )
             )
-        if self.ratings:
+        if ratings:
             steps.append(
                 (
-                    f"--rating {','.join(sorted(self.ratings))}",
-                    lambda m: m.content_rating in self.ratings,
+                    f"--rating {','.join(sorted(ratings))}",
+                    lambda m: m.content_rating in ratings,
                     lambda m: f"are rated {m.content_rating}" if m.content_rating else "have no rating",
                 )
             )
-        if self.year_min is not None:
+        if year_min is not None:
             steps.append(
                 (
-                    f"--year-min {self.year_min}",
-                    lambda m: m.year is not None and m.year >= self.year_min,
-                    lambda m: "have no year" if m.year is None else f"are from before {self.year_min}",
+                    f"--year-min {year_min}",
+                    lambda m: m.year is not None and m.year >= year_min,
+                    lambda m: "have no year" if m.year is None else f"are from before {year_min}",
                 )
             )
-        if self.year_max is not None:
+        if year_max is not None:
             steps.append(
                 (
-                    f"--year-max {self.year_max}",
-                    lambda m: m.year is not None and m.year <= self.year_max,
-                    lambda m: "have no year" if m.year is None else f"are from after {self.year_max}",
+                    f"--year-max {year_max}",
+                    lambda m: m.year is not None and m.year <= year_max,
+                    lambda m: "have no year" if m.year is None else f"are from after {year_max}",
                 )
             )
         if self.require_poster:
@@ -225,7 +226,8 @@ class MovieFilter:
         total = len(selected)
         done: list[FilterStep] = []
         for name, keep, why in self._steps():
-            kept, reasons = [], Counter()
+            kept: list[Movie] = []
+            reasons: Counter[str] = Counter()
             for movie in selected:
                 if keep(movie):
                     kept.append(movie)

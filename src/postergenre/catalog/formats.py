@@ -379,7 +379,12 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _JSONObject:
     obj = _JSONObject(pairs)
     if len(obj) < len(pairs):
         seen: set[str] = set()
-        obj.duplicate_keys = tuple(k for k, _ in pairs if k in seen or seen.add(k))
+        repeated = []
+        for k, _ in pairs:
+            if k in seen:
+                repeated.append(k)
+            seen.add(k)
+        obj.duplicate_keys = tuple(repeated)
     return obj
 
 
@@ -419,13 +424,13 @@ def _json_records(path: Path, text: str) -> list[tuple[int, Any]]:
 
 def _top_level_offsets(text: str, key: str, decoder: json.JSONDecoder) -> list[int]:
     """Offsets of every value of top-level `key` in a valid JSON object (walks the top level only)."""
-    offsets = []
+    offsets: list[int] = []
     pos = text.index("{") + 1
     while True:
         pos = _skip_ws(text, pos)
         if text[pos] == "}":
             return offsets
-        name, pos = json.decoder.scanstring(text, pos + 1)
+        name, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]  # public, missing from typeshed
         pos = _skip_ws(text, pos) + 1  # past ':'
         pos = _skip_ws(text, pos)
         if name == key:
@@ -462,7 +467,7 @@ def _read_json(path: Path, text: str) -> CatalogRead:
         try:
             if not isinstance(item, dict):
                 raise RowError(f"record is a JSON {type(item).__name__}, not an object")
-            if getattr(item, "duplicate_keys", ()):
+            if isinstance(item, _JSONObject) and item.duplicate_keys:
                 raise RowError(f"the record gives {', '.join(map(repr, item.duplicate_keys))} more than once")
             try:
                 _check_encoding([json.dumps(item, ensure_ascii=False)])

@@ -156,6 +156,7 @@ def _merge_movie(conn: sqlite3.Connection, rec: MovieRecord, old: Movie, collect
     moved = (
         "poster_file" in changes
         and old.poster_file is not None
+        and rec.poster_file is not None
         and Path(old.poster_file).name == Path(rec.poster_file).name
     )
     new_genres = bool(rec.genres) and sorted(set(rec.genres)) != sorted(old.genres)
@@ -307,7 +308,8 @@ class Catalog:
         """The values a filter UI can offer: collections (always all), and the content ratings, year range
         and genres of the movies in `collections` (every movie when None)."""
         names = sorted({normalise_collection(c) for c in collections}) if collections else []
-        where, params = "", ()
+        where = ""
+        params: tuple[str, ...] = ()
         if names:
             where = (
                 f" WHERE m.imdb_id IN (SELECT imdb_id FROM movie_collections WHERE collection IN "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import overload
 
 MAC_ROMAN_ROUNDS = 3
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
@@ -54,6 +55,10 @@ def _undo_mac_roman_runs(text: str) -> str:
     return _NON_ASCII_RUN.sub(lambda m: _undo_mac_roman(m.group(0)) or m.group(0), text)
 
 
+@overload
+def repair_text(text: str) -> str: ...
+@overload
+def repair_text(text: None) -> None: ...
 def repair_text(text: str | None) -> str | None:
     """`text` with its encoding repaired (see the module docstring); ASCII and correct text come back unchanged."""
     if not text or text.isascii():

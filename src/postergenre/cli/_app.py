@@ -84,6 +84,7 @@ def _flags_read_as_flags() -> None:
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         return None if self.is_flag else typed(self, ctx)
 
+    # A marker on the function and a patched method: both are what this patch is, not type errors.
     display_type_rich._flags_untyped = True  # type: ignore[attr-defined]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 

@@ -93,6 +93,7 @@ def progress_display(
         BarColumn,
         MofNCompleteColumn,
         Progress as RichProgress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -109,7 +110,7 @@ def progress_display(
         console=console,
         speed_estimate_period=60,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def show(p: Progress) -> None:
             if p.task not in tasks:

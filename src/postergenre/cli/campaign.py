@@ -162,7 +162,9 @@ def add(
         result = add_variants(store, predictor, campaign_id, posters, by=_member(as_)) if posters else None
     failures = unread + (result.failures if result else [])
     _report_failures(failures)
-    body = result.to_dict() if result else {"campaign": campaign_id, "added": [], "duplicates": [], "failures": []}
+    body: dict[str, Any] = (
+        result.to_dict() if result else {"campaign": campaign_id, "added": [], "duplicates": [], "failures": []}
+    )
     body["failures"] = [f.to_dict() for f in failures]
     for d in body["duplicates"]:
         err_console.print(f"skipped: {shown(d['error'])}", highlight=False, soft_wrap=True)

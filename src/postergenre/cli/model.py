@@ -73,8 +73,10 @@ def _option_parameter(f: Any, hint: Any) -> inspect.Parameter:
         if flag.minimum is not None:
             settings["min"] = flag.minimum
         if flag.choices:  # the head: the options' choices and this command's baseline
-            hint = Enum(f"{f.name}_choice", {c: c for c in (*flag.choices, SEED_CNN)}, type=str)
-            default = hint(default)
+            names = {c: c for c in (*flag.choices, SEED_CNN)}
+            # mypy's enum support wants a literal class name; this one is made per option at run time
+            choice: type[Enum] = Enum(f"{f.name}_choice", names, type=str)  # type: ignore[misc]
+            hint, default = choice, choice(default)
         if flag.repeated:
             hint, default = list[str] | None, None
         annotation = Annotated[hint, typer.Option(flag.decls, **settings)]
@@ -192,6 +194,7 @@ def train(**values: Any) -> None:
     _print_training(result, opts, target, paths.home)
 
 
+# inspect (and so Typer) reads a function's __signature__; typeshed does not declare the attribute
 train.__signature__ = inspect.Signature(_train_parameters())  # type: ignore[attr-defined]
 app.command()(train)
 

@@ -135,6 +135,7 @@ def with_predictor_options(command):
         options = PredictorOptions(**{name: kwargs.pop(name) for name, _, _ in _PREDICTOR_PARAMS})
         return command(**kwargs, options=options)
 
+    # inspect (and so Typer) reads a function's __signature__; typeshed does not declare the attribute
     run.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in kept + added}
     return run

@@ -255,7 +255,7 @@ class ProductSignals:
         """Decided genres [len(rows), G] as a user sees them: fused ones (fusion thresholds) where asked and a plot
         exists, else poster ones (poster thresholds)."""
         out = decide(self.poster[rows], self.poster_thresholds)
-        if with_synopsis and self.combined is not None:
+        if with_synopsis and self.combined is not None and self.combined_thresholds is not None:
             fused = rows[self.has_plot[rows]]
             out[self.has_plot[rows]] = decide(self.combined[fused], self.combined_thresholds)
         return out
@@ -292,7 +292,9 @@ def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:
     collections = sorted({c for cs in ds.collections for c in cs})
     member = {c: np.array([c in cs for cs in ds.collections], dtype=bool) for c in collections}
     family = "/".join(FAMILY_RATINGS)
-    candidates = [("all evaluated movies", None, None, np.ones(n, dtype=bool))]
+    candidates: list[tuple[str, str | None, list[str] | None, np.ndarray]] = [
+        ("all evaluated movies", None, None, np.ones(n, dtype=bool))
+    ]
     candidates += [(f"collection {c}", c, None, member[c]) for c in collections]
     candidates.append((f"rated {family}", None, list(FAMILY_RATINGS), rated))
     candidates += [(f"collection {c}, rated {family}", c, list(FAMILY_RATINGS), member[c] & rated) for c in collections]
@@ -360,7 +362,7 @@ def segment_metrics(
                 ds.Y[rows], signals.poster[rows], signals.poster_thresholds, ds.genres, bootstrap=bootstrap, seed=seed
             )
         }
-        if signals.combined is not None:
+        if signals.combined is not None and signals.combined_thresholds is not None:
             plotted = rows[signals.has_plot[rows]]
             seg["with_plot"] = len(plotted)
             if 0 < len(plotted) < len(rows):
@@ -405,7 +407,7 @@ def family_confusion(Y: np.ndarray, signals: ProductSignals, genres: Sequence[st
         return {"n_movies": len(rows), "true_counts": [int(v) for v in yt.sum(axis=0)], "decided": counts}
 
     every = np.arange(len(y))
-    out = {
+    out: dict[str, Any] = {
         "genres": [genres[j] for j in cols],
         "rule": "row: movies with that true genre; cell: how many of them get the column genre decided "
         "(off the diagonal only when it is not one of their genres)",

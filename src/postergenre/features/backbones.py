@@ -18,6 +18,7 @@ import hashlib
 import importlib.resources
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class FeatureNet(nn.Module):
     def frozen(self) -> FeatureNet:
         """This network in eval mode, without gradients for its weights, channels-last (faster on CPU)."""
         self.eval()
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; stubs omit it
         for p in self.parameters():
             p.requires_grad_(False)
         return self
@@ -56,6 +57,7 @@ class FeatureNet(nn.Module):
 
 def _fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     """Merge an eval-mode BatchNorm into the convolution before it (same function, one op fewer)."""
+    assert bn.running_var is not None and bn.running_mean is not None  # eval-mode BN tracks its statistics
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     bias = bn.bias - bn.running_mean * scale
     if conv.bias is not None:
@@ -64,7 +66,7 @@ def _fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     conv.bias = nn.Parameter(bias.detach(), requires_grad=False)
 
 
-def _fold_lite_batchnorms(net: nn.Module) -> None:
+def _fold_lite_batchnorms(net: Any) -> None:
     """Fold every conv+BN pair of an EfficientNet-Lite: about a third less CPU time per poster.
 
     Frozen inference never updates BN statistics, so this changes only float rounding (≤ 2e-5).
@@ -96,7 +98,8 @@ def _spatial_var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class EfficientNetLiteFeatures(FeatureNet):
     """EfficientNet-Lite as a feature extractor: pooled head features + per-stage style statistics."""
 
-    def __init__(self, net: nn.Module, stat_stages: tuple[int, ...]):
+    def __init__(self, net: Any, stat_stages: tuple[int, ...]):
+        """`net`: efficientnet_lite_pytorch's EfficientNet (untyped: its blocks are read by attribute)."""
         super().__init__()
         self.net = net
         blocks = list(net._blocks)

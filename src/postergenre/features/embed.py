@@ -218,10 +218,15 @@ def _embed_missing(
         todo = work_list(catalog, cache, summary, flt, retry_failed)
         owned = not isinstance(runtime, InferenceRuntime)
         if not todo:
-            if owned and runtime_cache is not None:  # the set-up leaves the graph ready for the first prediction
+            # the set-up leaves the graph ready for the first prediction
+            if not isinstance(runtime, InferenceRuntime) and runtime_cache is not None:
                 prepare_runtime(spec, runtime, cache_dir=runtime_cache)
             return summary
-        rt = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads) if owned else runtime
+        rt = (
+            runtime
+            if isinstance(runtime, InferenceRuntime)
+            else load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads)
+        )
         if rt.vector_key != (backbone, version):  # "auto" fell back to another runtime (the log says why)
             try:
                 return _embed_missing(

@@ -18,6 +18,7 @@ On one machine Ray is not faster than the local engine (benchmarks/scale.py): it
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -247,7 +248,7 @@ def _run(
     options: RayOptions,
 ) -> Iterator[tuple[Any, np.ndarray, Any]]:
     """Yield (hashes, vectors, failure reasons) per finished Ray batch, in completion order."""
-    import ray.data
+    importlib.import_module("ray.data")  # read below as `ray.data`, an attribute of the `ray` module passed in
 
     # The local engine's forward-pass groups, in its order: identical groups give identical vectors.
     groups = [GROUP_SEPARATOR.join(todo[i : i + DEFAULT_BATCH_SIZE]) for i in range(0, len(todo), DEFAULT_BATCH_SIZE)]

@@ -37,10 +37,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PosterGenreError
 from .preprocess import Letterbox
+
+if TYPE_CHECKING:
+    import torch
 
 
 class FeatureNet(Protocol):
@@ -50,6 +53,14 @@ class FeatureNet(Protocol):
     feature_dim: int
 
     def frozen(self) -> FeatureNet: ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, 3, H, W] (preprocessed) -> features [N, feature_dim]."""
+        ...
+
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (features, last conv map): what Grad-CAM differentiates."""
+        ...
 
 
 ENTRY_POINT_GROUP = "postergenre.backbones"

@@ -93,6 +93,13 @@ class Dataset:
         return out
 
 
+def poster_sha(movie: Movie) -> str:
+    """The stored poster's sha256 of a movie `training_filter` kept (it requires one)."""
+    if movie.poster_sha256 is None:
+        raise EmptySelectionError(f"{movie.imdb_id} was selected for training without a stored poster")
+    return movie.poster_sha256
+
+
 def training_filter(flt: MovieFilter | None) -> MovieFilter:
     """Every field of the caller's filter (collections and ratings too), plus the two every training selection needs:
     a poster and at least one genre. The one rule for the poster heads and the seed-CNN baseline alike."""
@@ -159,7 +166,7 @@ def _assemble(
         )
     if not rows:
         raise EmptySelectionError(f"no selected movie has any of the genres {', '.join(kept)}")
-    shas = [m.poster_sha256 for m in rows]
+    shas = [poster_sha(m) for m in rows]
     unique = sorted(set(shas))
     missing = cache.missing(unique)
     if missing:
@@ -199,7 +206,7 @@ def _embedded_only(
     """`movies` less those whose poster failed to embed (and, with `skip_unembedded`, those not embedded yet), each
     group left out with a note in `messages`; an empty result is an error."""
     if skip_unembedded:
-        missing = set(cache.missing(sorted({m.poster_sha256 for m in movies})))
+        missing = set(cache.missing(sorted({poster_sha(m) for m in movies})))
         if missing:
             movies = [m for m in movies if m.poster_sha256 not in missing]
             messages.append(

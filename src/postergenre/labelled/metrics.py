@@ -89,7 +89,7 @@ def _point(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> tuple[di
     decided = decide(probs, thresholds)
     parts = _row_parts(y, decided, probs)
     ones = np.ones((1, y.shape[0]))
-    flat = {k: float(v[0]) for k, v in _set_metrics(parts, ones).items()}
+    flat: dict[str, Any] = {k: float(v[0]) for k, v in _set_metrics(parts, ones).items()}
     tp, fp, fn = parts["tp"].sum(0), parts["fp"].sum(0), parts["fn"].sum(0)
     support = y.sum(axis=0)
     f1 = _f1(tp, fp, fn)

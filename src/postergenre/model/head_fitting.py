@@ -91,10 +91,10 @@ def fit_logreg(
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = _bce(xt @ w + b, yt, wt) + float(l2) * (w * w).sum()
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         return loss
 
-    opt.step(closure)  # type: ignore[no-untyped-call]
+    opt.step(closure)  # type: ignore[no-untyped-call]  # torch leaves LBFGS.step unannotated
     tensors = {"mean": mean, "scale": scale, "w0": w.detach().T.contiguous().numpy(), "b0": b.detach().numpy()}
     if proj is not None:
         tensors["proj"] = proj
@@ -172,7 +172,7 @@ def _mlp_epoch(
         logits = run.net(run.Z[idx])
         loss = _asymmetric_loss(logits, y, w) if s.loss == "asl" else _bce(logits, y, w, pos_weight)
         opt.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         opt.step()
 
 

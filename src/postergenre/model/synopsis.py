@@ -214,7 +214,8 @@ class SynopsisHead(Part):
         if dense is not None:
             blocks.append(sparse.csr_matrix(dense))
         # Each TF-IDF block is L2-normalised; dividing by sqrt(#TF-IDF blocks) keeps them at unit norm together.
-        return (sparse.hstack(blocks, format="csr") / np.sqrt(len(self.vectorisers_))).tocsr()
+        features: sparse.csr_matrix = (sparse.hstack(blocks, format="csr") / np.sqrt(len(self.vectorisers_))).tocsr()
+        return features
 
     def fit(self, texts: Sequence[str | None], Y: np.ndarray, sample_weight: np.ndarray | None = None) -> SynopsisHead:
         """Fit on the texts that are not blank (blank ones carry no signal and are skipped)."""

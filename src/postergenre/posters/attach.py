@@ -121,7 +121,7 @@ def attach_folder(
 
 
 def _record(catalog: Catalog, results: list[_Result], summary: AttachSummary) -> None:
-    ok = [(r.imdb_id, r.sha256, r.width, r.height, str(r.path)) for r in results if r.error is None]
+    ok = [(r.imdb_id, r.sha256, r.width, r.height, str(r.path)) for r in results if r.sha256 is not None]
     bad = [(r.imdb_id, str(r.path), r.error) for r in results if r.error is not None]
     if ok:
         catalog.set_posters(ok)

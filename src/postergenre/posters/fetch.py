@@ -283,6 +283,7 @@ def _download(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[byte
         except _Retryable as exc:
             last = exc
     tries = limits.retries + 1
+    assert last is not None  # the loop ran at least once, and every attempt raised
     raise FetchError(f"{url}: {last} (gave up after {tries} attempt{'s' if tries > 1 else ''})", kind=last.kind)
 
 
@@ -446,7 +447,8 @@ def offline_reason(first: list[tuple[str | None, str]]) -> str | None:
     kinds = {kind for kind, _ in first}
     if len(kinds) != 1 or len({host for _, host in first}) < 2:
         return None
-    return NETWORK_REASONS.get(kinds.pop())
+    kind = kinds.pop()
+    return None if kind is None else NETWORK_REASONS.get(kind)
 
 
 def _host(url: str) -> str:

@@ -24,6 +24,7 @@ import re
 import stat
 import warnings
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -246,7 +247,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16-bit / integer / float grayscale: scale to 8 bits instead of clipping at 255.
         image = image.convert("F")
-        low, high = image.getextrema()
+        low, high = cast(tuple[float, float], image.getextrema())  # one band: (min, max)
         scale = 255.0 / (high - low) if high > low else 0.0
         image = image.point(lambda v: (v - low) * scale).convert("L")
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (

@@ -52,7 +52,7 @@ def resolve_addresses(host: str, port: int) -> list[IPAddress]:
     except (socket.gaierror, UnicodeError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise HostNotFound(f"the host name {host!r} could not be found ({why})") from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:

@@ -25,7 +25,7 @@ is invented: every genre, number and title comes from the model, its stored metr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -337,12 +337,12 @@ def how_sure(metrics: dict[str, Any], genres: Sequence[str], *, synopsis: bool) 
                 "general catalog films (this model was not measured on studio films)",
             )
         ]
-    out = []
+    out: list[dict[str, Any]] = []
     for genre in genres:
         for signal, entry, scope in sources:
             row = next((r for r in (entry or {}).get("per_genre", []) if r.get("genre") == genre), None)
             auc = row.get("roc_auc") if row else None
-            if auc is None:
+            if auc is None or row is None or entry is None:  # no AUC: no row, or no entry to hold one
                 out.append(
                     {
                         "genre": genre,
@@ -379,7 +379,7 @@ def _audiences(
     similarity: CatalogSimilarity | None,
     catalog: CatalogAudiences | None,
     unavailable: str | None,
-    ratings: Sequence[str] | None,
+    ratings: Collection[str] | None,
 ) -> tuple[dict[str, Any], list[AudienceGroup]]:
     if similarity is None or catalog is None or not ranked:
         reason = unavailable or "no variant could be read"
@@ -431,7 +431,7 @@ def build_brief(
     similarity: CatalogSimilarity | None = None,
     catalog: CatalogAudiences | None = None,
     unavailable: str | None = None,
-    ratings: Sequence[str] | None = None,
+    ratings: Collection[str] | None = None,
     heatmaps: bool = False,
 ) -> Brief:
     """The brief for poster-only predictions of 1–MAX_BRIEF_VARIANTS variants of one film; `film` (the catalog's

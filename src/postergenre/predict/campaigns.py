@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,10 @@ from .core import ModelCore, match_genres, split_genre_list
 from .inputs import PosterInput
 from .predictor import Predictor
 from .results import GenreReading, PosterFailure, PosterPrediction
+
+if TYPE_CHECKING:
+    from .audiences import CatalogAudiences
+    from .similar import CatalogSimilarity
 
 _READING_FIELDS = tuple(f.name for f in fields(GenreReading) if f.name != "embedding")
 _FINGERPRINTS: weakref.WeakKeyDictionary[ModelCore, tuple[str, str]] = weakref.WeakKeyDictionary()
@@ -91,12 +95,12 @@ def _stored(core: ModelCore, poster: GenreReading, size: tuple[int, int], synops
     fingerprint, label = model_fingerprint(core)
     combined = None
     if synopsis_key(synopsis) and core.has_synopsis:
-        combined = reading_json(core.read_embeddings(poster.embedding[None, :], [synopsis])[0])
+        combined = reading_json(core.read_embeddings(poster.poster_embedding()[None, :], [synopsis])[0])
     return StoredReading(
         model=fingerprint,
         model_label=label,
         poster=reading_json(poster),
-        embedding=np.asarray(poster.embedding, dtype=np.float32),
+        embedding=np.asarray(poster.poster_embedding(), dtype=np.float32),
         width=size[0],
         height=size[1],
         read_at=utc_now(),
@@ -303,8 +307,9 @@ def _brief(
     if not campaign.variants:
         return None
     predictions = stored_predictions(store, campaign, predictor.core, images=heatmaps)
-    similarity = catalog = None
-    unavailable = "comparable titles are in the campaign's brief"
+    similarity: CatalogSimilarity | None = None
+    catalog: CatalogAudiences | None = None
+    unavailable: str | None = "comparable titles are in the campaign's brief"
     if audiences:
         try:
             similarity, catalog, unavailable = predictor.similarity(home), predictor.audiences(home), None

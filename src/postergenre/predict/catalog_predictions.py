@@ -20,6 +20,7 @@ interrupted run (even kill -9) leaves nothing beside it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -63,13 +64,12 @@ class CatalogPredictionSummary:
 def require_pyarrow() -> ModuleType:
     """`pyarrow.parquet`, or a PosterGenreError saying how to install it."""
     try:
-        import pyarrow.parquet as pq
+        return importlib.import_module("pyarrow.parquet")
     except ImportError as exc:
         raise PosterGenreError(
             f"writing Parquet needs pyarrow, which is not installed ({exc}); install it with "
             "pip install pyarrow, or the Ray extra that brings it: pip install '.[ray]'"
         ) from exc
-    return pq
 
 
 def genre_columns(genres: list[str], prefix: str = PROB_PREFIX) -> list[str]:
@@ -113,18 +113,19 @@ def _readings(core: ModelCore, movies: list[Movie], cache: EmbeddingCache) -> li
     plots = [m.plot if core.has_synopsis and m.plot and m.plot.strip() else None for m in movies]
     shas = [_poster(m) for m in movies]
     missing = set(cache.missing([s for s in shas if s]))
-    posters = [i for i, s in enumerate(shas) if s and s not in missing]
+    embedded = {i: s for i, s in enumerate(shas) if s and s not in missing}  # movie row -> poster with a vector
+    posters = list(embedded)
     readings: list[GenreReading | None] = [None] * len(movies)
     if posters:
-        unique = list(dict.fromkeys(shas[i] for i in posters))
+        unique = list(dict.fromkeys(embedded.values()))
         vectors = cache.get(unique)
         row = {s: j for j, s in enumerate(unique)}
-        read = core.read_embeddings(vectors[[row[shas[i]] for i in posters]], [plots[i] for i in posters])
+        read = core.read_embeddings(vectors[[row[embedded[i]] for i in posters]], [plots[i] for i in posters])
         for i, reading in zip(posters, read, strict=True):
             readings[i] = reading
-    story_only = [i for i in range(len(movies)) if readings[i] is None and plots[i]]
+    story_only = {i: plot for i, plot in enumerate(plots) if readings[i] is None and plot}  # movie row -> its plot
     if story_only:
-        for i, reading in zip(story_only, core.read_synopsis([plots[i] for i in story_only]), strict=True):
+        for i, reading in zip(story_only, core.read_synopsis(list(story_only.values())), strict=True):
             readings[i] = reading
     return readings
 
@@ -159,9 +160,8 @@ def _chunk_table(
         columns["is_poster"].append(check.get("is_poster"))
         columns["poster_check_score"].append(check.get("score"))
         embedded = reading is not None and reading.signal != "synopsis"
-        columns["embedding_error"].append(
-            None if embedded or not _poster(movie) else failures.get(movie.poster_sha256, "no cached embedding")
-        )
+        sha = _poster(movie)
+        columns["embedding_error"].append(None if embedded or not sha else failures.get(sha, "no cached embedding"))
     return pa.table(columns, schema=schema), readings
 
 

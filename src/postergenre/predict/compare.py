@@ -225,7 +225,11 @@ class CompareResult:
         """A variant in words: its file name, else its source where file names repeat, else "Variant N" (upload
         order) where sources repeat too (in-memory images are all "<image>"). Bidirectional controls are left out,
         so a name cannot reverse the sentence around it."""
-        for name_of in (lambda x: PurePath(x.source).name or x.source, lambda x: x.source):
+        namings: tuple[Callable[[VariantScore], str], ...] = (
+            lambda x: PurePath(x.source).name or x.source,
+            lambda x: x.source,
+        )
+        for name_of in namings:
             if len({name_of(x) for x in self.variants}) == len(self.variants):
                 return without_bidi_controls(name_of(v))
         return f"Variant {v.index + 1}"

@@ -32,6 +32,7 @@ from .results import GenreReading
 
 if TYPE_CHECKING:
     from ..features.graph_store import GraphStore
+    from .gradcam import GradCam
 
 NOT_A_POSTER = (
     "This does not look like a movie poster (it may be a photo, a screenshot or a plain image), "
@@ -138,7 +139,7 @@ class ModelCore:
                 f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
                 f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)"
             )
-        self._gradcam: Any = None
+        self._gradcam: GradCam | None = None
         self._gradcam_lock = threading.Lock()
 
     @classmethod
@@ -188,7 +189,7 @@ class ModelCore:
         studio collection) the studio's domain correction."""
         return self.model.poster_probabilities(embeddings)
 
-    def synopsis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+    def synopsis_probabilities(self, texts: Sequence[str | None]) -> np.ndarray:
         """Synopses → genre probabilities [N, G] from the text head alone."""
         return self.model.synopsis_probabilities(texts)
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from ..errors import ModelError, PosterGenreError
-from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
+from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE, ModelArtifact
 from ..model.decisions import MAX_BRIEF_VARIANTS, heatmap_genres
 from ..posters.images import DEFAULT_MAX_FILE_BYTES, decode_image
 from .core import ModelCore, match_genres, split_genre_list
@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # imported where used: a prediction needs none of them (~25 m
 PosterLike = str | Path | bytes | Image.Image | PosterInput
 """What the Predictor accepts: a file path, an http(s) URL string, raw image bytes, a PIL image, or a resolved CLI
 item."""
+
+_Built = TypeVar("_Built")  # what a per-home cache holds
 
 DEFAULT_BATCH_SIZE = 2
 """Posters per forward pass in predict_many. On a 2-core CPU 1–2 are fastest; large batches no longer fit the caches."""
@@ -132,7 +134,7 @@ class Predictor:
         return self.core.has_synopsis
 
     @property
-    def artifact(self):
+    def artifact(self) -> ModelArtifact:
         return self.core.artifact
 
     # -- inputs --------------------------------------------------------------------------------------------
@@ -262,11 +264,12 @@ class Predictor:
             try:
                 pending.append((len(results) - 1, self._decode(x)))
             except PosterGenreError as exc:
-                results[-1] = PosterFailure(
+                failure = PosterFailure(
                     source=_source_of(x), error=str(exc), id=getattr(x, "id", None), kind=getattr(exc, "kind", None)
                 )
+                results[-1] = failure
                 if on_result:
-                    on_result(results[-1])
+                    on_result(failure)
             if len(pending) >= batch_size:
                 flush()
         flush()
@@ -313,7 +316,7 @@ class Predictor:
             ),
         )
 
-    def _per_home(self, cache: dict[str, Any], home: Path | str | None, build: Callable[[Path], Any]) -> Any:
+    def _per_home(self, cache: dict[str, _Built], home: Path | str | None, build: Callable[[Path], _Built]) -> _Built:
         """`build(home folder)` on first use for that home (default: the Predictor's), then the same object."""
         from ..config import get_paths
 
@@ -369,7 +372,7 @@ class Predictor:
         synopsis: str | None = None,
         intended: Sequence[str] | str | None = None,
         title: str | None = None,
-        ratings: Sequence[str] | None = None,
+        ratings: Collection[str] | None = None,
         home: Path | str | None = None,
         heatmaps: bool = False,
         film: str | BriefFilm | None = None,

@@ -19,7 +19,7 @@ cosine lay between 0.93 and 0.97, which told a user nothing.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,13 +144,13 @@ class SimilarResult:
     titles: list[SimilarTitle]
     query_is_poster: bool = True
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SimilarTitle]:
         return iter(self.titles)
 
     def __len__(self) -> int:
         return len(self.titles)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> SimilarTitle:
         return self.titles[i]
 
     def to_dict(self) -> dict[str, Any]:
@@ -300,7 +300,8 @@ class SearchSpace:
         if self.genre_profile is None:
             return look
         profile = _unit_rows(np.asarray(self.genre_profile(full), dtype=np.float32))
-        return np.hstack([look, profile]) / np.sqrt(2.0, dtype=np.float32)
+        both: np.ndarray = np.hstack([look, profile]) / np.sqrt(2.0, dtype=np.float32)
+        return both
 
 
 class CatalogSimilarity:
@@ -368,10 +369,10 @@ class CatalogSimilarity:
             )
         full = cached if keep.all() else cached[keep]
         look_slice = spec.feature_slice(feature_set)
-        space = SearchSpace(look_slice, full[:, look_slice].mean(axis=0), genre_profile)
-        mapped = space(full)
+        search_space = SearchSpace(look_slice, full[:, look_slice].mean(axis=0), genre_profile)
+        mapped = search_space(full)
         index = build_index(have, mapped, kind)
-        return cls(index, {s: movies[s] for s in have}, space, MatchScale.calibrate(index, mapped))
+        return cls(index, {s: movies[s] for s in have}, search_space, MatchScale.calibrate(index, mapped))
 
     def __len__(self) -> int:
         return len(self.index)

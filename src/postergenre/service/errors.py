@@ -7,6 +7,7 @@ logged as such (no traceback); anything unexpected becomes a generic 500 (the tr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,7 +39,7 @@ def status_for(exc: PosterGenreError) -> int:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
         # A message names the upload: its bidirectional controls would reverse the rest of the sentence.
         return JSONResponse({"error": without_bidi_controls(message)}, status_code=status, headers=headers)
 

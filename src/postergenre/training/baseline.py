@@ -16,7 +16,7 @@ import numpy as np
 from ..catalog.filters import MovieFilter, frequent_genres
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError
-from ..labelled.datasets import training_filter
+from ..labelled.datasets import poster_sha, training_filter
 from ..labelled.labels import label_matrix
 from ..labelled.split import holdout, kfold, poster_groups
 from ..model.thresholds import choose_thresholds
@@ -48,7 +48,7 @@ def seed_cnn_cv(
     kept = set(genres)
     movies = [m for m in movies if any(g in kept for g in m.genres)]
     Y = label_matrix((m.genres for m in movies), genres)
-    shas = [m.poster_sha256 for m in movies]
+    shas = [poster_sha(m) for m in movies]
     groups = poster_groups(shas)
     if len(movies) > limit:
         _, rows = holdout(Y, groups, limit / len(movies), seed)

@@ -203,7 +203,7 @@ class FoldRunner:
         key = self.cache.key(cand, train, test)
         probs = self.cache.load(key)
         reused = probs is not None and probs.shape == (len(test), self.Y.shape[1])
-        if not reused:
+        if probs is None or not reused:
             probs = self.fit(cand, train).predict_proba(self.X[test])
             self.cache.save(key, probs)
         self.step(f"{cand.label} {what}" + (" (reused)" if reused else ""))
@@ -279,7 +279,8 @@ def search(
     if not candidates:
         raise PosterGenreError("nothing to search: the grid is empty")
     run = _runner(runner, X, Y, log)
-    rows, oofs = [], {}
+    rows: list[dict[str, Any]] = []
+    oofs: dict[str, np.ndarray] = {}
     covered = np.zeros(len(Y), dtype=bool)
     for _, te in folds:
         covered[te] = True

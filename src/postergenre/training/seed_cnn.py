@@ -70,7 +70,8 @@ class SeedCNN(nn.Module):
         for m in self.modules():  # Keras defaults: glorot_uniform kernels, zero biases
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every layer here has one
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -41,7 +41,7 @@ from .options import TrainOptions
 STUDIO = "studio"
 
 
-def studio_films(movies: list[Movie], genres: list[str]) -> list[Movie]:
+def studio_films(movies: Sequence[Movie], genres: Sequence[str]) -> list[Movie]:
     """The studio collection's films that carry at least one of the model's genres (with or without a poster)."""
     kept = set(genres)
     return [m for m in movies if STUDIO in (getattr(m, "collections", ()) or ()) and kept.intersection(m.genres)]
@@ -496,14 +496,15 @@ def fit_extensions(
     films = studio_films(list(movies), ds.genres)
     rows_in_studio = in_studio(ds)
     vectors = {sha: ds.X[i] for i, sha in enumerate(ds.shas) if rows_in_studio[i]}
-    has_poster = np.array([m.poster_sha256 in vectors for m in films], dtype=bool)
+    embedded = [m.poster_sha256 if m.poster_sha256 in vectors else None for m in films]
+    has_poster = np.array([sha is not None for sha in embedded], dtype=bool)
     general_probs = np.full((len(films), len(ds.genres)), 0.5)
     rows = np.flatnonzero(has_poster)
     if len(rows):
-        general_probs[rows] = general.general_probabilities(np.stack([vectors[films[i].poster_sha256] for i in rows]))
+        general_probs[rows] = general.general_probabilities(np.stack([vectors[s] for s in embedded if s is not None]))
     Y = label_matrix((m.genres for m in films), ds.genres)
     # A shared poster never lands on both sides of a fold; a film without a poster is its own group.
-    groups = poster_groups([m.poster_sha256 if has_poster[i] else f"id:{m.imdb_id}" for i, m in enumerate(films)])
+    groups = poster_groups([sha or f"id:{m.imdb_id}" for sha, m in zip(embedded, films, strict=True)])
     ext = fit_studio_extensions(
         general_probs,
         Y,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog.records import Movie
+from ..errors import PosterGenreError
 from ..labelled.datasets import Dataset, data_key, subset
 from ..labelled.metrics import cross_fitted_f1, evaluate_predictions
 from ..labelled.split import Split, holdout, kfold
@@ -34,6 +35,13 @@ from ..threads import torch_threads
 from .options import TrainOptions
 from .search import Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, nested_cv, nested_fits, search
 from .studio import StudioFit, fit_extensions, in_studio, studio_films
+
+
+def _inner_folds(opts: TrainOptions) -> int:
+    """--inner-folds of a search: set whenever several candidates are searched (None only in a saved artifact)."""
+    if opts.inner_folds is None:
+        raise PosterGenreError("a search of several candidates needs --inner-folds")
+    return opts.inner_folds
 
 
 @dataclass
@@ -51,7 +59,7 @@ class FoldPlan:
 
     def total_fits(self, opts: TrainOptions) -> int:
         n = len(self.candidates)
-        cv = n * opts.folds + nested_fits(n, opts.folds, opts.inner_folds) if self.searching else opts.folds
+        cv = n * opts.folds + nested_fits(n, opts.folds, _inner_folds(opts)) if self.searching else opts.folds
         return cv + 1  # + the final fit
 
 
@@ -147,7 +155,7 @@ def cross_validate(
         selection = search(cands, X, Y, plan.outer, log=log, runner=runner)
         log(f"nested CV of the search ({opts.folds} outer x {opts.inner_folds} inner folds) for the reported metrics:")
         nested = nested_cv(
-            cands, X, Y, ds.groups, plan.outer, inner_folds=opts.inner_folds, seed=opts.seed, log=log, runner=runner
+            cands, X, Y, ds.groups, plan.outer, inner_folds=_inner_folds(opts), seed=opts.seed, log=log, runner=runner
         )
     else:
         selection = search(cands, X, Y, plan.outer, log=log, runner=runner)
