@@ -10,8 +10,9 @@ import pytest
 
 from sampling import spread
 
-# Shared fixtures: studio_setup (evaluation, training, model tests), browser (service and render tests).
-pytest_plugins = ["studio_setup", "chromium"]
+# Shared fixtures: studio_setup (evaluation, training, model tests), browser (service and render tests), the bundled
+# model with a few posters and the in-process CLI runner (predict and cli tests).
+pytest_plugins = ["studio_setup", "chromium", "bundled_model"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -29,6 +30,15 @@ def shared_data() -> Path:
 def shared_rows(shared_data: Path) -> list[dict]:
     with open(shared_data / "movies.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def poster_files(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
+    """Eight real poster files spread over the shared data."""
+    files = [shared_data / row["poster"] for row in spread(shared_rows, 40)]
+    files = [f for f in files if f.is_file()][:8]
+    assert len(files) == 8
+    return files
 
 
 @pytest.fixture()
@@ -137,11 +147,12 @@ _SLOW_FIXTURES = {"small_home", "studio_home", "studio_setup", "home_copy", "mak
 """Fixtures that embed a catalog, train a model or build a data folder: every test using one is slow."""
 _SLOW_PATHS = (
     "tests/scale/",
-    "tests/faults/",
+    "tests/posters/test_faults_attach.py",
+    "tests/model/test_faults_model_overwrite.py",
     "tests/service/test_browser.py",
     "tests/service/test_fuzz.py",
     "tests/service/test_abuse.py",
-    "tests/service/test_cli_serve.py",
+    "tests/cli/test_cli_service.py",
 )
 """Whole modules that start Ray clusters, browsers, fuzzers or server processes."""
 

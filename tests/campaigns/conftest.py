@@ -1,4 +1,4 @@
-"""Fixtures for the campaign tests: real poster files from the shared data and a store in a fresh data folder."""
+"""Fixtures for the campaign tests: a store in a fresh data folder and readings to add (poster_files: root conftest)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,6 @@ import pytest
 from postergenre.campaigns.records import NewVariant, StoredReading
 from postergenre.campaigns.store import CampaignStore
 from postergenre.config import get_paths
-from sampling import spread
-
-
-@pytest.fixture(scope="session")
-def poster_files(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
-    """Eight real poster files spread over the shared data."""
-    files = [shared_data / row["poster"] for row in spread(shared_rows, 40)]
-    files = [f for f in files if f.is_file()][:8]
-    assert len(files) == 8
-    return files
 
 
 @pytest.fixture()

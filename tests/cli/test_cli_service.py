@@ -19,7 +19,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_prints_the_url_and_serves_the_page(predictor, small_home: Path, catalog_posters):
+def test_serve_prints_the_url_and_serves_the_page(model_dir: Path, small_home: Path, three_posters: list[Path]):
     port = _free_port()
     cmd = [
         sys.executable,
@@ -31,7 +31,7 @@ def test_serve_prints_the_url_and_serves_the_page(predictor, small_home: Path, c
         "--home",
         str(small_home),
         "--model",
-        str(predictor.model_dir),
+        str(model_dir),
         "--max-upload-mb",
         "1",
     ]
@@ -50,7 +50,7 @@ def test_serve_prints_the_url_and_serves_the_page(predictor, small_home: Path, c
                 time.sleep(0.2)
         assert page.status_code == 200 and 'id="file-input"' in page.text
         small = httpx.post(
-            url + "v1/predict", files={"file": ("p.jpg", catalog_posters[0].data, "image/jpeg")}, timeout=60
+            url + "v1/predict", files={"file": ("p.jpg", three_posters[0].read_bytes(), "image/jpeg")}, timeout=60
         )
         assert small.status_code == 200, small.text
         big = httpx.post(
