@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/postergenre
 SHARED ?= ../shared/data
 
-.PHONY: install run test test-fast catalog benchmarks default-model
+.PHONY: install run lint test test-fast catalog benchmarks default-model
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,17 @@ run: catalog
 	$(CLI) embed
 	$(CLI) serve
 
-test: install $(VENV)/.installed-ray
+# The static checks, configured in pyproject.toml (seconds): lint, formatting, types. Both test targets run them first.
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+test: lint $(VENV)/.installed-ray
 	$(PY) -m pytest
 
 # The quick subset for local work (no catalog embedding, training, Ray, browser or fuzzing); CI runs `make test`.
-test-fast: install
+test-fast: lint
 	$(PY) -m pytest -m "not slow"
 
 benchmarks: install

@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
+
 from sampling import spread
 
-# Shared fixtures: studio_setup (evaluation, training, model tests), browser (service and render tests).
-pytest_plugins = ["studio_setup", "chromium"]
+# Shared fixtures: studio_setup (evaluation, training, model tests), browser (service and render tests), the bundled
+# model with a few posters and the in-process CLI runner (predict and cli tests).
+pytest_plugins = ["studio_setup", "chromium", "bundled_model"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("POSTERGENRE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -30,6 +32,13 @@ def shared_rows(shared_data: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.fixture(scope="session")
+def poster_files(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
+    """Eight real poster files spread over the shared data."""
+    files = [shared_data / row["poster"] for row in spread(shared_rows, 40)]
+    files = [f for f in files if f.is_file()][:8]
+    assert len(files) == 8
+    return files
 
 
 @pytest.fixture()
@@ -84,8 +93,8 @@ def small_home(shared_data: Path, shared_rows: list[dict], tmp_path_factory: pyt
     the default backbone. Session-wide and shared: tests must not write to it (copy it first)."""
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
-    from postergenre.features.registry import get_backbone
     from postergenre.features.embed import embed_catalog
+    from postergenre.features.registry import get_backbone
     from postergenre.posters.store import PosterStore
 
     home = build_poster_home(tmp_path_factory.mktemp("small_home"), spread(shared_rows, SMALL_HOME_MOVIES), shared_data)
@@ -124,7 +133,9 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
     paths = get_paths(home)
     read = read_catalog(studio / "imdb_api_export.csv")
     with Catalog(paths.db) as catalog:
-        catalog.upsert_movies(read.records, collection="studio", source=str(studio / "imdb_api_export.csv"), fmt=read.fmt)
+        catalog.upsert_movies(
+            read.records, collection="studio", source=str(studio / "imdb_api_export.csv"), fmt=read.fmt
+        )
         attach_folder(catalog, PosterStore(paths.posters), chosen)
         summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone())
     assert summary.complete and summary.failed == 0, summary
@@ -134,8 +145,15 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
 # -- the fast subset (`make test-fast` = pytest -m "not slow"; `make test` and CI run everything) ----------------
 _SLOW_FIXTURES = {"small_home", "studio_home", "studio_setup", "home_copy", "make_poster_home"}
 """Fixtures that embed a catalog, train a model or build a data folder: every test using one is slow."""
-_SLOW_PATHS = ("tests/scale/", "tests/faults/", "tests/service/test_browser.py", "tests/service/test_fuzz.py",
-               "tests/service/test_abuse.py", "tests/service/test_cli_serve.py")
+_SLOW_PATHS = (
+    "tests/scale/",
+    "tests/posters/test_faults_attach.py",
+    "tests/model/test_faults_model_overwrite.py",
+    "tests/service/test_browser.py",
+    "tests/service/test_fuzz.py",
+    "tests/service/test_abuse.py",
+    "tests/cli/test_cli_service.py",
+)
 """Whole modules that start Ray clusters, browsers, fuzzers or server processes."""
 
 

@@ -34,9 +34,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
-        self.proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(self.port), "--home",
-                                      str(home)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env={**environment, **env})
+        self.proc = subprocess.Popen(
+            [*CLI, "serve", "--host", "0.0.0.0", "--port", str(self.port), "--home", str(home)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**environment, **env},
+        )
         deadline = time.monotonic() + 180
         while True:
             assert self.proc.poll() is None, self.proc.communicate()[1]

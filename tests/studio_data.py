@@ -11,8 +11,21 @@ import pytest
 
 from postergenre.catalog.genres import normalise_genres
 
-GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Documentary", "Drama", "Family", "Fantasy",
-          "Romance", "Sport", "Music", "History"]
+GENRES = [
+    "Action",
+    "Adventure",
+    "Animation",
+    "Biography",
+    "Comedy",
+    "Documentary",
+    "Drama",
+    "Family",
+    "Fantasy",
+    "Romance",
+    "Sport",
+    "Music",
+    "History",
+]
 
 
 def studio_csv(shared_data: Path) -> Path:
@@ -64,8 +77,8 @@ def studio_signals(shared_data: Path, n_general: int = 400):
         return _CACHE["signals"]
     import hashlib
 
-    from postergenre.model.heads import make_head
     from postergenre.labelled.split import poster_groups
+    from postergenre.model.heads import make_head
 
     ids, plots, Y = studio_films(shared_data)
     folder = studio_csv(shared_data).parent / "posters"

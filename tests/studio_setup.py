@@ -55,11 +55,11 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
     from postergenre.features.embed import embed_catalog
     from postergenre.features.registry import get_backbone
     from postergenre.labelled.datasets import assemble_dataset
-    from postergenre.training.options import TrainOptions
-    from postergenre.training.train import train
     from postergenre.posters.attach import attach_folder
     from postergenre.posters.store import PosterStore
     from postergenre.render.model_card import model_card
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
 
     root = tmp_path_factory.mktemp("studio_eval")
     home = root / "home"
@@ -73,10 +73,10 @@ def studio_setup(small_home: Path, shared_data: Path, tmp_path_factory: pytest.T
         summary = embed_catalog(catalog, PosterStore(paths.posters), get_backbone(), threads=1)
         assert summary.complete and summary.failed == 0, summary
         # The general head: general films only (so its studio predictions are out-of-sample, as in training).
-        opts = TrainOptions(head="logreg", folds=3, min_examples=5, bootstrap=30, threads=1,
-                            params={"l2": [3e-3]})
-        general = assemble_dataset(catalog, flt=MovieFilter(collections=frozenset({"general"})),
-                                   min_examples=opts.min_examples)
+        opts = TrainOptions(head="logreg", folds=3, min_examples=5, bootstrap=30, threads=1, params={"l2": [3e-3]})
+        general = assemble_dataset(
+            catalog, flt=MovieFilter(collections=frozenset({"general"})), min_examples=opts.min_examples
+        )
         trained = train(general, opts)
         artifact = trained.artifact
         # The studio model exactly as `postergenre train` makes it (general head + studio extensions).

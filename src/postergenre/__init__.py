@@ -1,5 +1,7 @@
 """postergenre: predict a movie's genres from its poster.
 
+Example::
+
     from postergenre import Predictor
     Predictor.load().predict("poster.jpg")
 """
@@ -7,6 +9,7 @@
 from __future__ import annotations
 
 from ._version import __version__
+
 __all__ = ["Predictor", "__version__"]
 
 

@@ -39,7 +39,7 @@ class Paths:
     def reports(self) -> Path:
         return self.home / "reports"
 
-    def ensure(self) -> "Paths":
+    def ensure(self) -> Paths:
         from .files import make_folder  # a file in the way is one clear line (OutputPathError), not a traceback
 
         for folder in (self.home, self.posters, self.models, self.reports):

@@ -3,7 +3,6 @@
 The CLI prints them as one line with a non-zero exit; the service maps them to 4xx JSON.
 """
 
-
 TOO_LARGE = "too_large"
 """`kind` of an error about a file or download over the byte limit (raising the limit helps)."""
 PRIVATE_ADDRESS = "private_address"

@@ -136,7 +136,7 @@ def atomic_output(path: Path | str) -> Iterator[BinaryIO]:
         raise output_error(path, exc) from exc
     named: Path | None = None
     try:
-        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o644)  # type: ignore[attr-defined]
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o644)
     except (AttributeError, OSError):  # not Linux, or a file system without O_TMPFILE
         named = path.parent / partial_name(path)
         try:

@@ -43,7 +43,7 @@ def safe_text(text: Any, limit: int | None = None, *, lines: bool = False) -> st
     a line feed cannot act on a terminal, every other control character is still escaped."""
     shown = (_CONTROLS_BUT_LF if lines else _CONTROLS).sub(_escape, str(text))
     if limit is not None and len(shown) > limit:
-        shown = shown[:max(0, limit - 1)] + "…"
+        shown = shown[: max(0, limit - 1)] + "…"
     return shown
 
 

@@ -9,12 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from finetune import (
+    CHECKPOINT_FILE,
+    REPORT_FILE,
+    WEIGHTS_FILE,
+    FineTuneOptions,
+    FineTuner,
+    augment,
+    learning_rate_factor,
+    load_fine_tuned,
+)
 
 from postergenre.errors import PosterGenreError
-from postergenre.features.registry import get_backbone
-from finetune import (CHECKPOINT_FILE, REPORT_FILE, WEIGHTS_FILE, FineTuneOptions, FineTuner, augment,
-                      learning_rate_factor, load_fine_tuned)
 from postergenre.features.preprocess import Letterbox
+from postergenre.features.registry import get_backbone
 
 GENRES = ("Drama", "Comedy", "Horror")
 pytestmark = pytest.mark.slow
@@ -29,8 +37,12 @@ def posters(shared_rows, shared_data) -> tuple[list[Path], np.ndarray]:
 
 def _init_head(dim: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"mean": np.zeros(dim, np.float32), "scale": np.full(dim, 4.0, np.float32),
-            "w0": (rng.standard_normal((len(GENRES), dim)) * 0.01).astype(np.float32), "b0": np.zeros(len(GENRES), np.float32)}
+    return {
+        "mean": np.zeros(dim, np.float32),
+        "scale": np.full(dim, 4.0, np.float32),
+        "w0": (rng.standard_normal((len(GENRES), dim)) * 0.01).astype(np.float32),
+        "b0": np.zeros(len(GENRES), np.float32),
+    }
 
 
 OPTS = FineTuneOptions(epochs=1.0, batch_size=4, warmup_steps=1, width=64, height=96, checkpoint_every=1, threads=1)
@@ -46,7 +58,9 @@ def test_fine_tuning_moves_the_weights_and_saves_a_loadable_backbone(posters, tm
     loaded_spec, net, loaded = load_fine_tuned(tmp_path / "ft")
     assert loaded == report and loaded_spec.name == spec.name
     base = spec.build()
-    moved = [float((a - b).abs().max()) for a, b in zip(net.state_dict().values(), base.state_dict().values())]
+    moved = [
+        float((a - b).abs().max()) for a, b in zip(net.state_dict().values(), base.state_dict().values(), strict=True)
+    ]
     assert max(moved) > 0  # the backbone itself changed, not only the head
     x = torch.zeros(1, 3, spec.input_size[1], spec.input_size[0])
     with torch.no_grad():
@@ -57,6 +71,7 @@ def _stop_at(step: int):
     def progress(p):
         if p.task == "fine-tuning" and p.done == step:
             raise KeyboardInterrupt
+
     return progress
 
 
@@ -142,7 +157,9 @@ def test_schedule_and_augmentation():
     a = augment(pixels, box, torch.Generator().manual_seed(1), 0.85)
     b = augment(pixels, box, torch.Generator().manual_seed(1), 0.85)
     assert a.shape == (6, 3, 24, 16) and torch.equal(a, b)  # the same seed gives the same views (resume)
-    assert float(a.abs().max()) <= 1.0 and not torch.equal(a, augment(pixels, box, torch.Generator().manual_seed(2), 0.85))
+    assert float(a.abs().max()) <= 1.0 and not torch.equal(
+        a, augment(pixels, box, torch.Generator().manual_seed(2), 0.85)
+    )
 
 
 def test_augmentation_normalises_as_the_letterbox_and_mirrors_left_to_right_only():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from lookalike import LookalikeVote, blend, top_neighbours, unit_rows
 
 
@@ -34,7 +33,7 @@ def test_a_catalog_poster_never_votes_for_itself(dtype: str) -> None:
     sims = Q[i] @ M[rest].T
     top = rest[np.argsort(-sims, kind="stable")[:10]]
     expected = (Y[top].sum(0) + vote.prior_) / (10 + 1.0)
-    assert np.allclose(vote.votes(X[i:i + 1])[0], expected, atol=1e-6)
+    assert np.allclose(vote.votes(X[i : i + 1])[0], expected, atol=1e-6)
 
 
 def test_votes_read_the_look_alikes_genres() -> None:

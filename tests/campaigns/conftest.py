@@ -1,4 +1,4 @@
-"""Fixtures for the campaign tests: real poster files from the shared data and a store in a fresh data folder."""
+"""Fixtures for the campaign tests: a store in a fresh data folder and readings to add (poster_files: root conftest)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sampling import spread
 
 from postergenre.campaigns.records import NewVariant, StoredReading
 from postergenre.campaigns.store import CampaignStore
 from postergenre.config import get_paths
-
-
-@pytest.fixture(scope="session")
-def poster_files(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
-    """Eight real poster files spread over the shared data."""
-    files = [shared_data / row["poster"] for row in spread(shared_rows, 40)]
-    files = [f for f in files if f.is_file()][:8]
-    assert len(files) == 8
-    return files
 
 
 @pytest.fixture()
@@ -33,10 +23,17 @@ def store(home: Path) -> Iterator[CampaignStore]:
 def _reading(seed: int = 0) -> StoredReading:
     """A reading as the uses layer hands it over (this layer stores it as data, whatever the model said)."""
     rng = np.random.default_rng(seed)
-    return StoredReading(model="m1", model_label="model of today on onnx-int8",
-                         poster={"decided": ["Family"], "probabilities": {"Family": float(rng.random())}},
-                         embedding=rng.normal(size=1280).astype(np.float32), width=300, height=450,
-                         read_at="2026-01-01T00:00:00+00:00", synopsis="s1", combined={"decided": ["Family"]})
+    return StoredReading(
+        model="m1",
+        model_label="model of today on onnx-int8",
+        poster={"decided": ["Family"], "probabilities": {"Family": float(rng.random())}},
+        embedding=rng.normal(size=1280).astype(np.float32),
+        width=300,
+        height=450,
+        read_at="2026-01-01T00:00:00+00:00",
+        synopsis="s1",
+        combined={"decided": ["Family"]},
+    )
 
 
 @pytest.fixture(scope="session")

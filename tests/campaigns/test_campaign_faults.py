@@ -44,15 +44,38 @@ with CampaignStore(db, root, sweep=False) as store:
 """
 
 
-def _writer(home: Path, campaign: str, member: str, files: list[Path], *, fault: str | None = None,
-            action: str = "add", start: float = 0.0) -> subprocess.Popen:
+def _writer(
+    home: Path,
+    campaign: str,
+    member: str,
+    files: list[Path],
+    *,
+    fault: str | None = None,
+    action: str = "add",
+    start: float = 0.0,
+) -> subprocess.Popen:
     paths = get_paths(home)
     env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     if fault:
         env[FAULT_ENV] = fault
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(paths.db), str(paths.campaign_posters), campaign,
-                             member, str(start), action, *map(str, files)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            WRITER,
+            str(paths.db),
+            str(paths.campaign_posters),
+            campaign,
+            member,
+            str(start),
+            action,
+            *map(str, files),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _consistent(home: Path) -> CampaignStore:
@@ -108,14 +131,17 @@ def test_two_members_adding_variants_to_one_campaign_at_once_both_land(home, pos
     with CampaignStore(paths.db, paths.campaign_posters) as store:
         campaign = store.create("T", synopsis=None, intended=[], ratings=None, by="alice").id
     start = time.time() + 3  # both processes are up by then (imports take ~1 s)
-    writers = [_writer(home, campaign, "alice", poster_files[0:3], start=start),
-               _writer(home, campaign, "bob", poster_files[3:6], start=start)]
+    writers = [
+        _writer(home, campaign, "alice", poster_files[0:3], start=start),
+        _writer(home, campaign, "bob", poster_files[3:6], start=start),
+    ]
     for w in writers:
         _, err = w.communicate(timeout=120)
         assert w.returncode == 0, err
     with _consistent(home) as store:
         variants = store.get(campaign).variants
     assert sorted((v.added_by, v.name) for v in variants) == sorted(
-        [("alice", p.name) for p in poster_files[0:3]] + [("bob", p.name) for p in poster_files[3:6]])
+        [("alice", p.name) for p in poster_files[0:3]] + [("bob", p.name) for p in poster_files[3:6]]
+    )
     with sqlite3.connect(paths.db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

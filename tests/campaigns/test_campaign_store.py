@@ -29,37 +29,48 @@ def _files_on_disk(home: Path) -> set[str]:
     return {hashlib.sha256(p.read_bytes()).hexdigest() for p in home.rglob("*") if p.is_file()}
 
 
-def test_a_campaign_keeps_its_fields_variants_readings_and_who_changed_what(store, home, poster_files,
-                                                                          make_variant):
-    made = store.create("White Fang", synopsis=" A wolf-dog. ", intended=["Family", "Adventure"], ratings=None,
-                        by="alice")
-    added = store.add_variants(made.id, [make_variant(poster_files[0], 1), make_variant(poster_files[1], 2)],
-                               by="bob", max_variants=6)
+def test_a_campaign_keeps_its_fields_variants_readings_and_who_changed_what(store, home, poster_files, make_variant):
+    made = store.create(
+        "White Fang", synopsis=" A wolf-dog. ", intended=["Family", "Adventure"], ratings=None, by="alice"
+    )
+    added = store.add_variants(
+        made.id, [make_variant(poster_files[0], 1), make_variant(poster_files[1], 2)], by="bob", max_variants=6
+    )
     assert [v.name for v in added.variants] == [poster_files[0].name, poster_files[1].name]
     store.update(made.id, by="carol", title="White Fang (1991)", ratings=["G", "PG"])
 
     paths = get_paths(home)
     with CampaignStore(paths.db, paths.campaign_posters) as reopened:  # another connection: what was committed
         campaign = reopened.get(made.id)
-    assert (campaign.title, campaign.synopsis, campaign.intended, campaign.ratings) == \
-        ("White Fang (1991)", "A wolf-dog.", ["Family", "Adventure"], ["G", "PG"])
-    assert [(v.sha256, v.added_by, v.bytes) for v in campaign.variants] == \
-        [(_sha(p), "bob", p.stat().st_size) for p in poster_files[:2]]
+    assert (campaign.title, campaign.synopsis, campaign.intended, campaign.ratings) == (
+        "White Fang (1991)",
+        "A wolf-dog.",
+        ["Family", "Adventure"],
+        ["G", "PG"],
+    )
+    assert [(v.sha256, v.added_by, v.bytes) for v in campaign.variants] == [
+        (_sha(p), "bob", p.stat().st_size) for p in poster_files[:2]
+    ]
     first = campaign.variants[0].reading
     assert first.poster == make_variant(poster_files[0], 1).reading.poster
     assert np.array_equal(first.embedding, make_variant(poster_files[0], 1).reading.embedding)  # float32, exactly
     assert (first.model, first.synopsis, first.combined) == ("m1", "s1", {"decided": ["Family"]})
     assert [(c.member, c.action) for c in campaign.changes] == [
-        ("carol", "changed the ratings"), ("carol", "changed the title"), ("bob", "added variant 2"),
-        ("bob", "added variant 1"), ("alice", "created the campaign")]
+        ("carol", "changed the ratings"),
+        ("carol", "changed the title"),
+        ("bob", "added variant 2"),
+        ("bob", "added variant 1"),
+        ("alice", "created the campaign"),
+    ]
     assert (campaign.updated_by, campaign.created_by) == ("carol", "alice")
     # Stored apart from the catalog's poster store, under their content hash.
     assert {_sha(p) for p in poster_files[:2]} <= {p.stem for p in paths.campaign_posters.rglob("*.jpg")}
     assert not paths.posters.exists() or not any(paths.posters.rglob("*.jpg"))
 
 
-def test_deleting_removes_readings_and_poster_files_unless_another_campaign_holds_them(store, home, poster_files,
-                                                                                      make_variant):
+def test_deleting_removes_readings_and_poster_files_unless_another_campaign_holds_them(
+    store, home, poster_files, make_variant
+):
     first = store.create("One", synopsis=None, intended=[], ratings=None, by="alice")
     second = store.create("Two", synopsis=None, intended=[], ratings=None, by="alice")
     shared, own, other = poster_files[:3]
@@ -77,8 +88,9 @@ def test_deleting_removes_readings_and_poster_files_unless_another_campaign_hold
         store.get(first.id)
     rows = store.conn.execute("SELECT count(*) FROM campaign_readings").fetchone()[0]
     assert rows == 2  # only the second campaign's
-    assert store.conn.execute("SELECT campaign_id, member, variants FROM campaign_deletions").fetchall() == \
-        [(first.id, "bob", 2)]
+    assert store.conn.execute("SELECT campaign_id, member, variants FROM campaign_deletions").fetchall() == [
+        (first.id, "bob", 2)
+    ]
 
     held = store.get(second.id).variants
     removal = store.remove_variants(second.id, [v.id for v in held if v.sha256 == _sha(shared)], by="carol")
@@ -90,8 +102,9 @@ def test_deleting_removes_readings_and_poster_files_unless_another_campaign_hold
 def test_a_poster_already_in_the_campaign_is_skipped_and_the_limit_holds(store, poster_files, make_variant):
     made = store.create("Limit", synopsis=None, intended=[], ratings=None, by="alice")
     store.add_variants(made.id, [make_variant(p) for p in poster_files[:4]], by="alice", max_variants=6)
-    again = store.add_variants(made.id, [make_variant(poster_files[0]), make_variant(poster_files[4])], by="bob",
-                               max_variants=6)
+    again = store.add_variants(
+        made.id, [make_variant(poster_files[0]), make_variant(poster_files[4])], by="bob", max_variants=6
+    )
     first_id = store.get(made.id).variants[0].id
     assert again.duplicates == [(poster_files[0].name, first_id)]
     assert [v.name for v in again.variants] == [poster_files[4].name]

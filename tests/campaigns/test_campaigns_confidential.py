@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from sampling import spread
 from postergenre.campaigns.store import CampaignStore
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
@@ -16,7 +15,7 @@ from postergenre.labelled.datasets import assemble_dataset
 from postergenre.predict import campaigns as work
 from postergenre.predict.predictor import Predictor
 from postergenre.predict.similar import CatalogSimilarity
-
+from sampling import spread
 from test_layers import SRC, import_graph  # the layering test's own reading of the import graph
 
 NEVER_READ_CAMPAIGNS = ("catalog", "posters", "features", "model", "labelled", "training", "evaluation")
@@ -29,18 +28,22 @@ def _dataset_fingerprint(home: Path) -> dict:
 
 def _similarity(predictor: Predictor, home: Path) -> CatalogSimilarity:
     core = predictor.core
-    return CatalogSimilarity.from_home(home, core.spec, genre_profile=core.probabilities, vectors=core.vector_key,
-                                       runtime=core.runtime_name)  # built afresh, not the predictor's cached one
+    # built afresh, not the predictor's cached one
+    return CatalogSimilarity.from_home(
+        home, core.spec, genre_profile=core.probabilities, vectors=core.vector_key, runtime=core.runtime_name
+    )
 
 
-def test_campaign_posters_reach_neither_comparable_titles_nor_training(small_home, shared_data, shared_rows,
-                                                                        tmp_path):
+def test_campaign_posters_reach_neither_comparable_titles_nor_training(small_home, shared_data, shared_rows, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(small_home, home)
     with Catalog(get_paths(home).db) as catalog:
         in_catalog = {m.imdb_id for m in catalog.movies()}
-    outside = [r for r in spread(shared_rows, 300, offset=7) if r["imdb_id"] not in in_catalog
-               and (shared_data / r["poster"]).is_file()][:2]
+    outside = [
+        r
+        for r in spread(shared_rows, 300, offset=7)
+        if r["imdb_id"] not in in_catalog and (shared_data / r["poster"]).is_file()
+    ][:2]
     predictor = Predictor.load(home=home)
     before_titles, before_data = _similarity(predictor, home), _dataset_fingerprint(home)
 

@@ -13,14 +13,42 @@ import pytest
 from postergenre.catalog.formats import normalise_imdb_id, read_catalog
 from postergenre.errors import CatalogFormatError
 
-API_HEADER = (",index,id,image,title,description,runtimeStr,genres,genreList,contentRating,imDbRating,"
-              "imDbRatingVotes,metacriticRating,plot,stars,starList,Genre_1,Genre_2,Genre_3\n")
+API_HEADER = (
+    ",index,id,image,title,description,runtimeStr,genres,genreList,contentRating,imDbRating,"
+    "imDbRatingVotes,metacriticRating,plot,stars,starList,Genre_1,Genre_2,Genre_3\n"
+)
 
 
-def _api_row(i: int, imdb_id: str, genre_list: str, genres: str = "Comedy, Family", rating: str = "PG",
-             image: str = "https://img.example/p.jpg", description: str = "1994") -> str:
-    cells = [str(i), str(i), imdb_id, image, f"Movie {i}", description, "90 mins", genres, genre_list, rating,
-             "6.5", "1,234", "50", "A plot, with a comma.", "", "[]", "Comedy", "Family", "None"]
+def _api_row(
+    i: int,
+    imdb_id: str,
+    genre_list: str,
+    genres: str = "Comedy, Family",
+    rating: str = "PG",
+    image: str = "https://img.example/p.jpg",
+    description: str = "1994",
+) -> str:
+    cells = [
+        str(i),
+        str(i),
+        imdb_id,
+        image,
+        f"Movie {i}",
+        description,
+        "90 mins",
+        genres,
+        genre_list,
+        rating,
+        "6.5",
+        "1,234",
+        "50",
+        "A plot, with a comma.",
+        "",
+        "[]",
+        "Comedy",
+        "Family",
+        "None",
+    ]
     out = []
     csv.writer(_Sink(out)).writerow(cells)
     return out[0]
@@ -37,11 +65,19 @@ class _Sink:
 GOOD_LIST = "[{'key': 'Comedy', 'value': 'Comedy'}, {'key': 'Family', 'value': 'Family'}]"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("114709", "tt0114709"), ("tt114709", "tt0114709"), (" TT0114709 ", "tt0114709"), ("tt10872600", "tt10872600"),
-    ("http://www.imdb.com/title/tt114709", "tt0114709"), ("https://www.imdb.com/title/tt0114709/", "tt0114709"),
-    (114709, "tt0114709"), ("114709.0", "tt0114709"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("114709", "tt0114709"),
+        ("tt114709", "tt0114709"),
+        (" TT0114709 ", "tt0114709"),
+        ("tt10872600", "tt10872600"),
+        ("http://www.imdb.com/title/tt114709", "tt0114709"),
+        ("https://www.imdb.com/title/tt0114709/", "tt0114709"),
+        (114709, "tt0114709"),
+        ("114709.0", "tt0114709"),
+    ],
+)
 def test_imdb_ids_are_normalised(value: object, expected: str) -> None:
     assert normalise_imdb_id(value) == expected
 
@@ -58,30 +94,32 @@ def test_shared_movies_csv(shared_data: Path, shared_rows: list[dict]) -> None:
     read = read_catalog(shared_data / "movies.csv")
     assert read.fmt == "ours" and not read.rejected and len(read.records) == len(shared_rows)
     assert Counter(g for r in read.records for g in r.genres) == Counter(
-        g for row in shared_rows for g in row["genres"].split("|"))
+        g for row in shared_rows for g in row["genres"].split("|")
+    )
     first = read.records[0]
     assert first.imdb_id == shared_rows[0]["imdb_id"] and first.title == shared_rows[0]["title"]
     assert Path(first.poster_file) == (shared_data / shared_rows[0]["poster"]).resolve()
     assert Path(first.poster_file).is_file()
 
 
-def test_ours_posters_resolve_against_the_csv_folder_and_bad_rows_are_located(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ours_posters_resolve_against_the_csv_folder_and_bad_rows_are_located(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "cat"
     folder.mkdir()
     path = folder / "movies.csv"
     path.write_bytes(
         b"imdb_id,title,year,genres,poster\n"
         b"tt0000001,Plain,1990,Drama|sci fi,posters/tt0000001.jpg\n"  # 2
-        b"tt0000002,\"Two\nLines\",,Comedy,/abs/p.jpg\n"                   # 3-4
-        b"tt0000003,Url,1991,,https://img.example/3.jpg\n"                # 5
-        b",No id,1990,Drama,\n"                                           # 6
-        b"garbage,Bad id,1990,Drama,\n"                                   # 7
-        b"tt0000008,Unknown,1990,Drama|Superhero,\n"                      # 8
-        b"tt0000009,Bad year,nineteen,Drama,\n"                           # 9
-        b"\n"                                                             # 10 (blank: skipped)
-        b"tt0000011,Caf\xe9,1990,Drama,\n"                                # 11 (Latin-1 byte)
-        b"tt0000012,After,2001,Horror,\n"                                 # 12
+        b'tt0000002,"Two\nLines",,Comedy,/abs/p.jpg\n'  # 3-4
+        b"tt0000003,Url,1991,,https://img.example/3.jpg\n"  # 5
+        b",No id,1990,Drama,\n"  # 6
+        b"garbage,Bad id,1990,Drama,\n"  # 7
+        b"tt0000008,Unknown,1990,Drama|Superhero,\n"  # 8
+        b"tt0000009,Bad year,nineteen,Drama,\n"  # 9
+        b"\n"  # 10 (blank: skipped)
+        b"tt0000011,Caf\xe9,1990,Drama,\n"  # 11 (Latin-1 byte)
+        b"tt0000012,After,2001,Horror,\n"  # 12
     )
     monkeypatch.chdir(tmp_path)  # the poster path must not depend on the working directory
     read = read_catalog(path)
@@ -127,14 +165,19 @@ def test_imdb_api_csv_bad_rows_and_fallbacks(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_text(
         API_HEADER
-        + _api_row(0, "tt0110001", GOOD_LIST, rating="Rated PG-13")                         # 2
-        + _api_row(1, "tt0110002", "[{'key': 'Comedy', 'value': 'Comedy'")                   # 3 malformed
-        + _api_row(2, "tt0110003", "", genres="Science Fiction, Kids",                      # 4 fallback
-                   image="https://imdb-api.com/images/original/nopicture.jpg")
-        + _api_row(3, "tt0110004", "__import__('os').system('touch pwned')")                # 5 code: refused
-        + _api_row(4, "", GOOD_LIST)                                                         # 6 no id
-        + _api_row(5, "tt0110006", "[{'key': 'Superhero', 'value': 'Superhero'}]")           # 7 unknown genre
-        + _api_row(6, "tt0110007", "{'key': 'Comedy'}")                                      # 8 not a list
+        + _api_row(0, "tt0110001", GOOD_LIST, rating="Rated PG-13")  # 2
+        + _api_row(1, "tt0110002", "[{'key': 'Comedy', 'value': 'Comedy'")  # 3 malformed
+        + _api_row(
+            2,
+            "tt0110003",
+            "",
+            genres="Science Fiction, Kids",  # 4 fallback
+            image="https://imdb-api.com/images/original/nopicture.jpg",
+        )
+        + _api_row(3, "tt0110004", "__import__('os').system('touch pwned')")  # 5 code: refused
+        + _api_row(4, "", GOOD_LIST)  # 6 no id
+        + _api_row(5, "tt0110006", "[{'key': 'Superhero', 'value': 'Superhero'}]")  # 7 unknown genre
+        + _api_row(6, "tt0110007", "{'key': 'Comedy'}")  # 8 not a list
         + _api_row(7, "tt0110008", GOOD_LIST, rating="N/A", description="(1987 TV Movie)"),  # 9
         encoding="utf-8",
     )
@@ -159,15 +202,27 @@ def test_imdb_api_csv_bad_rows_and_fallbacks(tmp_path: Path) -> None:
 
 def _json_records() -> list:
     return [
-        {"id": "tt0099785", "title": "Home Alone", "description": "1990", "genres": "Comedy, Family",
-         "genreList": [{"key": "Comedy", "value": "Comedy"}, {"key": "Family", "value": "Family"}],
-         "contentRating": "PG", "imDbRating": "7.7", "imDbRatingVotes": "645257",
-         "image": "https://img.example/home.jpg", "plot": "Left home alone."},
+        {
+            "id": "tt0099785",
+            "title": "Home Alone",
+            "description": "1990",
+            "genres": "Comedy, Family",
+            "genreList": [{"key": "Comedy", "value": "Comedy"}, {"key": "Family", "value": "Family"}],
+            "contentRating": "PG",
+            "imDbRating": "7.7",
+            "imDbRatingVotes": "645257",
+            "image": "https://img.example/home.jpg",
+            "plot": "Left home alone.",
+        },
         {"id": "tt0000001", "title": "Malformed", "genreList": "[{'key': 'Comedy'"},
         7,
         {"title": "No id", "genres": "Drama"},
-        {"id": "99786", "title": "String list", "genreList": "[{'key': 'Drama', 'value': 'Drama'}]",
-         "contentRating": "g"},
+        {
+            "id": "99786",
+            "title": "String list",
+            "genreList": "[{'key': 'Drama', 'value': 'Drama'}]",
+            "contentRating": "g",
+        },
     ]
 
 
@@ -192,18 +247,20 @@ def test_imdb_api_json_shapes(tmp_path: Path, shape: str) -> None:
     assert len(rejected) == 3
     malformed = next(line for line, reason in rejected.items() if reason.startswith("malformed genreList"))
     assert lines[malformed - 1].strip() == "{" and '"Malformed"' in lines[malformed + 1]
-    assert any("not an object" in reason and lines[line - 1].strip().startswith("7") for line, reason in rejected.items())
+    assert any(
+        "not an object" in reason and lines[line - 1].strip().startswith("7") for line, reason in rejected.items()
+    )
     assert "no IMDb id" in rejected.values()
 
 
 def test_json_errors_name_the_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"items": [ {"id": "tt0000001",  ]}', encoding="utf-8")
-    with pytest.raises(CatalogFormatError, match="broken.json.*not valid JSON"):
+    with pytest.raises(CatalogFormatError, match=r"broken\.json.*not valid JSON"):
         read_catalog(broken)
     other = tmp_path / "other.json"
     other.write_text('{"movies": []}', encoding="utf-8")
-    with pytest.raises(CatalogFormatError, match="other.json"):
+    with pytest.raises(CatalogFormatError, match=r"other\.json"):
         read_catalog(other)
     api_error = tmp_path / "error.json"
     api_error.write_text('{"items": [], "errorMessage": "Invalid API Key"}', encoding="utf-8")
@@ -234,7 +291,11 @@ def test_kaggle_latin1(tmp_path: Path) -> None:
     assert [r.imdb_id for r in read.records] == ["tt0114709", "tt0113041", "tt0114709", "tt1234567"]
     toy, pere, _, no_year = read.records
     assert (toy.title, toy.year, toy.genres, toy.imdb_rating) == (
-        "Toy Story", 1995, ("Animation", "Adventure", "Comedy"), 8.3)
+        "Toy Story",
+        1995,
+        ("Animation", "Adventure", "Comedy"),
+        8.3,
+    )
     assert toy.poster_url == "https://images.example/toy.jpg"
     assert (pere.title, pere.year) == ("Père Noël est une ordure", 1982)
     assert (no_year.title, no_year.year, no_year.imdb_rating) == ("No Year Title", None, None)
@@ -261,7 +322,7 @@ def test_format_override_beats_detection(tmp_path: Path) -> None:
     path = tmp_path / "export.txt"
     path.write_text(API_HEADER + _api_row(0, "tt0110001", GOOD_LIST), encoding="utf-8")
     assert read_catalog(path).fmt == "imdb-api-csv"
-    with pytest.raises(CatalogFormatError, match="needs column.*imdbId"):
+    with pytest.raises(CatalogFormatError, match=r"needs column.*imdbId"):
         read_catalog(path, "kaggle")
     with pytest.raises(CatalogFormatError, match="unknown catalog format 'xml'"):
         read_catalog(path, "xml")
@@ -271,12 +332,12 @@ def test_format_override_beats_detection(tmp_path: Path) -> None:
 def test_unrecognised_files_raise_naming_the_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "mystery.csv"
     path.write_bytes(content)
-    with pytest.raises(CatalogFormatError, match="mystery.csv"):
+    with pytest.raises(CatalogFormatError, match=r"mystery\.csv"):
         read_catalog(path)
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
-    with pytest.raises(CatalogFormatError, match="nope.csv"):
+    with pytest.raises(CatalogFormatError, match=r"nope\.csv"):
         read_catalog(tmp_path / "nope.csv")
     with pytest.raises(CatalogFormatError, match="folder"):
         read_catalog(tmp_path)

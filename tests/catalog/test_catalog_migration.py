@@ -63,16 +63,27 @@ def _old_catalog(db: Path) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(db) as conn:
         conn.executescript(SCHEMA_V0)
-        conn.executemany("INSERT INTO movies (imdb_id, title, year, content_rating, plot, poster_file, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, 'then')",
-                         [("tt0000001", "One", 1990, "PG", "A plot.", "/old/posters/tt0000001.jpg"),
-                          ("tt0000002", "Two", 1991, None, None, None)])
-        conn.executemany("INSERT INTO movie_genres VALUES (?, ?)",
-                         [("tt0000001", "Drama"), ("tt0000001", "Family"), ("tt0000002", "Comedy")])
-        conn.execute("INSERT INTO posters (imdb_id, status, sha256, width, height, origin, updated_at) "
-                     "VALUES ('tt0000001', 'ok', ?, 182, 268, 'attach', 'then')", ("ab" * 32,))
-        conn.execute("INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at) "
-                     "VALUES ('movies.csv', 'ours', 2, 0, 0, 0, 1, 'then')")
+        conn.executemany(
+            "INSERT INTO movies (imdb_id, title, year, content_rating, plot, poster_file, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'then')",
+            [
+                ("tt0000001", "One", 1990, "PG", "A plot.", "/old/posters/tt0000001.jpg"),
+                ("tt0000002", "Two", 1991, None, None, None),
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO movie_genres VALUES (?, ?)",
+            [("tt0000001", "Drama"), ("tt0000001", "Family"), ("tt0000002", "Comedy")],
+        )
+        conn.execute(
+            "INSERT INTO posters (imdb_id, status, sha256, width, height, origin, updated_at) "
+            "VALUES ('tt0000001', 'ok', ?, 182, 268, 'attach', 'then')",
+            ("ab" * 32,),
+        )
+        conn.execute(
+            "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at) "
+            "VALUES ('movies.csv', 'ours', 2, 0, 0, 0, 1, 'then')"
+        )
 
 
 def test_old_catalog_is_migrated_and_keeps_everything(home: Path, tmp_path: Path) -> None:
@@ -84,24 +95,34 @@ def test_old_catalog_is_migrated_and_keeps_everything(home: Path, tmp_path: Path
         assert catalog.collections() == {"general": 2}
         # the old row's imports record gained the new columns with neutral values
         assert catalog.conn.execute("SELECT collection, conflicts, duplicates FROM imports").fetchall() == [
-            (None, 0, 1)]
-    assert (one.imdb_id, one.title, one.year, one.content_rating, one.plot) == ("tt0000001", "One", 1990, "PG",
-                                                                               "A plot.")
+            (None, 0, 1)
+        ]
+    assert (one.imdb_id, one.title, one.year, one.content_rating, one.plot) == (
+        "tt0000001",
+        "One",
+        1990,
+        "PG",
+        "A plot.",
+    )
     assert one.genres == ("Drama", "Family") and one.collections == ("general",)
     assert one.poster_status == "ok" and one.poster_sha256 == "ab" * 32
     assert two.collections == ("general",) and two.genres == ("Comedy",)
 
     # The migrated catalog works like a new one: a studio import, filters by collection, stats.
     studio = tmp_path / "studio.csv"
-    studio.write_text("imdb_id,title,year,genres,poster\ntt0000002,Two,1991,Comedy,\ntt0000003,Three,2001,Family,\n",
-                      encoding="utf-8")
-    result = CliRunner().invoke(app, ["catalog", "import", str(studio), "--collection", "studio"],
-                                env={"COLUMNS": "200"})
+    studio.write_text(
+        "imdb_id,title,year,genres,poster\ntt0000002,Two,1991,Comedy,\ntt0000003,Three,2001,Family,\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        app, ["catalog", "import", str(studio), "--collection", "studio"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     with Catalog(db) as catalog:
         assert catalog.collections() == {"general": 2, "studio": 2}
         assert [m.imdb_id for m in catalog.movies(MovieFilter(collections=frozenset({"studio"})))] == [
-            "tt0000002", "tt0000003"]
+            "tt0000002",
+            "tt0000003",
+        ]
         assert catalog.get_movie("tt0000002").collections == ("general", "studio")
         assert catalog.conn.execute("SELECT collection FROM imports ORDER BY id").fetchall() == [(None,), ("studio",)]
     stats = CliRunner().invoke(app, ["catalog", "stats", "--collection", "general"], env={"COLUMNS": "200"})

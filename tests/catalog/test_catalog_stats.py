@@ -28,10 +28,23 @@ KAGGLE = """imdbId,Imdb Link,Title,IMDB Score,Genre,Poster
 1,x,A (1985),,Drama|Comedy,
 """
 API = [
-    {"id": "tt0000006", "title": "F", "description": "1990", "genres": "Comedy", "contentRating": "G",
-     "imDbRating": "7.0", "image": "https://img.example/f.jpg"},
-    {"id": "tt0000007", "title": "G", "description": "1994", "genres": "Family", "contentRating": "Rated PG",
-     "imDbRating": "5.0"},
+    {
+        "id": "tt0000006",
+        "title": "F",
+        "description": "1990",
+        "genres": "Comedy",
+        "contentRating": "G",
+        "imDbRating": "7.0",
+        "image": "https://img.example/f.jpg",
+    },
+    {
+        "id": "tt0000007",
+        "title": "G",
+        "description": "1994",
+        "genres": "Family",
+        "contentRating": "Rated PG",
+        "imDbRating": "5.0",
+    },
 ]
 
 
@@ -51,9 +64,14 @@ def catalog(home: Path, tmp_path: Path):
 def test_stats_numbers(catalog: Catalog) -> None:
     s = compute_stats(catalog)
     assert s.movies == 7
-    assert [(r.label, r.count) for r in s.missing] == [("missing poster", 3), ("missing genres", 2),
-                                                       ("missing both", 1), ("missing plot", 7),
-                                                       ("missing content rating", 5), ("missing year", 1)]
+    assert [(r.label, r.count) for r in s.missing] == [
+        ("missing poster", 3),
+        ("missing genres", 2),
+        ("missing both", 1),
+        ("missing plot", 7),
+        ("missing content rating", 5),
+        ("missing year", 1),
+    ]
     assert s.missing[0].percent == pytest.approx(300 / 7)
     assert (s.posters_stored, s.posters_failed, s.posters_to_fetch) == (1, 1, 3)
     assert s.duplicates_merged == 1 and s.imports == 4
@@ -94,9 +112,11 @@ def test_stats_cli(catalog: Catalog) -> None:
 def test_rating_filters_accept_the_ratings_the_catalog_holds(home: Path, tmp_path: Path) -> None:
     """--rating PD (or a foreign "12A") selects the movies the catalog stores with it, in stats as in similar and
     brief (their filters are parsed before any model loads); a rating the catalog does not hold still fails, named."""
-    items = [{"id": "tt0000011", "title": "Old", "description": "1925", "genres": "Comedy", "contentRating": "PD"},
-             {"id": "tt0000012", "title": "Abroad", "description": "2010", "genres": "Drama", "contentRating": "12A"},
-             {"id": "tt0000013", "title": "Kids", "description": "2000", "genres": "Family", "contentRating": "G"}]
+    items = [
+        {"id": "tt0000011", "title": "Old", "description": "1925", "genres": "Comedy", "contentRating": "PD"},
+        {"id": "tt0000012", "title": "Abroad", "description": "2010", "genres": "Drama", "contentRating": "12A"},
+        {"id": "tt0000013", "title": "Kids", "description": "2000", "genres": "Family", "contentRating": "G"},
+    ]
     (tmp_path / "api.json").write_text(json.dumps({"items": items}), encoding="utf-8")
     with Catalog(get_paths(home).ensure().db) as cat:
         import_catalog_file(cat, tmp_path / "api.json")

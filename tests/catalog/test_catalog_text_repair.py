@@ -39,9 +39,12 @@ def test_lost_characters_are_left_as_they_are() -> None:
 
 def test_import_repairs_titles(tmp_path: Path) -> None:
     csv_file = tmp_path / "movies.csv"
-    csv_file.write_text("imdb_id,title,year,genres,poster\n"
-                        "tt0000001,La tÌ»te haute,2015,Drama,\n"
-                        "tt0000002,Amélie,2001,Comedy|Romance,\n", encoding="utf-8")
+    csv_file.write_text(
+        "imdb_id,title,year,genres,poster\n"
+        "tt0000001,La tÌ»te haute,2015,Drama,\n"
+        "tt0000002,Amélie,2001,Comedy|Romance,\n",
+        encoding="utf-8",
+    )
     titles = {r.imdb_id: r.title for r in read_catalog(csv_file).records}
     assert titles == {"tt0000001": "La tête haute", "tt0000002": "Amélie"}
 
@@ -52,9 +55,11 @@ def test_titles_stored_before_are_repaired_when_the_catalog_is_opened(tmp_path: 
         pass
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("INSERT INTO movies (imdb_id, title, year, plot, updated_at) VALUES "
-                     "('tt4080728', 'La tÌ»te haute', 2015, 'Un juge et un Ì©ducateur.', '2026-01-01T00:00:00Z'), "
-                     "('tt0211915', 'Amélie', 2001, NULL, '2026-01-01T00:00:00Z')")
+        conn.execute(
+            "INSERT INTO movies (imdb_id, title, year, plot, updated_at) VALUES "
+            "('tt4080728', 'La tÌ»te haute', 2015, 'Un juge et un Ì©ducateur.', '2026-01-01T00:00:00Z'), "
+            "('tt0211915', 'Amélie', 2001, NULL, '2026-01-01T00:00:00Z')"
+        )
         conn.execute("UPDATE catalog_meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
 
@@ -70,7 +75,7 @@ def test_titles_stored_before_are_repaired_when_the_catalog_is_opened(tmp_path: 
 def test_shared_catalog_titles_are_mostly_repaired(shared_rows: list[dict]) -> None:
     garbled = [r["title"] for r in shared_rows if "Ì" in r["title"] or "í" in r["title"]]
     repaired = [repair_text(t) for t in garbled]
-    fixed = sum(1 for a, b in zip(garbled, repaired) if a != b)
+    fixed = sum(1 for a, b in zip(garbled, repaired, strict=True) if a != b)
     assert len(garbled) > 500 and fixed / len(garbled) > 0.6
     assert all("Ì»" not in t for t in repaired)  # every "ê" of this kind came back
 
@@ -85,9 +90,12 @@ def test_only_titles_and_plots_are_repaired_not_paths_or_urls(tmp_path: Path) ->
     poster.write_bytes(b"not decoded at import")
     url = "https://img.example/CafÃ©.jpg"
     csv_file = tmp_path / "movies.csv"
-    csv_file.write_text("imdb_id,title,year,genres,poster\n"
-                        f"tt0000001,La tÌ»te haute,2015,Drama,{nfd_name}\n"
-                        f"tt0000002,CafÃ©,2001,Comedy,{url}\n", encoding="utf-8")
+    csv_file.write_text(
+        "imdb_id,title,year,genres,poster\n"
+        f"tt0000001,La tÌ»te haute,2015,Drama,{nfd_name}\n"
+        f"tt0000002,CafÃ©,2001,Comedy,{url}\n",
+        encoding="utf-8",
+    )
     with Catalog(tmp_path / "catalog.sqlite") as catalog:
         import_catalog_file(catalog, csv_file)
         first, second = catalog.get_movie("tt0000001"), catalog.get_movie("tt0000002")

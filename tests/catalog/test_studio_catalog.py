@@ -116,11 +116,14 @@ def test_removal_counts_say_why(both_home: Path, shared_rows: list[dict]) -> Non
     assert rating_step.removed == everything - sum(m.content_rating in ("G", "PG") for m in studio)
     kept_gpg = [m for m in studio if m.content_rating in ("G", "PG")]
     assert year_step.before == len(kept_gpg)
-    assert dict(year_step.reasons) == {"are from before 1995": sum(m.year < 1995 for m in kept_gpg if m.year),
-                                       "have no year": sum(m.year is None for m in kept_gpg)}
+    assert dict(year_step.reasons) == {
+        "are from before 1995": sum(m.year < 1995 for m in kept_gpg if m.year),
+        "have no year": sum(m.year is None for m in kept_gpg),
+    }
     assert len(selection.movies) == len(kept_gpg) - year_step.removed
-    assert str(rating_step).startswith(f"--rating G,PG removed {rating_step.removed:,} of {everything:,} movies: "
-                                       f"{general + 1:,} have no rating")
+    assert str(rating_step).startswith(
+        f"--rating G,PG removed {rating_step.removed:,} of {everything:,} movies: {general + 1:,} have no rating"
+    )
 
 
 def test_stats_cli_by_collection_and_rating(both_home: Path, shared_rows: list[dict]) -> None:
@@ -138,8 +141,10 @@ def test_stats_cli_by_collection_and_rating(both_home: Path, shared_rows: list[d
 
     studio = _cli("catalog", "stats", "--collection", "Studio", "--home", str(both_home))
     assert studio.exit_code == 0, studio.output
-    assert (f"--collection studio removed {general:,} of {general + 3_050:,} movies: {general:,} are in general"
-            in studio.output)
+    assert (
+        f"--collection studio removed {general:,} of {general + 3_050:,} movies: {general:,} are in general"
+        in studio.output
+    )
     assert "3050 movies" in studio.output
 
     unknown = _cli("catalog", "stats", "--collection", "studoi", "--home", str(both_home))
@@ -158,8 +163,9 @@ def test_compute_stats_collections(both_home: Path, shared_rows: list[dict]) -> 
     assert not any(step.removed for step in s.removed)
 
 
-def test_reimports_report_unchanged(both_home: Path, studio_file: Path, shared_data: Path, shared_rows: list[dict],
-                                    tmp_path: Path) -> None:
+def test_reimports_report_unchanged(
+    both_home: Path, studio_file: Path, shared_data: Path, shared_rows: list[dict], tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     shutil.copytree(both_home, home)
     with Catalog(get_paths(home).db) as catalog:
@@ -176,8 +182,9 @@ def test_reimports_report_unchanged(both_home: Path, studio_file: Path, shared_d
         assert catalog.get_movie("tt0099785").collections == ("favourites", "studio")
 
 
-def test_reimport_from_another_folder_is_unchanged(home: Path, shared_data: Path, shared_rows: list[dict],
-                                                    tmp_path: Path) -> None:
+def test_reimport_from_another_folder_is_unchanged(
+    home: Path, shared_data: Path, shared_rows: list[dict], tmp_path: Path
+) -> None:
     """The same catalog file read from another place (a fresh clone's ../shared/data, a moved data folder):
     its rows are unchanged; only the stored poster paths follow the file."""
     rows = spread(shared_rows, 36)

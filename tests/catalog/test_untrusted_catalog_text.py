@@ -21,8 +21,9 @@ def _controls(data: bytes) -> list[str]:
     """Control characters in the output, but line feeds and tabs (piped, a table is tab-separated: untrusted text
     in a cell has its own tabs escaped, so every tab is a separator the command wrote)."""
     text = data.decode("utf-8", errors="replace")
-    return sorted({repr(ch) for ch in text if (ord(ch) < 0x20 and ch not in "\n\t") or 0x7f <= ord(ch) <= 0x9f
-                   or ch == "\ufffd"})
+    return sorted(
+        {repr(ch) for ch in text if (ord(ch) < 0x20 and ch not in "\n\t") or 0x7F <= ord(ch) <= 0x9F or ch == "\ufffd"}
+    )
 
 
 def test_importing_a_jpeg_prints_no_raw_bytes(tmp_path: Path, shared_data: Path) -> None:
@@ -42,9 +43,10 @@ def test_escape_sequences_in_a_catalog_are_shown_escaped(tmp_path: Path) -> None
     header = tmp_path / "header.csv"
     header.write_text("\x1b[2Jimdb_id,\x1b]0;pwned\x07title\n1,2\n", encoding="utf-8")
     rows = tmp_path / "rows.csv"
-    rows.write_text("imdb_id,title,year,genres,poster\n"
-                    "tt0000001,Fine,1999,Drama,\n"
-                    "tt0000002,Bad,1999,\x1b[2JNoSuchGenre\x9b31m,\n", encoding="utf-8")
+    rows.write_text(
+        "imdb_id,title,year,genres,poster\ntt0000001,Fine,1999,Drama,\ntt0000002,Bad,1999,\x1b[2JNoSuchGenre\x9b31m,\n",
+        encoding="utf-8",
+    )
     odd_name = tmp_path / "list\x1b[31m.csv"
     odd_name.write_text("imdb_id,title,year,genres,poster\ntt0000003,Third,2001,Comedy,\n", encoding="utf-8")
 
@@ -63,6 +65,9 @@ def test_a_multi_line_message_keeps_its_lines_and_still_escapes_terminal_control
 
     message = "bad.csv: 2 conflicts:\n  bad.csv:4: \x1b[2Jtitle\r\n  bad.csv:8: \x1b]0;owned\x07"
     shown = safe_text(message, lines=True)
-    assert shown.split("\n") == ["bad.csv: 2 conflicts:", "  bad.csv:4: \\x1b[2Jtitle\\x0d",
-                                 "  bad.csv:8: \\x1b]0;owned\\x07"]
+    assert shown.split("\n") == [
+        "bad.csv: 2 conflicts:",
+        "  bad.csv:4: \\x1b[2Jtitle\\x0d",
+        "  bad.csv:8: \\x1b]0;owned\\x07",
+    ]
     assert "\n" not in safe_text(message)  # one-line text (a name, an id) never breaks a line

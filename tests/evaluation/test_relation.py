@@ -8,20 +8,30 @@ import pytest
 from postergenre.evaluation.evaluate import Relation, TrainingRelation, _measures
 
 
-@pytest.mark.parametrize("relation, collections, studio_trained, expected", [
-    (TrainingRelation(Relation.HELD_OUT, holdout=0.2), {"general"}, False, "skill"),
-    (TrainingRelation(Relation.TRAINED), {"general"}, False, "memory"),
-    (TrainingRelation(Relation.TRAINED_MINUS_HOLDOUT, holdout=0.2), {"general"}, False, "memory"),
-    (TrainingRelation(Relation.COLLECTION_TRAINED, "general", n_movies=9), {"general"}, False, "memory"),
-    (TrainingRelation(Relation.COLLECTION_TRAINED, "general", n_movies=9), {"studio"}, False, "skill"),
-    (TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, "general", 0.2), {"studio"}, False, "skill"),
-    (TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, "general", 0.2), {"general"}, False, "memory"),
-    (TrainingRelation(Relation.DIFFERS), {"general"}, False, "unknown"),
-    (TrainingRelation(Relation.UNKNOWN), set(), False, "unknown"),
-    (TrainingRelation(Relation.HELD_OUT, holdout=0.2), {"studio"}, True, "memory"),  # studio films trained the extensions
-])
-def test_measures_follow_the_relation_whatever_its_sentence_says(relation, collections, studio_trained, expected,
-                                                                 monkeypatch):
+@pytest.mark.parametrize(
+    "relation, collections, studio_trained, expected",
+    [
+        (TrainingRelation(Relation.HELD_OUT, holdout=0.2), {"general"}, False, "skill"),
+        (TrainingRelation(Relation.TRAINED), {"general"}, False, "memory"),
+        (TrainingRelation(Relation.TRAINED_MINUS_HOLDOUT, holdout=0.2), {"general"}, False, "memory"),
+        (TrainingRelation(Relation.COLLECTION_TRAINED, "general", n_movies=9), {"general"}, False, "memory"),
+        (TrainingRelation(Relation.COLLECTION_TRAINED, "general", n_movies=9), {"studio"}, False, "skill"),
+        (TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, "general", 0.2), {"studio"}, False, "skill"),
+        (TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, "general", 0.2), {"general"}, False, "memory"),
+        (TrainingRelation(Relation.DIFFERS), {"general"}, False, "unknown"),
+        (TrainingRelation(Relation.UNKNOWN), set(), False, "unknown"),
+        # studio films trained the extensions
+        (
+            TrainingRelation(Relation.HELD_OUT, holdout=0.2),
+            {"studio"},
+            True,
+            "memory",
+        ),
+    ],
+)
+def test_measures_follow_the_relation_whatever_its_sentence_says(
+    relation, collections, studio_trained, expected, monkeypatch
+):
     assert _measures(relation, collections, studio_trained) == expected
     monkeypatch.setattr(TrainingRelation, "__str__", lambda self: "reworded: held out `studio` collection memory")
     assert _measures(relation, collections, studio_trained) == expected

@@ -14,9 +14,9 @@ from postergenre.catalog.filters import MovieFilter
 from postergenre.catalog.store import Catalog
 from postergenre.cli import app
 from postergenre.config import get_paths
+from postergenre.evaluation.evaluate import evaluate_model
 from postergenre.model.artifact import ModelArtifact
 from postergenre.model.synopsis import has_text
-from postergenre.evaluation.evaluate import evaluate_model
 
 runner = CliRunner()
 
@@ -29,14 +29,17 @@ def _segments(result: dict) -> dict[str, dict]:
 def _studio_films(home: Path, genres: list[str]) -> list:
     """Studio films evaluate can score: a stored, embedded poster and at least one of the model's genres."""
     with Catalog(get_paths(home).db) as catalog:
-        return [m for m in catalog.movies(MovieFilter(collections=frozenset({"studio"})))
-                if m.poster_status == "ok" and set(m.genres) & set(genres)]
+        return [
+            m
+            for m in catalog.movies(MovieFilter(collections=frozenset({"studio"})))
+            if m.poster_status == "ok" and set(m.genres) & set(genres)
+        ]
 
 
 def test_segments_per_collection_and_rating_poster_only_and_with_synopsis(studio_setup) -> None:
     art = ModelArtifact.load(studio_setup.studio_model)
     with Catalog(get_paths(studio_setup.home).db) as catalog:
-        result, ds, probs = evaluate_model(art, catalog, bootstrap=30)
+        result, ds, _probs = evaluate_model(art, catalog, bootstrap=30)
     seg = _segments(result)
     assert {"all evaluated movies", "collection general", "collection studio", "rated G/PG"} <= set(seg)
     assert result["model"]["studio_extensions"] is True
@@ -58,8 +61,9 @@ def test_segments_per_collection_and_rating_poster_only_and_with_synopsis(studio
             assert 0 <= q["micro_f1"]["value"] <= 1 and q["family_auc"] is not None
 
     # The headline is the poster signal on every movie, as a user gets it without a synopsis.
-    assert result["headline"]["macro_auc"]["value"] == pytest.approx(seg["all evaluated movies"]["signals"]["poster"]
-                                                                     ["macro_auc"]["value"])
+    assert result["headline"]["macro_auc"]["value"] == pytest.approx(
+        seg["all evaluated movies"]["signals"]["poster"]["macro_auc"]["value"]
+    )
     # Everything evaluated trained something (the general head on the general films, the studio extensions on the
     # studio films): each segment says its numbers are memory, and so does the relation.
     assert {s["measures"] for s in result["segments"]} == {"memory"}
@@ -68,9 +72,26 @@ def test_segments_per_collection_and_rating_poster_only_and_with_synopsis(studio
 
 def test_cli_evaluate_studio_collection_html_json_and_confusion(studio_setup, tmp_path: Path) -> None:
     html, js = tmp_path / "studio.html", tmp_path / "studio.json"
-    res = runner.invoke(app, ["evaluate", str(studio_setup.studio_model), "--home", str(studio_setup.home),
-                              "--collection", "studio", "--bootstrap", "30", "--gallery", "0",
-                              "--out", str(html), "--json", str(js)], env={"COLUMNS": "200"})
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(studio_setup.studio_model),
+            "--home",
+            str(studio_setup.home),
+            "--collection",
+            "studio",
+            "--bootstrap",
+            "30",
+            "--gallery",
+            "0",
+            "--out",
+            str(html),
+            "--json",
+            str(js),
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(js.read_text())
     art = ModelArtifact.load(studio_setup.studio_model)
@@ -109,9 +130,24 @@ def test_cli_evaluate_poster_only_model_on_both_collections(studio_setup, tmp_pa
     """A model without studio extensions (like the bundled one): poster-only segments; the general head was
     trained on the general films only, so the studio segment measures skill and the general one memory."""
     js = tmp_path / "p.json"
-    res = runner.invoke(app, ["evaluate", str(studio_setup.poster_model), "--home", str(studio_setup.home),
-                              "--bootstrap", "30", "--gallery", "0", "--out", str(tmp_path / "p.html"),
-                              "--json", str(js)], env={"COLUMNS": "200"})
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(studio_setup.poster_model),
+            "--home",
+            str(studio_setup.home),
+            "--bootstrap",
+            "30",
+            "--gallery",
+            "0",
+            "--out",
+            str(tmp_path / "p.html"),
+            "--json",
+            str(js),
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(js.read_text())
     seg = _segments(result)
@@ -143,12 +179,16 @@ def test_no_studio_option_trains_a_poster_only_model(studio_setup) -> None:
     from postergenre.training.options import TrainOptions
     from postergenre.training.train import train
 
-    opts = TrainOptions(head="logreg", folds=3, min_examples=5, bootstrap=10, threads=1, params={"l2": [3e-3]},
-                        studio=False)
+    opts = TrainOptions(
+        head="logreg", folds=3, min_examples=5, bootstrap=10, threads=1, params={"l2": [3e-3]}, studio=False
+    )
     with Catalog(get_paths(studio_setup.home).db) as catalog:
         ds = assemble_dataset(catalog, min_examples=opts.min_examples)
         movies = catalog.movies()
     assert any("studio" in cs for cs in ds.collections)
     result = train(ds, opts, movies=movies)
     assert result.studio is None and "studio" not in result.artifact.head_config
-    assert result.artifact.training_options["studio"] is False and "--no-studio" in result.artifact.training_options["command"]
+    assert (
+        result.artifact.training_options["studio"] is False
+        and "--no-studio" in result.artifact.training_options["command"]
+    )

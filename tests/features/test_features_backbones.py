@@ -76,7 +76,9 @@ def test_stats_are_spatial_mean_and_std_of_stage_outputs(nets):
     net = nets[spec.name]
     x = torch.randn(1, 3, 320, 224)
     outputs = {}
-    hooks = [net.net._blocks[i].register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out)) for i in net.taps]
+    hooks = [
+        net.net._blocks[i].register_forward_hook(lambda m, a, out, i=i: outputs.__setitem__(i, out)) for i in net.taps
+    ]
     try:
         with torch.inference_mode():
             features = net(x)[0].numpy()
@@ -87,8 +89,8 @@ def test_stats_are_spatial_mean_and_std_of_stage_outputs(nets):
     for i in net.taps:
         out = outputs[i][0].numpy()
         c = out.shape[0]
-        np.testing.assert_allclose(features[offset:offset + c], out.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(features[offset + c:offset + 2 * c], out.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(features[offset : offset + c], out.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(features[offset + c : offset + 2 * c], out.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
         offset += 2 * c
     assert offset == spec.feature_dim
 

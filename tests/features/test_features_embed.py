@@ -19,9 +19,9 @@ from postergenre.features.cache import EmbeddingCache, MissingEmbeddingsError
 from postergenre.features.embed import embed_catalog, embed_images, selected_posters
 from postergenre.features.registry import get_backbone
 from postergenre.features.runtime import load_runtime, prepare_installation, vector_key
-from postergenre.progress import Progress
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from postergenre.progress import Progress
 from sampling import spread
 
 SPEC = get_backbone()
@@ -65,8 +65,9 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
     db = get_paths(home).db
     with Catalog(db) as catalog:
         total = len(selected_posters(catalog))
-    proc = subprocess.Popen([*CLI, "embed", "--home", str(home), "--batch-size", "8"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "embed", "--home", str(home), "--batch-size", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -78,7 +79,7 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
         proc.wait()
     before = _rows(db)
     assert 24 <= len(before) < total, f"kill landed outside the run ({len(before)} of {total})"
-    for sha, dim, blob in before:  # every row written is whole
+    for _sha, dim, blob in before:  # every row written is whole
         assert dim == SPEC.feature_dim and len(blob) == 4 * dim
         assert np.isfinite(np.frombuffer(blob, dtype="<f4")).all()
 
@@ -138,8 +139,9 @@ def test_progress_is_reported_through_the_callback(tmp_path, shared_rows, make_p
     paths = get_paths(home)
     reports: list[Progress] = []
     with Catalog(paths.db) as catalog:
-        summary = embed_catalog(catalog, PosterStore(paths.posters), SPEC, batch_size=3, workers=2, runtime=net,
-                                progress=reports.append)
+        summary = embed_catalog(
+            catalog, PosterStore(paths.posters), SPEC, batch_size=3, workers=2, runtime=net, progress=reports.append
+        )
     assert summary.embedded == summary.posters == 10 and summary.runtime == net.name
     assert [r.done for r in reports] == [0, 3, 6, 9, 10]
     assert all(r.total == 10 and r.task == f"embed {SPEC.name} ({net.name})" for r in reports)

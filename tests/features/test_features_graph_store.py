@@ -14,8 +14,7 @@ import pytest
 
 from postergenre.features.graph_store import RUNTIMES_ENV, GraphStore
 from postergenre.features.registry import get_backbone
-from postergenre.features.runtime import (INT8_KIND, int8_cache_key, load_runtime, prepare_installation,
-                                          shipped_table)
+from postergenre.features.runtime import INT8_KIND, int8_cache_key, load_runtime, prepare_installation, shipped_table
 
 SPEC = get_backbone()
 # The CLI's first answer, with what the process imported and which graph it ran, on stderr at exit.
@@ -39,8 +38,13 @@ main()
 
 
 def _first_answer(poster: Path, home: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _FIRST_ANSWER, str(poster), "--home", str(home)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _FIRST_ANSWER, str(poster), "--home", str(home)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(run: subprocess.Popen) -> tuple[list, dict, str]:
@@ -50,8 +54,9 @@ def _finish(run: subprocess.Popen) -> tuple[list, dict, str]:
     return json.loads(out), json.loads(line.removeprefix("FIRST-ANSWER ")), err
 
 
-def test_a_fresh_data_folder_answers_from_the_installation_graph(tmp_path: Path, shared_data: Path,
-                                                                 shared_rows: list[dict]) -> None:
+def test_a_fresh_data_folder_answers_from_the_installation_graph(
+    tmp_path: Path, shared_data: Path, shared_rows: list[dict]
+) -> None:
     built = prepare_installation()  # what `make install` ran: a file check here
     int8 = next(path for path in built if "-int8-" in path.name)
     assert int8.parent in GraphStore.installation().paths
@@ -69,8 +74,9 @@ def test_a_fresh_data_folder_answers_from_the_installation_graph(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_two_first_runs_without_an_installation_graph_build_one(tmp_path: Path, shared_data: Path,
-                                                                shared_rows: list[dict]) -> None:
+def test_two_first_runs_without_an_installation_graph_build_one(
+    tmp_path: Path, shared_data: Path, shared_rows: list[dict]
+) -> None:
     folder = tmp_path / "installation-runtimes"  # missing: as after a pip install without `make install`
     env = {**os.environ, RUNTIMES_ENV: str(folder)}
     poster = shared_data / shared_rows[len(shared_rows) // 3]["poster"]
@@ -127,8 +133,9 @@ def test_an_unreadable_graph_is_built_again_and_old_keys_are_pruned(tmp_path: Pa
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["g-int8-1.json", "g-int8-1.onnx"]
 
 
-def test_a_folder_of_ones_own_holds_a_copy_of_the_installation_graph(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_of_ones_own_holds_a_copy_of_the_installation_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     installation = tmp_path / "installation"
     monkeypatch.setenv(RUNTIMES_ENV, str(installation))
     own = GraphStore.own(tmp_path / "home" / "runtimes")

@@ -13,14 +13,26 @@ import pytest
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
 from postergenre.errors import PosterGenreError
+from postergenre.features import runtime as runtimes_module
 from postergenre.features.cache import EmbeddingCache
 from postergenre.features.embed import embed_catalog, selected_posters
-from postergenre.features.quantize import (CALIBRATION_POSTERS, QUANTIZER_VERSION, Calibration, CalibrationTable,
-                                           shipped_table)
+from postergenre.features.quantize import (
+    CALIBRATION_POSTERS,
+    QUANTIZER_VERSION,
+    Calibration,
+    CalibrationTable,
+    shipped_table,
+)
 from postergenre.features.registry import get_backbone
-from postergenre.features import runtime as runtimes_module
-from postergenre.features.runtime import (RUNTIME_KINDS, NotCalibratedError, int8_cache_key, load_runtime,
-                                          onnx_cache_key, resolve_kind, vector_key)
+from postergenre.features.runtime import (
+    RUNTIME_KINDS,
+    NotCalibratedError,
+    int8_cache_key,
+    load_runtime,
+    onnx_cache_key,
+    resolve_kind,
+    vector_key,
+)
 from postergenre.posters.store import PosterStore
 from sampling import spread
 
@@ -64,7 +76,8 @@ def test_int8_vectors_are_close_to_fp32_and_cached_under_their_own_key(int8_home
     assert cos.mean() >= 0.99 and cos.min() >= 0.98, (cos.mean(), cos.min())
     assert not np.array_equal(got, want)  # really quantized, not the fp32 graph again
     pooled = SPEC.feature_slice("pooled")
-    assert _cosines(got[:, pooled], want[:, pooled]).min() >= 0.95  # quantizing Clip too keeps pooled features (~0.90 without)
+    # quantizing Clip too keeps pooled features (~0.90 without)
+    assert _cosines(got[:, pooled], want[:, pooled]).min() >= 0.95
 
 
 def test_auto_is_int8_with_the_shipped_table_and_the_key_is_known_before_loading(int8_home):
@@ -86,8 +99,9 @@ def test_the_int8_graph_is_cached_by_key_and_reused(int8_home):
     key = json.loads(graphs[0].with_suffix(".json").read_text())
     assert key == int8_cache_key(SPEC, shipped_table(SPEC).fingerprint)
     assert key["precision"] == "int8" and key["quantizer"] == QUANTIZER_VERSION
-    assert {k: v for k, v in key.items() if k in onnx_cache_key(SPEC) and k != "precision"} == \
-        {k: v for k, v in onnx_cache_key(SPEC).items() if k != "precision"}
+    assert {k: v for k, v in key.items() if k in onnx_cache_key(SPEC) and k != "precision"} == {
+        k: v for k, v in onnx_cache_key(SPEC).items() if k != "precision"
+    }
     stamp = graphs[0].stat().st_mtime_ns
     rt = load_runtime(SPEC, cache_dir=runtimes)
     assert rt.name == "onnx-int8" and rt.model_path == graphs[0] and graphs[0].stat().st_mtime_ns == stamp
@@ -118,7 +132,7 @@ def test_a_table_for_another_graph_is_refused_and_auto_falls_back_to_fp32(int8_h
     stale = dataclasses.replace(table, graph={**table.graph, "weights_sha256": "0" * 64})
     monkeypatch.setattr(runtimes_module, "shipped_table", lambda spec: stale)
     folder = tmp_path / "runtimes"
-    with pytest.raises(NotCalibratedError, match="measured on another graph.*scripts/calibrate_int8.py"):
+    with pytest.raises(NotCalibratedError, match=r"measured on another graph.*scripts/calibrate_int8\.py"):
         load_runtime(SPEC, "onnx-int8", cache_dir=folder)
     assert isinstance(NotCalibratedError("x"), PosterGenreError)
     assert resolve_kind(SPEC) == "onnx" and vector_key(SPEC) == (SPEC.name, SPEC.preprocess_version)
@@ -164,8 +178,9 @@ def test_posters_can_calibrate_instead_of_the_table(int8_home):
 def test_calibration_skips_posters_that_do_not_decode_and_needs_some(shared_data, shared_rows, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
-    calibration = Calibration.from_files([shared_data / shared_rows[3]["poster"], broken,
-                                          shared_data / shared_rows[4]["poster"]])
+    calibration = Calibration.from_files(
+        [shared_data / shared_rows[3]["poster"], broken, shared_data / shared_rows[4]["poster"]]
+    )
     batches = list(calibration.batches(SPEC, batch_size=8))
     assert [b.shape for b in batches] == [(2, 3, 320, 224)]
     assert calibration.fingerprint != Calibration.from_files([shared_data / shared_rows[3]["poster"]]).fingerprint

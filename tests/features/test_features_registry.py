@@ -13,16 +13,23 @@ import pytest
 
 from postergenre.errors import PosterGenreError
 from postergenre.features.preprocess import Letterbox
-from postergenre.features.registry import (DEFAULT_BACKBONE, ENTRY_POINT_GROUP, BackboneSpec, backbone_names,
-                                           get_backbone, register_backbone)
+from postergenre.features.registry import (
+    DEFAULT_BACKBONE,
+    ENTRY_POINT_GROUP,
+    BackboneSpec,
+    backbone_names,
+    get_backbone,
+    register_backbone,
+)
 
 
 def _python(code: str, *, path: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if path:
         env["PYTHONPATH"] = str(path)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_importing_the_registry_and_the_cli_defaults_imports_no_torch():
@@ -43,8 +50,13 @@ def test_importing_the_registry_and_the_cli_defaults_imports_no_torch():
 def test_names_are_unique_unless_replaced():
     spec = get_backbone()
     assert register_backbone(spec) is spec  # the same spec again is harmless
-    clash = BackboneSpec(name=spec.name, feature_dim=3, preprocessing=spec.preprocessing,
-                         feature_sets={"pooled": slice(0, 3)}, builder="nowhere:build")
+    clash = BackboneSpec(
+        name=spec.name,
+        feature_dim=3,
+        preprocessing=spec.preprocessing,
+        feature_sets={"pooled": slice(0, 3)},
+        builder="nowhere:build",
+    )
     with pytest.raises(PosterGenreError, match="already registered"):
         register_backbone(clash)
     assert get_backbone(spec.name) is spec
@@ -53,23 +65,31 @@ def test_names_are_unique_unless_replaced():
 
 
 def test_a_builder_that_cannot_be_imported_is_named_in_the_error():
-    spec = BackboneSpec(name="test-missing-builder", feature_dim=4, builder="no_such_module_xyz:build",
-                        preprocessing=Letterbox(32, 32, (0, 0, 0), (1, 1, 1)), feature_sets={"pooled": slice(0, 4)})
+    spec = BackboneSpec(
+        name="test-missing-builder",
+        feature_dim=4,
+        builder="no_such_module_xyz:build",
+        preprocessing=Letterbox(32, 32, (0, 0, 0), (1, 1, 1)),
+        feature_sets={"pooled": slice(0, 4)},
+    )
     with pytest.raises(PosterGenreError, match="no_such_module_xyz:build"):
         spec.build()
 
 
 def test_third_party_backbones_register_through_the_entry_point(tmp_path):
     """A real installed-package layout (dist-info with entry_points.txt) on the path of a fresh interpreter."""
-    (tmp_path / "tiny_backbone.py").write_text(textwrap.dedent("""
+    (tmp_path / "tiny_backbone.py").write_text(
+        textwrap.dedent("""
         from postergenre.features.preprocess import Letterbox
         from postergenre.features.registry import BackboneSpec
 
         SPEC = BackboneSpec(name="tiny-net", feature_dim=3, builder="tiny_backbone_net:build",
                             preprocessing=Letterbox(32, 48, (127, 127, 127), (128, 128, 128)),
                             feature_sets={"pooled": slice(0, 3)}, description="pooled RGB")
-    """))
-    (tmp_path / "tiny_backbone_net.py").write_text(textwrap.dedent("""
+    """)
+    )
+    (tmp_path / "tiny_backbone_net.py").write_text(
+        textwrap.dedent("""
         import torch
         from postergenre.features.backbones import FeatureNet
 
@@ -80,13 +100,16 @@ def test_third_party_backbones_register_through_the_entry_point(tmp_path):
 
         def build(spec):
             return MeanColour()
-    """))
+    """)
+    )
     info = tmp_path / "tiny_backbone-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny-backbone\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\ntiny = tiny_backbone:SPEC\nbroken = tiny_backbone:NOT_THERE\n")
-    done = _python("""
+        f"[{ENTRY_POINT_GROUP}]\ntiny = tiny_backbone:SPEC\nbroken = tiny_backbone:NOT_THERE\n"
+    )
+    done = _python(
+        """
         import json, sys, warnings
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -96,7 +119,8 @@ def test_third_party_backbones_register_through_the_entry_point(tmp_path):
         before = "torch" in sys.modules
         net = spec.build()
         import numpy as np, torch
-        feats = net(torch.from_numpy(spec.preprocessing.batch([__import__("PIL.Image").Image.new("RGB", (10, 20), (255, 0, 0))])))
+        red = __import__("PIL.Image").Image.new("RGB", (10, 20), (255, 0, 0))
+        feats = net(torch.from_numpy(spec.preprocessing.batch([red])))
         try:
             get_backbone("nope")
         except Exception as exc:
@@ -104,7 +128,9 @@ def test_third_party_backbones_register_through_the_entry_point(tmp_path):
         print(json.dumps({"names": names, "torch_before_build": before, "training": net.training,
                           "features": feats[0].tolist(), "warnings": [str(w.message) for w in caught],
                           "unknown": unknown}))
-    """, path=tmp_path)
+    """,
+        path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["names"][:3] == ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"]

@@ -20,8 +20,13 @@ from postergenre.errors import PosterGenreError
 from postergenre.features.cache import EmbeddingCache
 from postergenre.features.embed import embed_catalog, selected_posters
 from postergenre.features.registry import get_backbone
-from postergenre.features.runtime import (PARITY_ATOL, RuntimeUnavailableError, load_runtime, onnx_cache_key,
-                                          onnx_model_path)
+from postergenre.features.runtime import (
+    PARITY_ATOL,
+    RuntimeUnavailableError,
+    load_runtime,
+    onnx_cache_key,
+    onnx_model_path,
+)
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
 from sampling import spread
@@ -71,8 +76,13 @@ def test_the_exported_graph_is_cached_by_key_and_rebuilt_when_it_breaks(runtime_
 
     ops = [node.op_type for node in onnx.load(str(path)).graph.node]
     assert ops.count("Conv") == 49 and not {"Pad", "Shape", "Gather"} & set(ops)
-    asymmetric = [list(a.ints) for node in onnx.load(str(path)).graph.node if node.op_type == "Conv"
-                  for a in node.attribute if a.name == "pads" and a.ints[:2] != a.ints[2:]]
+    asymmetric = [
+        list(a.ints)
+        for node in onnx.load(str(path)).graph.node
+        if node.op_type == "Conv"
+        for a in node.attribute
+        if a.name == "pads" and a.ints[:2] != a.ints[2:]
+    ]
     assert asymmetric  # the stride-2 convolutions' extra row/column at the bottom/right
     # every part of the key moves the file
     assert onnx_model_path(SPEC, runtime_cache, "0" * 64) != path
@@ -103,8 +113,13 @@ def _noise_poster():
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
 
 
 def test_the_onnx_path_imports_no_torch_once_the_graph_exists(runtime_cache, shared_data, shared_rows):
@@ -128,7 +143,9 @@ def test_the_onnx_path_imports_no_torch_once_the_graph_exists(runtime_cache, sha
     assert (out["auto"]["runtime"], out["onnx"]["runtime"], out["torch"]) == ("onnx-int8", "onnx", False)
     for kind in ("onnx-int8", "onnx"):
         here = load_runtime(SPEC, kind, cache_dir=runtime_cache).embed([decode_image(poster)])[0]
-        np.testing.assert_array_equal(np.asarray(out["auto" if kind == "onnx-int8" else kind]["vector"], dtype=np.float32), here)
+        np.testing.assert_array_equal(
+            np.asarray(out["auto" if kind == "onnx-int8" else kind]["vector"], dtype=np.float32), here
+        )
 
 
 def test_auto_falls_back_to_torch_without_onnxruntime(tmp_path):
@@ -182,8 +199,9 @@ def test_torch_thread_count_is_restored_after_concurrent_use(torch_rt, posters):
         torch.set_num_threads(before)
 
 
-def test_vectors_cached_by_one_runtime_serve_the_other(tmp_path, shared_rows, make_poster_home, runtime_cache,
-                                                       torch_rt):
+def test_vectors_cached_by_one_runtime_serve_the_other(
+    tmp_path, shared_rows, make_poster_home, runtime_cache, torch_rt
+):
     home = make_poster_home(tmp_path, spread(shared_rows, 20, 11))
     paths = get_paths(home)
     store = PosterStore(paths.posters)

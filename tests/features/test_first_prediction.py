@@ -25,8 +25,9 @@ print(json.dumps({"torch": "torch" in sys.modules, "seconds": time.perf_counter(
 
 
 @pytest.mark.slow
-def test_embed_with_nothing_left_leaves_the_graph_for_the_first_prediction(small_home: Path, tmp_path: Path,
-                                                                           shared_data: Path) -> None:
+def test_embed_with_nothing_left_leaves_the_graph_for_the_first_prediction(
+    small_home: Path, tmp_path: Path, shared_data: Path
+) -> None:
     home = tmp_path / "home"
     shutil.copytree(small_home, home, symlinks=True)
     shutil.rmtree(home / "runtimes", ignore_errors=True)  # vectors cached, graph not (e.g. another runtime folder)
@@ -36,8 +37,9 @@ def test_embed_with_nothing_left_leaves_the_graph_for_the_first_prediction(small
     assert "embedded 0" in embed.stdout  # nothing was left to embed ...
     assert list((home / "runtimes").glob("*.onnx"))  # ... and the graph is ready all the same
     poster = next(shared_data.joinpath("posters").glob("tt*.jpg"))
-    run = subprocess.run([sys.executable, "-c", _PREDICT, str(home), str(poster)], capture_output=True, text=True,
-                         env=env, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", _PREDICT, str(home), str(poster)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert run.returncode == 0, run.stderr
     first = json.loads(run.stdout)
     assert first["torch"] is False and first["decided"]  # no export: the predict path never imported torch

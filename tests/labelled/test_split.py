@@ -43,8 +43,8 @@ def test_folds_are_stratified_per_genre() -> None:
 def test_splits_are_reproducible_and_seed_dependent() -> None:
     Y = _labels()
     a, b, c = kfold(Y, None, 4, seed=3), kfold(Y, None, 4, seed=3), kfold(Y, None, 4, seed=4)
-    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
-    assert not all(np.array_equal(x[1], y[1]) for x, y in zip(a, c))
+    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x[1], y[1]) for x, y in zip(a, c, strict=True))
 
 
 def test_bad_split_requests_are_user_errors() -> None:

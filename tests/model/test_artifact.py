@@ -25,15 +25,33 @@ def _artifact(seed: int = 0) -> tuple[ModelArtifact, np.ndarray]:
     head_type, head_config, tensors = ModelParts(head, (4, 20), poster_check=PosterCheck().fit(X)).saved(compact=True)
     assert tensors["head.w0"].dtype == np.float16 and tensors["head.w1"].dtype == np.float32
     art = ModelArtifact(
-        genres=["Action", "Drama", "Horror"], thresholds=np.array([0.31, 0.5, 0.123456789]),
+        genres=["Action", "Drama", "Horror"],
+        thresholds=np.array([0.31, 0.5, 0.123456789]),
         backbone="efficientnet-lite0",
-        preprocess_version="v-test", feature_set="pooled", head_type=head_type,
-        head_config=head_config | {"threshold_metric": "f1"}, tensors=tensors, metrics={"cv": {}},
-        data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300,
-                          "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
-                          "profile": {"movies": 300, "rated": 0, "ratings": {}, "years_known": 300, "year_min": 1950,
-                                      "year_max": 1999, "year_median": 1980, "year_quartiles": [1960, 1980, 1990],
-                                      "collections": {}, "in_a_collection": 0}},
+        preprocess_version="v-test",
+        feature_set="pooled",
+        head_type=head_type,
+        head_config=head_config | {"threshold_metric": "f1"},
+        tensors=tensors,
+        metrics={"cv": {}},
+        data_fingerprint={
+            "sha256": "abc",
+            "movies": 300,
+            "posters": 300,
+            "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
+            "profile": {
+                "movies": 300,
+                "rated": 0,
+                "ratings": {},
+                "years_known": 300,
+                "year_min": 1950,
+                "year_max": 1999,
+                "year_median": 1980,
+                "year_quartiles": [1960, 1980, 1990],
+                "collections": {},
+                "in_a_collection": 0,
+            },
+        },
         training_options={"min_examples": 100, "command": "postergenre train --head mlp"},
     )
     return art, X
@@ -58,7 +76,7 @@ def test_roundtrip_is_bit_exact_and_pickle_free(tmp_path: Path) -> None:
     assert a.tobytes() == b.tobytes()
     assert before.poster_probabilities(X).tobytes() == after.poster_probabilities(X).tobytes()
     s1, ok1 = before.check(X)
-    s2, ok2 = after.check(X)
+    s2, _ok2 = after.check(X)
     assert np.array_equal(s1, s2) and ok1.mean() > 0.95
 
 
@@ -97,7 +115,7 @@ def test_refuses_other_backbone_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a model folder"):
         ModelArtifact.load(tmp_path / "nothing")
     (folder / "model.safetensors").write_bytes(b"\x80\x04garbage")
-    with pytest.raises(ModelError, match="model.safetensors"):
+    with pytest.raises(ModelError, match=r"model\.safetensors"):
         ModelArtifact.load(folder)
     meta = json.loads((folder / "model.json").read_text())
     meta["format_version"] = 99

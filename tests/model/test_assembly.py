@@ -34,9 +34,13 @@ from postergenre.model.poster_check import PosterCheck
 
 SPEC = get_backbone("efficientnet-lite0")
 GENRES = ["Action", "Comedy", "Drama", "Family", "Horror"]
-WORDS = {"Action": "an explosive chase and a fight on a speeding train", "Comedy": "a hilarious mix-up full of jokes",
-         "Drama": "a grieving mother and a painful loss", "Family": "kids and their dog on a holiday adventure",
-         "Horror": "a ghost haunts the house at night"}
+WORDS = {
+    "Action": "an explosive chase and a fight on a speeding train",
+    "Comedy": "a hilarious mix-up full of jokes",
+    "Drama": "a grieving mother and a painful loss",
+    "Family": "kids and their dog on a holiday adventure",
+    "Horror": "a ghost haunts the house at night",
+}
 FILLER = ["in a small town", "across the sea", "one summer", "in the city", "after school", "during the war"]
 
 
@@ -48,7 +52,7 @@ def tiny_catalog(n_general: int = 240, n_studio: int = 90, seed: int = 0) -> tup
     Y = (rng.random((n, g)) < 0.3).astype(np.int8)
     Y[np.flatnonzero(~Y.any(axis=1)), rng.integers(0, g, size=int((~Y.any(axis=1)).sum()))] = 1
     X = rng.normal(size=(n, SPEC.feature_dim)).astype(np.float32)
-    X[:, :8 * g] += np.repeat(2.0 * Y - 1.0 + rng.normal(0, 1.0, size=Y.shape), 8, axis=1).astype(np.float32)
+    X[:, : 8 * g] += np.repeat(2.0 * Y - 1.0 + rng.normal(0, 1.0, size=Y.shape), 8, axis=1).astype(np.float32)
     ids, shas = [f"tt{i:07d}" for i in range(n)], [f"{i:064x}" for i in range(n)]
     collections = [("general",) if i < n_general else ("studio",) for i in range(n)]
     movie_genres = [tuple(GENRES[j] for j in np.flatnonzero(y)) for y in Y]
@@ -56,14 +60,40 @@ def tiny_catalog(n_general: int = 240, n_studio: int = 90, seed: int = 0) -> tup
     def plot(genres: tuple[str, ...]) -> str:
         return f"{' and '.join(WORDS[x] for x in genres)} {FILLER[int(rng.integers(len(FILLER)))]}."
 
-    movies = [Movie(ids[i], f"Film {i}", 2000, movie_genres[i], plot=plot(movie_genres[i]) if i >= n_general else None,
-                    collections=collections[i], poster_sha256=shas[i], poster_status="ok") for i in range(n)]
-    movies += [Movie(f"tt9{i:06d}", f"Story {i}", 2001, (GENRES[i % g],), plot=plot((GENRES[i % g],)),
-                     collections=("studio",)) for i in range(8)]
+    movies = [
+        Movie(
+            ids[i],
+            f"Film {i}",
+            2000,
+            movie_genres[i],
+            plot=plot(movie_genres[i]) if i >= n_general else None,
+            collections=collections[i],
+            poster_sha256=shas[i],
+            poster_status="ok",
+        )
+        for i in range(n)
+    ]
+    movies += [
+        Movie(f"tt9{i:06d}", f"Story {i}", 2001, (GENRES[i % g],), plot=plot((GENRES[i % g],)), collections=("studio",))
+        for i in range(8)
+    ]
     sl = SPEC.feature_slice("pooled")
-    ds = Dataset(ids, shas, list(GENRES), X, Y, SPEC.name, SPEC.preprocess_version, "pooled", (sl.start, sl.stop),
-                 movie_genres=movie_genres, titles=[m.title for m in movies[:n]], ratings=[None] * n,
-                 years=[2000] * n, collections=collections)
+    ds = Dataset(
+        ids,
+        shas,
+        list(GENRES),
+        X,
+        Y,
+        SPEC.name,
+        SPEC.preprocess_version,
+        "pooled",
+        (sl.start, sl.stop),
+        movie_genres=movie_genres,
+        titles=[m.title for m in movies[:n]],
+        ratings=[None] * n,
+        years=[2000] * n,
+        collections=collections,
+    )
     return ds, movies
 
 
@@ -85,7 +115,7 @@ def test_the_core_the_gradcam_view_and_evaluation_give_the_same_probabilities(ti
     from postergenre.predict.core import ModelCore
 
     trained, loaded, ds, movies = tiny_model
-    plots = [m.plot for m in movies[:len(ds.ids)]]
+    plots = [m.plot for m in movies[: len(ds.ids)]]
     rows = np.flatnonzero([p is not None for p in plots])[:20]
     X, texts = ds.X[rows], [plots[i] for i in rows]
     # The model as trained and as loaded from disk answer bit for bit alike.
@@ -108,11 +138,12 @@ def test_the_core_the_gradcam_view_and_evaluation_give_the_same_probabilities(ti
     # Each face decides with the model's thresholds for its signal.
     for reading in readings:
         assert reading.signal == COMBINED
-        assert reading.thresholds == dict(zip(GENRES, after.thresholds_for(COMBINED).tolist()))
-    np.testing.assert_array_equal(signals.decided(np.arange(len(rows)), with_synopsis=True),
-                                  [[g in r.decided for g in GENRES] for r in readings])
+        assert reading.thresholds == dict(zip(GENRES, after.thresholds_for(COMBINED).tolist(), strict=True))
+    np.testing.assert_array_equal(
+        signals.decided(np.arange(len(rows)), with_synopsis=True), [[g in r.decided for g in GENRES] for r in readings]
+    )
     synopsis_only = core.read_synopsis(texts[:2])
-    assert synopsis_only[0].thresholds == dict(zip(GENRES, after.thresholds_for(SYNOPSIS).tolist()))
+    assert synopsis_only[0].thresholds == dict(zip(GENRES, after.thresholds_for(SYNOPSIS).tolist(), strict=True))
 
 
 def test_the_build_owns_the_thresholds_of_each_signal(tiny_model) -> None:
@@ -121,11 +152,11 @@ def test_the_build_owns_the_thresholds_of_each_signal(tiny_model) -> None:
     np.testing.assert_array_equal(model.thresholds_for(POSTER), trained.thresholds)
     assert model.fusion is not None
     np.testing.assert_array_equal(model.thresholds_for(COMBINED), model.fusion.thresholds_)
-    np.testing.assert_array_equal(model.thresholds_for(SYNOPSIS),
-                                  trained.tensors[layout.SYNOPSIS_ONLY_THRESHOLDS].astype(np.float64))
+    np.testing.assert_array_equal(
+        model.thresholds_for(SYNOPSIS), trained.tensors[layout.SYNOPSIS_ONLY_THRESHOLDS].astype(np.float64)
+    )
     # A model saved before the synopsis-only thresholds existed: the ones its studio metrics tuned, else the fusion's.
-    older = replace(trained, tensors={k: v for k, v in trained.tensors.items()
-                                      if k != layout.SYNOPSIS_ONLY_THRESHOLDS})
+    older = replace(trained, tensors={k: v for k, v in trained.tensors.items() if k != layout.SYNOPSIS_ONLY_THRESHOLDS})
     per_genre = {p["genre"]: p["threshold"] for p in trained.metrics["studio"]["studio_synopsis"]["per_genre"]}
     np.testing.assert_allclose(assemble(older).thresholds_for(SYNOPSIS), [per_genre[g] for g in GENRES])
     oldest = replace(older, metrics={})
@@ -136,9 +167,16 @@ def test_the_build_owns_the_thresholds_of_each_signal(tiny_model) -> None:
 
 def _poster_only(head: Any, X: np.ndarray, feature_slice: tuple[int, int]) -> ModelArtifact:
     head_type, head_config, tensors = ModelParts(head, feature_slice, poster_check=PosterCheck().fit(X)).saved()
-    return ModelArtifact(genres=GENRES, thresholds=np.full(len(GENRES), 0.4), backbone=SPEC.name,
-                         preprocess_version=SPEC.preprocess_version, feature_set="pooled", head_type=head_type,
-                         head_config=head_config, tensors=tensors)
+    return ModelArtifact(
+        genres=GENRES,
+        thresholds=np.full(len(GENRES), 0.4),
+        backbone=SPEC.name,
+        preprocess_version=SPEC.preprocess_version,
+        feature_set="pooled",
+        head_type=head_type,
+        head_config=head_config,
+        tensors=tensors,
+    )
 
 
 def test_a_poster_only_model_has_one_signal(tiny_model) -> None:
@@ -211,20 +249,29 @@ class ShrinkToPrior(PosterStage):
         return _ShrinkView(self.weight, self.prior_)
 
 
-def test_a_new_part_is_its_class_registered_and_one_slot(tiny_model, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_part_is_its_class_registered_and_one_slot(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, _, ds, _ = tiny_model
     monkeypatch.setattr(parts, "_PARTS", dict(parts._PARTS))
     register_part("shrink_to_prior")(ShrinkToPrior)
     monkeypatch.setitem(layout.SLOTS, "shrink", Slot("shrink.", ("shrink",), "shrink_to_prior", poster_stage=True))
     head = make_head("logreg").fit(ds.features, ds.Y)
     stage = ShrinkToPrior(0.25).fit(ds.Y)
-    head_type, head_config, tensors = ModelParts(head, ds.feature_slice, poster_check=PosterCheck().fit(ds.X),
-                                                 others={"shrink": stage}).saved()
+    head_type, head_config, tensors = ModelParts(
+        head, ds.feature_slice, poster_check=PosterCheck().fit(ds.X), others={"shrink": stage}
+    ).saved()
     assert head_config["shrink"] == {"weight": 0.25} and "shrink.prior" in tensors
-    artifact = ModelArtifact(genres=GENRES, thresholds=np.full(len(GENRES), 0.4), backbone=SPEC.name,
-                             preprocess_version=SPEC.preprocess_version, feature_set="pooled", head_type=head_type,
-                             head_config=json.loads(json.dumps(head_config)), tensors=tensors)
+    artifact = ModelArtifact(
+        genres=GENRES,
+        thresholds=np.full(len(GENRES), 0.4),
+        backbone=SPEC.name,
+        preprocess_version=SPEC.preprocess_version,
+        feature_set="pooled",
+        head_type=head_type,
+        head_config=json.loads(json.dumps(head_config)),
+        tensors=tensors,
+    )
     model = assemble(ModelArtifact.load(artifact.save(tmp_path / "with-stage")))
     assert [type(s).__name__ for s in model.poster_stages] == ["ShrinkToPrior"]
     expected = stage.refine(head.predict_proba(ds.features), ds.X)
@@ -235,9 +282,11 @@ def test_a_new_part_is_its_class_registered_and_one_slot(tiny_model, tmp_path: P
 
 
 def test_answering_loads_neither_torch_nor_scikit_learn() -> None:
-    code = ("import sys; import numpy as np; from postergenre.model.artifact import ModelArtifact; "
-            "from postergenre.model.assembly import assemble; m = assemble(ModelArtifact.load()); "
-            "x = np.zeros((2, m.feature_slice[1]), np.float32); m.poster_probabilities(x); m.check(x); "
-            "print(sorted(k for k in ('torch', 'sklearn', 'scipy') if k in sys.modules))")
+    code = (
+        "import sys; import numpy as np; from postergenre.model.artifact import ModelArtifact; "
+        "from postergenre.model.assembly import assemble; m = assemble(ModelArtifact.load()); "
+        "x = np.zeros((2, m.feature_slice[1]), np.float32); m.poster_probabilities(x); m.check(x); "
+        "print(sorted(k for k in ('torch', 'sklearn', 'scipy') if k in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

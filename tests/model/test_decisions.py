@@ -23,8 +23,13 @@ def test_levels_follow_the_decided_set_then_the_strength() -> None:
     strengths = {"Drama": 1.2, "Family": 2.4, "Horror": 0.3, "Comedy": 1.9, "Music": 0.9}
     assert d.reads_as(["Drama", "Family", "Comedy"], strengths) == (["Family", "Comedy"], ["Drama"])
     assert d.reading_order(["Drama", "Family"], strengths) == ["Family", "Drama", "Comedy", "Music", "Horror"]
-    assert d.levels(["Drama", "Family"], strengths) == {"Family": "reads", "Drama": "hints", "Comedy": "faint",
-                                                        "Music": "faint", "Horror": "faint"}
+    assert d.levels(["Drama", "Family"], strengths) == {
+        "Family": "reads",
+        "Drama": "hints",
+        "Comedy": "faint",
+        "Music": "faint",
+        "Horror": "faint",
+    }
     assert list(d.levels(["Drama", "Family"], strengths)) == d.reading_order(["Drama", "Family"], strengths)
 
 
@@ -36,7 +41,7 @@ def test_strength_is_written_rounded_down_so_it_never_shows_a_level_it_has_not_r
 
 
 def test_the_bar_scale_puts_the_line_at_one_place_for_every_genre() -> None:
-    assert d.LINE_FRACTION == pytest.approx(d.DECISION_LINE / d.SCALE_MAX)
+    assert pytest.approx(d.DECISION_LINE / d.SCALE_MAX) == d.LINE_FRACTION
     assert d.bar_fraction(-1) == 0 and d.bar_fraction(d.SCALE_MAX * 4) == 1
     assert d.bar_fraction(d.SCALE_MAX / 2) == pytest.approx(0.5)
     rules = d.rules()
@@ -52,8 +57,9 @@ def test_heatmaps_follow_the_reading_order() -> None:
     assert d.heatmap_genres(decided, strengths, ["Horror"]) == ["Horror"]
 
 
-def _standing(index: int, *, poster: bool = True, missed: tuple[str, ...] = (), also: tuple[str, ...] = (),
-              score: float = 1.0) -> d.Standing:
+def _standing(
+    index: int, *, poster: bool = True, missed: tuple[str, ...] = (), also: tuple[str, ...] = (), score: float = 1.0
+) -> d.Standing:
     return d.Standing(index=index, is_poster=poster, missed=missed, also_reads_as=also, score=score)
 
 
@@ -84,9 +90,12 @@ def test_target_score_is_the_geometric_mean_of_the_targets_strengths() -> None:
 
 def test_one_function_named_decide_in_src() -> None:
     """Issue 25: the decided set is `model.thresholds.decide`; the core's override of it is `decided_genres`."""
-    found = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-             for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
-             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "decide"]
+    found = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "decide"
+    ]
     assert found == ["model/thresholds.py"]
 
 

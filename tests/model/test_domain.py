@@ -36,7 +36,7 @@ def _films(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _objective(theta: np.ndarray, L: np.ndarray, Y: np.ndarray, w: np.ndarray, l2: float) -> tuple[float, np.ndarray]:
     """The correction's objective, written out: weighted logistic loss averaged over cells + l2 ||M - I||^2."""
     n, g = L.shape
-    D, d = theta[:g * g].reshape(g, g), theta[g * g:]
+    D, d = theta[: g * g].reshape(g, g), theta[g * g :]
     z = L + L @ D.T + d
     r = (sigmoid(z) - Y) * w[:, None] / (n * g)
     value = ((np.logaddexp(0, z) - Y * z) * w[:, None]).sum() / (n * g) + l2 * (D * D).sum()
@@ -50,8 +50,9 @@ def test_the_correction_learns_the_studio_reading_on_held_out_films() -> None:
     assert corr is not None and corr.matrix_.shape == (6, 6) and corr.bias_.shape == (6,)
     family = GENRES.index("Family")
     cols = [j for j in range(len(GENRES)) if GENRES[j] != "Horror"]
-    assert macro_auc(Y[te][:, cols], corr.predict_proba(general[te])[:, cols]) > macro_auc(Y[te][:, cols],
-                                                                                             general[te][:, cols])
+    assert macro_auc(Y[te][:, cols], corr.predict_proba(general[te])[:, cols]) > macro_auc(
+        Y[te][:, cols], general[te][:, cols]
+    )
     assert corr.matrix_[family, GENRES.index("Animation")] > 0.3  # Animation evidence now counts for Family
     assert corr.predict_proba(general[te])[:, GENRES.index("Horror")].max() < 0.01
     # A huge penalty keeps the general head's reading (M stays the identity).
@@ -66,8 +67,14 @@ def test_newton_fit_reaches_the_minimum_of_a_direct_minimisation() -> None:
     L, g = logit(general), len(GENRES)
     corr = DomainCorrection().fit(general, Y, sample_weight=w)
     theta = np.concatenate([(corr.matrix_ - np.eye(g)).ravel(), corr.bias_])
-    direct = minimize(_objective, np.zeros(g * g + g), args=(L, Y, w / w.mean(), 1e-3), jac=True, method="L-BFGS-B",
-                      options={"maxiter": 20000, "maxfun": 40000, "ftol": 1e-15, "gtol": 1e-12})
+    direct = minimize(
+        _objective,
+        np.zeros(g * g + g),
+        args=(L, Y, w / w.mean(), 1e-3),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20000, "maxfun": 40000, "ftol": 1e-15, "gtol": 1e-12},
+    )
     newton_loss, newton_grad = _objective(theta, L, Y, w / w.mean(), 1e-3)
     assert newton_loss <= direct.fun + 1e-12
     assert np.abs(newton_grad).max() < 1e-8
@@ -79,8 +86,11 @@ def test_saved_and_loaded_as_a_part_it_answers_the_same() -> None:
     tensors, config = corr.to_tensors(), json.loads(json.dumps(corr.config()))
     assert set(tensors) == {"matrix", "bias"} and all(v.dtype == np.float32 for v in tensors.values())
     back = get_part("domain_correction").from_saved(tensors, config)
-    assert isinstance(back, DomainCorrection) and isinstance(back, PosterStage) and back.get_params() == {"l2": 3e-3,
-                                                                                                        "max_iter": 300}
+    assert (
+        isinstance(back, DomainCorrection)
+        and isinstance(back, PosterStage)
+        and back.get_params() == {"l2": 3e-3, "max_iter": 300}
+    )
     np.testing.assert_allclose(back.predict_proba(general), corr.predict_proba(general), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(back.refine(general, np.zeros((len(general), 3))), back.predict_proba(general))
     with pytest.raises(ModelError, match="missing bias"):
@@ -103,4 +113,4 @@ def test_the_torch_view_maps_logits_as_the_part_maps_probabilities_clipping_incl
         view = corr.torch_view()(torch.from_numpy(z.astype(np.float32)), torch.zeros(len(z), 1))
     expected = corr.predict_proba(sigmoid(z))
     np.testing.assert_allclose(torch.sigmoid(view).numpy(), expected, atol=1e-6)
-    assert LOGIT_LIMIT == pytest.approx(np.log((1 - PROBABILITY_EPS) / PROBABILITY_EPS))
+    assert pytest.approx(np.log((1 - PROBABILITY_EPS) / PROBABILITY_EPS)) == LOGIT_LIMIT

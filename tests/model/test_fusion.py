@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from studio_data import GENRES, studio_signals
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.labelled.metrics import macro_auc
@@ -14,6 +13,7 @@ from postergenre.labelled.split import kfold
 from postergenre.model.fusion import Fusion
 from postergenre.model.synopsis import SynopsisHead
 from postergenre.training.studio import cross_fitted_fusion
+from studio_data import GENRES, studio_signals
 
 pytestmark = pytest.mark.slow  # out-of-fold synopsis heads on real studio films
 
@@ -34,8 +34,9 @@ def test_fused_beats_or_equals_each_signal_on_held_out_films(oof):
     Y, poster, syn, folds = oof
     fused, decided = cross_fitted_fusion(poster, syn, Y, GENRES, folds)
     cols = Y.sum(0) >= 5
-    auc = {name: macro_auc(Y[:, cols], p[:, cols])
-           for name, p in (("poster", poster), ("synopsis", syn), ("fused", fused))}
+    auc = {
+        name: macro_auc(Y[:, cols], p[:, cols]) for name, p in (("poster", poster), ("synopsis", syn), ("fused", fused))
+    }
     assert auc["fused"] >= auc["synopsis"] - 0.005, auc
     assert auc["fused"] >= auc["poster"], auc
     assert decided.any(axis=1).all()

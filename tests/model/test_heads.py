@@ -22,21 +22,25 @@ def _data(n: int = 800, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndar
     """Embedding-like data: a 6-dim latent drives both the features (plus noise) and the genre logits."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, 6))
-    X = ((z @ rng.normal(size=(6, d)) + 0.3 * rng.normal(size=(n, d))) * rng.uniform(0.5, 5, size=d)
-         + rng.normal(size=d) * 3)
+    X = (z @ rng.normal(size=(6, d)) + 0.3 * rng.normal(size=(n, d))) * rng.uniform(0.5, 5, size=d) + rng.normal(
+        size=d
+    ) * 3
     X = X.astype(np.float32)
     logits = z @ rng.normal(size=(6, g)) * 1.5 - 1.0
     Y = (rng.random((n, g)) < 1 / (1 + np.exp(-logits))).astype(np.int8)
     return X, Y
 
 
-@pytest.mark.parametrize("head_type,config", [("logreg", {}), ("logreg", {"pca": 20}),
-                                              ("mlp", {"hidden": 32, "pca": 0, "batch_size": 64}),
-                                              pytest.param("mlp", {"hidden": 32, "pca": 20, "loss": "asl",
-                                                                   "batch_size": 64},
-                                                           marks=pytest.mark.slow),
-                                              pytest.param("ensemble", {"mlp.hidden": 16, "mlp.batch_size": 64},
-                                                           marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "head_type,config",
+    [
+        ("logreg", {}),
+        ("logreg", {"pca": 20}),
+        ("mlp", {"hidden": 32, "pca": 0, "batch_size": 64}),
+        pytest.param("mlp", {"hidden": 32, "pca": 20, "loss": "asl", "batch_size": 64}, marks=pytest.mark.slow),
+        pytest.param("ensemble", {"mlp.hidden": 16, "mlp.batch_size": 64}, marks=pytest.mark.slow),
+    ],
+)
 def test_head_learns_and_its_saved_form_and_torch_view_replay_it(head_type: str, config: dict) -> None:
     X, Y = _data()
     tr, te = np.arange(600), np.arange(600, 800)
@@ -93,7 +97,7 @@ def test_heads_follow_the_sklearn_estimator_contract() -> None:
     ensemble = make_head("ensemble", {"logreg.l2": 0.1, "mlp__hidden": 8})
     assert ensemble.get_params()["logreg__l2"] == 0.1 and ensemble.get_params()["mlp__hidden"] == 8
     assert param_names("ensemble") == sorted(k for k in ensemble.get_params() if k not in ("logreg", "mlp"))
-    with pytest.raises(PosterGenreError, match="unknown ensemble setting.*mlp__depth"):
+    with pytest.raises(PosterGenreError, match=r"unknown ensemble setting.*mlp__depth"):
         make_head("ensemble", {"mlp.depth": 2})
     with pytest.raises(ModelError, match="unknown logreg setting"):  # settings read from a model file
         get_part("logreg").from_saved(head.to_tensors(), {"hidden": 3})
@@ -101,13 +105,16 @@ def test_heads_follow_the_sklearn_estimator_contract() -> None:
     assert [LogRegHead(**g).l2 for g in grid] == [1e-3, 1e-1]
 
 
-@pytest.mark.parametrize("head_type,params,message", [
-    ("mlp", {"max_epochs": 0}, r"max_epochs=0 is invalid: must be an integer >= 1"),
-    ("mlp", {"loss": "hinge"}, r"loss='hinge' is invalid: must be one of bce, bce-pos, asl"),
-    ("mlp", {"hidden": 2.5}, r"hidden=2.5 is invalid: must be an integer >= 1"),
-    ("logreg", {"l2": -1.0}, r"l2=-1.0 is invalid: must be a number >= 0"),
-    ("mlp", {"dropout": 1.0}, r"dropout=1.0 is invalid: must be a number >= 0 and < 1"),
-])
+@pytest.mark.parametrize(
+    "head_type,params,message",
+    [
+        ("mlp", {"max_epochs": 0}, r"max_epochs=0 is invalid: must be an integer >= 1"),
+        ("mlp", {"loss": "hinge"}, r"loss='hinge' is invalid: must be one of bce, bce-pos, asl"),
+        ("mlp", {"hidden": 2.5}, r"hidden=2.5 is invalid: must be an integer >= 1"),
+        ("logreg", {"l2": -1.0}, r"l2=-1.0 is invalid: must be a number >= 0"),
+        ("mlp", {"dropout": 1.0}, r"dropout=1.0 is invalid: must be a number >= 0 and < 1"),
+    ],
+)
 def test_bad_settings_fail_at_fit_with_name_and_range(head_type: str, params: dict, message: str) -> None:
     X, Y = _data(60)
     with pytest.raises(PosterGenreError, match=message):

@@ -45,7 +45,7 @@ def test_photos_and_flat_images_are_flagged_while_new_posters_pass(poster_vector
         Image.new("RGB", (400, 600), (40, 90, 200)),  # a flat colour
         Image.new("RGB", (400, 600), (255, 255, 255)),  # a blank page
         Image.fromarray(skimage_data.chelsea()),  # photos (coffee and astronaut score like posters: within the
-        Image.fromarray(skimage_data.rocket()),   # margin that keeps palette posters from being flagged)
+        Image.fromarray(skimage_data.rocket()),  # margin that keeps palette posters from being flagged)
     ]
     scores, ok = check.check(embed_images(odd, spec.build(), spec))
     assert not ok[0] and not ok[1], scores

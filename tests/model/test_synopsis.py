@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
-from studio_data import GENRES, studio_films
 
 from postergenre.errors import ModelError, PosterGenreError
 from postergenre.labelled.metrics import macro_auc
 from postergenre.model.synopsis import SynopsisHead
+from studio_data import GENRES, studio_films
 
 
 @pytest.fixture(scope="module")
 def plots_and_labels(shared_data):
-    ids, plots, Y = studio_films(shared_data)
+    _ids, plots, Y = studio_films(shared_data)
     # The CSV is in release order; a fixed shuffle keeps training and held-out plots from the same years.
     order = np.random.default_rng(0).permutation(len(plots))[:1200]
     return [plots[i] for i in order], Y[order]
@@ -46,8 +46,9 @@ def test_round_trip_through_safetensors_and_json_is_identical(fitted, plots_and_
     assert {"idf0", "idf1", "weights", "biases", "calib_scale", "calib_bias"} <= set(tensors)  # its own names
     save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp_path / "t.safetensors"))
     (tmp_path / "c.json").write_text(json.dumps(fitted.config()))
-    loaded = SynopsisHead.from_saved(load_file(str(tmp_path / "t.safetensors")),
-                                     json.loads((tmp_path / "c.json").read_text()))
+    loaded = SynopsisHead.from_saved(
+        load_file(str(tmp_path / "t.safetensors")), json.loads((tmp_path / "c.json").read_text())
+    )
     texts = plots[900:1000] + ["A dog and a boy save the farm.", "ÉCOLE de musique: a choir competes!"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
     assert loaded.config()["genres"] == GENRES
@@ -123,7 +124,12 @@ def test_errors_name_the_problem(plots_and_labels):
     with pytest.raises(ModelError, match="not fitted"):
         SynopsisHead().predict_proba(["a plot"])
     with pytest.raises(ModelError, match="missing"):
-        SynopsisHead.from_saved({}, {"format_version": 1, "params": {"word_ngrams": [1, 2], "char_ngrams": None,
-                                                                      "min_df": 2, "alpha": 15.0},
-                                      "analysers": [{"analyzer": "word", "ngram_range": [1, 2], "vocabulary": ["a"]}],
-                                      "n_genres": 1})
+        SynopsisHead.from_saved(
+            {},
+            {
+                "format_version": 1,
+                "params": {"word_ngrams": [1, 2], "char_ngrams": None, "min_df": 2, "alpha": 15.0},
+                "analysers": [{"analyzer": "word", "ngram_range": [1, 2], "vocabulary": ["a"]}],
+                "n_genres": 1,
+            },
+        )

@@ -8,15 +8,35 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from studio_data import studio_films
 
 from postergenre.model.logistic import sigmoid
 from postergenre.model.synopsis import SynopsisHead, _platt
+from studio_data import studio_films
 
 # Every genre the studio catalog uses, the rare ones included (War has 14 films, Western 21).
-GENRES = ["Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
-          "Fantasy", "History", "Horror", "Music", "Musical", "Mystery", "Romance", "Sci-Fi", "Sport", "Thriller",
-          "War", "Western"]
+GENRES = [
+    "Action",
+    "Adventure",
+    "Animation",
+    "Biography",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Family",
+    "Fantasy",
+    "History",
+    "Horror",
+    "Music",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Sport",
+    "Thriller",
+    "War",
+    "Western",
+]
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,13 @@ def _statuses(home: Path) -> dict[str, int]:
 
 def _fetch(home: Path, *extra: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
-    run = subprocess.run([POSTERGENRE, "posters", "fetch", "--home", str(home), "--concurrency", "4", *extra],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    run = subprocess.run(
+        [POSTERGENRE, "posters", "fetch", "--home", str(home), "--concurrency", "4", *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     return run, time.monotonic() - start
 
 
@@ -58,8 +63,9 @@ def test_connection_refused_everywhere_stops_after_the_first_attempts(tmp_path: 
 
     assert run.returncode == 1, run.stdout + run.stderr
     stopped = [ln for ln in (run.stdout + run.stderr).splitlines() if ln.startswith("stopped")]
-    assert len(stopped) == 1 and "connection refused" in stopped[0].lower() and str(OFFLINE_AFTER) in stopped[0], \
+    assert len(stopped) == 1 and "connection refused" in stopped[0].lower() and str(OFFLINE_AFTER) in stopped[0], (
         run.stdout + run.stderr
+    )
     failed = _statuses(home).get("failed", 0)
     assert OFFLINE_AFTER <= failed < MOVIES  # the attempts made are recorded; the rest were never tried
     assert seconds < 60
@@ -95,7 +101,7 @@ def _server(host: str, poster: bytes) -> Iterator[str]:
     """A real HTTP server on `host` (127.0.0.x): /good/* is a poster, anything else 404."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             body, status = (poster, 200) if self.path.startswith("/good/") else (b"not here", 404)
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -118,16 +124,21 @@ def _server(host: str, poster: bytes) -> Iterator[str]:
 def _fetch_api(home: Path, urls: list[str]):
     _catalog(home, urls)
     with Catalog(home / "catalog.sqlite") as catalog:  # one worker: results arrive in catalog (imdb id) order
-        return fetch_posters(catalog, PosterStore(home / "posters"), concurrency=1,
-                             limits=FetchLimits(timeout_s=2, retries=0, allow_private_hosts=True))
+        return fetch_posters(
+            catalog,
+            PosterStore(home / "posters"),
+            concurrency=1,
+            limits=FetchLimits(timeout_s=2, retries=0, allow_private_hosts=True),
+        )
 
 
 def test_one_dead_host_among_working_ones_does_not_stop_the_run(tmp_path: Path, shared_data: Path) -> None:
     poster = (shared_data / "posters" / "tt0000003.jpg").read_bytes()
     dead = f"http://127.0.0.2:{_unused_port()}"
     with _server("127.0.0.1", poster) as serving:
-        summary = _fetch_api(tmp_path / "home", [f"{dead}/p{n}.jpg" for n in range(25)] +
-                             [f"{serving}/good/{n}.jpg" for n in range(10)])
+        summary = _fetch_api(
+            tmp_path / "home", [f"{dead}/p{n}.jpg" for n in range(25)] + [f"{serving}/good/{n}.jpg" for n in range(10)]
+        )
 
     assert all(url.startswith(dead) for _, url, _ in summary.failures[:OFFLINE_AFTER])  # the first 20 all refused
     assert "connection refused" in summary.failures[0][2].lower()
@@ -138,8 +149,9 @@ def test_one_dead_host_among_working_ones_does_not_stop_the_run(tmp_path: Path, 
 def test_words_in_urls_are_not_network_reasons(tmp_path: Path) -> None:
     """HTTP 404s on two hosts whose URLs say "refused" and "unreachable": failures of the URLs, not of the network."""
     with _server("127.0.0.1", b"") as one, _server("127.0.0.2", b"") as two:
-        summary = _fetch_api(tmp_path / "home", [f"{(one, two)[n % 2]}/refused/unreachable/{n}.jpg"
-                                                 for n in range(OFFLINE_AFTER + 5)])
+        summary = _fetch_api(
+            tmp_path / "home", [f"{(one, two)[n % 2]}/refused/unreachable/{n}.jpg" for n in range(OFFLINE_AFTER + 5)]
+        )
 
     assert all("HTTP 404" in reason for _, _, reason in summary.failures)
     assert summary.stopped is None and summary.failed == OFFLINE_AFTER + 5

@@ -78,8 +78,13 @@ def test_attach_folder(tmp_path: Path, poster_folder: Path, shared_data: Path) -
 def test_cli_attach(tmp_path: Path, poster_folder: Path) -> None:
     home = tmp_path / "home"
     _catalog(home / "catalog.sqlite").close()
-    result = subprocess.run([POSTERGENRE, "posters", "attach", str(poster_folder), "--home", str(home)],
-                            capture_output=True, text=True, timeout=120, env=WIDE)
+    result = subprocess.run(
+        [POSTERGENRE, "posters", "attach", str(poster_folder), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=WIDE,
+    )
     assert result.returncode == 0, result.stderr
     assert "attached 4" in result.stdout and "failed 2" in result.stdout and "not in catalog 1" in result.stdout
     assert "tt7777777.webp" in result.stdout
@@ -87,10 +92,20 @@ def test_cli_attach(tmp_path: Path, poster_folder: Path) -> None:
         assert conn.execute("SELECT count(*) FROM posters WHERE status = 'ok'").fetchone()[0] == 4
 
     empty_home = tmp_path / "empty-home"
-    nothing = subprocess.run([POSTERGENRE, "posters", "attach", str(poster_folder), "--home", str(empty_home)],
-                             capture_output=True, text=True, timeout=120, env=WIDE)
+    nothing = subprocess.run(
+        [POSTERGENRE, "posters", "attach", str(poster_folder), "--home", str(empty_home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=WIDE,
+    )
     assert nothing.returncode == 1 and "not in catalog 7" in nothing.stdout
 
-    missing = subprocess.run([POSTERGENRE, "posters", "attach", str(tmp_path / "nope"), "--home", str(home)],
-                             capture_output=True, text=True, timeout=120, env=WIDE)
+    missing = subprocess.run(
+        [POSTERGENRE, "posters", "attach", str(tmp_path / "nope"), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=WIDE,
+    )
     assert missing.returncode == 2 and "nope: not a folder of poster files" in missing.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -25,8 +26,8 @@ from postergenre.posters.store import PosterStore
 from postergenre.posters.urlguard import refusal_reason, resolve_addresses
 
 POSTERGENRE = str(Path(sys.executable).parent / "postergenre")
-LIMITS = FetchLimits(timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000,
-                     allow_private_hosts=True)  # the test server is on 127.0.0.1
+# the test server is on 127.0.0.1
+LIMITS = FetchLimits(timeout_s=0.5, retries=2, backoff_s=0.05, max_bytes=1_000_000, allow_private_hosts=True)
 
 
 class PosterServer:
@@ -41,14 +42,12 @@ class PosterServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 with server.lock:
                     server.log.append((self.path, time.monotonic()))
                     hits = sum(1 for p, _ in server.log if p == self.path)
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
                     server.respond(self, hits)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeouts); nothing to do
 
             def log_message(self, *args) -> None:
                 pass
@@ -121,12 +120,18 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_fetch_posters_against_a_misbehaving_server(tmp_path: Path, server: PosterServer,
-                                                    posters: list[bytes]) -> None:
+def test_fetch_posters_against_a_misbehaving_server(tmp_path: Path, server: PosterServer, posters: list[bytes]) -> None:
     routes = {
-        "tt0000001": "/good/0", "tt0000002": "/good/0",  # two movies sharing one poster URL
-        "tt0000003": "/missing", "tt0000004": "/flaky/1", "tt0000005": "/busy/2", "tt0000006": "/slow",
-        "tt0000007": "/truncated", "tt0000008": "/html", "tt0000009": "/huge", "tt0000010": "/redirect/3",
+        "tt0000001": "/good/0",
+        "tt0000002": "/good/0",  # two movies sharing one poster URL
+        "tt0000003": "/missing",
+        "tt0000004": "/flaky/1",
+        "tt0000005": "/busy/2",
+        "tt0000006": "/slow",
+        "tt0000007": "/truncated",
+        "tt0000008": "/html",
+        "tt0000009": "/huge",
+        "tt0000010": "/redirect/3",
         "tt0000011": "/down",
     }
     records = [MovieRecord(i, title=i, poster_url=server.url + route) for i, route in routes.items()]
@@ -175,14 +180,21 @@ def test_fetch_image_bytes(server: PosterServer, posters: list[bytes]) -> None:
         fetch_image_bytes(f"{server.url}/html", limits=LIMITS)
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:{port}/good/0", "http://localhost:{port}/good/0", "http://[::1]:{port}/good/0",
-    "http://10.1.2.3/poster.jpg", "http://192.168.0.7/poster.jpg", "http://169.254.169.254/latest/meta-data",
-    "http://0.0.0.0:{port}/good/0",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/good/0",
+        "http://localhost:{port}/good/0",
+        "http://[::1]:{port}/good/0",
+        "http://10.1.2.3/poster.jpg",
+        "http://192.168.0.7/poster.jpg",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0:{port}/good/0",
+    ],
+)
 def test_private_hosts_are_refused_before_connecting(server: PosterServer, url: str) -> None:
     url = url.format(port=server.httpd.server_address[1])
-    with pytest.raises(FetchError, match="refused: host .* resolves to non-public address"):
+    with pytest.raises(FetchError, match=r"refused: host .* resolves to non-public address"):
         fetch_image_bytes(url, limits=FetchLimits(allow_private_hosts=False, retries=0, timeout_s=1))
     assert server.requests() == Counter()
 
@@ -221,16 +233,31 @@ def _ok_rows(db: Path) -> dict[str, str]:
         conn.close()
 
 
-def test_killed_fetch_resumes_without_partial_files_or_lost_work(tmp_path: Path, server: PosterServer,
-                                                                  posters: list[bytes]) -> None:
+def test_killed_fetch_resumes_without_partial_files_or_lost_work(
+    tmp_path: Path, server: PosterServer, posters: list[bytes]
+) -> None:
     server.slow_good_s = 0.4  # 24 posters, 2 at a time: ~5 s, ample time to kill mid-run
     home = tmp_path / "home"
     db = home / "catalog.sqlite"
     with Catalog(db) as catalog:
-        catalog.upsert_movies([MovieRecord(f"tt{n:07d}", title=str(n), poster_url=f"{server.url}/slowgood/{n}")
-                               for n in range(24)])
-    command = [POSTERGENRE, "posters", "fetch", "--home", str(home), "--concurrency", "2", "--timeout", "5",
-               "--retries", "0", "--allow-private-urls"]  # the test server is on 127.0.0.1
+        catalog.upsert_movies(
+            [MovieRecord(f"tt{n:07d}", title=str(n), poster_url=f"{server.url}/slowgood/{n}") for n in range(24)]
+        )
+    # the test server is on 127.0.0.1
+    command = [
+        POSTERGENRE,
+        "posters",
+        "fetch",
+        "--home",
+        str(home),
+        "--concurrency",
+        "2",
+        "--timeout",
+        "5",
+        "--retries",
+        "0",
+        "--allow-private-urls",
+    ]
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60

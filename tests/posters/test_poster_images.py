@@ -22,7 +22,9 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -45,11 +47,14 @@ def test_bomb_is_refused_from_the_header_without_allocating(width: int, height: 
     assert peak < 5_000_000  # decoding 8000×8000 RGB would need 192 MB
 
 
-@pytest.mark.parametrize("data,what", [
-    (b"", "empty file"),
-    (b"hello, I am not a poster", "unrecognised format"),
-    (b"<!doctype html><html><body>Service unavailable</body></html>", "unrecognised format"),
-])
+@pytest.mark.parametrize(
+    "data,what",
+    [
+        (b"", "empty file"),
+        (b"hello, I am not a poster", "unrecognised format"),
+        (b"<!doctype html><html><body>Service unavailable</body></html>", "unrecognised format"),
+    ],
+)
 def test_non_images_are_refused(data: bytes, what: str) -> None:
     with pytest.raises(PosterDecodeError, match=f"^upload.bin: not an image \\({what}\\)"):
         decode_image(data, name="upload.bin")
@@ -68,7 +73,7 @@ def test_truncated_jpeg_fails(shared_data: Path) -> None:
     data = (shared_data / "posters" / "tt0000003.jpg").read_bytes()
     good = decode_image(data)
     assert good.mode == "RGB" and good.size == (182, 268)
-    with pytest.raises(PosterDecodeError, match="^cut.jpg: truncated or corrupt"):
+    with pytest.raises(PosterDecodeError, match=r"^cut\.jpg: truncated or corrupt"):
         decode_image(data[: len(data) // 2], name="cut.jpg")
 
 
@@ -86,7 +91,7 @@ def _pixel(data: bytes, xy: tuple[int, int] = (10, 10)) -> tuple[int, ...]:
 
 
 def _close(actual: tuple[int, ...], expected: tuple[int, ...], tol: int = 12) -> bool:
-    return all(abs(a - e) <= tol for a, e in zip(actual, expected))
+    return all(abs(a - e) <= tol for a, e in zip(actual, expected, strict=True))
 
 
 def test_cmyk_jpeg_becomes_rgb() -> None:

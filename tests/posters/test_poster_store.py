@@ -55,8 +55,9 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_sweep_removes_only_dead_writers_tmp_files(tmp_path: Path) -> None:
     store = PosterStore(tmp_path)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(dead.stdout)
     (tmp_path / "ab").mkdir()
     orphan = tmp_path / "ab" / f".{'ab' * 32}.{dead_pid}.0000.tmp"

@@ -23,8 +23,10 @@ from postergenre.model.decisions import MAX_BRIEF_VARIANTS, rank_key, strength_t
 from postergenre.predict.audiences import SHARED_FROM, stop_words
 from sampling import spread
 
-SYNOPSIS = ("An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of "
-            "burglars on Christmas Eve.")
+SYNOPSIS = (
+    "An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of "
+    "burglars on Christmas Eve."
+)
 INTENDED = "Family, Comedy"
 pytestmark = pytest.mark.slow  # builds the studio home (embeds its posters) and draws heatmaps
 
@@ -44,8 +46,9 @@ def flat_image() -> bytes:
 
 @pytest.fixture(scope="module")
 def full_brief(predictor, studio_home: Path, studio_posters: list[Path]):
-    return predictor.brief(studio_posters[:2], synopsis=SYNOPSIS, intended=INTENDED, title="Home Alone",
-                           home=studio_home, heatmaps=True)
+    return predictor.brief(
+        studio_posters[:2], synopsis=SYNOPSIS, intended=INTENDED, title="Home Alone", home=studio_home, heatmaps=True
+    )
 
 
 def test_brief_reads_every_variant_and_draws_the_target_heatmaps(full_brief, predictor) -> None:
@@ -59,7 +62,7 @@ def test_brief_reads_every_variant_and_draws_the_target_heatmaps(full_brief, pre
         assert v.score.fits == (all(g in decided for g in brief.targets) and v.score.is_poster)
         assert set(v.score.unintended) == set(decided) - set(brief.targets)
         assert list(v.score.heatmaps) == brief.targets  # one heatmap per intended genre
-        assert all(h.shape[0] > 0 and 0 <= h.min() and h.max() <= 1 for h in v.score.heatmaps.values())
+        assert all(h.shape[0] > 0 and h.min() >= 0 and h.max() <= 1 for h in v.score.heatmaps.values())
         for x in v.score.verdicts:
             assert (x["words"].startswith("does not read as") and not x["decided"]) or x["decided"]
 
@@ -75,6 +78,7 @@ def test_story_is_the_synopsis_read_alone(full_brief, predictor) -> None:
 # -- ranking, recommendation and story gaps on hand-built readings (known answers) ----------------------------
 # The genres are labels of hand-built readings, not claims about what the bundled model predicts.
 
+
 def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
     """A poster-only prediction with these strengths (probability ÷ threshold, every threshold 0.2): 2.0 and up
     reads as a genre, 1.0–1.5 hints at it, below 1.0 it is not decided."""
@@ -83,9 +87,14 @@ def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
 
     probabilities = dict(sorted(((g, 0.2 * s) for g, s in strength.items()), key=lambda x: -x[1]))
     decided = [g for g in probabilities if strength[g] >= 1.0]
-    reading = GenreReading(probabilities=probabilities, thresholds={g: 0.2 for g in strength},
-                           strength=dict(strength), decided=decided, summary=summarize(decided, strength, poster),
-                           poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster})
+    reading = GenreReading(
+        probabilities=probabilities,
+        thresholds=dict.fromkeys(strength, 0.2),
+        strength=dict(strength),
+        decided=decided,
+        summary=summarize(decided, strength, poster),
+        poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster},
+    )
     return PosterPrediction(source=source, reading=reading)
 
 
@@ -99,13 +108,21 @@ PHOTO = {**QUIET, "Family": 5.0, "Adventure": 5.0}  # strongest of all, but not 
 def test_the_brief_recommends_by_the_ranking_rule_not_by_upload_order_or_score(predictor) -> None:
     from postergenre.predict.brief import build_brief
 
-    uploads = [_variant("/in/loud.jpg", LOUD), _variant("/in/clean.jpg", CLEAN), _variant("/in/photo.png", PHOTO,
-               poster=False), _variant("/in/misses.jpg", MISSES)]
+    uploads = [
+        _variant("/in/loud.jpg", LOUD),
+        _variant("/in/clean.jpg", CLEAN),
+        _variant("/in/photo.png", PHOTO, poster=False),
+        _variant("/in/misses.jpg", MISSES),
+    ]
     brief = build_brief(predictor.core, uploads, intended="family, adventure", unavailable="no catalog here")
 
     assert brief.targets == ["Family", "Adventure"] and brief.target_source == "intended"
-    assert [(v.label, v.name) for v in brief.variants] == [("B", "clean.jpg"), ("A", "loud.jpg"),
-                                                           ("D", "misses.jpg"), ("C", "photo.png")]
+    assert [(v.label, v.name) for v in brief.variants] == [
+        ("B", "clean.jpg"),
+        ("A", "loud.jpg"),
+        ("D", "misses.jpg"),
+        ("C", "photo.png"),
+    ]
     assert [v.score.fits for v in brief.variants] == [True, True, False, False]
     rec = brief.recommendation
     assert (rec["label"], rec["name"], rec["fits"]) == ("B", "clean.jpg", True)
@@ -116,16 +133,21 @@ def test_the_brief_recommends_by_the_ranking_rule_not_by_upload_order_or_score(p
     assert all(not v.score.heatmaps for v in brief.variants)  # none unless asked (the HTML page asks)
     assert brief.to_dict()["recommendation"]["text"] == rec["text"]
 
-    misses_only = build_brief(predictor.core, [_variant("photo.png", PHOTO, poster=False),
-                                               _variant("misses.jpg", MISSES)], intended="Family, Adventure")
+    misses_only = build_brief(
+        predictor.core,
+        [_variant("photo.png", PHOTO, poster=False), _variant("misses.jpg", MISSES)],
+        intended="Family, Adventure",
+    )
     assert misses_only.recommendation["fits"] is False and misses_only.recommendation["label"] == "B"
     assert misses_only.recommendation["text"].startswith(
         "No variant reads as all of Family and Adventure; the closest is B (misses.jpg), which reads as Adventure but "
-        "does not read as Family, while A (photo.png) does not look like a movie poster.")
+        "does not read as Family, while A (photo.png) does not look like a movie poster."
+    )
     photos = build_brief(predictor.core, [_variant("photo.png", PHOTO, poster=False)], intended="Family")
     assert photos.recommendation["text"] == (
         "None of the images looks like a movie poster, so what they signal is unreliable; closest to Family: "
-        "A (photo.png), which reads as Family (it also reads as Adventure).")
+        "A (photo.png), which reads as Family (it also reads as Adventure)."
+    )
 
 
 def test_story_gaps_name_what_each_poster_under_sells_and_over_promises(predictor) -> None:
@@ -135,8 +157,8 @@ def test_story_gaps_name_what_each_poster_under_sells_and_over_promises(predicto
     assert story, "the premise: the synopsis reads as at least one genre"
     extra = next(g for g in ("Horror", "War", "Western", "Film-Noir") if g not in story)
     first, rest = story[0], story[1:]
-    shows = _variant("shows.jpg", {**{g: 2.5 for g in story}, extra: 0.3})  # exactly the story's genres
-    drifts = _variant("drifts.jpg", {first: 0.4, **{g: 2.5 for g in rest}, extra: 3.0})  # drops one, adds another
+    shows = _variant("shows.jpg", {**dict.fromkeys(story, 2.5), extra: 0.3})  # exactly the story's genres
+    drifts = _variant("drifts.jpg", {first: 0.4, **dict.fromkeys(rest, 2.5), extra: 3.0})  # drops one, adds another
 
     brief = build_brief(predictor.core, [shows, drifts], synopsis=SYNOPSIS, intended=",".join(story))
     by_label = {v.label: v for v in brief.variants}
@@ -144,16 +166,20 @@ def test_story_gaps_name_what_each_poster_under_sells_and_over_promises(predicto
     assert (by_label["B"].under_sold, by_label["B"].over_promised) == ([first], [extra])
     assert brief.story["reads_as"] == story and brief.story["under_sold_by_all"] == []
     assert "A (shows.jpg) shows what the story reads as." in brief.story["lines"]
-    assert (f"B (drifts.jpg) under-sells {first}; promises {extra}, which neither the story nor the intended genres "
-            "carry." in brief.story["lines"])
+    assert (
+        f"B (drifts.jpg) under-sells {first}; promises {extra}, which neither the story nor the intended genres "
+        "carry." in brief.story["lines"]
+    )
     assert brief.variants[0].label == "A"  # the one that reads as every target comes first
 
     alone = build_brief(predictor.core, [drifts], synopsis=SYNOPSIS)  # no intended genres: the story's are the targets
     assert alone.target_source == "story" and alone.targets == story
     assert alone.story["under_sold_by_all"] == [first]
     story_strength = predictor.read_synopsis(SYNOPSIS).strength
-    assert alone.story["lines"][0] == f"The synopsis reads as {first} ({strength_text(story_strength[first])}); " \
+    assert (
+        alone.story["lines"][0] == f"The synopsis reads as {first} ({strength_text(story_strength[first])}); "
         "no variant shows it."
+    )
     assert alone.to_dict()["variants"][0]["under_sold"] == [first]
 
 
@@ -171,8 +197,17 @@ def test_hints_are_not_targets_and_the_films_own_genres_are_never_promised(predi
     unread = [g for g in predictor.genres if g not in story.decided]
     catalogued, intended, stray = unread[0], unread[1], unread[2]  # genres the story does not read at all
     film = BriefFilm("tt0000000", "Made-up Film", (catalogued, hints[0]), DRAGON)
-    poster = _variant("p.jpg", {**{g: 0.2 for g in predictor.genres}, **{g: 2.5 for g in reads},
-                                hints[0]: 2.5, catalogued: 2.6, intended: 2.7, stray: 2.8})
+    poster = _variant(
+        "p.jpg",
+        {
+            **dict.fromkeys(predictor.genres, 0.2),
+            **dict.fromkeys(reads, 2.5),
+            hints[0]: 2.5,
+            catalogued: 2.6,
+            intended: 2.7,
+            stray: 2.8,
+        },
+    )
 
     brief = build_brief(predictor.core, [poster], film=film)  # the plot comes from the film
     assert brief.target_source == "story" and brief.targets == reads and hints[0] not in brief.targets
@@ -185,8 +220,11 @@ def test_hints_are_not_targets_and_the_films_own_genres_are_never_promised(predi
     named = build_brief(predictor.core, [poster], film=film, intended=intended, synopsis=DRAGON)
     assert named.targets == [intended] and named.variants[0].over_promised == [stray]
     assert not named.story["from_catalog"] and named.story["text"].startswith("The synopsis, read alone, ")
-    assert named.to_dict()["film"] == {"imdb_id": "tt0000000", "title": "Made-up Film",
-                                       "genres": [catalogued, hints[0]]}
+    assert named.to_dict()["film"] == {
+        "imdb_id": "tt0000000",
+        "title": "Made-up Film",
+        "genres": [catalogued, hints[0]],
+    }
 
 
 def test_the_film_comes_from_the_catalog(predictor, studio_home: Path, studio_posters) -> None:
@@ -197,7 +235,8 @@ def test_the_film_comes_from_the_catalog(predictor, studio_home: Path, studio_po
     assert brief.film is not None and brief.film.imdb_id == film.imdb_id and brief.film.genres == film.genres
     assert brief.title == film.title and brief.story["from_catalog"]
     assert brief.story["probabilities"] == pytest.approx(
-        {g: p for g, p in predictor.read_synopsis(film.plot).probabilities.items()}, abs=1e-6)
+        dict(predictor.read_synopsis(film.plot).probabilities.items()), abs=1e-6
+    )
     for v in brief.variants:
         assert not set(v.over_promised) & set(film.genres)
     with pytest.raises(PosterGenreError, match="film tt9999998 is not in the catalog"):
@@ -245,7 +284,7 @@ def test_json_carries_the_same_content(full_brief) -> None:
     data = json.loads(json.dumps(full_brief.to_dict()))
     assert data["title"] == "Home Alone" and data["targets"] == ["Family", "Comedy"]
     assert [v["name"] for v in data["variants"]] == [v.name for v in full_brief.variants]
-    for v, brief_variant in zip(data["variants"], full_brief.variants):
+    for v, brief_variant in zip(data["variants"], full_brief.variants, strict=True):
         assert set(v["probabilities"]) == set(brief_variant.score.prediction.probabilities)
         assert v["decided"] == brief_variant.score.prediction.decided
     ids = [t["imdb_id"] for g in data["audiences"]["groups"] for t in g["titles"]]
@@ -265,8 +304,9 @@ def test_without_synopsis(predictor, studio_home: Path, studio_posters) -> None:
     assert {h["signal"] for h in brief.how_sure} == {"poster"}
 
 
-def test_without_intended_genres_or_synopsis_there_is_no_recommendation(predictor, studio_home: Path,
-                                                                         studio_posters) -> None:
+def test_without_intended_genres_or_synopsis_there_is_no_recommendation(
+    predictor, studio_home: Path, studio_posters
+) -> None:
     brief = predictor.brief(studio_posters[:2], home=studio_home)
     assert brief.targets == [] and brief.target_source == "none"
     assert brief.recommendation["label"] is None and brief.recommendation["text"].startswith("No recommendation")
@@ -308,8 +348,9 @@ def test_a_non_poster_is_flagged_and_never_recommended(predictor, studio_home: P
     assert len(flagged) == 1 and flagged[0].score.rank == 2 and not flagged[0].score.fits
     assert brief.recommendation["label"] != flagged[0].label
     only = predictor.brief([flat_image()], intended=INTENDED, home=studio_home)
-    assert only.recommendation["text"].startswith("None of the images looks like a movie poster, so what they signal "
-                                                  "is unreliable")
+    assert only.recommendation["text"].startswith(
+        "None of the images looks like a movie poster, so what they signal is unreliable"
+    )
     assert not only.recommendation["fits"] and not only.variants[0].score.best
 
 

@@ -41,7 +41,7 @@ def genre_groups(studio_records) -> list[list[str]]:
     for m in studio_records:
         for genre in m.genres:
             by_genre[genre].append(m.imdb_id)
-    return [ids[i:i + 6] for ids in by_genre.values() for i in range(0, len(ids) - 5, 6)]
+    return [ids[i : i + 6] for ids in by_genre.values() for i in range(0, len(ids) - 5, 6)]
 
 
 def test_seeds_are_content_words_that_several_plots_of_the_group_share(keywords, studio_plots, genre_groups) -> None:
@@ -66,4 +66,3 @@ def test_a_group_of_two_plots_keeps_the_words_of_either(keywords, studio_plots) 
     plots = [_words(studio_plots[i]) for i in ids]
     assert all(any(w in p for p in plots) and w not in stop_words() for w in seeds)
     assert {"make", "find", "order"} <= stop_words()  # plot mechanics are never a seed
-

@@ -40,8 +40,9 @@ def other_predictor(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _campaign(store: CampaignStore, predictor: Predictor, posters, synopsis: str | None = SYNOPSIS) -> str:
-    made = work.create_campaign(store, predictor.genres, "White Fang", synopsis=synopsis,
-                                intended="family, adventure", by="alice")
+    made = work.create_campaign(
+        store, predictor.genres, "White Fang", synopsis=synopsis, intended="family, adventure", by="alice"
+    )
     work.add_variants(store, predictor, made.id, posters, by="alice")
     return made.id
 
@@ -52,7 +53,7 @@ def test_stored_readings_are_the_models_readings(store, predictor, posters):
     fingerprint, label = work.model_fingerprint(predictor.core)
     # Read as a batch, as adding them did (int8 results move by ~1e-7 with the batch they ran in).
     readings = predictor.predict_many([PosterInput(source=name, data=data) for data, name in posters])
-    for (data, name), variant, alone in zip(posters, campaign.variants, readings):
+    for (data, name), variant, alone in zip(posters, campaign.variants, readings, strict=True):
         fused = predictor.core.read_embeddings(alone.embedding[None, :], [SYNOPSIS])[0]
         stored = variant.reading
         assert (variant.name, stored.model, stored.model_label) == (name, fingerprint, label)
@@ -68,8 +69,13 @@ def test_stored_readings_are_the_models_readings(store, predictor, posters):
 def test_the_campaign_brief_is_todays_brief_from_what_is_stored(store, predictor, posters, home):
     campaign_id = _campaign(store, predictor, posters)
     brief, view = work.campaign_brief(store, predictor, campaign_id, home=home)
-    today = predictor.brief([PosterInput(source=name, data=data) for data, name in posters], synopsis=SYNOPSIS,
-                            intended="Family, Adventure", title="White Fang", home=home)
+    today = predictor.brief(
+        [PosterInput(source=name, data=data) for data, name in posters],
+        synopsis=SYNOPSIS,
+        intended="Family, Adventure",
+        title="White Fang",
+        home=home,
+    )
     assert brief.to_dict() == today.to_dict()  # ranking, recommendation, story vs poster, audiences, how sure
     shown = view.to_dict()
     ranked = sorted(shown["variants"], key=lambda v: v["rank"])
@@ -91,7 +97,7 @@ def test_another_model_makes_readings_stale_until_reread(store, predictor, other
     campaign = store.get(campaign_id)
     assert campaign.changes[0].member == "bob" and campaign.changes[0].action == "re-read 3 variants"
     again = other_predictor.predict_many([PosterInput(source=name, data=data) for data, name in posters])
-    for variant, live in zip(campaign.variants, again):
+    for variant, live in zip(campaign.variants, again, strict=True):
         assert variant.reading.model == theirs
         assert variant.reading.poster == work.reading_json(live.reading)
 

@@ -22,8 +22,9 @@ def _posters(shared_data: Path, rows: list[dict], want: set[str], avoid: set[str
     return out
 
 
-def test_genre_typical_posters_rank_above_atypical_ones(predictor, shared_data: Path, shared_rows: list[dict],
-                                                         tmp_path: Path) -> None:
+def test_genre_typical_posters_rank_above_atypical_ones(
+    predictor, shared_data: Path, shared_rows: list[dict], tmp_path: Path
+) -> None:
     recent = [r for r in shared_rows if r["year"] and int(r["year"]) >= 1990]
     typical = _posters(shared_data, recent, {"Horror"}, {"Comedy", "Romance", "Family", "Animation"}, 6)
     atypical = _posters(shared_data, recent, {"Comedy", "Romance"}, {"Horror", "Thriller", "Crime"}, 6)
@@ -52,7 +53,7 @@ def test_scores_reward_all_targets(predictor, three_posters: list[Path]) -> None
     from postergenre.predict.compare import score_variant
 
     pred = predictor.predict(three_posters[0])
-    first, last = list(pred.probabilities)[0], list(pred.probabilities)[-1]
+    first, last = next(iter(pred.probabilities)), list(pred.probabilities)[-1]
     strong = score_variant(pred, [first]).score
     both = score_variant(pred, [first, last]).score
     assert strong == pytest.approx(pred.probabilities[first] / pred.thresholds[first])
@@ -62,7 +63,7 @@ def test_scores_reward_all_targets(predictor, three_posters: list[Path]) -> None
 
 def test_targets_are_validated_against_the_model(predictor) -> None:
     assert match_genres(split_genre_list(" drama ,COMEDY,drama"), ["Comedy", "Drama"]) == ["Drama", "Comedy"]
-    with pytest.raises(PosterGenreError, match="'Cartoon'.*this model knows: Comedy, Drama"):
+    with pytest.raises(PosterGenreError, match=r"'Cartoon'.*this model knows: Comedy, Drama"):
         match_genres(split_genre_list("Cartoon,Drama"), ["Comedy", "Drama"])
     with pytest.raises(PosterGenreError, match="no target genres"):
         predictor.compare([], " , ")
@@ -73,6 +74,7 @@ def test_targets_are_validated_against_the_model(predictor) -> None:
 # -- the ranking rule on hand-built readings (issue 19: "most clearly and least of anything else") --------------
 # The genres below are labels of hand-built readings, not claims about what the bundled model predicts.
 
+
 def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
     """A poster-only prediction with these strengths (probability ÷ threshold, every threshold 0.2)."""
     from postergenre.model.decisions import READS_AS
@@ -82,9 +84,14 @@ def _variant(source: str, strength: dict[str, float], *, poster: bool = True):
     assert READS_AS < 2.0  # the strengths below read as (2.0+) or hint at (1.1-1.3) on either side of it
     probabilities = dict(sorted(((g, 0.2 * s) for g, s in strength.items()), key=lambda x: -x[1]))
     decided = [g for g in probabilities if strength[g] >= 1.0]
-    reading = GenreReading(probabilities=probabilities, thresholds={g: 0.2 for g in strength}, strength=dict(strength),
-                           decided=decided, summary=summarize(decided, strength, poster),
-                           poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster})
+    reading = GenreReading(
+        probabilities=probabilities,
+        thresholds=dict.fromkeys(strength, 0.2),
+        strength=dict(strength),
+        decided=decided,
+        summary=summarize(decided, strength, poster),
+        poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster},
+    )
     return PosterPrediction(source=source, reading=reading)
 
 
@@ -103,8 +110,10 @@ def test_a_variant_that_also_reads_as_another_genre_ranks_below_a_clean_one() ->
     assert result.variants[1].score > result.variants[0].score and all(v.fits for v in result.variants)
     assert result.variants[1].also_reads_as == ["Drama"] and result.variants[0].also_reads_as == []
     assert set(result.variants[0].unintended) == {"Music"}  # a hint is unintended but does not count
-    assert result.reason() == ("B reads as Family and Adventure and hints at Music; A reads as Family, Adventure "
-                               "and Drama. B comes first: A also reads as Drama, B as no genre outside the targets.")
+    assert result.reason() == (
+        "B reads as Family and Adventure and hints at Music; A reads as Family, Adventure "
+        "and Drama. B comes first: A also reads as Drama, B as no genre outside the targets."
+    )
     assert result.headline == "Run B: it reads as Family and Adventure, while A also reads as Drama."
     assert result.variants[0].best and not result.variants[1].best and result.decided_by == "unintended"
     assert result.to_dict()["reason"] == result.reason() and result.to_dict()["decided_by"] == "unintended"
@@ -120,21 +129,29 @@ def test_missing_a_target_weighs_more_than_an_unintended_genre_and_posters_come_
     result = rank_variants([misses, photo, loud], TARGETS)
 
     assert [v.source for v in result.variants] == ["B", "A", "C"]
-    assert result.reason() == ("B reads mostly as Horror, Drama, Adventure and Family; A reads mostly as Drama and "
-                               "hints at Adventure. "
-                               "B comes first: it misses fewer of the targets (0 against 1).")
-    assert result.headline == ("Run B: it reads as Family and Adventure (it also reads as Horror and Drama), while A "
-                               "hints at Adventure but does not read as Family (it also reads as Drama).")
+    assert result.reason() == (
+        "B reads mostly as Horror, Drama, Adventure and Family; A reads mostly as Drama and "
+        "hints at Adventure. "
+        "B comes first: it misses fewer of the targets (0 against 1)."
+    )
+    assert result.headline == (
+        "Run B: it reads as Family and Adventure (it also reads as Horror and Drama), while A "
+        "hints at Adventure but does not read as Family (it also reads as Drama)."
+    )
     assert result.to_dict()["flagged"] == "1 variant does not look like a movie poster; its ranking is uncertain."
     only_misses = rank_variants([misses, photo], TARGETS)
     assert only_misses.reason().endswith("A comes first: C does not look like a movie poster.")
-    assert only_misses.headline == ("No variant reads as all of Family and Adventure; the closest is A, which hints "
-                                    "at Adventure but does not read as Family (it also reads as Drama), while C does "
-                                    "not look like a movie poster.")
+    assert only_misses.headline == (
+        "No variant reads as all of Family and Adventure; the closest is A, which hints "
+        "at Adventure but does not read as Family (it also reads as Drama), while C does "
+        "not look like a movie poster."
+    )
     assert not any(v.best for v in only_misses.variants)  # a variant that misses a target is never marked
     photos = rank_variants([photo], TARGETS)
-    assert photos.headline == ("None of the images looks like a movie poster, so what they signal is unreliable; "
-                               "closest to Family and Adventure: C, which reads as Family and Adventure.")
+    assert photos.headline == (
+        "None of the images looks like a movie poster, so what they signal is unreliable; "
+        "closest to Family and Adventure: C, which reads as Family and Adventure."
+    )
 
 
 def test_with_as_many_unintended_genres_the_stronger_targets_win() -> None:
@@ -145,10 +162,14 @@ def test_with_as_many_unintended_genres_the_stronger_targets_win() -> None:
     result = rank_variants([weaker, stronger], TARGETS)
 
     assert [v.source for v in result.variants] == ["B", "A"]
-    assert result.reason().endswith(f"B comes first: it signals the targets more strongly (target score "
-                                    f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f}).")
-    assert result.headline == "Run B: it reads as Family and Adventure (it also reads as Horror), and signals them " \
+    assert result.reason().endswith(
+        f"B comes first: it signals the targets more strongly (target score "
+        f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f})."
+    )
+    assert (
+        result.headline == "Run B: it reads as Family and Adventure (it also reads as Horror), and signals them "
         "more strongly than A."
+    )
     assert "target score" not in result.headline and "geometric" not in result.headline  # arithmetic: exact numbers
     same = rank_variants([weaker, _variant("B", dict(weaker.reading.strength))], TARGETS)
     assert [v.source for v in same.variants] == ["A", "B"] and same.reason().endswith("it was given first.")
@@ -165,16 +186,33 @@ def test_without_targets_variants_keep_upload_order() -> None:
 def test_variants_without_distinct_sources_are_named_by_upload_order() -> None:
     from postergenre.predict.compare import rank_variants
 
-    result = rank_variants([_variant("<image>", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
-                            _variant("<image>", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
+    result = rank_variants(
+        [
+            _variant("<image>", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
+            _variant("<image>", {**QUIET, "Family": 3.0, "Adventure": 2.0}),
+        ],
+        TARGETS,
+    )
     assert result.headline.startswith("Run Variant 2: it reads as Family and Adventure, and signals them more")
-    assert result.reason().endswith("Variant 2 comes first: it signals the targets more strongly (target score "
-                                    f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f}).")
-    by_file = rank_variants([_variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
-                             _variant("/in/b/other.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
+    assert result.reason().endswith(
+        "Variant 2 comes first: it signals the targets more strongly (target score "
+        f"{result.variants[0].score:.2f} against {result.variants[1].score:.2f})."
+    )
+    by_file = rank_variants(
+        [
+            _variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
+            _variant("/in/b/other.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0}),
+        ],
+        TARGETS,
+    )
     assert by_file.reason().startswith("other.jpg reads as Family and Adventure; poster.jpg reads as no genre clearly")
-    same_file = rank_variants([_variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
-                               _variant("/in/b/poster.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0})], TARGETS)
+    same_file = rank_variants(
+        [
+            _variant("/in/a/poster.jpg", {**QUIET, "Family": 1.2, "Adventure": 1.1}),
+            _variant("/in/b/poster.jpg", {**QUIET, "Family": 3.0, "Adventure": 2.0}),
+        ],
+        TARGETS,
+    )
     assert same_file.reason().startswith("/in/b/poster.jpg reads as Family and Adventure; /in/a/poster.jpg reads")
 
 

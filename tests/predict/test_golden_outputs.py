@@ -38,9 +38,11 @@ def stored() -> dict:
     record = json.loads(golden.OUTPUTS.read_text(encoding="utf-8"))
     now = golden.model_fingerprint(DEFAULT_MODEL_DIR)
     if record["model_fingerprint"] != now:
-        pytest.fail("the bundled model changed since tests/golden/ was written (fingerprint "
-                    f"{record['model_fingerprint']} -> {now}); after a deliberate retrain, rerun "
-                    "`python scripts/golden_outputs.py --write` and commit tests/golden/; otherwise restore the model")
+        pytest.fail(
+            "the bundled model changed since tests/golden/ was written (fingerprint "
+            f"{record['model_fingerprint']} -> {now}); after a deliberate retrain, rerun "
+            "`python scripts/golden_outputs.py --write` and commit tests/golden/; otherwise restore the model"
+        )
     return record
 
 
@@ -66,7 +68,7 @@ def _close(expected, actual, tol: float, where: str) -> None:
             _close(expected[k], actual[k], tol, f"{where}.{k}")
     elif isinstance(expected, list):
         assert isinstance(actual, list) and len(expected) == len(actual), f"{where}: lengths differ"
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             _close(e, a, tol, f"{where}[{i}]")
     elif isinstance(expected, float) and not isinstance(expected, bool):
         assert math.isclose(expected, actual, rel_tol=0, abs_tol=tol), f"{where}: {actual} != {expected}"
@@ -106,8 +108,10 @@ def same_embeddings(golden_predictor, stored_embeddings) -> dict:
     images = golden.synthetic_images()
     vectors = golden_predictor.core.embed(list(images.values()))
     if golden_predictor.core.runtime_name != "onnx-int8" or np.abs(vectors - stored_embeddings).max() > 1e-6:
-        pytest.skip("this machine's runtime computes other embeddings of the golden images than the recorded ones "
-                    "(another CPU's int8 kernels); the stored-embedding test still pins the model")
+        pytest.skip(
+            "this machine's runtime computes other embeddings of the golden images than the recorded ones "
+            "(another CPU's int8 kernels); the stored-embedding test still pins the model"
+        )
     return images
 
 
@@ -118,8 +122,9 @@ def test_predictor_answers_generated_images_as_recorded(stored, golden_predictor
         _close(stored["predict"][i], golden.reading_record(plain.reading), TOLERANCE, f"predict[{name}]")
         text = golden.SYNOPSES[i % len(golden.SYNOPSES)]
         fused = golden_predictor.predict(same_embeddings[name], synopsis=text)
-        _close(stored["predict_synopsis"][i], golden.reading_record(fused.reading), TOLERANCE,
-               f"predict_synopsis[{name}]")
+        _close(
+            stored["predict_synopsis"][i], golden.reading_record(fused.reading), TOLERANCE, f"predict_synopsis[{name}]"
+        )
     result = golden_predictor.compare([same_embeddings[n] for n in names], stored["compare"]["targets"])
     _close(stored["compare"]["variants"], golden.compare_record(result), TOLERANCE, "compare")
 

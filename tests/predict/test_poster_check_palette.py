@@ -15,8 +15,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-FLIPPED_BY_A_PALETTE = ["tt0817225", "tt1275778", "tt0134770", "tt1594534", "tt1911658", "tt2363518", "tt1270262",
-                        "tt0116640", "tt0464038"]
+FLIPPED_BY_A_PALETTE = [
+    "tt0817225",
+    "tt1275778",
+    "tt0134770",
+    "tt1594534",
+    "tt1911658",
+    "tt2363518",
+    "tt1270262",
+    "tt0116640",
+    "tt0464038",
+]
 
 
 def _palette_copies(path: Path) -> list[Image.Image | bytes]:
@@ -45,10 +54,15 @@ def test_what_is_no_poster_is_still_flagged(predictor) -> None:
     draw = ImageDraw.Draw(screen)
     for y in range(20, 800, 22):
         draw.text((20, y), f"def function_{y}(x): return x * {y}  # code on a screen", fill=(20, 20, 20))
-    never_posters = [Image.new("RGB", (400, 600), (40, 90, 200)), Image.new("RGB", (400, 600), (255, 255, 255)),
-                     Image.fromarray(rng.integers(0, 256, (600, 400, 3), dtype=np.uint8)),
-                     Image.fromarray(np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (600, 1))).convert("RGB"),
-                     screen]
+    never_posters = [
+        Image.new("RGB", (400, 600), (40, 90, 200)),
+        Image.new("RGB", (400, 600), (255, 255, 255)),
+        Image.fromarray(rng.integers(0, 256, (600, 400, 3), dtype=np.uint8)),
+        Image.fromarray(np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (600, 1))).convert("RGB"),
+        screen,
+    ]
     assert not any(predictor.predict(im).poster_check["is_poster"] for im in never_posters)
-    photos = [Image.fromarray(getattr(skimage_data, n)()).convert("RGB") for n in ("chelsea", "rocket", "camera", "cat")]
+    photos = [
+        Image.fromarray(getattr(skimage_data, n)()).convert("RGB") for n in ("chelsea", "rocket", "camera", "cat")
+    ]
     assert sum(not predictor.predict(im).poster_check["is_poster"] for im in photos) >= 3

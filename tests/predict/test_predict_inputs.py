@@ -20,7 +20,9 @@ def test_file_folder_glob_and_url_resolve_in_order(tmp_path: Path, three_posters
     (folder / ".hidden").mkdir()
     shutil.copy(three_posters[2], folder / ".hidden" / "c.jpg")
 
-    items = resolve_inputs([str(three_posters[0]), str(folder), str(folder / "**" / "*.JPG"), "https://example.org/p.jpg"])
+    items = resolve_inputs(
+        [str(three_posters[0]), str(folder), str(folder / "**" / "*.JPG"), "https://example.org/p.jpg"]
+    )
 
     assert [i.path for i in items[:3]] == [three_posters[0], folder / "a.jpg", folder / "sub" / "b.JPG"]
     assert items[3].path == folder / "sub" / "b.JPG"  # the glob (recursive **)
@@ -38,7 +40,7 @@ def test_missing_inputs_become_item_errors(tmp_path: Path) -> None:
     assert "folder contains no images" in errors[1]
     assert "no files match" in errors[2]
     assert "unsupported URL scheme 'ftp'" in errors[3]
-    with pytest.raises(PosterGenreError, match="nope.jpg"):
+    with pytest.raises(PosterGenreError, match=r"nope\.jpg"):
         items[0].read_bytes()
 
 
@@ -79,5 +81,5 @@ def test_unreadable_file_is_an_error_at_read_time(tmp_path: Path) -> None:
     folder_named_jpg.mkdir()
     (folder_named_jpg / "inner.png").write_bytes(b"\x89PNG")
     item = PosterInput(source=str(folder_named_jpg), path=folder_named_jpg)
-    with pytest.raises(PosterGenreError, match="x.jpg"):
+    with pytest.raises(PosterGenreError, match=r"x\.jpg"):
         item.read_bytes()

@@ -26,7 +26,9 @@ def test_path_bytes_and_image_give_the_same_prediction(predictor, three_posters:
     assert probs == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
     assert set(by_path.probabilities) == set(predictor.genres)
     # decided: thresholds with a top-1 fallback, most probable first
-    expected = [g for g, p in by_path.probabilities.items() if p >= by_path.thresholds[g]] or list(by_path.probabilities)[:1]
+    expected = [g for g, p in by_path.probabilities.items() if p >= by_path.thresholds[g]] or list(
+        by_path.probabilities
+    )[:1]
     assert by_path.decided == expected
     assert by_path.sha256 == by_bytes.sha256 and by_path.size == Image.open(path).size
     d = by_path.to_dict()
@@ -45,7 +47,9 @@ def test_threshold_and_top_k_overrides(predictor, three_posters: list[Path]) -> 
         predictor.predict(three_posters[0], top_k=0)
 
 
-def test_predict_many_batches_and_keeps_going_past_failures(predictor, three_posters: list[Path], tmp_path: Path) -> None:
+def test_predict_many_batches_and_keeps_going_past_failures(
+    predictor, three_posters: list[Path], tmp_path: Path
+) -> None:
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("hello")
     inputs = [three_posters[0], not_image, three_posters[1], tmp_path / "missing.jpg", three_posters[2]]
@@ -53,7 +57,9 @@ def test_predict_many_batches_and_keeps_going_past_failures(predictor, three_pos
     results = predictor.predict_many(inputs, batch_size=2)
 
     assert [r.ok for r in results] == [True, False, True, False, True]
-    assert isinstance(results[1], PosterFailure) and "notes.jpg" in results[1].error and "not an image" in results[1].error
+    assert (
+        isinstance(results[1], PosterFailure) and "notes.jpg" in results[1].error and "not an image" in results[1].error
+    )
     assert "missing.jpg" in results[3].error
     single = predictor.predict(three_posters[2])
     assert isinstance(results[4], PosterPrediction)
@@ -97,8 +103,9 @@ def test_explain_gives_heatmaps_in_the_posters_aspect(predictor, three_posters: 
         predictor.explain(path, genres=["Cowboy Opera"])
     files = write_overlays(image.convert("RGB"), maps, tmp_path, "p")
     fitted = image.size if max(image.size) <= FILE_MAX_SIDE else None
-    assert all(Image.open(f).size == (fitted or Image.open(f).size) and max(Image.open(f).size) <= FILE_MAX_SIDE
-               for f in files) and len(files) == len(maps)
+    assert all(
+        Image.open(f).size == (fitted or Image.open(f).size) and max(Image.open(f).size) <= FILE_MAX_SIDE for f in files
+    ) and len(files) == len(maps)
 
 
 def test_url_inputs_are_fetched(predictor, http_root: tuple[str, Path], three_posters: list[Path]) -> None:
@@ -114,8 +121,9 @@ def test_url_inputs_are_fetched(predictor, http_root: tuple[str, Path], three_po
     assert not html.ok and "page.html" in html.error
 
 
-def test_predict_path_imports_no_torch_on_the_onnx_runtime(model_dir: Path, three_posters: list[Path],
-                                                            tmp_path: Path) -> None:
+def test_predict_path_imports_no_torch_on_the_onnx_runtime(
+    model_dir: Path, three_posters: list[Path], tmp_path: Path
+) -> None:
     """Loading and predicting on the default runtime (int8) never import torch (nor sklearn), from the first run in a
     data folder on: the graph is the installation's (built by `make install`), not the data folder's."""
     import json

@@ -10,10 +10,14 @@ import pytest
 from postergenre.errors import PosterGenreError
 from postergenre.predict.core import FROM_SYNOPSIS_ONLY, ModelCore
 
-PLOTS = ["A young lion prince flees his kingdom after his father's murder, and must grow up to reclaim his place.",
-         "A documentary following the lives of honeybees through one year in an English meadow.",
-         "An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of burglars "
-         "on Christmas Eve."]
+PLOTS = [
+    "A young lion prince flees his kingdom after his father's murder, and must grow up to reclaim his place.",
+    "A documentary following the lives of honeybees through one year in an English meadow.",
+    (
+        "An eight-year-old troublemaker, mistakenly left home alone, must defend his home against a pair of burglars "
+        "on Christmas Eve."
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def test_exact_index_returns_cosine_order_and_scores() -> None:
     expected = np.argsort(-(unit @ (query / np.linalg.norm(query))))[:5]
     assert [k for k, _ in hits] == [keys[i] for i in expected]
     assert hits[0] == ("k7", pytest.approx(1.0, abs=1e-5))
-    assert all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))
+    assert all(a[1] >= b[1] for a, b in itertools.pairwise(hits))
     assert len(index.search(query, 10_000)) == len(keys)
 
 
@@ -61,7 +62,7 @@ def test_similar_on_embedded_catalog_excludes_the_query(predictor, small_home: P
     by_id = {m.imdb_id: m for m in movies}
     for t in titles:
         assert t.title and t.title == by_id[t.imdb_id].title and t.genres == list(by_id[t.imdb_id].genres)
-    assert all(a.score >= b.score for a, b in zip(titles, titles[1:]))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(titles))
     assert titles[0].to_dict()["imdb_id"] == titles[0].imdb_id
     # decoded pixels carry no file hash: the identical catalog poster is still recognised and left out
     from PIL import Image

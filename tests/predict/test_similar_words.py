@@ -22,15 +22,16 @@ def tiny_home(shared_rows: list[dict], make_poster_home, tmp_path_factory: pytes
     from postergenre.posters.store import PosterStore
 
     titles = ['=HYPERLINK("http://evil.example","x")', "@SUM(1+1)", "\x1b[2JClear", "Plain"]
-    rows = [{**row, "title": title} for row, title in zip(shared_rows[1000:4000:750], titles)]
+    rows = [{**row, "title": title} for row, title in zip(shared_rows[1000:4000:750], titles, strict=False)]
     home = make_poster_home(tmp_path_factory.mktemp("tiny"), rows)
     with Catalog(get_paths(home).db) as catalog:
         assert embed_catalog(catalog, PosterStore(get_paths(home).posters), get_backbone()).complete
     return home
 
 
-def test_a_tiny_catalog_calls_nothing_very_close_below_a_large_catalogs_bar(predictor, tiny_home: Path,
-                                                                            poster_paths: dict[str, Path]) -> None:
+def test_a_tiny_catalog_calls_nothing_very_close_below_a_large_catalogs_bar(
+    predictor, tiny_home: Path, poster_paths: dict[str, Path]
+) -> None:
     scale = predictor.similarity(tiny_home).scale
     assert scale.words(0.34) == "loose" and scale.words(0.5) == "loose"
     result = predictor.similar(next(iter(poster_paths.values())), k=4, home=tiny_home)
@@ -59,14 +60,17 @@ def test_an_input_that_is_no_poster_gets_no_close_words_however_high_its_score(p
     assert [t.match for t in finder.search(vector, 3, query_is_poster=False)] == ["loose"] * 3
 
 
-def test_similar_csv_and_table_show_catalog_titles_safely(run_cli, model_dir: Path, tiny_home: Path,
-                                                          poster_paths: dict[str, Path]) -> None:
+def test_similar_csv_and_table_show_catalog_titles_safely(
+    run_cli, model_dir: Path, tiny_home: Path, poster_paths: dict[str, Path]
+) -> None:
     poster = next(iter(poster_paths.values()))
-    code, out, err = run_cli("similar", poster, "--k", "4", "--format", "csv", "--model", model_dir, "--home", tiny_home)
+    code, out, err = run_cli(
+        "similar", poster, "--k", "4", "--format", "csv", "--model", model_dir, "--home", tiny_home
+    )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     titles = sorted(r["title"] for r in rows)
-    assert titles == sorted(["'=HYPERLINK(\"http://evil.example\",\"x\")", "'@SUM(1+1)", "\x1b[2JClear", "Plain"])
+    assert titles == sorted(['\'=HYPERLINK("http://evil.example","x")', "'@SUM(1+1)", "\x1b[2JClear", "Plain"])
     assert all(-1.0 <= float(r["similarity"]) <= 1.0 for r in rows)  # numbers, never quoted
 
     code, out, err = run_cli("similar", poster, "--k", "4", "--model", model_dir, "--home", tiny_home)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import hostile_pages
+import pytest
 from hostile_pages import Page
 
 
@@ -24,5 +23,10 @@ def core():
 @pytest.fixture(scope="session")
 def pages(core, tmp_path_factory: pytest.TempPathFactory) -> list[Page]:
     folder: Path = tmp_path_factory.mktemp("evaluation")
-    return [hostile_pages.brief_page(core), hostile_pages.sheet_page(), hostile_pages.dataset_page(),
-            hostile_pages.evaluation_page(folder), hostile_pages.card_page()]
+    return [
+        hostile_pages.brief_page(core),
+        hostile_pages.sheet_page(),
+        hostile_pages.dataset_page(),
+        hostile_pages.evaluation_page(folder),
+        hostile_pages.card_page(),
+    ]

@@ -42,9 +42,14 @@ def reading(source: str, strength: dict[str, float], *, poster: bool = True):
 
     probabilities = dict(sorted(((g, 0.2 * s) for g, s in strength.items()), key=lambda x: -x[1]))
     decided = [g for g in probabilities if strength[g] >= 1.0]
-    r = GenreReading(probabilities=probabilities, thresholds={g: 0.2 for g in strength}, strength=dict(strength),
-                     decided=decided, summary=summarize(decided, strength, poster),
-                     poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster})
+    r = GenreReading(
+        probabilities=probabilities,
+        thresholds=dict.fromkeys(strength, 0.2),
+        strength=dict(strength),
+        decided=decided,
+        summary=summarize(decided, strength, poster),
+        poster_check={"score": 0.9 if poster else 0.1, "is_poster": poster},
+    )
     return PosterPrediction(source=source, reading=r)
 
 
@@ -69,19 +74,42 @@ def brief_page(core, hostile: str = HOSTILE) -> Page:
     from postergenre.render.brief import render_brief
 
     names = [f"a {hostile}.jpg", f"b {hostile}.png"]
-    uploads = [reading(f"/in/{names[0]}", CLEAN), reading(f"/in/{names[1]}", LOUD, poster=False),
-               PosterFailure(f"/in/{hostile}.gif", f"/in/{hostile}.gif: not an image")]
+    uploads = [
+        reading(f"/in/{names[0]}", CLEAN),
+        reading(f"/in/{names[1]}", LOUD, poster=False),
+        PosterFailure(f"/in/{hostile}.gif", f"/in/{hostile}.gif: not an image"),
+    ]
     film = BriefFilm("tt0000002", f"Catalogued {hostile}", ("Family", f"Drama {hostile}"), f"A plot {hostile}")
-    brief = build_brief(core, uploads, synopsis=f"A cloud who cannot rain {hostile}", intended="Family, Adventure",
-                        title=f"Film {hostile}", film=film)
+    brief = build_brief(
+        core,
+        uploads,
+        synopsis=f"A cloud who cannot rain {hostile}",
+        intended="Family, Adventure",
+        title=f"Film {hostile}",
+        film=film,
+    )
     _with_pictures([v.score for v in brief.variants])
-    title = SimilarTitle("tt0000001", f"Title {hostile}", 1999, ["Family"], 0.8, "0" * 64, rating="PG",
-                         collections=[f"studio {hostile}"])
-    brief = replace(brief, audiences={"available": True, "basis": "Titles like the closest variant.", "note": ""},
-                    groups=[AudienceGroup("Family", [title], [f"seed {hostile}"], 1)])
-    return Page("brief", render_brief(brief), [f"Film {hostile}", *names, f"/in/{hostile}.gif: not an image",
-                                               f"Title {hostile} (1999)", f"studio {hostile}", f"seed {hostile}",
-                                               f"Drama {hostile}"])
+    title = SimilarTitle(
+        "tt0000001", f"Title {hostile}", 1999, ["Family"], 0.8, "0" * 64, rating="PG", collections=[f"studio {hostile}"]
+    )
+    brief = replace(
+        brief,
+        audiences={"available": True, "basis": "Titles like the closest variant.", "note": ""},
+        groups=[AudienceGroup("Family", [title], [f"seed {hostile}"], 1)],
+    )
+    return Page(
+        "brief",
+        render_brief(brief),
+        [
+            f"Film {hostile}",
+            *names,
+            f"/in/{hostile}.gif: not an image",
+            f"Title {hostile} (1999)",
+            f"studio {hostile}",
+            f"seed {hostile}",
+            f"Drama {hostile}",
+        ],
+    )
 
 
 def sheet_page(hostile: str = HOSTILE) -> Page:
@@ -90,12 +118,20 @@ def sheet_page(hostile: str = HOSTILE) -> Page:
     from postergenre.render.sheet import render_sheet
 
     sources = [f"/in/a {hostile}.jpg", f"/in/b {hostile}.png"]
-    result = rank_variants([reading(sources[0], CLEAN), reading(sources[1], LOUD, poster=False),
-                            PosterFailure(f"/in/{hostile}.gif", f"/in/{hostile}.gif: not an image")],
-                           ["Family", "Adventure"])
+    result = rank_variants(
+        [
+            reading(sources[0], CLEAN),
+            reading(sources[1], LOUD, poster=False),
+            PosterFailure(f"/in/{hostile}.gif", f"/in/{hostile}.gif: not an image"),
+        ],
+        ["Family", "Adventure"],
+    )
     _with_pictures(result.variants)
-    return Page("sheet", render_sheet(result, title=f"Variants {hostile}"),
-                [f"Variants {hostile}", *sources, f"/in/{hostile}.gif: not an image"])
+    return Page(
+        "sheet",
+        render_sheet(result, title=f"Variants {hostile}"),
+        [f"Variants {hostile}", *sources, f"/in/{hostile}.gif: not an image"],
+    )
 
 
 def dataset_page(hostile: str = HOSTILE) -> Page:
@@ -103,12 +139,26 @@ def dataset_page(hostile: str = HOSTILE) -> Page:
     from postergenre.catalog.stats import stats_of
     from postergenre.render.dataset_report import render_dataset_report
 
-    movies = [Movie(imdb_id=f"tt{i:07d}", title=f"Title {hostile}", year=1990 + i,
-                    genres=(f"Drama {hostile}",) + (("Family",) if i % 2 else ()), content_rating=f"PG {hostile}",
-                    plot=f"A plot {hostile}", collections=(f"studio {hostile}",), poster_status="ok",
-                    poster_width=300, poster_height=450) for i in range(12)]
-    return Page("dataset", render_dataset_report(movies, stats_of(movies), f"Report {hostile}"),
-                [f"Drama {hostile}", f"PG {hostile}"])
+    movies = [
+        Movie(
+            imdb_id=f"tt{i:07d}",
+            title=f"Title {hostile}",
+            year=1990 + i,
+            genres=(f"Drama {hostile}",) + (("Family",) if i % 2 else ()),
+            content_rating=f"PG {hostile}",
+            plot=f"A plot {hostile}",
+            collections=(f"studio {hostile}",),
+            poster_status="ok",
+            poster_width=300,
+            poster_height=450,
+        )
+        for i in range(12)
+    ]
+    return Page(
+        "dataset",
+        render_dataset_report(movies, stats_of(movies), f"Report {hostile}"),
+        [f"Drama {hostile}", f"PG {hostile}"],
+    )
 
 
 def evaluation_page(folder: Path, hostile: str = HOSTILE) -> Page:
@@ -126,20 +176,45 @@ def evaluation_page(folder: Path, hostile: str = HOSTILE) -> Page:
     y = (rng.random((40, 2)) < 0.4).astype(int)
     p = np.clip(0.3 + 0.4 * (y - 0.5) + rng.normal(0, 0.2, y.shape), 0.01, 0.99)
     result = evaluate_predictions(y, p, choose_thresholds(y, p), genres, bootstrap=20)
-    quality = {"n_movies": 40, "bootstrap_resamples": 20, "family_auc": 0.7, "micro_f1": {"value": 0.5},
-               "macro_auc": {"value": 0.71, "ci_low": 0.6, "ci_high": 0.8}}
-    result["segments"] = [{"segment": f"collection studio {hostile}", "measures": "memory",
-                           "signals": {"poster": quality, "poster + synopsis": {"n_movies": 0, "note": "no synopsis"}}}]
-    result["confusion"] = {"genres": genres, "signals": {"poster": {"n_movies": 40, "true_counts": [10, 12],
-                                                                    "decided": [[8, 3], [2, 9]]}}}
+    quality = {
+        "n_movies": 40,
+        "bootstrap_resamples": 20,
+        "family_auc": 0.7,
+        "micro_f1": {"value": 0.5},
+        "macro_auc": {"value": 0.71, "ci_low": 0.6, "ci_high": 0.8},
+    }
+    result["segments"] = [
+        {
+            "segment": f"collection studio {hostile}",
+            "measures": "memory",
+            "signals": {"poster": quality, "poster + synopsis": {"n_movies": 0, "note": "no synopsis"}},
+        }
+    ]
+    result["confusion"] = {
+        "genres": genres,
+        "signals": {"poster": {"n_movies": 40, "true_counts": [10, 12], "decided": [[8, 3], [2, 9]]}},
+    }
     titles = [f"Movie {i} {hostile}" for i in range(40)]
-    gallery = best_and_worst(y, p, genres, [f"tt{i:07d}" for i in range(40)], titles,
-                             lambda i: posters[i] if i else None, n=2)
-    out = write_evaluation_report(result, y, p, genres, folder / "report.html", title=f"Evaluation {hostile}",
-                                  notes=[f"Model: /models/{hostile}"], relation=f"overlap {hostile}", gallery=gallery)
+    gallery = best_and_worst(
+        y, p, genres, [f"tt{i:07d}" for i in range(40)], titles, lambda i: posters[i] if i else None, n=2
+    )
+    out = write_evaluation_report(
+        result,
+        y,
+        p,
+        genres,
+        folder / "report.html",
+        title=f"Evaluation {hostile}",
+        notes=[f"Model: /models/{hostile}"],
+        relation=f"overlap {hostile}",
+        gallery=gallery,
+    )
     shown = {e.title for g in gallery for e in g.best + g.worst}
-    return Page("evaluation", out.read_text(encoding="utf-8"),
-                [f"Evaluation {hostile}", f"Model: /models/{hostile}", f"collection studio {hostile}", *sorted(shown)])
+    return Page(
+        "evaluation",
+        out.read_text(encoding="utf-8"),
+        [f"Evaluation {hostile}", f"Model: /models/{hostile}", f"collection studio {hostile}", *sorted(shown)],
+    )
 
 
 def card_page(hostile: str = HOSTILE) -> Page:

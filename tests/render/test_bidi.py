@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 import hostile_pages
+import pytest
 from hostile_pages import HOSTILE
 
 BIDI = f"Tale \u202eelat \u2067{HOSTILE}\u2069 \u202bx\u202c"
@@ -27,14 +26,19 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tight layout not applied:UserWar
 def _outside_isolates(html: str) -> list[str]:
     """Each bidirectional control left once the isolated user text is cut out, with 40 characters around it."""
     rest = ISOLATE.sub("", html)
-    return [rest[max(0, m.start() - 40):m.end() + 40] for m in CONTROLS.finditer(rest)]
+    return [rest[max(0, m.start() - 40) : m.end() + 40] for m in CONTROLS.finditer(rest)]
 
 
 @pytest.fixture(scope="module")
 def bidi_pages(core, tmp_path_factory: pytest.TempPathFactory) -> list[hostile_pages.Page]:
     folder: Path = tmp_path_factory.mktemp("bidi")
-    return [hostile_pages.brief_page(core, BIDI), hostile_pages.sheet_page(BIDI), hostile_pages.dataset_page(BIDI),
-            hostile_pages.evaluation_page(folder, BIDI), hostile_pages.card_page(BIDI)]
+    return [
+        hostile_pages.brief_page(core, BIDI),
+        hostile_pages.sheet_page(BIDI),
+        hostile_pages.dataset_page(BIDI),
+        hostile_pages.evaluation_page(folder, BIDI),
+        hostile_pages.card_page(BIDI),
+    ]
 
 
 def test_no_bidi_control_outside_an_isolate_on_any_page(bidi_pages: list[hostile_pages.Page]) -> None:
@@ -47,8 +51,9 @@ def test_the_user_text_is_kept_exactly_inside_its_isolate(bidi_pages: list[hosti
     """Isolation keeps the exact text (the controls act only inside their <bdi>): the film's title and the
     failed file's message come out whole."""
     brief, sheet = bidi_pages[0].html, bidi_pages[1].html
-    escaped = BIDI.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;") \
-        .replace("'", "&#39;")
+    escaped = (
+        BIDI.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;").replace("'", "&#39;")
+    )
     assert f"<h1>Campaign brief: <bdi>Film {escaped}</bdi></h1>" in brief
     failure = f"<bdi>/in/{escaped}.gif: not an image</bdi>"
     assert failure in brief and failure in sheet

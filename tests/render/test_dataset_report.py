@@ -17,9 +17,9 @@ from postergenre.catalog.importing import import_catalog_file
 from postergenre.catalog.store import Catalog
 from postergenre.cli import app
 from postergenre.config import get_paths
-from postergenre.render.dataset_report import write_dataset_report
 from postergenre.posters.attach import attach_folder
 from postergenre.posters.store import PosterStore
+from postergenre.render.dataset_report import write_dataset_report
 from sampling import spread
 
 ATTACHED = 24  # a few real posters: enough for the poster-size plot, cheap to decode
@@ -81,11 +81,18 @@ def test_report_matches_movies_csv(report_home: Path, shared_rows: list[dict], t
     # Self-contained: every image is embedded, nothing is loaded from elsewhere.
     assert len(re.findall(r'src="data:image/png;base64,', text)) == 6
     assert not re.search(r'(src|href)="(?!data:)', text)
-    for heading in ("Missing values", "Genre counts", "Genre co-occurrence", "Genres per movie", "Years",
-                    "Content ratings", "Poster sizes"):
+    for heading in (
+        "Missing values",
+        "Genre counts",
+        "Genre co-occurrence",
+        "Genres per movie",
+        "Years",
+        "Content ratings",
+        "Poster sizes",
+    ):
         assert f"<h2>{heading}" in text
     sizes = Counter(Image.open(p).size for p in (report_home / "incoming").iterdir())
-    (common_size, n), = sizes.most_common(1)
+    ((common_size, n),) = sizes.most_common(1)
     assert f"<td>{common_size[0]}×{common_size[1]}</td><td>{n}</td>" in text
     assert f"{len(shared_rows)} movies" in text
     assert [p.name for p in path.parent.iterdir()] == ["dataset.html"]  # no temporary file left behind
@@ -94,8 +101,9 @@ def test_report_matches_movies_csv(report_home: Path, shared_rows: list[dict], t
 def test_report_respects_filters(report_home: Path, tmp_path: Path, shared_rows: list[dict]) -> None:
     with Catalog(get_paths(report_home).db) as catalog:
         path = write_dataset_report(catalog, tmp_path / "r.html", MovieFilter(year_min=2010))
-    expected = Counter(g for row in shared_rows if row["year"] and int(row["year"]) >= 2010
-                       for g in row["genres"].split("|"))
+    expected = Counter(
+        g for row in shared_rows if row["year"] and int(row["year"]) >= 2010 for g in row["genres"].split("|")
+    )
     assert _genre_counts(path.read_text(encoding="utf-8")) == expected
 
 

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from postergenre.labelled.metrics import evaluate_predictions
-from postergenre.render.evaluation_report import write_evaluation_report
 from postergenre.model.thresholds import choose_thresholds
+from postergenre.render.evaluation_report import write_evaluation_report
 
 
 def test_report_has_sections_and_embedded_images(tmp_path) -> None:
@@ -21,8 +21,9 @@ def test_report_has_sections_and_embedded_images(tmp_path) -> None:
     y = (rng.random((500, 6)) < freq).astype(int)
     p = np.clip(freq + 0.3 * (y - 0.5) + rng.normal(0, 0.15, y.shape), 0.001, 0.999)
     result = evaluate_predictions(y, p, choose_thresholds(y, p), genres, bootstrap=100)
-    out = write_evaluation_report(result, y, p, genres, tmp_path / "sub" / "report.html", title="CV & test",
-                                  notes=["model: logreg"])
+    out = write_evaluation_report(
+        result, y, p, genres, tmp_path / "sub" / "report.html", title="CV & test", notes=["model: logreg"]
+    )
     text = out.read_text(encoding="utf-8")
     assert out == tmp_path / "sub" / "report.html"
     assert list(out.parent.iterdir()) == [out]  # no temp file left behind
@@ -67,8 +68,9 @@ def test_memory_banner_and_poster_gallery(tmp_path) -> None:
     result = evaluate_predictions(y, p, choose_thresholds(y, p), genres, bootstrap=20)
     posters = _drawn_posters(tmp_path, 40)
     titles = [f"Movie {i}" for i in range(40)]
-    gallery = best_and_worst(y, p, genres, [f"tt{i:07d}" for i in range(40)], titles,
-                             lambda i: posters[i] if i != 0 else None, n=2)
+    gallery = best_and_worst(
+        y, p, genres, [f"tt{i:07d}" for i in range(40)], titles, lambda i: posters[i] if i != 0 else None, n=2
+    )
     # Best = true posters with the highest probability; worst = highest loss for that genre.
     fam = gallery[0]
     top = np.argsort(-np.where(y[:, 0] == 1, p[:, 0], -1))[:2]
@@ -76,7 +78,7 @@ def test_memory_banner_and_poster_gallery(tmp_path) -> None:
     assert all(e.kind == "correct" and "Family" in e.true_genres for e in fam.best)
     assert all(e.kind in ("missed", "false alarm") for e in fam.worst)
 
-    memory = ("every evaluated movie was used to train this model: the numbers measure memory, not skill")
+    memory = "every evaluated movie was used to train this model: the numbers measure memory, not skill"
     out = write_evaluation_report(result, y, p, genres, tmp_path / "r.html", relation=memory, gallery=gallery)
     text = out.read_text(encoding="utf-8")
     # The warning opens the page, before the title, and the headline says what its numbers are.
@@ -90,8 +92,14 @@ def test_memory_banner_and_poster_gallery(tmp_path) -> None:
             assert max(im.size) <= 120
     assert not re.search(r'(src|href)="(?!data:)', text)  # still self-contained
 
-    held = write_evaluation_report(result, y, p, genres, tmp_path / "h.html",
-                                   relation="held out: none of the evaluated movies was used to train this model",
-                                   held_out=True)
+    held = write_evaluation_report(
+        result,
+        y,
+        p,
+        genres,
+        tmp_path / "h.html",
+        relation="held out: none of the evaluated movies was used to train this model",
+        held_out=True,
+    )
     text = held.read_text(encoding="utf-8")
     assert 'id="memory-warning"' not in text and "held out: none" in text and 'id="gallery"' not in text

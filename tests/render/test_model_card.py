@@ -21,15 +21,33 @@ def test_the_bundled_card_is_the_card_of_the_bundled_model() -> None:
 def _metadata() -> dict:
     genres = ["Action", "Drama", "Horror"]
     return ModelArtifact(
-        genres=genres, thresholds=np.array([0.31, 0.5, 0.123456789]), backbone="efficientnet-lite0",
-        preprocess_version="v-test", feature_set="pooled", head_type="mlp",
-        head_config={"settings": {"hidden": 8}, "feature_slice": [4, 20], "threshold_metric": "f1"}, tensors={},
+        genres=genres,
+        thresholds=np.array([0.31, 0.5, 0.123456789]),
+        backbone="efficientnet-lite0",
+        preprocess_version="v-test",
+        feature_set="pooled",
+        head_type="mlp",
+        head_config={"settings": {"hidden": 8}, "feature_slice": [4, 20], "threshold_metric": "f1"},
+        tensors={},
         metrics={"cv": {}},
-        data_fingerprint={"sha256": "abc", "movies": 300, "posters": 300,
-                          "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
-                          "profile": {"movies": 300, "rated": 0, "ratings": {}, "years_known": 300, "year_min": 1950,
-                                      "year_max": 1999, "year_median": 1980, "year_quartiles": [1960, 1980, 1990],
-                                      "collections": {}, "in_a_collection": 0}},
+        data_fingerprint={
+            "sha256": "abc",
+            "movies": 300,
+            "posters": 300,
+            "genre_counts": {"Action": 90, "Drama": 150, "Horror": 12},
+            "profile": {
+                "movies": 300,
+                "rated": 0,
+                "ratings": {},
+                "years_known": 300,
+                "year_min": 1950,
+                "year_max": 1999,
+                "year_median": 1980,
+                "year_quartiles": [1960, 1980, 1990],
+                "collections": {},
+                "in_a_collection": 0,
+            },
+        },
         training_options={"min_examples": 100, "command": "postergenre train --head mlp"},
     ).metadata()
 
@@ -41,8 +59,9 @@ def test_statements_come_from_the_recorded_data() -> None:
     assert "None of the 300 training movies carries a content rating" in card
     assert "Release years 1950–1999 (median 1980; the middle half from 1960 to 1990)" in card
     assert "the most common, Drama, is on 50% of the movies; the rarest kept, Horror, on 4.0% (12 movies)" in card
-    assert ("- 3 genres with at least 100 examples (movies, share): Drama (150, 50%), Action (90, 30%), "
-            "Horror (12, 4.0%).") in card.splitlines()
+    assert (
+        "- 3 genres with at least 100 examples (movies, share): Drama (150, 50%), Action (90, 30%), Horror (12, 4.0%)."
+    ) in card.splitlines()
     assert card.endswith("```\npostergenre train --head mlp\n```\n")
 
 
@@ -75,8 +94,11 @@ def _cards() -> dict[str, str]:
     from test_model_card_studio import _metadata as studio_metadata, _studio_metrics
 
     bundled = json.loads((DEFAULT_MODEL_DIR / META_FILE).read_text(encoding="utf-8"))
-    cards = {"bundled": model_card(bundled), "poster only": model_card(_metadata()),
-             "no weight": model_card(studio_metadata({"studio": _studio_metrics(None, {3.0: -0.01})}))}
+    cards = {
+        "bundled": model_card(bundled),
+        "poster only": model_card(_metadata()),
+        "no weight": model_card(studio_metadata({"studio": _studio_metrics(None, {3.0: -0.01})})),
+    }
     for chosen, changes in ((3.0, {3.0: -0.0039, 10.0: -0.0121}), (10.0, {3.0: -0.09, 10.0: -0.02})):
         cards[f"weight x{chosen:g}"] = model_card(studio_metadata({"studio": _studio_metrics(chosen, changes)}))
     return cards

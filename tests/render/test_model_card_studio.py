@@ -12,14 +12,23 @@ GENRES = ["Adventure", "Animation", "Comedy", "Family"]
 
 def _segment(n: int, auc: float, lo: float, hi: float, family: float, f1: float, **extra) -> dict:
     """One segment of metrics as `training.studio.fit_studio_extensions` writes it (headline entries, family_auc)."""
-    return {"n_movies": n, "family_auc": family, "per_genre": [],
-            "headline": {"macro_auc": {"value": auc, "ci_low": lo, "ci_high": hi, "prior": 0.5},
-                         "micro_f1": {"value": f1, "ci_low": f1 - 0.02, "ci_high": f1 + 0.02, "prior": 0.2}}, **extra}
+    return {
+        "n_movies": n,
+        "family_auc": family,
+        "per_genre": [],
+        "headline": {
+            "macro_auc": {"value": auc, "ci_low": lo, "ci_high": hi, "prior": 0.5},
+            "micro_f1": {"value": f1, "ci_low": f1 - 0.02, "ci_high": f1 + 0.02, "prior": 0.2},
+        },
+        **extra,
+    }
 
 
 def _studio_metrics(chosen: float, changes: dict[float, float]) -> dict:
     return {
-        "folds": 4, "seed": 0, "scope": "k-fold CV on studio films only, grouped by poster sha256",
+        "folds": 4,
+        "seed": 0,
+        "scope": "k-fold CV on studio films only, grouped by poster sha256",
         "studio_poster_general": _segment(871, 0.7612, 0.7411, 0.7813, 0.6021, 0.4111),
         "studio_poster": _segment(871, 0.7934, 0.7723, 0.8124, 0.6817, 0.4422),
         "studio_synopsis": _segment(3012, 0.8233, 0.8131, 0.8346, 0.7229, 0.5133),
@@ -27,17 +36,34 @@ def _studio_metrics(chosen: float, changes: dict[float, float]) -> dict:
         "studio_fused": _segment(866, 0.8645, 0.8467, 0.8798, 0.7837, 0.6054, micro_f1_cross_fitted=0.5966),
         "domain_gain": {"macro_gain": 0.0322, "ci_low": 0.0211, "ci_high": 0.0433, "per_genre": []},
         "fusion_gain_over_poster": {"macro_gain": 0.0711, "ci_low": 0.0588, "ci_high": 0.0822, "per_genre": []},
-        "general": {"macro_auc_general_head": 0.7791, "macro_auc_with_domain_correction": 0.7752, "change": -0.0039,
-                    "n_movies": 17_950, "scope": "4-fold CV over general films of the correction"},
-        "domain_choice": {"chosen_studio_weight": chosen, "max_general_loss": 0.005,
-                          "candidates": [{"studio_weight": w, "general_change": c} for w, c in changes.items()]},
+        "general": {
+            "macro_auc_general_head": 0.7791,
+            "macro_auc_with_domain_correction": 0.7752,
+            "change": -0.0039,
+            "n_movies": 17_950,
+            "scope": "4-fold CV over general films of the correction",
+        },
+        "domain_choice": {
+            "chosen_studio_weight": chosen,
+            "max_general_loss": 0.005,
+            "candidates": [{"studio_weight": w, "general_change": c} for w, c in changes.items()],
+        },
     }
 
 
 def _metadata(metrics: dict) -> dict:
-    return ModelArtifact(genres=GENRES, thresholds=np.full(len(GENRES), 0.3), backbone="efficientnet-lite0",
-                         preprocess_version="v", feature_set="pooled", head_type="logreg", head_config={},
-                         tensors={}, metrics=metrics, versions={}).metadata()
+    return ModelArtifact(
+        genres=GENRES,
+        thresholds=np.full(len(GENRES), 0.3),
+        backbone="efficientnet-lite0",
+        preprocess_version="v",
+        feature_set="pooled",
+        head_type="logreg",
+        head_config={},
+        tensors={},
+        metrics=metrics,
+        versions={},
+    ).metadata()
 
 
 def test_card_states_studio_quality_from_the_metrics() -> None:
@@ -50,15 +76,19 @@ def test_card_states_studio_quality_from_the_metrics() -> None:
     def row(name: str) -> str:
         return next(line for line in lines if line.startswith(f"| {name}"))
 
-    assert row("poster, general head alone") == ("| poster, general head alone | 871 | 0.761 | 0.741 – 0.781 | "
-                                                 "0.602 | 0.411 |")
-    assert row("poster, domain-aware") == ("| poster, domain-aware (what a poster gets) | 871 | 0.793 | 0.772 – "
-                                           "0.812 | 0.682 | 0.442 |")
+    assert row("poster, general head alone") == (
+        "| poster, general head alone | 871 | 0.761 | 0.741 – 0.781 | 0.602 | 0.411 |"
+    )
+    assert row("poster, domain-aware") == (
+        "| poster, domain-aware (what a poster gets) | 871 | 0.793 | 0.772 – 0.812 | 0.682 | 0.442 |"
+    )
     assert row("synopsis alone") == "| synopsis alone | 3,012 | 0.823 | 0.813 – 0.835 | 0.723 | 0.513 |"
-    assert row("synopsis alone, the films") == ("| synopsis alone, the films with a poster | 866 | 0.801 | 0.781 – "
-                                                "0.821 | 0.742 | 0.492 |")
-    assert row("poster + synopsis") == ("| poster + synopsis (what a poster with a synopsis gets) | 866 | 0.865 | "
-                                        "0.847 – 0.880 | 0.784 | 0.605 |")
+    assert row("synopsis alone, the films") == (
+        "| synopsis alone, the films with a poster | 866 | 0.801 | 0.781 – 0.821 | 0.742 | 0.492 |"
+    )
+    assert row("poster + synopsis") == (
+        "| poster + synopsis (what a poster with a synopsis gets) | 866 | 0.865 | 0.847 – 0.880 | 0.784 | 0.605 |"
+    )
     family = next(line for line in lines if line.startswith("- **Family**"))
     for number in ("0.602", "0.682", "0.723", "0.742", "0.784"):  # general head, domain-aware, synopsis (all films,
         # the poster films), poster + synopsis
@@ -71,7 +101,7 @@ def test_card_states_studio_quality_from_the_metrics() -> None:
     weight = next(line for line in lines if line.startswith("- Studio weight"))
     assert "x3" in weight and "among x3, x10" in weight and "0.005" in weight
     # The limitation on G/PG films points to the measured section.
-    assert "see \"The studio's own films (G/PG)\" above" in card
+    assert 'see "The studio\'s own films (G/PG)" above' in card
 
 
 def test_card_says_when_no_weight_kept_general_posters_within_the_limit() -> None:
@@ -91,11 +121,16 @@ def test_card_shows_each_signals_calibration_and_the_key_genres() -> None:
     rng = np.random.default_rng(0)
     Y = (rng.random((400, 4)) < 0.3).astype(int)
     studio = _studio_metrics(3.0, {3.0: -0.0039})
-    studio["studio_poster"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.6811},
-                                            {"genre": "Comedy", "roc_auc": 0.7744}]
+    studio["studio_poster"]["per_genre"] = [
+        {"genre": "Family", "roc_auc": 0.6811},
+        {"genre": "Comedy", "roc_auc": 0.7744},
+    ]
     studio["studio_fused"]["per_genre"] = [{"genre": "Family", "roc_auc": 0.7522}]
-    studio["calibration"] = {"poster": reliability(Y, np.full(Y.shape, 0.3)),  # calibrated: ECE ~ 0
-                             "fused": reliability(Y, np.full(Y.shape, 0.9))}   # over-confident: ECE ~ 0.6
+    # over-confident: ECE ~ 0.6
+    studio["calibration"] = {
+        "poster": reliability(Y, np.full(Y.shape, 0.3)),  # calibrated: ECE ~ 0
+        "fused": reliability(Y, np.full(Y.shape, 0.9)),
+    }
     card = model_card(_metadata({"studio": studio}))
     lines = card.splitlines()
     assert "### Calibration of each signal" in lines

@@ -10,12 +10,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hostile_pages import HOSTILE, Page, write_pages
 from markupsafe import Markup
 
 from postergenre.render import environment
 from postergenre.render.environment import ENV
-
-from hostile_pages import HOSTILE, Page, write_pages
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "postergenre"
 IMDB_TITLE = re.compile(r"^https://www\.imdb\.com/title/tt\d+/$")
@@ -46,7 +45,7 @@ class _Parsed(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.open:
-            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
 
     def handle_data(self, data: str) -> None:
         if self.open and self.open[-1] == "style":

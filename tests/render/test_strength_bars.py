@@ -11,19 +11,21 @@ from __future__ import annotations
 import re
 
 import pytest
+from hostile_pages import reading
 from markupsafe import escape
 
 from postergenre.model import decisions
 from postergenre.predict.compare import RANKING, SCORING, rank_variants
 
-from hostile_pages import reading
-
 SHARP = {"Family": 2.6, "Adventure": 1.47, "Comedy": 1.2, "Horror": 0.97, "Music": 0.4, "Drama": 0.3, "War": 0.1}
 LOUD = {"Family": 1.8, "Adventure": 1.6, "Comedy": 1.1, "Horror": 2.2, "Music": 0.2, "Drama": 0.6, "War": 0.9}
 TARGETS = ["Family", "Adventure"]
-BAR = re.compile(r'<div class="strength( target)?" data-level="(\w+)"><span class="genre">([^<]*)</span>.*?'
-                 r'<span class="fill (\w+)"\s+style="width:([\d.]+)%"></span><span class="line"></span></span>'
-                 r'<span class="value">([^<]*)</span>', re.S)
+BAR = re.compile(
+    r'<div class="strength( target)?" data-level="(\w+)"><span class="genre">([^<]*)</span>.*?'
+    r'<span class="fill (\w+)"\s+style="width:([\d.]+)%"></span><span class="line"></span></span>'
+    r'<span class="value">([^<]*)</span>',
+    re.S,
+)
 
 
 def _with_thresholds(strengths: dict[str, float], source: str, *, poster: bool = True):
@@ -36,8 +38,9 @@ def _with_thresholds(strengths: dict[str, float], source: str, *, poster: bool =
 
 
 def _bars(html: str) -> list[tuple[bool, str, str, str, float, str]]:
-    return [(bool(t), level, genre, fill, float(width), value) for t, level, genre, fill, width, value
-            in BAR.findall(html)]
+    return [
+        (bool(t), level, genre, fill, float(width), value) for t, level, genre, fill, width, value in BAR.findall(html)
+    ]
 
 
 def _cards(html: str) -> list[str]:
@@ -56,8 +59,7 @@ def _assert_drawn_by_the_scale(bars, prediction) -> None:
 def test_the_sheet_draws_the_decided_scale_order_and_best() -> None:
     from postergenre.render.sheet import OTHERS, render_sheet
 
-    result = rank_variants([_with_thresholds(LOUD, "/in/loud.jpg"), _with_thresholds(SHARP, "/in/sharp.jpg")],
-                           TARGETS)
+    result = rank_variants([_with_thresholds(LOUD, "/in/loud.jpg"), _with_thresholds(SHARP, "/in/sharp.jpg")], TARGETS)
     html = render_sheet(result)
     assert [v.source for v in result.variants] == ["/in/sharp.jpg", "/in/loud.jpg"] and result.variants[0].best
     assert f":root {{ --decision-line: {decisions.LINE_FRACTION * 100:.1f}%; }}" in html
@@ -65,7 +67,7 @@ def test_the_sheet_draws_the_decided_scale_order_and_best() -> None:
     assert all(escape(level.legend) in html for level in decisions.LEVELS)
     cards = _cards(html)
     assert [c.startswith(" best") for c in cards] == [v.best for v in result.variants] == [True, False]
-    for card, v in zip(cards, result.variants):
+    for card, v in zip(cards, result.variants, strict=True):
         bars = _bars(card)
         _assert_drawn_by_the_scale(bars, v.prediction)
         genres = [b[2] for b in bars]
@@ -86,14 +88,18 @@ def test_the_brief_draws_targets_then_reading_order_and_marks_the_decided_best(c
     from postergenre.predict.brief import build_brief
     from postergenre.render.brief import BARS, render_brief
 
-    brief = build_brief(core, [_with_thresholds(LOUD, "/in/loud.jpg"), _with_thresholds(SHARP, "/in/sharp.jpg")],
-                        intended="Family, Adventure", title="Film")
+    brief = build_brief(
+        core,
+        [_with_thresholds(LOUD, "/in/loud.jpg"), _with_thresholds(SHARP, "/in/sharp.jpg")],
+        intended="Family, Adventure",
+        title="Film",
+    )
     html = render_brief(brief)
     cards = _cards(html)
     assert [c.startswith(" best") for c in cards] == [v.score.best for v in brief.variants] == [True, False]
     assert cards[0].count("the one to run") == 1 and "the one to run" not in cards[1]
     assert all(escape(level.legend) in html for level in decisions.LEVELS)
-    for card, v in zip(cards, brief.variants):
+    for card, v in zip(cards, brief.variants, strict=True):
         bars = _bars(card)
         _assert_drawn_by_the_scale(bars, v.score.prediction)
         rest = [g for g in v.score.prediction.reading.levels if g not in TARGETS]

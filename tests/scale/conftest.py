@@ -23,9 +23,11 @@ def runtime_graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def copy_home(small_home: Path, runtime_graphs: Path, tmp_path: Path):
     """`copy_home(name)`: a writable copy of the small embedded home (164 shared posters) with the graph."""
+
     def copy(name: str = "home") -> Path:
         target = tmp_path / name
         shutil.copytree(small_home, target, symlinks=True)
         shutil.copytree(runtime_graphs, target / "runtimes", dirs_exist_ok=True)
         return target
+
     return copy

@@ -33,8 +33,11 @@ main()
 
 
 def _kill_mid_write(home: Path, out: Path, marker: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_RUN, str(marker), str(out), str(home)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_RUN, str(marker), str(out), str(home)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -56,8 +59,12 @@ def test_kill_9_mid_write_leaves_no_partial_file_and_a_rerun_completes(copy_home
 
     assert sorted(os.listdir(out_dir)) == ["keep.txt"]  # no .partial, no temporary, no half table
 
-    rerun = subprocess.run([str(Path(sys.executable).parent / "postergenre"), "predict-catalog", "--out", str(out),
-                            "--home", str(home)], capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        [str(Path(sys.executable).parent / "postergenre"), "predict-catalog", "--out", str(out), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(os.listdir(out_dir)) == ["genres.parquet", "keep.txt"]
 
@@ -76,8 +83,12 @@ def test_stale_temporaries_of_a_killed_run_are_removed_on_start_and_said_so(copy
     live = tmp_path / partial_name(out, pid=os.getpid())
     live.write_bytes(b"PAR1 in flight")
 
-    run = subprocess.run([str(Path(sys.executable).parent / "postergenre"), "predict-catalog", "--out", str(out),
-                          "--home", str(home)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "postergenre"), "predict-catalog", "--out", str(out), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert run.returncode == 0, run.stderr
     assert not stale.exists() and not legacy.exists() and live.exists()

@@ -23,6 +23,7 @@ from postergenre.features.registry import get_backbone
 from postergenre.features.runtime import load_runtime, vector_key
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
+from sampling import spread
 
 CLI = str(Path(sys.executable).with_name("postergenre"))
 RAY_MISSING = "ray[data] is not installed: pip install '.[ray]' (make test installs it)"
@@ -30,7 +31,6 @@ RAY_MISSING = "ray[data] is not installed: pip install '.[ray]' (make test insta
 pytest.importorskip("ray.data", reason=RAY_MISSING)
 
 from postergenre.features.ray_engine import RayOptions, embed_catalog_ray, ray_session  # noqa: E402
-from sampling import spread
 
 SPEC = get_backbone()
 
@@ -49,8 +49,13 @@ def _cache(home: Path) -> EmbeddingCache:
 def _embed_ray(home: Path, **options) -> object:
     paths = get_paths(home)
     with Catalog(paths.db) as catalog:
-        return embed_catalog_ray(catalog, PosterStore(paths.posters), SPEC, options=RayOptions(**options),
-                                 runtime_cache=paths.home / "runtimes")
+        return embed_catalog_ray(
+            catalog,
+            PosterStore(paths.posters),
+            SPEC,
+            options=RayOptions(**options),
+            runtime_cache=paths.home / "runtimes",
+        )
 
 
 def _forget_vectors(home: Path, keep: int = 0) -> list[str]:
@@ -92,16 +97,32 @@ def _whole_rows(db: Path) -> list[tuple]:
     return rows
 
 
-def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(cluster, shared_rows, make_poster_home,
-                                                               runtime_graphs, tmp_path):
+def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(
+    cluster, shared_rows, make_poster_home, runtime_graphs, tmp_path
+):
     home = make_poster_home(tmp_path, spread(shared_rows, 240, 7))
     shutil.copytree(runtime_graphs, home / "runtimes", dirs_exist_ok=True)
     db = get_paths(home).db
     with Catalog(db) as catalog:
         shas = selected_posters(catalog)
-    proc = subprocess.Popen([CLI, "embed", "--engine", "ray", "--address", cluster, "--ray-actors", "1",
-                             "--ray-batch-size", "8", "--home", str(home)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            CLI,
+            "embed",
+            "--engine",
+            "ray",
+            "--address",
+            cluster,
+            "--ray-actors",
+            "1",
+            "--ray-batch-size",
+            "8",
+            "--home",
+            str(home),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -134,8 +155,12 @@ def test_predict_catalog_on_ray_embeds_the_missing_and_matches_the_predictor(clu
     home = copy_home()
     shas = _forget_vectors(home, keep=140)  # 140 cached, the rest embedded by Ray first
     out = tmp_path / "out" / "catalog.parquet"
-    run = subprocess.run([CLI, "predict-catalog", "--out", str(out), "--engine", "ray", "--address", cluster,
-                          "--home", str(home)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [CLI, "predict-catalog", "--out", str(out), "--engine", "ray", "--address", cluster, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     assert f"{len(shas) - 140} posters embedded first with the ray engine" in " ".join(run.stdout.split())
     table = pq.read_table(out).to_pylist()
@@ -161,9 +186,10 @@ def test_an_actor_that_cannot_see_the_poster_store_stops_the_run_with_a_clear_er
     _forget_vectors(home)
     elsewhere = PosterStore(tmp_path / "not-mounted")  # as on a node that lacks the shared data folder
     shutil.rmtree(elsewhere.root)
-    with Catalog(get_paths(home).db) as catalog, pytest.raises(RayUnavailableError, match="not-mounted.*same path"):
-        embed_catalog_ray(catalog, elsewhere, SPEC, options=RayOptions(actors=1), runtime="onnx",
-                          runtime_cache=home / "runtimes")
+    with Catalog(get_paths(home).db) as catalog, pytest.raises(RayUnavailableError, match=r"not-mounted.*same path"):
+        embed_catalog_ray(
+            catalog, elsewhere, SPEC, options=RayOptions(actors=1), runtime="onnx", runtime_cache=home / "runtimes"
+        )
     with _cache(home) as cache:  # nothing recorded as failed: a rerun with the store in place does everything
         assert cache.count() == 0 and cache.failures() == {}
 
@@ -176,8 +202,9 @@ def _studio_copy(studio_home: Path, runtime_graphs: Path, target: Path, forget: 
     return target
 
 
-def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(cluster, studio_home, runtime_graphs,
-                                                                               tmp_path):
+def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(
+    cluster, studio_home, runtime_graphs, tmp_path
+):
     """Studio films with a poster and a plot get the fused reading with each signal beside it, studio films with only
     a plot the synopsis reading, general posters the poster reading; Ray (embedding the posters it lacks) and the
     local engine write the same numbers."""
@@ -191,8 +218,12 @@ def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(cl
         home = _studio_copy(studio_home, runtime_graphs, tmp_path / engine, forget)
         out = tmp_path / f"{engine}.parquet"
         extra = ["--address", cluster] if engine == "ray" else []
-        run = subprocess.run([CLI, "predict-catalog", "--out", str(out), "--engine", engine, *extra, "--home",
-                              str(home)], capture_output=True, text=True, timeout=900)
+        run = subprocess.run(
+            [CLI, "predict-catalog", "--out", str(out), "--engine", engine, *extra, "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert run.returncode == 0, run.stderr
         tables[engine] = pq.read_table(out)
     local, ray_table = tables["local"], tables["ray"]
@@ -225,8 +256,11 @@ def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(cl
     for row in fused:
         result = predictor.predict(store.path(row["poster_sha256"]), synopsis=movies[row["imdb_id"]].plot)
         reading = result.reading
-        for prefix, probs in (("prob_", reading.probabilities), ("poster_prob_", reading.poster_probabilities),
-                              ("synopsis_prob_", reading.synopsis_probabilities)):
+        for prefix, probs in (
+            ("prob_", reading.probabilities),
+            ("poster_prob_", reading.poster_probabilities),
+            ("synopsis_prob_", reading.synopsis_probabilities),
+        ):
             got = np.array([row[f"{prefix}{g}"] for g in genres])
             assert float(np.abs(got - [probs[g] for g in genres]).max()) <= 1e-6, (prefix, row["imdb_id"])
         assert row["decided"] == list(reading.decided)

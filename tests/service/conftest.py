@@ -74,10 +74,12 @@ class ServerThread:
         self.sock.bind((bind, 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **config))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **config)
+        )
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -115,8 +117,10 @@ def app(predictor, small_home: Path):
     from postergenre.service import ServiceSettings
     from postergenre.service.app import create_app
 
-    return create_app(ServiceSettings(home=small_home, max_upload_bytes=MAX_UPLOAD_BYTES, max_concurrency=2,
-                                      max_waiting=64), predictor=predictor)
+    return create_app(
+        ServiceSettings(home=small_home, max_upload_bytes=MAX_UPLOAD_BYTES, max_concurrency=2, max_waiting=64),
+        predictor=predictor,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         return sock.recv(1024) == b""
     except (ConnectionResetError, BrokenPipeError):
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 
@@ -49,12 +49,14 @@ def _read_all(sock: socket.socket, seconds: float) -> bytes:
     try:
         while chunk := sock.recv(4096):
             chunks.append(chunk)
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     return b"".join(chunks)
 
 
-def test_slow_header_sockets_are_dropped_and_do_not_block_others(predictor, serve, small_home: Path, catalog_posters) -> None:
+def test_slow_header_sockets_are_dropped_and_do_not_block_others(
+    predictor, serve, small_home: Path, catalog_posters
+) -> None:
     with _guarded(serve, _app(predictor, small_home), header_timeout_s=1.0, max_per_client=200) as srv:
         slow = [srv.raw() for _ in range(60)]
         for s in slow:
@@ -82,8 +84,11 @@ def test_connections_beyond_the_per_client_cap_are_refused(predictor, serve, sma
 def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, serve, small_home: Path) -> None:
     with _guarded(serve, _app(predictor, small_home, body_timeout_s=1.0)) as srv:
         s = srv.raw()
-        s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-                  b"Content-Length: 5000\r\n\r\n--x\r\n")  # then nothing
+        # the body's first bytes, then nothing
+        s.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            b"Content-Length: 5000\r\n\r\n--x\r\n"
+        )
         answer = _read_all(s, 15)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b"stalled" in answer
@@ -92,12 +97,17 @@ def test_a_stalled_body_gets_408_and_frees_its_slot(predictor, serve, small_home
 def test_saturated_service_refuses_before_reading_the_body(predictor, serve, small_home: Path) -> None:
     with _guarded(serve, _app(predictor, small_home, max_concurrency=1, max_waiting=0, body_timeout_s=20)) as srv:
         holder = srv.raw()  # admitted, then holds its place while "uploading" slowly
-        holder.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                       b"boundary=x\r\nContent-Length: 9000000\r\n\r\n--x\r\n")
+        holder.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            b"boundary=x\r\nContent-Length: 9000000\r\n\r\n--x\r\n"
+        )
         time.sleep(0.5)
         second = srv.raw()
-        second.sendall(b"POST /v1/compare HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                       b"boundary=x\r\nContent-Length: 80000000\r\n\r\n")  # headers only: no byte of the 80 MB
+        # headers only: no byte of the 80 MB
+        second.sendall(
+            b"POST /v1/compare HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            b"boundary=x\r\nContent-Length: 80000000\r\n\r\n"
+        )
         second.settimeout(10)
         answer = second.recv(4096)
         assert answer.startswith(b"HTTP/1.1 503") and b"retry-after" in answer.lower(), answer[:300]
@@ -112,12 +122,16 @@ def test_foreign_host_header_is_refused(predictor, serve, small_home: Path) -> N
 
 
 def test_client_hanging_up_mid_upload_is_not_a_server_error(predictor, serve, small_home: Path, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="postergenre.service"), \
-            _guarded(serve, _app(predictor, small_home)) as srv:
+    with (
+        caplog.at_level(logging.INFO, logger="postergenre.service"),
+        _guarded(serve, _app(predictor, small_home)) as srv,
+    ):
         s = srv.raw()
-        s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-                  b"Content-Length: 100000\r\n\r\n--x\r\nContent-Disposition: form-data; name=\"file\"; "
-                  b"filename=\"a.jpg\"\r\n\r\n" + b"\xff" * 1000)
+        s.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            b'Content-Length: 100000\r\n\r\n--x\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="a.jpg"\r\n\r\n' + b"\xff" * 1000
+        )
         time.sleep(0.3)
         s.close()
         deadline = time.monotonic() + 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -25,6 +26,7 @@ def _upload(poster, name: str = "poster.jpg") -> dict:
 
 def _png(width: int, height: int, rows: int = 4) -> bytes:
     """A PNG whose header declares width×height pixels, with pixel data for only `rows` rows."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
@@ -42,6 +44,7 @@ def _error(response: httpx.Response, status: int) -> str:
 
 
 # -- read-only endpoints --------------------------------------------------------------------------
+
 
 def test_healthz(client, predictor):
     body = client.get("/healthz").json()
@@ -92,31 +95,50 @@ def test_the_page_holds_no_rule_of_the_model(client, upload_limit):
 
     rules = client.get("/v1/rules").json()
     assert rules["scale"] == decisions.rules()["scale"]
-    assert rules["limits"] == {**decisions.rules()["limits"], "upload_max_bytes": upload_limit,
-                               "campaign_title_max_chars": MAX_TITLE_CHARS,
-                               "campaign_synopsis_max_chars": MAX_SYNOPSIS_CHARS,
-                               "upload_max_text": "2 MB"}  # the page shows these words (posters.caps.megabytes)
+    # the page shows these words (posters.caps.megabytes)
+    assert rules["limits"] == {
+        **decisions.rules()["limits"],
+        "upload_max_bytes": upload_limit,
+        "campaign_title_max_chars": MAX_TITLE_CHARS,
+        "campaign_synopsis_max_chars": MAX_SYNOPSIS_CHARS,
+        "upload_max_text": "2 MB",
+    }
     assert [level["code"] for level in rules["scale"]["levels"]] == ["reads", "hints", "faint"]
     scripts = {p.name: p.read_text(encoding="utf-8") for p in STATIC.glob("*.js")}
     assert scripts and not (STATIC / "app.js").exists()
     for name, text in scripts.items():
         code = "\n".join(line.split("//")[0] for line in text.splitlines())  # comments may explain the scale
         assert not re.search(r"SCALE_MAX|BRIEF_MAX|\.sort\(", code), name
-        for number in (decisions.SCALE_MAX, decisions.READS_AS, decisions.MAX_BRIEF_VARIANTS,
-                       decisions.MAX_COMPARE_VARIANTS, decisions.LINE_FRACTION, MAX_TITLE_CHARS, MAX_SYNOPSIS_CHARS):
+        for number in (
+            decisions.SCALE_MAX,
+            decisions.READS_AS,
+            decisions.MAX_BRIEF_VARIANTS,
+            decisions.MAX_COMPARE_VARIANTS,
+            decisions.LINE_FRACTION,
+            MAX_TITLE_CHARS,
+            MAX_SYNOPSIS_CHARS,
+        ):
             assert not re.search(rf"(?<![\w.]){re.escape(repr(number))}(?![\w.])", code), (name, number)
 
 
 def test_openapi_documents_every_endpoint(client):
     spec = client.get("/openapi.json").json()
-    assert {"/v1/predict", "/v1/similar", "/v1/compare", "/v1/genres", "/v1/model", "/v1/posters/{sha256}",
-            "/healthz"} <= set(spec["paths"])
+    assert {
+        "/v1/predict",
+        "/v1/similar",
+        "/v1/compare",
+        "/v1/genres",
+        "/v1/model",
+        "/v1/posters/{sha256}",
+        "/healthz",
+    } <= set(spec["paths"])
     body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)
     assert client.get("/docs").status_code == 200
 
 
 # -- predict --------------------------------------------------------------------------------------
+
 
 def test_predict_upload_matches_the_predictor(client, predictor, catalog_posters):
     poster = catalog_posters[0]
@@ -127,8 +149,9 @@ def test_predict_upload_matches_the_predictor(client, predictor, catalog_posters
     assert list(body["probabilities"].values()) == pytest.approx(list(direct.probabilities.values()), abs=1e-5)
     assert body["decided"] == direct.decided and body["summary"] == direct.summary
     assert body["thresholds"] == pytest.approx(predictor.thresholds, abs=1e-6)
-    assert body["strength"] == pytest.approx({g: p / predictor.thresholds[g] for g, p in body["probabilities"].items()},
-                                             rel=1e-4)
+    assert body["strength"] == pytest.approx(
+        {g: p / predictor.thresholds[g] for g, p in body["probabilities"].items()}, rel=1e-4
+    )
     assert body["poster_check"]["is_poster"] is True and body["signal"] == "poster"
     assert "poster_probabilities" not in body and "synopsis_probabilities" not in body
     assert body["heatmaps"] == []
@@ -165,6 +188,7 @@ def test_predict_explain_returns_poster_shaped_heatmaps(client, catalog_posters,
 
 
 # -- similar and posters ---------------------------------------------------------------------------
+
 
 def test_similar_titles_link_to_served_posters(client, catalog_posters, small_home):
     poster = catalog_posters[0]
@@ -209,11 +233,15 @@ def test_poster_unknown_sha_is_404(client):
 
 # -- compare --------------------------------------------------------------------------------------
 
+
 def test_compare_ranks_variants_against_targets(client, catalog_posters, predictor):
     a, b, c = catalog_posters[:3]
     targets = predictor.genres[:2]
-    files = [("files", ("a.jpg", a.data, "image/jpeg")), ("files", ("b.jpg", b.data, "image/jpeg")),
-             ("files", ("c.jpg", c.data, "image/jpeg"))]
+    files = [
+        ("files", ("a.jpg", a.data, "image/jpeg")),
+        ("files", ("b.jpg", b.data, "image/jpeg")),
+        ("files", ("c.jpg", c.data, "image/jpeg")),
+    ]
     body = client.post("/v1/compare", files=files, data={"targets": ",".join(t.lower() for t in targets)}).json()
     assert body["targets"] == targets  # case-insensitive names become the model's spelling
     variants = body["variants"]
@@ -221,8 +249,15 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
     assert sorted(v["index"] for v in variants) == [0, 1, 2]
     assert [v["source"] for v in variants] == [["a.jpg", "b.jpg", "c.jpg"][v["index"]] for v in variants]
     # The ranking rule: posters before non-posters, fewest missed targets, fewest other genres read as, the score.
-    keys = [(not v["prediction"]["poster_check"]["is_poster"], len(targets) - len(v["targets_decided"]),
-             len(v["also_reads_as"]), -v["target_score"]) for v in variants]
+    keys = [
+        (
+            not v["prediction"]["poster_check"]["is_poster"],
+            len(targets) - len(v["targets_decided"]),
+            len(v["also_reads_as"]),
+            -v["target_score"],
+        )
+        for v in variants
+    ]
     assert keys == sorted(keys)
     # One sentence names the variant ranked first and the step that decided; the arithmetic stays in `scoring`.
     assert body["reason"] and body["decided_by"] in ("poster", "missed", "unintended", "stronger", "order")
@@ -234,7 +269,9 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
         assert [x["decided"] for x in v["verdicts"]] == [t in decided for t in targets]
         assert set(v["unintended"]) == decided - set(targets)
         strength = v["prediction"]["strength"]
-        assert v["also_reads_as"] == sorted((g for g in v["unintended"] if strength[g] >= 1.5), key=lambda g: -strength[g])
+        assert v["also_reads_as"] == sorted(
+            (g for g in v["unintended"] if strength[g] >= 1.5), key=lambda g: -strength[g]
+        )
         assert [h["genre"] for h in v["heatmaps"]] == targets  # heatmaps of the target genres
         assert set(v["target_probabilities"]) == set(targets)
     best = predictor.predict([a, b, c][variants[0]["index"]].data)
@@ -242,8 +279,10 @@ def test_compare_ranks_variants_against_targets(client, catalog_posters, predict
 
 
 def test_compare_unknown_target_genre(client, catalog_posters, predictor):
-    files = [("files", ("a.jpg", catalog_posters[0].data, "image/jpeg")),
-             ("files", ("b.jpg", catalog_posters[1].data, "image/jpeg"))]
+    files = [
+        ("files", ("a.jpg", catalog_posters[0].data, "image/jpeg")),
+        ("files", ("b.jpg", catalog_posters[1].data, "image/jpeg")),
+    ]
     message = _error(client.post("/v1/compare", files=files, data={"targets": f"{predictor.genres[0]},Spaghetti"}), 422)
     assert "Spaghetti" in message and predictor.genres[0] in message  # names the unknown, lists the known
     _error(client.post("/v1/compare", files=files, data={"targets": " , "}), 422)
@@ -251,13 +290,17 @@ def test_compare_unknown_target_genre(client, catalog_posters, predictor):
 
 
 def test_compare_without_files(client, predictor):
-    message = _error(client.post("/v1/compare", files={"other": ("x.txt", b"x")}, data={"targets": predictor.genres[0]}), 422)
+    message = _error(
+        client.post("/v1/compare", files={"other": ("x.txt", b"x")}, data={"targets": predictor.genres[0]}), 422
+    )
     assert "files" in message
 
 
 def test_compare_names_the_bad_variant(client, catalog_posters, predictor):
-    files = [("files", ("good.jpg", catalog_posters[0].data, "image/jpeg")),
-             ("files", ("notes.txt", b"just some text, not a picture", "text/plain"))]
+    files = [
+        ("files", ("good.jpg", catalog_posters[0].data, "image/jpeg")),
+        ("files", ("notes.txt", b"just some text, not a picture", "text/plain")),
+    ]
     body = client.post("/v1/compare", files=files, data={"targets": predictor.genres[0]}).json()
     assert [v["source"] for v in body["variants"]] == ["good.jpg"]  # the readable one is still ranked
     (failure,) = body["failures"]
@@ -274,9 +317,12 @@ def test_compare_sheet_downloads_the_cli_sheet(client, catalog_posters, predicto
 
 # -- bad uploads ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("endpoint", ["/v1/predict", "/v1/similar"])
 def test_non_image_upload_is_415(client, endpoint):
-    message = _error(client.post(endpoint, files={"file": ("resume.pdf", b"%PDF-1.4 this is not a poster", "application/pdf")}), 415)
+    message = _error(
+        client.post(endpoint, files={"file": ("resume.pdf", b"%PDF-1.4 this is not a poster", "application/pdf")}), 415
+    )
     assert "resume.pdf" in message and "not an image" in message
 
 
@@ -321,8 +367,10 @@ def test_chunked_upload_over_the_limit_is_cut_off_while_reading(client, upload_l
     boundary = "----postergenre"
 
     def body():
-        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"endless.jpg\"\r\n"
-                "Content-Type: image/jpeg\r\n\r\n").encode()
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="endless.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
         yield head
         chunk = b"\x00" * 65536
         for _ in range(upload_limit * 3 // len(chunk)):
@@ -331,17 +379,17 @@ def test_chunked_upload_over_the_limit_is_cut_off_while_reading(client, upload_l
 
     response = None
     with caplog.at_level(logging.INFO, logger="postergenre.service.access"):
-        try:
-            response = client.post("/v1/predict", content=body(),
-                                   headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
-            pass  # the server answered and closed before we finished sending
+        # The server may answer and close before we finished sending.
+        with contextlib.suppress(httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
+            response = client.post(
+                "/v1/predict", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            )
         with httpx.Client(base_url=str(client.base_url), timeout=30) as fresh:
             assert fresh.get("/healthz").status_code == 200
     if response is not None:
         assert "limit" in _error(response, 413)
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "postergenre.service.access"]
-    assert [(l["method"], l["path"], l["status"]) for l in logged][:1] == [("POST", "/v1/predict", 413)]
+    assert [(e["method"], e["path"], e["status"]) for e in logged][:1] == [("POST", "/v1/predict", 413)]
 
 
 def test_multipart_without_file_field(client):
@@ -362,9 +410,18 @@ def test_bad_json_body_is_422(client, payload):
 
 # -- URLs (SSRF guard) ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/v1/posters/{sha}", "http://localhost:{port}/v1/posters/{sha}",
-                                 "http://10.0.0.7/poster.jpg", "http://169.254.169.254/latest/meta-data/",
-                                 "file:///etc/passwd", "ftp://example.com/poster.jpg"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/v1/posters/{sha}",
+        "http://localhost:{port}/v1/posters/{sha}",
+        "http://10.0.0.7/poster.jpg",
+        "http://169.254.169.254/latest/meta-data/",
+        "file:///etc/passwd",
+        "ftp://example.com/poster.jpg",
+    ],
+)
 def test_url_to_private_or_non_http_target_is_refused(client, server, catalog_posters, url):
     url = url.format(port=server.url.rsplit(":", 1)[1], sha=catalog_posters[0].sha256)
     # The first two point at a poster this very server serves: only the guard stops the fetch.
@@ -383,8 +440,10 @@ def test_url_is_fetched_when_private_hosts_are_allowed(predictor, small_home, ca
 
     poster = catalog_posters[0]
     url = f"{server.url}/v1/posters/{poster.sha256}"
-    with serve(create_app(ServiceSettings(home=small_home, allow_private_urls=True), predictor=predictor)) as trusting, \
-            httpx.Client(base_url=trusting.url, timeout=60) as c:
+    with (
+        serve(create_app(ServiceSettings(home=small_home, allow_private_urls=True), predictor=predictor)) as trusting,
+        httpx.Client(base_url=trusting.url, timeout=60) as c,
+    ):
         body = c.post("/v1/predict", json={"url": url}).json()
         assert body["source"] == url
         assert body["decided"] == predictor.predict(poster.data).decided
@@ -401,13 +460,17 @@ def test_unresolvable_url_is_422(client):
 
 # -- operations -----------------------------------------------------------------------------------
 
+
 def test_one_json_log_line_per_request(client, caplog):
     with caplog.at_level(logging.INFO, logger="postergenre.service.access"):
         client.get("/healthz")
         client.get("/v1/posters/nope")
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "postergenre.service.access"]
-    assert [(l["method"], l["path"], l["status"]) for l in lines] == [("GET", "/healthz", 200), ("GET", "/v1/posters/nope", 422)]
-    assert all(isinstance(l["ms"], float) and l["ms"] >= 0 for l in lines)
+    assert [(e["method"], e["path"], e["status"]) for e in lines] == [
+        ("GET", "/healthz", 200),
+        ("GET", "/v1/posters/nope", 422),
+    ]
+    assert all(isinstance(e["ms"], float) and e["ms"] >= 0 for e in lines)
 
 
 def test_saturated_service_answers_503_with_retry_after(predictor, small_home, catalog_posters, serve):

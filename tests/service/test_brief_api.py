@@ -70,7 +70,9 @@ def test_brief_of_one_and_six_variants_and_the_limit(brief_client: httpx.Client,
 
 
 def test_brief_errors_are_specific(brief_client: httpx.Client, variants) -> None:
-    message = _error(brief_client.post("/v1/brief", files=_files(variants[:1]), data={"intended": "Family,Cartoon"}), 422)
+    message = _error(
+        brief_client.post("/v1/brief", files=_files(variants[:1]), data={"intended": "Family,Cartoon"}), 422
+    )
     assert "unknown genre 'Cartoon'" in message
     other = [("files", ("a.jpg", b"x", "image/jpeg"))]  # multipart, but not under 'posters'
     assert "no files named 'posters'" in _error(brief_client.post("/v1/brief", files=other), 422)
@@ -105,8 +107,9 @@ def test_brief_takes_the_ratings_the_catalog_holds_in_the_canonical_order(brief_
     response = brief_client.post("/v1/brief", files=_files(variants[:1]), data=form)
     assert response.status_code == 200, response.text
     assert response.json()["audiences"]["ratings"] == ["G", "PG", "PG-13", "TV-14", "PD"]
-    assert "unknown content rating 'PGX'" in _error(brief_client.post("/v1/brief", files=_files(variants[:1]),
-                                                                      data={"rating": "PD,PGX"}), 422)
+    assert "unknown content rating 'PGX'" in _error(
+        brief_client.post("/v1/brief", files=_files(variants[:1]), data={"rating": "PD,PGX"}), 422
+    )
 
 
 def test_a_non_poster_is_flagged_in_the_brief(brief_client: httpx.Client, variants) -> None:
@@ -118,7 +121,9 @@ def test_a_non_poster_is_flagged_in_the_brief(brief_client: httpx.Client, varian
     assert not flat["is_poster"] and flat["rank"] == 2 and body["recommendation"]["name"] != "flat.png"
 
 
-def test_filters_list_every_rating_and_default_to_the_studio_ones(brief_client: httpx.Client, studio_home: Path) -> None:
+def test_filters_list_every_rating_and_default_to_the_studio_ones(
+    brief_client: httpx.Client, studio_home: Path
+) -> None:
     from postergenre.catalog.store import Catalog
     from postergenre.config import get_paths
 
@@ -161,8 +166,9 @@ print(json.dumps(seen))
 """
 
 
-def test_service_starts_without_fitting_keywords_and_json_briefs_load_no_torch(predictor, studio_home: Path,
-                                                                               shared_data: Path) -> None:
+def test_service_starts_without_fitting_keywords_and_json_briefs_load_no_torch(
+    predictor, studio_home: Path, shared_data: Path
+) -> None:
     """Startup reads the catalog's ratings only (the plot keywords are fitted by the first brief); a JSON brief
     draws no heatmaps, so the PyTorch backbone is loaded only by the first HTML brief."""
     import subprocess
@@ -172,8 +178,12 @@ def test_service_starts_without_fitting_keywords_and_json_briefs_load_no_torch(p
 
     Predictor.load(predictor.model_dir, home=studio_home)  # the home's ONNX graph, whose first export needs torch
     posters = sorted((shared_data / "studio-catalog" / "posters").glob("tt*.jpg"))[100:102]
-    proc = subprocess.run([sys.executable, "-c", _PROBE, str(predictor.model_dir), str(studio_home), *map(str, posters)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(predictor.model_dir), str(studio_home), *map(str, posters)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["filters"]["ratings"] and seen["filters"]["default_ratings"]  # the ratings are read at startup

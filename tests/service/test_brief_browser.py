@@ -41,8 +41,12 @@ def _pdf_pages(pdf: bytes) -> int:
 def test_brief_renders_offline_and_prints_to_three_pages(browser, brief_server: str, posters: list[Path]) -> None:
     files = [("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters]
     with httpx.Client(base_url=brief_server, timeout=300) as client:
-        response = client.post("/v1/brief", params={"format": "html"}, files=files,
-                               data={"synopsis": SYNOPSIS, "intended": "Family, Comedy", "title": "Home Alone"})
+        response = client.post(
+            "/v1/brief",
+            params={"format": "html"},
+            files=files,
+            data={"synopsis": SYNOPSIS, "intended": "Family, Comedy", "title": "Home Alone"},
+        )
     assert response.status_code == 200, response.text
     brief_url = f"{brief_server}/brief-under-test.html"
     requests: list[str] = []
@@ -71,8 +75,7 @@ def test_brief_renders_offline_and_prints_to_three_pages(browser, brief_server: 
         assert page.locator(".rec .lead").inner_text()
         pdf = page.pdf(format="A4", print_background=True)
         pages = _pdf_pages(pdf)
-        print(f"brief of 3 variants: {pages} A4 page(s)")
-        assert 1 <= pages <= MAX_PAGES
+        assert 1 <= pages <= MAX_PAGES, f"brief of 3 variants: {pages} A4 page(s)"
         assert requests == [brief_url]  # nothing left 127.0.0.1
         assert all(u == brief_url or u.startswith("data:") for u in seen)
         assert errors == []

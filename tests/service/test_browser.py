@@ -77,10 +77,12 @@ def _open(browser, url: str, width: int = 1366):
 def variants(tmp_path_factory) -> list[Path]:
     """Three drawn variants of one film, and a screenshot that is no poster at all."""
     folder = tmp_path_factory.mktemp("variants")
-    drawn = [("pip-sky.png", screens.draw_poster("Pip and the Big Sky", "family", seed=101, tagline="One small friend.")),
-             ("pip-night.png", screens.draw_poster("Pip: Night Trip", "horror", seed=102, tagline="Something waits.")),
-             ("pip-hearts.png", screens.draw_poster("Pip in Love", "romance", seed=103, tagline="Hearts everywhere.")),
-             ("report-screenshot.png", screens.draw_screenshot())]
+    drawn = [
+        ("pip-sky.png", screens.draw_poster("Pip and the Big Sky", "family", seed=101, tagline="One small friend.")),
+        ("pip-night.png", screens.draw_poster("Pip: Night Trip", "horror", seed=102, tagline="Something waits.")),
+        ("pip-hearts.png", screens.draw_poster("Pip in Love", "romance", seed=103, tagline="Hearts everywhere.")),
+        ("report-screenshot.png", screens.draw_screenshot()),
+    ]
     paths = []
     for name, image in drawn:
         path = folder / name
@@ -121,14 +123,17 @@ def _check_reading(page, expected: dict) -> None:
     assert set(expected["decided"]) <= set(shown) and not set(expected["decided"]) & set(folded)
     assert len(shown) == len(expected["decided"]) + min(3, len(expected["strength"]) - len(expected["decided"]))
     assert sorted(shown + folded) == sorted(expected["probabilities"])
-    strengths = [expected["strength"][g] for g in shown[len(expected["decided"]):] + folded]
+    strengths = [expected["strength"][g] for g in shown[len(expected["decided"]) :] + folded]
     assert strengths == sorted(strengths, reverse=True)  # the strongest undecided genres come first
     assert page.locator("#more-summary").inner_text().startswith(f"{len(folded)} other genre")
     # The decision line sits at the same place on every bar and stays inside its bar (no stray fragments).
     page.locator("#more-genres > summary").click()
-    boxes = page.eval_on_selector_all(".results .bar-row .track", """tracks => tracks.map(t => {
+    boxes = page.eval_on_selector_all(
+        ".results .bar-row .track",
+        """tracks => tracks.map(t => {
         const a = t.getBoundingClientRect(), l = t.querySelector('.line').getBoundingClientRect();
-        return [(l.left - a.left) / a.width, l.top >= a.top - 0.5 && l.bottom <= a.bottom + 0.5]; })""")
+        return [(l.left - a.left) / a.width, l.top >= a.top - 0.5 && l.bottom <= a.bottom + 0.5]; })""",
+    )
     assert len(boxes) == len(expected["probabilities"])
     assert all(inside for _, inside in boxes)
     assert max(x for x, _ in boxes) - min(x for x, _ in boxes) < 0.01
@@ -174,7 +179,9 @@ def test_marketer_session(browser, drawn_server, api, variants, tmp_path):
 
     # The Family heatmap on demand, with legend and opacity.
     page.select_option("#heat-any", "Family")
-    page.wait_for_function("() => { const o = document.getElementById('overlay'); return !o.hidden && o.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const o = document.getElementById('overlay'); return !o.hidden && o.naturalWidth > 0; }"
+    )
     assert page.locator("#heat-buttons button[aria-pressed='true']").inner_text() == "Family"
     assert page.locator(".legend").inner_text().replace("\n", " ") == "little evidence strong evidence"
     page.locator("#heat-opacity").fill("30")
@@ -186,16 +193,23 @@ def test_marketer_session(browser, drawn_server, api, variants, tmp_path):
     shown = variants[2]
     page.check("#f-ratings input[value='G']")
     page.check("#f-ratings input[value='PG']")
-    expected = api.post("/v1/similar?k=12&rating=G,PG",
-                        files={"file": (shown.name, shown.read_bytes(), "image/png")}).json()["titles"]
+    expected = api.post(
+        "/v1/similar?k=12&rating=G,PG", files={"file": (shown.name, shown.read_bytes(), "image/png")}
+    ).json()["titles"]
     labels = [f"{t['title']} ({t['year']})" for t in expected]
-    page.wait_for_function("labels => [...document.querySelectorAll('#similar .title')].map(e => e.textContent)"
-                           ".join('|') === labels.join('|')", arg=labels)
+    page.wait_for_function(
+        "labels => [...document.querySelectorAll('#similar .title')].map(e => e.textContent)"
+        ".join('|') === labels.join('|')",
+        arg=labels,
+    )
     assert expected and all(t["rating"] in ("G", "PG") for t in expected)
     metas = page.locator("#similar .meta").all_inner_texts()
     assert all(m.split(" · ")[0] in ("G", "PG") for m in metas)
     assert page.locator("#similar a.title").first.get_attribute("href") == expected[0]["imdb_url"]
-    assert page.locator("#similar .match").first.inner_text() == f"{expected[0]['match']} · similarity {expected[0]['similarity']:.2f}"
+    assert (
+        page.locator("#similar .match").first.inner_text()
+        == f"{expected[0]['match']} · similarity {expected[0]['similarity']:.2f}"
+    )
 
     # Compare: the ranking is the API's, with targets decided, the scoring explained and target heatmaps.
     for genre in TARGETS:
@@ -208,7 +222,9 @@ def test_marketer_session(browser, drawn_server, api, variants, tmp_path):
     result = api.post("/v1/compare", files=files, data={"targets": ",".join(ticked), "heatmaps": "false"}).json()
     cards = page.locator(".variant-card")
     assert cards.count() == 3
-    assert [int(i) for i in cards.evaluate_all("cs => cs.map(c => c.dataset.index)")] == [v["index"] for v in result["variants"]]
+    assert [int(i) for i in cards.evaluate_all("cs => cs.map(c => c.dataset.index)")] == [
+        v["index"] for v in result["variants"]
+    ]
     assert cards.locator(".rank").all_inner_texts() == ["#1", "#2", "#3"]
     # One sentence says which variant to run and why; the arithmetic is one click away.
     assert page.locator("#compare-headline").inner_text() == result["headline"]
@@ -216,7 +232,7 @@ def test_marketer_session(browser, drawn_server, api, variants, tmp_path):
     page.locator("#compare-how > summary").click()
     assert page.locator("#compare-ranking").inner_text() == result["ranking"]
     assert page.locator("#compare-scoring").inner_text() == result["scoring"]
-    for card, variant in zip(cards.all(), result["variants"]):
+    for card, variant in zip(cards.all(), result["variants"], strict=True):
         yes = [t.removeprefix("✓ ") for t in card.locator(".targets-decided .chip.yes").all_inner_texts()]
         assert yes == [g for g in result["targets"] if g in variant["targets_decided"]]
         assert ("best" in card.get_attribute("class").split()) == variant["best"]  # the API's, not the page's
@@ -298,10 +314,15 @@ def test_synopsis_shows_the_combined_reading_and_each_signal(browser, drawn_serv
         pytest.skip("the model under test has no synopsis head")
     synopsis = "A shy young bird and her grandmother fly across the valley to bring the spring festival home."
     poster = variants[0]
-    response = api.post("/v1/predict", files={"file": (poster.name, poster.read_bytes(), "image/png")},
-                        data={"synopsis": synopsis})
+    response = api.post(
+        "/v1/predict", files={"file": (poster.name, poster.read_bytes(), "image/png")}, data={"synopsis": synopsis}
+    )
     expected = response.json()
-    assert expected["signal"] == "poster+synopsis" and expected["poster_probabilities"] and expected["synopsis_probabilities"]
+    assert (
+        expected["signal"] == "poster+synopsis"
+        and expected["poster_probabilities"]
+        and expected["synopsis_probabilities"]
+    )
     page = _open(browser, drawn_server.url)
     page.locator("#synopsis-box > summary").click()
     page.fill("#synopsis", synopsis)
@@ -335,8 +356,9 @@ def test_one_scale_for_a_genre_in_table_bars_and_compare(browser, drawn_server, 
         pytest.skip("the model under test has no synopsis head")
     synopsis = "A shy young bird and her grandmother fly across the valley to bring the spring festival home."
     first, shown = variants[0], variants[1]
-    expected = api.post("/v1/predict", files={"file": (shown.name, shown.read_bytes(), "image/png")},
-                        data={"synopsis": synopsis}).json()
+    expected = api.post(
+        "/v1/predict", files={"file": (shown.name, shown.read_bytes(), "image/png")}, data={"synopsis": synopsis}
+    ).json()
     genre = next(iter(expected["levels"]))  # the reading leads with it
     page = _open(browser, drawn_server.url)
     page.locator("#synopsis-box > summary").click()
@@ -348,9 +370,14 @@ def test_one_scale_for_a_genre_in_table_bars_and_compare(browser, drawn_server, 
     page.wait_for_function("name => document.getElementById('poster-name').textContent === name", arg=shown.name)
     page.wait_for_selector("#signal-split:not([hidden])")
 
-    combined, poster_alone = strength_text(expected["strength"][genre]), strength_text(expected["poster_strength"][genre])
+    combined, poster_alone = (
+        strength_text(expected["strength"][genre]),
+        strength_text(expected["poster_strength"][genre]),
+    )
     bar = page.locator(f"#bars .bar-row[data-genre='{genre}']")
-    assert bar.locator(".value").inner_text() == combined and bar.get_attribute("data-level") == expected["levels"][genre]
+    assert (
+        bar.locator(".value").inner_text() == combined and bar.get_attribute("data-level") == expected["levels"][genre]
+    )
     row = page.locator(f"#signal-split tr[data-genre='{genre}'] td").all_inner_texts()
     assert row == [genre, combined, poster_alone, strength_text(expected["synopsis_strength"][genre])]
     assert _percent_free(page.locator("#bars, #bars-more, #signal-split, #summary").all_inner_texts())
@@ -363,12 +390,12 @@ def test_one_scale_for_a_genre_in_table_bars_and_compare(browser, drawn_server, 
     page.wait_for_selector("#heat-buttons button[aria-pressed='true']")
     offered = [b for b in page.locator("#heat-buttons button").all_inner_texts() if b != "off"]
     decided = [g for g in expected["levels"] if g in expected["decided"]]
-    assert offered == decided[:rules["limits"]["default_heatmaps"]]
+    assert offered == decided[: rules["limits"]["default_heatmaps"]]
 
     page.check(f"#targets input[value='{genre}']")
     page.click("#compare-btn")
     page.wait_for_selector(".variant-card >> nth=1")
-    card = page.locator(f".variant-card[data-index='1']")
+    card = page.locator(".variant-card[data-index='1']")
     assert card.locator(f".bar-row[data-genre='{genre}'] .value").inner_text() == poster_alone
     outside_exact = card.evaluate("c => [...c.children].filter(e => !e.matches('details')).map(e => e.innerText)")
     assert _percent_free(outside_exact) and _percent_free([page.locator("#compare-headline").inner_text()])
@@ -383,7 +410,7 @@ def test_bidi_controls_in_user_text_stay_inside_it(browser, drawn_server, api, v
     <bdi> (isolated, the name itself untouched); sentences the service composes around a name leave them out."""
     names = ["pip\u202egnp.yks.png", "\u2067pip\u2069 night\u202b.png"]
     paths = []
-    for name, source in zip(names, variants[:2]):
+    for name, source in zip(names, variants[:2], strict=True):
         path = tmp_path / name
         path.write_bytes(source.read_bytes())
         paths.append(path)

@@ -37,8 +37,9 @@ def test_the_synopsis_box_reads_the_story_without_a_poster(browser, server, pred
     assert page.locator("#check-warning").is_hidden() and page.locator("#viewer").is_hidden()
     decided_rows = page.locator("#bars .bar-row.decided")
     # Bars are ordered by strength (probability ÷ threshold), the API's decided list by probability.
-    assert sorted(decided_rows.nth(i).get_attribute("data-genre") for i in range(decided_rows.count())) == \
-        sorted(expected["decided"])
+    assert sorted(decided_rows.nth(i).get_attribute("data-genre") for i in range(decided_rows.count())) == sorted(
+        expected["decided"]
+    )
     assert page.locator("#signal-split").is_hidden()  # nothing to set side by side without a poster
     assert page.locator("#placeholder").is_hidden()
     assert not errors, errors

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import chromium
-from sampling import spread
-from served import Server, cli
 
+from chromium import chromium
 from postergenre.campaigns.team import local_member
 from postergenre.config import get_paths
 from postergenre.model.decisions import strength_text
+from sampling import spread
+from served import Server, cli
 
 pytestmark = pytest.mark.slow  # a server process with the model, and a browser
 
@@ -91,9 +91,15 @@ def _open(browser, url: str):
     page.requests = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
     # The browser logs each refused request (the 401 that brings the login); the page's own code must log nothing.
-    page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
-            and page.js_errors.append(msg.text))
-    page.on("request", lambda request: page.requests.append(request))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and not msg.text.startswith("Failed to load resource")
+            and page.js_errors.append(msg.text)
+        ),
+    )
+    page.on("request", page.requests.append)
     page.goto(url)
     return page
 
@@ -112,11 +118,14 @@ def _cards(page):
 
 def _drop(page, selector: str, path: Path) -> None:
     """Drop a file on `selector` as a person dragging it from their desktop does (a DataTransfer holding it)."""
-    transfer = page.evaluate_handle("""([name, data]) => {
+    transfer = page.evaluate_handle(
+        """([name, data]) => {
         const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
         const transfer = new DataTransfer();
         transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
-        return transfer; }""", [path.name, base64.b64encode(path.read_bytes()).decode()])
+        return transfer; }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
     page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
@@ -130,7 +139,7 @@ def _check_ranking(page, expected: dict) -> None:
     assert page.locator("#campaign-headline").inner_text() == expected["ranking"]["recommendation"]["text"]
     targets = expected["ranking"]["targets"]
     assert targets == expected["intended"]
-    for card, v in zip(cards.all(), ranked):
+    for card, v in zip(cards.all(), ranked, strict=True):
         assert card.locator(".source").inner_text() == v["name"]
         assert ("best" in card.get_attribute("class").split()) == v["best"]
         assert card.locator(".run").count() == int(v["best"])
@@ -216,15 +225,21 @@ def test_a_team_shares_a_campaign_through_the_page(lan_browser, team: Team, post
         assert p.js_errors == []
 
 
-def test_removing_a_variant_and_deleting_the_campaign_say_the_poster_files_go(lan_browser, team: Team,
-                                                                             other_posters: list[Path]):
+def test_removing_a_variant_and_deleting_the_campaign_say_the_poster_files_go(
+    lan_browser, team: Team, other_posters: list[Path]
+):
     posters = other_posters
     bob = {"Authorization": f"Bearer {team.tokens['bob']}"}
-    made = httpx.post(f"{team.server.url}/v1/campaigns", headers=bob, timeout=60,
-                      json={"title": "Balto", "intended": ["Family"]}).json()
+    made = httpx.post(
+        f"{team.server.url}/v1/campaigns", headers=bob, timeout=60, json={"title": "Balto", "intended": ["Family"]}
+    ).json()
     files = [("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters]
-    assert httpx.post(f"{team.server.url}/v1/campaigns/{made['id']}/variants", headers=bob, files=files,
-                      timeout=180).status_code == 201
+    assert (
+        httpx.post(
+            f"{team.server.url}/v1/campaigns/{made['id']}/variants", headers=bob, files=files, timeout=180
+        ).status_code
+        == 201
+    )
     stored = get_paths(team.home).campaign_posters
     shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in posters}
 
@@ -301,8 +316,9 @@ def retrained(predictor, tmp_path_factory: pytest.TempPathFactory):
     return Predictor.load(artifact.save(tmp_path_factory.mktemp("retrained") / "model"))
 
 
-def test_an_open_server_shows_no_login_and_rereads_what_another_model_read(lan_browser, predictor, retrained, serve,
-                                                                          posters: list[Path], tmp_path: Path):
+def test_an_open_server_shows_no_login_and_rereads_what_another_model_read(
+    lan_browser, predictor, retrained, serve, posters: list[Path], tmp_path: Path
+):
     """On 127.0.0.1 without --require-token: no login; a campaign read by the model before a retrain shows its
     readings stale, "Re-read" reads them again; the title (with bidi controls and markup) is text, isolated."""
     from postergenre.service import ServiceSettings
@@ -311,11 +327,13 @@ def test_an_open_server_shows_no_login_and_rereads_what_another_model_read(lan_b
     home = tmp_path / "home"
     title = "\u202eWhite <img src=x> Fang"
     with serve(create_app(ServiceSettings(home=home), predictor=predictor)) as before:
-        made = httpx.post(f"{before.url}/v1/campaigns", json={"title": title, "intended": ["Family"]},
-                          timeout=60).json()
+        made = httpx.post(
+            f"{before.url}/v1/campaigns", json={"title": title, "intended": ["Family"]}, timeout=60
+        ).json()
         files = [("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters]
-        assert httpx.post(f"{before.url}/v1/campaigns/{made['id']}/variants", files=files,
-                          timeout=180).status_code == 201
+        assert (
+            httpx.post(f"{before.url}/v1/campaigns/{made['id']}/variants", files=files, timeout=180).status_code == 201
+        )
     with serve(create_app(ServiceSettings(home=home), predictor=retrained)) as after:
         page = _open(lan_browser, f"{after.url}/#/campaigns/{made['id']}")
         page.wait_for_function("() => document.querySelectorAll('#campaign-variants .variant-card').length === 2")

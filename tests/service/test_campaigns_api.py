@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sampling import spread
 
 from postergenre.campaigns.team import TeamStore
 from postergenre.config import get_paths
+from sampling import spread
 
 pytestmark = pytest.mark.slow  # the studio home, the model and the heatmaps take a while
 
@@ -63,8 +63,11 @@ def _on_disk(home: Path) -> set[str]:
 
 
 def _create(api: Api, **extra) -> dict:
-    made = api.client.post("/v1/campaigns", headers=api.alice, json={
-        "title": FIELDS["title"], "synopsis": SYNOPSIS, "intended": ["Family", "comedy"], **extra})
+    made = api.client.post(
+        "/v1/campaigns",
+        headers=api.alice,
+        json={"title": FIELDS["title"], "synopsis": SYNOPSIS, "intended": ["Family", "comedy"], **extra},
+    )
     assert made.status_code == 201, made.text
     return made.json()
 
@@ -128,11 +131,14 @@ def test_two_members_adding_variants_at_once_both_land(api: Api, variants):
     def upload(member: str, headers: dict[str, str], chosen) -> None:
         with httpx.Client(base_url=str(api.client.base_url), timeout=180) as own:
             start.wait()
-            answers[member] = own.post(f"/v1/campaigns/{campaign}/variants", headers=headers,
-                                       files=_files(chosen)).status_code
+            answers[member] = own.post(
+                f"/v1/campaigns/{campaign}/variants", headers=headers, files=_files(chosen)
+            ).status_code
 
-    threads = [threading.Thread(target=upload, args=("alice", api.alice, variants[0:2])),
-               threading.Thread(target=upload, args=("bob", api.bob, variants[2:4]))]
+    threads = [
+        threading.Thread(target=upload, args=("alice", api.alice, variants[0:2])),
+        threading.Thread(target=upload, args=("bob", api.bob, variants[2:4])),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -140,7 +146,8 @@ def test_two_members_adding_variants_at_once_both_land(api: Api, variants):
     assert answers == {"alice": 201, "bob": 201}
     held = api.client.get(f"/v1/campaigns/{campaign}", headers=api.alice).json()["variants"]
     assert sorted((v["added_by"], v["name"]) for v in held) == sorted(
-        [("alice", n) for n, _ in variants[0:2]] + [("bob", n) for n, _ in variants[2:4]])
+        [("alice", n) for n, _ in variants[0:2]] + [("bob", n) for n, _ in variants[2:4]]
+    )
     api.client.delete(f"/v1/campaigns/{campaign}", headers=api.alice)
 
 
@@ -153,13 +160,16 @@ def test_errors_name_what_is_wrong(api: Api, variants):
     c = api.client
     assert "no campaign 'abcdefabcdef'" in _error(c.get("/v1/campaigns/abcdefabcdef", headers=api.alice), 404)
     _error(c.get("/v1/campaigns/not-an-id", headers=api.alice), 422)
-    assert "unknown genre 'Famly'" in _error(c.post("/v1/campaigns", headers=api.alice,
-                                                    json={"title": "T", "intended": "Famly"}), 422)
+    assert "unknown genre 'Famly'" in _error(
+        c.post("/v1/campaigns", headers=api.alice, json={"title": "T", "intended": "Famly"}), 422
+    )
     _error(c.post("/v1/campaigns", headers=api.alice, json={"title": "T", "director": "x"}), 422)
     campaign = _create(api)["id"]
     url = f"/v1/campaigns/{campaign}"
-    assert "notes.txt" in _error(c.post(f"{url}/variants", headers=api.alice,
-                                        files=[("posters", ("notes.txt", b"plain text", "text/plain"))]), 422)
+    assert "notes.txt" in _error(
+        c.post(f"{url}/variants", headers=api.alice, files=[("posters", ("notes.txt", b"plain text", "text/plain"))]),
+        422,
+    )
     assert c.post(f"{url}/variants", headers=api.alice, files=_files(variants[:5])).status_code == 201
     again = c.post(f"{url}/variants", headers=api.alice, files=_files(variants[:1]))
     assert again.status_code == 200 and again.json()["duplicates"][0]["name"] == variants[0][0]

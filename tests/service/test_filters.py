@@ -52,15 +52,17 @@ def studio_home(small_home: Path, shared_data: Path, tmp_path_factory: pytest.Te
         catalog.upsert_movies(read.records, collection="studio", source=str(root / "studio.csv"), fmt=read.fmt)
         attach_folder(catalog, PosterStore(paths.posters), root / "posters")
         assert embed_catalog(catalog, PosterStore(paths.posters), get_backbone(), threads=1).complete
-        rated = [m for m in MovieFilter.parse(rating="PG", collection="studio").apply(catalog.movies())]
+        rated = list(MovieFilter.parse(rating="PG", collection="studio").apply(catalog.movies()))
     assert len(rated) >= 3, "the studio subset should hold PG films"
     return home
 
 
 def test_every_spelling_parses_to_the_same_filter() -> None:
     movie_filters = {MovieFilter.parse(rating=r, collection=c) for r, c in SPELLINGS}
-    similar_filters = {SimilarFilter.parse(rating=r, collection=c, genre=g)
-                       for (r, c), g in zip(SPELLINGS, ["family", "Family", " FAMILY"])}
+    similar_filters = {
+        SimilarFilter.parse(rating=r, collection=c, genre=g)
+        for (r, c), g in zip(SPELLINGS, ["family", "Family", " FAMILY"], strict=True)
+    }
     assert len(movie_filters) == 1 and len(similar_filters) == 1
     assert next(iter(similar_filters)).ratings == frozenset({"PG"})
 
@@ -75,8 +77,23 @@ def test_similar_cli_and_route_keep_the_same_titles_for_any_spelling(studio_home
     poster = next((shared_data / "studio-catalog" / "posters").glob("tt*.jpg"))
     cli = []
     for rating, collection in SPELLINGS:
-        result = CliRunner().invoke(cli_app, ["similar", str(poster), "--rating", rating, "--collection", collection,
-                                              "--home", str(studio_home), "--format", "json", "--k", "5"])
+        result = CliRunner().invoke(
+            cli_app,
+            [
+                "similar",
+                str(poster),
+                "--rating",
+                rating,
+                "--collection",
+                collection,
+                "--home",
+                str(studio_home),
+                "--format",
+                "json",
+                "--k",
+                "5",
+            ],
+        )
         assert result.exit_code == 0, result.output
         cli.append(json.loads(result.stdout))
     assert cli[0] == cli[1] == cli[2]
@@ -87,8 +104,11 @@ def test_similar_cli_and_route_keep_the_same_titles_for_any_spelling(studio_home
     with serve(service) as running, httpx.Client(base_url=running.url, timeout=120) as client:
         answers = []
         for rating, collection in SPELLINGS:
-            r = client.post("/v1/similar", params={"k": 5, "rating": rating, "collection": collection},
-                            files={"file": (poster.name, poster.read_bytes(), "image/jpeg")})
+            r = client.post(
+                "/v1/similar",
+                params={"k": 5, "rating": rating, "collection": collection},
+                files={"file": (poster.name, poster.read_bytes(), "image/jpeg")},
+            )
             assert r.status_code == 200, r.text
             answers.append([t["imdb_id"] for t in r.json()["titles"]])
     assert answers[0] == answers[1] == answers[2] and answers[0]
@@ -111,17 +131,22 @@ def test_all_keeps_every_rating_and_an_unknown_rating_is_named() -> None:
     assert parse_ratings("pd, g", held=["PD"]) == frozenset({"PD", "G"})  # a rating the catalog holds as written
 
 
-def test_an_unknown_rating_fails_the_cli_and_the_route(small_home: Path, client, catalog_posters, tmp_path: Path) -> None:
+def test_an_unknown_rating_fails_the_cli_and_the_route(
+    small_home: Path, client, catalog_posters, tmp_path: Path
+) -> None:
     from postergenre.cli import app as cli_app
 
     poster = catalog_posters[0]
     (tmp_path / "poster.jpg").write_bytes(poster.data)
-    result = CliRunner().invoke(cli_app, ["similar", str(tmp_path / "poster.jpg"), "--rating", "PGX",
-                                          "--home", str(small_home)])
+    result = CliRunner().invoke(
+        cli_app, ["similar", str(tmp_path / "poster.jpg"), "--rating", "PGX", "--home", str(small_home)]
+    )
     assert result.exit_code != 0 and "PGX" in str(result.exception) and "known ratings" in str(result.exception)
-    answer = client.post("/v1/similar", params={"rating": "PGX"},
-                         files={"file": ("poster.jpg", poster.data, "image/jpeg")})
+    answer = client.post(
+        "/v1/similar", params={"rating": "PGX"}, files={"file": ("poster.jpg", poster.data, "image/jpeg")}
+    )
     assert answer.status_code == 422 and "unknown content rating 'PGX'" in answer.json()["error"], answer.text
-    every = client.post("/v1/similar", params={"rating": "all", "k": 3},
-                        files={"file": ("poster.jpg", poster.data, "image/jpeg")})
+    every = client.post(
+        "/v1/similar", params={"rating": "all", "k": 3}, files={"file": ("poster.jpg", poster.data, "image/jpeg")}
+    )
     assert every.status_code == 200 and len(every.json()["titles"]) == 3, every.text

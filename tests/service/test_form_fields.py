@@ -24,34 +24,44 @@ def _files(key: str, posters: list[tuple[str, bytes]]) -> list[tuple[str, tuple[
 
 
 def test_brief_merges_intended_and_refuses_a_second_title(client: httpx.Client, two) -> None:
-    merged = client.post("/v1/brief", files=[*_files("posters", two[:1]), ("intended", (None, "Family")),
-                                             ("intended", (None, "Comedy"))])
+    merged = client.post(
+        "/v1/brief", files=[*_files("posters", two[:1]), ("intended", (None, "Family")), ("intended", (None, "Comedy"))]
+    )
     assert merged.status_code == 200, merged.text
     assert merged.json()["targets"] == ["Family", "Comedy"] and merged.json()["target_source"] == "intended"
 
     for field, values in (("title", ("A", "B")), ("synopsis", (SYNOPSIS, "Another story.")), ("rating", ("G", "PG"))):
-        response = client.post("/v1/brief", files=[*_files("posters", two[:1]),
-                                                   *((field, (None, v)) for v in values)])
+        response = client.post("/v1/brief", files=[*_files("posters", two[:1]), *((field, (None, v)) for v in values)])
         _refused(response, field)
 
 
 def test_compare_merges_targets_and_refuses_repeated_single_fields(client: httpx.Client, two) -> None:
-    merged = client.post("/v1/compare", files=[*_files("files", two), ("targets", (None, "Family")),
-                                               ("targets", (None, "Comedy")), ("heatmaps", (None, "false"))])
+    merged = client.post(
+        "/v1/compare",
+        files=[
+            *_files("files", two),
+            ("targets", (None, "Family")),
+            ("targets", (None, "Comedy")),
+            ("heatmaps", (None, "false")),
+        ],
+    )
     assert merged.status_code == 200, merged.text
     assert merged.json()["targets"] == ["Family", "Comedy"]
 
     for path in ("/v1/compare", "/v1/compare/sheet"):
         for field, values in (("synopsis", (SYNOPSIS, SYNOPSIS)), ("heatmaps", ("false", "true"))):
-            response = client.post(path, files=[*_files("files", two), ("targets", (None, "Family")),
-                                                *((field, (None, v)) for v in values)])
+            response = client.post(
+                path,
+                files=[*_files("files", two), ("targets", (None, "Family")), *((field, (None, v)) for v in values)],
+            )
             _refused(response, field)
 
 
 @pytest.mark.parametrize("path", ["/v1/predict", "/v1/similar"])
 def test_one_poster_endpoints_refuse_a_second_file_or_synopsis(client: httpx.Client, two, path: str) -> None:
     _refused(client.post(path, files=_files("file", two)), "file")
-    response = client.post(path, files=[*_files("file", two[:1]), ("synopsis", (None, SYNOPSIS)),
-                                        ("synopsis", (None, SYNOPSIS))])
+    response = client.post(
+        path, files=[*_files("file", two[:1]), ("synopsis", (None, SYNOPSIS)), ("synopsis", (None, SYNOPSIS))]
+    )
     _refused(response, "synopsis")
     assert client.post(path, files=[*_files("file", two[:1]), ("synopsis", (None, SYNOPSIS))]).status_code == 200

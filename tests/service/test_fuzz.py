@@ -23,13 +23,34 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 CAMPAIGN = "/v1/campaigns/{campaign_id}"
-WITH_INPUT = [("POST", "/v1/predict"), ("POST", "/v1/similar"), ("POST", "/v1/compare"), ("POST", "/v1/compare/sheet"),
-              ("POST", "/v1/brief"), ("GET", "/v1/posters/{sha256}"), ("POST", "/v1/campaigns"),
-              ("GET", CAMPAIGN), ("PATCH", CAMPAIGN), ("DELETE", CAMPAIGN), ("POST", f"{CAMPAIGN}/variants"),
-              ("DELETE", f"{CAMPAIGN}/variants/{{variant_id}}"), ("GET", f"{CAMPAIGN}/variants/{{variant_id}}/poster"),
-              ("POST", f"{CAMPAIGN}/reread"), ("GET", f"{CAMPAIGN}/brief"), ("POST", "/v1/session")]
-WITHOUT_INPUT = [("GET", "/v1/genres"), ("GET", "/v1/model"), ("GET", "/v1/rules"), ("GET", "/v1/filters"), ("GET", "/healthz"),
-                 ("GET", "/v1/campaigns"), ("GET", "/v1/session"), ("DELETE", "/v1/session")]
+WITH_INPUT = [
+    ("POST", "/v1/predict"),
+    ("POST", "/v1/similar"),
+    ("POST", "/v1/compare"),
+    ("POST", "/v1/compare/sheet"),
+    ("POST", "/v1/brief"),
+    ("GET", "/v1/posters/{sha256}"),
+    ("POST", "/v1/campaigns"),
+    ("GET", CAMPAIGN),
+    ("PATCH", CAMPAIGN),
+    ("DELETE", CAMPAIGN),
+    ("POST", f"{CAMPAIGN}/variants"),
+    ("DELETE", f"{CAMPAIGN}/variants/{{variant_id}}"),
+    ("GET", f"{CAMPAIGN}/variants/{{variant_id}}/poster"),
+    ("POST", f"{CAMPAIGN}/reread"),
+    ("GET", f"{CAMPAIGN}/brief"),
+    ("POST", "/v1/session"),
+]
+WITHOUT_INPUT = [
+    ("GET", "/v1/genres"),
+    ("GET", "/v1/model"),
+    ("GET", "/v1/rules"),
+    ("GET", "/v1/filters"),
+    ("GET", "/healthz"),
+    ("GET", "/v1/campaigns"),
+    ("GET", "/v1/session"),
+    ("DELETE", "/v1/session"),
+]
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -52,9 +73,11 @@ def test_every_operation_is_fuzzed(api_schema):
     assert operations == set(WITH_INPUT + WITHOUT_INPUT)
 
 
-@pytest.mark.parametrize(("method", "path", "mode"),
-                         [(m, p, GenerationMode.POSITIVE) for m, p in WITH_INPUT + WITHOUT_INPUT]
-                         + [(m, p, GenerationMode.NEGATIVE) for m, p in WITH_INPUT])
+@pytest.mark.parametrize(
+    ("method", "path", "mode"),
+    [(m, p, GenerationMode.POSITIVE) for m, p in WITH_INPUT + WITHOUT_INPUT]
+    + [(m, p, GenerationMode.NEGATIVE) for m, p in WITH_INPUT],
+)
 def test_no_5xx_and_responses_match_the_spec(api_schema, method, path, mode):
     operation = api_schema[path][method]
 

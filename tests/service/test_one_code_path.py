@@ -22,8 +22,10 @@ def service(predictor, small_home: Path, serve):
     from postergenre.service import ServiceSettings
     from postergenre.service.app import create_app
 
-    with serve(create_app(ServiceSettings(home=small_home), predictor=predictor)) as running, \
-            httpx.Client(base_url=running.url, timeout=120) as client:
+    with (
+        serve(create_app(ServiceSettings(home=small_home), predictor=predictor)) as running,
+        httpx.Client(base_url=running.url, timeout=120) as client,
+    ):
         yield client
 
 
@@ -55,13 +57,23 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
 
 
 def test_predict_is_the_same_everywhere(predictor, service, run_cli, poster_files: list[Path], tmp_path: Path) -> None:
-    code, out, err = run_cli("predict", *poster_files, "--format", "json", "--explain", "--explain-dir",
-                             tmp_path / "heat", "--model", predictor.model_dir)
+    code, out, err = run_cli(
+        "predict",
+        *poster_files,
+        "--format",
+        "json",
+        "--explain",
+        "--explain-dir",
+        tmp_path / "heat",
+        "--model",
+        predictor.model_dir,
+    )
     assert code == 0, err
-    for path, from_cli in zip(poster_files, json.loads(out)):
+    for path, from_cli in zip(poster_files, json.loads(out), strict=True):
         api = predictor.predict(path, heatmaps=True)
-        http = service.post("/v1/predict", params={"explain": "true"},
-                            files={"file": (path.name, path.read_bytes(), "image/jpeg")}).json()
+        http = service.post(
+            "/v1/predict", params={"explain": "true"}, files={"file": (path.name, path.read_bytes(), "image/jpeg")}
+        ).json()
         expected = api.to_dict()
         for name, body in (("cli", from_cli), ("service", http)):
             for field in READING_FIELDS:
@@ -74,8 +86,9 @@ def test_predict_is_the_same_everywhere(predictor, service, run_cli, poster_file
 
 def test_compare_ranks_the_same_everywhere(predictor, service, run_cli, poster_files: list[Path]) -> None:
     target = predictor.predict(poster_files[0]).decided[0]
-    code, out, err = run_cli("compare", *poster_files, "--target", target, "--format", "json",
-                             "--model", predictor.model_dir)
+    code, out, err = run_cli(
+        "compare", *poster_files, "--target", target, "--format", "json", "--model", predictor.model_dir
+    )
     assert code == 0, err
     cli = json.loads(out)
     api = predictor.compare(poster_files, target)

@@ -119,11 +119,18 @@ def test_the_page_logs_in_once_and_keeps_an_httponly_strict_cookie(client, token
 
 
 def test_changes_through_a_cookie_must_come_from_the_page_itself(client, tokens):
-    cookie = {"Cookie": f"postergenre_session={client.post('/v1/session', json={'token': tokens['carol']}).cookies['postergenre_session']}"}
+    session = client.post("/v1/session", json={"token": tokens["carol"]}).cookies["postergenre_session"]
+    cookie = {"Cookie": f"postergenre_session={session}"}
     body = {"title": "Cross-site", "intended": ["Family"]}
     own = str(client.base_url)
-    for refused in ({"Origin": EVIL}, {}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
-                    {"Referer": f"{EVIL}/page"}, {"Origin": "null"}):
+    for refused in (
+        {"Origin": EVIL},
+        {},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Referer": f"{EVIL}/page"},
+        {"Origin": "null"},
+    ):
         _error(client.post("/v1/campaigns", json=body, headers={**cookie, **refused}), 403)
     assert client.get("/v1/campaigns", headers=cookie).json()["campaigns"] == []  # none was made
     for allowed in ({"Origin": own}, {"Sec-Fetch-Site": "same-origin"}, {"Referer": f"{own}/"}):
@@ -139,10 +146,16 @@ def test_changes_through_a_cookie_must_come_from_the_page_itself(client, tokens)
 
 
 def test_an_open_loopback_server_still_refuses_cross_site_changes(predictor, tmp_path: Path, serve):
-    with serve(_app(predictor, tmp_path / "home", required=False)) as running, \
-            httpx.Client(base_url=running.url, timeout=60) as client:
-        assert client.get("/v1/session").json() == {"member": local_member(), "access": "open", "required": False,
-                                                    "expires_at": None}
+    with (
+        serve(_app(predictor, tmp_path / "home", required=False)) as running,
+        httpx.Client(base_url=running.url, timeout=60) as client,
+    ):
+        assert client.get("/v1/session").json() == {
+            "member": local_member(),
+            "access": "open",
+            "required": False,
+            "expires_at": None,
+        }
         _error(client.post("/v1/campaigns", json={"title": "T"}, headers={"Origin": EVIL}), 403)
         made = client.post("/v1/campaigns", json={"title": "T"})  # a script (no browser headers): the owner
         assert made.status_code == 201 and made.json()["created_by"] == local_member()
@@ -171,8 +184,8 @@ def test_the_wait_doubles_up_to_a_cap_and_memory_stays_bounded():
     for _ in range(WrongTokenThrottle.FREE_TRIES + 12):
         throttle.failed("a")
         waits.append(throttle.retry_after("a"))
-    assert waits[:WrongTokenThrottle.FREE_TRIES] == [0] * WrongTokenThrottle.FREE_TRIES
-    assert waits[WrongTokenThrottle.FREE_TRIES:] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+    assert waits[: WrongTokenThrottle.FREE_TRIES] == [0] * WrongTokenThrottle.FREE_TRIES
+    assert waits[WrongTokenThrottle.FREE_TRIES :] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
     assert throttle.retry_after("b") == 0  # another address is untouched
     throttle.succeeded("a")
     assert throttle.retry_after("a") == 0
@@ -187,8 +200,11 @@ def test_the_access_log_names_the_member_never_a_file_name_or_synopsis(client, t
     synopsis = "Zorblatt the confidential wolf-dog crosses the Yukon."
     made = client.post("/v1/campaigns", json={"title": "Secret Title Qx", "synopsis": synopsis}, headers=alice)
     campaign = made.json()["id"]
-    upload = client.post(f"/v1/campaigns/{campaign}/variants", headers=alice,
-                         files={"posters": ("secret-final-v3.jpg", catalog_posters[0].data, "image/jpeg")})
+    upload = client.post(
+        f"/v1/campaigns/{campaign}/variants",
+        headers=alice,
+        files={"posters": ("secret-final-v3.jpg", catalog_posters[0].data, "image/jpeg")},
+    )
     assert upload.status_code == 201, upload.text
     client.get(f"/v1/campaigns/{campaign}/brief", params={"format": "json"}, headers=alice)
     client.delete(f"/v1/campaigns/{campaign}", headers=alice)

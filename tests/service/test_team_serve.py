@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sampling import spread
-from served import Server, cli, free_port
 
 from postergenre.campaigns.posterfiles import FAULT_ENV
 from postergenre.campaigns.store import CampaignStore
 from postergenre.config import get_paths
+from sampling import spread
+from served import Server, cli, free_port
 
 pytestmark = pytest.mark.slow  # server processes that load the model
 
@@ -60,8 +60,12 @@ def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_h
     alice = {"Authorization": f"Bearer {token}"}
     server = Server(server_home)
     try:
-        made = httpx.post(f"{server.url}/v1/campaigns", headers=alice, timeout=60, json={
-            "title": "White Fang", "synopsis": SYNOPSIS, "intended": ["Family", "Adventure"]}).json()
+        made = httpx.post(
+            f"{server.url}/v1/campaigns",
+            headers=alice,
+            timeout=60,
+            json={"title": "White Fang", "synopsis": SYNOPSIS, "intended": ["Family", "Adventure"]},
+        ).json()
         path = f"/v1/campaigns/{made['id']}"
         url = server.url + path
         files = [("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters[:2]]
@@ -75,12 +79,19 @@ def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_h
     try:
         shown = httpx.get(url, headers=alice, timeout=60).json()
         assert [(v["name"], v["added_by"]) for v in shown["variants"]] == [
-            (posters[0].name, "alice"), (posters[1].name, "alice"), (posters[2].name, "bob")]
+            (posters[0].name, "alice"),
+            (posters[1].name, "alice"),
+            (posters[2].name, "bob"),
+        ]
         assert all(v["reading"] and not v["reading"]["stale"] for v in shown["variants"])
         brief = httpx.get(f"{url}/brief", params={"format": "json"}, headers=alice, timeout=120).json()
-        today = httpx.post(f"{server.url}/v1/brief", headers=alice, timeout=120, data={
-            "synopsis": SYNOPSIS, "intended": "Family, Adventure", "title": "White Fang"},
-            files=[("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters[:3]]).json()
+        today = httpx.post(
+            f"{server.url}/v1/brief",
+            headers=alice,
+            timeout=120,
+            data={"synopsis": SYNOPSIS, "intended": "Family, Adventure", "title": "White Fang"},
+            files=[("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters[:3]],
+        ).json()
         assert brief["recommendation"] == today["recommendation"]
         assert [v["name"] for v in brief["variants"]] == [v["name"] for v in today["variants"]]
         page = httpx.get(f"{url}/brief", params={"format": "html"}, headers=alice, timeout=180)
@@ -102,14 +113,19 @@ def test_a_campaign_survives_restarts_and_its_deletion_leaves_no_poster(server_h
 def test_a_server_killed_during_a_variant_upload_keeps_the_campaign_whole(server_home: Path, posters: list[Path]):
     token = cli(server_home, "team", "add", "alice").stdout.strip()
     alice = {"Authorization": f"Bearer {token}"}
-    made = cli(server_home, "campaign", "new", "White Fang", "--intended", "Family", "--format", "json", "--as",
-                "alice")
+    made = cli(
+        server_home, "campaign", "new", "White Fang", "--intended", "Family", "--format", "json", "--as", "alice"
+    )
     campaign = made.stdout.split('"id": "')[1].split('"')[0]
     assert cli(server_home, "campaign", "add", campaign, str(posters[0])).returncode == 0
     doomed = Server(server_home, **{FAULT_ENV: "files-written"})  # dies with the files written, nothing committed
     with pytest.raises(httpx.HTTPError):
-        httpx.post(f"{doomed.url}/v1/campaigns/{campaign}/variants", headers=alice, timeout=120,
-                   files=[("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters[1:3]])
+        httpx.post(
+            f"{doomed.url}/v1/campaigns/{campaign}/variants",
+            headers=alice,
+            timeout=120,
+            files=[("posters", (p.name, p.read_bytes(), "image/jpeg")) for p in posters[1:3]],
+        )
     doomed.proc.wait(timeout=60)
     assert doomed.proc.returncode == -signal.SIGKILL
     doomed.stop()
@@ -120,8 +136,12 @@ def test_a_server_killed_during_a_variant_upload_keeps_the_campaign_whole(server
         shown = httpx.get(f"{server.url}/v1/campaigns/{campaign}", headers=alice, timeout=60).json()
         assert [v["name"] for v in shown["variants"]] == [posters[0].name]
         assert {p.name.split(".")[0] for p in paths.campaign_posters.rglob("*") if p.is_file()} == {_sha(posters[0])}
-        again = httpx.post(f"{server.url}/v1/campaigns/{campaign}/variants", headers=alice, timeout=120,
-                           files=[("posters", (posters[1].name, posters[1].read_bytes(), "image/jpeg"))])
+        again = httpx.post(
+            f"{server.url}/v1/campaigns/{campaign}/variants",
+            headers=alice,
+            timeout=120,
+            files=[("posters", (posters[1].name, posters[1].read_bytes(), "image/jpeg"))],
+        )
         assert again.status_code == 201
     finally:
         server.stop()

@@ -17,7 +17,8 @@ def test_the_service_serves_its_cap_in_bytes_and_in_words(predictor, small_home,
     app = create_app(ServiceSettings(home=small_home, max_upload_bytes=limit), predictor=predictor)
     with serve(app) as running:
         limits = httpx.get(running.url + "/v1/rules", timeout=30).json()["limits"]
-        big = httpx.post(running.url + "/v1/predict", files={"file": ("big.jpg", b"\xff\xd8\xff" + b"\0" * limit)},
-                         timeout=60)
+        big = httpx.post(
+            running.url + "/v1/predict", files={"file": ("big.jpg", b"\xff\xd8\xff" + b"\0" * limit)}, timeout=60
+        )
     assert limits["upload_max_bytes"] == limit and limits["upload_max_text"] == caps.megabytes(limit)
     assert big.status_code == 413 and caps.megabytes(limit) in big.json()["error"]

@@ -56,8 +56,10 @@ def test_waiting_requests_hold_file_handles_not_bytes(predictor, small_home: Pat
 
     posters = _noise_jpegs(tmp_path)
     upload_mb = REQUESTS * sum(p.stat().st_size for p in posters) / 1e6
-    app = create_app(ServiceSettings(home=small_home, max_upload_bytes=5_000_000, max_concurrency=1,
-                                     max_waiting=REQUESTS), predictor=predictor)
+    app = create_app(
+        ServiceSettings(home=small_home, max_upload_bytes=5_000_000, max_concurrency=1, max_waiting=REQUESTS),
+        predictor=predictor,
+    )
     with serve(app) as running:
         gate = app.state.service.gate
         release = threading.Event()
@@ -70,7 +72,7 @@ def test_waiting_requests_hold_file_handles_not_bytes(predictor, small_home: Pat
         def brief(_: int) -> int:
             handles = [p.open("rb") for p in posters]  # streamed from disk: the client holds no bytes either
             try:
-                files = [("posters", (p.name, h, "image/jpeg")) for p, h in zip(posters, handles)]
+                files = [("posters", (p.name, h, "image/jpeg")) for p, h in zip(posters, handles, strict=True)]
                 with httpx.Client(base_url=running.url, timeout=300) as client:
                     return client.post("/v1/brief", files=files, data={"intended": "Family"}).status_code
             finally:

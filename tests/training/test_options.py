@@ -39,14 +39,37 @@ def test_every_option_is_a_flag_of_train_with_its_declared_help() -> None:
             assert option.help == flag.help
 
 
-@pytest.mark.parametrize("opts", [
-    TrainOptions(),
-    TrainOptions(backbone="efficientnet-lite1", feature_set="pooled", head="mlp", params={"hidden": [256, 512]},
-                 search=True, folds=3, inner_folds=2, min_examples=20, threshold_metric="f0.5", seed=7, bootstrap=50,
-                 compact=False, holdout=0.25, threads=1, rating="G,PG", year_min=1990, year_max=2010,
-                 collection="studio,general", embedded_only=True, note="a note", studio=False),
-    TrainOptions(head="auto", params={"l2": [0.001, 0.1]}),
-], ids=["defaults", "every-option", "auto-search"])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        TrainOptions(),
+        TrainOptions(
+            backbone="efficientnet-lite1",
+            feature_set="pooled",
+            head="mlp",
+            params={"hidden": [256, 512]},
+            search=True,
+            folds=3,
+            inner_folds=2,
+            min_examples=20,
+            threshold_metric="f0.5",
+            seed=7,
+            bootstrap=50,
+            compact=False,
+            holdout=0.25,
+            threads=1,
+            rating="G,PG",
+            year_min=1990,
+            year_max=2010,
+            collection="studio,general",
+            embedded_only=True,
+            note="a note",
+            studio=False,
+        ),
+        TrainOptions(head="auto", params={"l2": [0.001, 0.1]}),
+    ],
+    ids=["defaults", "every-option", "auto-search"],
+)
 def test_the_reproduce_command_parses_back_into_the_same_options(opts: TrainOptions) -> None:
     command = opts.command()
     first = "--feature-set" if opts.backbone is None else "--backbone"  # a saved model names the backbone it used

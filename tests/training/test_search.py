@@ -15,8 +15,9 @@ def heads_data(n: int, d: int = 40, g: int = 4, seed: int = 0) -> tuple[np.ndarr
     """Embedding-like data: a 6-dim latent drives both the features (plus noise) and the genre logits."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, 6))
-    X = ((z @ rng.normal(size=(6, d)) + 0.3 * rng.normal(size=(n, d))) * rng.uniform(0.5, 5, size=d)
-         + rng.normal(size=d) * 3)
+    X = (z @ rng.normal(size=(6, d)) + 0.3 * rng.normal(size=(n, d))) * rng.uniform(0.5, 5, size=d) + rng.normal(
+        size=d
+    ) * 3
     logits = z @ rng.normal(size=(6, g)) * 1.5 - 1.0
     Y = (rng.random((n, g)) < 1 / (1 + np.exp(-logits))).astype(np.int8)
     return X.astype(np.float32), Y

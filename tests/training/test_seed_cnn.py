@@ -36,7 +36,10 @@ def test_architecture_matches_keras_description() -> None:
     assert model(x).shape == (2, g)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size, c.padding) for c in convs] == [
-        (50, (3, 3), (0, 0)), (20, (3, 3), (0, 0)), (10, (3, 3), (0, 0))]
+        (50, (3, 3), (0, 0)),
+        (20, (3, 3), (0, 0)),
+        (10, (3, 3), (0, 0)),
+    ]
     drops = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     assert drops == [0.2, 0.2, 0.2, 0.5, 0.5]
     assert all(float(m.bias.detach().abs().sum()) == 0 for m in model.modules() if isinstance(m, torch.nn.Linear))
@@ -59,7 +62,7 @@ def test_load_pixels_squashes_real_posters(shared_data, shared_rows, tmp_path) -
     assert pixels.std() > 10  # real image content, not a blank canvas
     bad = tmp_path / "not-a-poster.jpg"
     bad.write_bytes(b"hello")
-    with pytest.raises(PosterDecodeError, match="not-a-poster.jpg"):
+    with pytest.raises(PosterDecodeError, match=r"not-a-poster\.jpg"):
         load_pixels([bad])
 
 
@@ -112,6 +115,14 @@ def test_seed_cnn_baseline_keeps_the_collection_filter(shared_data, shared_rows,
             read = read_catalog(source / "movies.csv")
             catalog.upsert_movies(read.records, collection=name, source=str(source / "movies.csv"), fmt=read.fmt)
             attach_folder(catalog, PosterStore(paths.posters), source / "posters")
-        result = seed_cnn_cv(catalog, paths.posters, flt=MovieFilter(collections=frozenset({"other"})),
-                             min_examples=2, limit=10, folds=2, epochs=1, bootstrap=5)
+        result = seed_cnn_cv(
+            catalog,
+            paths.posters,
+            flt=MovieFilter(collections=frozenset({"other"})),
+            min_examples=2,
+            limit=10,
+            folds=2,
+            epochs=1,
+            bootstrap=5,
+        )
     assert 0 < result["subset"]["of"] <= 12  # the `other` collection's movies (with a kept genre), not all 36

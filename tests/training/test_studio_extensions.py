@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from studio_data import GENRES, studio_signals
 
 from postergenre.errors import ModelError
 from postergenre.labelled.metrics import macro_auc
 from postergenre.model.domain import DomainCorrection
 from postergenre.training.studio import fit_studio_extensions, studio_folds
+from studio_data import GENRES, studio_signals
 
 pytestmark = pytest.mark.slow  # fits the studio extensions (synopsis heads per fold) on real studio films
 
@@ -55,7 +55,7 @@ def test_correction_helps_held_out_studio_films_and_round_trips(signals):
 def _correction_objective(theta: np.ndarray, L: np.ndarray, Y: np.ndarray, w: np.ndarray, l2: float):
     """DomainCorrection's objective, written out: weighted logistic loss averaged over cells + l2 ||M - I||^2."""
     n, g = L.shape
-    D, d = theta[:g * g].reshape(g, g), theta[g * g:]
+    D, d = theta[: g * g].reshape(g, g), theta[g * g :]
     z = L + L @ D.T + d
     p = 1 / (1 + np.exp(-z))
     r = (p - Y) * w[:, None] / (n * g)
@@ -75,12 +75,18 @@ def test_newton_fit_reaches_the_minimum_of_a_direct_minimisation(signals):
     L, g = logit(general), len(GENRES)
     corr = DomainCorrection().fit(general, Y, sample_weight=w)
     theta = np.concatenate([(corr.matrix_ - np.eye(g)).ravel(), corr.bias_])
-    direct = minimize(_correction_objective, np.zeros(g * g + g), args=(L, Y, w / w.mean(), 1e-3), jac=True,
-                      method="L-BFGS-B", options={"maxiter": 20000, "maxfun": 40000, "ftol": 1e-15, "gtol": 1e-12})
+    direct = minimize(
+        _correction_objective,
+        np.zeros(g * g + g),
+        args=(L, Y, w / w.mean(), 1e-3),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 20000, "maxfun": 40000, "ftol": 1e-15, "gtol": 1e-12},
+    )
     newton_loss, newton_grad = _correction_objective(theta, L, Y, w / w.mean(), 1e-3)
     assert newton_loss <= direct.fun + 1e-12
     assert np.abs(newton_grad).max() < 1e-8
-    z = L + L @ direct.x[:g * g].reshape(g, g).T + direct.x[g * g:]
+    z = L + L @ direct.x[: g * g].reshape(g, g).T + direct.x[g * g :]
     np.testing.assert_allclose(corr.predict_proba(general), 1 / (1 + np.exp(-z)), atol=1e-4)
     assert np.isfinite(corr.bias_).all() and corr.predict_proba(general)[:, GENRES.index("Sport")].max() < 1e-6
 
@@ -92,9 +98,18 @@ def test_fit_studio_extensions_contract(signals):
     texts[3] = ""  # a film without a synopsis: no synopsis signal
     has_poster = np.ones(n, dtype=bool)
     has_poster[5] = False  # a film without a poster: synopsis only
-    ext = fit_studio_extensions(general[:n], Y[:n], GENRES, has_poster=has_poster, plots=texts, groups=groups[:n],
-                                n_splits=3, bootstrap=20, synopsis_params={"char_ngrams": None},
-                                general_oof=(Y[n:], general[n:]))
+    ext = fit_studio_extensions(
+        general[:n],
+        Y[:n],
+        GENRES,
+        has_poster=has_poster,
+        plots=texts,
+        groups=groups[:n],
+        n_splits=3,
+        bootstrap=20,
+        synopsis_params={"char_ngrams": None},
+        general_oof=(Y[n:], general[n:]),
+    )
     m = ext.metrics
     for seg in ("studio_poster_general", "studio_poster", "studio_synopsis", "studio_fused"):
         assert 0.5 < m[seg]["headline"]["macro_auc"]["value"] <= 1.0
@@ -109,8 +124,10 @@ def test_fit_studio_extensions_contract(signals):
         assert table["films"] == films and 0 <= table["ece"] < 0.1
         assert sum(b["cells"] for b in table["bins"]) == films * len(GENRES)
     # The saved parts answer as the fitted ones (the model assembly reads them back the same way).
-    domain, synopsis, fusion = (type(part).from_saved(part.to_tensors(), json.loads(json.dumps(part.config())))
-                                for part in (ext.domain, ext.synopsis, ext.fusion))
+    domain, synopsis, fusion = (
+        type(part).from_saved(part.to_tensors(), json.loads(json.dumps(part.config())))
+        for part in (ext.domain, ext.synopsis, ext.fusion)
+    )
     poster = domain.predict_proba(general[:4])
     np.testing.assert_allclose(poster, ext.domain.predict_proba(general[:4]), rtol=1e-5, atol=1e-6)
     syn = synopsis.predict_proba(texts[:4])

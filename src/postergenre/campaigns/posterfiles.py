@@ -8,6 +8,7 @@ leaves the whole file or a temporary whose writer is gone, which `stale_temporar
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -77,10 +78,8 @@ class CampaignPosterFiles:
         if path is None:
             return False
         path.unlink(missing_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             path.parent.rmdir()  # only when empty
-        except OSError:
-            pass
         return True
 
     def stored(self) -> dict[str, Path]:

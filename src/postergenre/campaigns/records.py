@@ -45,8 +45,14 @@ class Variant:
     reading: StoredReading | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "sha256": self.sha256, "name": self.name, "bytes": self.bytes,
-                "added_by": self.added_by, "added_at": self.added_at}
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "name": self.name,
+            "bytes": self.bytes,
+            "added_by": self.added_by,
+            "added_at": self.added_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,17 @@ class Campaign:
     changes: list[Change] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "synopsis": self.synopsis, "intended": list(self.intended),
-                "ratings": None if self.ratings is None else list(self.ratings), "created_by": self.created_by,
-                "created_at": self.created_at, "updated_by": self.updated_by, "updated_at": self.updated_at}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "synopsis": self.synopsis,
+            "intended": list(self.intended),
+            "ratings": None if self.ratings is None else list(self.ratings),
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -91,8 +105,13 @@ class CampaignSummary:
     updated_at: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "variants": self.variants, "updated_by": self.updated_by,
-                "updated_at": self.updated_at}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "variants": self.variants,
+            "updated_by": self.updated_by,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -116,20 +135,32 @@ class Removal:
     files_kept: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"campaign": self.campaign_id, "campaign_deleted": self.campaign_deleted,
-                "variants": [{"id": v.id, "name": v.name, "sha256": v.sha256} for v in self.variants],
-                "readings_removed": self.readings, "poster_files_removed": list(self.files_removed),
-                "poster_files_kept": list(self.files_kept), "text": self.text}
+        return {
+            "campaign": self.campaign_id,
+            "campaign_deleted": self.campaign_deleted,
+            "variants": [{"id": v.id, "name": v.name, "sha256": v.sha256} for v in self.variants],
+            "readings_removed": self.readings,
+            "poster_files_removed": list(self.files_removed),
+            "poster_files_kept": list(self.files_kept),
+            "text": self.text,
+        }
 
     @property
     def text(self) -> str:
-        what = f"campaign {self.campaign_id}" if self.campaign_deleted else \
-            f"{len(self.variants)} variant{'s' if len(self.variants) != 1 else ''} of campaign {self.campaign_id}"
-        kept = (f"; {len(self.files_kept)} poster file{'s' if len(self.files_kept) != 1 else ''} kept (another "
-                "campaign holds the same poster)") if self.files_kept else ""
-        return (f"Removed {what}: {len(self.variants)} variant{'s' if len(self.variants) != 1 else ''}, "
-                f"{self.readings} stored reading{'s' if self.readings != 1 else ''}, {len(self.files_removed)} poster "
-                f"file{'s' if len(self.files_removed) != 1 else ''} deleted from disk{kept}.")
+        variants = _counted(len(self.variants), "variant")
+        what = f"campaign {self.campaign_id}" if self.campaign_deleted else f"{variants} of campaign {self.campaign_id}"
+        kept = ""
+        if self.files_kept:
+            kept = f"; {_counted(len(self.files_kept), 'poster file')} kept (another campaign holds the same poster)"
+        return (
+            f"Removed {what}: {variants}, {_counted(self.readings, 'stored reading')}, "
+            f"{_counted(len(self.files_removed), 'poster file')} deleted from disk{kept}."
+        )
+
+
+def _counted(n: int, word: str) -> str:
+    """`n` and `word`, plural unless n is 1: "3 variants", "1 variant"."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 @dataclass(frozen=True)

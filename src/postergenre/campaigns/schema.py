@@ -105,6 +105,7 @@ def open_database(db_path: Path) -> sqlite3.Connection:
             if version >= SCHEMA_VERSION:
                 break
             _MIGRATIONS[version + 1](conn)
-            conn.execute("INSERT OR REPLACE INTO campaign_meta (key, value) VALUES ('schema_version', ?)",
-                         (str(version + 1),))
+            conn.execute(
+                "INSERT OR REPLACE INTO campaign_meta (key, value) VALUES ('schema_version', ?)", (str(version + 1),)
+            )
     return conn

@@ -25,8 +25,7 @@ from ..catalog.database import transaction
 from ..clock import utc_now
 from ..errors import ConflictError, NotFoundError, PosterGenreError
 from .posterfiles import CampaignPosterFiles, fault, sha256_of
-from .records import (Added, Campaign, CampaignSummary, Change, NewVariant, Removal, StoredReading, Sweep,
-                      Variant)
+from .records import Added, Campaign, CampaignSummary, Change, NewVariant, Removal, StoredReading, Sweep, Variant
 from .schema import open_database
 
 MAX_TITLE_CHARS = 200
@@ -36,8 +35,10 @@ HISTORY = 50  # changes returned with a campaign, newest first
 UNSET: Any = object()
 """`update`'s default for a field left as it is (None is a value: no synopsis, the studio's ratings)."""
 
-_VARIANT_COLUMNS = ("v.id, v.campaign_id, v.sha256, v.name, v.bytes, v.added_by, v.added_at, r.model, "
-                    "r.model_label, r.poster, r.embedding, r.width, r.height, r.read_at, r.synopsis, r.combined")
+_VARIANT_COLUMNS = (
+    "v.id, v.campaign_id, v.sha256, v.name, v.bytes, v.added_by, v.added_at, r.model, "
+    "r.model_label, r.poster, r.embedding, r.width, r.height, r.read_at, r.synopsis, r.combined"
+)
 
 
 def new_campaign_id() -> str:
@@ -45,33 +46,56 @@ def new_campaign_id() -> str:
     return secrets.token_hex(6)
 
 
-def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+def _text(value: str | None, field: str, limit: int) -> str | None:
+    """`value` stripped (None when blank), refused when longer than `limit`."""
     text = (value or "").strip()
-    if required and not text:
-        raise PosterGenreError(f"a campaign needs a {field}")
     if len(text) > limit:
         raise PosterGenreError(f"the campaign's {field} is {len(text):,} characters; at most {limit:,} are kept")
     return text or None
 
 
+def _required_text(value: str | None, field: str, limit: int) -> str:
+    """As _text, and refused when blank."""
+    text = _text(value, field, limit)
+    if text is None:
+        raise PosterGenreError(f"a campaign needs a {field}")
+    return text
+
+
 def _reading_values(reading: StoredReading) -> tuple:
-    return (reading.model, reading.model_label, json.dumps(reading.poster),
-            np.asarray(reading.embedding, dtype="<f4").tobytes(), reading.width, reading.height, reading.read_at,
-            reading.synopsis, None if reading.combined is None else json.dumps(reading.combined))
+    return (
+        reading.model,
+        reading.model_label,
+        json.dumps(reading.poster),
+        np.asarray(reading.embedding, dtype="<f4").tobytes(),
+        reading.width,
+        reading.height,
+        reading.read_at,
+        reading.synopsis,
+        None if reading.combined is None else json.dumps(reading.combined),
+    )
 
 
 def _reading_from(row: Sequence[Any]) -> StoredReading | None:
     model, label, poster, embedding, width, height, read_at, synopsis, combined = row
     if model is None:
         return None
-    return StoredReading(model=model, model_label=label, poster=json.loads(poster),
-                         embedding=np.frombuffer(embedding, dtype="<f4").copy(), width=width, height=height,
-                         read_at=read_at, synopsis=synopsis,
-                         combined=None if combined is None else json.loads(combined))
+    return StoredReading(
+        model=model,
+        model_label=label,
+        poster=json.loads(poster),
+        embedding=np.frombuffer(embedding, dtype="<f4").copy(),
+        width=width,
+        height=height,
+        read_at=read_at,
+        synopsis=synopsis,
+        combined=None if combined is None else json.loads(combined),
+    )
 
 
 def _variant_from(row: Sequence[Any]) -> Variant:
-    return Variant(*row[:7], reading=_reading_from(row[7:]))
+    variant_id, campaign_id, sha256, name, size, added_by, added_at = row[:7]
+    return Variant(variant_id, campaign_id, sha256, name, size, added_by, added_at, reading=_reading_from(row[7:]))
 
 
 class CampaignStore:
@@ -82,7 +106,7 @@ class CampaignStore:
         self.files = CampaignPosterFiles(posters_root)
         self.last_sweep = self.sweep() if sweep else Sweep([], 0)
 
-    def __enter__(self) -> "CampaignStore":
+    def __enter__(self) -> CampaignStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -96,23 +120,48 @@ class CampaignStore:
     def campaigns(self) -> list[CampaignSummary]:
         rows = self.conn.execute(
             "SELECT c.id, c.title, (SELECT count(*) FROM campaign_variants v WHERE v.campaign_id = c.id), "
-            "c.updated_by, c.updated_at FROM campaigns c ORDER BY c.updated_at DESC, c.id").fetchall()
+            "c.updated_by, c.updated_at FROM campaigns c ORDER BY c.updated_at DESC, c.id"
+        ).fetchall()
         return [CampaignSummary(*row) for row in rows]
 
     def get(self, campaign_id: str) -> Campaign:
         """The campaign with its variants (oldest first, each with its stored reading) and recent changes."""
-        row = self.conn.execute("SELECT id, title, synopsis, intended, ratings, created_by, created_at, updated_by, "
-                                "updated_at FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT id, title, synopsis, intended, ratings, created_by, created_at, updated_by, "
+            "updated_at FROM campaigns WHERE id = ?",
+            (campaign_id,),
+        ).fetchone()
         if row is None:
             raise NotFoundError(f"no campaign {campaign_id!r} (see `postergenre campaign list`)")
-        variants = [_variant_from(r) for r in self.conn.execute(
-            f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v LEFT JOIN campaign_readings r ON r.variant_id = v.id "
-            "WHERE v.campaign_id = ? ORDER BY v.id", (campaign_id,))]
-        changes = [Change(*r) for r in self.conn.execute(
-            "SELECT member, action, at FROM campaign_changes WHERE campaign_id = ? ORDER BY id DESC LIMIT ?",
-            (campaign_id, HISTORY))]
-        return Campaign(row[0], row[1], row[2], json.loads(row[3]), None if row[4] is None else json.loads(row[4]),
-                        *row[5:], variants=variants, changes=changes)
+        variants = [
+            _variant_from(r)
+            for r in self.conn.execute(
+                f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v "
+                "LEFT JOIN campaign_readings r ON r.variant_id = v.id WHERE v.campaign_id = ? ORDER BY v.id",
+                (campaign_id,),
+            )
+        ]
+        changes = [
+            Change(*r)
+            for r in self.conn.execute(
+                "SELECT member, action, at FROM campaign_changes WHERE campaign_id = ? ORDER BY id DESC LIMIT ?",
+                (campaign_id, HISTORY),
+            )
+        ]
+        stored_id, title, synopsis, intended, ratings, created_by, created_at, updated_by, updated_at = row
+        return Campaign(
+            stored_id,
+            title,
+            synopsis,
+            json.loads(intended),
+            None if ratings is None else json.loads(ratings),
+            created_by,
+            created_at,
+            updated_by,
+            updated_at,
+            variants=variants,
+            changes=changes,
+        )
 
     def variant(self, campaign_id: str, variant_id: int) -> Variant:
         found = [v for v in self.get(campaign_id).variants if v.id == variant_id]
@@ -129,35 +178,57 @@ class CampaignStore:
     # -- writing ------------------------------------------------------------------------------------------
 
     def _log(self, conn: sqlite3.Connection, campaign_id: str, member: str, action: str, at: str) -> None:
-        conn.execute("INSERT INTO campaign_changes (campaign_id, member, action, at) VALUES (?, ?, ?, ?)",
-                     (campaign_id, member, action, at))
+        conn.execute(
+            "INSERT INTO campaign_changes (campaign_id, member, action, at) VALUES (?, ?, ?, ?)",
+            (campaign_id, member, action, at),
+        )
         conn.execute("UPDATE campaigns SET updated_by = ?, updated_at = ? WHERE id = ?", (member, at, campaign_id))
 
     def _require(self, conn: sqlite3.Connection, campaign_id: str) -> None:
         if conn.execute("SELECT 1 FROM campaigns WHERE id = ?", (campaign_id,)).fetchone() is None:
             raise NotFoundError(f"no campaign {campaign_id!r} (see `postergenre campaign list`)")
 
-    def create(self, title: str, *, synopsis: str | None, intended: Sequence[str], ratings: Sequence[str] | None,
-               by: str) -> Campaign:
-        title = _text(title, "title", MAX_TITLE_CHARS, required=True)
+    def create(
+        self, title: str, *, synopsis: str | None, intended: Sequence[str], ratings: Sequence[str] | None, by: str
+    ) -> Campaign:
+        title = _required_text(title, "title", MAX_TITLE_CHARS)
         synopsis = _text(synopsis, "synopsis", MAX_SYNOPSIS_CHARS)
         campaign_id, now = new_campaign_id(), utc_now()
         with transaction(self.conn) as conn:
-            conn.execute("INSERT INTO campaigns (id, title, synopsis, intended, ratings, created_by, created_at, "
-                         "updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (campaign_id, title, synopsis, json.dumps(list(intended)),
-                          None if ratings is None else json.dumps(list(ratings)), by, now, by, now))
+            conn.execute(
+                "INSERT INTO campaigns (id, title, synopsis, intended, ratings, created_by, created_at, "
+                "updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    campaign_id,
+                    title,
+                    synopsis,
+                    json.dumps(list(intended)),
+                    None if ratings is None else json.dumps(list(ratings)),
+                    by,
+                    now,
+                    by,
+                    now,
+                ),
+            )
             self._log(conn, campaign_id, by, "created the campaign", now)
         return self.get(campaign_id)
 
-    def update(self, campaign_id: str, *, by: str, title: str = UNSET, synopsis: str | None = UNSET,
-               intended: Sequence[str] = UNSET, ratings: Sequence[str] | None = UNSET,
-               readings: dict[int, StoredReading] | None = None) -> Campaign:
+    def update(
+        self,
+        campaign_id: str,
+        *,
+        by: str,
+        title: str | None = UNSET,
+        synopsis: str | None = UNSET,
+        intended: Sequence[str] = UNSET,
+        ratings: Sequence[str] | None = UNSET,
+        readings: dict[int, StoredReading] | None = None,
+    ) -> Campaign:
         """Change the fields given (and store `readings`, {variant id: reading}, made for the new synopsis) in one
         transaction; the history names each changed field, never its text."""
         values: dict[str, Any] = {}
         if title is not UNSET:
-            values["title"] = _text(title, "title", MAX_TITLE_CHARS, required=True)
+            values["title"] = _required_text(title, "title", MAX_TITLE_CHARS)
         if synopsis is not UNSET:
             values["synopsis"] = _text(synopsis, "synopsis", MAX_SYNOPSIS_CHARS)
         if intended is not UNSET:
@@ -167,8 +238,15 @@ class CampaignStore:
         now = utc_now()
         with transaction(self.conn) as conn:
             self._require(conn, campaign_id)
-            old = dict(zip(values, conn.execute(f"SELECT {', '.join(values) or 'id'} FROM campaigns WHERE id = ?",
-                                                (campaign_id,)).fetchone()))
+            old = dict(
+                zip(
+                    values,
+                    conn.execute(
+                        f"SELECT {', '.join(values) or 'id'} FROM campaigns WHERE id = ?", (campaign_id,)
+                    ).fetchone(),
+                    strict=False,  # no value to compare: the query reads the id alone
+                )
+            )
             changed = [k for k in values if values[k] != old.get(k)]
             for key in changed:
                 conn.execute(f"UPDATE campaigns SET {key} = ? WHERE id = ?", (values[key], campaign_id))
@@ -188,12 +266,16 @@ class CampaignStore:
     def _store_readings(self, conn: sqlite3.Connection, campaign_id: str, readings: dict[int, StoredReading]) -> int:
         saved = 0
         for variant_id, reading in readings.items():
-            held = conn.execute("SELECT 1 FROM campaign_variants WHERE id = ? AND campaign_id = ?",
-                                (variant_id, campaign_id)).fetchone()
+            held = conn.execute(
+                "SELECT 1 FROM campaign_variants WHERE id = ? AND campaign_id = ?", (variant_id, campaign_id)
+            ).fetchone()
             if held:
-                conn.execute("INSERT OR REPLACE INTO campaign_readings (variant_id, model, model_label, poster, "
-                             "embedding, width, height, read_at, synopsis, combined) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (variant_id, *_reading_values(reading)))
+                conn.execute(
+                    "INSERT OR REPLACE INTO campaign_readings (variant_id, model, model_label, poster, "
+                    "embedding, width, height, read_at, synopsis, combined) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (variant_id, *_reading_values(reading)),
+                )
                 saved += 1
         return saved
 
@@ -214,16 +296,20 @@ class CampaignStore:
                 elif sha not in fresh:
                     fresh[sha] = item
             if len(held) + len(fresh) > max_variants:
-                raise ConflictError(f"campaign {campaign_id} holds {len(held)} variant{'s' if len(held) != 1 else ''}; "
-                                    f"adding {len(fresh)} would pass the limit of {max_variants} (what a brief "
-                                    "compares): remove one first")
+                raise ConflictError(
+                    f"campaign {campaign_id} holds {len(held)} variant{'s' if len(held) != 1 else ''}; "
+                    f"adding {len(fresh)} would pass the limit of {max_variants} (what a brief "
+                    "compares): remove one first"
+                )
             for sha, item in fresh.items():
                 self.files.write(item.data)
                 cursor = conn.execute(
                     "INSERT INTO campaign_variants (campaign_id, sha256, name, bytes, added_by, added_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (campaign_id, sha, item.name[:MAX_NAME_CHARS], len(item.data), by, now))
-                added.append(int(cursor.lastrowid))
+                    (campaign_id, sha, item.name[:MAX_NAME_CHARS], len(item.data), by, now),
+                )
+                assert cursor.lastrowid is not None  # set by every INSERT
+                added.append(cursor.lastrowid)
                 self._store_readings(conn, campaign_id, {added[-1]: item.reading})
                 self._log(conn, campaign_id, by, f"added variant {added[-1]}", now)
             fault("files-written")  # every file in place, nothing committed
@@ -252,16 +338,22 @@ class CampaignStore:
             variants = self._variants(conn, campaign_id, None)
             readings = self._count_readings(conn, variants)
             conn.execute("DELETE FROM campaigns WHERE id = ?", (campaign_id,))  # cascades to the rest
-            conn.execute("INSERT INTO campaign_deletions (campaign_id, member, at, variants, files) VALUES "
-                         "(?, ?, ?, ?, ?)", (campaign_id, by, utc_now(), len(variants),
-                                             len({v.sha256 for v in variants})))
+            conn.execute(
+                "INSERT INTO campaign_deletions (campaign_id, member, at, variants, files) VALUES (?, ?, ?, ?, ?)",
+                (campaign_id, by, utc_now(), len(variants), len({v.sha256 for v in variants})),
+            )
         removed, kept = self._collect({v.sha256 for v in variants})
         return Removal(campaign_id, True, variants, readings, removed, kept)
 
     def _variants(self, conn: sqlite3.Connection, campaign_id: str, ids: Sequence[int] | None) -> list[Variant]:
-        rows = [_variant_from(r) for r in conn.execute(
-            f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v LEFT JOIN campaign_readings r ON r.variant_id = v.id "
-            "WHERE v.campaign_id = ? ORDER BY v.id", (campaign_id,))]
+        rows = [
+            _variant_from(r)
+            for r in conn.execute(
+                f"SELECT {_VARIANT_COLUMNS} FROM campaign_variants v "
+                "LEFT JOIN campaign_readings r ON r.variant_id = v.id WHERE v.campaign_id = ? ORDER BY v.id",
+                (campaign_id,),
+            )
+        ]
         if ids is None:
             return rows
         missing = sorted(set(ids) - {v.id for v in rows})

@@ -17,7 +17,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..catalog.database import transaction
@@ -45,8 +45,10 @@ def hash_secret(value: str) -> str:
 
 def check_member_name(name: str) -> str:
     if not _NAME_RE.match(name or ""):
-        raise PosterGenreError(f"team member name {name!r}: use 1 to 64 letters, digits, '.', '_', '-' or '@', "
-                               "starting with a letter or digit")
+        raise PosterGenreError(
+            f"team member name {name!r}: use 1 to 64 letters, digits, '.', '_', '-' or '@', "
+            "starting with a letter or digit"
+        )
     return name
 
 
@@ -67,7 +69,7 @@ class TeamStore:
     def __init__(self, db_path: Path | str):
         self.conn = open_database(Path(db_path))
 
-    def __enter__(self) -> "TeamStore":
+    def __enter__(self) -> TeamStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -86,18 +88,24 @@ class TeamStore:
         with transaction(self.conn) as conn:
             exists = conn.execute("SELECT 1 FROM team_members WHERE name = ?", (name,)).fetchone()
             if exists and not replace:
-                raise ConflictError(f"{name} is already a team member; `postergenre team add {name} --replace` gives "
-                                    "a new token and ends the old one")
+                raise ConflictError(
+                    f"{name} is already a team member; `postergenre team add {name} --replace` gives "
+                    "a new token and ends the old one"
+                )
             conn.execute("DELETE FROM team_members WHERE name = ?", (name,))  # cascades to its sessions
-            conn.execute("INSERT INTO team_members (name, token_hash, added_by, added_at) VALUES (?, ?, ?, ?)",
-                         (name, hash_secret(token), by, utc_now()))
+            conn.execute(
+                "INSERT INTO team_members (name, token_hash, added_by, added_at) VALUES (?, ?, ?, ?)",
+                (name, hash_secret(token), by, utc_now()),
+            )
         return token
 
     def members(self) -> list[Member]:
         now = utc_now()
         rows = self.conn.execute(
             "SELECT m.name, m.added_by, m.added_at, (SELECT count(*) FROM team_sessions s WHERE s.member = m.name "
-            "AND s.expires_at > ?) FROM team_members m ORDER BY m.name", (now,)).fetchall()
+            "AND s.expires_at > ?) FROM team_members m ORDER BY m.name",
+            (now,),
+        ).fetchall()
         return [Member(*row) for row in rows]
 
     def count(self) -> int:
@@ -126,20 +134,23 @@ class TeamStore:
     def open_session(self, member: str, lifetime_s: int) -> tuple[str, str]:
         """A new session for `member`: (the cookie's value, when it expires). Expired sessions are dropped."""
         value = secrets.token_urlsafe(TOKEN_BYTES)
-        expires = (datetime.now(timezone.utc) + timedelta(seconds=lifetime_s)).isoformat(timespec="seconds")
+        expires = (datetime.now(UTC) + timedelta(seconds=lifetime_s)).isoformat(timespec="seconds")
         with transaction(self.conn) as conn:
             if conn.execute("SELECT 1 FROM team_members WHERE name = ?", (member,)).fetchone() is None:
                 raise NotFoundError(f"no team member {member!r}")
             conn.execute("DELETE FROM team_sessions WHERE expires_at <= ?", (utc_now(),))
-            conn.execute("INSERT INTO team_sessions (id_hash, member, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                         (hash_secret(value), member, utc_now(), expires))
+            conn.execute(
+                "INSERT INTO team_sessions (id_hash, member, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (hash_secret(value), member, utc_now(), expires),
+            )
         return value, expires
 
     def member_for_session(self, value: str) -> str | None:
         """The member of a live session, or None (unknown, expired, or its member removed)."""
         wanted = hash_secret(value)
-        rows = self.conn.execute("SELECT id_hash, member FROM team_sessions WHERE id_hash = ? AND expires_at > ?",
-                                 (wanted, utc_now())).fetchall()  # all: no statement left open on a snapshot
+        rows = self.conn.execute(
+            "SELECT id_hash, member FROM team_sessions WHERE id_hash = ? AND expires_at > ?", (wanted, utc_now())
+        ).fetchall()  # all: no statement left open on a snapshot
         # The lookup is by hash of a 256-bit random value: its timing says nothing usable about a session.
         return rows[0][1] if rows and hmac.compare_digest(rows[0][0].encode(), wanted.encode()) else None
 

@@ -26,8 +26,9 @@ def normalise_collection(name: str) -> str:
     """A collection name as stored: trimmed, lower case, letters/digits/._- only (commas separate names)."""
     cleaned = name.strip().lower()
     if not _COLLECTION_RE.match(cleaned):
-        raise PosterGenreError(f"bad collection name {name!r}: use letters, digits, '.', '_' or '-' "
-                               f"(up to 64 characters), e.g. studio")
+        raise PosterGenreError(
+            f"bad collection name {name!r}: use letters, digits, '.', '_' or '-' (up to 64 characters), e.g. studio"
+        )
     return cleaned
 
 
@@ -58,11 +59,13 @@ def parse_ratings(text: str | Iterable[str] | None, held: Iterable[str] = ()) ->
         return frozenset()
     known = {r.lower(): r for r in (*held, *RATINGS)}  # a held "PD" is found as "pd" too
     names = [known.get((normalise_rating(p) or p).lower(), p) for p in parts]
-    unknown = [p for p, name in zip(parts, names) if name.lower() not in known]
+    unknown = [p for p, name in zip(parts, names, strict=True) if name.lower() not in known]
     if unknown:
         listed = ", ".join(in_rating_order(known.values()))
-        raise PosterGenreError(f"unknown content rating{'s' if len(unknown) > 1 else ''} "
-                               f"{', '.join(map(repr, unknown))}; known ratings: {listed}, or all")
+        raise PosterGenreError(
+            f"unknown content rating{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; known ratings: {listed}, or all"
+        )
     return frozenset(names) or None
 
 
@@ -115,7 +118,7 @@ class FilterStep:
 class Selection:
     """The movies a filter kept and, step by step, what it removed."""
 
-    movies: list["Movie"]
+    movies: list[Movie]
     total: int  # movies before any filter
     steps: tuple[FilterStep, ...] = field(default=())
 
@@ -139,43 +142,80 @@ class MovieFilter:
     collections: frozenset[str] | None = None  # e.g. {"studio"}; a movie in any of them is kept
 
     @classmethod
-    def parse(cls, *, rating: str | Iterable[str] | None = None, collection: str | Iterable[str] | None = None,
-              year_min: int | None = None, year_max: int | None = None, held_ratings: Iterable[str] = (),
-              **extra: bool) -> "MovieFilter":
+    def parse(
+        cls,
+        *,
+        rating: str | Iterable[str] | None = None,
+        collection: str | Iterable[str] | None = None,
+        year_min: int | None = None,
+        year_max: int | None = None,
+        held_ratings: Iterable[str] = (),
+        **extra: bool,
+    ) -> MovieFilter:
         """The filter options as users write them (`--rating pg --collection Studio`, a query string) -> the filter:
         the one parser every command and route uses, so any spelling of a rating or collection selects the same.
         `held_ratings`: ratings the catalog stores beyond the known ones (`parse_ratings`)."""
-        return cls(ratings=parse_ratings(rating, held_ratings), year_min=year_min, year_max=year_max,
-                   collections=parse_collections(collection), **extra)
+        return cls(
+            ratings=parse_ratings(rating, held_ratings),
+            year_min=year_min,
+            year_max=year_max,
+            collections=parse_collections(collection),
+            **extra,
+        )
 
     def _steps(self) -> list[_Step]:
         """(name shown to users, keep, why a removed movie was removed) in the order they apply."""
         steps: list[_Step] = []
-        if self.collections:
-            steps.append((f"--collection {','.join(sorted(self.collections))}",
-                          lambda m: not self.collections.isdisjoint(m.collections),
-                          lambda m: f"are in {', '.join(m.collections)}" if m.collections else "are in no collection"))
-        if self.ratings:
-            steps.append((f"--rating {','.join(sorted(self.ratings))}",
-                          lambda m: m.content_rating in self.ratings,
-                          lambda m: f"are rated {m.content_rating}" if m.content_rating else "have no rating"))
-        if self.year_min is not None:
-            steps.append((f"--year-min {self.year_min}",
-                          lambda m: m.year is not None and m.year >= self.year_min,
-                          lambda m: "have no year" if m.year is None else f"are from before {self.year_min}"))
-        if self.year_max is not None:
-            steps.append((f"--year-max {self.year_max}",
-                          lambda m: m.year is not None and m.year <= self.year_max,
-                          lambda m: "have no year" if m.year is None else f"are from after {self.year_max}"))
+        collections, ratings, year_min, year_max = self.collections, self.ratings, self.year_min, self.year_max
+        if collections:
+            steps.append(
+                (
+                    f"--collection {','.join(sorted(collections))}",
+                    lambda m: not collections.isdisjoint(m.collections),
+                    lambda m: f"are in {', '.join(m.collections)}" if m.collections else "are in no collection",
+                )
+            )
+        if ratings:
+            steps.append(
+                (
+                    f"--rating {','.join(sorted(ratings))}",
+                    lambda m: m.content_rating in ratings,
+                    lambda m: f"are rated {m.content_rating}" if m.content_rating else "have no rating",
+                )
+            )
+        if year_min is not None:
+            steps.append(
+                (
+                    f"--year-min {year_min}",
+                    lambda m: m.year is not None and m.year >= year_min,
+                    lambda m: "have no year" if m.year is None else f"are from before {year_min}",
+                )
+            )
+        if year_max is not None:
+            steps.append(
+                (
+                    f"--year-max {year_max}",
+                    lambda m: m.year is not None and m.year <= year_max,
+                    lambda m: "have no year" if m.year is None else f"are from after {year_max}",
+                )
+            )
         if self.require_poster:
-            steps.append(("movies with a stored poster", lambda m: m.poster_status == "ok",
-                          lambda m: "have a poster that failed to attach/fetch" if m.poster_status == "failed"
-                          else "have no poster attached or fetched yet"))
+            steps.append(
+                (
+                    "movies with a stored poster",
+                    lambda m: m.poster_status == "ok",
+                    lambda m: (
+                        "have a poster that failed to attach/fetch"
+                        if m.poster_status == "failed"
+                        else "have no poster attached or fetched yet"
+                    ),
+                )
+            )
         if self.require_genres:
             steps.append(("movies with genres", lambda m: bool(m.genres), lambda m: "have no genres"))
         return steps
 
-    def select(self, movies: Sequence["Movie"]) -> Selection:
+    def select(self, movies: Sequence[Movie]) -> Selection:
         """Narrow step by step, counting per step what was removed and why.
 
         EmptySelectionError names the filter that emptied the selection and what it removed.
@@ -186,14 +226,19 @@ class MovieFilter:
         total = len(selected)
         done: list[FilterStep] = []
         for name, keep, why in self._steps():
-            kept, reasons = [], Counter()
+            kept: list[Movie] = []
+            reasons: Counter[str] = Counter()
             for movie in selected:
                 if keep(movie):
                     kept.append(movie)
                 else:
                     reasons[why(movie)] += 1
-            step = FilterStep(name, len(selected), len(selected) - len(kept),
-                              tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+            step = FilterStep(
+                name,
+                len(selected),
+                len(selected) - len(kept),
+                tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+            )
             done.append(step)
             if not kept:
                 hint = ""
@@ -204,18 +249,19 @@ class MovieFilter:
             selected = kept
         return Selection(selected, total, tuple(done))
 
-    def apply(self, movies: Sequence["Movie"]) -> list["Movie"]:
+    def apply(self, movies: Sequence[Movie]) -> list[Movie]:
         """The selected movies only (see select)."""
         return self.select(movies).movies
 
 
-def frequent_genres(movies: Sequence["Movie"], min_examples: int) -> tuple[list[str], dict[str, int]]:
+def frequent_genres(movies: Sequence[Movie], min_examples: int) -> tuple[list[str], dict[str, int]]:
     """Genres with at least `min_examples` movies (sorted), and the counts of those left out."""
     counts = Counter(g for m in movies for g in m.genres)
     kept = sorted(g for g, n in counts.items() if n >= min_examples)
     dropped = {g: n for g, n in sorted(counts.items()) if n < min_examples}
     if not kept:
         raise EmptySelectionError(
-            f"no genre has at least {min_examples} examples (--min-examples); the largest has {max(counts.values(), default=0)}"
+            f"no genre has at least {min_examples} examples (--min-examples); "
+            f"the largest has {max(counts.values(), default=0)}"
         )
     return kept, dropped

@@ -158,8 +158,10 @@ def _check_encoding(values: Iterable[Any]) -> None:
     for value in values:
         bad = re.search("[\udc80-\udcff]", value) if isinstance(value, str) else None
         if bad:
-            raise RowError(f"not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02x} in {value[:40]!r}); "
-                           f"see the encoding note below")
+            raise RowError(
+                f"not valid UTF-8 (byte 0x{ord(bad.group()) - 0xDC00:02x} in {value[:40]!r}); "
+                f"see the encoding note below"
+            )
 
 
 # -- decoding and detection ------------------------------------------------------------------------
@@ -180,8 +182,10 @@ def _decode_utf8(path: Path, data: bytes) -> tuple[str, list[str]]:
         data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        notes.append(f"{path} is not valid UTF-8 (first bad byte on line {line}): if it is the Kaggle "
-                     f"MovieGenre.csv (Latin-1) import it with --format kaggle, otherwise re-save it as UTF-8")
+        notes.append(
+            f"{path} is not valid UTF-8 (first bad byte on line {line}): if it is the Kaggle "
+            f"MovieGenre.csv (Latin-1) import it with --format kaggle, otherwise re-save it as UTF-8"
+        )
     return text, notes
 
 
@@ -203,8 +207,9 @@ HEADER_EXCERPT = 300  # characters of a header quoted in an error (a stray file'
 def detect_format(path: Path, data: bytes) -> str:
     """Format from the file's structure: JSON, or the columns of the CSV header."""
     if b"\x00" in data[:4096]:  # no CSV or JSON text holds NUL bytes; images and archives do
-        raise CatalogFormatError(f"{path}: binary data (an image? a spreadsheet?), not a catalog file: catalogs are "
-                                 "CSV or JSON text")
+        raise CatalogFormatError(
+            f"{path}: binary data (an image? a spreadsheet?), not a catalog file: catalogs are CSV or JSON text"
+        )
     head = data[:4096].decode("utf-8-sig", errors="replace").lstrip()
     if not head:
         raise CatalogFormatError(f"{path} is empty")
@@ -272,7 +277,8 @@ def _read_csv(path: Path, text: str, fmt: str, required: tuple[str, ...], parse:
             if len(cells) > len(header):
                 raise RowError(f"{len(cells)} fields where the header has {len(header)} (unquoted comma?)")
             _check_encoding(cells)
-            row = {name: cell for name, cell in zip(header, cells) if name}
+            # a short row (trailing empty fields left out) fills the first columns only
+            row = {name: cell for name, cell in zip(header, cells, strict=False) if name}
             records.append(parse(row))
             lines.append(line)
         except RowError as exc:
@@ -318,10 +324,7 @@ def _genre_list(value: Any) -> list[str] | None:
         raise RowError(f"malformed genreList: expected a list, got {type(value).__name__}")
     names: list[str] = []
     for item in value:
-        if isinstance(item, dict):
-            name = item.get("value", item.get("key"))
-        else:
-            name = item
+        name = item.get("value", item.get("key")) if isinstance(item, dict) else item
         if not isinstance(name, str):
             raise RowError(f"malformed genreList entry {item!r}")
         names.append(name)
@@ -376,7 +379,12 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _JSONObject:
     obj = _JSONObject(pairs)
     if len(obj) < len(pairs):
         seen: set[str] = set()
-        obj.duplicate_keys = tuple(k for k, _ in pairs if k in seen or seen.add(k))
+        repeated = []
+        for k, _ in pairs:
+            if k in seen:
+                repeated.append(k)
+            seen.add(k)
+        obj.duplicate_keys = tuple(repeated)
     return obj
 
 
@@ -388,8 +396,9 @@ def _json_records(path: Path, text: str) -> list[tuple[int, Any]]:
     except json.JSONDecodeError as exc:
         raise CatalogFormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:
-        raise CatalogFormatError(f"{path}: JSON nested too deeply to be a catalog (a catalog is a list of "
-                                 f"flat records)") from None
+        raise CatalogFormatError(
+            f"{path}: JSON nested too deeply to be a catalog (a catalog is a list of flat records)"
+        ) from None
     if isinstance(document, list):
         start = len(text) - len(text.lstrip())
         return _array_items(text, start, decoder)
@@ -399,25 +408,29 @@ def _json_records(path: Path, text: str) -> list[tuple[int, Any]]:
                 offsets = _top_level_offsets(text, key, decoder)
                 if len(offsets) > 1:
                     where = " and ".join(f"line {text.count(chr(10), 0, o) + 1}" for o in offsets)
-                    raise CatalogFormatError(f'{path}: the key "{key}" appears {len(offsets)} times at the top '
-                                             f"level ({where}); which list is the catalog is ambiguous")
+                    raise CatalogFormatError(
+                        f'{path}: the key "{key}" appears {len(offsets)} times at the top '
+                        f"level ({where}); which list is the catalog is ambiguous"
+                    )
                 if not document[key] and document.get("errorMessage"):
-                    raise CatalogFormatError(f"{path}: the export holds no records, only the API error "
-                                             f"{document['errorMessage']!r}")
+                    raise CatalogFormatError(
+                        f"{path}: the export holds no records, only the API error {document['errorMessage']!r}"
+                    )
                 return _array_items(text, offsets[0], decoder)
-    raise CatalogFormatError(f'{path}: JSON catalog must be a list of records or an object with "items" or '
-                             f'"results" holding one')
+    raise CatalogFormatError(
+        f'{path}: JSON catalog must be a list of records or an object with "items" or "results" holding one'
+    )
 
 
 def _top_level_offsets(text: str, key: str, decoder: json.JSONDecoder) -> list[int]:
     """Offsets of every value of top-level `key` in a valid JSON object (walks the top level only)."""
-    offsets = []
+    offsets: list[int] = []
     pos = text.index("{") + 1
     while True:
         pos = _skip_ws(text, pos)
         if text[pos] == "}":
             return offsets
-        name, pos = json.decoder.scanstring(text, pos + 1)
+        name, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]  # public, missing from typeshed
         pos = _skip_ws(text, pos) + 1  # past ':'
         pos = _skip_ws(text, pos)
         if name == key:
@@ -454,7 +467,7 @@ def _read_json(path: Path, text: str) -> CatalogRead:
         try:
             if not isinstance(item, dict):
                 raise RowError(f"record is a JSON {type(item).__name__}, not an object")
-            if getattr(item, "duplicate_keys", ()):
+            if isinstance(item, _JSONObject) and item.duplicate_keys:
                 raise RowError(f"the record gives {', '.join(map(repr, item.duplicate_keys))} more than once")
             try:
                 _check_encoding([json.dumps(item, ensure_ascii=False)])

@@ -13,9 +13,34 @@ from ..errors import PosterGenreError
 
 # IMDb's genre list: the labels of the shared data and of the predecessor's IMDb-API export.
 GENRES: tuple[str, ...] = (
-    "Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama",
-    "Family", "Fantasy", "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery", "News",
-    "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport", "Talk-Show", "Thriller", "War", "Western",
+    "Action",
+    "Adult",
+    "Adventure",
+    "Animation",
+    "Biography",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Family",
+    "Fantasy",
+    "Film-Noir",
+    "Game-Show",
+    "History",
+    "Horror",
+    "Music",
+    "Musical",
+    "Mystery",
+    "News",
+    "Reality-TV",
+    "Romance",
+    "Sci-Fi",
+    "Short",
+    "Sport",
+    "Talk-Show",
+    "Thriller",
+    "War",
+    "Western",
 )
 
 # Other spellings seen in catalog exports, keyed like _key() (lower case, no spaces/punctuation).
@@ -89,9 +114,29 @@ def normalise_genres(texts: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 # -- content ratings ---------------------------------------------------------------------------
 
 RATINGS: tuple[str, ...] = (
-    "G", "PG", "PG-13", "R", "NC-17", "Not Rated", "Unrated", "Approved", "Passed",
-    "GP", "M", "M/PG", "X",
-    "TV-Y", "TV-Y7", "TV-Y7-FV", "TV-G", "TV-PG", "TV-14", "TV-MA", "E", "E10+", "T",
+    "G",
+    "PG",
+    "PG-13",
+    "R",
+    "NC-17",
+    "Not Rated",
+    "Unrated",
+    "Approved",
+    "Passed",
+    "GP",
+    "M",
+    "M/PG",
+    "X",
+    "TV-Y",
+    "TV-Y7",
+    "TV-Y7-FV",
+    "TV-G",
+    "TV-PG",
+    "TV-14",
+    "TV-MA",
+    "E",
+    "E10+",
+    "T",
 )
 
 _RATING_ALIASES: dict[str, str] = {

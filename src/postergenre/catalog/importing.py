@@ -37,8 +37,10 @@ class DuplicateConflictError(CatalogFormatError):
         self.conflicts = conflicts
         shown = "\n".join(f"  {c}" for c in conflicts[:_CONFLICTS_IN_MESSAGE])
         more = len(conflicts) - _CONFLICTS_IN_MESSAGE
-        super().__init__(f"{path}: {len(conflicts)} repeated id(s) with conflicting values and --on-conflict "
-                         f"reject, so nothing was imported from it:\n{shown}" + (f"\n  … and {more} more" if more > 0 else ""))
+        super().__init__(
+            f"{path}: {len(conflicts)} repeated id(s) with conflicting values and --on-conflict "
+            f"reject, so nothing was imported from it:\n{shown}" + (f"\n  … and {more} more" if more > 0 else "")
+        )
 
 
 @dataclass
@@ -55,8 +57,9 @@ def _empty(value: object) -> bool:
     return value is None or value == ()
 
 
-def merge_duplicates(read: CatalogRead, on_conflict: str = "last") -> tuple[list[MovieRecord], int,
-                                                                             list[DuplicateConflict]]:
+def merge_duplicates(
+    read: CatalogRead, on_conflict: str = "last"
+) -> tuple[list[MovieRecord], int, list[DuplicateConflict]]:
     """One record per id (first-seen order), the number of rows merged away, and the conflicts found."""
     if on_conflict not in ON_CONFLICT:
         raise CatalogFormatError(f"unknown --on-conflict {on_conflict!r}; choose one of: {', '.join(ON_CONFLICT)}")
@@ -65,7 +68,7 @@ def merge_duplicates(read: CatalogRead, on_conflict: str = "last") -> tuple[list
     source: dict[tuple[str, str], int] = {}  # (id, field) -> line of the row whose value is held
     conflicts: list[DuplicateConflict] = []
     repeats = 0
-    for record, line in zip(read.records, lines):
+    for record, line in zip(read.records, lines, strict=True):
         held = merged.get(record.imdb_id)
         names = ("genres",) + MOVIE_FIELDS
         if held is None:
@@ -94,8 +97,14 @@ def merge_duplicates(read: CatalogRead, on_conflict: str = "last") -> tuple[list
     return list(merged.values()), repeats, conflicts
 
 
-def import_catalog_file(catalog: Catalog, path: Path, fmt: str | None = None, *,
-                        collection: str = DEFAULT_COLLECTION, on_conflict: str = "last") -> ImportResult:
+def import_catalog_file(
+    catalog: Catalog,
+    path: Path,
+    fmt: str | None = None,
+    *,
+    collection: str = DEFAULT_COLLECTION,
+    on_conflict: str = "last",
+) -> ImportResult:
     """Read `path` (format detected unless `fmt`) and merge it into `catalog` as part of `collection`.
 
     CatalogFormatError if unreadable; DuplicateConflictError (nothing stored) for conflicts under "reject".
@@ -105,6 +114,13 @@ def import_catalog_file(catalog: Catalog, path: Path, fmt: str | None = None, *,
     records, repeats, conflicts = merge_duplicates(read, on_conflict)
     if conflicts and on_conflict == "reject":
         raise DuplicateConflictError(Path(path), conflicts)
-    counts = catalog.upsert_movies(records, collection=collection, source=str(path), fmt=read.fmt,
-                                   rejected=read.rejected, duplicates=repeats, conflicts=conflicts)
+    counts = catalog.upsert_movies(
+        records,
+        collection=collection,
+        source=str(path),
+        fmt=read.fmt,
+        rejected=read.rejected,
+        duplicates=repeats,
+        conflicts=conflicts,
+    )
     return ImportResult(Path(path), read.fmt, counts, read.notes, collection, on_conflict)

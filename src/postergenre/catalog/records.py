@@ -71,8 +71,9 @@ class DuplicateConflict:
     fields: tuple[FieldConflict, ...]
 
     def __str__(self) -> str:
-        diffs = "; ".join(f"{c.field} {_shown(c.earlier)} (line {c.earlier_line}) vs {_shown(c.later)}"
-                          for c in self.fields)
+        diffs = "; ".join(
+            f"{c.field} {_shown(c.earlier)} (line {c.earlier_line}) vs {_shown(c.later)}" for c in self.fields
+        )
         return f"{self.file}:{self.line}: {self.imdb_id} repeats an earlier row with other values: {diffs}"
 
 

@@ -69,7 +69,7 @@ def missing_table(movies: list[Movie]) -> list[MissingRow]:
     counts = {
         "missing poster": sum(no_poster),
         "missing genres": sum(no_genres),
-        "missing both": sum(p and g for p, g in zip(no_poster, no_genres)),
+        "missing both": sum(p and g for p, g in zip(no_poster, no_genres, strict=True)),
         "missing plot": sum(not m.plot for m in movies),
         "missing content rating": sum(not m.content_rating for m in movies),
         "missing year": sum(m.year is None for m in movies),
@@ -92,8 +92,9 @@ def compute_stats(catalog: Catalog, flt: MovieFilter | None = None) -> CatalogSt
     return stats_of(selection.movies, *duplicates_merged(catalog), removed=selection.steps)
 
 
-def stats_of(movies: list[Movie], duplicates: int = 0, imports: int = 0,
-             removed: tuple[FilterStep, ...] = ()) -> CatalogStats:
+def stats_of(
+    movies: list[Movie], duplicates: int = 0, imports: int = 0, removed: tuple[FilterStep, ...] = ()
+) -> CatalogStats:
     """Statistics of an already selected list of movies."""
     genre_counts = Counter(g for m in movies for g in m.genres)
     ratings = Counter(m.content_rating or "(none)" for m in movies)

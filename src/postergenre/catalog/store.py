@@ -10,13 +10,21 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from ..clock import utc_now
 from pathlib import Path
 
+from ..clock import utc_now
 from .database import connect, transaction
 from .filters import MovieFilter, Selection, normalise_collection
-from .records import (DEFAULT_COLLECTION, MOVIE_FIELDS, DuplicateConflict, FilterValues, Movie, MovieRecord,
-                      RejectedRow, UpsertCounts)
+from .records import (
+    DEFAULT_COLLECTION,
+    MOVIE_FIELDS,
+    DuplicateConflict,
+    FilterValues,
+    Movie,
+    MovieRecord,
+    RejectedRow,
+    UpsertCounts,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS movies (
@@ -76,8 +84,10 @@ SCHEMA_VERSION = 2
 
 def _migrate_to_1(conn: sqlite3.Connection) -> None:
     """Collections: movies imported before them came from the general catalog; imports record theirs."""
-    conn.execute("INSERT OR IGNORE INTO movie_collections (imdb_id, collection) SELECT imdb_id, ? FROM movies",
-                 (DEFAULT_COLLECTION,))
+    conn.execute(
+        "INSERT OR IGNORE INTO movie_collections (imdb_id, collection) SELECT imdb_id, ? FROM movies",
+        (DEFAULT_COLLECTION,),
+    )
     columns = {row[1] for row in conn.execute("PRAGMA table_info(imports)")}
     if "collection" not in columns:
         conn.execute("ALTER TABLE imports ADD COLUMN collection TEXT")
@@ -111,17 +121,81 @@ FROM movies m LEFT JOIN posters p ON p.imdb_id = m.imdb_id
 """
 
 
-
-
 def _row_to_movie(row: sqlite3.Row) -> Movie:
-    values = dict(zip(("imdb_id",) + MOVIE_FIELDS, row[: 1 + len(MOVIE_FIELDS)]))
-    genres, collections, sha, status, error, width, height = row[1 + len(MOVIE_FIELDS):]
+    values = dict(zip(("imdb_id",) + MOVIE_FIELDS, row[: 1 + len(MOVIE_FIELDS)], strict=True))
+    genres, collections, sha, status, error, width, height = row[1 + len(MOVIE_FIELDS) :]
     return Movie(
         **values,
         genres=tuple(genres.split("|")) if genres else (),
         collections=tuple(collections.split("|")) if collections else (),
-        poster_sha256=sha, poster_status=status, poster_error=error,
-        poster_width=width, poster_height=height,
+        poster_sha256=sha,
+        poster_status=status,
+        poster_error=error,
+        poster_width=width,
+        poster_height=height,
+    )
+
+
+def _insert_movie(conn: sqlite3.Connection, rec: MovieRecord, collection: str) -> None:
+    """A movie new to the catalog: its row, genres and first collection."""
+    conn.execute(
+        f"INSERT INTO movies (imdb_id, {', '.join(MOVIE_FIELDS)}, updated_at) "
+        f"VALUES ({', '.join('?' * (len(MOVIE_FIELDS) + 2))})",
+        (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), utc_now()),
+    )
+    conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
+    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+
+
+def _merge_movie(conn: sqlite3.Connection, rec: MovieRecord, old: Movie, collection: str, counts: UpsertCounts) -> None:
+    """A known movie: the record's non-empty values over the stored ones (see Catalog.upsert_movies), counted as
+    updated, unchanged or (a poster path moved to another folder only) relocated."""
+    changes = {
+        f: getattr(rec, f) for f in MOVIE_FIELDS if getattr(rec, f) is not None and getattr(rec, f) != getattr(old, f)
+    }
+    moved = (
+        "poster_file" in changes
+        and old.poster_file is not None
+        and rec.poster_file is not None
+        and Path(old.poster_file).name == Path(rec.poster_file).name
+    )
+    new_genres = bool(rec.genres) and sorted(set(rec.genres)) != sorted(old.genres)
+    joins = collection not in old.collections
+    if changes:
+        assignments = ", ".join(f"{f} = ?" for f in changes)
+        conn.execute(
+            f"UPDATE movies SET {assignments}, updated_at = ? WHERE imdb_id = ?",
+            (*changes.values(), utc_now(), rec.imdb_id),
+        )
+    if new_genres:
+        conn.execute("DELETE FROM movie_genres WHERE imdb_id = ?", (rec.imdb_id,))
+        conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
+    if joins:
+        conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+    if new_genres or joins or set(changes) - ({"poster_file"} if moved else set()):
+        counts.updated += 1
+    else:
+        counts.unchanged += 1
+        counts.relocated += moved
+
+
+def _record_import(conn: sqlite3.Connection, source: str, fmt: str, collection: str, counts: UpsertCounts) -> None:
+    """One row of the imports table: what an import of `source` did."""
+    conn.execute(
+        "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at, collection,"
+        " conflicts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            source,
+            fmt,
+            counts.added,
+            counts.updated,
+            counts.unchanged,
+            counts.rejected,
+            counts.duplicates_merged,
+            utc_now(),
+            collection,
+            len(counts.conflicts),
+        ),
     )
 
 
@@ -133,7 +207,7 @@ class Catalog:
         self.conn = connect(self.path, SCHEMA, timeout=30)
         self._migrate()
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -158,14 +232,23 @@ class Catalog:
                 if version >= SCHEMA_VERSION:
                     break
                 _MIGRATIONS[version + 1](conn)
-                conn.execute("INSERT OR REPLACE INTO catalog_meta (key, value) VALUES ('schema_version', ?)",
-                             (str(version + 1),))
+                conn.execute(
+                    "INSERT OR REPLACE INTO catalog_meta (key, value) VALUES ('schema_version', ?)", (str(version + 1),)
+                )
 
     # -- movies ---------------------------------------------------------------------------------
 
-    def upsert_movies(self, records: Iterable[MovieRecord], *, collection: str = DEFAULT_COLLECTION,
-                      source: str = "", fmt: str = "", rejected: Sequence[RejectedRow] = (),
-                      duplicates: int = 0, conflicts: Sequence[DuplicateConflict] = ()) -> UpsertCounts:
+    def upsert_movies(
+        self,
+        records: Iterable[MovieRecord],
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        source: str = "",
+        fmt: str = "",
+        rejected: Sequence[RejectedRow] = (),
+        duplicates: int = 0,
+        conflicts: Sequence[DuplicateConflict] = (),
+    ) -> UpsertCounts:
         """Insert or merge records into `collection` in one transaction.
 
         Merging keeps stored values where the new record has none (importing our CSV after the
@@ -177,8 +260,9 @@ class Catalog:
         counted and recorded in the imports table; a repeated id in `records` is merged and counted too.
         """
         collection = normalise_collection(collection)
-        counts = UpsertCounts(rejected=len(rejected), rejections=list(rejected), duplicates_merged=duplicates,
-                              conflicts=list(conflicts))
+        counts = UpsertCounts(
+            rejected=len(rejected), rejections=list(rejected), duplicates_merged=duplicates, conflicts=list(conflicts)
+        )
         seen: set[str] = set()
         with self.transaction() as conn:
             for rec in records:
@@ -187,41 +271,11 @@ class Catalog:
                 seen.add(rec.imdb_id)
                 old = self.get_movie(rec.imdb_id)
                 if old is None:
-                    conn.execute(
-                        f"INSERT INTO movies (imdb_id, {', '.join(MOVIE_FIELDS)}, updated_at) "
-                        f"VALUES ({', '.join('?' * (len(MOVIE_FIELDS) + 2))})",
-                        (rec.imdb_id, *(getattr(rec, f) for f in MOVIE_FIELDS), utc_now()),
-                    )
-                    conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
-                    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
+                    _insert_movie(conn, rec, collection)
                     counts.added += 1
-                    continue
-                changes = {f: getattr(rec, f) for f in MOVIE_FIELDS
-                           if getattr(rec, f) is not None and getattr(rec, f) != getattr(old, f)}
-                moved = "poster_file" in changes and old.poster_file is not None and \
-                    Path(old.poster_file).name == Path(rec.poster_file).name
-                new_genres = bool(rec.genres) and sorted(set(rec.genres)) != sorted(old.genres)
-                joins = collection not in old.collections
-                if changes:
-                    assignments = ", ".join(f"{f} = ?" for f in changes)
-                    conn.execute(f"UPDATE movies SET {assignments}, updated_at = ? WHERE imdb_id = ?",
-                                 (*changes.values(), utc_now(), rec.imdb_id))
-                if new_genres:
-                    conn.execute("DELETE FROM movie_genres WHERE imdb_id = ?", (rec.imdb_id,))
-                    conn.executemany("INSERT INTO movie_genres VALUES (?, ?)", [(rec.imdb_id, g) for g in set(rec.genres)])
-                if joins:
-                    conn.execute("INSERT INTO movie_collections VALUES (?, ?)", (rec.imdb_id, collection))
-                if new_genres or joins or set(changes) - ({"poster_file"} if moved else set()):
-                    counts.updated += 1
                 else:
-                    counts.unchanged += 1
-                    counts.relocated += moved
-            conn.execute(
-                "INSERT INTO imports (file, format, added, updated, unchanged, rejected, duplicates, at, collection,"
-                " conflicts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (source, fmt, counts.added, counts.updated, counts.unchanged, counts.rejected,
-                 counts.duplicates_merged, utc_now(), collection, len(counts.conflicts)),
-            )
+                    _merge_movie(conn, rec, old, collection, counts)
+            _record_import(conn, source, fmt, collection, counts)
         return counts
 
     def get_movie(self, imdb_id: str) -> Movie | None:
@@ -245,31 +299,47 @@ class Catalog:
 
     def collections(self) -> dict[str, int]:
         """Collection name -> number of movies in it, by name."""
-        rows = self.conn.execute("SELECT collection, count(*) FROM movie_collections GROUP BY collection "
-                                 "ORDER BY collection").fetchall()
+        rows = self.conn.execute(
+            "SELECT collection, count(*) FROM movie_collections GROUP BY collection ORDER BY collection"
+        ).fetchall()
         return dict(rows)
 
     def filter_values(self, collections: Iterable[str] | None = None) -> FilterValues:
         """The values a filter UI can offer: collections (always all), and the content ratings, year range
         and genres of the movies in `collections` (every movie when None)."""
         names = sorted({normalise_collection(c) for c in collections}) if collections else []
-        where, params = "", ()
+        where = ""
+        params: tuple[str, ...] = ()
         if names:
-            where = (f" WHERE m.imdb_id IN (SELECT imdb_id FROM movie_collections WHERE collection IN "
-                     f"({', '.join('?' * len(names))}))")
+            where = (
+                f" WHERE m.imdb_id IN (SELECT imdb_id FROM movie_collections WHERE collection IN "
+                f"({', '.join('?' * len(names))}))"
+            )
             params = tuple(names)
         movies, unrated, year_min, year_max = self.conn.execute(
-            "SELECT count(*), sum(m.content_rating IS NULL), min(m.year), max(m.year) FROM movies m" + where,
-            params).fetchone()
+            "SELECT count(*), sum(m.content_rating IS NULL), min(m.year), max(m.year) FROM movies m" + where, params
+        ).fetchone()
         ratings = self.conn.execute(
-            "SELECT m.content_rating, count(*) AS n FROM movies m" + (where or " WHERE 1") +
-            " AND m.content_rating IS NOT NULL GROUP BY m.content_rating ORDER BY n DESC, m.content_rating",
-            params).fetchall()
+            "SELECT m.content_rating, count(*) AS n FROM movies m"
+            + (where or " WHERE 1")
+            + " AND m.content_rating IS NOT NULL GROUP BY m.content_rating ORDER BY n DESC, m.content_rating",
+            params,
+        ).fetchall()
         genres = self.conn.execute(
-            "SELECT g.genre, count(*) AS n FROM movie_genres g JOIN movies m ON m.imdb_id = g.imdb_id" + where +
-            " GROUP BY g.genre ORDER BY n DESC, g.genre", params).fetchall()
-        return FilterValues(movies=movies, collections=self.collections(), ratings=dict(ratings),
-                            unrated=unrated or 0, year_min=year_min, year_max=year_max, genres=dict(genres))
+            "SELECT g.genre, count(*) AS n FROM movie_genres g JOIN movies m ON m.imdb_id = g.imdb_id"
+            + where
+            + " GROUP BY g.genre ORDER BY n DESC, g.genre",
+            params,
+        ).fetchall()
+        return FilterValues(
+            movies=movies,
+            collections=self.collections(),
+            ratings=dict(ratings),
+            unrated=unrated or 0,
+            year_min=year_min,
+            year_max=year_max,
+            genres=dict(genres),
+        )
 
     # -- posters --------------------------------------------------------------------------------
 

@@ -5,14 +5,16 @@ MovieGenre.csv, the source of the general catalog, went one step further: UTF-8 
 Windows-1252), written as Mac Roman, read back as Latin-1 ("La tête haute" → "La tÌ»te haute", some twice:
 "Pépé" → "Pí©pí©"). ftfy reads those as valid UTF-8 of combining marks and makes them worse, so each run of
 non-ASCII characters is first walked back through the Mac Roman step (at most MAC_ROMAN_ROUNDS times) and kept
-only when it ends in clean UTF-8. Bytes the file already lost (it wrote "_" for characters Mac Roman lacks: "TrÌ_dgÌ´rdsmÌ_staren") cannot
-be recovered and are left as they are. Correct text (accents, other scripts, curly quotes) is never changed.
+only when it ends in clean UTF-8. Bytes the file already lost (it wrote "_" for characters Mac Roman lacks:
+"TrÌ_dgÌ´rdsmÌ_staren") cannot be recovered and are left as they are. Correct text (accents, other scripts, curly
+quotes) is never changed.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import overload
 
 MAC_ROMAN_ROUNDS = 3
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
@@ -53,6 +55,10 @@ def _undo_mac_roman_runs(text: str) -> str:
     return _NON_ASCII_RUN.sub(lambda m: _undo_mac_roman(m.group(0)) or m.group(0), text)
 
 
+@overload
+def repair_text(text: str) -> str: ...
+@overload
+def repair_text(text: None) -> None: ...
 def repair_text(text: str | None) -> str | None:
     """`text` with its encoding repaired (see the module docstring); ASCII and correct text come back unchanged."""
     if not text or text.isascii():
@@ -60,8 +66,13 @@ def repair_text(text: str | None) -> str | None:
     import ftfy
 
     repaired = _undo_mac_roman_runs(text)
-    config = ftfy.TextFixerConfig(uncurl_quotes=False, fix_latin_ligatures=False, fix_character_width=False,
-                                  unescape_html=False, normalization="NFC")
+    config = ftfy.TextFixerConfig(
+        uncurl_quotes=False,
+        fix_latin_ligatures=False,
+        fix_character_width=False,
+        unescape_html=False,
+        normalization="NFC",
+    )
     fixed = ftfy.fix_text(repaired, config)
     if fixed != repaired and _clean(fixed):
         repaired = fixed

@@ -14,16 +14,28 @@ from typing import Any
 
 # The command set: each top-level command (or group) and the module that registers it, in --help's order.
 COMMAND_MODULES: dict[str, str] = {
-    "catalog": "catalog", "report": "catalog", "posters": "posters", "embed": "features", "predict-catalog": "scale",
-    "train": "model", "evaluate": "model", "predict": "predict", "similar": "predict", "compare": "predict",
-    "brief": "brief", "campaign": "campaign", "team": "team", "serve": "service",
+    "catalog": "catalog",
+    "report": "catalog",
+    "posters": "posters",
+    "embed": "features",
+    "predict-catalog": "scale",
+    "train": "model",
+    "evaluate": "model",
+    "predict": "predict",
+    "similar": "predict",
+    "compare": "predict",
+    "brief": "brief",
+    "campaign": "campaign",
+    "team": "team",
+    "serve": "service",
 }
 
 
 ONE_POSTER_BLAS = frozenset({"predict", "compare"})
 """Commands whose matrix products are a few posters' (the head, the poster check): OpenBLAS's worker threads cost
 ~23 ms of CPU to start with numpy and never get work there, so these run on one BLAS thread unless
-OPENBLAS_NUM_THREADS says otherwise (golden outputs identical with one). Catalog-wide ones (similar, train) keep them."""
+OPENBLAS_NUM_THREADS says otherwise (golden outputs identical with one). Catalog-wide ones (similar, train) keep
+them."""
 
 
 def register(command: str | None = None) -> Any:
@@ -54,4 +66,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["app", "main", "register", "COMMAND_MODULES", "ONE_POSTER_BLAS"]
+__all__ = ["COMMAND_MODULES", "ONE_POSTER_BLAS", "app", "main", "register"]

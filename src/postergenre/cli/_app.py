@@ -7,7 +7,7 @@ import gc
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,18 +42,22 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Predict a movie's genres from its poster, find comparable titles, compare poster variants."""
 
 
 catalog_app = typer.Typer(help="Import catalog files and inspect the catalog.", no_args_is_help=True)
-posters_app = typer.Typer(help="Attach local poster files or fetch poster URLs into the poster store.", no_args_is_help=True)
+posters_app = typer.Typer(
+    help="Attach local poster files or fetch poster URLs into the poster store.", no_args_is_help=True
+)
 report_app = typer.Typer(help="Write HTML reports.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(posters_app, name="posters")
 app.add_typer(report_app, name="report")
+
 
 def _console(stderr: bool = False) -> Console:
     """A console that wraps lines at the terminal's width, and never elsewhere: in a log or a file a message stays
@@ -80,6 +84,7 @@ def _flags_read_as_flags() -> None:
     def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
         return None if self.is_flag else typed(self, ctx)
 
+    # A marker on the function and a patched method: both are what this patch is, not type errors.
     display_type_rich._flags_untyped = True  # type: ignore[attr-defined]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
@@ -88,10 +93,14 @@ _flags_read_as_flags()
 
 # Options shared by commands; typed aliases keep signatures short and the --help consistent.
 HomeOption = Annotated[
-    Optional[Path],
-    typer.Option("--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."),
+    Path | None,
+    typer.Option(
+        "--home", help="Data folder (catalog, posters, models). Default: $POSTERGENRE_HOME or a per-user folder."
+    ),
 ]
-def output_file(value: Optional[Path]) -> Optional[Path]:
+
+
+def output_file(value: Path | None) -> Path | None:
     """Callback of an option naming a file to write: a folder there, a parent that is a file or a read-only place
     fails before any work, as one line (the rule is files.check_output_file's; the writers apply it again)."""
     from ..files import check_output_file
@@ -99,7 +108,7 @@ def output_file(value: Optional[Path]) -> Optional[Path]:
     return None if value is None else check_output_file(value)
 
 
-def output_folder(value: Optional[Path]) -> Optional[Path]:
+def output_folder(value: Path | None) -> Path | None:
     """Callback of an option naming a folder to write into (see output_file)."""
     from ..files import check_output_folder
 
@@ -112,15 +121,26 @@ def _check_runtime(value: str) -> str:
     return value
 
 
-RuntimeOption = Annotated[str, typer.Option(
-    "--runtime", callback=_check_runtime,
-    help="Inference runtime: auto (onnx-int8 where a calibration table ships for the backbone, else onnx, else "
-         "torch), onnx-int8, onnx (fp32) or torch.")]
-RatingOption = Annotated[Optional[str], typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")]
-YearMinOption = Annotated[Optional[int], typer.Option("--year-min", help="Keep movies released in or after this year.")]
-YearMaxOption = Annotated[Optional[int], typer.Option("--year-max", help="Keep movies released in or before this year.")]
-CollectionOption = Annotated[Optional[str], typer.Option(
-    "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general.")]
+RuntimeOption = Annotated[
+    str,
+    typer.Option(
+        "--runtime",
+        callback=_check_runtime,
+        help="Inference runtime: auto (onnx-int8 where a calibration table ships for the backbone, else onnx, else "
+        "torch), onnx-int8, onnx (fp32) or torch.",
+    ),
+]
+RatingOption = Annotated[
+    str | None, typer.Option("--rating", help="Content ratings to keep, comma-separated, e.g. G,PG.")
+]
+YearMinOption = Annotated[int | None, typer.Option("--year-min", help="Keep movies released in or after this year.")]
+YearMaxOption = Annotated[int | None, typer.Option("--year-max", help="Keep movies released in or before this year.")]
+CollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection", help="Keep movies of these collections, comma-separated, e.g. studio or studio,general."
+    ),
+]
 
 
 def shown(text: object, limit: int | None = None, *, lines: bool = False) -> str:
@@ -129,17 +149,17 @@ def shown(text: object, limit: int | None = None, *, lines: bool = False) -> str
     return escape(safe_text(text, limit, lines=lines))
 
 
-def paths_for(home: Optional[Path]) -> Paths:
+def paths_for(home: Path | None) -> Paths:
     return get_paths(home).ensure()
 
 
-def open_catalog(home: Optional[Path]) -> Catalog:
+def open_catalog(home: Path | None) -> Catalog:
     from ..catalog.store import Catalog
 
     return Catalog(paths_for(home).db)
 
 
-def held_ratings(home: Optional[Path], rating: Optional[str]) -> list[str]:
+def held_ratings(home: Path | None, rating: str | None) -> list[str]:
     """The ratings the catalog in `home` stores, so `--rating PD` (or a foreign "12A") it holds is accepted;
     the catalog is read only when a rating was given."""
     if rating is None:
@@ -148,12 +168,24 @@ def held_ratings(home: Optional[Path], rating: Optional[str]) -> list[str]:
         return list(catalog.filter_values().ratings)
 
 
-def movie_filter(home: Optional[Path], rating: Optional[str], year_min: Optional[int], year_max: Optional[int],
-                 collection: Optional[str] = None, **extra) -> MovieFilter:
+def movie_filter(
+    home: Path | None,
+    rating: str | None,
+    year_min: int | None,
+    year_max: int | None,
+    collection: str | None = None,
+    **extra,
+) -> MovieFilter:
     from ..catalog.filters import MovieFilter
 
-    return MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max,
-                             held_ratings=held_ratings(home, rating), **extra)
+    return MovieFilter.parse(
+        rating=rating,
+        collection=collection,
+        year_min=year_min,
+        year_max=year_max,
+        held_ratings=held_ratings(home, rating),
+        **extra,
+    )
 
 
 def print_selection(selection: Selection | Iterable[FilterStep], target: Console | None = None) -> None:
@@ -195,8 +227,8 @@ def main() -> None:
                 err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")
             sys.exit(code)
     except PosterGenreError as exc:
-        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False,
-                          soft_wrap=True)  # brackets in it are text; one line, however narrow the terminal
+        # brackets in it are text; one line, however narrow the terminal
+        err_console.print(f"[red]error:[/red] {shown(exc, ERROR_LIMIT, lines=True)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/yellow]: finished work is kept; rerun to continue")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from ..features.ray_engine import DEFAULT_RAY_BATCH_SIZE
 
-__all__ = ["DEFAULT_RAY_BATCH_SIZE", "ENGINES", "AddressOption", "EngineOption", "RayActorsOption",
-           "RayBatchSizeOption", "ray_options"]
+__all__ = [
+    "DEFAULT_RAY_BATCH_SIZE",
+    "ENGINES",
+    "AddressOption",
+    "EngineOption",
+    "RayActorsOption",
+    "RayBatchSizeOption",
+    "ray_options",
+]
 
 ENGINES = ("local", "ray")
 
@@ -20,22 +27,43 @@ def _check_engine(value: str) -> str:
     return value
 
 
-EngineOption = Annotated[str, typer.Option(
-    "--engine", callback=_check_engine,
-    help="Batch engine: local (this machine's threads) or ray (Ray Data on a local cluster or the one at --address; "
-         "needs the ray extra, see the README).")]
-AddressOption = Annotated[Optional[str], typer.Option(
-    "--address", help="With --engine ray: the cluster to use, e.g. HEAD:6379 or auto (default: start a local one).")]
-RayActorsOption = Annotated[Optional[int], typer.Option(
-    "--ray-actors", min=1, max=10_000,
-    help="With --engine ray: actors embedding at once, one CPU each (default: one per CPU of the cluster, "
-         "less one for the driver from 4 CPUs up).")]
-RayBatchSizeOption = Annotated[int, typer.Option(
-    "--ray-batch-size", min=1, max=100_000,
-    help="With --engine ray: posters per Ray batch, each merged into the cache in one transaction.")]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        callback=_check_engine,
+        help="Batch engine: local (this machine's threads) or ray (Ray Data on a local cluster or the one at "
+        "--address; needs the ray extra, see the README).",
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="With --engine ray: the cluster to use, e.g. HEAD:6379 or auto (default: start a local one)."
+    ),
+]
+RayActorsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--ray-actors",
+        min=1,
+        max=10_000,
+        help="With --engine ray: actors embedding at once, one CPU each (default: one per CPU of the cluster, "
+        "less one for the driver from 4 CPUs up).",
+    ),
+]
+RayBatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--ray-batch-size",
+        min=1,
+        max=100_000,
+        help="With --engine ray: posters per Ray batch, each merged into the cache in one transaction.",
+    ),
+]
 
 
-def ray_options(engine: str, address: Optional[str], actors: Optional[int], batch_size: int):
+def ray_options(engine: str, address: str | None, actors: int | None, batch_size: int):
     """The RayOptions of the engine options; Ray-only options without --engine ray are a usage error."""
     from ..features.ray_engine import RayOptions
 

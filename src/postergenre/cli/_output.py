@@ -76,11 +76,12 @@ class TableRows:
             _write(self.console, "\t".join(_plain(c) for c in cells))
         self.rows += 1
 
-    def __enter__(self) -> "TableRows":
+    def __enter__(self) -> TableRows:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if kind is not None or not self.rows:
             return
         if not self.plain:
@@ -100,7 +101,7 @@ def print_table(table: Table, console: Console | None = None) -> None:
         _write(target, line)
     columns = table.columns
     _write(target, "\t".join(_plain(c.header) for c in columns))
-    for row in zip(*(list(c.cells) for c in columns)) if columns else ():
+    for row in zip(*(list(c.cells) for c in columns), strict=True) if columns else ():  # rich pads short rows
         _write(target, "\t".join(_plain(cell) for cell in row))
     for line in _note_lines(table.caption):
         _write(target, line)

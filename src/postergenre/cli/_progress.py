@@ -53,8 +53,12 @@ class _Lines:
         eta = f", ETA {(p.total - p.done) / rate:.0f} s" if rate > 0 and p.done < p.total else ""
         pct = 100.0 * p.done / p.total if p.total else 100.0
         extra = _counts(p)
-        print(f"{p.task}: {p.done}/{p.total} ({pct:.0f}%), {elapsed:.0f} s elapsed{eta}"
-              + (f" · {extra}" if extra else ""), file=self.stream, flush=True)
+        print(
+            f"{p.task}: {p.done}/{p.total} ({pct:.0f}%), {elapsed:.0f} s elapsed{eta}"
+            + (f" · {extra}" if extra else ""),
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.last is not None and self.last.done < self.last.total:
@@ -62,8 +66,9 @@ class _Lines:
 
 
 @contextmanager
-def progress_display(*, enabled: bool = True, interval_s: float = LINE_INTERVAL_S,
-                     console: Console | None = None) -> Iterator[ProgressFn]:
+def progress_display(
+    *, enabled: bool = True, interval_s: float = LINE_INTERVAL_S, console: Console | None = None
+) -> Iterator[ProgressFn]:
     """Yield a `ProgressFn` that shows every task it is called with (bar on a terminal, else lines), on stderr:
     stdout carries only what a command was asked for (`predict --format json > out.json` must parse)."""
     if not enabled:
@@ -84,13 +89,28 @@ def progress_display(*, enabled: bool = True, interval_s: float = LINE_INTERVAL_
                 lines.close()
         return
     # Here, not at the top: a bar is drawn only on a terminal, and rich.progress costs every CLI start (issue 26).
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress as RichProgress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    with RichProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[extra]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), console=console, speed_estimate_period=60) as bar:
-        tasks: dict[str, int] = {}
+    with RichProgress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[extra]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        speed_estimate_period=60,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def show(p: Progress) -> None:
             if p.task not in tasks:

@@ -6,13 +6,31 @@ from typing import Annotated
 
 import typer
 
-from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS
+from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS, EmbedSummary
 from ..features.registry import DEFAULT_BACKBONE, backbone_names
 from ..posters.store import PosterStore
-from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console, movie_filter, open_catalog,
-                   paths_for)
+from ._app import (
+    CollectionOption,
+    HomeOption,
+    RatingOption,
+    RuntimeOption,
+    YearMaxOption,
+    YearMinOption,
+    app,
+    console,
+    movie_filter,
+    open_catalog,
+    paths_for,
+)
+from ._engines import (
+    DEFAULT_RAY_BATCH_SIZE,
+    AddressOption,
+    EngineOption,
+    RayActorsOption,
+    RayBatchSizeOption,
+    ray_options,
+)
 from ._progress import progress_display
-from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
 
 _SHOWN = 10
 RUNTIMES_FOLDER = "runtimes"  # under the data folder: exported ONNX graphs, keyed by backbone and versions
@@ -27,7 +45,8 @@ _EMBED_HELP = (
     "Runtimes: auto (the default: onnx-int8 where a calibration table ships for the backbone, else onnx, else "
     "torch); onnx-int8 (ONNX Runtime on the graph quantized to int8 with the package's calibration table; "
     "vectors within cosine ~0.999 of fp32, cached apart); onnx (ONNX Runtime fp32 on a graph exported once "
-    "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors (within 1e-4) and share the cache. "
+    "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors "
+    "(within 1e-4) and share the cache. "
     "train, evaluate and similar read the default runtime's vectors."
 )
 
@@ -36,13 +55,25 @@ _EMBED_HELP = (
 def embed(
     backbone: Annotated[str, typer.Option("--backbone", help="Backbone name from the registry.")] = DEFAULT_BACKBONE,
     runtime: RuntimeOption = DEFAULT_RUNTIME,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")] = DEFAULT_BATCH_SIZE,
-    workers: Annotated[int, typer.Option("--workers", min=0, max=64,
-                                         help="Batches processed at once, each decoded and run in its own thread "
-                                              "(default: one per core, at most 4).")] = DEFAULT_WORKERS,
-    threads: Annotated[int, typer.Option("--threads", min=1, max=256,
-                                         help="Intra-op threads inside each forward pass.")] = DEFAULT_THREADS,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try again posters that failed to decode before.")] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")
+    ] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            max=64,
+            help="Batches processed at once, each decoded and run in its own thread "
+            "(default: one per core, at most 4).",
+        ),
+    ] = DEFAULT_WORKERS,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=256, help="Intra-op threads inside each forward pass.")
+    ] = DEFAULT_THREADS,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Try again posters that failed to decode before.")
+    ] = False,
     engine: EngineOption = "local",
     address: AddressOption = None,
     ray_actors: RayActorsOption = None,
@@ -66,17 +97,40 @@ def embed(
 
         require_ray()
         with open_catalog(home) as catalog, progress_display() as show:
-            summary = embed_catalog_ray(catalog, PosterStore(paths.posters), spec, options=options, flt=flt,
-                                        retry_failed=retry_failed, progress=show, runtime=runtime,
-                                        runtime_cache=paths.home / RUNTIMES_FOLDER)
+            summary = embed_catalog_ray(
+                catalog,
+                PosterStore(paths.posters),
+                spec,
+                options=options,
+                flt=flt,
+                retry_failed=retry_failed,
+                progress=show,
+                runtime=runtime,
+                runtime_cache=paths.home / RUNTIMES_FOLDER,
+            )
     else:
         with open_catalog(home) as catalog, progress_display() as show:
-            summary = embed_catalog(catalog, PosterStore(paths.posters), spec, batch_size=batch_size,
-                                    workers=workers, threads=threads, flt=flt, retry_failed=retry_failed,
-                                    progress=show, runtime=runtime, runtime_cache=paths.home / RUNTIMES_FOLDER)
+            summary = embed_catalog(
+                catalog,
+                PosterStore(paths.posters),
+                spec,
+                batch_size=batch_size,
+                workers=workers,
+                threads=threads,
+                flt=flt,
+                retry_failed=retry_failed,
+                progress=show,
+                runtime=runtime,
+                runtime_cache=paths.home / RUNTIMES_FOLDER,
+            )
+    _print_summary(spec.name, summary)
+
+
+def _print_summary(name: str, summary: EmbedSummary) -> None:
+    """What embed did: counts and speed, then the first failures' reasons."""
     rate = f" in {summary.seconds:.0f} s ({summary.rate:.1f} posters/s, {summary.runtime})" if summary.embedded else ""
     console.print(
-        f"{spec.name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "
+        f"{name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "
         f"failed [red]{summary.failed}[/red], skipped (failed before) {summary.failed_before} "
         f"of {summary.posters} distinct posters",
         highlight=False,

@@ -49,17 +49,18 @@ _FETCH_HELP = (
 
 @posters_app.command("attach", help=_ATTACH_HELP)
 def attach(
-    folder: Annotated[Path, typer.Argument(help="Folder of poster files named by IMDb id, e.g. tt0114709.jpg "
-                                                "(.jpg, .jpeg, .png, .webp).")],
+    folder: Annotated[
+        Path,
+        typer.Argument(help="Folder of poster files named by IMDb id, e.g. tt0114709.jpg (.jpg, .jpeg, .png, .webp)."),
+    ],
     home: HomeOption = None,
 ) -> None:
     """See _ATTACH_HELP."""
     paths = paths_for(home)
-    with open_catalog(home) as catalog:
-        with progress_display() as show:
-            from ..posters.attach import attach_folder  # here, not at the top: `predict` starts without it
+    with open_catalog(home) as catalog, progress_display() as show:
+        from ..posters.attach import attach_folder  # here, not at the top: `predict` starts without it
 
-            summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=show)
+        summary = attach_folder(catalog, PosterStore(paths.posters), folder, progress=show)
     console.print(
         f"attached [green]{summary.attached}[/green], unchanged {summary.unchanged}, "
         f"failed [red]{summary.failed}[/red], not in catalog {summary.not_in_catalog}, "
@@ -75,15 +76,31 @@ def attach(
 @posters_app.command("fetch", help=_FETCH_HELP)
 def fetch(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Downloads at once.")] = 8,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1,
-                                           help="Seconds allowed per download attempt, from connecting to the "
-                                                "last byte, redirects included.")] = 10.0,
-    retries: Annotated[int, typer.Option("--retries", min=0, max=10,
-                                         help="Extra attempts after connection errors, timeouts, 429 and 5xx "
-                                              "(exponential backoff; Retry-After honoured).")] = 3,
-    allow_private_urls: Annotated[bool, typer.Option("--allow-private-urls",
-                                                     help="Also fetch from loopback, private and link-local hosts "
-                                                          "(only for a catalog you trust).")] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Seconds allowed per download attempt, from connecting to the last byte, redirects included.",
+        ),
+    ] = 10.0,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            min=0,
+            max=10,
+            help="Extra attempts after connection errors, timeouts, 429 and 5xx "
+            "(exponential backoff; Retry-After honoured).",
+        ),
+    ] = 3,
+    allow_private_urls: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-urls",
+            help="Also fetch from loopback, private and link-local hosts (only for a catalog you trust).",
+        ),
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """See _FETCH_HELP."""
@@ -91,10 +108,10 @@ def fetch(
     from ..posters.fetch import FetchLimits, fetch_posters  # here: httpx costs ~90 ms of every CLI start
 
     limits = FetchLimits(timeout_s=timeout, retries=retries, allow_private_hosts=allow_private_urls)
-    with open_catalog(home) as catalog:
-        with progress_display() as show:
-            summary = fetch_posters(catalog, PosterStore(paths.posters), concurrency=concurrency,
-                                    limits=limits, progress=show)
+    with open_catalog(home) as catalog, progress_display() as show:
+        summary = fetch_posters(
+            catalog, PosterStore(paths.posters), concurrency=concurrency, limits=limits, progress=show
+        )
     console.print(
         f"fetched [green]{summary.ok}[/green], failed [red]{summary.failed}[/red] "
         f"({summary.to_fetch} movies, {summary.urls} URLs to fetch); already stored {summary.already_ok}"

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from ._app import (CollectionOption, HomeOption, RatingOption, RuntimeOption, YearMaxOption, YearMinOption, app, console,
-                   err_console, movie_filter, open_catalog, output_file, paths_for, shown)
-from ._engines import DEFAULT_RAY_BATCH_SIZE, AddressOption, EngineOption, RayActorsOption, RayBatchSizeOption, ray_options
+from ._app import (
+    CollectionOption,
+    HomeOption,
+    RatingOption,
+    RuntimeOption,
+    YearMaxOption,
+    YearMinOption,
+    app,
+    console,
+    err_console,
+    movie_filter,
+    open_catalog,
+    output_file,
+    paths_for,
+    shown,
+)
+from ._engines import (
+    DEFAULT_RAY_BATCH_SIZE,
+    AddressOption,
+    EngineOption,
+    RayActorsOption,
+    RayBatchSizeOption,
+    ray_options,
+)
 from ._progress import progress_display
 
 
 @app.command("predict-catalog")
 def predict_catalog(
-    out: Annotated[Path, typer.Option("--out", callback=output_file,
-                                      help="Parquet file to write (replaced atomically).")],
-    model: Annotated[Optional[Path], typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", callback=output_file, help="Parquet file to write (replaced atomically).")
+    ],
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
     engine: EngineOption = "local",
     address: AddressOption = None,
     ray_actors: RayActorsOption = None,
@@ -54,14 +76,30 @@ def predict_catalog(
     core = ModelCore.load(model, runtime=runtime, runtime_cache=cache)
     flt = movie_filter(home, rating, year_min, year_max, collection)
     with open_catalog(home) as catalog, progress_display() as show:
-        summary = run(catalog, PosterStore(paths.posters), core, out, model_name=str(model or DEFAULT_MODEL_DIR),
-                      flt=flt, engine=engine, ray_options=options, runtime_cache=cache, progress=show)
+        summary = run(
+            catalog,
+            PosterStore(paths.posters),
+            core,
+            out,
+            model_name=str(model or DEFAULT_MODEL_DIR),
+            flt=flt,
+            engine=engine,
+            ray_options=options,
+            runtime_cache=cache,
+            progress=show,
+        )
     if summary.swept:  # the run removes them on start; said here, on stderr
         n = len(summary.swept)
-        err_console.print(f"removed {n} temporary file{'s' if n > 1 else ''} left by an interrupted run beside "
-                          f"{shown(out)}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"removed {n} temporary file{'s' if n > 1 else ''} left by an interrupted run beside {shown(out)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     embedded = summary.embed.embedded if summary.embed else 0
     signals = ", ".join(f"{n} {signal}" for signal, n in sorted(summary.signals.items()))
-    console.print(f"{out}: {summary.movies} movies ({summary.predicted} read: {signals or 'none'}; "
-                  f"[red]{summary.failed}[/red] posters without an embedding; {embedded} posters embedded first with "
-                  f"the {engine} engine) in {summary.seconds:.0f} s", highlight=False)
+    console.print(
+        f"{out}: {summary.movies} movies ({summary.predicted} read: {signals or 'none'}; "
+        f"[red]{summary.failed}[/red] posters without an embedding; {embedded} posters embedded first with "
+        f"the {engine} engine) in {summary.seconds:.0f} s",
+        highlight=False,
+    )

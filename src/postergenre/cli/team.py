@@ -12,8 +12,9 @@ import typer
 from ..errors import PosterGenreError
 from ._app import HomeOption, app, console, err_console, paths_for, shown
 
-team_app = typer.Typer(help="Team members: tokens for a server that others reach (serve --host 0.0.0.0).",
-                       no_args_is_help=True)
+team_app = typer.Typer(
+    help="Team members: tokens for a server that others reach (serve --host 0.0.0.0).", no_args_is_help=True
+)
 app.add_typer(team_app, name="team")
 FORMATS = ("table", "json")
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="Output: table (readable) or json.")]
@@ -32,10 +33,15 @@ def _check_format(fmt: str) -> None:
 
 @team_app.command("add")
 def add(
-    name: Annotated[str, typer.Argument(help="The member's name, as changes and the access log will show it.",
-                                        show_default=False)],
-    replace: Annotated[bool, typer.Option("--replace", help="Give an existing member a new token; the old token "
-                                                            "and its sessions stop working.")] = False,
+    name: Annotated[
+        str, typer.Argument(help="The member's name, as changes and the access log will show it.", show_default=False)
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Give an existing member a new token; the old token and its sessions stop working."
+        ),
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Add a team member and print their personal access token (alone on stdout, shown only this once)."""
@@ -43,9 +49,13 @@ def add(
 
     with _team(home) as team:
         token = team.add(name, by=local_member(), replace=replace)
-    err_console.print(f"{shown(name)} can now use servers of this data folder. Give them the token below (it is not "
-                      "stored and cannot be shown again): the page asks for it once; the API takes it as "
-                      "'Authorization: Bearer <token>'.", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"{shown(name)} can now use servers of this data folder. Give them the token below (it is not "
+        "stored and cannot be shown again): the page asks for it once; the API takes it as "
+        "'Authorization: Bearer <token>'.",
+        highlight=False,
+        soft_wrap=True,
+    )
     sys.stdout.write(token + "\n")
 
 
@@ -61,15 +71,23 @@ def list_members(fmt: FormatOption = "table", home: HomeOption = None) -> None:
     if not members:
         err_console.print("no team members yet: `postergenre team add NAME`", highlight=False)
     for m in members:
-        console.print(f"{shown(m.name)}\tadded by {shown(m.added_by)} at {m.added_at}\t{m.sessions} session"
-                      f"{'s' if m.sessions != 1 else ''}", highlight=False, soft_wrap=True)
+        console.print(
+            f"{shown(m.name)}\tadded by {shown(m.added_by)} at {m.added_at}\t{m.sessions} session"
+            f"{'s' if m.sessions != 1 else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @team_app.command("remove")
-def remove(name: Annotated[str, typer.Argument(help="The member to remove.", show_default=False)],
-           home: HomeOption = None) -> None:
+def remove(
+    name: Annotated[str, typer.Argument(help="The member to remove.", show_default=False)], home: HomeOption = None
+) -> None:
     """Remove a member: their token and page sessions stop working at once, on running servers too."""
     with _team(home) as team:
         member = team.remove(name)
-    err_console.print(f"removed {shown(member.name)}: their token and {member.sessions} page session"
-                      f"{'s' if member.sessions != 1 else ''} no longer work", highlight=False)
+    err_console.print(
+        f"removed {shown(member.name)}: their token and {member.sessions} page session"
+        f"{'s' if member.sessions != 1 else ''} no longer work",
+        highlight=False,
+    )

@@ -27,9 +27,16 @@ from ..model.thresholds import decide
 from ..progress import Log, no_log
 
 
-def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilter | None = None,
-                   holdout_fraction: float | None = None, seed: int = 0, bootstrap: int = 1000,
-                   log: Log = no_log) -> tuple[dict[str, Any], Dataset, np.ndarray]:
+def evaluate_model(
+    artifact: ModelArtifact,
+    catalog: Catalog,
+    *,
+    flt: MovieFilter | None = None,
+    holdout_fraction: float | None = None,
+    seed: int = 0,
+    bootstrap: int = 1000,
+    log: Log = no_log,
+) -> tuple[dict[str, Any], Dataset, np.ndarray]:
     """Metrics of a saved model on catalog movies (optionally only a stratified hold-out part of them).
 
     Predictions are computed as the model core computes them: the general head's numpy forward pass, then (for
@@ -47,8 +54,9 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
 
     spec = get_backbone(artifact.backbone)
     artifact.check_compatible(spec.name, spec.preprocess_version)
-    ds = assemble_dataset(catalog, flt=flt, backbone=artifact.backbone, feature_set=artifact.feature_set,
-                          genres=artifact.genres)
+    ds = assemble_dataset(
+        catalog, flt=flt, backbone=artifact.backbone, feature_set=artifact.feature_set, genres=artifact.genres
+    )
     for m in ds.messages:
         log(m)
     relation = relation_to_training(artifact, ds, holdout_fraction, seed)
@@ -69,16 +77,27 @@ def evaluate_model(artifact: ModelArtifact, catalog: Catalog, *, flt: MovieFilte
     signals = product_signals(artifact, ds.X, plots)
     probs = signals.poster
     result = evaluate_predictions(ds.Y, probs, signals.poster_thresholds, ds.genres, bootstrap=bootstrap, seed=seed)
-    result["model"] = {"backbone": artifact.backbone, "feature_set": artifact.feature_set, "head": artifact.head_type,
-                       "created_at": artifact.created_at, "training_data": artifact.data_fingerprint.get("sha256"),
-                       "evaluation_data": ds.fingerprint()["sha256"], "relation": sentence,
-                       "relation_kind": relation.kind.value, "held_out": held_out,
-                       "studio_extensions": signals.synopsis is not None,
-                       "signal": ("poster (general head + studio domain correction)" if signals.synopsis is not None
-                                  else "poster (general head)")}
+    result["model"] = {
+        "backbone": artifact.backbone,
+        "feature_set": artifact.feature_set,
+        "head": artifact.head_type,
+        "created_at": artifact.created_at,
+        "training_data": artifact.data_fingerprint.get("sha256"),
+        "evaluation_data": ds.fingerprint()["sha256"],
+        "relation": sentence,
+        "relation_kind": relation.kind.value,
+        "held_out": held_out,
+        "studio_extensions": signals.synopsis is not None,
+        "signal": (
+            "poster (general head + studio domain correction)"
+            if signals.synopsis is not None
+            else "poster (general head)"
+        ),
+    }
     result["holdout_fraction"] = holdout_fraction
-    result["segments"] = segment_metrics(ds, signals, relation, bootstrap=bootstrap, seed=seed,
-                                         studio_trained=signals.synopsis is not None)
+    result["segments"] = segment_metrics(
+        ds, signals, relation, bootstrap=bootstrap, seed=seed, studio_trained=signals.synopsis is not None
+    )
     result["confusion"] = family_confusion(ds.Y, signals, ds.genres)
     return result, ds, probs
 
@@ -124,25 +143,34 @@ class TrainingRelation:
         if k is Relation.HELD_OUT:
             return "held out: none of the evaluated movies was used to train this model"
         if k is Relation.TRAINED:
-            return ("every evaluated movie was used to train this model: the numbers measure memory, not skill "
-                    "(train with --holdout, or read the model card's cross-validated metrics)")
+            return (
+                "every evaluated movie was used to train this model: the numbers measure memory, not skill "
+                "(train with --holdout, or read the model card's cross-validated metrics)"
+            )
         if k is Relation.TRAINED_MINUS_HOLDOUT:
-            return (f"the model was trained on this selection minus its {h:.0%} hold-out (seed {self.seed}); evaluate "
-                    f"with --holdout {h} --seed {self.seed} for unseen movies")
+            return (
+                f"the model was trained on this selection minus its {h:.0%} hold-out (seed {self.seed}); evaluate "
+                f"with --holdout {h} --seed {self.seed} for unseen movies"
+            )
         if k is Relation.COLLECTION_MINUS_HOLDOUT:
-            return (f"the model was trained on the `{name}` collection of this selection minus its {h:.0%} hold-out "
-                    f"(seed {self.seed}); evaluate with --collection {name} --holdout {h} for unseen movies")
+            return (
+                f"the model was trained on the `{name}` collection of this selection minus its {h:.0%} hold-out "
+                f"(seed {self.seed}); evaluate with --collection {name} --holdout {h} for unseen movies"
+            )
         if k is Relation.COLLECTION_TRAINED:
-            return (f"the {self.n_movies:,} evaluated movies of the `{name}` collection were all used to train this "
-                    "model: numbers on them measure memory, not skill (train with --holdout, or read the model "
-                    "card's cross-validated metrics)")
+            return (
+                f"the {self.n_movies:,} evaluated movies of the `{name}` collection were all used to train this "
+                "model: numbers on them measure memory, not skill (train with --holdout, or read the model "
+                "card's cross-validated metrics)"
+            )
         if k is Relation.DIFFERS:
             return "the evaluated movies differ from the model's training data; any overlap is unknown"
         return "unknown relation to the training data (the model records no data fingerprint)"
 
 
-def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None,
-                         seed: int) -> TrainingRelation:
+def relation_to_training(
+    artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None, seed: int
+) -> TrainingRelation:
     """Whether evaluating `artifact` on `ds` (or its hold-out part) measures skill or memory.
 
     Decided from the training data fingerprint: the selection (or the training part of the same split) is
@@ -162,14 +190,16 @@ def relation_to_training(artifact: ModelArtifact, ds: Dataset, holdout_fraction:
             continue
         trained_holdout = artifact.training_options.get("holdout")
         if trained_holdout:
-            return TrainingRelation(Relation.COLLECTION_MINUS_HOLDOUT, name, trained_holdout,
-                                    artifact.training_options.get("seed", 0))
+            return TrainingRelation(
+                Relation.COLLECTION_MINUS_HOLDOUT, name, trained_holdout, artifact.training_options.get("seed", 0)
+            )
         return TrainingRelation(Relation.COLLECTION_TRAINED, name, n_movies=len(part.ids))
     return TrainingRelation(Relation.DIFFERS)
 
 
-def _relation_of(artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None, seed: int,
-                 trained: str) -> TrainingRelation | None:
+def _relation_of(
+    artifact: ModelArtifact, ds: Dataset, holdout_fraction: float | None, seed: int, trained: str
+) -> TrainingRelation | None:
     """The relation when `ds` is exactly the training selection (or it with the same hold-out), else None."""
     trained_holdout = artifact.training_options.get("holdout")
     trained_seed = artifact.training_options.get("seed", 0)
@@ -202,9 +232,11 @@ def studio_relation(artifact: ModelArtifact, ds: Dataset) -> str | None:
     n = sum(1 for cs in ds.collections if STUDIO_COLLECTION in cs)
     if not n:
         return None
-    return (f"{n:,} evaluated movies are in the `{STUDIO_COLLECTION}` collection, whose films trained this model's "
-            "studio extensions (domain correction, synopsis head, fusion): numbers on them measure memory, not skill "
-            "(the model card's studio section gives k-fold CV on studio films)")
+    return (
+        f"{n:,} evaluated movies are in the `{STUDIO_COLLECTION}` collection, whose films trained this model's "
+        "studio extensions (domain correction, synopsis head, fusion): numbers on them measure memory, not skill "
+        "(the model card's studio section gives k-fold CV on studio films)"
+    )
 
 
 @dataclass
@@ -223,7 +255,7 @@ class ProductSignals:
         """Decided genres [len(rows), G] as a user sees them: fused ones (fusion thresholds) where asked and a plot
         exists, else poster ones (poster thresholds)."""
         out = decide(self.poster[rows], self.poster_thresholds)
-        if with_synopsis and self.combined is not None:
+        if with_synopsis and self.combined is not None and self.combined_thresholds is not None:
             fused = rows[self.has_plot[rows]]
             out[self.has_plot[rows]] = decide(self.combined[fused], self.combined_thresholds)
         return out
@@ -239,10 +271,16 @@ def product_signals(artifact: ModelArtifact, X_full: np.ndarray, plots: Sequence
     poster = model.poster_probabilities(X_full)
     if not model.has_synopsis:
         return ProductSignals(poster, model.thresholds_for(POSTER), general, present)
-    synopsis = model.synopsis_probabilities([p if ok else None for p, ok in zip(plots, present)])
-    return ProductSignals(poster=poster, poster_thresholds=model.thresholds_for(POSTER), general=general,
-                          has_plot=present, synopsis=synopsis, combined=model.fuse(poster, synopsis),
-                          combined_thresholds=model.thresholds_for(COMBINED))
+    synopsis = model.synopsis_probabilities([p if ok else None for p, ok in zip(plots, present, strict=True)])
+    return ProductSignals(
+        poster=poster,
+        poster_thresholds=model.thresholds_for(POSTER),
+        general=general,
+        has_plot=present,
+        synopsis=synopsis,
+        combined=model.fuse(poster, synopsis),
+        combined_thresholds=model.thresholds_for(COMBINED),
+    )
 
 
 def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:
@@ -254,7 +292,9 @@ def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:
     collections = sorted({c for cs in ds.collections for c in cs})
     member = {c: np.array([c in cs for cs in ds.collections], dtype=bool) for c in collections}
     family = "/".join(FAMILY_RATINGS)
-    candidates = [("all evaluated movies", None, None, np.ones(n, dtype=bool))]
+    candidates: list[tuple[str, str | None, list[str] | None, np.ndarray]] = [
+        ("all evaluated movies", None, None, np.ones(n, dtype=bool))
+    ]
     candidates += [(f"collection {c}", c, None, member[c]) for c in collections]
     candidates.append((f"rated {family}", None, list(FAMILY_RATINGS), rated))
     candidates += [(f"collection {c}, rated {family}", c, list(FAMILY_RATINGS), member[c] & rated) for c in collections]
@@ -275,18 +315,24 @@ def evaluation_segments(ds: Dataset) -> list[dict[str, Any]]:
     return out
 
 
-def _segment_quality(Y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *,
-                     bootstrap: int, seed: int) -> dict[str, Any]:
+def _segment_quality(
+    Y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *, bootstrap: int, seed: int
+) -> dict[str, Any]:
     """Macro ROC AUC (95% interval), Family ROC AUC and micro-F1 of one signal on one segment (JSON-safe)."""
-    n = int(len(Y))
+    n = len(Y)
     if n < MIN_SEGMENT_MOVIES:
         return {"n_movies": n, "note": f"fewer than {MIN_SEGMENT_MOVIES} movies: not measured"}
     resamples = min(bootstrap, SEGMENT_AUC_RESAMPLES)
     ev = evaluate_predictions(Y, probs, thresholds, genres, bootstrap=resamples, seed=seed, auc_bootstrap=resamples)
     family = next((p for p in ev["per_genre"] if p["genre"] == "Family"), None)
-    return {"n_movies": n, "macro_auc": ev["headline"]["macro_auc"], "micro_f1": ev["headline"]["micro_f1"],
-            "family_auc": family["roc_auc"] if family else None, "bootstrap_resamples": resamples,
-            "per_genre": [{k: p[k] for k in ("genre", "support", "roc_auc", "f1")} for p in ev["per_genre"]]}
+    return {
+        "n_movies": n,
+        "macro_auc": ev["headline"]["macro_auc"],
+        "micro_f1": ev["headline"]["micro_f1"],
+        "family_auc": family["roc_auc"] if family else None,
+        "bootstrap_resamples": resamples,
+        "per_genre": [{k: p[k] for k in ("genre", "support", "roc_auc", "f1")} for p in ev["per_genre"]],
+    }
 
 
 def _measures(relation: TrainingRelation, collections: set[str], studio_trained: bool) -> str:
@@ -297,8 +343,9 @@ def _measures(relation: TrainingRelation, collections: set[str], studio_trained:
     return relation.measures(collections)
 
 
-def segment_metrics(ds: Dataset, signals: ProductSignals, relation: TrainingRelation, *, bootstrap: int, seed: int,
-                    studio_trained: bool) -> list[dict[str, Any]]:
+def segment_metrics(
+    ds: Dataset, signals: ProductSignals, relation: TrainingRelation, *, bootstrap: int, seed: int, studio_trained: bool
+) -> list[dict[str, Any]]:
     """Per segment (see `evaluation_segments`): the poster signal on all its movies and, for a model with a
     synopsis head, on its movies with a plot the poster signal alone and poster + synopsis (the combined estimate,
     fusion thresholds), so the two are compared on the same films. `relation`: the general head's relation to
@@ -306,22 +353,36 @@ def segment_metrics(ds: Dataset, signals: ProductSignals, relation: TrainingRela
     out = []
     for seg in evaluation_segments(ds):
         rows = seg.pop("rows")
-        seg["n_movies"] = int(len(rows))
-        seg["measures"] = _measures(relation, {c for i in rows for c in ds.collections[i]} if ds.collections else set(),
-                                    studio_trained)
-        seg["signals"] = {"poster": _segment_quality(ds.Y[rows], signals.poster[rows], signals.poster_thresholds,
-                                                     ds.genres, bootstrap=bootstrap, seed=seed)}
-        if signals.combined is not None:
+        seg["n_movies"] = len(rows)
+        seg["measures"] = _measures(
+            relation, {c for i in rows for c in ds.collections[i]} if ds.collections else set(), studio_trained
+        )
+        seg["signals"] = {
+            "poster": _segment_quality(
+                ds.Y[rows], signals.poster[rows], signals.poster_thresholds, ds.genres, bootstrap=bootstrap, seed=seed
+            )
+        }
+        if signals.combined is not None and signals.combined_thresholds is not None:
             plotted = rows[signals.has_plot[rows]]
-            seg["with_plot"] = int(len(plotted))
+            seg["with_plot"] = len(plotted)
             if 0 < len(plotted) < len(rows):
                 seg["signals"]["poster, films with a synopsis"] = _segment_quality(
-                    ds.Y[plotted], signals.poster[plotted], signals.poster_thresholds, ds.genres,
-                    bootstrap=bootstrap, seed=seed)
+                    ds.Y[plotted],
+                    signals.poster[plotted],
+                    signals.poster_thresholds,
+                    ds.genres,
+                    bootstrap=bootstrap,
+                    seed=seed,
+                )
             if len(plotted):
                 seg["signals"]["poster + synopsis"] = _segment_quality(
-                    ds.Y[plotted], signals.combined[plotted], signals.combined_thresholds, ds.genres,
-                    bootstrap=bootstrap, seed=seed)
+                    ds.Y[plotted],
+                    signals.combined[plotted],
+                    signals.combined_thresholds,
+                    ds.genres,
+                    bootstrap=bootstrap,
+                    seed=seed,
+                )
         out.append(seg)
     return out
 
@@ -339,15 +400,19 @@ def family_confusion(Y: np.ndarray, signals: ProductSignals, genres: Sequence[st
 
     def matrix(rows: np.ndarray, decided: np.ndarray) -> dict[str, Any]:
         yt, d = y[rows][:, cols], decided[:, cols]
-        counts = [[int((yt[:, i] & d[:, k] & (~yt[:, k] if k != i else True)).sum()) for k in range(len(cols))]
-                  for i in range(len(cols))]
-        return {"n_movies": int(len(rows)), "true_counts": [int(v) for v in yt.sum(axis=0)], "decided": counts}
+        counts = [
+            [int((yt[:, i] & d[:, k] & (~yt[:, k] if k != i else True)).sum()) for k in range(len(cols))]
+            for i in range(len(cols))
+        ]
+        return {"n_movies": len(rows), "true_counts": [int(v) for v in yt.sum(axis=0)], "decided": counts}
 
     every = np.arange(len(y))
-    out = {"genres": [genres[j] for j in cols],
-           "rule": "row: movies with that true genre; cell: how many of them get the column genre decided "
-                   "(off the diagonal only when it is not one of their genres)",
-           "signals": {"poster": matrix(every, signals.decided(every, with_synopsis=False))}}
+    out: dict[str, Any] = {
+        "genres": [genres[j] for j in cols],
+        "rule": "row: movies with that true genre; cell: how many of them get the column genre decided "
+        "(off the diagonal only when it is not one of their genres)",
+        "signals": {"poster": matrix(every, signals.decided(every, with_synopsis=False))},
+    }
     if signals.combined is not None and signals.has_plot.any():
         plotted = np.flatnonzero(signals.has_plot)
         out["signals"]["poster + synopsis"] = matrix(plotted, signals.decided(plotted, with_synopsis=True))

@@ -53,9 +53,15 @@ def thumbnail_data_url(path: Path, side: int = THUMB_SIDE) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def best_and_worst(Y: np.ndarray, P: np.ndarray, genres: Sequence[str], ids: Sequence[str],
-                   titles: Sequence[str | None], poster_path: Callable[[int], Path | None],
-                   n: int = 3) -> list[GenreExamples]:
+def best_and_worst(
+    Y: np.ndarray,
+    P: np.ndarray,
+    genres: Sequence[str],
+    ids: Sequence[str],
+    titles: Sequence[str | None],
+    poster_path: Callable[[int], Path | None],
+    n: int = 3,
+) -> list[GenreExamples]:
     """Per genre (in `genres` order) the `n` most confident correct posters and the `n` highest-loss ones."""
     y = np.asarray(Y).astype(bool)
     p = np.clip(np.asarray(P, dtype=np.float64), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
@@ -65,7 +71,7 @@ def best_and_worst(Y: np.ndarray, P: np.ndarray, genres: Sequence[str], ids: Seq
         if i not in thumbs:
             path = poster_path(i)
             thumbs[i] = thumbnail_data_url(path) if path is not None else None
-        true = tuple(g for g, t in zip(genres, y[i]) if t)
+        true = tuple(g for g, t in zip(genres, y[i], strict=True) if t)
         return PosterExample(ids[i], titles[i] if titles else None, true, float(P[i, j]), kind, thumbs[i])
 
     out = []
@@ -74,9 +80,11 @@ def best_and_worst(Y: np.ndarray, P: np.ndarray, genres: Sequence[str], ids: Seq
         best = pos[np.argsort(-p[pos, j], kind="stable")[:n]]
         loss = np.where(y[:, j], -np.log(p[:, j]), -np.log(1 - p[:, j]))
         worst = np.argsort(-loss, kind="stable")[:n]
-        out.append(GenreExamples(
-            genre,
-            [example(int(i), j, "correct") for i in best],
-            [example(int(i), j, "missed" if y[i, j] else "false alarm") for i in worst],
-        ))
+        out.append(
+            GenreExamples(
+                genre,
+                [example(int(i), j, "correct") for i in best],
+                [example(int(i), j, "missed" if y[i, j] else "false alarm") for i in worst],
+            )
+        )
     return out

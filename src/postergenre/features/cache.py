@@ -13,12 +13,12 @@ one transaction, so a killed run leaves only complete rows.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from ..clock import utc_now
 from pathlib import Path
 
 import numpy as np
 
 from ..catalog.database import connect, transaction
+from ..clock import utc_now
 from ..errors import PosterGenreError
 
 SCHEMA = """
@@ -49,8 +49,6 @@ class MissingEmbeddingsError(PosterGenreError):
     """Posters asked for have no cached vector for this backbone and preprocessing version."""
 
 
-
-
 class EmbeddingCache:
     """Vectors of one backbone + preprocessing version inside the catalog database `db_path`."""
 
@@ -61,7 +59,7 @@ class EmbeddingCache:
         self.conn = connect(self.path, SCHEMA)
         self._key = (backbone, preprocess_version)
 
-    def __enter__(self) -> "EmbeddingCache":
+    def __enter__(self) -> EmbeddingCache:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -69,7 +67,6 @@ class EmbeddingCache:
 
     def close(self) -> None:
         self.conn.close()
-
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -84,7 +81,7 @@ class EmbeddingCache:
             return
         unique = list(dict.fromkeys(shas))
         for i in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[i:i + _IN_CHUNK]
+            chunk = unique[i : i + _IN_CHUNK]
             yield from self.conn.execute(f"{base} AND sha256 IN ({','.join('?' * len(chunk))})", (*self._key, *chunk))
 
     def count(self) -> int:
@@ -109,7 +106,8 @@ class EmbeddingCache:
             detail = f" ({len(failed)} of them failed to decode earlier)" if failed else ""
             raise MissingEmbeddingsError(
                 f"{len(missing)} of {len(set(shas))} posters have no {self.backbone} embedding"
-                f" (preprocessing {self.preprocess_version}){detail}; run `postergenre embed --backbone {self.backbone.split('+')[0]}`"
+                f" (preprocessing {self.preprocess_version}){detail}; "
+                f"run `postergenre embed --backbone {self.backbone.split('+')[0]}`"
             )
         if not shas:
             return np.zeros((0, 0), dtype=np.float32)
@@ -119,7 +117,9 @@ class EmbeddingCache:
         for i, sha in enumerate(shas):
             blob = found[sha]
             if len(blob) != size:
-                raise PosterGenreError(f"embedding cache in {self.path} holds vectors of different sizes for {self.backbone}")
+                raise PosterGenreError(
+                    f"embedding cache in {self.path} holds vectors of different sizes for {self.backbone}"
+                )
             out[i] = np.frombuffer(blob, dtype=_DTYPE)
         return out
 
@@ -149,20 +149,25 @@ class EmbeddingCache:
         with transaction(self.conn) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO embeddings (sha256, backbone, preprocess_version, dim, vector, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             if vectors:
                 conn.executemany(
                     "DELETE FROM embedding_failures WHERE sha256 = ? AND backbone = ? AND preprocess_version = ?",
-                    [(sha, *self._key) for sha in vectors])
+                    [(sha, *self._key) for sha in vectors],
+                )
             conn.executemany(
                 "INSERT OR REPLACE INTO embedding_failures (sha256, backbone, preprocess_version, reason, at)"
-                " VALUES (?, ?, ?, ?, ?)", [(sha, *self._key, reason, now) for sha, reason in failures.items()])
+                " VALUES (?, ?, ?, ?, ?)",
+                [(sha, *self._key, reason, now) for sha, reason in failures.items()],
+            )
 
     def put_many(self, shas: Sequence[str], vectors: np.ndarray) -> None:
         """Store vectors [len(shas), D] in one transaction."""
         if len(shas) != len(vectors):
             raise ValueError(f"{len(shas)} hashes for {len(vectors)} vectors")
-        self.record(dict(zip(shas, vectors)), {})
+        self.record(dict(zip(shas, vectors, strict=True)), {})
 
     def mark_failed(self, sha: str, reason: str) -> None:
         self.record({}, {sha: reason})

@@ -33,13 +33,28 @@ from ..posters.store import PosterStore
 from ..progress import Advance, ProgressFn, counter, no_progress
 from .cache import EmbeddingCache
 from .registry import BackboneSpec
-from .runtime import (DEFAULT_BATCH_SIZE, DEFAULT_THREADS, InferenceRuntime, TorchRuntime, load_runtime,
-                      prepare_runtime, vector_key)
+from .runtime import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_THREADS,
+    InferenceRuntime,
+    TorchRuntime,
+    load_runtime,
+    prepare_runtime,
+    vector_key,
+)
 
 DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # batches processed at once, one per core
 DEFAULT_RUNTIME = "auto"
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_RUNTIME", "DEFAULT_THREADS", "DEFAULT_WORKERS", "EmbedSummary",
-           "embed_catalog", "embed_images", "selected_posters"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_RUNTIME",
+    "DEFAULT_THREADS",
+    "DEFAULT_WORKERS",
+    "EmbedSummary",
+    "embed_catalog",
+    "embed_images",
+    "selected_posters",
+]
 
 
 @dataclass
@@ -64,8 +79,9 @@ class EmbedSummary:
     def complete(self) -> bool:
         return self.cached_before + self.embedded + self.failed + self.failed_before == self.posters
 
-    def record_batch(self, cache: EmbeddingCache, vectors: dict[str, np.ndarray], failures: dict[str, str],
-                     advance: Advance) -> None:
+    def record_batch(
+        self, cache: EmbeddingCache, vectors: dict[str, np.ndarray], failures: dict[str, str], advance: Advance
+    ) -> None:
         """Store one finished batch in the cache (one transaction) and count it: both engines' merge step."""
         cache.record(vectors, failures)
         self.embedded += len(vectors)
@@ -74,8 +90,13 @@ class EmbedSummary:
         advance(len(vectors) + len(failures), self.embedded, self.failed)
 
 
-def embed_images(images: Sequence[Image.Image], runtime: InferenceRuntime | Any, spec: BackboneSpec | None = None,
-                 *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+def embed_images(
+    images: Sequence[Image.Image],
+    runtime: InferenceRuntime | Any,
+    spec: BackboneSpec | None = None,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
     """Decoded RGB images -> float32 [N, spec.feature_dim], exactly as `embed_catalog` caches them.
 
     `runtime`: an InferenceRuntime, or a torch network of `spec` (run through TorchRuntime).
@@ -87,7 +108,9 @@ def embed_images(images: Sequence[Image.Image], runtime: InferenceRuntime | Any,
     return runtime.embed(images, batch_size=batch_size)
 
 
-def _load_batch(store: PosterStore, spec: BackboneSpec, shas: Sequence[str]) -> tuple[list[str], np.ndarray | None, dict[str, str]]:
+def _load_batch(
+    store: PosterStore, spec: BackboneSpec, shas: Sequence[str]
+) -> tuple[list[str], np.ndarray | None, dict[str, str]]:
     """Read, decode and resize one batch -> (ok hashes, uint8 pixels [n, H, W, 3], failures)."""
     ok: list[str] = []
     pixels: list[np.ndarray] = []
@@ -110,12 +133,20 @@ def selected_posters(catalog: Catalog, flt: MovieFilter | None = None) -> list[s
     return sorted({m.poster_sha256 for m in movies if m.poster_status == "ok" and m.poster_sha256})
 
 
-def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
-                  batch_size: int = DEFAULT_BATCH_SIZE, workers: int = DEFAULT_WORKERS,
-                  threads: int = DEFAULT_THREADS, flt: MovieFilter | None = None,
-                  retry_failed: bool = False, progress: ProgressFn = no_progress,
-                  runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
-                  runtime_cache: Path | str | None = None) -> EmbedSummary:
+def embed_catalog(
+    catalog: Catalog,
+    store: PosterStore,
+    spec: BackboneSpec,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = DEFAULT_WORKERS,
+    threads: int = DEFAULT_THREADS,
+    flt: MovieFilter | None = None,
+    retry_failed: bool = False,
+    progress: ProgressFn = no_progress,
+    runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
+    runtime_cache: Path | str | None = None,
+) -> EmbedSummary:
     """Compute and cache the vectors that the selected movies' posters are missing.
 
     `workers` batches in flight, each in its own thread (0 or 1: one at a time in this thread);
@@ -131,15 +162,27 @@ def embed_catalog(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
         raise ValueError(f"runtime of backbone {runtime.spec.name} given to embed {spec.name}")
     owned = not isinstance(runtime, InferenceRuntime)
     try:
-        return _embed_missing(catalog, store, spec, runtime, runtime_cache, batch_size=batch_size, workers=workers,
-                              threads=threads, flt=flt, retry_failed=retry_failed, progress=progress)
+        return _embed_missing(
+            catalog,
+            store,
+            spec,
+            runtime,
+            runtime_cache,
+            batch_size=batch_size,
+            workers=workers,
+            threads=threads,
+            flt=flt,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
     finally:
         if owned and isinstance(runtime, InferenceRuntime):
             runtime.close()
 
 
-def work_list(catalog: Catalog, cache: EmbeddingCache, summary: EmbedSummary, flt: MovieFilter | None,
-              retry_failed: bool) -> list[str]:
+def work_list(
+    catalog: Catalog, cache: EmbeddingCache, summary: EmbedSummary, flt: MovieFilter | None, retry_failed: bool
+) -> list[str]:
     """The poster hashes still to embed, in order (shared by the local and the Ray engine); fills the summary's
     counts of selected, already cached and previously failed posters."""
     shas = selected_posters(catalog, flt)
@@ -153,9 +196,20 @@ def work_list(catalog: Catalog, cache: EmbeddingCache, summary: EmbedSummary, fl
     return todo
 
 
-def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime | str,
-                   runtime_cache: Path | str | None, *, batch_size: int, workers: int, threads: int,
-                   flt: MovieFilter | None, retry_failed: bool, progress: ProgressFn) -> EmbedSummary:
+def _embed_missing(
+    catalog: Catalog,
+    store: PosterStore,
+    spec: BackboneSpec,
+    runtime: InferenceRuntime | str,
+    runtime_cache: Path | str | None,
+    *,
+    batch_size: int,
+    workers: int,
+    threads: int,
+    flt: MovieFilter | None,
+    retry_failed: bool,
+    progress: ProgressFn,
+) -> EmbedSummary:
     # Known before loading anything, so that a rerun with nothing to do builds no session (it only checks that the
     # runtime's graph is in place).
     backbone, version = runtime.vector_key if isinstance(runtime, InferenceRuntime) else vector_key(spec, runtime)
@@ -164,24 +218,40 @@ def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, run
         todo = work_list(catalog, cache, summary, flt, retry_failed)
         owned = not isinstance(runtime, InferenceRuntime)
         if not todo:
-            if owned and runtime_cache is not None:  # the set-up leaves the graph ready for the first prediction
+            # the set-up leaves the graph ready for the first prediction
+            if not isinstance(runtime, InferenceRuntime) and runtime_cache is not None:
                 prepare_runtime(spec, runtime, cache_dir=runtime_cache)
             return summary
-        rt = load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads) if owned else runtime
+        rt = (
+            runtime
+            if isinstance(runtime, InferenceRuntime)
+            else load_runtime(spec, runtime, cache_dir=runtime_cache, threads=threads)
+        )
         if rt.vector_key != (backbone, version):  # "auto" fell back to another runtime (the log says why)
             try:
-                return _embed_missing(catalog, store, spec, rt, runtime_cache, batch_size=batch_size, workers=workers,
-                                      threads=threads, flt=flt, retry_failed=retry_failed, progress=progress)
+                return _embed_missing(
+                    catalog,
+                    store,
+                    spec,
+                    rt,
+                    runtime_cache,
+                    batch_size=batch_size,
+                    workers=workers,
+                    threads=threads,
+                    flt=flt,
+                    retry_failed=retry_failed,
+                    progress=progress,
+                )
             finally:
                 rt.close()
         summary.runtime = rt.name
-        batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         task = f"embed {spec.name} ({rt.name})"
         start = time.perf_counter()
         try:
             with counter(progress, len(todo), task) as advance:
                 for ok, vectors, failures in _pipelined(store, spec, rt, batches, workers):
-                    summary.record_batch(cache, dict(zip(ok, vectors)), failures, advance)
+                    summary.record_batch(cache, dict(zip(ok, vectors, strict=True)), failures, advance)
         finally:
             summary.seconds = time.perf_counter() - start
             if owned:
@@ -189,14 +259,16 @@ def _embed_missing(catalog: Catalog, store: PosterStore, spec: BackboneSpec, run
     return summary
 
 
-def _pipelined(store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime, batches: list[list[str]],
-               workers: int) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
+def _pipelined(
+    store: PosterStore, spec: BackboneSpec, runtime: InferenceRuntime, batches: list[list[str]], workers: int
+) -> Iterator[tuple[list[str], np.ndarray, dict[str, str]]]:
     """Yield (hashes, vectors, failures) per batch, in order, with `workers` batches in flight.
 
     Each worker thread decodes its batch and runs the forward pass itself (both runtimes release the GIL), so
     the cores work on different batches instead of splitting each operator: no OpenMP barrier
     spin-waits, which cost a loaded 2-core machine more than half its throughput.
     """
+
     def process(shas: list[str]) -> tuple[list[str], np.ndarray, dict[str, str]]:
         ok, pixels, failures = _load_batch(store, spec, shas)
         if pixels is None:

@@ -50,8 +50,10 @@ def installation_folders() -> tuple[tuple[Path, bool], ...]:
         return ((Path(override).expanduser(), False),)
     from platformdirs import user_cache_dir
 
-    return ((Path(sys.prefix) / "share" / "postergenre" / "runtimes", True),
-            (Path(user_cache_dir("postergenre", appauthor=False)) / "runtimes", False))
+    return (
+        (Path(sys.prefix) / "share" / "postergenre" / "runtimes", True),
+        (Path(user_cache_dir("postergenre", appauthor=False)) / "runtimes", False),
+    )
 
 
 @dataclass(frozen=True)
@@ -60,20 +62,20 @@ class GraphStore:
     `source`: where a missing graph is copied from (built there first), for a folder of one's own."""
 
     folders: tuple[tuple[Path, bool], ...]
-    source: "GraphStore | None" = None
+    source: GraphStore | None = None
     shared: bool = False  # the installation's folders, which every data folder reads
 
     @classmethod
-    def installation(cls) -> "GraphStore":
+    def installation(cls) -> GraphStore:
         """The graphs every data folder of this installation shares (see the module docstring)."""
         return cls(installation_folders(), shared=True)
 
     @classmethod
-    def own(cls, folder: Path | str) -> "GraphStore":
+    def own(cls, folder: Path | str) -> GraphStore:
         """`folder` alone, holding copies of the installation's graphs."""
         return cls(((Path(folder), True),), cls.installation())
 
-    def private(self) -> "GraphStore | None":
+    def private(self) -> GraphStore | None:
         """Where graphs that only the caller may use go (one's own calibration): this store's own folders, never the
         installation's; None (kept in memory) when this store is the installation's."""
         return None if self.shared else GraphStore(self.folders)
@@ -86,8 +88,15 @@ class GraphStore:
         """The first folder's file called `name`, if any holds one."""
         return next((folder / name for folder in self.paths if (folder / name).is_file()), None)
 
-    def obtain(self, name: str, build: Callable[[], bytes], key: dict[str, Any], open_graph: Callable[[Any], T],
-               *, stale: str | None = None) -> T:
+    def obtain(
+        self,
+        name: str,
+        build: Callable[[], bytes],
+        key: dict[str, Any],
+        open_graph: Callable[[Any], T],
+        *,
+        stale: str | None = None,
+    ) -> T:
         """`open_graph(path)` of the graph file `name`: the first that opens, else `build()` written into the first
         writable folder (beside it `key` as JSON); `open_graph(bytes)` when no folder can be written.
         `stale`: a glob of the other keys' files that a build there replaces."""
@@ -104,12 +113,16 @@ class GraphStore:
             built = self._build_in(folder, name, build, key, open_graph, stale if prune else None)
             if built is not None:
                 return built[0]
-        log.warning("no folder of %s can be written: the runtime graph %s is built in memory, on every run",
-                    ", ".join(map(str, self.paths)), name)
+        log.warning(
+            "no folder of %s can be written: the runtime graph %s is built in memory, on every run",
+            ", ".join(map(str, self.paths)),
+            name,
+        )
         return open_graph(build())
 
-    def _copy_from_source(self, name: str, build: Callable[[], bytes], key: dict[str, Any],
-                          open_graph: Callable[[Any], Any]) -> Callable[[], bytes]:
+    def _copy_from_source(
+        self, name: str, build: Callable[[], bytes], key: dict[str, Any], open_graph: Callable[[Any], Any]
+    ) -> Callable[[], bytes]:
         source = self.source
         assert source is not None
 
@@ -123,8 +136,15 @@ class GraphStore:
 
         return copied
 
-    def _build_in(self, folder: Path, name: str, build: Callable[[], bytes], key: dict[str, Any],
-                  open_graph: Callable[[Any], T], stale: str | None) -> tuple[T] | None:
+    def _build_in(
+        self,
+        folder: Path,
+        name: str,
+        build: Callable[[], bytes],
+        key: dict[str, Any],
+        open_graph: Callable[[Any], T],
+        stale: str | None,
+    ) -> tuple[T] | None:
         """(opened graph,) built into `folder` under its lock; None when `folder` cannot be written."""
         from filelock import FileLock, Timeout
 

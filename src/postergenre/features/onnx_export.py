@@ -15,21 +15,28 @@ import io
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .backbones import FeatureNet
-from .registry import BackboneSpec
+from .registry import BackboneSpec, FeatureNet
 
 INPUT_NAME, OUTPUT_NAME = "pixels", "features"
 
 
-def state_dict_sha256(net: torch.nn.Module) -> str:
+def _module(net: FeatureNet) -> torch.nn.Module:
+    """`net` as the torch module every backbone builder returns (the torch-free registry names it by protocol)."""
+    if not isinstance(net, torch.nn.Module):
+        raise TypeError(f"a backbone builder returned a {type(net).__name__}, not a torch.nn.Module")
+    return net
+
+
+def state_dict_sha256(net: FeatureNet) -> str:
     """A hash of the network's weights, for backbones whose spec names no weights file."""
     h = hashlib.sha256()
-    for name, tensor in sorted(net.state_dict().items()):
+    for name, tensor in sorted(_module(net).state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -67,9 +74,12 @@ def with_static_padding(net: torch.nn.Module, width: int, height: int) -> torch.
     if not any(isinstance(m, Conv2dDynamicSamePadding) for m in net.modules()):
         return net
     net = copy.deepcopy(net)
-    sizes: dict[torch.nn.Module, tuple[int, int]] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, tuple(args[0].shape[-2:])))
-             for m in net.modules() if isinstance(m, Conv2dDynamicSamePadding)]
+    sizes: dict[Any, tuple[int, int]] = {}  # Conv2dDynamicSamePadding (untyped library) -> input size
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args: sizes.__setitem__(mod, tuple(args[0].shape[-2:])))
+        for m in net.modules()
+        if isinstance(m, Conv2dDynamicSamePadding)
+    ]
     try:
         with torch.no_grad():
             net(torch.zeros(1, 3, height, width))
@@ -89,15 +99,22 @@ def with_static_padding(net: torch.nn.Module, width: int, height: int) -> torch.
 def export_onnx(spec: BackboneSpec, net: FeatureNet | None, opset: int) -> bytes:
     """The ONNX graph (bytes) of `spec`'s feature forward pass: float32 [N, 3, H, W] -> [N, feature_dim]."""
     width, height = spec.input_size
-    net = with_static_padding(net if net is not None else spec.build(), width, height)
+    traced = with_static_padding(_module(net if net is not None else spec.build()), width, height)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # The Lite networks compute "same" padding from the input shape in Python; with the input size
         # fixed by the registry, the tracer's "treated as a constant" warnings are exactly what we want.
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(1, 3, height, width),), buffer, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}})
+        torch.onnx.export(
+            traced,
+            (torch.zeros(1, 3, height, width),),
+            buffer,  # type: ignore[arg-type]  # a file object works (the TorchScript exporter writes to it); typed as a path
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}},
+        )
     return fold_pads(buffer.getvalue())
 
 
@@ -145,7 +162,9 @@ def fold_pads(graph: bytes) -> bytes:
         top, left, bottom, right = list(attributes["pads"].ints) if "pads" in attributes else [0, 0, 0, 0]
         if "pads" in attributes:
             conv.attribute.remove(attributes["pads"])
-        conv.attribute.append(helper.make_attribute("pads", [top + h_begin, left + w_begin, bottom + h_end, right + w_end]))
+        conv.attribute.append(
+            helper.make_attribute("pads", [top + h_begin, left + w_begin, bottom + h_end, right + w_end])
+        )
         conv.input[0] = pad.input[0]
         nodes.remove(pad)
     used = {name for node in nodes for name in node.input}

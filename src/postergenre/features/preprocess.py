@@ -100,15 +100,15 @@ class Preprocessed(Protocol):
     """Anything that names its preprocessing, e.g. a `registry.BackboneSpec` (no import of the registry here)."""
 
     @property
-    def preprocessing(self) -> "Letterbox": ...
+    def preprocessing(self) -> Letterbox: ...
 
 
-def preprocess(image: Image.Image, spec: Preprocessed) -> "torch.Tensor":
+def preprocess(image: Image.Image, spec: Preprocessed) -> torch.Tensor:
     """A decoded poster -> torch input [3, H, W] (for torch-only work: Grad-CAM, training probes)."""
     return preprocess_batch([image], spec)[0]
 
 
-def preprocess_batch(images: Sequence[Image.Image], spec: Preprocessed) -> "torch.Tensor":
+def preprocess_batch(images: Sequence[Image.Image], spec: Preprocessed) -> torch.Tensor:
     """Decoded posters -> torch input [N, 3, H, W]: `Letterbox.batch` as a tensor (imports torch)."""
     import torch
 

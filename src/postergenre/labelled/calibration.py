@@ -30,15 +30,27 @@ def reliability(Y: np.ndarray, probs: np.ndarray, bins: int = BINS) -> dict[str,
             continue
         predicted, observed = float(p[cells].mean()), float(y[cells].mean())
         ece += n * abs(predicted - observed)
-        table.append({"bin": [round(float(edges[b]), 2), round(float(edges[b + 1]), 2)], "cells": n,
-                      "predicted": round(predicted, 4), "observed": round(observed, 4)})
-    return {"ece": float(ece / max(len(p), 1)), "cells": int(len(p)), "films": int(rows.sum()), "bins": table}
+        table.append(
+            {
+                "bin": [round(float(edges[b]), 2), round(float(edges[b + 1]), 2)],
+                "cells": n,
+                "predicted": round(predicted, 4),
+                "observed": round(observed, 4),
+            }
+        )
+    return {"ece": float(ece / max(len(p), 1)), "cells": len(p), "films": int(rows.sum()), "bins": table}
 
 
 def ece_line(name: str, result: dict[str, Any]) -> str:
     """One plain line: the ECE and the widest gap of a bin holding at least 1% of the cells."""
     big = [b for b in result["bins"] if b["cells"] >= 0.01 * result["cells"]]
     worst = max(big, key=lambda b: abs(b["predicted"] - b["observed"]), default=None)
-    gap = "" if worst is None else (f"; widest gap {abs(worst['predicted'] - worst['observed']):.3f} in "
-                                    f"{worst['bin'][0]:.1f}-{worst['bin'][1]:.1f}")
+    gap = (
+        ""
+        if worst is None
+        else (
+            f"; widest gap {abs(worst['predicted'] - worst['observed']):.3f} in "
+            f"{worst['bin'][0]:.1f}-{worst['bin'][1]:.1f}"
+        )
+    )
     return f"{name}: ECE {result['ece']:.4f} over {result['films']:,} films{gap}"

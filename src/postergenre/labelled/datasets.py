@@ -51,7 +51,7 @@ class Dataset:
     @property
     def features(self) -> np.ndarray:
         """The feature-set slice the head sees."""
-        return self.X[:, self.feature_slice[0]:self.feature_slice[1]]
+        return self.X[:, self.feature_slice[0] : self.feature_slice[1]]
 
     @property
     def groups(self) -> np.ndarray:
@@ -60,13 +60,13 @@ class Dataset:
     def fingerprint(self) -> dict[str, Any]:
         """sha256 over sorted (id, poster sha256, genres) plus counts: two data sets with equal hashes are the same."""
         h = hashlib.sha256()
-        for imdb_id, sha, gs in sorted(zip(self.ids, self.shas, self.movie_genres)):
+        for imdb_id, sha, gs in sorted(zip(self.ids, self.shas, self.movie_genres, strict=True)):
             h.update(f"{imdb_id}\t{sha}\t{'|'.join(gs)}\n".encode())
         return {
             "sha256": h.hexdigest(),
             "movies": len(self.ids),
             "posters": len(set(self.shas)),
-            "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0))},
+            "genre_counts": {g: int(c) for g, c in zip(self.genres, self.Y.sum(axis=0), strict=True)},
             "dropped_genres": self.dropped_genres,
             "profile": self.profile(),
             "vectors": "/".join(self.vectors),
@@ -93,16 +93,30 @@ class Dataset:
         return out
 
 
+def poster_sha(movie: Movie) -> str:
+    """The stored poster's sha256 of a movie `training_filter` kept (it requires one)."""
+    if movie.poster_sha256 is None:
+        raise EmptySelectionError(f"{movie.imdb_id} was selected for training without a stored poster")
+    return movie.poster_sha256
+
+
 def training_filter(flt: MovieFilter | None) -> MovieFilter:
     """Every field of the caller's filter (collections and ratings too), plus the two every training selection needs:
     a poster and at least one genre. The one rule for the poster heads and the seed-CNN baseline alike."""
     return replace(flt or MovieFilter(), require_poster=True, require_genres=True)
 
 
-def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbone: str | None = None,
-                     feature_set: str = DEFAULT_FEATURE_SET, min_examples: int = 100,
-                     genres: Sequence[str] | None = None, skip_unembedded: bool = False,
-                     runtime: str = "auto") -> Dataset:
+def assemble_dataset(
+    catalog: Catalog,
+    *,
+    flt: MovieFilter | None = None,
+    backbone: str | None = None,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    min_examples: int = 100,
+    genres: Sequence[str] | None = None,
+    skip_unembedded: bool = False,
+    runtime: str = "auto",
+) -> Dataset:
     """Select movies, keep genres with >= `min_examples` (or exactly `genres`), and load their cached vectors.
 
     Movies whose poster failed to embed are left out with a message; posters never embedded raise a ModelError
@@ -121,26 +135,18 @@ def assemble_dataset(catalog: Catalog, *, flt: MovieFilter | None = None, backbo
         return _assemble(movies, cache, spec, sl, feature_set, min_examples, genres, skip_unembedded)
 
 
-def _assemble(movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, sl: slice, feature_set: str,
-              min_examples: int, genres: Sequence[str] | None, skip_unembedded: bool) -> Dataset:
+def _assemble(
+    movies: list[Movie],
+    cache: EmbeddingCache,
+    spec: BackboneSpec,
+    sl: slice,
+    feature_set: str,
+    min_examples: int,
+    genres: Sequence[str] | None,
+    skip_unembedded: bool,
+) -> Dataset:
     messages: list[str] = []
-    if skip_unembedded:
-        missing = set(cache.missing(sorted({m.poster_sha256 for m in movies})))
-        if missing:
-            movies = [m for m in movies if m.poster_sha256 not in missing]
-            messages.append(f"{len(missing)} posters without a {spec.name} embedding left out (embedding still "
-                            "running?)")
-            if not movies:
-                raise EmptySelectionError(f"no selected poster has a {spec.name} embedding yet: run "
-                                          "`postergenre embed`")
-    failed = cache.failures()
-    if failed:
-        before = len(movies)
-        movies = [m for m in movies if m.poster_sha256 not in failed]
-        if len(movies) < before:
-            messages.append(f"{before - len(movies)} movies left out: their poster failed to embed with {spec.name}")
-        if not movies:
-            raise EmptySelectionError(f"no movies left: every selected poster failed to embed with {spec.name}")
+    movies = _embedded_only(movies, cache, spec, skip_unembedded, messages)
     if genres is None:
         kept, dropped = frequent_genres(movies, min_examples)
         if dropped:
@@ -154,11 +160,13 @@ def _assemble(movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, sl
     rows = [m for m in movies if any(g in index for g in m.genres)]
     if len(rows) < len(movies):
         gone = len(movies) - len(rows)
-        messages.append(f"{gone} movie{'s' if gone != 1 else ''} left out: none of {'their' if gone != 1 else 'its'} "
-                        f"genres is among the {len(kept)} kept")
+        messages.append(
+            f"{gone} movie{'s' if gone != 1 else ''} left out: none of {'their' if gone != 1 else 'its'} "
+            f"genres is among the {len(kept)} kept"
+        )
     if not rows:
         raise EmptySelectionError(f"no selected movie has any of the genres {', '.join(kept)}")
-    shas = [m.poster_sha256 for m in rows]
+    shas = [poster_sha(m) for m in rows]
     unique = sorted(set(shas))
     missing = cache.missing(unique)
     if missing:
@@ -172,12 +180,51 @@ def _assemble(movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, sl
     X = vectors[[pos[s] for s in shas]].astype(np.float32, copy=False)
     Y = label_matrix((m.genres for m in rows), kept)
     return Dataset(
-        ids=[m.imdb_id for m in rows], shas=shas, genres=list(kept), X=X, Y=Y, backbone=spec.name,
-        preprocess_version=spec.preprocess_version, feature_set=feature_set, feature_slice=(sl.start or 0, sl.stop),
-        dropped_genres=dict(dropped), messages=messages, movie_genres=[tuple(sorted(m.genres)) for m in rows],
-        titles=[m.title for m in rows], ratings=[m.content_rating for m in rows], years=[m.year for m in rows],
-        collections=[_collections_of(m) for m in rows], vectors=(cache.backbone, cache.preprocess_version),
+        ids=[m.imdb_id for m in rows],
+        shas=shas,
+        genres=list(kept),
+        X=X,
+        Y=Y,
+        backbone=spec.name,
+        preprocess_version=spec.preprocess_version,
+        feature_set=feature_set,
+        feature_slice=(sl.start or 0, sl.stop),
+        dropped_genres=dict(dropped),
+        messages=messages,
+        movie_genres=[tuple(sorted(m.genres)) for m in rows],
+        titles=[m.title for m in rows],
+        ratings=[m.content_rating for m in rows],
+        years=[m.year for m in rows],
+        collections=[_collections_of(m) for m in rows],
+        vectors=(cache.backbone, cache.preprocess_version),
     )
+
+
+def _embedded_only(
+    movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, skip_unembedded: bool, messages: list[str]
+) -> list[Movie]:
+    """`movies` less those whose poster failed to embed (and, with `skip_unembedded`, those not embedded yet), each
+    group left out with a note in `messages`; an empty result is an error."""
+    if skip_unembedded:
+        missing = set(cache.missing(sorted({poster_sha(m) for m in movies})))
+        if missing:
+            movies = [m for m in movies if m.poster_sha256 not in missing]
+            messages.append(
+                f"{len(missing)} posters without a {spec.name} embedding left out (embedding still running?)"
+            )
+            if not movies:
+                raise EmptySelectionError(
+                    f"no selected poster has a {spec.name} embedding yet: run `postergenre embed`"
+                )
+    failed = cache.failures()
+    if failed:
+        before = len(movies)
+        movies = [m for m in movies if m.poster_sha256 not in failed]
+        if len(movies) < before:
+            messages.append(f"{before - len(movies)} movies left out: their poster failed to embed with {spec.name}")
+        if not movies:
+            raise EmptySelectionError(f"no movies left: every selected poster failed to embed with {spec.name}")
+    return movies
 
 
 def _collections_of(movie: Movie) -> tuple[str, ...]:
@@ -190,11 +237,23 @@ def _collections_of(movie: Movie) -> tuple[str, ...]:
 
 def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
     return Dataset(
-        ids=[ds.ids[i] for i in idx], shas=[ds.shas[i] for i in idx], genres=ds.genres, X=ds.X[idx], Y=ds.Y[idx],
-        backbone=ds.backbone, preprocess_version=ds.preprocess_version, feature_set=ds.feature_set,
-        feature_slice=ds.feature_slice, dropped_genres=ds.dropped_genres, messages=ds.messages,
-        movie_genres=[ds.movie_genres[i] for i in idx], titles=_pick(ds.titles, idx), ratings=_pick(ds.ratings, idx),
-        years=_pick(ds.years, idx), collections=_pick(ds.collections, idx), vectors=ds.vectors,
+        ids=[ds.ids[i] for i in idx],
+        shas=[ds.shas[i] for i in idx],
+        genres=ds.genres,
+        X=ds.X[idx],
+        Y=ds.Y[idx],
+        backbone=ds.backbone,
+        preprocess_version=ds.preprocess_version,
+        feature_set=ds.feature_set,
+        feature_slice=ds.feature_slice,
+        dropped_genres=ds.dropped_genres,
+        messages=ds.messages,
+        movie_genres=[ds.movie_genres[i] for i in idx],
+        titles=_pick(ds.titles, idx),
+        ratings=_pick(ds.ratings, idx),
+        years=_pick(ds.years, idx),
+        collections=_pick(ds.collections, idx),
+        vectors=ds.vectors,
     )
 
 
@@ -205,8 +264,14 @@ def _pick(values: list, idx: np.ndarray) -> list:
 def data_key(ds: Dataset) -> str:
     """Identity of the training matrix for the fold cache: data fingerprint, genre columns, features used."""
     h = hashlib.sha256()
-    for part in (ds.fingerprint()["sha256"], "|".join(ds.genres), ds.backbone, ds.preprocess_version,
-                 "/".join(ds.vectors), f"{ds.feature_slice[0]}:{ds.feature_slice[1]}"):
+    for part in (
+        ds.fingerprint()["sha256"],
+        "|".join(ds.genres),
+        ds.backbone,
+        ds.preprocess_version,
+        "/".join(ds.vectors),
+        f"{ds.feature_slice[0]}:{ds.feature_slice[1]}",
+    ):
         h.update(part.encode())
         h.update(b"\n")
     return h.hexdigest()

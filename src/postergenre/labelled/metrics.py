@@ -24,8 +24,15 @@ from ..jsonsafe import json_safe
 from ..model.auc import macro_auc, roc_auc_weighted
 from ..model.thresholds import choose_thresholds, decide
 
-__all__ = ["HEADLINE", "cross_fitted_f1", "evaluate_predictions", "f1_scores", "macro_auc", "paired_auc_gain",
-           "roc_auc_weighted"]
+__all__ = [
+    "HEADLINE",
+    "cross_fitted_f1",
+    "evaluate_predictions",
+    "f1_scores",
+    "macro_auc",
+    "paired_auc_gain",
+    "roc_auc_weighted",
+]
 
 HEADLINE = ("macro_auc", "micro_auc", "micro_f1", "macro_f1", "samples_f1", "hit_at_1", "hit_at_3")
 """The numbers reported with a 95% interval and the prior baseline, in display order."""
@@ -82,7 +89,7 @@ def _point(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> tuple[di
     decided = decide(probs, thresholds)
     parts = _row_parts(y, decided, probs)
     ones = np.ones((1, y.shape[0]))
-    flat = {k: float(v[0]) for k, v in _set_metrics(parts, ones).items()}
+    flat: dict[str, Any] = {k: float(v[0]) for k, v in _set_metrics(parts, ones).items()}
     tp, fp, fn = parts["tp"].sum(0), parts["fp"].sum(0), parts["fn"].sum(0)
     support = y.sum(axis=0)
     f1 = _f1(tp, fp, fn)
@@ -91,16 +98,23 @@ def _point(y: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> tuple[di
     flat["macro_auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else math.nan
     flat["micro_auc"] = float(roc_auc_weighted(y.ravel(), probs.ravel()))
     precision, recall = _precision_recall(tp, fp, fn)
-    per = {"auc": auc, "precision": precision, "recall": recall, "f1": f1, "support": support,
-           "decided": decided.sum(axis=0)}
+    per = {
+        "auc": auc,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support,
+        "decided": decided.sum(axis=0),
+    }
     flat["_per"] = per
     flat["mean_genres_decided"] = float(decided.sum(axis=1).mean()) if len(y) else 0.0
     return flat, parts
 
 
 # ----------------------------------------------------------------------------------------- bootstrap
-def _bootstrap(y: np.ndarray, probs: np.ndarray, parts: dict[str, np.ndarray], resamples: int, seed: int,
-               auc_resamples: int) -> dict[str, np.ndarray]:
+def _bootstrap(
+    y: np.ndarray, probs: np.ndarray, parts: dict[str, np.ndarray], resamples: int, seed: int, auc_resamples: int
+) -> dict[str, np.ndarray]:
     """Bootstrap distributions of the headline numbers (AUCs on the first `auc_resamples` resamples)."""
     n, g = y.shape
     rng = np.random.default_rng(seed)
@@ -117,8 +131,9 @@ def _bootstrap(y: np.ndarray, probs: np.ndarray, parts: dict[str, np.ndarray], r
 
 
 # ----------------------------------------------------------------------------------------- public
-def _checked(y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
-             genres: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _checked(
+    y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(labels as bool [N, G], probabilities, thresholds), or PosterGenreError naming what does not fit."""
     y = np.asarray(y_true)
     p = np.asarray(probs, dtype=np.float64)
@@ -143,8 +158,12 @@ def _headline(point: dict[str, Any], prior_point: dict[str, Any], dist: dict[str
     """Each headline number with its 95% percentile interval (when resampled) and the prior baseline's value."""
     headline = {}
     for name in HEADLINE:
-        entry = {"value": json_safe(point[name]), "ci_low": None, "ci_high": None,
-                 "prior": json_safe(prior_point[name])}
+        entry = {
+            "value": json_safe(point[name]),
+            "ci_low": None,
+            "ci_high": None,
+            "prior": json_safe(prior_point[name]),
+        }
         if name in dist:
             d = dist[name][np.isfinite(dist[name])]
             if d.size:
@@ -153,14 +172,18 @@ def _headline(point: dict[str, Any], prior_point: dict[str, Any], dist: dict[str
     return headline
 
 
-def _per_genre(y: np.ndarray, p: np.ndarray, t: np.ndarray, genres: list[str], per: dict[str, np.ndarray],
-               pper: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+def _per_genre(
+    y: np.ndarray,
+    p: np.ndarray,
+    t: np.ndarray,
+    genres: list[str],
+    per: dict[str, np.ndarray],
+    pper: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
     """One JSON-safe row per genre: support, threshold, ROC AUC, average precision, precision, recall, F1 (and the
     prior's F1 and average precision beside them)."""
     n, g = y.shape
-    ap = [
-        average_precision_score(y[:, j], p[:, j]) if 0 < y[:, j].sum() < n else math.nan for j in range(g)
-    ]
+    ap = [average_precision_score(y[:, j], p[:, j]) if 0 < y[:, j].sum() < n else math.nan for j in range(g)]
     return [
         {
             "genre": genres[j],
@@ -218,8 +241,18 @@ def evaluate_predictions(
         dist = _bootstrap(y, p, parts, bootstrap, seed, auc_b)
     headline = _headline(point, prior_point, dist)
     per_genre = _per_genre(y, p, t, genres, point.pop("_per"), prior_point.pop("_per"))
-    flat_keys = ("micro_f1", "macro_f1", "weighted_f1", "samples_f1", "micro_auc", "macro_auc",
-                 "hamming_loss", "hit_at_1", "hit_at_3", "mean_genres_decided")
+    flat_keys = (
+        "micro_f1",
+        "macro_f1",
+        "weighted_f1",
+        "samples_f1",
+        "micro_auc",
+        "macro_auc",
+        "hamming_loss",
+        "hit_at_1",
+        "hit_at_3",
+        "mean_genres_decided",
+    )
     return {
         "n_movies": int(n),
         "n_genres": int(g),
@@ -238,14 +271,20 @@ def evaluate_predictions(
             "frequencies": [json_safe(v) for v in freq],
             "thresholds": [json_safe(v) for v in prior_thresholds],
         },
-        "bootstrap": {"resamples": int(bootstrap), "auc_resamples": int(auc_b), "seed": int(seed),
-                      "confidence": 0.95, "method": "percentile, movies resampled with replacement"},
+        "bootstrap": {
+            "resamples": int(bootstrap),
+            "auc_resamples": int(auc_b),
+            "seed": int(seed),
+            "confidence": 0.95,
+            "method": "percentile, movies resampled with replacement",
+        },
         "decision_rule": "probability >= per-genre threshold, else the single most probable genre",
     }
 
 
-def cross_fitted_f1(Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
-                    metric: str) -> dict[str, float]:
+def cross_fitted_f1(
+    Y: np.ndarray, P: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], metric: str
+) -> dict[str, float]:
     """Micro/macro F1 when each fold's thresholds come only from the other folds' predictions.
 
     The headline F1 uses thresholds tuned on all out-of-fold predictions (as the shipped model does); this
@@ -265,8 +304,9 @@ def f1_scores(Y: np.ndarray, decided: np.ndarray) -> dict[str, float]:
     return {"micro_f1": float(_f1(tp.sum(), fp.sum(), fn.sum())), "macro_f1": float(_f1(tp, fp, fn).mean())}
 
 
-def paired_auc_gain(Y: np.ndarray, base: np.ndarray, new: np.ndarray, genres: Sequence[str], *,
-                    resamples: int = 500, seed: int = 0) -> dict[str, Any]:
+def paired_auc_gain(
+    Y: np.ndarray, base: np.ndarray, new: np.ndarray, genres: Sequence[str], *, resamples: int = 500, seed: int = 0
+) -> dict[str, Any]:
     """ROC AUC of `new` minus `base` on the same films, per genre and macro, with 95% paired-bootstrap intervals."""
     Y = np.asarray(Y).astype(bool)
     n, g = Y.shape
@@ -279,11 +319,23 @@ def paired_auc_gain(Y: np.ndarray, base: np.ndarray, new: np.ndarray, genres: Se
         d = roc_auc_weighted(Y[:, j], new[:, j], w) - roc_auc_weighted(Y[:, j], base[:, j], w)
         dist.append(d)
         lo, hi = np.nanpercentile(d, [2.5, 97.5])
-        per.append({"genre": genres[j], "support": int(Y[:, j].sum()),
-                    "base_auc": float(roc_auc_weighted(Y[:, j], base[:, j])),
-                    "new_auc": float(roc_auc_weighted(Y[:, j], new[:, j])), "gain": float(d_point),
-                    "ci_low": float(lo), "ci_high": float(hi)})
+        per.append(
+            {
+                "genre": genres[j],
+                "support": int(Y[:, j].sum()),
+                "base_auc": float(roc_auc_weighted(Y[:, j], base[:, j])),
+                "new_auc": float(roc_auc_weighted(Y[:, j], new[:, j])),
+                "gain": float(d_point),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+            }
+        )
     macro = np.nanmean(np.stack(dist), axis=0)
     lo, hi = np.nanpercentile(macro, [2.5, 97.5])
-    return {"macro_gain": float(np.mean([p["gain"] for p in per])), "ci_low": float(lo), "ci_high": float(hi),
-            "per_genre": per, "resamples": resamples}
+    return {
+        "macro_gain": float(np.mean([p["gain"] for p in per])),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "per_genre": per,
+        "resamples": resamples,
+    }

@@ -53,8 +53,9 @@ def kfold(Y: np.ndarray, groups: np.ndarray | None = None, n_splits: int = 5, se
     Y, g = _check(Y, groups)
     GY = _group_labels(Y, g)
     if n_splits < 2 or len(GY) < n_splits:
-        raise PosterGenreError(f"cannot make {n_splits} folds from {len(GY)} distinct posters (need >= 2 folds, "
-                               ">= 1 poster each)")
+        raise PosterGenreError(
+            f"cannot make {n_splits} folds from {len(GY)} distinct posters (need >= 2 folds, >= 1 poster each)"
+        )
     splitter = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [(_expand(g, tr), _expand(g, te)) for tr, te in splitter.split(np.zeros(len(GY)), GY)]
 
@@ -65,7 +66,7 @@ def holdout(Y: np.ndarray, groups: np.ndarray | None = None, fraction: float = 0
     if not 0.0 < fraction < 1.0:
         raise PosterGenreError(f"--holdout must be a fraction between 0 and 1, got {fraction}")
     GY = _group_labels(Y, g)
-    n_test = int(round(fraction * len(GY)))
+    n_test = round(fraction * len(GY))
     if n_test < 1 or n_test >= len(GY):
         raise PosterGenreError(f"a hold-out of {fraction} leaves an empty side with {len(GY)} distinct posters")
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)

@@ -53,10 +53,12 @@ def package_versions() -> dict[str, str]:
 
     from .._version import __version__
 
-    return {"postergenre": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "sklearn": sklearn.__version__}
-
-
+    return {
+        "postergenre": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+    }
 
 
 @dataclass
@@ -124,10 +126,14 @@ class ModelArtifact:
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{token}"
         tmp.mkdir(mode=0o755)  # a model folder (and the bundled one) is meant to be read by others
         try:
-            save_file({k: np.ascontiguousarray(v) for k, v in self.tensors.items()}, str(tmp / WEIGHTS_FILE),
-                      metadata={"format": "postergenre-head", "format_version": str(FORMAT_VERSION)})
-            (tmp / META_FILE).write_text(json.dumps(self.metadata(), indent=2, allow_nan=False) + "\n",
-                                         encoding="utf-8")
+            save_file(
+                {k: np.ascontiguousarray(v) for k, v in self.tensors.items()},
+                str(tmp / WEIGHTS_FILE),
+                metadata={"format": "postergenre-head", "format_version": str(FORMAT_VERSION)},
+            )
+            (tmp / META_FILE).write_text(
+                json.dumps(self.metadata(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+            )
             written = [WEIGHTS_FILE, META_FILE]
             if card is not None:
                 (tmp / CARD_FILE).write_text(card, encoding="utf-8")
@@ -151,15 +157,17 @@ class ModelArtifact:
         return target
 
     @classmethod
-    def load(cls, directory: Path | str | None = None) -> "ModelArtifact":
+    def load(cls, directory: Path | str | None = None) -> ModelArtifact:
         """Read a saved model (the bundled default when `directory` is None); ModelError names the file and
         field at fault. A model left aside by a save that was killed mid-swap is restored first."""
         folder = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
         folder = _recovered(folder)
         meta_path, weights_path = folder / META_FILE, folder / WEIGHTS_FILE
         if not meta_path.is_file() or not weights_path.is_file():
-            raise ModelError(f"{folder} is not a model folder: expected {META_FILE} and {WEIGHTS_FILE} (train one "
-                             "with `postergenre train`)")
+            raise ModelError(
+                f"{folder} is not a model folder: expected {META_FILE} and {WEIGHTS_FILE} (train one "
+                "with `postergenre train`)"
+            )
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -171,16 +179,24 @@ class ModelArtifact:
             raise ModelError(f"{weights_path}: cannot read weights ({exc})") from exc
         _check_tensors(meta, tensors, meta_path, weights_path)
         return cls(
-            genres=list(meta["genres"]), thresholds=np.asarray(meta["thresholds"], dtype=np.float64),
-            backbone=meta["backbone"], preprocess_version=meta["preprocess_version"], feature_set=meta["feature_set"],
-            head_type=meta["head_type"], head_config=meta["head_config"], tensors=tensors,
-            metrics=meta.get("metrics", {}), data_fingerprint=meta.get("data_fingerprint", {}),
-            training_options=meta.get("training_options", {}), versions=meta.get("versions", {}),
+            genres=list(meta["genres"]),
+            thresholds=np.asarray(meta["thresholds"], dtype=np.float64),
+            backbone=meta["backbone"],
+            preprocess_version=meta["preprocess_version"],
+            feature_set=meta["feature_set"],
+            head_type=meta["head_type"],
+            head_config=meta["head_config"],
+            tensors=tensors,
+            metrics=meta.get("metrics", {}),
+            data_fingerprint=meta.get("data_fingerprint", {}),
+            training_options=meta.get("training_options", {}),
+            versions=meta.get("versions", {}),
             created_at=meta.get("created_at", ""),
         )
 
 
 # -- validation of a loaded model --------------------------------------------------------------------
+
 
 def _field_error(path: Path, name: str, problem: str) -> ModelError:
     return ModelError(f"{path}: field {name!r} {problem}")
@@ -210,10 +226,16 @@ def _check_meta(meta: Any, path: Path) -> None:
     thresholds = meta["thresholds"]
     if not isinstance(thresholds, list) or len(thresholds) != len(genres):
         found = f"{len(thresholds)} values" if isinstance(thresholds, list) else f"a JSON {type(thresholds).__name__}"
-        raise _field_error(path, "thresholds",
-                           f"must be a list of {len(genres)} numbers (one per genre), found {found}")
-    for genre, value in zip(genres, thresholds):
-        if not isinstance(value, Real) or isinstance(value, bool) or not math.isfinite(value) or not 0 <= float(value) <= 1:
+        raise _field_error(
+            path, "thresholds", f"must be a list of {len(genres)} numbers (one per genre), found {found}"
+        )
+    for genre, value in zip(genres, thresholds, strict=True):
+        if (
+            not isinstance(value, Real)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or not 0 <= float(value) <= 1
+        ):
             raise _field_error(path, "thresholds", f"has {value!r} for {genre}: each must be a number from 0 to 1")
 
     for name in ("backbone", "preprocess_version", "feature_set", "head_type"):
@@ -226,21 +248,32 @@ def _check_meta(meta: Any, path: Path) -> None:
     except PosterGenreError as exc:
         raise _field_error(path, "backbone", f"names no installed backbone ({exc})") from None
     if meta["feature_set"] not in spec.feature_sets:
-        raise _field_error(path, "feature_set", f"is {meta['feature_set']!r}, not a feature set of {spec.name} "
-                                                f"({', '.join(spec.feature_sets)})")
+        raise _field_error(
+            path,
+            "feature_set",
+            f"is {meta['feature_set']!r}, not a feature set of {spec.name} ({', '.join(spec.feature_sets)})",
+        )
 
     config = meta["head_config"]
     if not isinstance(config, dict):
         raise _field_error(path, "head_config", f"must be a JSON object, found {type(config).__name__}")
     feature_slice = config.get("feature_slice", [0, spec.feature_dim])
-    if (not isinstance(feature_slice, list) or len(feature_slice) != 2 or not all(_is_int(v) for v in feature_slice)
-            or not 0 <= feature_slice[0] < feature_slice[1] <= spec.feature_dim):
-        raise _field_error(path, "head_config.feature_slice",
-                           f"is {feature_slice!r}: must be [start, stop] with 0 <= start < stop <= {spec.feature_dim}")
+    if (
+        not isinstance(feature_slice, list)
+        or len(feature_slice) != 2
+        or not all(_is_int(v) for v in feature_slice)
+        or not 0 <= feature_slice[0] < feature_slice[1] <= spec.feature_dim
+    ):
+        raise _field_error(
+            path,
+            "head_config.feature_slice",
+            f"is {feature_slice!r}: must be [start, stop] with 0 <= start < stop <= {spec.feature_dim}",
+        )
     for name in ("settings", "poster_check"):
         if name in config and not isinstance(config[name], dict):
-            raise _field_error(path, f"head_config.{name}",
-                               f"must be a JSON object, found {type(config[name]).__name__}")
+            raise _field_error(
+                path, f"head_config.{name}", f"must be a JSON object, found {type(config[name]).__name__}"
+            )
     for name in ("metrics", "data_fingerprint", "training_options", "versions", "tensors"):
         if name in meta and not isinstance(meta[name], dict):
             raise _field_error(path, name, f"must be a JSON object, found {type(meta[name]).__name__}")
@@ -256,8 +289,10 @@ def _check_tensors(meta: dict[str, Any], tensors: dict[str, np.ndarray], meta_pa
             raise _field_error(meta_path, f"tensors.{name}", "must be a JSON object with dtype and shape")
         array = tensors[name]
         if recorded.get("shape") != list(array.shape) or recorded.get("dtype") != str(array.dtype):
-            raise ModelError(f"{weights_path}: tensor {name!r} is {array.dtype} {list(array.shape)} but {META_FILE} "
-                             f"records {recorded.get('dtype')} {recorded.get('shape')}")
+            raise ModelError(
+                f"{weights_path}: tensor {name!r} is {array.dtype} {list(array.shape)} but {META_FILE} "
+                f"records {recorded.get('dtype')} {recorded.get('shape')}"
+            )
     for name, array in tensors.items():
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise ModelError(f"{weights_path}: tensor {name!r} has NaN or infinite values")
@@ -269,14 +304,18 @@ def _check_tensors(meta: dict[str, Any], tensors: dict[str, np.ndarray], meta_pa
         raise ModelError(f"{weights_path}: {exc}") from None
     head = cast(PosterHead, head)
     if head.n_features_in_ != stop - start:
-        raise ModelError(f"{weights_path}: the head reads {head.n_features_in_} features but head_config.feature_slice "
-                         f"is {stop - start} wide")
+        raise ModelError(
+            f"{weights_path}: the head reads {head.n_features_in_} features but head_config.feature_slice "
+            f"is {stop - start} wide"
+        )
     if head.n_outputs_ != len(meta["genres"]):
-        raise ModelError(f"{weights_path}: head outputs {head.n_outputs_} values but {META_FILE} lists "
-                         f"{len(meta['genres'])} genres")
+        raise ModelError(
+            f"{weights_path}: head outputs {head.n_outputs_} values but {META_FILE} lists {len(meta['genres'])} genres"
+        )
 
 
 # -- crash-safe replacement: recovery and sweeping ---------------------------------------------------
+
 
 def _side_folders(target: Path, kind: str) -> list[tuple[Path, int]]:
     """(folder, writer pid) of `.NAME.tmp-PID-*` or `.NAME.old-PID-*` folders beside `target`, newest first."""

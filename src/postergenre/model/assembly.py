@@ -39,8 +39,10 @@ SYNOPSIS: Final = "synopsis"
 """A synopsis read without a poster."""
 SIGNALS: tuple[Signal, ...] = (POSTER, COMBINED, SYNOPSIS)
 
-NO_SYNOPSIS_HEAD = ("this model has no synopsis head; retrain it on a catalog with a `studio` collection that has "
-                    "plots (`postergenre train`) to {}")
+NO_SYNOPSIS_HEAD = (
+    "this model has no synopsis head; retrain it on a catalog with a `studio` collection that has "
+    "plots (`postergenre train`) to {}"
+)
 
 
 class AssembledModel:
@@ -104,8 +106,9 @@ class AssembledModel:
         X = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         start, stop = self.feature_slice
         if X.ndim != 2 or X.shape[1] < stop:
-            raise ModelError(f"features must be [N, >= {stop}] for the head's feature slice {start}:{stop}, "
-                             f"got {X.shape}")
+            raise ModelError(
+                f"features must be [N, >= {stop}] for the head's feature slice {start}:{stop}, got {X.shape}"
+            )
         return X
 
     def general_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
@@ -148,8 +151,10 @@ class AssembledModel:
     def require_poster_check(self) -> PosterCheck:
         """The poster check, which a model that answers users must have (ModelError saying so when it has none)."""
         if self.poster_check is None:
-            raise ModelError("model has no poster-check settings (head_config['poster_check']); retrain it with "
-                             "this version of postergenre")
+            raise ModelError(
+                "model has no poster-check settings (head_config['poster_check']); retrain it with "
+                "this version of postergenre"
+            )
         return self.poster_check
 
     def check(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

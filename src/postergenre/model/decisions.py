@@ -66,8 +66,10 @@ def reads_as(decided: Sequence[str], strengths: Mapping[str, float]) -> tuple[li
     genres are all weak reads as no genre clearly (no fallback to the top one: a genre just over its line is not
     yet what a viewer takes the poster for)."""
     ordered = sorted(decided, key=lambda g: -strengths[g])
-    return ([g for g in ordered if level(strengths[g], True) is READS],
-            [g for g in ordered if level(strengths[g], True) is HINTS])
+    return (
+        [g for g in ordered if level(strengths[g], True) is READS],
+        [g for g in ordered if level(strengths[g], True) is HINTS],
+    )
 
 
 def reading_order(decided: Sequence[str], strengths: Mapping[str, float]) -> list[str]:
@@ -87,7 +89,7 @@ def levels(decided: Sequence[str], strengths: Mapping[str, float]) -> dict[str, 
 def strength_text(value: float) -> str:
     """Strength as every face writes it: "2.0×", rounded down, so the number shown never crosses a level's bound
     the strength has not reached (a hint at 1.47 shows "1.4×", not the reads-as "1.5×"; 0.97 shows "0.9×")."""
-    scale = 10 ** STRENGTH_DECIMALS
+    scale = 10**STRENGTH_DECIMALS
     return f"{math.floor(float(value) * scale + 1e-9) / scale:.{STRENGTH_DECIMALS}f}{STRENGTH_UNIT}"
 
 
@@ -115,8 +117,9 @@ MIN_COMPARE_VARIANTS = 2
 MAX_COMPARE_VARIANTS = 8
 
 
-def heatmap_genres(decided: Sequence[str], strengths: Mapping[str, float],
-                   requested: Sequence[str] | None = None) -> list[str]:
+def heatmap_genres(
+    decided: Sequence[str], strengths: Mapping[str, float], requested: Sequence[str] | None = None
+) -> list[str]:
     """Which genres get heatmaps: the ones asked for, else the decided ones in reading order (at most
     DEFAULT_HEATMAPS), so the first heatmap offered is the genre the reading leads with."""
     if requested:
@@ -125,6 +128,7 @@ def heatmap_genres(decided: Sequence[str], strengths: Mapping[str, float],
 
 
 # -- ranking poster variants ------------------------------------------------------------------------------------
+
 
 def target_score(target_strengths: Iterable[float]) -> float:
     """How strongly a variant signals all targets together: the geometric mean of their strengths (1.0 = just
@@ -199,12 +203,24 @@ def ranked(standings: Sequence[Standing]) -> list[int]:
 
 # -- what the page draws ----------------------------------------------------------------------------------------
 
+
 def rules() -> dict[str, Any]:
     """The scale, its levels and the limits, as the service serves them to the page (`GET /v1/rules`)."""
     return {
-        "scale": {"max": SCALE_MAX, "line": DECISION_LINE, "line_fraction": LINE_FRACTION, "reads_as": READS_AS,
-                  "unit": STRENGTH_UNIT, "decimals": STRENGTH_DECIMALS, "rounding": "down",
-                  "levels": [{"code": lv.code, "words": lv.words, "legend": lv.legend} for lv in LEVELS]},
-        "limits": {"brief_max_variants": MAX_BRIEF_VARIANTS, "compare_min_variants": MIN_COMPARE_VARIANTS,
-                   "compare_max_variants": MAX_COMPARE_VARIANTS, "default_heatmaps": DEFAULT_HEATMAPS},
+        "scale": {
+            "max": SCALE_MAX,
+            "line": DECISION_LINE,
+            "line_fraction": LINE_FRACTION,
+            "reads_as": READS_AS,
+            "unit": STRENGTH_UNIT,
+            "decimals": STRENGTH_DECIMALS,
+            "rounding": "down",
+            "levels": [{"code": lv.code, "words": lv.words, "legend": lv.legend} for lv in LEVELS],
+        },
+        "limits": {
+            "brief_max_variants": MAX_BRIEF_VARIANTS,
+            "compare_min_variants": MIN_COMPARE_VARIANTS,
+            "compare_max_variants": MAX_COMPARE_VARIANTS,
+            "default_heatmaps": DEFAULT_HEATMAPS,
+        },
     }

@@ -48,8 +48,9 @@ class DomainCorrection(PosterStage):
         self.l2 = l2
         self.max_iter = max_iter
 
-    def fit(self, general_probs: np.ndarray, Y: np.ndarray,
-            sample_weight: np.ndarray | None = None) -> DomainCorrection:
+    def fit(
+        self, general_probs: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> DomainCorrection:
         """Minimise the weighted logistic loss, a mean over the N x G cells, plus `l2` * ||M - I||^2.
 
         The loss decouples by genre: genre g's logit is L[:, g] + L @ D[g] + d[g] (D = M - I), a weighted
@@ -61,8 +62,9 @@ class DomainCorrection(PosterStage):
         L = logit(general_probs)
         Y = np.asarray(Y, dtype=np.float64)
         if L.ndim != 2 or L.shape != Y.shape:
-            raise PosterGenreError(f"domain correction: probabilities {L.shape} and labels {Y.shape} must both be "
-                                   "[N, G]")
+            raise PosterGenreError(
+                f"domain correction: probabilities {L.shape} and labels {Y.shape} must both be [N, G]"
+            )
         n, g = L.shape
         w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         w = (w / w.mean() / (n * g))[:, None]  # each cell's weight: a mean over cells, like the poster heads' loss
@@ -130,8 +132,12 @@ class DomainCorrection(PosterStage):
         return {"matrix": self.matrix_.astype(np.float32), "bias": self.bias_.astype(np.float32)}
 
     def config(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, "method": "stacked studio head on general logits",
-                "l2": float(self.l2), "max_iter": int(self.max_iter)}
+        return {
+            "format_version": FORMAT_VERSION,
+            "method": "stacked studio head on general logits",
+            "l2": float(self.l2),
+            "max_iter": int(self.max_iter),
+        }
 
     @classmethod
     def from_saved(cls, tensors: Tensors, config: Mapping[str, Any]) -> DomainCorrection:

@@ -39,26 +39,34 @@ def standardise_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
 
-def _bce(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None,
-         pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+def _bce(
+    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean binary cross-entropy over cells; with per-row weights `w` (mean 1) each row's cells count w times."""
     weight = None if w is None else w[:, None]
     return nn.functional.binary_cross_entropy_with_logits(logits, y, weight=weight, pos_weight=pos_weight)
 
 
-def _asymmetric_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None, gamma_neg: float = 4.0,
-                     gamma_pos: float = 0.0, clip: float = 0.05) -> torch.Tensor:
+def _asymmetric_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None = None,
+    gamma_neg: float = 4.0,
+    gamma_pos: float = 0.0,
+    clip: float = 0.05,
+) -> torch.Tensor:
     """Asymmetric loss (Ben-Baruch et al. 2020): down-weights easy negatives, which dominate multi-label data."""
     p = torch.sigmoid(logits)
     p_neg = (p - clip).clamp(min=0) if clip > 0 else p
     loss_pos = y * torch.log(p.clamp(min=1e-8)) * (1 - p) ** gamma_pos
-    loss_neg = (1 - y) * torch.log((1 - p_neg).clamp(min=1e-8)) * p_neg ** gamma_neg
+    loss_neg = (1 - y) * torch.log((1 - p_neg).clamp(min=1e-8)) * p_neg**gamma_neg
     per_row = -(loss_pos + loss_neg).sum(dim=1)
     return (per_row if w is None else per_row * w).mean()
 
 
-def fit_logreg(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, *, l2: float, max_iter: int, pca: int,
-               seed: int) -> dict[str, np.ndarray]:
+def fit_logreg(
+    X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, *, l2: float, max_iter: int, pca: int, seed: int
+) -> dict[str, np.ndarray]:
     """Multi-output logistic regression, full-batch L-BFGS on standardised (optionally PCA-whitened) features."""
     torch.manual_seed(seed)
     mean, scale = standardise_stats(X)
@@ -70,16 +78,23 @@ def fit_logreg(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, *, l2: float
     w = torch.zeros(xt.shape[1], Y.shape[1], requires_grad=True)
     prior = Y.mean(axis=0).clip(1e-4, 1 - 1e-4)
     b = torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20,
-                            line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-6,
+        tolerance_change=1e-9,
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = _bce(xt @ w + b, yt, wt) + float(l2) * (w * w).sum()
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         return loss
 
-    opt.step(closure)  # type: ignore[no-untyped-call]
+    opt.step(closure)  # type: ignore[no-untyped-call]  # torch leaves LBFGS.step unannotated
     tensors = {"mean": mean, "scale": scale, "w0": w.detach().T.contiguous().numpy(), "b0": b.detach().numpy()}
     if proj is not None:
         tensors["proj"] = proj
@@ -126,7 +141,7 @@ def _mlp_run(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, s: MLPSettings
     """Split off the fixed-seed validation rows, standardise on the training rows, build the network."""
     n = len(X)
     perm = rng.permutation(n)
-    n_val = max(1, int(round(float(s.val_fraction) * n))) if n >= 20 else 0
+    n_val = max(1, round(float(s.val_fraction) * n)) if n >= 20 else 0
     val_idx, tr_idx = perm[:n_val], perm[n_val:]
     mean, scale = standardise_stats(X[tr_idx])
     Zn = (X - mean) / scale
@@ -135,19 +150,21 @@ def _mlp_run(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, s: MLPSettings
     d, g = Z.shape[1], Y.shape[1]
     hidden, output = nn.Linear(d, s.hidden), nn.Linear(s.hidden, g)
     net = nn.Sequential(nn.Dropout(float(s.input_dropout)), hidden, nn.ReLU(), nn.Dropout(float(s.dropout)), output)
-    return _MLPRun(Z, Y, None if sw is None else torch.from_numpy(sw), tr_idx, val_idx, net, hidden, output, mean,
-                   scale, proj)
+    return _MLPRun(
+        Z, Y, None if sw is None else torch.from_numpy(sw), tr_idx, val_idx, net, hidden, output, mean, scale, proj
+    )
 
 
-def _mlp_epoch(run: _MLPRun, s: MLPSettings, rng: np.random.Generator, opt: torch.optim.Optimizer,
-               pos_weight: torch.Tensor | None) -> None:
+def _mlp_epoch(
+    run: _MLPRun, s: MLPSettings, rng: np.random.Generator, opt: torch.optim.Optimizer, pos_weight: torch.Tensor | None
+) -> None:
     """One pass over the training rows in shuffled mini-batches."""
     Yt = torch.from_numpy(run.Y)
     smooth = float(s.label_smoothing)
     run.net.train()
     order = torch.from_numpy(run.train_rows[rng.permutation(len(run.train_rows))])
     for start in range(0, len(order), s.batch_size):
-        idx = order[start:start + s.batch_size]
+        idx = order[start : start + s.batch_size]
         y = Yt[idx]
         if smooth:
             y = y * (1 - smooth) + 0.5 * smooth
@@ -155,7 +172,7 @@ def _mlp_epoch(run: _MLPRun, s: MLPSettings, rng: np.random.Generator, opt: torc
         logits = run.net(run.Z[idx])
         loss = _asymmetric_loss(logits, y, w) if s.loss == "asl" else _bce(logits, y, w, pos_weight)
         opt.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         opt.step()
 
 
@@ -189,9 +206,14 @@ def fit_mlp(X: np.ndarray, Y: np.ndarray, sw: np.ndarray | None, s: MLPSettings)
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
-    tensors = {"mean": run.mean, "scale": run.scale,
-               "w0": run.hidden.weight.detach().numpy().copy(), "b0": run.hidden.bias.detach().numpy().copy(),
-               "w1": run.output.weight.detach().numpy().copy(), "b1": run.output.bias.detach().numpy().copy()}
+    tensors = {
+        "mean": run.mean,
+        "scale": run.scale,
+        "w0": run.hidden.weight.detach().numpy().copy(),
+        "b0": run.hidden.bias.detach().numpy().copy(),
+        "w1": run.output.weight.detach().numpy().copy(),
+        "b1": run.output.bias.detach().numpy().copy(),
+    }
     if run.proj is not None:
         tensors["proj"] = run.proj
     return tensors, epochs

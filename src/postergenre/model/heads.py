@@ -27,8 +27,17 @@ from .parts import PosterHead, Tensors, get_part, part_names, register_part, und
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["LOSSES", "EnsembleHead", "LogRegHead", "MLPHead", "StackHead", "check_head_params", "head_names",
-           "make_head", "param_names"]
+__all__ = [
+    "LOSSES",
+    "EnsembleHead",
+    "LogRegHead",
+    "MLPHead",
+    "StackHead",
+    "check_head_params",
+    "head_names",
+    "make_head",
+    "param_names",
+]
 
 LOSSES = ("bce", "bce-pos", "asl")
 COMPACT = ("w0", "proj")
@@ -36,8 +45,9 @@ COMPACT = ("w0", "proj")
 
 
 # ------------------------------------------------------------------------------------ validation
-def _validate(X: np.ndarray, Y: np.ndarray,
-              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _validate(
+    X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     X = _features(X)
     if X.shape[0] == 0:
         raise PosterGenreError(f"features must be a non-empty 2-D array [N, D], got shape {X.shape}")
@@ -70,8 +80,16 @@ def _features(X: np.ndarray) -> np.ndarray:
 class _Range:
     """Allowed values of one head parameter, with the sentence an error message uses."""
 
-    def __init__(self, kind: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-                 high_open: bool = False, choices: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        kind: str,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+        choices: tuple[str, ...] = (),
+    ):
         self.kind, self.low, self.high, self.choices = kind, low, high, choices
         self.low_open, self.high_open = low_open, high_open
 
@@ -112,8 +130,9 @@ class StackHead(PosterHead):
         for name, allowed in self._ranges.items():
             value = getattr(self, name)
             if not allowed.ok(value):
-                raise PosterGenreError(f"{self.part_name} setting {name}={value!r} is invalid: must be "
-                                       f"{allowed.describe()}")
+                raise PosterGenreError(
+                    f"{self.part_name} setting {name}={value!r} is invalid: must be {allowed.describe()}"
+                )
 
     def _fitted(self, tensors: Mapping[str, np.ndarray]) -> None:
         """Take a layout (fitted here or loaded), checked, with its float32 copy for the forward pass."""
@@ -126,8 +145,9 @@ class StackHead(PosterHead):
         self._require_fitted("tensors_")
         x = _features(X)
         if x.shape[1] != self.n_features_in_:
-            raise PosterGenreError(f"{self.part_name} head was fitted on {self.n_features_in_} features, "
-                                   f"got {x.shape[1]}")
+            raise PosterGenreError(
+                f"{self.part_name} head was fitted on {self.n_features_in_} features, got {x.shape[1]}"
+            )
         t = self._forward
         z = (x - t["mean"]) / t["scale"]
         if "proj" in t:
@@ -174,8 +194,10 @@ def _check_layout(tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     t = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
     width = t["mean"].shape[0] if t["mean"].ndim == 1 else -1
     if width <= 0 or t["scale"].shape != (width,):
-        raise ModelError(f"tensors mean and scale have shapes {list(t['mean'].shape)} and {list(t['scale'].shape)}, "
-                         "expected one [width] each")
+        raise ModelError(
+            f"tensors mean and scale have shapes {list(t['mean'].shape)} and {list(t['scale'].shape)}, "
+            "expected one [width] each"
+        )
     if not np.all(t["scale"] != 0):
         raise ModelError("tensor scale has zeros (features would be divided by zero)")
     inputs = width
@@ -202,8 +224,12 @@ class LogRegHead(StackHead):
     added to the mean binary cross-entropy. `pca` > 0 fits in that many whitened principal directions.
     """
 
-    _ranges = {"l2": _Range("float", 0.0), "max_iter": _Range("int", 1), "pca": _Range("int", 0),
-               "seed": _Range("int", 0)}
+    _ranges: ClassVar[dict[str, _Range]] = {
+        "l2": _Range("float", 0.0),
+        "max_iter": _Range("int", 1),
+        "pca": _Range("int", 0),
+        "seed": _Range("int", 0),
+    }
 
     def __init__(self, *, l2: float = 1e-2, max_iter: int = 50, pca: int = 0, seed: int = 0):
         self.l2 = l2
@@ -229,19 +255,39 @@ class MLPHead(StackHead):
     ROC AUC; the weights of the best epoch are kept (`epochs_`: how many ran).
     """
 
-    _ranges = {
-        "hidden": _Range("int", 1), "dropout": _Range("float", 0.0, 1.0, high_open=True),
-        "input_dropout": _Range("float", 0.0, 1.0, high_open=True), "weight_decay": _Range("float", 0.0),
-        "lr": _Range("float", 0.0, low_open=True), "loss": _Range("choice", choices=LOSSES),
-        "label_smoothing": _Range("float", 0.0, 1.0, high_open=True), "batch_size": _Range("int", 1),
-        "max_epochs": _Range("int", 1), "patience": _Range("int", 1),
-        "val_fraction": _Range("float", 0.0, 0.5, low_open=True), "pca": _Range("int", 0), "seed": _Range("int", 0),
+    _ranges: ClassVar[dict[str, _Range]] = {
+        "hidden": _Range("int", 1),
+        "dropout": _Range("float", 0.0, 1.0, high_open=True),
+        "input_dropout": _Range("float", 0.0, 1.0, high_open=True),
+        "weight_decay": _Range("float", 0.0),
+        "lr": _Range("float", 0.0, low_open=True),
+        "loss": _Range("choice", choices=LOSSES),
+        "label_smoothing": _Range("float", 0.0, 1.0, high_open=True),
+        "batch_size": _Range("int", 1),
+        "max_epochs": _Range("int", 1),
+        "patience": _Range("int", 1),
+        "val_fraction": _Range("float", 0.0, 0.5, low_open=True),
+        "pca": _Range("int", 0),
+        "seed": _Range("int", 0),
     }
 
-    def __init__(self, *, hidden: int = 512, dropout: float = 0.5, input_dropout: float = 0.1,
-                 weight_decay: float = 1e-2, lr: float = 1e-3, loss: str = "bce", label_smoothing: float = 0.0,
-                 batch_size: int = 512, max_epochs: int = 60, patience: int = 6, val_fraction: float = 0.1,
-                 pca: int = 256, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        hidden: int = 512,
+        dropout: float = 0.5,
+        input_dropout: float = 0.1,
+        weight_decay: float = 1e-2,
+        lr: float = 1e-3,
+        loss: str = "bce",
+        label_smoothing: float = 0.0,
+        batch_size: int = 512,
+        max_epochs: int = 60,
+        patience: int = 6,
+        val_fraction: float = 0.1,
+        pca: int = 256,
+        seed: int = 0,
+    ):
         self.hidden = hidden
         self.dropout = dropout
         self.input_dropout = input_dropout
@@ -387,5 +433,5 @@ def param_names(head_type: str) -> list[str]:
 def check_head_params(head_type: str, params: Mapping[str, Any]) -> None:
     """Raise PosterGenreError naming the first bad setting (name or value), before any data is loaded."""
     head = make_head(head_type, params)
-    for est in (head._given() if isinstance(head, EnsembleHead) else [cast(StackHead, head)]):
+    for est in head._given() if isinstance(head, EnsembleHead) else [cast(StackHead, head)]:
         est._check_params()

@@ -62,8 +62,9 @@ def poster_stage_roles() -> list[str]:
     return [role for role, slot in SLOTS.items() if slot.poster_stage]
 
 
-def read_part(role: str, head_type: str, head_config: Mapping[str, Any],
-              tensors: Mapping[str, np.ndarray]) -> Part | None:
+def read_part(
+    role: str, head_type: str, head_config: Mapping[str, Any], tensors: Mapping[str, np.ndarray]
+) -> Part | None:
     """The fitted part in slot `role` of a saved model (None when the model has none); ModelError names the slot."""
     slot = SLOTS[role]
     config: Any = head_config
@@ -130,7 +131,8 @@ class ModelParts:
             tensors[SYNOPSIS_ONLY_THRESHOLDS] = np.asarray(self.synopsis_thresholds, dtype=np.float32)
             head_config[STUDIO]["synopsis_only"] = {
                 "thresholds": f"tensor {SYNOPSIS_ONLY_THRESHOLDS}, tuned on out-of-fold synopsis probabilities of "
-                              "studio films (a synopsis read without a poster)"}
+                "studio films (a synopsis read without a poster)"
+            }
         return self.head.part_name, head_config, tensors
 
 

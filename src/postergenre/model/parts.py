@@ -124,12 +124,14 @@ _PARTS: dict[str, type[Part]] = {}
 
 def register_part(name: str) -> Callable[[type[PartT]], type[PartT]]:
     """Class decorator: name a part class in the registry (its saved models name it by this)."""
+
     def register(cls: type[PartT]) -> type[PartT]:
         if name in _PARTS and _PARTS[name] is not cls:
             raise ModelError(f"model part {name!r} is already registered ({_PARTS[name].__qualname__})")
         cls.part_name = name
         _PARTS[name] = cls
         return cls
+
     return register
 
 

@@ -85,8 +85,13 @@ class PosterCheck(Part):
     stats_: dict[str, np.ndarray]
     settings_: dict[str, Any]
 
-    def __init__(self, components: int = DEFAULT_COMPONENTS, percentile: float = DEFAULT_PERCENTILE,
-                 calibration_fraction: float = 0.2, seed: int = 0):
+    def __init__(
+        self,
+        components: int = DEFAULT_COMPONENTS,
+        percentile: float = DEFAULT_PERCENTILE,
+        calibration_fraction: float = 0.2,
+        seed: int = 0,
+    ):
         self.components = components
         self.percentile = percentile
         self.calibration_fraction = calibration_fraction
@@ -98,7 +103,7 @@ class PosterCheck(Part):
         if X.ndim != 2 or len(X) < 20:
             raise PosterGenreError(f"poster check needs at least 20 training embeddings [N, D], got shape {X.shape}")
         order = np.random.default_rng(self.seed).permutation(len(X))
-        n_cal = max(10, int(round(self.calibration_fraction * len(X))))
+        n_cal = max(10, round(self.calibration_fraction * len(X)))
         fit_rows, cal_rows = order[n_cal:], order[:n_cal]
         stats = _stats(X[fit_rows], self.components)
         inside, outside = _raw(X[cal_rows], stats)
@@ -113,8 +118,8 @@ class PosterCheck(Part):
             "threshold": float(np.percentile(scores, self.percentile)),
             "reencode_margin": REENCODE_MARGIN,
             "feature_dim": int(X.shape[1]),
-            "fitted_on": int(len(fit_rows)),
-            "calibrated_on": int(len(cal_rows)),
+            "fitted_on": len(fit_rows),
+            "calibrated_on": len(cal_rows),
         }
         return self
 

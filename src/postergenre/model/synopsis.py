@@ -46,14 +46,22 @@ def has_text(texts: Sequence[str | None]) -> np.ndarray:
     return np.array([bool(t and str(t).strip()) for t in texts], dtype=bool)
 
 
-def _vectoriser(analyzer: str, ngram_range: Sequence[int], min_df: int,
-                vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
+def _vectoriser(
+    analyzer: str, ngram_range: Sequence[int], min_df: int, vocabulary: dict[str, int] | None = None
+) -> TfidfVectorizer:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     # sublinear tf: a word repeated in one sentence is not twice the evidence.
-    return TfidfVectorizer(analyzer=analyzer, ngram_range=tuple(int(v) for v in ngram_range), min_df=min_df,
-                           sublinear_tf=True, lowercase=True, strip_accents="unicode", dtype=np.float64,
-                           vocabulary=vocabulary)
+    return TfidfVectorizer(
+        analyzer=analyzer,
+        ngram_range=tuple(int(v) for v in ngram_range),
+        min_df=min_df,
+        sublinear_tf=True,
+        lowercase=True,
+        strip_accents="unicode",
+        dtype=np.float64,
+        vocabulary=vocabulary,
+    )
 
 
 def _gram(X: sparse.csr_matrix) -> np.ndarray:
@@ -82,8 +90,9 @@ def _dual_ridge(Ks: np.ndarray, R: np.ndarray, alpha: float) -> tuple[np.ndarray
     return cho_solve(factor, R), 1.0 - alpha * np.diag(inverse)
 
 
-def _platt(scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 100,
-           l2: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _platt(
+    scores: np.ndarray, Y: np.ndarray, w: np.ndarray, iters: int = 100, l2: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-genre (scale, bias) of sigmoid(scale * score + bias): weighted logistic fit, all genres at once.
 
     Platt's smoothed targets keep a genre seen a handful of times from getting an infinite scale. The fit runs
@@ -149,9 +158,16 @@ class SynopsisHead(Part):
 
     encoder_sha256_: str | None
 
-    def __init__(self, genres: Sequence[str] | None = None, word_ngrams: tuple[int, int] | None = (1, 2),
-                 char_ngrams: tuple[int, int] | None = (2, 5), min_df: int = 2, alpha: float = 15.0,
-                 encoder: str | None = ENCODER, encoder_weight: float = 0.5):
+    def __init__(
+        self,
+        genres: Sequence[str] | None = None,
+        word_ngrams: tuple[int, int] | None = (1, 2),
+        char_ngrams: tuple[int, int] | None = (2, 5),
+        min_df: int = 2,
+        alpha: float = 15.0,
+        encoder: str | None = ENCODER,
+        encoder_weight: float = 0.5,
+    ):
         self.genres = genres
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
@@ -186,8 +202,9 @@ class SynopsisHead(Part):
         block: np.ndarray = float(self.encoder_weight) * Z / np.sqrt(Z.shape[1])
         return block
 
-    def _features(self, texts: Sequence[str], blocks: list[sparse.csr_matrix] | None = None,
-                  vectors: np.ndarray | None = None) -> sparse.csr_matrix:
+    def _features(
+        self, texts: Sequence[str], blocks: list[sparse.csr_matrix] | None = None, vectors: np.ndarray | None = None
+    ) -> sparse.csr_matrix:
         """The feature matrix of `texts`; `blocks` (their TF-IDF matrices) and `vectors` (their sentence vectors)
         when fitting already computed them."""
         from scipy import sparse  # here: a prediction without a synopsis never loads scipy (~0.15 s of CLI start)
@@ -197,7 +214,8 @@ class SynopsisHead(Part):
         if dense is not None:
             blocks.append(sparse.csr_matrix(dense))
         # Each TF-IDF block is L2-normalised; dividing by sqrt(#TF-IDF blocks) keeps them at unit norm together.
-        return (sparse.hstack(blocks, format="csr") / np.sqrt(len(self.vectorisers_))).tocsr()
+        features: sparse.csr_matrix = (sparse.hstack(blocks, format="csr") / np.sqrt(len(self.vectorisers_))).tocsr()
+        return features
 
     def fit(self, texts: Sequence[str | None], Y: np.ndarray, sample_weight: np.ndarray | None = None) -> SynopsisHead:
         """Fit on the texts that are not blank (blank ones carry no signal and are skipped)."""
@@ -272,7 +290,7 @@ class SynopsisHead(Part):
         present = has_text(texts)
         out = np.full((len(texts), self.n_genres_), np.nan, dtype=np.float64)
         if present.any():
-            X = self._features([str(t) for t, p in zip(texts, present) if p])
+            X = self._features([str(t) for t, p in zip(texts, present, strict=True) if p])
             scores = np.asarray(X @ self._scoring_weights()) + self.biases_.astype(np.float64)
             out[present] = scores * self.calib_scale_.astype(np.float64) + self.calib_bias_.astype(np.float64)
         return out
@@ -334,10 +352,14 @@ class SynopsisHead(Part):
         return {
             "format_version": FORMAT_VERSION,
             "genres": None if self.genres is None else list(self.genres),
-            "params": {"word_ngrams": None if not self.word_ngrams else list(self.word_ngrams),
-                       "char_ngrams": None if not self.char_ngrams else list(self.char_ngrams),
-                       "min_df": int(self.min_df), "alpha": float(self.alpha), "encoder": self.encoder or None,
-                       "encoder_weight": float(self.encoder_weight)},
+            "params": {
+                "word_ngrams": None if not self.word_ngrams else list(self.word_ngrams),
+                "char_ngrams": None if not self.char_ngrams else list(self.char_ngrams),
+                "min_df": int(self.min_df),
+                "alpha": float(self.alpha),
+                "encoder": self.encoder or None,
+                "encoder_weight": float(self.encoder_weight),
+            },
             "encoder_sha256": getattr(self, "encoder_sha256_", None),
             "analysers": analysers,
             "n_genres": int(self.n_genres_),
@@ -348,12 +370,20 @@ class SynopsisHead(Part):
     def from_saved(cls, tensors: Tensors, config: Mapping[str, Any]) -> SynopsisHead:
         """Rebuild a fitted head from `to_tensors()` (extra keys, e.g. other heads', are ignored) and `config()`."""
         if config.get("format_version") not in READABLE_FORMATS:
-            raise ModelError(f"synopsis head format {config.get('format_version')!r} is not supported (need one of "
-                             f"{READABLE_FORMATS})")
+            raise ModelError(
+                f"synopsis head format {config.get('format_version')!r} is not supported (need one of "
+                f"{READABLE_FORMATS})"
+            )
         p = config["params"]
-        head = cls(genres=config.get("genres"), word_ngrams=p["word_ngrams"] and tuple(p["word_ngrams"]),
-                   char_ngrams=p["char_ngrams"] and tuple(p["char_ngrams"]), min_df=p["min_df"], alpha=p["alpha"],
-                   encoder=p.get("encoder"), encoder_weight=p.get("encoder_weight", 0.0))
+        head = cls(
+            genres=config.get("genres"),
+            word_ngrams=p["word_ngrams"] and tuple(p["word_ngrams"]),
+            char_ngrams=p["char_ngrams"] and tuple(p["char_ngrams"]),
+            min_df=p["min_df"],
+            alpha=p["alpha"],
+            encoder=p.get("encoder"),
+            encoder_weight=p.get("encoder_weight", 0.0),
+        )
         try:
             vecs = []
             for i, a in enumerate(config["analysers"]):
@@ -377,8 +407,9 @@ class SynopsisHead(Part):
         head.n_texts_ = int(config.get("n_texts", 0))
         n_vocab = sum(len(a["vocabulary"]) for a in config["analysers"])
         if head.weights_.shape != (n_vocab, head.n_genres_):
-            raise ModelError(f"synopsis weights {head.weights_.shape} do not match {n_vocab} terms x "
-                             f"{head.n_genres_} genres")
+            raise ModelError(
+                f"synopsis weights {head.weights_.shape} do not match {n_vocab} terms x {head.n_genres_} genres"
+            )
         if head.encoder:
             _check_encoder(head.encoder, config.get("encoder_sha256"))
             head.encoder_sha256_ = config.get("encoder_sha256")
@@ -393,5 +424,7 @@ def _check_encoder(name: str, sha256: str | None) -> None:
         raise ModelError(f"synopsis head needs sentence encoder {name!r}; this version has {ENCODER!r}")
     have = shared_encoder().weights_sha256
     if sha256 and have != sha256:
-        raise ModelError(f"synopsis head was fitted on {ENCODER} weights {sha256[:12]}, the installed wordllama "
-                         f"has {have[:12]}; install wordllama==0.4.0.post1 (requirements.lock)")
+        raise ModelError(
+            f"synopsis head was fitted on {ENCODER} weights {sha256[:12]}, the installed wordllama "
+            f"has {have[:12]}; install wordllama==0.4.0.post1 (requirements.lock)"
+        )

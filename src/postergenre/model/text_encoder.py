@@ -35,7 +35,7 @@ def package_folder() -> Path:
     spec = importlib.util.find_spec("wordllama")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError("the synopsis encoder needs the `wordllama` package (pip install wordllama==0.4.0.post1)")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def blank(texts: Sequence[str | None]) -> np.ndarray:
@@ -73,7 +73,7 @@ class SentenceEncoder:
         rows = np.flatnonzero(~blank(texts))
         if len(rows):
             encodings = self.tokenizer.encode_batch([str(texts[int(i)]) for i in rows], add_special_tokens=False)
-            for i, enc in zip(rows, encodings):
+            for i, enc in zip(rows, encodings, strict=True):
                 ids = np.clip(np.asarray(enc.ids, dtype=np.int64), 0, len(self.table) - 1)
                 # A text of only characters the tokenizer drops has no tokens: it carries no signal either.
                 if len(ids):

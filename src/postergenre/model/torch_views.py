@@ -92,7 +92,7 @@ class PosterView(nn.Module):
         self.eval()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        z: torch.Tensor = self.head(features[:, self.start:self.stop])
+        z: torch.Tensor = self.head(features[:, self.start : self.stop])
         for stage in self.stages:
             z = stage(z, features)
         return z

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..catalog.store import Catalog
 from ..errors import PosterDecodeError, PosterGenreError
+from ..progress import ProgressFn, counter
 from .caps import CATALOG_MAX_FILE_BYTES
 from .images import IMAGE_SUFFIXES, decode_image, read_image_file
-from ..progress import ProgressFn, counter
 from .store import PosterStore
 
 _NAME_RE = re.compile(r"^tt(\d{1,10})$", re.IGNORECASE)
@@ -84,8 +84,9 @@ def _scan(folder: Path, summary: AttachSummary) -> dict[str, Path]:
     return found
 
 
-def attach_folder(catalog: Catalog, store: PosterStore, folder: Path, *, progress: ProgressFn | None = None,
-                  workers: int = 4) -> AttachSummary:
+def attach_folder(
+    catalog: Catalog, store: PosterStore, folder: Path, *, progress: ProgressFn | None = None, workers: int = 4
+) -> AttachSummary:
     """Attach every poster file in `folder` whose IMDb id is in the catalog (see module docstring)."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -108,17 +109,19 @@ def attach_folder(catalog: Catalog, store: PosterStore, folder: Path, *, progres
             continue
         todo.append((imdb_id, path.resolve()))
 
-    with counter(progress, len(todo), "attaching posters") as advance:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for batch in _chunks(todo, _BATCH):
-                results = list(pool.map(lambda item: _attach_one(store, *item), batch))
-                _record(catalog, results, summary)
-                advance(len(batch), summary.attached, summary.failed)
+    with (
+        counter(progress, len(todo), "attaching posters") as advance,
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+    ):
+        for batch in _chunks(todo, _BATCH):
+            results = list(pool.map(lambda item: _attach_one(store, *item), batch))
+            _record(catalog, results, summary)
+            advance(len(batch), summary.attached, summary.failed)
     return summary
 
 
 def _record(catalog: Catalog, results: list[_Result], summary: AttachSummary) -> None:
-    ok = [(r.imdb_id, r.sha256, r.width, r.height, str(r.path)) for r in results if r.error is None]
+    ok = [(r.imdb_id, r.sha256, r.width, r.height, str(r.path)) for r in results if r.sha256 is not None]
     bad = [(r.imdb_id, str(r.path), r.error) for r in results if r.error is not None]
     if ok:
         catalog.set_posters(ok)
@@ -131,5 +134,4 @@ def _record(catalog: Catalog, results: list[_Result], summary: AttachSummary) ->
 
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
-
+        yield items[start : start + size]

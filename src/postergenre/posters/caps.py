@@ -22,7 +22,7 @@ CATALOG_MAX_FILE_BYTES = 20 * BYTES_PER_MB
 
 def from_megabytes(mb: float) -> int:
     """A --...-mb option's value in bytes (0.5 → 500,000)."""
-    return int(round(mb * BYTES_PER_MB))
+    return round(mb * BYTES_PER_MB)
 
 
 def to_megabytes(n: int) -> float:

@@ -29,16 +29,16 @@ run keeps its finished work and a rerun continues where it stopped.
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import ssl
 import threading
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -48,11 +48,18 @@ import httpcore
 import httpx
 
 from ..catalog.store import Catalog
-from ..errors import (CONNECTION_REFUSED, HOST_NOT_FOUND, NETWORK_UNREACHABLE, PRIVATE_ADDRESS, TOO_LARGE, FetchError,
-                      PosterDecodeError)
+from ..errors import (
+    CONNECTION_REFUSED,
+    HOST_NOT_FOUND,
+    NETWORK_UNREACHABLE,
+    PRIVATE_ADDRESS,
+    TOO_LARGE,
+    FetchError,
+    PosterDecodeError,
+)
+from ..progress import ProgressFn, counter
 from .caps import CATALOG_MAX_FILE_BYTES
 from .images import decode_image
-from ..progress import ProgressFn, counter
 from .store import PosterStore
 from .urlguard import HostNotFound, check_url, refusal_reason, resolve_addresses
 
@@ -64,8 +71,11 @@ OFFLINE_AFTER = 20
 """The bulk fetch stops when its first this-many URLs all failed for one network reason (no DNS, connection refused,
 network unreachable) on two hosts or more: the machine is offline, and thousands more attempts would say the same.
 One dead host among working ones is that host's problem: its URLs fail and the run goes on."""
-NETWORK_REASONS = {HOST_NOT_FOUND: "host names cannot be resolved", CONNECTION_REFUSED: "connection refused",
-                   NETWORK_UNREACHABLE: "network unreachable"}
+NETWORK_REASONS = {
+    HOST_NOT_FOUND: "host names cannot be resolved",
+    CONNECTION_REFUSED: "connection refused",
+    NETWORK_UNREACHABLE: "network unreachable",
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,7 @@ class _Failure(NamedTuple):
 
 
 # -- one URL -------------------------------------------------------------------------------------
+
 
 def fetch_image_bytes(url: str, *, limits: FetchLimits = FetchLimits()) -> bytes:
     """Download `url` and return its bytes once they decode as a poster; raises FetchError naming the URL."""
@@ -172,10 +183,12 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname,
-                                                     _within_deadline(timeout, httpcore.ConnectTimeout)))
+    def start_tls(
+        self, ssl_context, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, _within_deadline(timeout, httpcore.ConnectTimeout))
+        )
 
     def get_extra_info(self, info: str):
         return self._inner.get_extra_info(info)
@@ -189,8 +202,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner = httpcore.SyncBackend()
         self._allow_private_hosts = allow_private_hosts
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options=None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options=None
+    ) -> httpcore.NetworkStream:
         if self._allow_private_hosts:
             targets = [host]
         else:
@@ -205,8 +219,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
         failure: Exception | None = None
         for target in targets:  # the checked addresses themselves, in the resolver's order
             try:
-                stream = self._inner.connect_tcp(target, port, _within_deadline(timeout, httpcore.ConnectTimeout),
-                                                 local_address, socket_options)
+                stream = self._inner.connect_tcp(
+                    target, port, _within_deadline(timeout, httpcore.ConnectTimeout), local_address, socket_options
+                )
             except httpcore.ConnectError as exc:
                 failure = exc
                 continue
@@ -237,8 +252,10 @@ class _GuardedTransport(httpx.HTTPTransport):
         if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
             raise RuntimeError("this httpx version builds its transport differently; update _GuardedTransport")
         self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(), max_connections=connections,
-            max_keepalive_connections=connections, keepalive_expiry=5.0,
+            ssl_context=_ssl_context(),
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=5.0,
             network_backend=_GuardedBackend(allow_private_hosts),
         )
 
@@ -266,6 +283,7 @@ def _download(client: httpx.Client, url: str, limits: FetchLimits) -> tuple[byte
         except _Retryable as exc:
             last = exc
     tries = limits.retries + 1
+    assert last is not None  # the loop ran at least once, and every attempt raised
     raise FetchError(f"{url}: {last} (gave up after {tries} attempt{'s' if tries > 1 else ''})", kind=last.kind)
 
 
@@ -354,7 +372,7 @@ def _retry_after(resp: httpx.Response, limits: FetchLimits) -> float | None:
         seconds = float(value)
     else:
         try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), limits.max_retry_after_s)
@@ -362,8 +380,15 @@ def _retry_after(resp: httpx.Response, limits: FetchLimits) -> float | None:
 
 # -- every catalog URL ---------------------------------------------------------------------------
 
-def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
-                  limits: FetchLimits = FetchLimits(), progress: ProgressFn | None = None) -> FetchSummary:
+
+def fetch_posters(
+    catalog: Catalog,
+    store: PosterStore,
+    *,
+    concurrency: int = 8,
+    limits: FetchLimits = FetchLimits(),
+    progress: ProgressFn | None = None,
+) -> FetchSummary:
     """Fetch the poster URL of every movie without a stored poster (earlier failures are retried)."""
     store.sweep_partial()
     summary = FetchSummary()
@@ -382,8 +407,10 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
     summary.urls = len(by_url)
 
     writer = _ResultWriter(catalog, summary)
-    with counter(progress, summary.to_fetch, "fetching posters") as advance, \
-            _client(limits, connections=max(1, concurrency)) as client:
+    with (
+        counter(progress, summary.to_fetch, "fetching posters") as advance,
+        _client(limits, connections=max(1, concurrency)) as client,
+    ):
         pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="poster-fetch")
         try:
             pending: dict[Future, str] = {
@@ -401,9 +428,11 @@ def fetch_posters(catalog: Catalog, store: PosterStore, *, concurrency: int = 8,
                         first.append((result.kind if isinstance(result, _Failure) else None, _host(url)))
                         reason = offline_reason(first) if len(first) == OFFLINE_AFTER and pending else None
                         if reason:
-                            summary.stopped = (f"the first {OFFLINE_AFTER} downloads all failed: {reason} on "
-                                               f"{len({host for _, host in first})} hosts (offline?); {len(pending)} "
-                                               "URLs not tried, finished work kept; rerun when the network is back")
+                            summary.stopped = (
+                                f"the first {OFFLINE_AFTER} downloads all failed: {reason} on "
+                                f"{len({host for _, host in first})} hosts (offline?); {len(pending)} "
+                                "URLs not tried, finished work kept; rerun when the network is back"
+                            )
                             break
                 writer.flush_if_due()
         finally:
@@ -418,7 +447,8 @@ def offline_reason(first: list[tuple[str | None, str]]) -> str | None:
     kinds = {kind for kind, _ in first}
     if len(kinds) != 1 or len({host for _, host in first}) < 2:
         return None
-    return NETWORK_REASONS.get(kinds.pop())
+    kind = kinds.pop()
+    return None if kind is None else NETWORK_REASONS.get(kind)
 
 
 def _host(url: str) -> str:
@@ -428,8 +458,9 @@ def _host(url: str) -> str:
         return url
 
 
-def _fetch_and_store(client: httpx.Client, store: PosterStore, url: str,
-                     limits: FetchLimits) -> tuple[str, int, int] | _Failure:
+def _fetch_and_store(
+    client: httpx.Client, store: PosterStore, url: str, limits: FetchLimits
+) -> tuple[str, int, int] | _Failure:
     """(sha256, width, height) once stored, or the failure."""
     try:
         data, width, height = _fetch_valid(client, url, limits)

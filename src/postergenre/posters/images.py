@@ -16,6 +16,7 @@ exhaust memory or crash a batch, so the checks live in one function:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -23,6 +24,7 @@ import re
 import stat
 import warnings
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -42,15 +44,37 @@ _ACCEPTED_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 # Magic bytes, only to word the error: which accepted format a broken header claimed, or which refused
 # format a file is in. Never used to decide what to decode (Pillow's own checks do that).
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\xff\xd8\xff", "JPEG"), (0, b"\x89PNG\r\n\x1a\n", "PNG"), (8, b"WEBP", "WEBP"),
-    (0, b"GIF87a", "GIF"), (0, b"GIF89a", "GIF"), (0, b"BM", "BMP"),
-    (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"), (0, b"II+\x00", "TIFF"), (0, b"MM\x00+", "TIFF"),
-    (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (4, b"ftypheic", "HEIC"), (4, b"ftypmif1", "HEIF"),
-    (0, b"BLP1", "BLP"), (0, b"BLP2", "BLP"), (0, b"DDS ", "DDS"), (0, b"\x00\x00\x01\x00", "ICO"),
-    (0, b"\x00\x00\x02\x00", "CUR"), (0, b"8BPS", "PSD"), (0, b"icns", "ICNS"), (0, b"qoif", "QOI"),
-    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (0, b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (0, b"%PDF", "PDF"), (0, b"%!PS", "PostScript"), (0, b"\xc5\xd0\xd3\xc6", "EPS"), (0, b"PK\x03\x04", "ZIP"),
-    (0, b"8BIM", "Photoshop resource"), (0, b"\x0a\x05\x01", "PCX"), (0, b"\x01\xda", "SGI"),
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (8, b"WEBP", "WEBP"),
+    (0, b"GIF87a", "GIF"),
+    (0, b"GIF89a", "GIF"),
+    (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (0, b"II+\x00", "TIFF"),
+    (0, b"MM\x00+", "TIFF"),
+    (4, b"ftypavif", "AVIF"),
+    (4, b"ftypavis", "AVIF"),
+    (4, b"ftypheic", "HEIC"),
+    (4, b"ftypmif1", "HEIF"),
+    (0, b"BLP1", "BLP"),
+    (0, b"BLP2", "BLP"),
+    (0, b"DDS ", "DDS"),
+    (0, b"\x00\x00\x01\x00", "ICO"),
+    (0, b"\x00\x00\x02\x00", "CUR"),
+    (0, b"8BPS", "PSD"),
+    (0, b"icns", "ICNS"),
+    (0, b"qoif", "QOI"),
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
+    (0, b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (0, b"%PDF", "PDF"),
+    (0, b"%!PS", "PostScript"),
+    (0, b"\xc5\xd0\xd3\xc6", "EPS"),
+    (0, b"PK\x03\x04", "ZIP"),
+    (0, b"8BIM", "Photoshop resource"),
+    (0, b"\x0a\x05\x01", "PCX"),
+    (0, b"\x01\xda", "SGI"),
 )
 
 # Pillow's own bomb guard warns between MAX_IMAGE_PIXELS and twice that; make it an error so a
@@ -63,7 +87,7 @@ _BACKGROUND = (255, 255, 255)
 def sniff_format(data: bytes) -> str | None:
     """The format `data`'s magic bytes claim ('JPEG', 'AVIF', ...), or None; for error messages only."""
     for offset, magic, name in _SIGNATURES:
-        if data[offset:offset + len(magic)] == magic and (name != "WEBP" or data[:4] == b"RIFF"):
+        if data[offset : offset + len(magic)] == magic and (name != "WEBP" or data[:4] == b"RIFF"):
             return name
     return None
 
@@ -120,8 +144,15 @@ def _accepted_header(head: bytes) -> bool:
 def _register_accepted_formats() -> None:
     """Register the accepted formats' Pillow plugins, and only those: `Image.init()` imports all ~45 of them, about
     20 ms of every CLI start (issue 26). Image.open(formats=ACCEPTED_FORMATS) then finds each one registered."""
-    from PIL import (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin,  # noqa: F401
-                     TiffImagePlugin, WebPImagePlugin)
+    # Imported for their side effect: each module registers its format with Pillow.
+    from PIL import (  # noqa: F401
+        BmpImagePlugin,
+        GifImagePlugin,
+        JpegImagePlugin,
+        PngImagePlugin,
+        TiffImagePlugin,
+        WebPImagePlugin,
+    )
 
 
 def _not_an_image(label: str, data: bytes) -> NotAnImageError:
@@ -131,8 +162,7 @@ def _not_an_image(label: str, data: bytes) -> NotAnImageError:
     return NotAnImageError(f"{label}: not an image (unrecognised format)")
 
 
-def decode_image(source: bytes | Path | str, name: str | None = None, *,
-                 max_side: int | None = None) -> Image.Image:
+def decode_image(source: bytes | Path | str, name: str | None = None, *, max_side: int | None = None) -> Image.Image:
     """Decode `source` (bytes or a file path) to a fully loaded, upright RGB image.
 
     `max_side`: the caller needs at most this many pixels on the longer side, so a JPEG at least twice
@@ -195,10 +225,8 @@ def _decode(data: bytes, label: str, max_side: int | None) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PosterDecodeError(f"{label}: too large: {exc}") from exc
 
-    try:
+    with contextlib.suppress(Exception):  # a malformed EXIF block must not reject an otherwise good image
         ImageOps.exif_transpose(image, in_place=True)  # no copy of a (large) upright image
-    except Exception:  # a malformed EXIF block must not reject an otherwise good image
-        pass
     return _reduced(_to_rgb(image), max_side)
 
 
@@ -219,7 +247,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16-bit / integer / float grayscale: scale to 8 bits instead of clipping at 255.
         image = image.convert("F")
-        low, high = image.getextrema()
+        low, high = cast(tuple[float, float], image.getextrema())  # one band: (min, max)
         scale = 255.0 / (high - low) if high > low else 0.0
         image = image.point(lambda v: (v - low) * scale).convert("L")
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (

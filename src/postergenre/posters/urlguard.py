@@ -52,7 +52,7 @@ def resolve_addresses(host: str, port: int) -> list[IPAddress]:
     except (socket.gaierror, UnicodeError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise HostNotFound(f"the host name {host!r} could not be found ({why})") from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
@@ -88,6 +88,5 @@ def refusal_reason(host: str, addresses: list[IPAddress]) -> str | None:
     """Why a host resolving to `addresses` must not be fetched (None when every address is public)."""
     for address in addresses:
         if not is_public_address(address):
-            return (f"host {host!r} resolves to non-public address {address} "
-                    "(loopback, private, link-local or reserved)")
+            return f"host {host!r} resolves to non-public address {address} (loopback, private, link-local or reserved)"
     return None

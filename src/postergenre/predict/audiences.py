@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ STUDIO_SHARE = 2 / 3  # of a group's titles, when the general catalog has some t
 KEYWORDS_PER_GROUP = 8
 MAX_CATALOG_SHARE = 0.05
 SHARED_FROM = 3  # plots in a group from which a seed must occur in at least two of them
-PLOT_FILLERS = frozenset("""
+PLOT_FILLERS = frozenset(
+    """
     make makes made making find finds found take takes took taking get gets got getting come comes came coming
     go goes going went gone try tries tried trying learn learns learned learning discover discovers discovered
     decide decides decided begin begins began set sets follow follows followed meet meets met want wants wanted
@@ -44,13 +45,16 @@ PLOT_FILLERS = frozenset("""
     received pull pulls pulled help helps helped fall falls embark embarks join joins joined end ends ended
     named known soon just like way away
     order things best great big little small different real long
-""".split())
+""".split()
+)
 """Verbs, fillers and generic adjectives that carry a synopsis along rather than say what it is about ("in order
 to", "embarks on"); with sklearn's English stop words they are `stop_words()`. Among the most frequent words of the
 studio's 3,025 plots ("make" is in 3%) yet under MAX_CATALOG_SHARE, so the catalog share alone would keep them."""
-HOW_TO_ADD = ("Comparable titles come from your catalog: import it and embed its posters "
-              "(`postergenre catalog import FILE --collection studio`, `postergenre posters attach FOLDER`, "
-              "`postergenre embed`), then make the brief again.")
+HOW_TO_ADD = (
+    "Comparable titles come from your catalog: import it and embed its posters "
+    "(`postergenre catalog import FILE --collection studio`, `postergenre posters attach FOLDER`, "
+    "`postergenre embed`), then make the brief again."
+)
 
 
 def _pct(part: float, whole: float) -> str:
@@ -70,14 +74,17 @@ def studio_ratings(movies: Iterable[Any]) -> RatingDefault:
     movies = list(movies)
     rated = Counter(m.content_rating for m in movies if STUDIO in (m.collections or ()) and m.content_rating)
     if not rated:
-        return RatingDefault((), "The catalog knows no ratings of the studio's films, so titles of every rating "
-                                 "are shown.")
+        return RatingDefault(
+            (), "The catalog knows no ratings of the studio's films, so titles of every rating are shown."
+        )
     total = sum(rated.values())
     main = tuple(r for r, n in rated.most_common() if n / total >= MAIN_RATING_SHARE)
     covered = sum(rated[r] for r in main)
     unrated = sum(1 for m in movies if not m.content_rating)
-    note = (f"Limited to {and_list(main)} titles, the ratings of {_pct(covered, total)} of the studio's rated films "
-            f"({covered:,} of {total:,}).")
+    note = (
+        f"Limited to {and_list(main)} titles, the ratings of {_pct(covered, total)} of the studio's rated films "
+        f"({covered:,} of {total:,})."
+    )
     if unrated:
         note += f" {unrated:,} catalog titles have no known rating and are left out."
     return RatingDefault(main, note)
@@ -97,17 +104,23 @@ class PlotKeywords:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.ids = {imdb_id: i for i, imdb_id in enumerate(plots)}
-        self.vectorizer = TfidfVectorizer(stop_words=sorted(stop_words()), min_df=2, max_df=MAX_CATALOG_SHARE,
-                                          sublinear_tf=True, token_pattern=r"(?u)\b[^\W\d_]{3,}\b", lowercase=True)
+        self.vectorizer = TfidfVectorizer(
+            stop_words=sorted(stop_words()),
+            min_df=2,
+            max_df=MAX_CATALOG_SHARE,
+            sublinear_tf=True,
+            token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
+            lowercase=True,
+        )
         self.matrix = self.vectorizer.fit_transform(list(plots.values()))
         self.words = self.vectorizer.get_feature_names_out()
 
     @classmethod
-    def from_movies(cls, movies: Iterable[Any]) -> "PlotKeywords | None":
+    def from_movies(cls, movies: Iterable[Any]) -> PlotKeywords | None:
         return cls.from_plots({m.imdb_id: m.plot for m in movies if m.plot})
 
     @classmethod
-    def from_plots(cls, plots: dict[str, str]) -> "PlotKeywords | None":
+    def from_plots(cls, plots: dict[str, str]) -> PlotKeywords | None:
         """Keywords over {imdb id: plot}; None when fewer than two plots share a word."""
         if len(plots) < 2:
             return None
@@ -152,14 +165,15 @@ class CatalogAudiences:
             return self._keywords
 
     @classmethod
-    def from_movies(cls, movies: Iterable[Any]) -> "CatalogAudiences":
+    def from_movies(cls, movies: Iterable[Any]) -> CatalogAudiences:
         movies = list(movies)
         held = Counter(m.content_rating for m in movies if m.content_rating)
-        return cls(studio_ratings(movies), [r for r, _ in held.most_common()],
-                   {m.imdb_id: m.plot for m in movies if m.plot})
+        return cls(
+            studio_ratings(movies), [r for r, _ in held.most_common()], {m.imdb_id: m.plot for m in movies if m.plot}
+        )
 
     @classmethod
-    def from_home(cls, home: Path) -> "CatalogAudiences":
+    def from_home(cls, home: Path) -> CatalogAudiences:
         from ..catalog.store import Catalog
         from ..config import get_paths
 
@@ -180,31 +194,46 @@ class AudienceGroup:
     keywords_from: int  # titles whose plots gave the keywords
 
     def to_dict(self) -> dict[str, Any]:
-        return {"genre": self.genre, "titles": [t.to_dict() for t in self.titles], "keywords": list(self.keywords),
-                "keywords_from": self.keywords_from}
+        return {
+            "genre": self.genre,
+            "titles": [t.to_dict() for t in self.titles],
+            "keywords": list(self.keywords),
+            "keywords_from": self.keywords_from,
+        }
 
 
-def comparable_by_genre(similarity: CatalogSimilarity, embedding: np.ndarray, genres: Sequence[str], *,
-                        ratings: Sequence[str] = (), exclude_sha256: str | None = None,
-                        keywords: PlotKeywords | None = None, per_genre: int = TITLES_PER_GENRE,
-                        ) -> list[AudienceGroup]:
+def comparable_by_genre(
+    similarity: CatalogSimilarity,
+    embedding: np.ndarray,
+    genres: Sequence[str],
+    *,
+    ratings: Sequence[str] = (),
+    exclude_sha256: str | None = None,
+    keywords: PlotKeywords | None = None,
+    per_genre: int = TITLES_PER_GENRE,
+) -> list[AudienceGroup]:
     """For each genre, the titles nearest to the poster that carry it: the studio's first, then the others."""
     collections = {c for m in similarity.movies.values() for c in (m.collections or ())}
     others = frozenset(collections - {STUDIO})
     groups = []
     for genre in genres:
-        def nearest(where: SimilarFilter) -> list[SimilarTitle]:
-            return similarity.search(embedding, per_genre, where=where, exclude_sha256=exclude_sha256,
-                                     exclude_identical=exclude_sha256 is None).titles
 
-        allowed = dict(ratings=frozenset(ratings), genres=frozenset({genre}))
-        studio = nearest(SimilarFilter(collections=frozenset({STUDIO}), **allowed)) if STUDIO in collections else []
+        def nearest(where: SimilarFilter) -> list[SimilarTitle]:
+            return similarity.search(
+                embedding,
+                per_genre,
+                where=where,
+                exclude_sha256=exclude_sha256,
+                exclude_identical=exclude_sha256 is None,
+            ).titles
+
+        allowed = SimilarFilter(ratings=frozenset(ratings), genres=frozenset({genre}))
+        studio = nearest(replace(allowed, collections=frozenset({STUDIO}))) if STUDIO in collections else []
         seen = {t.imdb_id for t in studio}
-        general = [t for t in nearest(SimilarFilter(collections=others, **allowed)) if t.imdb_id not in seen] \
-            if others else []
+        general = [t for t in nearest(replace(allowed, collections=others)) if t.imdb_id not in seen] if others else []
         keep = per_genre if not general else max(1, round(per_genre * STUDIO_SHARE))
         titles = studio[:keep]
-        titles += general[:per_genre - len(titles)]
+        titles += general[: per_genre - len(titles)]
         words, used = keywords.seeds([t.imdb_id for t in titles]) if keywords is not None else ([], 0)
         groups.append(AudienceGroup(genre, titles, words, used))
     return groups

@@ -25,7 +25,7 @@ is invented: every genre, number and title comes from the model, its stored metr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -40,8 +40,13 @@ from .core import ModelCore, match_genres, split_genre_list
 from .results import GenreReading, PosterFailure, PosterPrediction
 from .similar import CatalogSimilarity
 
-SURE_WORDS = ((0.9, "very reliable"), (0.8, "reliable"), (0.7, "fairly reliable"), (0.6, "a weak signal"),
-              (0.0, "barely better than chance"))
+SURE_WORDS = (
+    (0.9, "very reliable"),
+    (0.8, "reliable"),
+    (0.7, "fairly reliable"),
+    (0.6, "a weak signal"),
+    (0.0, "barely better than chance"),
+)
 """ROC AUC → words: the chance that a film of the genre scores above one without it (0.5 = a coin toss)."""
 
 
@@ -59,7 +64,7 @@ class BriefFilm:
     plot: str | None = None
 
     @classmethod
-    def from_home(cls, home: Path | str | None, imdb_id: str) -> "BriefFilm":
+    def from_home(cls, home: Path | str | None, imdb_id: str) -> BriefFilm:
         """The film `imdb_id` ("tt0099785", "99785" or its IMDb URL) from the catalog of the data folder `home`."""
         from ..catalog.formats import normalise_imdb_id
         from ..catalog.store import Catalog
@@ -74,8 +79,10 @@ class BriefFilm:
         with Catalog(db) as catalog:
             movie = catalog.get_movie(wanted)
         if movie is None:
-            raise PosterGenreError(f"film {wanted} is not in the catalog at {db}; import it, or give --title, "
-                                   "--synopsis and --intended instead")
+            raise PosterGenreError(
+                f"film {wanted} is not in the catalog at {db}; import it, or give --title, "
+                "--synopsis and --intended instead"
+            )
         return cls(movie.imdb_id, movie.title, tuple(movie.genres), movie.plot)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,21 +109,36 @@ class BriefVariant:
 
     def to_dict(self) -> dict[str, Any]:
         v, reading = self.score, self.score.prediction.reading
-        return {"label": self.label, "name": self.name, "source": v.source, "index": v.index, "rank": v.rank,
-                "best": v.best, "fits_all_targets": v.fits, "verdict": v.verdict,
-                "verdicts": [dict(x) for x in v.verdicts], "target_score": round(v.score, 6),
-                "is_poster": v.is_poster, "poster_check": dict(reading.poster_check),
-                "summary": dict(reading.summary), "decided": list(reading.decided), "levels": reading.levels,
-                "unintended": {g: round(p, 6) for g, p in v.unintended.items()},
-                "under_sold": list(self.under_sold), "over_promised": list(self.over_promised),
-                "probabilities": {g: round(p, 6) for g, p in reading.probabilities.items()},
-                "strength": {g: round(s, 6) for g, s in reading.strength.items()},
-                "thresholds": {g: round(t, 6) for g, t in reading.thresholds.items()}}
+        return {
+            "label": self.label,
+            "name": self.name,
+            "source": v.source,
+            "index": v.index,
+            "rank": v.rank,
+            "best": v.best,
+            "fits_all_targets": v.fits,
+            "verdict": v.verdict,
+            "verdicts": [dict(x) for x in v.verdicts],
+            "target_score": round(v.score, 6),
+            "is_poster": v.is_poster,
+            "poster_check": dict(reading.poster_check),
+            "summary": dict(reading.summary),
+            "decided": list(reading.decided),
+            "levels": reading.levels,
+            "unintended": {g: round(p, 6) for g, p in v.unintended.items()},
+            "under_sold": list(self.under_sold),
+            "over_promised": list(self.over_promised),
+            "probabilities": {g: round(p, 6) for g, p in reading.probabilities.items()},
+            "strength": {g: round(s, 6) for g, s in reading.strength.items()},
+            "thresholds": {g: round(t, 6) for g, t in reading.thresholds.items()},
+        }
 
 
-TARGET_SOURCES = {"intended": "intended genres",
-                  "story": "what the synopsis reads as (no intended genres given)",
-                  "none": "no intended genres given, and no synopsis that reads clearly as a genre"}
+TARGET_SOURCES = {
+    "intended": "intended genres",
+    "story": "what the synopsis reads as (no intended genres given)",
+    "none": "no intended genres given, and no synopsis that reads clearly as a genre",
+}
 """Where the brief's targets came from, in words."""
 
 
@@ -146,17 +168,23 @@ class Brief:
         return TARGET_SOURCES[self.target_source]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "film": self.film.to_dict() if self.film else None,
-                "targets": list(self.targets), "target_source": self.target_source,
-                "target_words": self.target_words,
-                "recommendation": dict(self.recommendation), "story": self.story,
-                "variants": [v.to_dict() for v in self.variants],
-                "audiences": {**self.audiences, "groups": [g.to_dict() for g in self.groups]},
-                "how_sure": [dict(h) for h in self.how_sure],
-                "failures": [f.to_dict() for f in self.failures]}
+        return {
+            "title": self.title,
+            "film": self.film.to_dict() if self.film else None,
+            "targets": list(self.targets),
+            "target_source": self.target_source,
+            "target_words": self.target_words,
+            "recommendation": dict(self.recommendation),
+            "story": self.story,
+            "variants": [v.to_dict() for v in self.variants],
+            "audiences": {**self.audiences, "groups": [g.to_dict() for g in self.groups]},
+            "how_sure": [dict(h) for h in self.how_sure],
+            "failures": [f.to_dict() for f in self.failures],
+        }
 
 
 # -- the parts ------------------------------------------------------------------------------------------------
+
 
 def _targets(intended: list[str], story: GenreReading | None) -> tuple[list[str], str]:
     if intended:
@@ -168,14 +196,27 @@ def _targets(intended: list[str], story: GenreReading | None) -> tuple[list[str]
 
 def _recommendation(result: CompareResult, ranked: list[BriefVariant], targets: list[str]) -> dict[str, Any]:
     if not ranked:
-        return {"label": None, "name": None, "fits": False, "text": "No variant could be read.", "reason": None,
-                "why": []}
+        return {
+            "label": None,
+            "name": None,
+            "fits": False,
+            "text": "No variant could be read.",
+            "reason": None,
+            "why": [],
+        }
     if not targets:
-        return {"label": None, "name": None, "fits": False, "reason": None,
-                "text": "No recommendation: give the intended genres (or a synopsis that reads clearly as a genre, "
-                        "which then becomes the target) to say which variant to run. Each variant's reading is below.",
-                "why": [f"{v.title} {v.score.prediction.summary['text'][0].lower()}"
-                        f"{v.score.prediction.summary['text'][1:]}" for v in ranked]}
+        return {
+            "label": None,
+            "name": None,
+            "fits": False,
+            "reason": None,
+            "text": "No recommendation: give the intended genres (or a synopsis that reads clearly as a genre, "
+            "which then becomes the target) to say which variant to run. Each variant's reading is below.",
+            "why": [
+                f"{v.title} {v.score.prediction.summary['text'][0].lower()}{v.score.prediction.summary['text'][1:]}"
+                for v in ranked
+            ],
+        }
     labels = {id(v.score): v for v in ranked}
     reason = result.reason(lambda v: labels[id(v)].label)
     why = [reason] if reason else []
@@ -184,12 +225,18 @@ def _recommendation(result: CompareResult, ranked: list[BriefVariant], targets: 
         if not v.score.is_poster:
             line += " Does not look like a movie poster."
         why.append(line)
-    return {"label": ranked[0].label, "name": ranked[0].name, "fits": ranked[0].score.fits,
-            "text": result.sentence(lambda v: labels[id(v)].title), "reason": reason, "why": why}
+    return {
+        "label": ranked[0].label,
+        "name": ranked[0].name,
+        "fits": ranked[0].score.fits,
+        "text": result.sentence(lambda v: labels[id(v)].title),
+        "reason": reason,
+        "why": why,
+    }
 
 
 def _read(genres: Sequence[str], strengths: dict[str, float]) -> str:
-    """"Comedy (2.3×) and Family (1.8×)": genres with how strongly they were read."""
+    """Genres with how strongly they were read: "Comedy (2.3×) and Family (1.8×)"."""
     return and_list([f"{g} ({strength_text(strengths[g])})" for g in genres])
 
 
@@ -216,15 +263,24 @@ def _story_text(story: GenreReading, film: BriefFilm | None, catalogued: list[st
 
 def _belongs_words(intended: list[str], catalogued: list[str]) -> str:
     """Who vouches for the film's genres, in words, for "promises Horror, which …"."""
-    sources = ["the story"] + (["the intended genres"] if intended else []) + \
-        (["the film's catalogued genres"] if catalogued else [])
+    sources = (
+        ["the story"]
+        + (["the intended genres"] if intended else [])
+        + (["the film's catalogued genres"] if catalogued else [])
+    )
     if len(sources) == 1:
         return "which the story does not carry"
     return f"which neither {', '.join(sources[:-1])} nor {sources[-1]} carry"
 
 
-def _story(story: GenreReading | None, ranked: list[BriefVariant], intended: list[str], catalogued: list[str],
-           film: BriefFilm | None, from_catalog: bool) -> dict[str, Any] | None:
+def _story(
+    story: GenreReading | None,
+    ranked: list[BriefVariant],
+    intended: list[str],
+    catalogued: list[str],
+    film: BriefFilm | None,
+    from_catalog: bool,
+) -> dict[str, Any] | None:
     """Story vs poster (module docstring, 2). A genre the user intends, the catalog files the film under, or the
     story reads or hints at is never one a poster "promises" against the story."""
     if story is None:
@@ -239,20 +295,29 @@ def _story(story: GenreReading | None, ranked: list[BriefVariant], intended: lis
     unshown = [g for g in reads if all(g in v.under_sold for v in posters)]
     lines = []
     if unshown and ranked:
-        lines.append(f"{_story_name(from_catalog)} reads as {_read(unshown, story.strength)}; no variant shows "
-                     f"{'it' if len(unshown) == 1 else 'them'}.")
+        lines.append(
+            f"{_story_name(from_catalog)} reads as {_read(unshown, story.strength)}; no variant shows "
+            f"{'it' if len(unshown) == 1 else 'them'}."
+        )
     promises = _belongs_words(intended, catalogued)
     for v in ranked:
         parts = [f"under-sells {and_list(v.under_sold)}"] if v.under_sold else []
         if v.over_promised:
             parts.append(f"promises {and_list(v.over_promised)}, {promises}")
         lines.append(f"{v.title} " + ("; ".join(parts) if parts else "shows what the story reads as") + ".")
-    return {"genres": list(story.decided), "reads_as": reads, "hints_at": list(story.summary["hints_at"]),
-            "from_catalog": from_catalog, "summary": dict(story.summary), "levels": story.levels,
-            "text": _story_text(story, film, catalogued, from_catalog),
-            "probabilities": {g: round(p, 6) for g, p in story.probabilities.items()},
-            "strength": {g: round(p, 6) for g, p in story.strength.items()},
-            "under_sold_by_all": unshown, "lines": lines}
+    return {
+        "genres": list(story.decided),
+        "reads_as": reads,
+        "hints_at": list(story.summary["hints_at"]),
+        "from_catalog": from_catalog,
+        "summary": dict(story.summary),
+        "levels": story.levels,
+        "text": _story_text(story, film, catalogued, from_catalog),
+        "probabilities": {g: round(p, 6) for g, p in story.probabilities.items()},
+        "strength": {g: round(p, 6) for g, p in story.strength.items()},
+        "under_sold_by_all": unshown,
+        "lines": lines,
+    }
 
 
 def how_sure(metrics: dict[str, Any], genres: Sequence[str], *, synopsis: bool) -> list[dict[str, Any]]:
@@ -265,36 +330,65 @@ def how_sure(metrics: dict[str, Any], genres: Sequence[str], *, synopsis: bool) 
         sources.append(("synopsis", studio.get("studio_synopsis"), "studio films"))
     if not studio.get("studio_poster"):
         cv = metrics.get("cv") or {}
-        sources = [("poster", {"per_genre": cv.get("per_genre", []), "n_movies": None},
-                    "general catalog films (this model was not measured on studio films)")]
-    out = []
+        sources = [
+            (
+                "poster",
+                {"per_genre": cv.get("per_genre", []), "n_movies": None},
+                "general catalog films (this model was not measured on studio films)",
+            )
+        ]
+    out: list[dict[str, Any]] = []
     for genre in genres:
         for signal, entry, scope in sources:
             row = next((r for r in (entry or {}).get("per_genre", []) if r.get("genre") == genre), None)
             auc = row.get("roc_auc") if row else None
-            if auc is None:
-                out.append({"genre": genre, "signal": signal, "roc_auc": None, "words": "not measured",
-                            "text": f"{genre} from the {signal}: not measured on {scope}."})
+            if auc is None or row is None or entry is None:  # no AUC: no row, or no entry to hold one
+                out.append(
+                    {
+                        "genre": genre,
+                        "signal": signal,
+                        "roc_auc": None,
+                        "words": "not measured",
+                        "text": f"{genre} from the {signal}: not measured on {scope}.",
+                    }
+                )
                 continue
             word = next(w for bound, w in SURE_WORDS if auc >= bound)
             films = entry.get("n_movies")
             on = f"{films:,} {scope}" if films else scope
-            out.append({"genre": genre, "signal": signal, "roc_auc": round(float(auc), 4), "films": films,
-                        "support": row.get("support"), "words": word,
-                        "text": f"{genre} from the {signal}: {word}. In {folds}-fold cross-validation on {on} "
-                                f"({row.get('support', 0):,} of them {genre}), the {signal} of a film with {genre} "
-                                f"scored higher for it than that of a film without it {auc:.0%} of the time (ROC AUC "
-                                f"{auc:.2f}; 0.50 is chance)."})
+            out.append(
+                {
+                    "genre": genre,
+                    "signal": signal,
+                    "roc_auc": round(float(auc), 4),
+                    "films": films,
+                    "support": row.get("support"),
+                    "words": word,
+                    "text": f"{genre} from the {signal}: {word}. In {folds}-fold cross-validation on {on} "
+                    f"({row.get('support', 0):,} of them {genre}), the {signal} of a film with {genre} "
+                    f"scored higher for it than that of a film without it {auc:.0%} of the time (ROC AUC "
+                    f"{auc:.2f}; 0.50 is chance).",
+                }
+            )
     return out
 
 
-def _audiences(ranked: list[BriefVariant], targets: list[str], similarity: CatalogSimilarity | None,
-               catalog: CatalogAudiences | None, unavailable: str | None, ratings: Sequence[str] | None
-               ) -> tuple[dict[str, Any], list[AudienceGroup]]:
+def _audiences(
+    ranked: list[BriefVariant],
+    targets: list[str],
+    similarity: CatalogSimilarity | None,
+    catalog: CatalogAudiences | None,
+    unavailable: str | None,
+    ratings: Collection[str] | None,
+) -> tuple[dict[str, Any], list[AudienceGroup]]:
     if similarity is None or catalog is None or not ranked:
         reason = unavailable or "no variant could be read"
-        return {"available": False, "note": f"{reason.rstrip('.')}. {HOW_TO_ADD}" if ranked else reason,
-                "ratings": [], "from_variant": None}, []
+        return {
+            "available": False,
+            "note": f"{reason.rstrip('.')}. {HOW_TO_ADD}" if ranked else reason,
+            "ratings": [],
+            "from_variant": None,
+        }, []
     source = ranked[0]
     genres = targets or list(source.score.prediction.summary["reads_as"])
     if ratings is None:
@@ -303,22 +397,43 @@ def _audiences(ranked: list[BriefVariant], targets: list[str], similarity: Catal
         chosen = in_rating_order(ratings)  # the parser's set has no order
         note = f"Limited to {and_list(chosen)} titles, as asked." if chosen else "Titles of every rating, as asked."
     prediction = source.score.prediction
-    groups = comparable_by_genre(similarity, prediction.embedding, genres, ratings=chosen,
-                                 exclude_sha256=prediction.sha256, keywords=catalog.keywords)
+    groups = comparable_by_genre(
+        similarity,
+        prediction.embedding,
+        genres,
+        ratings=chosen,
+        exclude_sha256=prediction.sha256,
+        keywords=catalog.keywords,
+    )
     basis = "the recommended variant" if source.score.fits else "the closest variant"
-    return {"available": True, "note": note, "ratings": chosen, "from_variant": source.label,
-            "basis": f"Titles whose posters look most like {basis}, {source.title}, and carry the genre; the studio's "
-                     "own films first. Keyword seeds: the words that set these titles' plots apart from the "
-                     "catalog's other plots."}, groups
+    return {
+        "available": True,
+        "note": note,
+        "ratings": chosen,
+        "from_variant": source.label,
+        "basis": f"Titles whose posters look most like {basis}, {source.title}, and carry the genre; the studio's "
+        "own films first. Keyword seeds: the words that set these titles' plots apart from the "
+        "catalog's other plots.",
+    }, groups
 
 
 # -- the brief ------------------------------------------------------------------------------------------------
 
-def build_brief(core: ModelCore, predictions: Sequence[PosterPrediction | PosterFailure], *,
-                synopsis: str | None = None, intended: str | Sequence[str] | None = None, title: str | None = None,
-                film: BriefFilm | None = None, similarity: CatalogSimilarity | None = None,
-                catalog: CatalogAudiences | None = None, unavailable: str | None = None,
-                ratings: Sequence[str] | None = None, heatmaps: bool = False) -> Brief:
+
+def build_brief(
+    core: ModelCore,
+    predictions: Sequence[PosterPrediction | PosterFailure],
+    *,
+    synopsis: str | None = None,
+    intended: str | Sequence[str] | None = None,
+    title: str | None = None,
+    film: BriefFilm | None = None,
+    similarity: CatalogSimilarity | None = None,
+    catalog: CatalogAudiences | None = None,
+    unavailable: str | None = None,
+    ratings: Collection[str] | None = None,
+    heatmaps: bool = False,
+) -> Brief:
     """The brief for poster-only predictions of 1–MAX_BRIEF_VARIANTS variants of one film; `film` (the catalog's
     record) gives its catalogued genres, and its title and plot where `title`/`synopsis` are not given;
     `similarity` and `catalog` give the audiences, else `unavailable` says why there are none. `heatmaps`: Grad-CAM
@@ -343,8 +458,16 @@ def build_brief(core: ModelCore, predictions: Sequence[PosterPrediction | Poster
     story_part = _story(story, ranked, wanted, catalogued, film, from_catalog)
     audiences, groups = _audiences(ranked, targets, similarity, catalog, unavailable, ratings)
     shown = targets or (list(ranked[0].score.prediction.summary["reads_as"]) if ranked else [])
-    return Brief(title=(title or "").strip() or (film.title if film else None), targets=targets,
-                 target_source=target_source, compare=result, variants=ranked,
-                 recommendation=_recommendation(result, ranked, targets), story=story_part,
-                 audiences=audiences, groups=groups,
-                 how_sure=how_sure(core.artifact.metrics, shown, synopsis=synopsis is not None), film=film)
+    return Brief(
+        title=(title or "").strip() or (film.title if film else None),
+        targets=targets,
+        target_source=target_source,
+        compare=result,
+        variants=ranked,
+        recommendation=_recommendation(result, ranked, targets),
+        story=story_part,
+        audiences=audiences,
+        groups=groups,
+        how_sure=how_sure(core.artifact.metrics, shown, synopsis=synopsis is not None),
+        film=film,
+    )

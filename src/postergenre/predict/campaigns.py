@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,19 +27,24 @@ from ..campaigns.store import UNSET, CampaignStore
 from ..catalog.filters import in_rating_order, parse_ratings
 from ..clock import utc_now
 from ..errors import ModelError, PosterGenreError
-from ..posters.images import decode_image
 from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_VARIANTS
+from ..posters.images import decode_image
 from .brief import Brief, build_brief
 from .core import ModelCore, match_genres, split_genre_list
 from .inputs import PosterInput
 from .predictor import Predictor
 from .results import GenreReading, PosterFailure, PosterPrediction
 
+if TYPE_CHECKING:
+    from .audiences import CatalogAudiences
+    from .similar import CatalogSimilarity
+
 _READING_FIELDS = tuple(f.name for f in fields(GenreReading) if f.name != "embedding")
-_FINGERPRINTS: "weakref.WeakKeyDictionary[ModelCore, tuple[str, str]]" = weakref.WeakKeyDictionary()
+_FINGERPRINTS: weakref.WeakKeyDictionary[ModelCore, tuple[str, str]] = weakref.WeakKeyDictionary()
 
 
 # -- the model that made a reading -------------------------------------------------------------------------------
+
 
 def model_fingerprint(core: ModelCore) -> tuple[str, str]:
     """(fingerprint, label): a hash of everything that decides a reading (the artifact's metadata and tensors, and
@@ -85,24 +90,35 @@ def stale_because(reading: StoredReading | None, campaign: Campaign, fingerprint
 
 # -- reading posters --------------------------------------------------------------------------------------------
 
+
 def _stored(core: ModelCore, poster: GenreReading, size: tuple[int, int], synopsis: str | None) -> StoredReading:
     fingerprint, label = model_fingerprint(core)
     combined = None
     if synopsis_key(synopsis) and core.has_synopsis:
-        combined = reading_json(core.read_embeddings(poster.embedding[None, :], [synopsis])[0])
-    return StoredReading(model=fingerprint, model_label=label, poster=reading_json(poster),
-                         embedding=np.asarray(poster.embedding, dtype=np.float32), width=size[0], height=size[1],
-                         read_at=utc_now(), synopsis=synopsis_key(synopsis), combined=combined)
+        combined = reading_json(core.read_embeddings(poster.poster_embedding()[None, :], [synopsis])[0])
+    return StoredReading(
+        model=fingerprint,
+        model_label=label,
+        poster=reading_json(poster),
+        embedding=np.asarray(poster.poster_embedding(), dtype=np.float32),
+        width=size[0],
+        height=size[1],
+        read_at=utc_now(),
+        synopsis=synopsis_key(synopsis),
+        combined=combined,
+    )
 
 
-def read_posters(predictor: Predictor, posters: Sequence[tuple[bytes, str]], synopsis: str | None
-                 ) -> list[NewVariant | PosterFailure]:
+def read_posters(
+    predictor: Predictor, posters: Sequence[tuple[bytes, str]], synopsis: str | None
+) -> list[NewVariant | PosterFailure]:
     """Read each (bytes, name) poster: a NewVariant to store, or the failure naming it (not an image, ...)."""
     names = [PurePath(name).name or "poster" for _, name in posters]  # a file name, never the folders above it
-    predictions = predictor.predict_many([PosterInput(source=name, data=data) for (data, _), name
-                                          in zip(posters, names)])
+    predictions = predictor.predict_many(
+        [PosterInput(source=name, data=data) for (data, _), name in zip(posters, names, strict=True)]
+    )
     out: list[NewVariant | PosterFailure] = []
-    for (data, _), name, p in zip(posters, names, predictions):
+    for (data, _), name, p in zip(posters, names, predictions, strict=True):
         if isinstance(p, PosterPrediction):
             out.append(NewVariant(data, name, _stored(predictor.core, p.reading, p.size or (0, 0), synopsis)))
         else:
@@ -110,8 +126,9 @@ def read_posters(predictor: Predictor, posters: Sequence[tuple[bytes, str]], syn
     return out
 
 
-def _fresh_readings(predictor: Predictor, store: CampaignStore, variants: Sequence[Variant],
-                    synopsis: str | None) -> dict[int, StoredReading]:
+def _fresh_readings(
+    predictor: Predictor, store: CampaignStore, variants: Sequence[Variant], synopsis: str | None
+) -> dict[int, StoredReading]:
     """New readings of stored variants for `synopsis`: from the stored embedding when the current model made it
     (only the fusion with the synopsis changes), else from the stored poster file."""
     core = predictor.core
@@ -124,8 +141,11 @@ def _fresh_readings(predictor: Predictor, store: CampaignStore, variants: Sequen
             out[v.id] = _stored(core, poster, (v.reading.width, v.reading.height), synopsis)
         else:
             again.append(v)
-    for v, read in zip(again, read_posters(predictor, [(store.poster_path(v.sha256).read_bytes(), v.name)
-                                                       for v in again], synopsis)):
+    for v, read in zip(
+        again,
+        read_posters(predictor, [(store.poster_path(v.sha256).read_bytes(), v.name) for v in again], synopsis),
+        strict=True,
+    ):
         if isinstance(read, PosterFailure):  # the stored file was readable when it was added: someone changed it
             raise PosterGenreError(f"variant {v.id} ({v.name}) of campaign {v.campaign_id}: {read.error}")
         out[v.id] = read.reading
@@ -134,9 +154,14 @@ def _fresh_readings(predictor: Predictor, store: CampaignStore, variants: Sequen
 
 # -- campaign fields --------------------------------------------------------------------------------------------
 
-def campaign_fields(genres: Sequence[str], *, intended: str | Sequence[str] | None = UNSET,
-                    ratings: str | Sequence[str] | None = UNSET, held_ratings: Sequence[str] = ()
-                    ) -> dict[str, Any]:
+
+def campaign_fields(
+    genres: Sequence[str],
+    *,
+    intended: str | Sequence[str] | None = UNSET,
+    ratings: str | Sequence[str] | None = UNSET,
+    held_ratings: Sequence[str] = (),
+) -> dict[str, Any]:
     """Intended genres and ratings as a campaign stores them, checked: a typo fails naming it (as `brief` does).
     Ratings: None = the studio's own (default), "all" = every rating."""
     out: dict[str, Any] = {}
@@ -148,17 +173,33 @@ def campaign_fields(genres: Sequence[str], *, intended: str | Sequence[str] | No
     return out
 
 
-def create_campaign(store: CampaignStore, genres: Sequence[str], title: str, *, synopsis: str | None,
-                    intended: str | Sequence[str] | None, ratings: str | Sequence[str] | None = None,
-                    held_ratings: Sequence[str] = (), by: str) -> Campaign:
+def create_campaign(
+    store: CampaignStore,
+    genres: Sequence[str],
+    title: str,
+    *,
+    synopsis: str | None,
+    intended: str | Sequence[str] | None,
+    ratings: str | Sequence[str] | None = None,
+    held_ratings: Sequence[str] = (),
+    by: str,
+) -> Campaign:
     checked = campaign_fields(genres, intended=intended, ratings=ratings, held_ratings=held_ratings)
     return store.create(title, synopsis=synopsis, by=by, **checked)
 
 
-def update_campaign(store: CampaignStore, predictor: Predictor, campaign_id: str, *, by: str,
-                    title: str | None = UNSET, synopsis: str | None = UNSET,
-                    intended: str | Sequence[str] | None = UNSET, ratings: str | Sequence[str] | None = UNSET,
-                    held_ratings: Sequence[str] = ()) -> Campaign:
+def update_campaign(
+    store: CampaignStore,
+    predictor: Predictor,
+    campaign_id: str,
+    *,
+    by: str,
+    title: str | None = UNSET,
+    synopsis: str | None = UNSET,
+    intended: str | Sequence[str] | None = UNSET,
+    ratings: str | Sequence[str] | None = UNSET,
+    held_ratings: Sequence[str] = (),
+) -> Campaign:
     """Change title, synopsis, intended genres or ratings; a new synopsis re-reads every variant's fused reading in
     the same transaction that stores it."""
     checked = campaign_fields(predictor.genres, intended=intended, ratings=ratings, held_ratings=held_ratings)
@@ -170,8 +211,9 @@ def update_campaign(store: CampaignStore, predictor: Predictor, campaign_id: str
     return store.update(campaign_id, by=by, title=title, synopsis=synopsis, readings=readings, **checked)
 
 
-def add_variants(store: CampaignStore, predictor: Predictor, campaign_id: str, posters: Sequence[tuple[bytes, str]],
-                 *, by: str) -> "AddResult":
+def add_variants(
+    store: CampaignStore, predictor: Predictor, campaign_id: str, posters: Sequence[tuple[bytes, str]], *, by: str
+) -> AddResult:
     """Read the posters and store those that could be read, in one transaction; the others are failures."""
     if not posters:
         raise PosterGenreError("no poster to add: give one or more poster files")
@@ -191,10 +233,19 @@ class AddResult:
     failures: list[PosterFailure]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"campaign": self.campaign_id, "added": [v.to_dict() for v in self.added],
-                "duplicates": [{"name": n, "variant": i, "error": f"{n}: campaign {self.campaign_id} already holds "
-                                f"this poster as variant {i}"} for n, i in self.duplicates],
-                "failures": [f.to_dict() for f in self.failures]}
+        return {
+            "campaign": self.campaign_id,
+            "added": [v.to_dict() for v in self.added],
+            "duplicates": [
+                {
+                    "name": n,
+                    "variant": i,
+                    "error": f"{n}: campaign {self.campaign_id} already holds this poster as variant {i}",
+                }
+                for n, i in self.duplicates
+            ],
+            "failures": [f.to_dict() for f in self.failures],
+        }
 
 
 def reread(store: CampaignStore, predictor: Predictor, campaign_id: str, *, by: str, every: bool = False) -> int:
@@ -210,40 +261,72 @@ def reread(store: CampaignStore, predictor: Predictor, campaign_id: str, *, by: 
 
 # -- what is stored, ranked ---------------------------------------------------------------------------------------
 
-def stored_predictions(store: CampaignStore, campaign: Campaign, core: ModelCore, *, images: bool = False
-                       ) -> list[PosterPrediction | PosterFailure]:
+
+def stored_predictions(
+    store: CampaignStore, campaign: Campaign, core: ModelCore, *, images: bool = False
+) -> list[PosterPrediction | PosterFailure]:
     """The campaign's variants as predictions rebuilt from their stored poster readings (with the decoded posters
     when `images`: the HTML brief draws heatmaps on them)."""
     out: list[PosterPrediction | PosterFailure] = []
     for v in campaign.variants:
         if v.reading is None:
-            out.append(PosterFailure(source=v.name, error=f"variant {v.id} has no stored reading: re-read the "
-                                                          f"campaign (`postergenre campaign reread {campaign.id}`)"))
+            out.append(
+                PosterFailure(
+                    source=v.name,
+                    error=f"variant {v.id} has no stored reading: re-read the "
+                    f"campaign (`postergenre campaign reread {campaign.id}`)",
+                )
+            )
             continue
         image = None
         if images:
-            image = decode_image(store.poster_path(v.sha256).read_bytes(), name=v.name,
-                                 max_side=core.spec.preprocessing.decode_max_side)
-        out.append(PosterPrediction(source=v.name, reading=reading_from_json(v.reading.poster, v.reading.embedding),
-                                    sha256=v.sha256, size=(v.reading.width, v.reading.height), image=image))
+            image = decode_image(
+                store.poster_path(v.sha256).read_bytes(), name=v.name, max_side=core.spec.preprocessing.decode_max_side
+            )
+        out.append(
+            PosterPrediction(
+                source=v.name,
+                reading=reading_from_json(v.reading.poster, v.reading.embedding),
+                sha256=v.sha256,
+                size=(v.reading.width, v.reading.height),
+                image=image,
+            )
+        )
     return out
 
 
-def _brief(store: CampaignStore, predictor: Predictor, campaign: Campaign, *, audiences: bool, heatmaps: bool,
-           home: Path | str | None) -> Brief | None:
+def _brief(
+    store: CampaignStore,
+    predictor: Predictor,
+    campaign: Campaign,
+    *,
+    audiences: bool,
+    heatmaps: bool,
+    home: Path | str | None,
+) -> Brief | None:
     if not campaign.variants:
         return None
     predictions = stored_predictions(store, campaign, predictor.core, images=heatmaps)
-    similarity = catalog = None
-    unavailable = "comparable titles are in the campaign's brief"
+    similarity: CatalogSimilarity | None = None
+    catalog: CatalogAudiences | None = None
+    unavailable: str | None = "comparable titles are in the campaign's brief"
     if audiences:
         try:
             similarity, catalog, unavailable = predictor.similarity(home), predictor.audiences(home), None
         except ModelError as exc:
             unavailable = str(exc)
-    return build_brief(predictor.core, predictions, synopsis=campaign.synopsis, intended=campaign.intended,
-                       title=campaign.title, similarity=similarity, catalog=catalog, unavailable=unavailable,
-                       ratings=campaign.ratings, heatmaps=heatmaps)
+    return build_brief(
+        predictor.core,
+        predictions,
+        synopsis=campaign.synopsis,
+        intended=campaign.intended,
+        title=campaign.title,
+        similarity=similarity,
+        catalog=catalog,
+        unavailable=unavailable,
+        ratings=campaign.ratings,
+        heatmaps=heatmaps,
+    )
 
 
 @dataclass
@@ -263,33 +346,70 @@ class CampaignView:
         variants = []
         for index, v in enumerate(c.variants):
             stale = stale_because(v.reading, c, self.fingerprint)
-            reading = None if v.reading is None else {
-                "poster": v.reading.poster, "combined": v.reading.combined, "model": v.reading.model,
-                "model_label": v.reading.model_label, "read_at": v.reading.read_at, "stale": bool(stale),
-                "stale_because": stale, "width": v.reading.width, "height": v.reading.height}
+            reading = (
+                None
+                if v.reading is None
+                else {
+                    "poster": v.reading.poster,
+                    "combined": v.reading.combined,
+                    "model": v.reading.model,
+                    "model_label": v.reading.model_label,
+                    "read_at": v.reading.read_at,
+                    "stale": bool(stale),
+                    "stale_because": stale,
+                    "width": v.reading.width,
+                    "height": v.reading.height,
+                }
+            )
             s = standing.get(index, {})
-            variants.append({**v.to_dict(), "label": s.get("label"), "rank": s.get("rank"),
-                             "best": s.get("best", False), "fits_all_targets": s.get("fits_all_targets"),
-                             "verdict": s.get("verdict"), "verdicts": s.get("verdicts", []),
-                             "target_score": s.get("target_score"), "levels": s.get("levels"),
-                             "unintended": s.get("unintended", {}), "under_sold": s.get("under_sold", []),
-                             "over_promised": s.get("over_promised", []), "reading": reading})
-        ranking = None if brief is None else {k: brief[k] for k in ("targets", "target_source", "target_words",
-                                                                    "recommendation", "story")}
-        return {**c.to_dict(), "model": {"fingerprint": self.fingerprint, "label": self.model_label},
-                "stale_readings": sum(1 for v in variants if v["reading"] is None or v["reading"]["stale"]),
-                "variants": variants, "ranking": ranking, "changes": [x.to_dict() for x in c.changes]}
+            variants.append(
+                {
+                    **v.to_dict(),
+                    "label": s.get("label"),
+                    "rank": s.get("rank"),
+                    "best": s.get("best", False),
+                    "fits_all_targets": s.get("fits_all_targets"),
+                    "verdict": s.get("verdict"),
+                    "verdicts": s.get("verdicts", []),
+                    "target_score": s.get("target_score"),
+                    "levels": s.get("levels"),
+                    "unintended": s.get("unintended", {}),
+                    "under_sold": s.get("under_sold", []),
+                    "over_promised": s.get("over_promised", []),
+                    "reading": reading,
+                }
+            )
+        ranking = (
+            None
+            if brief is None
+            else {k: brief[k] for k in ("targets", "target_source", "target_words", "recommendation", "story")}
+        )
+        return {
+            **c.to_dict(),
+            "model": {"fingerprint": self.fingerprint, "label": self.model_label},
+            "stale_readings": sum(1 for v in variants if v["reading"] is None or v["reading"]["stale"]),
+            "variants": variants,
+            "ranking": ranking,
+            "changes": [x.to_dict() for x in c.changes],
+        }
 
 
 def campaign_view(store: CampaignStore, predictor: Predictor, campaign_id: str) -> CampaignView:
     campaign = store.get(campaign_id)
     fingerprint, label = model_fingerprint(predictor.core)
-    return CampaignView(campaign, fingerprint, label,
-                        _brief(store, predictor, campaign, audiences=False, heatmaps=False, home=None))
+    return CampaignView(
+        campaign, fingerprint, label, _brief(store, predictor, campaign, audiences=False, heatmaps=False, home=None)
+    )
 
 
-def campaign_brief(store: CampaignStore, predictor: Predictor, campaign_id: str, *, heatmaps: bool = False,
-                   home: Path | str | None = None) -> tuple[Brief, CampaignView]:
+def campaign_brief(
+    store: CampaignStore,
+    predictor: Predictor,
+    campaign_id: str,
+    *,
+    heatmaps: bool = False,
+    home: Path | str | None = None,
+) -> tuple[Brief, CampaignView]:
     """The campaign's brief from its stored readings (audiences from the catalog in `home`; `heatmaps` for the
     HTML page), and the view (which readings are stale)."""
     campaign = store.get(campaign_id)
@@ -305,10 +425,19 @@ def brief_body(brief: Brief, view: CampaignView) -> dict[str, Any]:
     shown = view.to_dict()
     note = None
     if shown["stale_readings"]:
-        note = (f"{shown['stale_readings']} of the stored readings no longer hold (another model or synopsis): "
-                f"re-read them (`postergenre campaign reread {view.campaign.id}`) for a brief of today's model.")
-    return {**brief.to_dict(), "campaign": {"id": view.campaign.id, "stale_readings": shown["stale_readings"],
-                                            "note": note, "model": shown["model"]}}
+        note = (
+            f"{shown['stale_readings']} of the stored readings no longer hold (another model or synopsis): "
+            f"re-read them (`postergenre campaign reread {view.campaign.id}`) for a brief of today's model."
+        )
+    return {
+        **brief.to_dict(),
+        "campaign": {
+            "id": view.campaign.id,
+            "stale_readings": shown["stale_readings"],
+            "note": note,
+            "model": shown["model"],
+        },
+    }
 
 
 def read_files(items: Sequence[PosterInput], max_file_bytes: int) -> list[tuple[bytes, str] | PosterFailure]:
@@ -317,8 +446,12 @@ def read_files(items: Sequence[PosterInput], max_file_bytes: int) -> list[tuple[
     out: list[tuple[bytes, str] | PosterFailure] = []
     for item in items:
         if item.url is not None:
-            out.append(PosterFailure(source=item.source, error=f"{item.source}: a campaign keeps poster files; save "
-                                                               "the poster and add the file"))
+            out.append(
+                PosterFailure(
+                    source=item.source,
+                    error=f"{item.source}: a campaign keeps poster files; save the poster and add the file",
+                )
+            )
             continue
         try:
             out.append((item.read_bytes(max_file_bytes=max_file_bytes), item.source))

@@ -20,14 +20,13 @@ interrupted run (even kill -9) leaves nothing beside it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import numpy as np
 
 from ..catalog.filters import MovieFilter
 from ..catalog.records import Movie
@@ -65,11 +64,12 @@ class CatalogPredictionSummary:
 def require_pyarrow() -> ModuleType:
     """`pyarrow.parquet`, or a PosterGenreError saying how to install it."""
     try:
-        import pyarrow.parquet as pq
+        return importlib.import_module("pyarrow.parquet")
     except ImportError as exc:
-        raise PosterGenreError(f"writing Parquet needs pyarrow, which is not installed ({exc}); install it with "
-                               "pip install pyarrow, or the Ray extra that brings it: pip install '.[ray]'") from exc
-    return pq
+        raise PosterGenreError(
+            f"writing Parquet needs pyarrow, which is not installed ({exc}); install it with "
+            "pip install pyarrow, or the Ray extra that brings it: pip install '.[ray]'"
+        ) from exc
 
 
 def genre_columns(genres: list[str], prefix: str = PROB_PREFIX) -> list[str]:
@@ -79,17 +79,31 @@ def genre_columns(genres: list[str], prefix: str = PROB_PREFIX) -> list[str]:
 def _schema(core: ModelCore, model_name: str) -> Any:
     import pyarrow as pa
 
-    fields = [pa.field("imdb_id", pa.string(), nullable=False), pa.field("title", pa.string()),
-              pa.field("year", pa.int32()), pa.field("collections", pa.list_(pa.string())),
-              pa.field("poster_sha256", pa.string()), pa.field("signal", pa.string())]
+    fields = [
+        pa.field("imdb_id", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("year", pa.int32()),
+        pa.field("collections", pa.list_(pa.string())),
+        pa.field("poster_sha256", pa.string()),
+        pa.field("signal", pa.string()),
+    ]
     for prefix in (PROB_PREFIX, *SIGNAL_PREFIXES.values()):
         fields += [pa.field(c, pa.float64()) for c in genre_columns(core.genres, prefix)]
-    fields += [pa.field("decided", pa.list_(pa.string())), pa.field("reads_as", pa.list_(pa.string())),
-               pa.field("is_poster", pa.bool_()), pa.field("poster_check_score", pa.float64()),
-               pa.field("embedding_error", pa.string())]
-    meta = {"model": model_name, "backbone": core.spec.name, "preprocess_version": core.spec.preprocess_version,
-            "runtime": core.runtime_name, "genres": core.genres,
-            "thresholds": {g: float(t) for g, t in zip(core.genres, core.thresholds)}}
+    fields += [
+        pa.field("decided", pa.list_(pa.string())),
+        pa.field("reads_as", pa.list_(pa.string())),
+        pa.field("is_poster", pa.bool_()),
+        pa.field("poster_check_score", pa.float64()),
+        pa.field("embedding_error", pa.string()),
+    ]
+    meta = {
+        "model": model_name,
+        "backbone": core.spec.name,
+        "preprocess_version": core.spec.preprocess_version,
+        "runtime": core.runtime_name,
+        "genres": core.genres,
+        "thresholds": {g: float(t) for g, t in zip(core.genres, core.thresholds, strict=True)},
+    }
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta).encode()})
 
 
@@ -99,32 +113,36 @@ def _readings(core: ModelCore, movies: list[Movie], cache: EmbeddingCache) -> li
     plots = [m.plot if core.has_synopsis and m.plot and m.plot.strip() else None for m in movies]
     shas = [_poster(m) for m in movies]
     missing = set(cache.missing([s for s in shas if s]))
-    posters = [i for i, s in enumerate(shas) if s and s not in missing]
+    embedded = {i: s for i, s in enumerate(shas) if s and s not in missing}  # movie row -> poster with a vector
+    posters = list(embedded)
     readings: list[GenreReading | None] = [None] * len(movies)
     if posters:
-        unique = list(dict.fromkeys(shas[i] for i in posters))
+        unique = list(dict.fromkeys(embedded.values()))
         vectors = cache.get(unique)
         row = {s: j for j, s in enumerate(unique)}
-        read = core.read_embeddings(vectors[[row[shas[i]] for i in posters]], [plots[i] for i in posters])
-        for i, reading in zip(posters, read):
+        read = core.read_embeddings(vectors[[row[embedded[i]] for i in posters]], [plots[i] for i in posters])
+        for i, reading in zip(posters, read, strict=True):
             readings[i] = reading
-    story_only = [i for i in range(len(movies)) if readings[i] is None and plots[i]]
+    story_only = {i: plot for i, plot in enumerate(plots) if readings[i] is None and plot}  # movie row -> its plot
     if story_only:
-        for i, reading in zip(story_only, core.read_synopsis([plots[i] for i in story_only])):
+        for i, reading in zip(story_only, core.read_synopsis(list(story_only.values())), strict=True):
             readings[i] = reading
     return readings
 
 
-def _chunk_table(core: ModelCore, schema: Any, movies: list[Movie], cache: EmbeddingCache,
-                 failures: dict[str, str]) -> tuple[Any, list[GenreReading | None]]:
+def _chunk_table(
+    core: ModelCore, schema: Any, movies: list[Movie], cache: EmbeddingCache, failures: dict[str, str]
+) -> tuple[Any, list[GenreReading | None]]:
     """The rows of `movies` -> (pyarrow table, each row's reading or None)."""
     import pyarrow as pa
 
     readings = _readings(core, movies, cache)
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-    signal_columns = {"": genre_columns(core.genres), **{s: genre_columns(core.genres, p)
-                                                         for s, p in SIGNAL_PREFIXES.items()}}
-    for movie, reading in zip(movies, readings):
+    signal_columns = {
+        "": genre_columns(core.genres),
+        **{s: genre_columns(core.genres, p) for s, p in SIGNAL_PREFIXES.items()},
+    }
+    for movie, reading in zip(movies, readings, strict=True):
         columns["imdb_id"].append(movie.imdb_id)
         columns["title"].append(movie.title)
         columns["year"].append(movie.year)
@@ -134,7 +152,7 @@ def _chunk_table(core: ModelCore, schema: Any, movies: list[Movie], cache: Embed
         probs = _signal_probabilities(reading)
         for signal, names in signal_columns.items():
             values = probs.get(signal) or {}
-            for genre, name in zip(core.genres, names):
+            for genre, name in zip(core.genres, names, strict=True):
                 columns[name].append(values.get(genre))
         columns["decided"].append(list(reading.decided) if reading else None)
         columns["reads_as"].append(list(reading.summary["reads_as"]) if reading else None)
@@ -142,8 +160,8 @@ def _chunk_table(core: ModelCore, schema: Any, movies: list[Movie], cache: Embed
         columns["is_poster"].append(check.get("is_poster"))
         columns["poster_check_score"].append(check.get("score"))
         embedded = reading is not None and reading.signal != "synopsis"
-        columns["embedding_error"].append(None if embedded or not _poster(movie) else
-                                          failures.get(movie.poster_sha256, "no cached embedding"))
+        sha = _poster(movie)
+        columns["embedding_error"].append(None if embedded or not sha else failures.get(sha, "no cached embedding"))
     return pa.table(columns, schema=schema), readings
 
 
@@ -163,10 +181,19 @@ def _signal_probabilities(reading: GenreReading | None) -> dict[str, dict[str, f
     return {"": reading.probabilities, **alone}
 
 
-def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: Path | str, *,
-                    model_name: str = "", flt: MovieFilter | None = None, engine: str = "local",
-                    ray_options: Any = None, runtime_cache: Path | str | None = None,
-                    progress: ProgressFn = no_progress) -> CatalogPredictionSummary:
+def predict_catalog(
+    catalog: Catalog,
+    store: PosterStore,
+    core: ModelCore,
+    out: Path | str,
+    *,
+    model_name: str = "",
+    flt: MovieFilter | None = None,
+    engine: str = "local",
+    ray_options: Any = None,
+    runtime_cache: Path | str | None = None,
+    progress: ProgressFn = no_progress,
+) -> CatalogPredictionSummary:
     """Embed what the selected movies' posters miss (with `engine`), then write their predictions to `out`.
 
     `engine`: "local" (this process's threads) or "ray" (features.ray_engine, with `ray_options`).
@@ -184,29 +211,44 @@ def predict_catalog(catalog: Catalog, store: PosterStore, core: ModelCore, out: 
     if engine == "ray":
         from ..features.ray_engine import RayOptions, embed_catalog_ray
 
-        summary.embed = embed_catalog_ray(catalog, store, spec, options=ray_options or RayOptions(), flt=flt,
-                                          progress=progress, runtime=runtime, runtime_cache=runtime_cache)
+        summary.embed = embed_catalog_ray(
+            catalog,
+            store,
+            spec,
+            options=ray_options or RayOptions(),
+            flt=flt,
+            progress=progress,
+            runtime=runtime,
+            runtime_cache=runtime_cache,
+        )
     else:
-        summary.embed = embed_catalog(catalog, store, spec, flt=flt, progress=progress, runtime=runtime,
-                                      runtime_cache=runtime_cache)
-    movies = sorted((m for m in catalog.movies(flt) if _poster(m) or (core.has_synopsis and m.plot and m.plot.strip())),
-                    key=lambda m: m.imdb_id)
+        summary.embed = embed_catalog(
+            catalog, store, spec, flt=flt, progress=progress, runtime=runtime, runtime_cache=runtime_cache
+        )
+    movies = sorted(
+        (m for m in catalog.movies(flt) if _poster(m) or (core.has_synopsis and m.plot and m.plot.strip())),
+        key=lambda m: m.imdb_id,
+    )
     schema = _schema(core, model_name)
     task = f"read {len(core.genres)} genres"
     # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
     # The file appears whole at the end or not at all: atomic_output leaves nothing behind even after kill -9.
-    with EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache, \
-            atomic_output(out) as file, pq.ParquetWriter(file, schema, compression="zstd") as writer:
+    with (
+        EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache,
+        atomic_output(out) as file,
+        pq.ParquetWriter(file, schema, compression="zstd") as writer,
+    ):
         failures = cache.failures()
         progress(Progress(task, 0, len(movies)))
         for i in range(0, len(movies), CHUNK_MOVIES):
-            chunk = movies[i:i + CHUNK_MOVIES]
+            chunk = movies[i : i + CHUNK_MOVIES]
             table, readings = _chunk_table(core, schema, chunk, cache, failures)
             writer.write_table(table)
             summary.movies += len(chunk)
             summary.predicted += sum(r is not None for r in readings)
-            summary.failed += sum(1 for m, r in zip(chunk, readings)
-                                  if _poster(m) and (r is None or r.signal == "synopsis"))
+            summary.failed += sum(
+                1 for m, r in zip(chunk, readings, strict=True) if _poster(m) and (r is None or r.signal == "synopsis")
+            )
             for r in readings:
                 if r is not None:
                     summary.signals[r.signal] = summary.signals.get(r.signal, 0) + 1

@@ -23,22 +23,40 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..model.decisions import (FAINT, HINTS, READS, READS_AS, Standing, deciding_step, is_best, level, rank_key,
-                               reads_as, strength_text, target_score)
+from ..model.decisions import (
+    FAINT,
+    HINTS,
+    READS,
+    READS_AS,
+    Standing,
+    deciding_step,
+    is_best,
+    level,
+    rank_key,
+    reads_as,
+    strength_text,
+    target_score,
+)
 from ..safe_text import without_bidi_controls
 from .results import PosterFailure, PosterPrediction
 
-RANKING = ("Variants that read as every target come first; then those that read as the fewest other genres; then "
-           "those that signal the targets most strongly. Images that do not look like posters come last.")
+RANKING = (
+    "Variants that read as every target come first; then those that read as the fewest other genres; then "
+    "those that signal the targets most strongly. Images that do not look like posters come last."
+)
 """How variants are ranked, in words for the page, the sheet and the CLI."""
-SCORING = ("Target score: how strongly a poster signals all target genres together, the geometric mean over the "
-           "targets of each one's strength (probability ÷ the genre's decision line; 1.0 = just decided). Ranking: "
-           "posters first; then the fewest missed targets, whatever the scores (a strong genre cannot carry a missing "
-           f"one); then the fewest other genres read as (strength ≥ {READS_AS:g}× the line); then the higher target "
-           "score; then upload order.")
+SCORING = (
+    "Target score: how strongly a poster signals all target genres together, the geometric mean over the "
+    "targets of each one's strength (probability ÷ the genre's decision line; 1.0 = just decided). Ranking: "
+    "posters first; then the fewest missed targets, whatever the scores (a strong genre cannot carry a missing "
+    f"one); then the fewest other genres read as (strength ≥ {READS_AS:g}× the line); then the higher target "
+    "score; then upload order."
+)
 """The ranking's arithmetic, for the exact numbers (the page's details, JSON, the sheet's footnote)."""
-SYNOPSIS_NOTE = ("The synopsis was not used for the ranking: it is the same for every variant, so only the posters "
-                 "can tell them apart.")
+SYNOPSIS_NOTE = (
+    "The synopsis was not used for the ranking: it is the same for every variant, so only the posters "
+    "can tell them apart."
+)
 
 
 @dataclass
@@ -84,9 +102,14 @@ class VariantScore:
     @property
     def standing(self) -> Standing:
         """What the ranking rule reads of this variant."""
-        return Standing(index=self.index, is_poster=self.is_poster, missed=tuple(self.missed),
-                        also_reads_as=tuple(self.also_reads_as), score=self.score,
-                        has_targets=bool(self.target_strength))
+        return Standing(
+            index=self.index,
+            is_poster=self.is_poster,
+            missed=tuple(self.missed),
+            also_reads_as=tuple(self.also_reads_as),
+            score=self.score,
+            has_targets=bool(self.target_strength),
+        )
 
     @property
     def fits(self) -> bool:
@@ -112,8 +135,9 @@ class VariantScore:
     def target_words(self) -> str:
         """The targets at their levels, e.g. "reads as Family and hints at Comedy", "reads as Family but does not
         read as Comedy"; with the unintended genres it reads as, "(it also reads as Drama)"."""
-        by_level = {lv.code: [v["genre"] for v in self.verdicts if v["level"] == lv.code]
-                    for lv in (READS, HINTS, FAINT)}
+        by_level = {
+            lv.code: [v["genre"] for v in self.verdicts if v["level"] == lv.code] for lv in (READS, HINTS, FAINT)
+        }
         found = " and ".join(f"{lv.words} {and_list(by_level[lv.code])}" for lv in (READS, HINTS) if by_level[lv.code])
         missed = f"{FAINT.words} {and_list(by_level[FAINT.code], 'or')}" if by_level[FAINT.code] else ""
         words = f"{found} but {missed}" if found and missed else found or missed
@@ -175,8 +199,10 @@ class CompareResult:
         if a.best:
             lead = f"Run {name(a)}: it {a.target_words}"
         elif not a.is_poster:
-            lead = (f"None of the images looks like a movie poster, so what they signal is unreliable; closest to "
-                    f"{targets}: {name(a)}, which {a.target_words}")
+            lead = (
+                f"None of the images looks like a movie poster, so what they signal is unreliable; closest to "
+                f"{targets}: {name(a)}, which {a.target_words}"
+            )
         else:
             wanted = f"all of {targets}" if len(self.targets) > 1 else targets
             lead = f"No variant reads as {wanted}; the closest is {name(a)}, which {a.target_words}"
@@ -189,14 +215,21 @@ class CompareResult:
         n = sum(1 for v in self.variants if not v.is_poster)
         if not n:
             return None
-        return (f"{n} variant does not look like a movie poster; its ranking is uncertain." if n == 1 else
-                f"{n} variants do not look like movie posters; their ranking is uncertain.")
+        return (
+            f"{n} variant does not look like a movie poster; its ranking is uncertain."
+            if n == 1
+            else f"{n} variants do not look like movie posters; their ranking is uncertain."
+        )
 
     def name(self, v: VariantScore) -> str:
         """A variant in words: its file name, else its source where file names repeat, else "Variant N" (upload
         order) where sources repeat too (in-memory images are all "<image>"). Bidirectional controls are left out,
         so a name cannot reverse the sentence around it."""
-        for name_of in (lambda x: PurePath(x.source).name or x.source, lambda x: x.source):
+        namings: tuple[Callable[[VariantScore], str], ...] = (
+            lambda x: PurePath(x.source).name or x.source,
+            lambda x: x.source,
+        )
+        for name_of in namings:
             if len({name_of(x) for x in self.variants}) == len(self.variants):
                 return without_bidi_controls(name_of(v))
         return f"Variant {v.index + 1}"
@@ -210,8 +243,10 @@ class CompareResult:
             return None
         name = name or self.name
         a, b = self.variants[0], self.variants[1]
-        return (f"{name(a)} {a.reads_as_words}; {name(b)} {b.reads_as_words}. "
-                f"{name(a)} comes first: {step_words(step, a, b, name)}.")
+        return (
+            f"{name(a)} {a.reads_as_words}; {name(b)} {b.reads_as_words}. "
+            f"{name(a)} comes first: {step_words(step, a, b, name)}."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,10 +274,12 @@ def and_list(items: Sequence[str], conjunction: str = "and") -> str:
 def target_verdict(genre: str, strength: float, decided: bool) -> dict[str, Any]:
     """One target's verdict at its level (`decisions.level`): "reads", "hints" or "faint" (not decided)."""
     at = level(strength, decided)
-    words = {READS: f"reads as {genre}", HINTS: f"only hints at {genre}",
-             FAINT: f"does not read as {genre} ({strength_text(strength)} the line)"}[at]
-    return {"genre": genre, "decided": decided, "strength": round(float(strength), 6), "level": at.code,
-            "words": words}
+    words = {
+        READS: f"reads as {genre}",
+        HINTS: f"only hints at {genre}",
+        FAINT: f"does not read as {genre} ({strength_text(strength)} the line)",
+    }[at]
+    return {"genre": genre, "decided": decided, "strength": round(float(strength), 6), "level": at.code, "words": words}
 
 
 def verdict_text(verdicts: Sequence[dict[str, Any]]) -> str:
@@ -271,11 +308,13 @@ def score_variant(prediction: PosterPrediction, targets: Sequence[str]) -> Varia
 def why_first(step: str, a: VariantScore, b: VariantScore, name: Callable[[VariantScore], str]) -> str:
     """The deciding step (`decisions.deciding_step`) as the end of the headline's sentence."""
     them = "it" if len(a.target_strength) == 1 else "them"
-    return {"poster": lambda: f"while {name(b)} does not look like a movie poster",
-            "missed": lambda: f"while {name(b)} {b.target_words}",
-            "unintended": lambda: f"while {name(b)} also reads as {and_list(b.also_reads_as)}",
-            "stronger": lambda: f"and signals {them} more strongly than {name(b)}",
-            "order": lambda: f"and {name(b)} reads alike ({name(a)} was given first)"}[step]()
+    return {
+        "poster": lambda: f"while {name(b)} does not look like a movie poster",
+        "missed": lambda: f"while {name(b)} {b.target_words}",
+        "unintended": lambda: f"while {name(b)} also reads as {and_list(b.also_reads_as)}",
+        "stronger": lambda: f"and signals {them} more strongly than {name(b)}",
+        "order": lambda: f"and {name(b)} reads alike ({name(a)} was given first)",
+    }[step]()
 
 
 def step_words(step: str, a: VariantScore, b: VariantScore, name: Callable[[VariantScore], str]) -> str:
@@ -286,15 +325,19 @@ def step_words(step: str, a: VariantScore, b: VariantScore, name: Callable[[Vari
         return f"it misses fewer of the targets ({len(a.missed)} against {len(b.missed)})"
     if step == "unintended":
         others = f"{name(b)} also reads as {and_list(b.also_reads_as)}, {name(a)}"
-        return (f"{others} as no genre outside the targets" if not a.also_reads_as else
-                f"{others} only as {and_list(a.also_reads_as)}")
+        return (
+            f"{others} as no genre outside the targets"
+            if not a.also_reads_as
+            else f"{others} only as {and_list(a.also_reads_as)}"
+        )
     if step == "stronger":
         return f"it signals the targets more strongly (target score {a.score:.2f} against {b.score:.2f})"
     return "the two read alike, and it was given first"
 
 
-def rank_variants(predictions: Sequence[PosterPrediction | PosterFailure], targets: Sequence[str], *,
-                  synopsis_given: bool = False) -> CompareResult:
+def rank_variants(
+    predictions: Sequence[PosterPrediction | PosterFailure], targets: Sequence[str], *, synopsis_given: bool = False
+) -> CompareResult:
     """Score every readable variant against `targets` and rank them best first (`decisions.rank_key`)."""
     variants: list[VariantScore] = []
     failures: list[PosterFailure] = []

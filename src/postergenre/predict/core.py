@@ -32,9 +32,12 @@ from .results import GenreReading
 
 if TYPE_CHECKING:
     from ..features.graph_store import GraphStore
+    from .gradcam import GradCam
 
-NOT_A_POSTER = ("This does not look like a movie poster (it may be a photo, a screenshot or a plain image), "
-                "so the genres below are unreliable.")
+NOT_A_POSTER = (
+    "This does not look like a movie poster (it may be a photo, a screenshot or a plain image), "
+    "so the genres below are unreliable."
+)
 NOT_A_POSTER_LABEL = "not a poster?"
 """The poster check's flag where a sentence does not fit (a table cell, a thumbnail), everywhere it is shown."""
 FROM_SYNOPSIS_ONLY = "From the synopsis only"
@@ -43,8 +46,15 @@ FROM_SYNOPSIS_ONLY = "From the synopsis only"
 
 # -- the rules ----------------------------------------------------------------------------------------------
 
-def decided_genres(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[str], *,
-                   threshold: float | None = None, top_k: int | None = None) -> list[str]:
+
+def decided_genres(
+    probs: np.ndarray,
+    thresholds: np.ndarray,
+    genres: Sequence[str],
+    *,
+    threshold: float | None = None,
+    top_k: int | None = None,
+) -> list[str]:
     """The decided genre set for one probability row, most probable first.
 
     Default: each genre's own threshold, falling back to the single most probable genre. `threshold` replaces
@@ -66,8 +76,9 @@ def decided_genres(probs: np.ndarray, thresholds: np.ndarray, genres: Sequence[s
     return [genres[i] for i in chosen]
 
 
-def summarize(decided: Sequence[str], strength: dict[str, float], is_poster: bool = True, *,
-              synopsis_only: bool = False) -> dict[str, Any]:
+def summarize(
+    decided: Sequence[str], strength: dict[str, float], is_poster: bool = True, *, synopsis_only: bool = False
+) -> dict[str, Any]:
     """Plain words for a decided set: which genres the poster reads as, and which it only hints at
     (`decisions.reads_as`).
     `synopsis_only`: the reading of a synopsis without a poster, marked as such."""
@@ -89,13 +100,15 @@ def match_genres(names: Iterable[str], genres: Sequence[str]) -> list[str]:
     wanted = [n.strip() for n in names if n and n.strip()]
     unknown = [n for n in wanted if n.lower() not in lookup]
     if unknown:
-        raise PosterGenreError(f"unknown genre{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                               f"this model knows: {', '.join(genres)}")
+        raise PosterGenreError(
+            f"unknown genre{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"this model knows: {', '.join(genres)}"
+        )
     return list(dict.fromkeys(lookup[n.lower()] for n in wanted))
 
 
 def split_genre_list(text: str | Sequence[str] | None) -> list[str]:
-    """"Family, Comedy" or ["Family", "Comedy"] → ["Family", "Comedy"] (blank entries dropped)."""
+    """The genre names of `text`: "Family, Comedy" or ["Family", "Comedy"] → ["Family", "Comedy"] (blanks dropped)."""
     if text is None:
         return []
     items = text.split(",") if isinstance(text, str) else list(text)
@@ -103,6 +116,7 @@ def split_genre_list(text: str | Sequence[str] | None) -> list[str]:
 
 
 # -- the core -----------------------------------------------------------------------------------------------
+
 
 class ModelCore:
     """A trained model ready to answer: backbone runtime + head + thresholds + poster check (+ synopsis, fusion).
@@ -121,14 +135,22 @@ class ModelCore:
         self.thresholds = self.model.thresholds_for(POSTER)
         expected_dim = self.model.require_poster_check().feature_dim
         if expected_dim is not None and int(expected_dim) != self.spec.feature_dim:
-            raise ModelError(f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
-                             f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)")
-        self._gradcam: Any = None
+            raise ModelError(
+                f"model was trained on {expected_dim}-value {self.spec.name} embeddings but this version "
+                f"of the backbone gives {self.spec.feature_dim}; retrain it (`postergenre train`)"
+            )
+        self._gradcam: GradCam | None = None
         self._gradcam_lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path | str | None = None, *, runtime: str = "auto",
-             runtime_cache: Path | GraphStore | None = None, threads: int | None = None) -> "ModelCore":
+    def load(
+        cls,
+        model_dir: Path | str | None = None,
+        *,
+        runtime: str = "auto",
+        runtime_cache: Path | GraphStore | None = None,
+        threads: int | None = None,
+    ) -> ModelCore:
         """The artifact in `model_dir` (default: the bundled model) on the chosen inference runtime."""
         from ..features.runtime import load_runtime
 
@@ -167,7 +189,7 @@ class ModelCore:
         studio collection) the studio's domain correction."""
         return self.model.poster_probabilities(embeddings)
 
-    def synopsis_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+    def synopsis_probabilities(self, texts: Sequence[str | None]) -> np.ndarray:
         """Synopses → genre probabilities [N, G] from the text head alone."""
         return self.model.synopsis_probabilities(texts)
 
@@ -178,18 +200,38 @@ class ModelCore:
     def check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
         """The poster check of each embedding: does the input look like a movie poster at all?"""
         scores, is_poster = self.model.check(embeddings)
-        return [{"score": round(float(s), 4), "is_poster": bool(ok), "message": None if ok else NOT_A_POSTER,
-                 "label": None if ok else NOT_A_POSTER_LABEL} for s, ok in zip(scores, is_poster)]
+        return [
+            {
+                "score": round(float(s), 4),
+                "is_poster": bool(ok),
+                "message": None if ok else NOT_A_POSTER,
+                "label": None if ok else NOT_A_POSTER_LABEL,
+            }
+            for s, ok in zip(scores, is_poster, strict=True)
+        ]
 
-    def decided_genres(self, probs: np.ndarray, *, threshold: float | None = None, top_k: int | None = None,
-                       thresholds: np.ndarray | None = None) -> list[str]:
-        return decided_genres(probs, self.thresholds if thresholds is None else thresholds, self.genres,
-                      threshold=threshold, top_k=top_k)
+    def decided_genres(
+        self,
+        probs: np.ndarray,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        thresholds: np.ndarray | None = None,
+    ) -> list[str]:
+        return decided_genres(
+            probs, self.thresholds if thresholds is None else thresholds, self.genres, threshold=threshold, top_k=top_k
+        )
 
     # -- readings -----------------------------------------------------------------------------------------
 
-    def read(self, images: Sequence[Image.Image], synopses: Sequence[str | None] | None = None, *,
-             threshold: float | None = None, top_k: int | None = None) -> list[GenreReading]:
+    def read(
+        self,
+        images: Sequence[Image.Image],
+        synopses: Sequence[str | None] | None = None,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+    ) -> list[GenreReading]:
         """Genre readings for decoded posters, in one batched forward pass.
 
         A non-empty synopsis (when the model has a synopsis head) makes the reading the combined estimate, with
@@ -197,8 +239,14 @@ class ModelCore:
         """
         return self.read_embeddings(self.embed(images), synopses, threshold=threshold, top_k=top_k)
 
-    def read_embeddings(self, embeddings: np.ndarray, synopses: Sequence[str | None] | None = None, *,
-                        threshold: float | None = None, top_k: int | None = None) -> list[GenreReading]:
+    def read_embeddings(
+        self,
+        embeddings: np.ndarray,
+        synopses: Sequence[str | None] | None = None,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+    ) -> list[GenreReading]:
         """`read` from full embeddings [N, D] (what `embed` returns, or the embedding cache holds)."""
         embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         poster = self.probabilities(embeddings)
@@ -210,36 +258,65 @@ class ModelCore:
         text_probs: dict[int, np.ndarray] = {}
         if with_text:
             probs = self.synopsis_probabilities([texts[i] for i in with_text])
-            text_probs = dict(zip(with_text, probs))
+            text_probs = dict(zip(with_text, probs, strict=True))
         out = []
-        for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks)):
+        for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks, strict=True)):
             if i in text_probs:
                 combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
-                out.append(self._reading(combined, self.model.thresholds_for(COMBINED), check, embedding, threshold,
-                                         top_k, poster=p_poster, synopsis=text_probs[i]))
+                out.append(
+                    self._reading(
+                        combined,
+                        self.model.thresholds_for(COMBINED),
+                        check,
+                        embedding,
+                        threshold,
+                        top_k,
+                        poster=p_poster,
+                        synopsis=text_probs[i],
+                    )
+                )
             else:
                 out.append(self._reading(p_poster, self.thresholds, check, embedding, threshold, top_k))
         return out
 
-    def read_synopsis(self, texts: Sequence[str], *, threshold: float | None = None,
-                      top_k: int | None = None) -> list[GenreReading]:
+    def read_synopsis(
+        self, texts: Sequence[str], *, threshold: float | None = None, top_k: int | None = None
+    ) -> list[GenreReading]:
         """Genre readings of synopses alone, before a poster exists: the synopsis head's probabilities decided with
         the synopsis-only thresholds (tuned out-of-fold on studio films), the same plain words marked "From the
         synopsis only" (`signal` "synopsis", no poster check, no embedding)."""
         if not self.has_synopsis:
-            raise ModelError("this model has no synopsis head; retrain it on a catalog with a `studio` collection "
-                             "that has plots (`postergenre train`) to read a synopsis")
+            raise ModelError(
+                "this model has no synopsis head; retrain it on a catalog with a `studio` collection "
+                "that has plots (`postergenre train`) to read a synopsis"
+            )
         texts = list(texts)
         for i, text in enumerate(texts):
             if not (isinstance(text, str) and text.strip()):
-                raise PosterGenreError(f"synopsis {i + 1} of {len(texts)} is empty: give the story in a sentence or more")
+                raise PosterGenreError(
+                    f"synopsis {i + 1} of {len(texts)} is empty: give the story in a sentence or more"
+                )
         probs = self.synopsis_probabilities(texts) if texts else np.zeros((0, len(self.genres)))
-        return [self._reading(p, self.model.thresholds_for(SYNOPSIS), {}, None, threshold, top_k, synopsis=p,
-                              signal="synopsis") for p in probs]
+        return [
+            self._reading(
+                p, self.model.thresholds_for(SYNOPSIS), {}, None, threshold, top_k, synopsis=p, signal="synopsis"
+            )
+            for p in probs
+        ]
 
-    def _reading(self, probs: np.ndarray, thresholds: np.ndarray, check: dict[str, Any], embedding: np.ndarray | None,
-                 threshold: float | None, top_k: int | None, *, poster: np.ndarray | None = None,
-                 synopsis: np.ndarray | None = None, signal: str | None = None) -> GenreReading:
+    def _reading(
+        self,
+        probs: np.ndarray,
+        thresholds: np.ndarray,
+        check: dict[str, Any],
+        embedding: np.ndarray | None,
+        threshold: float | None,
+        top_k: int | None,
+        *,
+        poster: np.ndarray | None = None,
+        synopsis: np.ndarray | None = None,
+        signal: str | None = None,
+    ) -> GenreReading:
         def lines(own: np.ndarray) -> np.ndarray:  # a signal's own decision lines, or the one line asked for
             return np.asarray(own, dtype=np.float64) if threshold is None else np.full(len(self.genres), threshold)
 
@@ -250,23 +327,26 @@ class ModelCore:
             return {self.genres[i]: strength(p[i], line[i]) for i in np.argsort(-p, kind="stable")}
 
         used = lines(thresholds)
-        decided = decided_genres(probs, np.asarray(thresholds, dtype=np.float64), self.genres, threshold=threshold,
-                                 top_k=top_k)
+        decided = decided_genres(
+            probs, np.asarray(thresholds, dtype=np.float64), self.genres, threshold=threshold, top_k=top_k
+        )
         reading_strength = strengths(probs, used)
         return GenreReading(
             probabilities=ranked(probs),
-            thresholds={g: float(t) for g, t in zip(self.genres, used)},
+            thresholds={g: float(t) for g, t in zip(self.genres, used, strict=True)},
             strength=reading_strength,
             decided=decided,
-            summary=summarize(decided, reading_strength, check.get("is_poster", True),
-                              synopsis_only=signal == "synopsis"),
+            summary=summarize(
+                decided, reading_strength, check.get("is_poster", True), synopsis_only=signal == "synopsis"
+            ),
             poster_check=check,
             signal=signal or ("poster+synopsis" if synopsis is not None else "poster"),
             poster_probabilities=None if poster is None else ranked(poster),
             synopsis_probabilities=None if synopsis is None else ranked(synopsis),
             poster_strength=None if poster is None else strengths(poster, lines(self.thresholds)),
-            synopsis_strength=(None if synopsis is None
-                               else strengths(synopsis, lines(self.model.thresholds_for(SYNOPSIS)))),
+            synopsis_strength=(
+                None if synopsis is None else strengths(synopsis, lines(self.model.thresholds_for(SYNOPSIS)))
+            ),
             embedding=embedding,
         )
 
@@ -282,4 +362,3 @@ class ModelCore:
 
                 self._gradcam = GradCam(self.spec, self.model)
         return self._gradcam(image, [self.genres.index(g) for g in names], names)
-

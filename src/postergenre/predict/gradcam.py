@@ -51,7 +51,10 @@ class GradCam:
                 weights = grad[0].mean(dim=(1, 2))  # [C]: how much each channel raises this genre's logit
                 cams.append(torch.relu((weights[:, None, None] * fmap[0]).sum(dim=0)).detach().numpy())
         left, top, width, height = box.placement(*image.size)
-        return {name: _on_poster(cam, box.width, box.height, (left, top, width, height)) for name, cam in zip(names, cams)}
+        return {
+            name: _on_poster(cam, box.width, box.height, (left, top, width, height))
+            for name, cam in zip(names, cams, strict=True)
+        }
 
 
 def _on_poster(cam: np.ndarray, canvas_w: int, canvas_h: int, region: tuple[int, int, int, int]) -> np.ndarray:

@@ -35,8 +35,8 @@ def colorize(heat: np.ndarray, size: tuple[int, int]) -> Image.Image:
     """Values 0..1 → an RGBA image of `size` in the colour map, alpha rising with the value."""
     from matplotlib import colormaps
 
-    h = Image.fromarray(np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0))
-    h = np.asarray(h.resize(size, Image.Resampling.BILINEAR), dtype=np.float32).clip(0.0, 1.0)
+    small = Image.fromarray(np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0))
+    h = np.asarray(small.resize(size, Image.Resampling.BILINEAR), dtype=np.float32).clip(0.0, 1.0)
     rgba = colormaps[COLORMAP](h)
     rgba[..., 3] = np.sqrt(h) * 0.85  # sqrt: mid values stay visible; < 1 keeps the poster readable underneath
     return Image.fromarray((rgba * 255).round().astype(np.uint8), mode="RGBA")

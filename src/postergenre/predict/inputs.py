@@ -43,7 +43,7 @@ class PosterInput:
     synopsis: str | None = None
     data: bytes | None = field(default=None, repr=False)  # bytes already in hand (an upload), named by `source`
 
-    def read_bytes(self, limits: "FetchLimits | None" = None, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    def read_bytes(self, limits: FetchLimits | None = None, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
         """The poster's bytes; raises PosterGenreError (naming `source`) for anything unreadable.
 
         URLs are fetched with `limits` (default: FetchLimits(), which refuses private hosts); a local file larger
@@ -95,8 +95,13 @@ def _resolve_one(arg: str) -> list[PosterInput]:
 
 
 def _folder(folder: Path, label: str) -> list[PosterInput]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     if not files:
         suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
         return [PosterInput(source=label, error=f"{label}: folder contains no images ({suffixes})")]
@@ -127,8 +132,15 @@ def read_poster_csv(path: Path) -> list[PosterInput]:
             id_col = _pick(columns, ID_COLUMNS)
             synopsis_col = _pick(columns, SYNOPSIS_COLUMNS)
             if poster_col is None:
-                return [PosterInput(source=label, error=(
-                    f"{label}: no poster column in the header {columns!r} (expected one of {', '.join(POSTER_COLUMNS)})"))]
+                return [
+                    PosterInput(
+                        source=label,
+                        error=(
+                            f"{label}: no poster column in the header {columns!r} "
+                            f"(expected one of {', '.join(POSTER_COLUMNS)})"
+                        ),
+                    )
+                ]
             items: list[PosterInput] = []
             for row in reader:
                 line = reader.line_num
@@ -138,8 +150,9 @@ def read_poster_csv(path: Path) -> list[PosterInput]:
                 poster = (row.get(poster_col) or "").strip()
                 synopsis = (row.get(synopsis_col) or "").strip() or None if synopsis_col else None
                 if not poster:
-                    items.append(PosterInput(source=source, id=ident or None,
-                                             error=f"{where}: row has no {poster_col!r} value"))
+                    items.append(
+                        PosterInput(source=source, id=ident or None, error=f"{where}: row has no {poster_col!r} value")
+                    )
                 elif is_url(poster):
                     items.append(PosterInput(source=source, id=ident or None, url=poster, synopsis=synopsis))
                 else:
@@ -148,8 +161,11 @@ def read_poster_csv(path: Path) -> list[PosterInput]:
                     if file.is_file():
                         items.append(PosterInput(source=source, id=ident or None, path=file, synopsis=synopsis))
                     else:
-                        items.append(PosterInput(source=source, id=ident or None,
-                                                 error=f"{where}: poster file not found: {file}"))
+                        items.append(
+                            PosterInput(
+                                source=source, id=ident or None, error=f"{where}: poster file not found: {file}"
+                            )
+                        )
             if not items:
                 return [PosterInput(source=label, error=f"{label}: CSV has no rows")]
             return items

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from ..errors import ModelError, PosterGenreError
-from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE
+from ..model.artifact import DEFAULT_MODEL_DIR, META_FILE, ModelArtifact
 from ..model.decisions import MAX_BRIEF_VARIANTS, heatmap_genres
 from ..posters.images import DEFAULT_MAX_FILE_BYTES, decode_image
 from .core import ModelCore, match_genres, split_genre_list
@@ -31,9 +31,11 @@ if TYPE_CHECKING:  # imported where used: a prediction needs none of them (~25 m
     from .compare import CompareResult
     from .similar import CatalogSimilarity, SimilarFilter, SimilarResult
 
-PosterLike = Union[str, Path, bytes, Image.Image, PosterInput]
+PosterLike = str | Path | bytes | Image.Image | PosterInput
 """What the Predictor accepts: a file path, an http(s) URL string, raw image bytes, a PIL image, or a resolved CLI
 item."""
+
+_Built = TypeVar("_Built")  # what a per-home cache holds
 
 DEFAULT_BATCH_SIZE = 2
 """Posters per forward pass in predict_many. On a 2-core CPU 1–2 are fastest; large batches no longer fit the caches."""
@@ -54,9 +56,16 @@ class Predictor:
     Build with `Predictor.load()`; the constructor takes an already-built core (tests, the service).
     """
 
-    def __init__(self, core: ModelCore, *, home: Path | str | None = None, model_dir: Path | None = None,
-                 fetch_limits: Any = None, allow_private_urls: bool = False,
-                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES):
+    def __init__(
+        self,
+        core: ModelCore,
+        *,
+        home: Path | str | None = None,
+        model_dir: Path | None = None,
+        fetch_limits: Any = None,
+        allow_private_urls: bool = False,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ):
         self.core = core
         self.home = home
         self.model_dir = model_dir
@@ -68,9 +77,17 @@ class Predictor:
         self._home_lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path | str | None = None, home: Path | str | None = None, *, fetch_limits: Any = None,
-             runtime: str = "auto", threads: int | None = 1, allow_private_urls: bool = False,
-             max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> "Predictor":
+    def load(
+        cls,
+        model_dir: Path | str | None = None,
+        home: Path | str | None = None,
+        *,
+        fetch_limits: Any = None,
+        runtime: str = "auto",
+        threads: int | None = 1,
+        allow_private_urls: bool = False,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> Predictor:
         """Load a model folder (default: the bundled model) on an inference runtime ("auto", "onnx", "torch").
 
         `home` is the data folder whose catalog `similar` searches (default: $POSTERGENRE_HOME). The runtime's graph
@@ -88,11 +105,19 @@ class Predictor:
 
         folder = Path(model_dir).expanduser() if model_dir is not None else Path(DEFAULT_MODEL_DIR)
         if model_dir is None and not (folder / META_FILE).is_file():
-            raise ModelError(f"the bundled default model is missing at {folder}; train one with "
-                             "`postergenre train` and pass --model DIR")
+            raise ModelError(
+                f"the bundled default model is missing at {folder}; train one with "
+                "`postergenre train` and pass --model DIR"
+            )
         core = ModelCore.load(folder, runtime=runtime, runtime_cache=GraphStore.installation(), threads=threads)
-        return cls(core, home=home, model_dir=folder, fetch_limits=fetch_limits, allow_private_urls=allow_private_urls,
-                   max_file_bytes=max_file_bytes)
+        return cls(
+            core,
+            home=home,
+            model_dir=folder,
+            fetch_limits=fetch_limits,
+            allow_private_urls=allow_private_urls,
+            max_file_bytes=max_file_bytes,
+        )
 
     # -- what the model knows --------------------------------------------------------------------------------
 
@@ -102,14 +127,14 @@ class Predictor:
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {g: float(t) for g, t in zip(self.core.genres, self.core.thresholds)}
+        return {g: float(t) for g, t in zip(self.core.genres, self.core.thresholds, strict=True)}
 
     @property
     def has_synopsis(self) -> bool:
         return self.core.has_synopsis
 
     @property
-    def artifact(self):
+    def artifact(self) -> ModelArtifact:
         return self.core.artifact
 
     # -- inputs --------------------------------------------------------------------------------------------
@@ -125,15 +150,21 @@ class Predictor:
             return _Decoded("<image>", x.convert("RGB") if x.mode != "RGB" else x, None)
         if isinstance(x, (bytes, bytearray, memoryview)):
             data = bytes(x)
-            return _Decoded("<bytes>", decode_image(data, name="<bytes>", max_side=max_side),
-                            hashlib.sha256(data).hexdigest())
+            return _Decoded(
+                "<bytes>", decode_image(data, name="<bytes>", max_side=max_side), hashlib.sha256(data).hexdigest()
+            )
         if isinstance(x, (str, Path)):
             text = str(x)
             x = PosterInput(source=text, url=text) if is_url(text) else PosterInput(source=text, path=Path(x))
         if isinstance(x, PosterInput):
             data = x.read_bytes(self._url_limits() if x.url is not None else None, max_file_bytes=self.max_file_bytes)
-            return _Decoded(x.source, decode_image(data, name=x.source, max_side=max_side),
-                            hashlib.sha256(data).hexdigest(), x.id, x.synopsis)
+            return _Decoded(
+                x.source,
+                decode_image(data, name=x.source, max_side=max_side),
+                hashlib.sha256(data).hexdigest(),
+                x.id,
+                x.synopsis,
+            )
         raise PosterGenreError(f"cannot predict from a {type(x).__name__}; pass a path, URL, bytes or PIL image")
 
     def _url_limits(self) -> Any:
@@ -144,16 +175,26 @@ class Predictor:
             self.fetch_limits = FetchLimits(allow_private_hosts=self.allow_private_urls, max_bytes=self.max_file_bytes)
         return self.fetch_limits
 
-    def _predictions(self, items: Sequence[_Decoded], synopses: Sequence[str | None], threshold: float | None,
-                     top_k: int | None) -> list[PosterPrediction]:
+    def _predictions(
+        self, items: Sequence[_Decoded], synopses: Sequence[str | None], threshold: float | None, top_k: int | None
+    ) -> list[PosterPrediction]:
         readings = self.core.read([it.image for it in items], synopses, threshold=threshold, top_k=top_k)
-        return [PosterPrediction(source=it.source, reading=r, id=it.id, sha256=it.sha256, size=it.image.size)
-                for it, r in zip(items, readings)]
+        return [
+            PosterPrediction(source=it.source, reading=r, id=it.id, sha256=it.sha256, size=it.image.size)
+            for it, r in zip(items, readings, strict=True)
+        ]
 
     # -- predict -------------------------------------------------------------------------------------------
 
-    def predict(self, x: PosterLike, synopsis: str | None = None, *, threshold: float | None = None,
-                top_k: int | None = None, heatmaps: bool | Sequence[str] = False) -> PosterPrediction:
+    def predict(
+        self,
+        x: PosterLike,
+        synopsis: str | None = None,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        heatmaps: bool | Sequence[str] = False,
+    ) -> PosterPrediction:
         """Genres for one poster; with `synopsis`, the combined estimate (and each signal alone).
 
         `heatmaps`: True for the default heatmap genres (the decided ones, at most 3), or a list of genres; the
@@ -161,8 +202,9 @@ class Predictor:
         Raises PosterGenreError if the poster cannot be read or decoded.
         """
         item = self._decode(x)
-        prediction = self._predictions([item], [synopsis if synopsis is not None else item.synopsis], threshold,
-                                       top_k)[0]
+        prediction = self._predictions([item], [synopsis if synopsis is not None else item.synopsis], threshold, top_k)[
+            0
+        ]
         if heatmaps:
             requested = None if heatmaps is True else match_genres(split_genre_list(heatmaps), self.genres)
             genres = heatmap_genres(prediction.decided, prediction.reading.strength, requested)
@@ -170,18 +212,23 @@ class Predictor:
             prediction.image = item.image
         return prediction
 
-    def read_synopsis(self, synopsis: str, *, threshold: float | None = None,
-                      top_k: int | None = None) -> GenreReading:
+    def read_synopsis(self, synopsis: str, *, threshold: float | None = None, top_k: int | None = None) -> GenreReading:
         """Genres from a synopsis alone, before a poster exists: the synopsis head's reading, marked "From the
         synopsis only" (`reading.signal == "synopsis"`). Raises PosterGenreError for a blank synopsis, ModelError for
         a model without a synopsis head."""
         return self.core.read_synopsis([synopsis], threshold=threshold, top_k=top_k)[0]
 
-    def predict_many(self, xs: Iterable[PosterLike], *, batch_size: int = DEFAULT_BATCH_SIZE,
-                     threshold: float | None = None, top_k: int | None = None, heatmaps: bool = False,
-                     keep_images: bool = False,
-                     on_result: Callable[[PosterPrediction | PosterFailure], None] | None = None,
-                     ) -> list[PosterPrediction | PosterFailure]:
+    def predict_many(
+        self,
+        xs: Iterable[PosterLike],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        heatmaps: bool = False,
+        keep_images: bool = False,
+        on_result: Callable[[PosterPrediction | PosterFailure], None] | None = None,
+    ) -> list[PosterPrediction | PosterFailure]:
         """Predict many posters in batches; an input that fails becomes a PosterFailure and the rest go on.
 
         Results keep the input order; `on_result` is called as each is ready. Synopses come with the inputs (a CSV's
@@ -197,8 +244,11 @@ class Predictor:
             if not pending:
                 return
             items = [it for _, it in pending]
-            for (slot, item), prediction in zip(pending, self._predictions(items, [it.synopsis for it in items],
-                                                                          threshold, top_k)):
+            for (slot, item), prediction in zip(
+                pending,
+                self._predictions(items, [it.synopsis for it in items], threshold, top_k),
+                strict=True,
+            ):
                 if heatmaps:
                     genres = heatmap_genres(prediction.decided, prediction.reading.strength)
                     prediction.heatmaps = self.core.gradcam(item.image, genres)
@@ -214,10 +264,12 @@ class Predictor:
             try:
                 pending.append((len(results) - 1, self._decode(x)))
             except PosterGenreError as exc:
-                results[-1] = PosterFailure(source=_source_of(x), error=str(exc), id=getattr(x, "id", None),
-                                             kind=getattr(exc, "kind", None))
+                failure = PosterFailure(
+                    source=_source_of(x), error=str(exc), id=getattr(x, "id", None), kind=getattr(exc, "kind", None)
+                )
+                results[-1] = failure
                 if on_result:
-                    on_result(results[-1])
+                    on_result(failure)
             if len(pending) >= batch_size:
                 flush()
         flush()
@@ -229,8 +281,9 @@ class Predictor:
 
     # -- similar -------------------------------------------------------------------------------------------
 
-    def similar(self, x: PosterLike, k: int = 10, *, where: SimilarFilter | None = None,
-                home: Path | str | None = None) -> SimilarResult:
+    def similar(
+        self, x: PosterLike, k: int = 10, *, where: SimilarFilter | None = None, home: Path | str | None = None
+    ) -> SimilarResult:
         """The k catalog titles nearest to `x` in look and genre profile (itself excluded), optionally filtered."""
         if k < 1:
             raise PosterGenreError(f"k must be at least 1, got {k}")
@@ -238,18 +291,32 @@ class Predictor:
         item = self._decode(x)
         embeddings = self.core.embed([item.image])
         check = self.core.check(embeddings)[0]
-        return finder.search(embeddings[0], k, where=where, exclude_sha256=item.sha256,
-                             exclude_identical=item.sha256 is None, query_is_poster=check["is_poster"])
+        return finder.search(
+            embeddings[0],
+            k,
+            where=where,
+            exclude_sha256=item.sha256,
+            exclude_identical=item.sha256 is None,
+            query_is_poster=check["is_poster"],
+        )
 
     def similarity(self, home: Path | str | None = None) -> CatalogSimilarity:
         """The catalog neighbour index for `home` (built on first use, then reused)."""
         from .similar import CatalogSimilarity
 
-        return self._per_home(self._similar, home, lambda folder: CatalogSimilarity.from_home(
-            folder, self.core.spec, genre_profile=self.core.probabilities, vectors=self.core.vector_key,
-            runtime=self.core.runtime_name))
+        return self._per_home(
+            self._similar,
+            home,
+            lambda folder: CatalogSimilarity.from_home(
+                folder,
+                self.core.spec,
+                genre_profile=self.core.probabilities,
+                vectors=self.core.vector_key,
+                runtime=self.core.runtime_name,
+            ),
+        )
 
-    def _per_home(self, cache: dict[str, Any], home: Path | str | None, build: Callable[[Path], Any]) -> Any:
+    def _per_home(self, cache: dict[str, _Built], home: Path | str | None, build: Callable[[Path], _Built]) -> _Built:
         """`build(home folder)` on first use for that home (default: the Predictor's), then the same object."""
         from ..config import get_paths
 
@@ -261,8 +328,14 @@ class Predictor:
 
     # -- compare -------------------------------------------------------------------------------------------
 
-    def compare(self, xs: Sequence[PosterLike], targets: Sequence[str] | str, *, synopsis: str | None = None,
-                heatmaps: bool = False) -> CompareResult:
+    def compare(
+        self,
+        xs: Sequence[PosterLike],
+        targets: Sequence[str] | str,
+        *,
+        synopsis: str | None = None,
+        heatmaps: bool = False,
+    ) -> CompareResult:
         """Rank poster variants by how strongly each signals the `targets` genres (poster signal alone).
 
         With `heatmaps`, each variant carries Grad-CAM maps of the targets and its decoded poster (for the sheet).
@@ -283,7 +356,6 @@ class Predictor:
             v.heatmaps, v.image = v.prediction.heatmaps, v.prediction.image
         return result
 
-
     # -- brief ---------------------------------------------------------------------------------------------
 
     def audiences(self, home: Path | str | None = None) -> CatalogAudiences:
@@ -293,10 +365,18 @@ class Predictor:
 
         return self._per_home(self._audiences, home, CatalogAudiences.from_home)
 
-    def brief(self, xs: Sequence[PosterLike], *, synopsis: str | None = None,
-              intended: Sequence[str] | str | None = None, title: str | None = None,
-              ratings: Sequence[str] | None = None, home: Path | str | None = None, heatmaps: bool = False,
-              film: str | BriefFilm | None = None) -> Brief:
+    def brief(
+        self,
+        xs: Sequence[PosterLike],
+        *,
+        synopsis: str | None = None,
+        intended: Sequence[str] | str | None = None,
+        title: str | None = None,
+        ratings: Collection[str] | None = None,
+        home: Path | str | None = None,
+        heatmaps: bool = False,
+        film: str | BriefFilm | None = None,
+    ) -> Brief:
         """The campaign brief for 1–6 poster variants of one film (see `brief.py`): recommendation, story vs
         poster, per-variant readings, comparable titles with keyword seeds, how sure the model is.
 
@@ -322,9 +402,19 @@ class Predictor:
             similarity, catalog = self.similarity(home), self.audiences(home)
         except ModelError as exc:
             unavailable = str(exc)
-        return build_brief(self.core, predictions, synopsis=synopsis, intended=intended, title=title, film=film,
-                           similarity=similarity, catalog=catalog, unavailable=unavailable, ratings=ratings,
-                           heatmaps=heatmaps)
+        return build_brief(
+            self.core,
+            predictions,
+            synopsis=synopsis,
+            intended=intended,
+            title=title,
+            film=film,
+            similarity=similarity,
+            catalog=catalog,
+            unavailable=unavailable,
+            ratings=ratings,
+            heatmaps=heatmaps,
+        )
 
 
 def _source_of(x: Any) -> str:

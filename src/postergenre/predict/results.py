@@ -6,10 +6,11 @@ the service.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from ..errors import PosterGenreError
 from ..model.decisions import levels
 
 
@@ -39,6 +40,12 @@ class GenreReading:
     poster_strength: dict[str, float] | None = None
     synopsis_strength: dict[str, float] | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def poster_embedding(self) -> np.ndarray:
+        """The full embedding of the poster read: every reading of a poster has one (a synopsis alone has none)."""
+        if self.embedding is None:
+            raise PosterGenreError(f"a {self.signal} reading without a poster has no poster embedding")
+        return self.embedding
 
     @property
     def levels(self) -> dict[str, str]:
@@ -83,7 +90,7 @@ class PosterPrediction:
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # {genre: H×W 0..1}, when asked for
     image: Any = field(default=None, repr=False)  # the decoded poster (PIL), kept only with heatmaps
 
-    ok = True
+    ok: ClassVar[Literal[True]] = True  # tells a prediction from a failure (and narrows the union for mypy)
 
     # The reading's fields, read through: `prediction.decided` rather than `prediction.reading.decided`.
     @property
@@ -107,8 +114,8 @@ class PosterPrediction:
         return self.reading.summary
 
     @property
-    def embedding(self) -> np.ndarray | None:
-        return self.reading.embedding
+    def embedding(self) -> np.ndarray:
+        return self.reading.poster_embedding()
 
     def top(self, n: int) -> list[tuple[str, float]]:
         return list(self.probabilities.items())[:n]
@@ -141,7 +148,7 @@ class PosterFailure:
     id: str | None = None
     kind: str | None = None
 
-    ok = False
+    ok: ClassVar[Literal[False]] = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "id": self.id, "error": self.error}

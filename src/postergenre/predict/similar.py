@@ -1,8 +1,8 @@
 """Comparable titles: the catalog posters whose embeddings lie nearest to a poster's (cosine similarity).
 
 The search sits behind one small interface, `SimilarityIndex`, so the exact numpy search (a single matrix
-product; about 12 ms for 18,000 posters on this 2-core CPU, fine up to ~100k) can be swapped for an approximate HNSW graph
-(hnswlib, optional) on larger catalogs without touching callers. `build_index` picks: exact below
+product; about 12 ms for 18,000 posters on this 2-core CPU, fine up to ~100k) can be swapped for an approximate HNSW
+graph (hnswlib, optional) on larger catalogs without touching callers. `build_index` picks: exact below
 `HNSW_MIN_ITEMS`, HNSW above when hnswlib is installed.
 
 What "nearest" means (`SearchSpace`): the mean of two cosines, one on the poster's look (the
@@ -19,7 +19,7 @@ cosine lay between 0.93 and 0.97, which told a user nothing.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,9 +67,18 @@ class SimilarTitle:
         return f"{name} ({self.year})" if self.year else name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"imdb_id": self.imdb_id, "title": self.title, "year": self.year, "genres": list(self.genres),
-                "rating": self.rating, "collections": list(self.collections), "similarity": round(float(self.score), 6),
-                "match": self.match, "imdb_url": self.imdb_url, "poster_sha256": self.poster_sha256}
+        return {
+            "imdb_id": self.imdb_id,
+            "title": self.title,
+            "year": self.year,
+            "genres": list(self.genres),
+            "rating": self.rating,
+            "collections": list(self.collections),
+            "similarity": round(float(self.score), 6),
+            "match": self.match,
+            "imdb_url": self.imdb_url,
+            "poster_sha256": self.poster_sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -83,16 +92,30 @@ class SimilarFilter:
     genres: frozenset[str] = frozenset()
 
     @classmethod
-    def parse(cls, *, collection: str | None = None, rating: str | None = None, year_min: int | None = None,
-              year_max: int | None = None, genre: str | None = None, held_ratings: Iterable[str] = ()) -> "SimilarFilter":
+    def parse(
+        cls,
+        *,
+        collection: str | None = None,
+        rating: str | None = None,
+        year_min: int | None = None,
+        year_max: int | None = None,
+        genre: str | None = None,
+        held_ratings: Iterable[str] = (),
+    ) -> SimilarFilter:
         """The filter options as users write them (CLI, query string): the catalog's one parser, so `--rating pg
         --collection Studio` keeps what `--rating PG --collection studio` keeps, in `similar` as in `train`."""
         from ..catalog.filters import MovieFilter, parse_genres
 
-        flt = MovieFilter.parse(rating=rating, collection=collection, year_min=year_min, year_max=year_max,
-                                held_ratings=held_ratings)
-        return cls(collections=flt.collections or frozenset(), ratings=flt.ratings or frozenset(),
-                   year_min=year_min, year_max=year_max, genres=parse_genres(genre) or frozenset())
+        flt = MovieFilter.parse(
+            rating=rating, collection=collection, year_min=year_min, year_max=year_max, held_ratings=held_ratings
+        )
+        return cls(
+            collections=flt.collections or frozenset(),
+            ratings=flt.ratings or frozenset(),
+            year_min=year_min,
+            year_max=year_max,
+            genres=parse_genres(genre) or frozenset(),
+        )
 
     def keeps(self, movie: Any) -> bool:
         if self.collections and not self.collections.intersection(getattr(movie, "collections", ()) or ()):
@@ -107,8 +130,11 @@ class SimilarFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.collections or self.ratings or self.genres) or self.year_min is not None \
+        return (
+            bool(self.collections or self.ratings or self.genres)
+            or self.year_min is not None
             or self.year_max is not None
+        )
 
 
 @dataclass
@@ -118,13 +144,13 @@ class SimilarResult:
     titles: list[SimilarTitle]
     query_is_poster: bool = True
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SimilarTitle]:
         return iter(self.titles)
 
     def __len__(self) -> int:
         return len(self.titles)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> SimilarTitle:
         return self.titles[i]
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,7 +177,7 @@ class MatchScale:
         self.close = min(self.very_close, max(float(close), LARGE_CATALOG_BARS[1]))
 
     @classmethod
-    def calibrate(cls, index: "SimilarityIndex", mapped: np.ndarray, sample: int = 300, seed: int = 0) -> "MatchScale":
+    def calibrate(cls, index: SimilarityIndex, mapped: np.ndarray, sample: int = 300, seed: int = 0) -> MatchScale:
         rng = np.random.default_rng(seed)
         rows = rng.choice(len(mapped), size=min(sample, len(mapped)), replace=False)
         best, tenth = [], []
@@ -214,8 +240,9 @@ class ExactIndex(SimilarityIndex):
 class HnswIndex(SimilarityIndex):
     """Approximate search on an HNSW graph (hnswlib); for catalogs too large for the exact matrix product."""
 
-    def __init__(self, keys: Sequence[str], vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200,
-                 ef_search: int = 100):
+    def __init__(
+        self, keys: Sequence[str], vectors: np.ndarray, *, m: int = 16, ef_construction: int = 200, ef_search: int = 100
+    ):
         try:
             import hnswlib
         except ImportError as exc:  # optional extra: pip install postergenre[ann]
@@ -236,7 +263,7 @@ class HnswIndex(SimilarityIndex):
         k = min(k, len(self.keys))
         self._index.set_ef(max(self._ef_search, k))
         labels, distances = self._index.knn_query(_unit_rows(vector).reshape(1, -1), k=k, num_threads=1)
-        return [(self.keys[int(i)], 1.0 - float(d)) for i, d in zip(labels[0], distances[0])]
+        return [(self.keys[int(i)], 1.0 - float(d)) for i, d in zip(labels[0], distances[0], strict=True)]
 
 
 def build_index(keys: Sequence[str], vectors: np.ndarray, kind: str = "auto") -> SimilarityIndex:
@@ -273,7 +300,8 @@ class SearchSpace:
         if self.genre_profile is None:
             return look
         profile = _unit_rows(np.asarray(self.genre_profile(full), dtype=np.float32))
-        return np.hstack([look, profile]) / np.sqrt(2.0, dtype=np.float32)
+        both: np.ndarray = np.hstack([look, profile]) / np.sqrt(2.0, dtype=np.float32)
+        return both
 
 
 class CatalogSimilarity:
@@ -286,9 +314,17 @@ class CatalogSimilarity:
         self.scale = scale
 
     @classmethod
-    def from_home(cls, home: Path, spec: "BackboneSpec", *, genre_profile: GenreProfile | None = None,
-                  feature_set: str = SIMILARITY_FEATURE_SET, kind: str = "auto",
-                  vectors: tuple[str, str] | None = None, runtime: str | None = None) -> "CatalogSimilarity":
+    def from_home(
+        cls,
+        home: Path,
+        spec: BackboneSpec,
+        *,
+        genre_profile: GenreProfile | None = None,
+        feature_set: str = SIMILARITY_FEATURE_SET,
+        kind: str = "auto",
+        vectors: tuple[str, str] | None = None,
+        runtime: str | None = None,
+    ) -> CatalogSimilarity:
         """Read the catalog's posters and their cached embeddings for `spec`'s backbone: those under the cache
         key `vectors` (the query's runtime's `vector_key`, named `runtime` in messages; default the fp32 key).
 
@@ -303,7 +339,10 @@ class CatalogSimilarity:
         db = get_paths(home).db
         backbone, version = vectors or (spec.name, spec.preprocess_version)
         runtime_option = f" --runtime {runtime}" if runtime and runtime != "onnx-int8" else ""
-        fix = f"run `postergenre embed --backbone {spec.name}{runtime_option}` (after importing a catalog and its posters)"
+        fix = (
+            f"run `postergenre embed --backbone {spec.name}{runtime_option}` "
+            "(after importing a catalog and its posters)"
+        )
         if not db.is_file():
             raise ModelError(f"no catalog at {db}: comparable titles come from your catalog's posters; {fix}")
         with Catalog(db) as catalog:
@@ -316,27 +355,38 @@ class CatalogSimilarity:
         # Keep the cache's row order (no reindexing copy of a ~200 MB matrix); drop rows of posters no
         # movie uses any more.
         keep = np.fromiter((sha in movies for sha in cached_shas), dtype=bool, count=len(cached_shas))
-        have = [sha for sha, k in zip(cached_shas, keep) if k]
+        have = [sha for sha, k in zip(cached_shas, keep, strict=True) if k]
         if not have:
             space = f" on the {runtime} runtime" if runtime else ""
-            raise ModelError(f"the catalog at {db} has no poster embeddings for backbone {spec.name}{space} "
-                             f"({len(movies)} posters stored); {fix}")
+            raise ModelError(
+                f"the catalog at {db} has no poster embeddings for backbone {spec.name}{space} "
+                f"({len(movies)} posters stored); {fix}"
+            )
         if cached.shape[1] != spec.feature_dim:
-            raise ModelError(f"cached {spec.name} embeddings in {db} have {cached.shape[1]} values, the backbone "
-                             f"now gives {spec.feature_dim}; {fix}")
+            raise ModelError(
+                f"cached {spec.name} embeddings in {db} have {cached.shape[1]} values, the backbone "
+                f"now gives {spec.feature_dim}; {fix}"
+            )
         full = cached if keep.all() else cached[keep]
         look_slice = spec.feature_slice(feature_set)
-        space = SearchSpace(look_slice, full[:, look_slice].mean(axis=0), genre_profile)
-        mapped = space(full)
+        search_space = SearchSpace(look_slice, full[:, look_slice].mean(axis=0), genre_profile)
+        mapped = search_space(full)
         index = build_index(have, mapped, kind)
-        return cls(index, {s: movies[s] for s in have}, space, MatchScale.calibrate(index, mapped))
+        return cls(index, {s: movies[s] for s in have}, search_space, MatchScale.calibrate(index, mapped))
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def search(self, embedding: np.ndarray, k: int, *, where: SimilarFilter | None = None,
-               exclude_sha256: str | None = None, exclude_identical: bool = False,
-               query_is_poster: bool = True) -> SimilarResult:
+    def search(
+        self,
+        embedding: np.ndarray,
+        k: int,
+        *,
+        where: SimilarFilter | None = None,
+        exclude_sha256: str | None = None,
+        exclude_identical: bool = False,
+        query_is_poster: bool = True,
+    ) -> SimilarResult:
         """The k nearest catalog titles to a full embedding vector that pass `where`, leaving out the query poster
         itself: the poster `exclude_sha256`, and with `exclude_identical` any poster with the same embedding (the
         query came as decoded pixels, so its file hash is unknown)."""
@@ -350,9 +400,19 @@ class CatalogSimilarity:
             m = self.movies[sha]
             if where is not None and not where.keeps(m):
                 continue
-            out.append(SimilarTitle(imdb_id=m.imdb_id, title=m.title, year=m.year, genres=list(m.genres),
-                                    score=score, poster_sha256=sha, match=self.scale.words(score, query_is_poster),
-                                    rating=m.content_rating, collections=list(getattr(m, "collections", ()) or ())))
+            out.append(
+                SimilarTitle(
+                    imdb_id=m.imdb_id,
+                    title=m.title,
+                    year=m.year,
+                    genres=list(m.genres),
+                    score=score,
+                    poster_sha256=sha,
+                    match=self.scale.words(score, query_is_poster),
+                    rating=m.content_rating,
+                    collections=list(getattr(m, "collections", ()) or ()),
+                )
+            )
             if len(out) == k:
                 break
         return SimilarResult(out, query_is_poster)

@@ -29,8 +29,10 @@ class Bar:
 def strength_bars(reading: GenreReading, genres: Iterable[str], targets: Sequence[str] = ()) -> list[Bar]:
     """Bars for `genres` of `reading`, in the order given."""
     levels = reading.levels
-    return [Bar(g, reading.strength[g], levels[g], reading.probabilities[g], reading.thresholds[g], g in targets)
-            for g in genres]
+    return [
+        Bar(g, reading.strength[g], levels[g], reading.probabilities[g], reading.thresholds[g], g in targets)
+        for g in genres
+    ]
 
 
 def in_reading_order(reading: GenreReading, leave_out: Iterable[str] = ()) -> list[str]:

@@ -34,16 +34,22 @@ def _card(v: BriefVariant, brief: Brief) -> BriefCard:
     s = v.score
     reading = s.prediction.reading
     genres = [*brief.targets, *in_reading_order(reading, leave_out=brief.targets)]
-    bars = strength_bars(reading, genres[:max(BARS, len(brief.targets))], brief.targets)
-    poster = (image_data_url(s.image, "JPEG", max_side=POSTER_HEIGHT * 2, quality=82)
-              if s.image is not None else None)
-    heatmaps = ([(genre, image_data_url(blended(s.image, heat, max_side=HEAT_HEIGHT * 2), "JPEG", quality=80))
-                 for genre, heat in s.heatmaps.items()] if s.heatmaps and s.image is not None else [])
+    bars = strength_bars(reading, genres[: max(BARS, len(brief.targets))], brief.targets)
+    poster = image_data_url(s.image, "JPEG", max_side=POSTER_HEIGHT * 2, quality=82) if s.image is not None else None
+    heatmaps = (
+        [
+            (genre, image_data_url(blended(s.image, heat, max_side=HEAT_HEIGHT * 2), "JPEG", quality=80))
+            for genre, heat in s.heatmaps.items()
+        ]
+        if s.heatmaps and s.image is not None
+        else []
+    )
     unintended = [g for g in in_reading_order(reading) if g in s.unintended]
     return BriefCard(v, poster, bars, unintended, heatmaps)
 
 
 def render_brief(brief: Brief) -> str:
     """The brief's HTML text."""
-    return render("brief.html", brief=brief, cards=[_card(v, brief) for v in brief.variants], legend=LEGEND,
-                  version=__version__)
+    return render(
+        "brief.html", brief=brief, cards=[_card(v, brief) for v in brief.variants], legend=LEGEND, version=__version__
+    )

@@ -27,6 +27,7 @@ def png(fig: Figure) -> str:
 
 # -- dataset report ------------------------------------------------------------------------------------------------
 
+
 def bars(labels: list[str], values: list[int], title: str, horizontal: bool = False) -> str:
     fig = Figure(figsize=(8, max(3, 0.28 * len(labels))) if horizontal else (8, 3.5))
     ax = fig.subplots()
@@ -57,8 +58,15 @@ def cooccurrence(movies: list[Movie], genres: list[str]) -> str:
         for i in range(len(genres)):
             for j in range(len(genres)):
                 if matrix[i, j]:
-                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=5,
-                            color="white" if matrix[i, j] < matrix.max() / 4 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(matrix[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=5,
+                        color="white" if matrix[i, j] < matrix.max() / 4 else "black",
+                    )
     fig.colorbar(image, ax=ax, label="log(1 + movies)")
     ax.set_title("Genre co-occurrence (movies with both genres)")
     return png(fig)
@@ -79,8 +87,11 @@ def years(movies: list[Movie]) -> str:
 def poster_sizes(movies: list[Movie]) -> tuple[str | None, list[tuple[str, int]]]:
     """A bubble per distinct stored poster size (most posters share a few), and the 10 commonest sizes; (None, [])
     when no poster is stored."""
-    sizes = [(m.poster_width, m.poster_height) for m in movies
-             if m.poster_status == "ok" and m.poster_width and m.poster_height]
+    sizes = [
+        (m.poster_width, m.poster_height)
+        for m in movies
+        if m.poster_status == "ok" and m.poster_width and m.poster_height
+    ]
     if not sizes:
         return None, []
     counts = Counter(sizes)
@@ -96,6 +107,7 @@ def poster_sizes(movies: list[Movie]) -> tuple[str | None, list[tuple[str, int]]
 
 # -- evaluation report ---------------------------------------------------------------------------------------------
 
+
 def _grid(n: int, cols: int = 5) -> tuple[Figure, np.ndarray]:
     rows = max(1, math.ceil(n / cols))
     fig = Figure(figsize=(cols * 2.3, rows * 2.2))
@@ -110,11 +122,9 @@ def curves(y: np.ndarray, p: np.ndarray, genres: Sequence[str], kind: str) -> st
     chance line (ROC) or the prior's precision (PR) dashed."""
     from sklearn.metrics import precision_recall_curve, roc_curve  # the evaluation report only, not the dataset's
 
-    panels = [("all genres (micro)", y.ravel(), p.ravel())] + [
-        (genres[j], y[:, j], p[:, j]) for j in range(y.shape[1])
-    ]
+    panels = [("all genres (micro)", y.ravel(), p.ravel())] + [(genres[j], y[:, j], p[:, j]) for j in range(y.shape[1])]
     fig, axes = _grid(len(panels))
-    for ax, (name, yt, ps) in zip(axes, panels):
+    for ax, (name, yt, ps) in zip(axes, panels, strict=False):  # the grid's spare axes stay blank
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
         ax.set_xlim(0, 1)
@@ -202,10 +212,17 @@ def confusion(genres: list[str], counts: np.ndarray, true_counts: np.ndarray, ti
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=9,
-                    color="white" if share[i, j] > 0.55 else "#1d1d1f")
+            ax.text(
+                j,
+                i,
+                f"{int(counts[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if share[i, j] > 0.55 else "#1d1d1f",
+            )
     ax.set_xticks(range(k), genres, rotation=35, ha="right", fontsize=9)
-    ax.set_yticks(range(k), [f"{g} ({int(n)})" for g, n in zip(genres, true_counts)], fontsize=9)
+    ax.set_yticks(range(k), [f"{g} ({int(n)})" for g, n in zip(genres, true_counts, strict=True)], fontsize=9)
     ax.set_xlabel("decided genre")
     ax.set_ylabel("true genre (movies)")
     ax.set_title(title, fontsize=10)

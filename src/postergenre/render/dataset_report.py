@@ -25,8 +25,10 @@ def _rating_line(stats: CatalogStats) -> str:
     r = stats.imdb_ratings
     if not r.count:
         return "No IMDb ratings."
-    return (f"{r.count} movies with an IMDb rating: mean {r.mean:.2f}, median {r.median:.1f}, "
-            f"range {r.minimum:.1f}–{r.maximum:.1f}")
+    return (
+        f"{r.count} movies with an IMDb rating: mean {r.mean:.2f}, median {r.median:.1f}, "
+        f"range {r.minimum:.1f}–{r.maximum:.1f}"
+    )
 
 
 def render_dataset_report(movies: list[Movie], stats: CatalogStats, title: str = TITLE) -> str:
@@ -36,20 +38,30 @@ def render_dataset_report(movies: list[Movie], stats: CatalogStats, title: str =
     per_movie = stats.genres_per_movie
     chart_urls = {
         "genres": charts.bars(genres, [n for _, n in stats.genre_counts], "Movies per genre", horizontal=True)
-        if genres else None,
+        if genres
+        else None,
         "cooccurrence": charts.cooccurrence(movies, genres) if genres else None,
         "genres_per_movie": charts.bars([str(k) for k, _ in per_movie], [n for _, n in per_movie], "Genres per movie"),
         "years": charts.years(movies),
-        "ratings": charts.bars([r for r, _ in stats.content_ratings], [n for _, n in stats.content_ratings],
-                               "Content ratings"),
+        "ratings": charts.bars(
+            [r for r, _ in stats.content_ratings], [n for _, n in stats.content_ratings], "Content ratings"
+        ),
         "sizes": sizes_chart,
     }
     return render(
-        "dataset_report.html", title=title, stats=stats, genres=genres, written=utc_now(), charts=chart_urls,
+        "dataset_report.html",
+        title=title,
+        stats=stats,
+        genres=genres,
+        written=utc_now(),
+        charts=chart_urls,
         missing=[(r.label, r.count, f"{r.percent:.1f}") for r in stats.missing],
         genre_rows=[(g, n, f"{100 * n / stats.movies:.1f}") for g, n in stats.genre_counts],
-        decades=[(f"{d}s", n) for d, n in stats.decades], common_sizes=common_sizes, rating_line=_rating_line(stats),
-        years=f"{stats.year_min}–{stats.year_max}" if stats.year_min is not None else "none")
+        decades=[(f"{d}s", n) for d, n in stats.decades],
+        common_sizes=common_sizes,
+        rating_line=_rating_line(stats),
+        years=f"{stats.year_min}–{stats.year_max}" if stats.year_min is not None else "none",
+    )
 
 
 def write_dataset_report(catalog: Catalog, path: Path, flt: MovieFilter | None = None) -> Path:

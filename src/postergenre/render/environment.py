@@ -75,8 +75,16 @@ ENV = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-ENV.filters.update(user=user_text, plain=plain_text, fixed=fixed, thousands=thousands, share=share, line=line,
-                   bar_percent=bar_percent, strength=strength_text)
+ENV.filters.update(
+    user=user_text,
+    plain=plain_text,
+    fixed=fixed,
+    thousands=thousands,
+    share=share,
+    line=line,
+    bar_percent=bar_percent,
+    strength=strength_text,
+)
 ENV.globals.update(levels=LEVELS, decision_line=f"{LINE_FRACTION * 100:.1f}")
 
 

@@ -29,8 +29,11 @@ LABELS = {
     "hit_at_1": "Hit@1 (a true genre ranked first)",
     "hit_at_3": "Hit@3 (a true genre in the top 3)",
 }
-MEASURES = {"skill": "skill (unseen movies)", "memory": "memory (movies the model was trained on)",
-            "unknown": "unknown overlap with training"}
+MEASURES = {
+    "skill": "skill (unseen movies)",
+    "memory": "memory (movies the model was trained on)",
+    "unknown": "unknown overlap with training",
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,16 @@ def _confusion(confusion: dict[str, Any] | None) -> list[ConfusionView]:
     views = []
     for signal, m in confusion["signals"].items():
         counts, true_counts = np.asarray(m["decided"]), np.asarray(m["true_counts"])
-        views.append(ConfusionView(signal, m["n_movies"], genres, [int(n) for n in true_counts],
-                                   [[int(n) for n in row] for row in counts],
-                                   charts.confusion(genres, counts, true_counts, f"decided genres, {signal}")))
+        views.append(
+            ConfusionView(
+                signal,
+                m["n_movies"],
+                genres,
+                [int(n) for n in true_counts],
+                [[int(n) for n in row] for row in counts],
+                charts.confusion(genres, counts, true_counts, f"decided genres, {signal}"),
+            )
+        )
     return views
 
 
@@ -97,10 +107,27 @@ def write_evaluation_report(
     y = np.asarray(y_true).astype(int)
     p = np.asarray(probs, dtype=np.float64)
     reliability, ece = charts.reliability(y, p)
-    figures = {"genre_quality": charts.genre_quality(result["per_genre"]), "roc": charts.curves(y, p, genres, "roc"),
-               "pr": charts.curves(y, p, genres, "pr"), "reliability": reliability}
-    text = render("evaluation_report.html", title=title, result=result, notes=list(notes), relation=relation,
-                  held_out=relation is None or held_out, headline=_headline(result), charts=figures, ece=ece,
-                  resamples=_resamples(result.get("segments") or []), confusion=_confusion(result.get("confusion")),
-                  gallery=list(gallery), thumb_side=THUMB_SIDE, labels=LABELS, measures=MEASURES)
+    figures = {
+        "genre_quality": charts.genre_quality(result["per_genre"]),
+        "roc": charts.curves(y, p, genres, "roc"),
+        "pr": charts.curves(y, p, genres, "pr"),
+        "reliability": reliability,
+    }
+    text = render(
+        "evaluation_report.html",
+        title=title,
+        result=result,
+        notes=list(notes),
+        relation=relation,
+        held_out=relation is None or held_out,
+        headline=_headline(result),
+        charts=figures,
+        ece=ece,
+        resamples=_resamples(result.get("segments") or []),
+        confusion=_confusion(result.get("confusion")),
+        gallery=list(gallery),
+        thumb_side=THUMB_SIDE,
+        labels=LABELS,
+        measures=MEASURES,
+    )
     return write_atomic(path, text)

@@ -17,14 +17,22 @@ from ..safe_text import without_bidi_controls
 from .environment import render
 
 HEADLINE_NAMES = {
-    "macro_auc": "macro ROC AUC", "micro_auc": "micro ROC AUC", "micro_f1": "micro F1", "macro_f1": "macro F1",
-    "samples_f1": "samples F1", "hit_at_1": "hit@1", "hit_at_3": "hit@3",
+    "macro_auc": "macro ROC AUC",
+    "micro_auc": "micro ROC AUC",
+    "micro_f1": "micro F1",
+    "macro_f1": "macro F1",
+    "samples_f1": "samples F1",
+    "hit_at_1": "hit@1",
+    "hit_at_3": "hit@3",
 }
 KEY_GENRES = ("Family", "Adventure", "Comedy", "Animation")
 """The studio's own genres, shown per signal."""
-_KEY_SIGNALS = (("poster", "studio_poster"), ("synopsis alone", "studio_synopsis"),
-                ("synopsis, films with a poster", "studio_synopsis_poster_films"),
-                ("poster + synopsis", "studio_fused"))
+_KEY_SIGNALS = (
+    ("poster", "studio_poster"),
+    ("synopsis alone", "studio_synopsis"),
+    ("synopsis, films with a poster", "studio_synopsis_poster_films"),
+    ("poster + synopsis", "studio_fused"),
+)
 
 
 def genre_shares(fp: dict[str, Any]) -> list[tuple[str, int, float]]:
@@ -40,8 +48,10 @@ def _key_genres(studio: dict[str, Any]) -> dict[str, Any] | None:
     genres = [g for g in KEY_GENRES if any(g in per[name] for name, _ in _KEY_SIGNALS)]
     if not genres:
         return None
-    return {"signals": [name for name, _ in _KEY_SIGNALS],
-            "rows": [(g, [per[name].get(g, {}).get("roc_auc") for name, _ in _KEY_SIGNALS]) for g in genres]}
+    return {
+        "signals": [name for name, _ in _KEY_SIGNALS],
+        "rows": [(g, [per[name].get(g, {}).get("roc_auc") for name, _ in _KEY_SIGNALS]) for g in genres],
+    }
 
 
 def _studio_weight(choice: dict[str, Any]) -> dict[str, Any] | None:
@@ -53,8 +63,12 @@ def _studio_weight(choice: dict[str, Any]) -> dict[str, Any] | None:
     candidates = choice.get("candidates", [])
     limit = float(choice.get("max_general_loss", 0.0))
     cost = next((c.get("general_change") for c in candidates if c.get("studio_weight") == chosen), None)
-    return {"chosen": chosen, "limit": limit, "over_limit": cost is not None and cost < -limit,
-            "tried": [c.get("studio_weight") for c in candidates if c.get("studio_weight") is not None]}
+    return {
+        "chosen": chosen,
+        "limit": limit,
+        "over_limit": cost is not None and cost < -limit,
+        "tried": [c.get("studio_weight") for c in candidates if c.get("studio_weight") is not None],
+    }
 
 
 def _calibration(calibration: dict[str, Any]) -> dict[str, Any] | None:
@@ -65,17 +79,23 @@ def _calibration(calibration: dict[str, Any]) -> dict[str, Any] | None:
         return None
     bins = sorted({tuple(b["bin"]) for s in signals for b in calibration[s]["bins"]})
     by_bin = {s: {tuple(b["bin"]): b for b in calibration[s]["bins"]} for s in signals}
-    return {"signals": signals, "eces": [(s, calibration[s]["ece"]) for s in signals],
-            "rows": [(lo, hi, [by_bin[s].get((lo, hi)) for s in signals]) for lo, hi in bins]}
+    return {
+        "signals": signals,
+        "eces": [(s, calibration[s]["ece"]) for s in signals],
+        "rows": [(lo, hi, [by_bin[s].get((lo, hi)) for s in signals]) for lo, hi in bins],
+    }
 
 
 def _studio(meta: dict[str, Any], studio: dict[str, Any] | None) -> dict[str, Any]:
     if not studio:
         return {}
     config = meta["head_config"].get("studio")
-    return {"key_genres": _key_genres(studio), "weight": _studio_weight(studio.get("domain_choice") or {}),
-            "calibration": _calibration(studio.get("calibration") or {}),
-            "synopsis_params": (((config or {}).get("synopsis") or {}).get("params") or {})}
+    return {
+        "key_genres": _key_genres(studio),
+        "weight": _studio_weight(studio.get("domain_choice") or {}),
+        "calibration": _calibration(studio.get("calibration") or {}),
+        "synopsis_params": (((config or {}).get("synopsis") or {}).get("params") or {}),
+    }
 
 
 def model_card(meta: dict[str, Any]) -> str:
@@ -85,17 +105,32 @@ def model_card(meta: dict[str, Any]) -> str:
     studio = m.get("studio")
     prof = fp.get("profile") or {}
     pc = meta["head_config"].get("poster_check", {})
-    filters = [f"{flag} {opts[key]}" for key, flag in (("rating", "--rating"), ("year_min", "--year-min"),
-                                                      ("year_max", "--year-max")) if opts.get(key) is not None]
+    filters = [
+        f"{flag} {opts[key]}"
+        for key, flag in (("rating", "--rating"), ("year_min", "--year-min"), ("year_max", "--year-max"))
+        if opts.get(key) is not None
+    ]
     return render(
-        "model_card.md", meta=meta, fp=fp, m=m, opts=opts, cv=cv, studio=studio, prof=prof,
-        thresholds={g: float(t) for g, t in zip(meta["genres"], meta["thresholds"])},
+        "model_card.md",
+        meta=meta,
+        fp=fp,
+        m=m,
+        opts=opts,
+        cv=cv,
+        studio=studio,
+        prof=prof,
+        thresholds={g: float(t) for g, t in zip(meta["genres"], meta["thresholds"], strict=True)},
         settings=", ".join(f"{k}={v}" for k, v in meta["head_config"].get("settings", {}).items()) or "defaults",
-        searched=len(m.get("search_table", [])) > 1, shares=genre_shares(fp), filters=filters,
+        searched=len(m.get("search_table", [])) > 1,
+        shares=genre_shares(fp),
+        filters=filters,
         family_rated=sum(c for r, c in prof.get("ratings", {}).items() if r in FAMILY_RATINGS),
-        per_genre_rows={r["genre"]: r for r in cv.get("per_genre", [])}, headline_names=HEADLINE_NAMES,
-        flag_above=flag_above(pc) if "threshold" in pc else None, reencode_margin=REENCODE_MARGIN,
-        **_studio(meta, studio))
+        per_genre_rows={r["genre"]: r for r in cv.get("per_genre", [])},
+        headline_names=HEADLINE_NAMES,
+        flag_above=flag_above(pc) if "threshold" in pc else None,
+        reencode_margin=REENCODE_MARGIN,
+        **_studio(meta, studio),
+    )
 
 
 def card_html(markdown: str) -> str:

@@ -49,16 +49,33 @@ def _card(v: VariantScore) -> SheetCard:
     unintended = [g for g in in_reading_order(reading) if g in v.unintended]
     others = in_reading_order(reading, leave_out=[*targets, *unintended])[:OTHERS]
     poster = _data_url(v.image, THUMB_HEIGHT) if v.image is not None else None
-    heatmaps = ([(genre, _data_url(blended(v.image, heat), HEAT_HEIGHT)) for genre, heat in v.heatmaps.items()]
-                if v.heatmaps and v.image is not None else [])
-    return SheetCard(v, poster, strength_bars(reading, targets, targets), strength_bars(reading, unintended),
-                     strength_bars(reading, others), heatmaps)
+    heatmaps = (
+        [(genre, _data_url(blended(v.image, heat), HEAT_HEIGHT)) for genre, heat in v.heatmaps.items()]
+        if v.heatmaps and v.image is not None
+        else []
+    )
+    return SheetCard(
+        v,
+        poster,
+        strength_bars(reading, targets, targets),
+        strength_bars(reading, unintended),
+        strength_bars(reading, others),
+        heatmaps,
+    )
 
 
 def render_sheet(result: CompareResult, *, title: str = "Poster variants") -> str:
     """The sheet's HTML text."""
-    return render("sheet.html", result=result, title=title, cards=[_card(v) for v in result.variants],
-                  ranking=RANKING, scoring=SCORING, synopsis_note=SYNOPSIS_NOTE, legend=LEGEND)
+    return render(
+        "sheet.html",
+        result=result,
+        title=title,
+        cards=[_card(v) for v in result.variants],
+        ranking=RANKING,
+        scoring=SCORING,
+        synopsis_note=SYNOPSIS_NOTE,
+        legend=LEGEND,
+    )
 
 
 def write_sheet(result: CompareResult, path: Path, *, title: str = "Poster variants") -> Path:

@@ -42,12 +42,16 @@ class AccessLog:
             await self.app(scope, receive, send_and_record)
         finally:
             client = scope.get("client")
-            logger.info(json.dumps({
-                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "ms": round((time.perf_counter() - start) * 1000, 1),
-                "client": client[0] if client else None,
-                "member": scope.get("state", {}).get("member"),
-            }))
+            logger.info(
+                json.dumps(
+                    {
+                        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - start) * 1000, 1),
+                        "client": client[0] if client else None,
+                        "member": scope.get("state", {}).get("member"),
+                    }
+                )
+            )

@@ -17,13 +17,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .._version import __version__
+from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_BRIEF_FILES
 from . import MAX_COMPARE_FILES, ServiceSettings
 from .access_log import AccessLog
 from .auth import TeamAccessGuard
 from .errors import install_error_handlers
 from .hosts import HostAllowList
 from .limits import RequestBodyLimits
-from ..model.decisions import MAX_BRIEF_VARIANTS as MAX_BRIEF_FILES
 from .routers import brief, campaigns, info, posters, session
 from .state import ServiceState
 
@@ -42,14 +42,24 @@ def create_app(settings: ServiceSettings | None = None, *, predictor: Any = None
         finally:
             app.state.service.access.close()
 
-    app = FastAPI(title="postergenre", version=__version__, lifespan=lifespan, docs_url=None,
-                  description="Predict a movie's genres from its poster (and synopsis), find comparable titles, "
-                              "compare poster variants. The page for people is at `/`.")
+    app = FastAPI(
+        title="postergenre",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        description="Predict a movie's genres from its poster (and synopsis), find comparable titles, "
+        "compare poster variants. The page for people is at `/`.",
+    )
 
     def body_limit(path: str) -> int:
         path = path.rstrip("/")
-        files = (MAX_COMPARE_FILES if path.startswith("/v1/compare") else
-                 MAX_BRIEF_FILES if path == "/v1/brief" or campaigns.is_variants_path(path) else 1)
+        files = (
+            MAX_COMPARE_FILES
+            if path.startswith("/v1/compare")
+            else MAX_BRIEF_FILES
+            if path == "/v1/brief" or campaigns.is_variants_path(path)
+            else 1
+        )
         return files * settings.max_upload_bytes + _MULTIPART_SLACK
 
     app.add_middleware(RequestBodyLimits, limit_for=body_limit, timeout_s=settings.body_timeout_s)

@@ -45,8 +45,10 @@ PUBLIC_PREFIXES = ("/static/",)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DRAIN_BYTES = 1 << 20  # a refused request's body read and dropped (a poster or less), so its answer arrives whole
 DRAIN_S = 2.0
-NEEDS_TOKEN = ("this server asks for a team member's token: send the header 'Authorization: Bearer <token>', or log "
-               "in on the page (the server's owner gives tokens with `postergenre team add NAME`)")
+NEEDS_TOKEN = (
+    "this server asks for a team member's token: send the header 'Authorization: Bearer <token>', or log "
+    "in on the page (the server's owner gives tokens with `postergenre team add NAME`)"
+)
 WRONG_TOKEN = "the token or session is not valid (wrong, expired, or its team member was removed)"
 CROSS_SITE = "refused: a request that changes something must come from this server's own page (cross-site request)"
 
@@ -176,8 +178,14 @@ class TeamAccessGuard:
         if token is not None or session is not None:
             wait = access.throttle.retry_after(address)
             if wait:
-                await _refuse(scope, receive, send, 429, "too many wrong tokens from this address; wait and try again",
-                              {"retry-after": str(wait)})
+                await _refuse(
+                    scope,
+                    receive,
+                    send,
+                    429,
+                    "too many wrong tokens from this address; wait and try again",
+                    {"retry-after": str(wait)},
+                )
                 return
             member = await anyio.to_thread.run_sync(access.member_for, token, session)
             if member is None:
@@ -200,8 +208,9 @@ class TeamAccessGuard:
         await self.app(scope, receive, send)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str,
-                  headers: dict[str, str] | None = None) -> None:
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, message: str, headers: dict[str, str] | None = None
+) -> None:
     """A JSON error, the request's body read and dropped first when it is small (closing on unread bytes resets the
     connection, and the client may never see the answer); a bigger upload is not read at all, and the connection
     closes after the answer (curl asks `Expect: 100-continue` before such a body, so it gets the answer cleanly)."""
@@ -210,9 +219,18 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, messa
     payload = json.dumps({"error": message}).encode()
     extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     close = [] if drained else [(b"connection", b"close")]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            *close, *extra]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *close,
+                *extra,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -5,27 +5,36 @@ They document the API at /docs; the schema-driven fuzz test checks every answer 
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..campaigns.store import MAX_SYNOPSIS_CHARS, MAX_TITLE_CHARS
 
-GenreList = Union[list[str], str]
-RatingList = Union[list[str], str]
+GenreList = list[str] | str
+RatingList = list[str] | str
 
 
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS, description="The film's title.")
-    synopsis: Optional[str] = Field(None, max_length=MAX_SYNOPSIS_CHARS, description="The film's synopsis: every "
-                                    "variant is also read fused with it, and the brief sets the story against the "
-                                    "posters.")
-    intended: GenreList = Field(default_factory=list, description='Intended genres: a list, or "Family, Adventure". '
-                                "Without them the story's genres are the targets.")
-    ratings: Optional[RatingList] = Field(None, description="Content ratings of the comparable titles (a list, "
-                                          '"G,PG", or "all"); null: the studio\'s own.')
+    synopsis: str | None = Field(
+        None,
+        max_length=MAX_SYNOPSIS_CHARS,
+        description="The film's synopsis: every "
+        "variant is also read fused with it, and the brief sets the story against the "
+        "posters.",
+    )
+    intended: GenreList = Field(
+        default_factory=list,
+        description='Intended genres: a list, or "Family, Adventure". '
+        "Without them the story's genres are the targets.",
+    )
+    ratings: RatingList | None = Field(
+        None,
+        description='Content ratings of the comparable titles (a list, "G,PG", or "all"); null: the studio\'s own.',
+    )
 
 
 class CampaignUpdate(BaseModel):
@@ -33,10 +42,10 @@ class CampaignUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Optional[str] = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
-    synopsis: Optional[str] = Field(None, max_length=MAX_SYNOPSIS_CHARS)
-    intended: Optional[GenreList] = None
-    ratings: Optional[RatingList] = None
+    title: str | None = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
+    synopsis: str | None = Field(None, max_length=MAX_SYNOPSIS_CHARS)
+    intended: GenreList | None = None
+    ratings: RatingList | None = None
 
 
 class ModelInfo(BaseModel):
@@ -45,10 +54,13 @@ class ModelInfo(BaseModel):
 
 
 class StoredReadingOut(BaseModel):
-    poster: dict[str, Any] = Field(description="The poster's reading alone (what the ranking uses): probabilities, "
-                                   "thresholds, strength, decided, summary, poster_check, signal.")
-    combined: Optional[dict[str, Any]] = Field(description="The reading fused with the campaign's synopsis (null "
-                                               "without one).")
+    poster: dict[str, Any] = Field(
+        description="The poster's reading alone (what the ranking uses): probabilities, "
+        "thresholds, strength, decided, summary, poster_check, signal."
+    )
+    combined: dict[str, Any] | None = Field(
+        description="The reading fused with the campaign's synopsis (null without one)."
+    )
     model: str = Field(description="Fingerprint of the model that made the reading.")
     model_label: str
     read_at: str
@@ -65,23 +77,31 @@ class VariantOut(BaseModel):
     bytes: int
     added_by: str
     added_at: str
-    label: Optional[str] = Field(None, description="A, B, C... in the order variants were added (as in the brief).")
-    rank: Optional[int] = Field(None, description="Its place in the ranking (1 = ranked first).")
+    label: str | None = Field(None, description="A, B, C... in the order variants were added (as in the brief).")
+    rank: int | None = Field(None, description="Its place in the ranking (1 = ranked first).")
     best: bool = Field(False, description="The variant to run: ranked first and a fit (as in the brief).")
-    fits_all_targets: Optional[bool] = None
-    verdict: Optional[str] = None
-    verdicts: list[dict[str, Any]] = Field(default_factory=list, description="Per target: genre, decided, strength "
-                                           "and level (reads, hints, faint), with the words.")
-    target_score: Optional[float] = None
-    levels: Optional[dict[str, str]] = Field(None, description="The poster reading's level of every genre (reads, "
-                                             "hints, faint), in reading order; null without a stored reading.")
-    unintended: dict[str, float] = Field(default_factory=dict, description="Decided genres that are not targets, "
-                                         "with their probability.")
-    under_sold: list[str] = Field(default_factory=list, description="Genres the story carries that this poster "
-                                  "does not show.")
-    over_promised: list[str] = Field(default_factory=list, description="Genres this poster shows that the story "
-                                     "does not carry.")
-    reading: Optional[StoredReadingOut]
+    fits_all_targets: bool | None = None
+    verdict: str | None = None
+    verdicts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per target: genre, decided, strength and level (reads, hints, faint), with the words.",
+    )
+    target_score: float | None = None
+    levels: dict[str, str] | None = Field(
+        None,
+        description="The poster reading's level of every genre (reads, "
+        "hints, faint), in reading order; null without a stored reading.",
+    )
+    unintended: dict[str, float] = Field(
+        default_factory=dict, description="Decided genres that are not targets, with their probability."
+    )
+    under_sold: list[str] = Field(
+        default_factory=list, description="Genres the story carries that this poster does not show."
+    )
+    over_promised: list[str] = Field(
+        default_factory=list, description="Genres this poster shows that the story does not carry."
+    )
+    reading: StoredReadingOut | None
     poster_url: str = Field(description="The variant's poster (GET; needs a token, like everything of a campaign).")
 
 
@@ -94,9 +114,9 @@ class ChangeOut(BaseModel):
 class CampaignOut(BaseModel):
     id: str
     title: str
-    synopsis: Optional[str]
+    synopsis: str | None
     intended: list[str]
-    ratings: Optional[list[str]]
+    ratings: list[str] | None
     created_by: str
     created_at: str
     updated_by: str
@@ -104,9 +124,11 @@ class CampaignOut(BaseModel):
     model: ModelInfo
     stale_readings: int
     variants: list[VariantOut] = Field(description="In the order they were added.")
-    ranking: Optional[dict[str, Any]] = Field(description="targets, target_source, target_words, recommendation "
-                                              "and story (vs the posters), built from the stored readings by the "
-                                              "brief's rules; null without variants.")
+    ranking: dict[str, Any] | None = Field(
+        description="targets, target_source, target_words, recommendation "
+        "and story (vs the posters), built from the stored readings by the "
+        "brief's rules; null without variants."
+    )
     changes: list[ChangeOut] = Field(description="Who changed what, newest first.")
     brief_url: str
 
@@ -132,7 +154,7 @@ class Skipped(BaseModel):
 
 class FailureOut(BaseModel):
     source: str
-    id: Optional[str] = None
+    id: str | None = None
     error: str
 
 
@@ -183,4 +205,4 @@ class SessionOut(BaseModel):
     member: str
     access: str = Field(description='"token", "session", or "open" (a loopback server without --require-token).')
     required: bool = Field(description="Whether this server asks every request for a token.")
-    expires_at: Optional[str] = None
+    expires_at: str | None = None

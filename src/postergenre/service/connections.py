@@ -25,7 +25,7 @@ def guarded_protocol(header_timeout_s: float, max_per_client: int) -> type[H11Pr
         _counted: str | None = None
         _cycle_when_armed: Any = None
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             host = self.client[0] if self.client else "?"
             if open_per_client[host] >= max_per_client:

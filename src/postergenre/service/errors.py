@@ -7,6 +7,7 @@ logged as such (no traceback); anything unexpected becomes a generic 500 (the tr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,8 +19,10 @@ from ..errors import ConflictError, FetchError, ModelError, NotAnImageError, Not
 from ..safe_text import without_bidi_controls
 
 logger = logging.getLogger("postergenre.service")
-FETCH_MESSAGE = ("The poster could not be downloaded from that web address. Check that the link opens the image "
-                 "itself in your browser, or save the poster and drop the file here instead.")
+FETCH_MESSAGE = (
+    "The poster could not be downloaded from that web address. Check that the link opens the image "
+    "itself in your browser, or save the poster and drop the file here instead."
+)
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request"; logged, never seen by the client
 
 
@@ -36,7 +39,7 @@ def status_for(exc: PosterGenreError) -> int:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
         # A message names the upload: its bidirectional controls would reverse the rest of the sentence.
         return JSONResponse({"error": without_bidi_controls(message)}, status_code=status, headers=headers)
 
@@ -56,8 +59,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PosterGenreError)
     async def user_error(request: Request, exc: PosterGenreError) -> JSONResponse:
         if isinstance(exc, FetchError):  # the technical reason stays in `error`; people read `message`
-            return JSONResponse({"error": without_bidi_controls(exc), "message": FETCH_MESSAGE},
-                                status_code=status_for(exc))
+            return JSONResponse(
+                {"error": without_bidi_controls(exc), "message": FETCH_MESSAGE}, status_code=status_for(exc)
+            )
         return error(status_for(exc), str(exc))
 
     @app.exception_handler(ClientDisconnect)

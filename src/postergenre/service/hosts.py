@@ -38,7 +38,13 @@ class HostAllowList:
             return
         host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
         if host not in self.allowed:
-            await _send_json(send, 421, {"error": f"host {host or '(none)'!r} is not served here; allowed: "
-                                                  f"{', '.join(sorted(self.allowed))} (serve --allowed-hosts)"})
+            await _send_json(
+                send,
+                421,
+                {
+                    "error": f"host {host or '(none)'!r} is not served here; allowed: "
+                    f"{', '.join(sorted(self.allowed))} (serve --allowed-hosts)"
+                },
+            )
             return
         await self.app(scope, receive, send)

@@ -32,9 +32,11 @@ class Saturated(HTTPException):
     """Every inference slot and waiting place is taken."""
 
     def __init__(self, retry_after_s: int):
-        super().__init__(status_code=503,
-                         detail="the service is busy (all inference slots and waiting places are taken); retry shortly",
-                         headers={"Retry-After": str(retry_after_s)})
+        super().__init__(
+            status_code=503,
+            detail="the service is busy (all inference slots and waiting places are taken); retry shortly",
+            headers={"Retry-After": str(retry_after_s)},
+        )
 
 
 class AdmissionGate:
@@ -63,7 +65,7 @@ class AdmissionGate:
         return self._limiter.statistics().tasks_waiting
 
     @asynccontextmanager
-    async def admission(self) -> AsyncIterator["AdmissionGate"]:
+    async def admission(self) -> AsyncIterator[AdmissionGate]:
         if self._admitted >= self.max_concurrency + self.max_waiting:
             raise Saturated(self.retry_after_s)
         self._admitted += 1
@@ -74,8 +76,9 @@ class AdmissionGate:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn` in a worker thread once a slot is free (the caller holds an admission), at batch priority."""
-        return await anyio.to_thread.run_sync(functools.partial(_at_batch_priority, fn, *args, **kwargs),
-                                              limiter=self._limiter)
+        return await anyio.to_thread.run_sync(
+            functools.partial(_at_batch_priority, fn, *args, **kwargs), limiter=self._limiter
+        )
 
 
 WORKER_NICENESS = 10
@@ -101,8 +104,11 @@ class BodyTooLarge(HTTPException):
 
 class BodyStalled(HTTPException):
     def __init__(self, timeout_s: float):
-        super().__init__(status_code=408, detail=f"request body stalled: no data for {timeout_s:g} s",
-                         headers={"Connection": "close"})
+        super().__init__(
+            status_code=408,
+            detail=f"request body stalled: no data for {timeout_s:g} s",
+            headers={"Connection": "close"},
+        )
 
 
 class RequestBodyLimits:
@@ -146,7 +152,15 @@ class RequestBodyLimits:
 
 async def _send_json(send: Send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

@@ -39,35 +39,49 @@ class ServiceState:
     filters: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: ServiceSettings, predictor: Predictor | None) -> "ServiceState":
+    def build(cls, settings: ServiceSettings, predictor: Predictor | None) -> ServiceState:
         """Load the model (unless given) and the catalog's neighbour index: slow, so done once at startup."""
         if predictor is None:
             predictor = Predictor.load(model_dir=settings.model_dir, home=settings.home, runtime=settings.runtime)
         paths = get_paths(settings.home if settings.home is not None else predictor.home)
         state = cls(
-            settings=settings, predictor=predictor, paths=paths,
+            settings=settings,
+            predictor=predictor,
+            paths=paths,
             gate=AdmissionGate(settings.max_concurrency, settings.max_waiting),
             # URL downloads wait on the network, not the CPU: their own small pool.
             fetch_gate=AdmissionGate(4, 16),
-            fetch_limits=FetchLimits(timeout_s=10.0, max_bytes=settings.max_upload_bytes, retries=1,
-                                     allow_private_hosts=settings.allow_private_urls),
+            fetch_limits=FetchLimits(
+                timeout_s=10.0,
+                max_bytes=settings.max_upload_bytes,
+                retries=1,
+                allow_private_hosts=settings.allow_private_urls,
+            ),
             store=PosterStore(paths.posters),
             access=TeamAccess(paths.db, required=settings.require_token),
         )
         with state.campaigns(sweep=True) as campaigns:  # sweeps what a killed writer left
             if campaigns.last_sweep.removed:
-                logger.warning("removed %d poster files and temporaries a killed writer left in %s",
-                               campaigns.last_sweep.removed, paths.campaign_posters)
+                logger.warning(
+                    "removed %d poster files and temporaries a killed writer left in %s",
+                    campaigns.last_sweep.removed,
+                    paths.campaign_posters,
+                )
         card = Path(predictor.model_dir) / CARD_FILE if predictor.model_dir else None
-        state.card_markdown = card.read_text(encoding="utf-8") if card and card.is_file() else "(this model has no card)"
+        state.card_markdown = (
+            card.read_text(encoding="utf-8") if card and card.is_file() else "(this model has no card)"
+        )
         try:
             index = predictor.similarity(paths.home)
             state.filters = _filter_choices(index.movies.values())
             catalog = predictor.audiences(paths.home)
             # Every rating the catalog holds (not only those of titles with a poster), and the studio's own as
             # the default, as the brief's audiences use them.
-            state.filters.update(ratings=catalog.ratings_held, default_ratings=list(catalog.rating_default.ratings),
-                                 ratings_note=catalog.rating_default.note)
+            state.filters.update(
+                ratings=catalog.ratings_held,
+                default_ratings=list(catalog.rating_default.ratings),
+                ratings_note=catalog.rating_default.note,
+            )
         except PosterGenreError as exc:
             logger.warning("comparable titles unavailable: %s", exc)
             state.similar_error = str(exc)
@@ -93,8 +107,13 @@ def _filter_choices(movies: Any) -> dict[str, Any]:
         if m.year:
             years.append(m.year)
     ordered = sorted(collections, key=lambda c: (c != "studio", c))  # the studio's own films first
-    return {"collections": ordered, "ratings": sorted(ratings), "genres": sorted(genres),
-            "year_min": min(years, default=None), "year_max": max(years, default=None)}
+    return {
+        "collections": ordered,
+        "ratings": sorted(ratings),
+        "genres": sorted(genres),
+        "year_min": min(years, default=None),
+        "year_max": max(years, default=None),
+    }
 
 
 def get_state(request: Request) -> ServiceState:

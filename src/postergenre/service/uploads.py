@@ -90,8 +90,12 @@ def _text_field(form: FormData, name: str) -> str | None:
 
 
 @asynccontextmanager
-async def receive_poster(request: Request, state: ServiceState, *, synopsis_alone: bool = False,
-                         ) -> AsyncIterator[tuple[SpooledPoster | None, str | None]]:
+async def receive_poster(
+    request: Request,
+    state: ServiceState,
+    *,
+    synopsis_alone: bool = False,
+) -> AsyncIterator[tuple[SpooledPoster | None, str | None]]:
     """(poster, synopsis) from a multipart `file` (+ `synopsis`) or JSON {"url", "synopsis"}, readable until the block
     ends. `synopsis_alone`: a synopsis without a poster is accepted too, as (None, synopsis)."""
     content_type = request.headers.get("content-type", "").lower()
@@ -105,8 +109,11 @@ async def receive_poster(request: Request, state: ServiceState, *, synopsis_alon
                 if synopsis_alone and synopsis:
                     yield None, synopsis
                     return
-                raise HTTPException(422, "multipart body has no file field named 'file'"
-                                         + (" (nor a synopsis to read alone)" if synopsis_alone else ""))
+                raise HTTPException(
+                    422,
+                    "multipart body has no file field named 'file'"
+                    + (" (nor a synopsis to read alone)" if synopsis_alone else ""),
+                )
             yield _spooled(upload, limit), synopsis
         return
     if content_type.startswith("application/json"):
@@ -122,27 +129,39 @@ async def receive_poster(request: Request, state: ServiceState, *, synopsis_alon
             if synopsis_alone and synopsis:
                 yield None, synopsis
                 return
-            raise HTTPException(422, 'JSON body must be {"url": "https://..."}: url: Field required'
-                                     + (' (or {"synopsis": "..."} to read a story alone)' if synopsis_alone else ""))
+            raise HTTPException(
+                422,
+                'JSON body must be {"url": "https://..."}: url: Field required'
+                + (' (or {"synopsis": "..."} to read a story alone)' if synopsis_alone else ""),
+            )
         with tempfile.SpooledTemporaryFile(max_size=MultiPartParser.spool_max_size) as file:  # as an upload is kept
             async with state.fetch_gate.admission():
                 file.write(await state.fetch_gate.run(fetch_image_bytes, url, limits=state.fetch_limits))
             yield SpooledPoster(url, file, limit), synopsis
         return
-    raise HTTPException(415, "send the poster as multipart/form-data with a field 'file', "
-                             "or as application/json {\"url\": \"https://...\"}")
+    raise HTTPException(
+        415,
+        'send the poster as multipart/form-data with a field \'file\', or as application/json {"url": "https://..."}',
+    )
 
 
 @asynccontextmanager
-async def receive_variants(request: Request, state: ServiceState, *, key: str = "files",
-                           max_files: int = MAX_COMPARE_FILES,
-                           names: tuple[str, ...] = ("targets", "synopsis", "heatmaps"),
-                           ) -> AsyncIterator[tuple[list[SpooledPoster], dict[str, Any]]]:
+async def receive_variants(
+    request: Request,
+    state: ServiceState,
+    *,
+    key: str = "files",
+    max_files: int = MAX_COMPARE_FILES,
+    names: tuple[str, ...] = ("targets", "synopsis", "heatmaps"),
+) -> AsyncIterator[tuple[list[SpooledPoster], dict[str, Any]]]:
     """The variants (files under `key`, at most `max_files`) and the text fields `names` of a multipart form,
     readable until the block ends."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise HTTPException(415, f"send the variants as multipart/form-data: files '{key}' and the fields "
-                                 f"{', '.join(repr(n) for n in names)}")
+        raise HTTPException(
+            415,
+            f"send the variants as multipart/form-data: files '{key}' and the fields "
+            f"{', '.join(repr(n) for n in names)}",
+        )
     async with _multipart(request, max_files=max_files) as form:
         _check_repeats(form, key)
         uploads = [f for f in form.getlist(key) if isinstance(f, UploadFile)]

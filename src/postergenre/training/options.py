@@ -54,8 +54,9 @@ class Flag:
 MODEL, CV, DATA, OUTPUT = "Model", "Cross-validation", "Data", "Output"
 
 
-def option(default: Any = MISSING, decls: str = "", help: str | None = None, *, panel: str,
-           factory: Any = MISSING, **flag: Any) -> Any:
+def option(
+    default: Any = MISSING, decls: str = "", help: str | None = None, *, panel: str, factory: Any = MISSING, **flag: Any
+) -> Any:
     """A `TrainOptions` field with its flag (see `Flag`)."""
     metadata = {"flag": Flag(decls, help, panel, **flag)}
     if factory is not MISSING:
@@ -72,54 +73,93 @@ class TrainOptions:
     """
 
     backbone: str | None = option(  # None = the registry's default; the saved options name the one used
-        None, "--backbone", "Backbone whose cached embeddings to use (default efficientnet-lite0).", panel=DATA,
-        always=True)
+        None,
+        "--backbone",
+        "Backbone whose cached embeddings to use (default efficientnet-lite0).",
+        panel=DATA,
+        always=True,
+    )
     feature_set: str = option(
-        DEFAULT_FEATURE_SET, "--feature-set",
-        "Slice of the cached vector: pooled, pooled+stats, pooled+allstats or stats.", panel=DATA, always=True)
+        DEFAULT_FEATURE_SET,
+        "--feature-set",
+        "Slice of the cached vector: pooled, pooled+stats, pooled+allstats or stats.",
+        panel=DATA,
+        always=True,
+    )
     head: str = option(
-        DEFAULT_HEAD, "--head", "logreg (default: the measured winner, l2=3e-3), mlp or ensemble with fixed settings; "
+        DEFAULT_HEAD,
+        "--head",
+        "logreg (default: the measured winner, l2=3e-3), mlp or ensemble with fixed settings; "
         "auto searches logreg and mlp (slow: nested CV); seed-cnn runs the predecessor's CNN on pixels (CV only).",
-        panel=MODEL, choices=(AUTO, *head_names()), always=True)
+        panel=MODEL,
+        choices=(AUTO, *head_names()),
+        always=True,
+    )
     params: dict[str, list[Any]] = option(
-        decls="--param", help="Head setting KEY=VALUE, or KEY=V1,V2 to search several (repeatable), e.g. --param "
-        "hidden=256,512.", panel=MODEL, factory=dict, repeated=True)
+        decls="--param",
+        help="Head setting KEY=VALUE, or KEY=V1,V2 to search several (repeatable), e.g. --param hidden=256,512.",
+        panel=MODEL,
+        factory=dict,
+        repeated=True,
+    )
     search: bool = option(
-        False, "--search", "Search the head's settings grid with nested CV (minutes to an hour on 2 cores; resumes "
-        "after Ctrl+C).", panel=MODEL)
+        False,
+        "--search",
+        "Search the head's settings grid with nested CV (minutes to an hour on 2 cores; resumes after Ctrl+C).",
+        panel=MODEL,
+    )
     folds: int = option(5, "--folds", "Cross-validation folds.", panel=CV, minimum=2)
     inner_folds: int | None = option(  # None in a saved artifact that did no search
-        3, "--inner-folds", "Inner folds of the nested CV when several candidates are searched (1: one 25% hold-out).",
-        panel=CV, minimum=1, search_only=True)
-    min_examples: int = option(100, "--min-examples", "Leave out genres with fewer movies than this.", panel=DATA,
-                               minimum=1)
+        3,
+        "--inner-folds",
+        "Inner folds of the nested CV when several candidates are searched (1: one 25% hold-out).",
+        panel=CV,
+        minimum=1,
+        search_only=True,
+    )
+    min_examples: int = option(
+        100, "--min-examples", "Leave out genres with fewer movies than this.", panel=DATA, minimum=1
+    )
     threshold_metric: str = option(
-        "f1", "--threshold-metric", "Per-genre threshold maximises this: f1, f0.5, f2 (any f<beta>).", panel=CV)
+        "f1", "--threshold-metric", "Per-genre threshold maximises this: f1, f0.5, f2 (any f<beta>).", panel=CV
+    )
     seed: int = option(0, "--seed", "Seed of splits and training.", panel=CV)
     bootstrap: int = option(1000, "--bootstrap", "Bootstrap resamples for the 95% intervals.", panel=CV, minimum=0)
     compact: bool = option(
-        True, "--compact/--no-compact", "Store the large weight matrices compactly: poster head float16 "
+        True,
+        "--compact/--no-compact",
+        "Store the large weight matrices compactly: poster head float16 "
         "(probabilities move < 1e-3), synopsis head int8 (a quarter of the size; probabilities move ~4e-4 on "
-        "average).", panel=OUTPUT)
+        "average).",
+        panel=OUTPUT,
+    )
     holdout: float | None = option(
-        None, "--holdout", "Keep this stratified fraction out of training (then `evaluate --holdout` on it).",
-        panel=CV)
+        None, "--holdout", "Keep this stratified fraction out of training (then `evaluate --holdout` on it).", panel=CV
+    )
     threads: int | None = option(  # torch CPU threads during training (restored afterwards)
-        None, "--threads", "torch CPU threads (default: all cores; 1 is faster on a busy machine).", panel=CV,
-        minimum=1)
+        None, "--threads", "torch CPU threads (default: all cores; 1 is faster on a busy machine).", panel=CV, minimum=1
+    )
     rating: str | None = option(None, "--rating", panel=DATA)  # content-rating filter as given, e.g. "G,PG"
     year_min: int | None = option(None, "--year-min", panel=DATA)
     year_max: int | None = option(None, "--year-max", panel=DATA)
     collection: str | None = option(None, "--collection", panel=DATA)  # as given, e.g. "studio,general"
     embedded_only: bool = option(
-        False, "--embedded-only", "Use only posters already embedded (e.g. while `postergenre embed` runs) instead "
-        "of refusing.", panel=DATA)
+        False,
+        "--embedded-only",
+        "Use only posters already embedded (e.g. while `postergenre embed` runs) instead of refusing.",
+        panel=DATA,
+    )
     note: str | None = option(
-        None, "--note", "A sentence for the model card (e.g. where the settings were chosen).", panel=OUTPUT)
+        None, "--note", "A sentence for the model card (e.g. where the settings were chosen).", panel=OUTPUT
+    )
     studio: bool = option(
-        True, "--studio/--no-studio", "When the catalog has a `studio` collection: train the poster head on the "
+        True,
+        "--studio/--no-studio",
+        "When the catalog has a `studio` collection: train the poster head on the "
         "general films and, on top of it, the studio's domain correction, synopsis head and fusion, chosen by CV on "
-        "studio films only.", panel=MODEL)
+        "studio films only.",
+        panel=MODEL,
+    )
 
     @classmethod
     def from_flags(cls, values: dict[str, Any]) -> TrainOptions:
@@ -143,15 +183,22 @@ class TrainOptions:
         return candidates_for(self.head, self.params, search=self.search)
 
     def movie_filter(self) -> MovieFilter:
-        return MovieFilter.parse(rating=self.rating, collection=self.collection, year_min=self.year_min,
-                                 year_max=self.year_max)
+        return MovieFilter.parse(
+            rating=self.rating, collection=self.collection, year_min=self.year_min, year_max=self.year_max
+        )
 
     def dataset(self, catalog: Catalog) -> Dataset:
         """The training data set exactly as these options select it (filters, backbone, feature set, genres)."""
         from ..labelled.datasets import assemble_dataset
 
-        return assemble_dataset(catalog, flt=self.movie_filter(), backbone=self.backbone, feature_set=self.feature_set,
-                                min_examples=self.min_examples, skip_unembedded=self.embedded_only)
+        return assemble_dataset(
+            catalog,
+            flt=self.movie_filter(),
+            backbone=self.backbone,
+            feature_set=self.feature_set,
+            min_examples=self.min_examples,
+            skip_unembedded=self.embedded_only,
+        )
 
     def command(self) -> str:
         """The `postergenre train` command that reproduces these options (the data folder comes from
@@ -163,8 +210,11 @@ class TrainOptions:
             on, off = flag.names
             if flag.repeated:
                 parts += [a for k, v in value.items() for a in (on, f"{k}={','.join(_flag_value(x) for x in v)}")]
-            elif (value is None or (flag.search_only and not self.searches)
-                  or (not flag.always and value == getattr(defaults, f.name))):
+            elif (
+                value is None
+                or (flag.search_only and not self.searches)
+                or (not flag.always and value == getattr(defaults, f.name))
+            ):
                 continue
             elif isinstance(value, bool):  # a switch away from its default: --search, --no-compact, --no-studio
                 parts.append(on if value else off)

@@ -16,6 +16,7 @@ All fold indices here are row indices of the full X / Y.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -72,8 +73,8 @@ def parse_params(items: Sequence[str]) -> dict[str, list[Any]]:
         if not sep or not key.strip() or not values.strip():
             raise PosterGenreError(f"--param {item!r}: expected KEY=VALUE or KEY=V1,V2 (e.g. --param l2=1e-3,1e-2)")
         parsed = []
-        for v in values.split(","):
-            v = v.strip()
+        for raw in values.split(","):
+            v = raw.strip()
             try:
                 parsed.append(json.loads(v))
             except json.JSONDecodeError:
@@ -133,16 +134,19 @@ class FoldCache:
         if self.folder is not None and self.folder.is_dir():
             for f in self.folder.glob("*.npy"):
                 f.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):  # another run's files appeared meanwhile: leave them
                 self.folder.rmdir()
-            except OSError:  # another run's files appeared meanwhile: leave them
-                pass
 
     def key(self, cand: Candidate, train: np.ndarray, test: np.ndarray) -> str:
         h = hashlib.sha256()
         h.update(self.data_key.encode())
-        h.update(json.dumps([cand.head_type, make_head(cand.head_type, cand.settings).get_params(deep=False)],
-                            sort_keys=True, default=repr).encode())
+        h.update(
+            json.dumps(
+                [cand.head_type, make_head(cand.head_type, cand.settings).get_params(deep=False)],
+                sort_keys=True,
+                default=repr,
+            ).encode()
+        )
         for rows in (train, test):
             h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
             h.update(b"|")
@@ -171,9 +175,18 @@ class FoldCache:
 class FoldRunner:
     """Fits candidates on fold rows and predicts the test rows, through the cache, counting progress."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, *, cache: FoldCache | None = None,
-                 progress: ProgressFn = no_progress, total: int = 0, task: str = "cross-validation",
-                 sample_weight: np.ndarray | None = None, log: Log | None = None):
+    def __init__(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        *,
+        cache: FoldCache | None = None,
+        progress: ProgressFn = no_progress,
+        total: int = 0,
+        task: str = "cross-validation",
+        sample_weight: np.ndarray | None = None,
+        log: Log | None = None,
+    ):
         self.X, self.Y, self.sample_weight = X, Y, sample_weight
         self.cache = cache or FoldCache(None, "")
         self.progress, self.total, self.task, self.log = progress, total, task, log
@@ -190,7 +203,7 @@ class FoldRunner:
         key = self.cache.key(cand, train, test)
         probs = self.cache.load(key)
         reused = probs is not None and probs.shape == (len(test), self.Y.shape[1])
-        if not reused:
+        if probs is None or not reused:
             probs = self.fit(cand, train).predict_proba(self.X[test])
             self.cache.save(key, probs)
         self.step(f"{cand.label} {what}" + (" (reused)" if reused else ""))
@@ -207,8 +220,16 @@ def _runner(runner: FoldRunner | None, X: np.ndarray, Y: np.ndarray, log: Log | 
     return runner if runner is not None else FoldRunner(X, Y, log=log)
 
 
-def cross_val_predict(candidate: Candidate, X: np.ndarray, Y: np.ndarray, folds: Sequence[Split],
-                      log: Log | None = None, *, runner: FoldRunner | None = None, where: str = "") -> np.ndarray:
+def cross_val_predict(
+    candidate: Candidate,
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Sequence[Split],
+    log: Log | None = None,
+    *,
+    runner: FoldRunner | None = None,
+    where: str = "",
+) -> np.ndarray:
     """Out-of-fold probabilities [N, G] of `candidate` (rows in no test fold stay NaN).
 
     `where` prefixes the fold names in progress reports (e.g. "outer 2/5, inner ")."""
@@ -232,17 +253,34 @@ class SearchResult:
 
     def table(self) -> list[dict[str, Any]]:
         """JSON-safe rows (the candidate object replaced by its type, settings and label)."""
-        return [{"head": r["candidate"].head_type, "settings": r["candidate"].settings, "label": r["candidate"].label,
-                 "macro_auc": r["macro_auc"], "seconds": r["seconds"]} for r in self.rows]
+        return [
+            {
+                "head": r["candidate"].head_type,
+                "settings": r["candidate"].settings,
+                "label": r["candidate"].label,
+                "macro_auc": r["macro_auc"],
+                "seconds": r["seconds"],
+            }
+            for r in self.rows
+        ]
 
 
-def search(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, folds: Sequence[Split],
-           log: Log | None = None, *, runner: FoldRunner | None = None, where: str = "") -> SearchResult:
+def search(
+    candidates: Sequence[Candidate],
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: Sequence[Split],
+    log: Log | None = None,
+    *,
+    runner: FoldRunner | None = None,
+    where: str = "",
+) -> SearchResult:
     """Score every candidate by macro ROC AUC of its out-of-fold probabilities on `folds` (ties: first listed)."""
     if not candidates:
         raise PosterGenreError("nothing to search: the grid is empty")
     run = _runner(runner, X, Y, log)
-    rows, oofs = [], {}
+    rows: list[dict[str, Any]] = []
+    oofs: dict[str, np.ndarray] = {}
     covered = np.zeros(len(Y), dtype=bool)
     for _, te in folds:
         covered[te] = True
@@ -273,9 +311,18 @@ def nested_fits(n_candidates: int, outer_folds: int, inner_folds: int) -> int:
     return outer_folds * ((n_candidates * inner if n_candidates > 1 else 0) + 1)
 
 
-def nested_cv(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, groups: np.ndarray,
-              outer: Sequence[Split], *, inner_folds: int = 3, seed: int = 0, log: Log | None = None,
-              runner: FoldRunner | None = None) -> NestedResult:
+def nested_cv(
+    candidates: Sequence[Candidate],
+    X: np.ndarray,
+    Y: np.ndarray,
+    groups: np.ndarray,
+    outer: Sequence[Split],
+    *,
+    inner_folds: int = 3,
+    seed: int = 0,
+    log: Log | None = None,
+    runner: FoldRunner | None = None,
+) -> NestedResult:
     """Honest estimate of search-then-fit: with one candidate this is plain k-fold CV.
 
     `inner_folds` = 1 searches on a single stratified 25% hold-out of each outer training part (cheaper).
@@ -285,8 +332,11 @@ def nested_cv(candidates: Sequence[Candidate], X: np.ndarray, Y: np.ndarray, gro
     chosen, tables = [], []
     for k, (tr, te) in enumerate(outer):
         if len(candidates) > 1:
-            local = ([holdout(Y[tr], groups[tr], 0.25, seed + 1 + k)] if inner_folds == 1
-                     else kfold(Y[tr], groups[tr], inner_folds, seed + 1 + k))
+            local = (
+                [holdout(Y[tr], groups[tr], 0.25, seed + 1 + k)]
+                if inner_folds == 1
+                else kfold(Y[tr], groups[tr], inner_folds, seed + 1 + k)
+            )
             inner = [(tr[a], tr[b]) for a, b in local]  # back to rows of the full X / Y
             if log:
                 log(f"outer fold {k + 1}/{len(outer)}: inner search over {len(candidates)} candidates")

@@ -39,9 +39,18 @@ class SeedCNN(nn.Module):
     def __init__(self, n_genres: int, size: int = INPUT_SIZE) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 50, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-            nn.Conv2d(50, 20, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
-            nn.Conv2d(20, 10, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.2),
+            nn.Conv2d(3, 50, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
+            nn.Conv2d(50, 20, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
+            nn.Conv2d(20, 10, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.2),
             nn.Flatten(),
         )
         side = size
@@ -49,15 +58,20 @@ class SeedCNN(nn.Module):
             side = (side - 2) // 2
         self.flat_dim = 10 * side * side
         self.classifier = nn.Sequential(
-            nn.Linear(self.flat_dim, 64), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(self.flat_dim, 64),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Dropout(0.5),
             nn.Linear(32, n_genres),
         )
         self.epoch_losses: list[float] = []  # mean training loss per epoch, filled by train_seed_cnn
         for m in self.modules():  # Keras defaults: glorot_uniform kernels, zero biases
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every layer here has one
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog.records import Movie
+from ..errors import PosterGenreError
 from ..labelled.datasets import Dataset, data_key, subset
 from ..labelled.metrics import cross_fitted_f1, evaluate_predictions
 from ..labelled.split import Split, holdout, kfold
@@ -34,6 +35,13 @@ from ..threads import torch_threads
 from .options import TrainOptions
 from .search import Candidate, FoldCache, FoldRunner, NestedResult, SearchResult, nested_cv, nested_fits, search
 from .studio import StudioFit, fit_extensions, in_studio, studio_films
+
+
+def _inner_folds(opts: TrainOptions) -> int:
+    """--inner-folds of a search: set whenever several candidates are searched (None only in a saved artifact)."""
+    if opts.inner_folds is None:
+        raise PosterGenreError("a search of several candidates needs --inner-folds")
+    return opts.inner_folds
 
 
 @dataclass
@@ -51,7 +59,7 @@ class FoldPlan:
 
     def total_fits(self, opts: TrainOptions) -> int:
         n = len(self.candidates)
-        cv = n * opts.folds + nested_fits(n, opts.folds, opts.inner_folds) if self.searching else opts.folds
+        cv = n * opts.folds + nested_fits(n, opts.folds, _inner_folds(opts)) if self.searching else opts.folds
         return cv + 1  # + the final fit
 
 
@@ -85,8 +93,9 @@ class FinalFit:
 
     def parts(self) -> ModelParts:
         start, stop = self.feature_slice
-        return ModelParts(self.head, (int(start), int(stop)), head_settings=self.candidate.settings,
-                          poster_check=self.poster_check)
+        return ModelParts(
+            self.head, (int(start), int(stop)), head_settings=self.candidate.settings, poster_check=self.poster_check
+        )
 
 
 @dataclass
@@ -102,39 +111,52 @@ class TrainResult:
     studio: StudioFit | None = None
 
 
-def plan_folds(ds: Dataset, opts: TrainOptions, log: Log = no_log, *,
-               sample_weight: np.ndarray | None = None) -> FoldPlan:
+def plan_folds(
+    ds: Dataset, opts: TrainOptions, log: Log = no_log, *, sample_weight: np.ndarray | None = None
+) -> FoldPlan:
     """Candidates (a bad setting raises here, before any fit), the hold-out cut away, the outer k folds."""
     candidates = opts.candidates()
     if opts.holdout:
         tr, te = holdout(ds.Y, ds.groups, opts.holdout, opts.seed)
-        log(f"hold-out: {len(te):,} movies ({opts.holdout:.0%}, seed {opts.seed}) kept out of training; "
-            f"evaluate them with `postergenre evaluate MODEL --holdout {opts.holdout}`")
+        log(
+            f"hold-out: {len(te):,} movies ({opts.holdout:.0%}, seed {opts.seed}) kept out of training; "
+            f"evaluate them with `postergenre evaluate MODEL --holdout {opts.holdout}`"
+        )
         ds = subset(ds, tr)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)[tr]
     return FoldPlan(ds, candidates, kfold(ds.Y, ds.groups, opts.folds, opts.seed), sample_weight)
 
 
-def cross_validate(plan: FoldPlan, opts: TrainOptions, log: Log = no_log, *, progress: ProgressFn = no_progress,
-                   cache_dir: Path | None = None) -> CrossValidation:
+def cross_validate(
+    plan: FoldPlan,
+    opts: TrainOptions,
+    log: Log = no_log,
+    *,
+    progress: ProgressFn = no_progress,
+    cache_dir: Path | None = None,
+) -> CrossValidation:
     """k-fold CV of the fixed settings, or a selection search plus nested CV of the search.
 
     `cache_dir` keeps each fold's out-of-fold probabilities so a rerun after an interruption continues."""
     ds, cands = plan.ds, plan.candidates
     X, Y = ds.features, ds.Y
     total = plan.total_fits(opts)
-    log(f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters), {len(ds.genres)} genres, {X.shape[1]} features "
-        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV, {total} fits")
+    log(
+        f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters), {len(ds.genres)} genres, {X.shape[1]} features "
+        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV, {total} fits"
+    )
     cache = FoldCache(cache_dir, data_key(ds))
-    runner = FoldRunner(X, Y, cache=cache, progress=progress, total=total, task="training",
-                        sample_weight=plan.sample_weight, log=log)
+    runner = FoldRunner(
+        X, Y, cache=cache, progress=progress, total=total, task="training", sample_weight=plan.sample_weight, log=log
+    )
     if plan.searching:
         log(f"selection search ({opts.folds}-fold CV on all data):")
         selection = search(cands, X, Y, plan.outer, log=log, runner=runner)
         log(f"nested CV of the search ({opts.folds} outer x {opts.inner_folds} inner folds) for the reported metrics:")
-        nested = nested_cv(cands, X, Y, ds.groups, plan.outer, inner_folds=opts.inner_folds, seed=opts.seed, log=log,
-                           runner=runner)
+        nested = nested_cv(
+            cands, X, Y, ds.groups, plan.outer, inner_folds=_inner_folds(opts), seed=opts.seed, log=log, runner=runner
+        )
     else:
         selection = search(cands, X, Y, plan.outer, log=log, runner=runner)
         nested = NestedResult(selection.oof[cands[0].label], [cands[0].label] * len(plan.outer), [])
@@ -147,8 +169,15 @@ def report(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions) -> CvReport:
     Y = plan.ds.Y
     thresholds = choose_thresholds(Y, cv.selection.oof[cv.selection.best.label], opts.threshold_metric)
     nested_thresholds = choose_thresholds(Y, cv.nested.oof, opts.threshold_metric)
-    evaluation = evaluate_predictions(Y, cv.nested.oof, nested_thresholds, plan.ds.genres, bootstrap=opts.bootstrap,
-                                      seed=opts.seed, threshold_metric=opts.threshold_metric)
+    evaluation = evaluate_predictions(
+        Y,
+        cv.nested.oof,
+        nested_thresholds,
+        plan.ds.genres,
+        bootstrap=opts.bootstrap,
+        seed=opts.seed,
+        threshold_metric=opts.threshold_metric,
+    )
     evaluation["cross_fitted_thresholds"] = cross_fitted_f1(Y, cv.nested.oof, plan.outer, opts.threshold_metric)
     metrics = {
         "cv": evaluation,
@@ -174,43 +203,85 @@ def poster_model(ds: Dataset, parts: ModelParts, thresholds: np.ndarray, *, comp
     """A poster-only model of `ds` from its fitted parts, saved in memory (`compact` as the file would be) and built
     as it will answer: what the studio stage reads the general head's probabilities from."""
     head_type, head_config, tensors = parts.saved(compact=compact)
-    return assemble(ModelArtifact(genres=ds.genres, thresholds=thresholds, backbone=ds.backbone,
-                                  preprocess_version=ds.preprocess_version, feature_set=ds.feature_set,
-                                  head_type=head_type, head_config=head_config, tensors=tensors))
+    return assemble(
+        ModelArtifact(
+            genres=ds.genres,
+            thresholds=thresholds,
+            backbone=ds.backbone,
+            preprocess_version=ds.preprocess_version,
+            feature_set=ds.feature_set,
+            head_type=head_type,
+            head_config=head_config,
+            tensors=tensors,
+        )
+    )
 
 
-def build_artifact(plan: FoldPlan, cv: CrossValidation, rep: CvReport, final: FinalFit, opts: TrainOptions, *,
-                   seconds: float, studio: StudioFit | None = None) -> ModelArtifact:
+def build_artifact(
+    plan: FoldPlan,
+    cv: CrossValidation,
+    rep: CvReport,
+    final: FinalFit,
+    opts: TrainOptions,
+    *,
+    seconds: float,
+    studio: StudioFit | None = None,
+) -> ModelArtifact:
     """The model artifact, once, from the stage results (with the studio extensions when they were fitted: their
     parts, metrics, and the poster thresholds re-tuned on the corrected probabilities); `opts.compact` stores the
     large arrays in smaller dtypes."""
     ds = plan.ds
     # As used: the backbone resolved (not None), inner folds only when a search used them.
-    used = TrainOptions(**(asdict(opts) | {"backbone": ds.backbone,
-                                           "inner_folds": opts.inner_folds if plan.searching else None}))
+    used = TrainOptions(
+        **(asdict(opts) | {"backbone": ds.backbone, "inner_folds": opts.inner_folds if plan.searching else None})
+    )
     parts = final.parts()
     metrics = rep.metrics | {"train_seconds": round(seconds, 1)}
-    options = asdict(used) | {"messages": ds.messages, "command": used.command(),
-                              "sample_weighted": plan.sample_weight is not None}
+    options = asdict(used) | {
+        "messages": ds.messages,
+        "command": used.command(),
+        "sample_weighted": plan.sample_weight is not None,
+    }
     thresholds = rep.thresholds
     if studio is not None:
         ext = studio.extensions
-        parts = replace(parts, domain=ext.domain, synopsis=ext.synopsis, fusion=ext.fusion,
-                        synopsis_thresholds=ext.synopsis_thresholds)
+        parts = replace(
+            parts,
+            domain=ext.domain,
+            synopsis=ext.synopsis,
+            fusion=ext.fusion,
+            synopsis_thresholds=ext.synopsis_thresholds,
+        )
         thresholds = studio.thresholds
         metrics["studio"] = studio.metrics
         options["studio_films"] = studio.films
     head_type, head_config, tensors = parts.saved(compact=opts.compact)
     head_config["threshold_metric"] = opts.threshold_metric
     return ModelArtifact(
-        genres=ds.genres, thresholds=thresholds, backbone=ds.backbone, preprocess_version=ds.preprocess_version,
-        feature_set=ds.feature_set, head_type=head_type, head_config=head_config, tensors=tensors,
-        metrics=metrics, data_fingerprint=ds.fingerprint(), training_options=options)
+        genres=ds.genres,
+        thresholds=thresholds,
+        backbone=ds.backbone,
+        preprocess_version=ds.preprocess_version,
+        feature_set=ds.feature_set,
+        head_type=head_type,
+        head_config=head_config,
+        tensors=tensors,
+        metrics=metrics,
+        data_fingerprint=ds.fingerprint(),
+        training_options=options,
+    )
 
 
-def train(ds: Dataset, opts: TrainOptions, log: Log = no_log, *, movies: Sequence[Movie] = (),
-          progress: ProgressFn = no_progress, cache_dir: Path | None = None,
-          sample_weight: np.ndarray | None = None) -> TrainResult:
+def train(
+    ds: Dataset,
+    opts: TrainOptions,
+    log: Log = no_log,
+    *,
+    movies: Sequence[Movie] = (),
+    progress: ProgressFn = no_progress,
+    cache_dir: Path | None = None,
+    sample_weight: np.ndarray | None = None,
+) -> TrainResult:
     """Every stage; returns the artifact unsaved.
 
     `movies`: the catalog's movies; when `opts.studio` and some are in the `studio` collection (and `ds` is not
@@ -226,8 +297,10 @@ def train(ds: Dataset, opts: TrainOptions, log: Log = no_log, *, movies: Sequenc
         general = subset(ds, np.flatnonzero(~studio_rows))
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)[~studio_rows]
-        log(f"poster head on the {len(general.ids):,} general films; the {int(studio_rows.sum()):,} studio films "
-            "with a poster (and every studio film in the catalog) train the studio extensions")
+        log(
+            f"poster head on the {len(general.ids):,} general films; the {int(studio_rows.sum()):,} studio films "
+            "with a poster (and every studio film in the catalog) train the studio extensions"
+        )
     plan = plan_folds(general, opts, log, sample_weight=sample_weight)
     with torch_threads(opts.threads):
         cv = cross_validate(plan, opts, log, progress=progress, cache_dir=cache_dir)
@@ -236,10 +309,26 @@ def train(ds: Dataset, opts: TrainOptions, log: Log = no_log, *, movies: Sequenc
     studio = None
     if extended:
         general_model = poster_model(plan.ds, final.parts(), rep.thresholds, compact=opts.compact)
-        studio = fit_extensions(ds, movies, general_model, labels=plan.ds.Y, oof=cv.nested.oof,
-                                poster_thresholds=rep.thresholds, opts=opts, log=log)
+        studio = fit_extensions(
+            ds,
+            movies,
+            general_model,
+            labels=plan.ds.Y,
+            oof=cv.nested.oof,
+            poster_thresholds=rep.thresholds,
+            opts=opts,
+            log=log,
+        )
     seconds = time.perf_counter() - t_start  # the whole training, studio extensions included
     artifact = build_artifact(plan, cv, rep, final, opts, seconds=seconds, studio=studio)
-    return TrainResult(artifact, cv.selection, cv.nested, rep.evaluation, seconds, cv.fold_cache,
-                       reused_folds=cv.fold_cache.hits, labels=plan.ds.Y, studio=studio)
-
+    return TrainResult(
+        artifact,
+        cv.selection,
+        cv.nested,
+        rep.evaluation,
+        seconds,
+        cv.fold_cache,
+        reused_folds=cv.fold_cache.hits,
+        labels=plan.ds.Y,
+        studio=studio,
+    )

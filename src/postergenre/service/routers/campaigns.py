@@ -11,14 +11,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Query, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Path as PathParam, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from ...campaigns.store import UNSET, CampaignStore
-from ...predict import campaigns as work
 from ...model.decisions import MAX_BRIEF_VARIANTS as MAX_VARIANTS
+from ...predict import campaigns as work
 from ...render.brief import render_brief
 from .. import campaign_schemas as schemas
 from ..schemas import ErrorResponse
@@ -36,8 +35,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "No valid token or session."},
     403: {"model": ErrorResponse, "description": "A cross-site request that would change something."},
     404: {"model": ErrorResponse, "description": "No such campaign or variant."},
-    409: {"model": ErrorResponse, "description": "The campaign is full (a brief compares at most "
-                                                 f"{MAX_VARIANTS} variants)."},
+    409: {
+        "model": ErrorResponse,
+        "description": f"The campaign is full (a brief compares at most {MAX_VARIANTS} variants).",
+    },
     413: {"model": ErrorResponse, "description": "Upload larger than the limit."},
     415: {"model": ErrorResponse, "description": "Not a multipart upload."},
     422: {"model": ErrorResponse, "description": "Invalid field (unknown genre or rating), or no poster readable."},
@@ -61,6 +62,7 @@ def campaign_body(view: work.CampaignView) -> dict[str, Any]:
 
 def _on_store(state: ServiceState, fn: Callable[[CampaignStore], T]) -> Callable[[], T]:
     """`fn(store)` on a connection of its own, to run in a worker thread."""
+
     def run() -> T:
         with state.campaigns() as store:
             return fn(store)
@@ -87,8 +89,16 @@ async def create(body: schemas.CampaignCreate, state: AdmittedDep, member: Membe
     held = (state.filters or {}).get("ratings", ())
 
     def run(store: CampaignStore) -> dict[str, Any]:
-        campaign = work.create_campaign(store, state.predictor.genres, body.title, synopsis=body.synopsis,
-                                        intended=body.intended, ratings=body.ratings, held_ratings=held, by=member)
+        campaign = work.create_campaign(
+            store,
+            state.predictor.genres,
+            body.title,
+            synopsis=body.synopsis,
+            intended=body.intended,
+            ratings=body.ratings,
+            held_ratings=held,
+            by=member,
+        )
         return _view(state, store, campaign.id)
 
     return await _modelled(state, run)
@@ -100,21 +110,31 @@ async def list_campaigns(state: StateDep) -> dict[str, Any]:
     return {"campaigns": [{**s.to_dict(), "url": f"/v1/campaigns/{s.id}"} for s in summaries]}
 
 
-@router.get("/{campaign_id}", response_model=schemas.CampaignOut, responses=ERRORS,
-            summary="A campaign: its variants with their stored readings, ranked, and who changed what")
+@router.get(
+    "/{campaign_id}",
+    response_model=schemas.CampaignOut,
+    responses=ERRORS,
+    summary="A campaign: its variants with their stored readings, ranked, and who changed what",
+)
 async def read(campaign_id: CampaignId, state: AdmittedDep) -> dict[str, Any]:
     return await _modelled(state, lambda store: _view(state, store, campaign_id))
 
 
-@router.patch("/{campaign_id}", response_model=schemas.CampaignOut, responses=ERRORS,
-              summary="Change the title, synopsis, intended genres or ratings (a new synopsis re-reads the variants)")
-async def update(campaign_id: CampaignId, body: schemas.CampaignUpdate, state: AdmittedDep,
-                 member: MemberDep) -> dict[str, Any]:
+@router.patch(
+    "/{campaign_id}",
+    response_model=schemas.CampaignOut,
+    responses=ERRORS,
+    summary="Change the title, synopsis, intended genres or ratings (a new synopsis re-reads the variants)",
+)
+async def update(
+    campaign_id: CampaignId, body: schemas.CampaignUpdate, state: AdmittedDep, member: MemberDep
+) -> dict[str, Any]:
     sent = body.model_fields_set
     if "title" in sent and body.title is None:
         raise HTTPException(422, "a campaign needs a title: title cannot be null")
-    changes = {name: getattr(body, name) if name in sent else UNSET for name in ("title", "synopsis", "intended",
-                                                                                    "ratings")}
+    changes = {
+        name: getattr(body, name) if name in sent else UNSET for name in ("title", "synopsis", "intended", "ratings")
+    }
     held = (state.filters or {}).get("ratings", ())
 
     def run(store: CampaignStore) -> dict[str, Any]:
@@ -124,27 +144,58 @@ async def update(campaign_id: CampaignId, body: schemas.CampaignUpdate, state: A
     return await _modelled(state, run)
 
 
-@router.delete("/{campaign_id}", response_model=schemas.RemovalOut, responses=ERRORS,
-               summary="Delete a campaign: its variants, stored readings and poster files (says what was removed)")
+@router.delete(
+    "/{campaign_id}",
+    response_model=schemas.RemovalOut,
+    responses=ERRORS,
+    summary="Delete a campaign: its variants, stored readings and poster files (says what was removed)",
+)
 async def delete(campaign_id: CampaignId, state: StateDep, member: MemberDep) -> dict[str, Any]:
     removal = await _stored(state, lambda store: store.delete(campaign_id, by=member))
     return removal.to_dict()
 
 
-_UPLOAD = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["posters"], "properties": {"posters": {
-        "type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_VARIANTS,
-        "description": f"One or more poster files (a campaign holds at most {MAX_VARIANTS})."}}}}}}}
+_UPLOAD = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["posters"],
+                    "properties": {
+                        "posters": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "maxItems": MAX_VARIANTS,
+                            "description": f"One or more poster files (a campaign holds at most {MAX_VARIANTS}).",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/{campaign_id}/variants", status_code=201, response_model=schemas.VariantsAdded,
-             responses={200: {"model": schemas.VariantsAdded, "description": "Nothing new: the campaign already "
-                                                                            "holds every poster sent."}, **ERRORS},
-             openapi_extra=_UPLOAD, summary="Add poster variants: each is read and stored with its reading")
-async def add_variants(campaign_id: CampaignId, request: Request, state: AdmittedDep,
-                       member: MemberDep) -> Any:
+@router.post(
+    "/{campaign_id}/variants",
+    status_code=201,
+    response_model=schemas.VariantsAdded,
+    responses={
+        200: {
+            "model": schemas.VariantsAdded,
+            "description": "Nothing new: the campaign already holds every poster sent.",
+        },
+        **ERRORS,
+    },
+    openapi_extra=_UPLOAD,
+    summary="Add poster variants: each is read and stored with its reading",
+)
+async def add_variants(campaign_id: CampaignId, request: Request, state: AdmittedDep, member: MemberDep) -> Any:
     await _stored(state, lambda store: store.get(campaign_id))  # 404 before an upload is read for nothing
     async with receive_variants(request, state, key="posters", max_files=MAX_VARIANTS, names=()) as (posters, _):
+
         def run(store: CampaignStore) -> tuple[work.AddResult, dict[str, Any]]:
             uploads = [(p.read(), p.name) for p in posters]  # the bytes are read here, in the slot (see uploads)
             result = work.add_variants(store, state.predictor, campaign_id, uploads, by=member)
@@ -156,30 +207,49 @@ async def add_variants(campaign_id: CampaignId, request: Request, state: Admitte
     return JSONResponse({**result.to_dict(), "campaign": view}, status_code=201 if result.added else 200)
 
 
-@router.delete("/{campaign_id}/variants/{variant_id}", response_model=schemas.RemovalOut, responses=ERRORS,
-               summary="Remove a variant: its stored reading and (unless another campaign holds it) its poster file")
-async def remove_variant(campaign_id: CampaignId, variant_id: VariantId, state: StateDep,
-                         member: MemberDep) -> dict[str, Any]:
+@router.delete(
+    "/{campaign_id}/variants/{variant_id}",
+    response_model=schemas.RemovalOut,
+    responses=ERRORS,
+    summary="Remove a variant: its stored reading and (unless another campaign holds it) its poster file",
+)
+async def remove_variant(
+    campaign_id: CampaignId, variant_id: VariantId, state: StateDep, member: MemberDep
+) -> dict[str, Any]:
     removal = await _stored(state, lambda store: store.remove_variants(campaign_id, [variant_id], by=member))
     return removal.to_dict()
 
 
-@router.get("/{campaign_id}/variants/{variant_id}/poster", response_class=FileResponse, responses={
-    200: {"content": {"image/*": {}}, "description": "The variant's poster file."}, **ERRORS},
-    summary="A variant's poster (confidential: never cached by shared caches)")
+@router.get(
+    "/{campaign_id}/variants/{variant_id}/poster",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}, "description": "The variant's poster file."}, **ERRORS},
+    summary="A variant's poster (confidential: never cached by shared caches)",
+)
 async def poster(campaign_id: CampaignId, variant_id: VariantId, state: StateDep) -> FileResponse:
     def find(store: CampaignStore):
         return store.poster_path(store.variant(campaign_id, variant_id).sha256)
 
     path = await _stored(state, find)
-    return FileResponse(path, media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
-                        headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path,
+        media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
+        headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
+    )
 
 
-@router.post("/{campaign_id}/reread", response_model=schemas.Reread, responses=ERRORS,
-             summary="Read again the variants whose stored reading is stale (another model or synopsis)")
-async def reread(campaign_id: CampaignId, state: AdmittedDep, member: MemberDep,
-                 every: Annotated[bool, Query(description="Every variant, stale or not.")] = False) -> dict[str, Any]:
+@router.post(
+    "/{campaign_id}/reread",
+    response_model=schemas.Reread,
+    responses=ERRORS,
+    summary="Read again the variants whose stored reading is stale (another model or synopsis)",
+)
+async def reread(
+    campaign_id: CampaignId,
+    state: AdmittedDep,
+    member: MemberDep,
+    every: Annotated[bool, Query(description="Every variant, stale or not.")] = False,
+) -> dict[str, Any]:
     def run(store: CampaignStore) -> dict[str, Any]:
         count = work.reread(store, state.predictor, campaign_id, by=member, every=every)
         return {"reread": count, "campaign": _view(state, store, campaign_id)}
@@ -187,13 +257,22 @@ async def reread(campaign_id: CampaignId, state: AdmittedDep, member: MemberDep,
     return await _modelled(state, run)
 
 
-@router.get("/{campaign_id}/brief", responses={200: {"content": {"application/json": {}, "text/html": {}},
-                                                     "description": "The brief: JSON, or one self-contained HTML "
-                                                                    "page."}, **ERRORS},
-            summary="The campaign's brief, built from its stored readings (JSON; HTML with ?format=html)")
-async def brief(campaign_id: CampaignId, state: AdmittedDep,
-                format: Annotated[str, Query(pattern="^(json|html)$", description="json (default) or html.")] = "json",
-                ) -> Any:
+@router.get(
+    "/{campaign_id}/brief",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/html": {}},
+            "description": "The brief: JSON, or one self-contained HTML page.",
+        },
+        **ERRORS,
+    },
+    summary="The campaign's brief, built from its stored readings (JSON; HTML with ?format=html)",
+)
+async def brief(
+    campaign_id: CampaignId,
+    state: AdmittedDep,
+    format: Annotated[str, Query(pattern="^(json|html)$", description="json (default) or html.")] = "json",
+) -> Any:
     html = format == "html"
 
     def run(store: CampaignStore) -> Any:
@@ -202,6 +281,11 @@ async def brief(campaign_id: CampaignId, state: AdmittedDep,
 
     body = await _modelled(state, run)
     if html:
-        return HTMLResponse(body, headers={"Content-Disposition": 'attachment; filename="campaign-brief.html"',
-                                           "Cache-Control": "private, no-store"})
+        return HTMLResponse(
+            body,
+            headers={
+                "Content-Disposition": 'attachment; filename="campaign-brief.html"',
+                "Cache-Control": "private, no-store",
+            },
+        )
     return JSONResponse(body, headers={"Cache-Control": "private, no-store"})

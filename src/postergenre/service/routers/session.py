@@ -19,11 +19,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Malformed request body."},
     401: {"model": ErrorResponse, "description": "No valid token or session."},
     403: {"model": ErrorResponse, "description": "A cross-site request."},
-    429: {"model": ErrorResponse, "description": "Too many wrong tokens from this address (see Retry-After)."}}
+    429: {"model": ErrorResponse, "description": "Too many wrong tokens from this address (see Retry-After)."},
+}
 
 
-@router.post("/session", response_model=SessionOut, responses=_ERRORS,
-             summary="Log in with a team token: answers with a session cookie for the page")
+@router.post(
+    "/session",
+    response_model=SessionOut,
+    responses=_ERRORS,
+    summary="Log in with a team token: answers with a session cookie for the page",
+)
 async def log_in(request: Request, response: Response, state: StateDep, body: SessionIn) -> dict[str, Any]:
     access = state.access
     if same_origin(request.scope, dict(request.scope["headers"])) is False:
@@ -31,8 +36,9 @@ async def log_in(request: Request, response: Response, state: StateDep, body: Se
     address = request.client.host if request.client else "?"
     wait = access.throttle.retry_after(address)
     if wait:
-        raise HTTPException(429, "too many wrong tokens from this address; wait and try again",
-                            headers={"Retry-After": str(wait)})
+        raise HTTPException(
+            429, "too many wrong tokens from this address; wait and try again", headers={"Retry-After": str(wait)}
+        )
     member = await anyio.to_thread.run_sync(access.member_for, body.token.strip(), None)
     if member is None:
         access.throttle.failed(address)
@@ -40,13 +46,24 @@ async def log_in(request: Request, response: Response, state: StateDep, body: Se
     access.throttle.succeeded(address)
     request.state.member = member
     value, expires = await anyio.to_thread.run_sync(access.open_session, member)
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_LIFETIME_S, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_LIFETIME_S,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return {"member": member, "access": "session", "required": access.required, "expires_at": expires}
 
 
-@router.get("/session", response_model=SessionOut, responses=_ERRORS,
-            summary="Who this request acts as, and whether the server asks for a token")
+@router.get(
+    "/session",
+    response_model=SessionOut,
+    responses=_ERRORS,
+    summary="Who this request acts as, and whether the server asks for a token",
+)
 async def who(request: Request, state: StateDep, member: MemberDep) -> dict[str, Any]:
     return {"member": member, "access": request.state.access, "required": state.access.required}
 
@@ -57,6 +74,7 @@ async def log_out(request: Request, state: StateDep, member: MemberDep) -> Respo
     if session is not None:
         await anyio.to_thread.run_sync(state.access.close_session, session)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
     return response

@@ -42,8 +42,23 @@ def _json(result: tuple[int, str, str]) -> dict:
 
 
 def test_the_campaign_commands_from_new_to_delete(run_cli, poster_files, home, tmp_path):
-    made = _json(run_cli("campaign", "new", "White Fang", "--synopsis", SYNOPSIS, "--intended", "family,adventure",
-                         "--rating", "g, pg", "--as", "alice", "--format", "json"))
+    made = _json(
+        run_cli(
+            "campaign",
+            "new",
+            "White Fang",
+            "--synopsis",
+            SYNOPSIS,
+            "--intended",
+            "family,adventure",
+            "--rating",
+            "g, pg",
+            "--as",
+            "alice",
+            "--format",
+            "json",
+        )
+    )
     assert (made["intended"], made["ratings"], made["created_by"]) == (["Family", "Adventure"], ["G", "PG"], "alice")
     campaign = made["id"]
     bad = tmp_path / "notes.jpg"
@@ -62,8 +77,7 @@ def test_the_campaign_commands_from_new_to_delete(run_cli, poster_files, home, t
     code, out, _ = run_cli("campaign", "show", campaign)
     assert code == 0 and "White Fang" in out and poster_files[0].name in out
 
-    edited = _json(run_cli("campaign", "edit", campaign, "--title", "White Fang II", "--as", "bob", "--format",
-                           "json"))
+    edited = _json(run_cli("campaign", "edit", campaign, "--title", "White Fang II", "--as", "bob", "--format", "json"))
     assert edited["title"] == "White Fang II" and edited["changes"][0] == {**edited["changes"][0], "member": "bob"}
     reread = _json(run_cli("campaign", "reread", campaign, "--every", "--format", "json"))
     assert reread["reread"] == 2 and reread["campaign"]["changes"][0]["action"] == "re-read 2 variants"

@@ -34,8 +34,13 @@ def test_a_piped_predict_table_keeps_the_whole_path(tmp_path: Path, poster: Path
     names = ["poster_variant_final_v3.jpg", "poster_variant_final_v4.jpg"]  # alike for their first 18 characters
     for name in names:
         (folder / name).write_bytes(poster.read_bytes())
-    run = subprocess.run([POSTERGENRE, "predict", *(folder / n for n in names)], capture_output=True, text=True,
-                         env=_env(tmp_path / "home"), timeout=300)
+    run = subprocess.run(
+        [POSTERGENRE, "predict", *(folder / n for n in names)],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "home"),
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].split("\t")[:2] == ["poster", "reading"]
@@ -47,15 +52,30 @@ def test_a_piped_predict_table_keeps_the_whole_path(tmp_path: Path, poster: Path
 def test_a_piped_import_table_keeps_headers_and_paths(tmp_path: Path) -> None:
     catalog = tmp_path / "an_agency_export_with_a_rather_long_folder_name" / "studio_catalog_export_2026.csv"
     catalog.parent.mkdir()
-    catalog.write_text("imdb_id,title,year,genres,poster\ntt0000001,Fine,1999,Drama,\ntt0000001,Fine,1999,Drama,\n",
-                       encoding="utf-8")
-    run = subprocess.run([POSTERGENRE, "catalog", "import", catalog], capture_output=True, text=True,
-                         env=_env(tmp_path / "home"), timeout=120)
+    catalog.write_text(
+        "imdb_id,title,year,genres,poster\ntt0000001,Fine,1999,Drama,\ntt0000001,Fine,1999,Drama,\n", encoding="utf-8"
+    )
+    run = subprocess.run(
+        [POSTERGENRE, "catalog", "import", catalog],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "home"),
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "# catalog import"
-    assert lines[1].split("\t") == ["file", "format", "collection", "added", "updated", "unchanged",
-                                    "duplicates merged", "conflicts", "rejected"]
+    assert lines[1].split("\t") == [
+        "file",
+        "format",
+        "collection",
+        "added",
+        "updated",
+        "unchanged",
+        "duplicates merged",
+        "conflicts",
+        "rejected",
+    ]
     assert lines[2].split("\t")[0] == str(catalog) and lines[2].split("\t")[6] == "1"
 
 
@@ -66,7 +86,7 @@ class _Posters(BaseHTTPRequestHandler):
     served = 0
     lock = threading.Lock()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         with _Posters.lock:
             _Posters.served += 1
         self.send_response(200)
@@ -94,8 +114,12 @@ def poster_urls(poster: Path) -> Iterator[list[str]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "json", "table"])
 def test_a_closed_pipe_stops_the_work(tmp_path: Path, poster_urls: list[str], fmt: str) -> None:
-    process = subprocess.Popen([POSTERGENRE, "predict", *poster_urls, "--allow-private-urls", "--format", fmt],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path / "home"))
+    process = subprocess.Popen(
+        [POSTERGENRE, "predict", *poster_urls, "--allow-private-urls", "--format", fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(tmp_path / "home"),
+    )
     assert process.stdout is not None and process.stderr is not None
     head = process.stdout.read(100)  # `| head -c 100`
     process.stdout.close()
@@ -111,7 +135,12 @@ def test_a_closed_pipe_stops_the_work(tmp_path: Path, poster_urls: list[str], fm
 
 def test_the_whole_run_reads_every_poster(tmp_path: Path, poster_urls: list[str]) -> None:
     """The reference for the test above: a reader that reads everything gets every poster read (40 of them here)."""
-    run = subprocess.run([POSTERGENRE, "predict", *poster_urls[:40], "--allow-private-urls", "--format", "csv"],
-                         capture_output=True, text=True, env=_env(tmp_path / "home"), timeout=300)
+    run = subprocess.run(
+        [POSTERGENRE, "predict", *poster_urls[:40], "--allow-private-urls", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path / "home"),
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert _Posters.served == 40 and len(run.stdout.splitlines()) == 41

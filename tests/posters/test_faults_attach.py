@@ -43,8 +43,13 @@ def test_attach_records_a_crafted_file_as_failed_and_keeps_the_good_ones(tmp_pat
     with Catalog(home / "catalog.sqlite") as catalog:
         catalog.upsert_movies([MovieRecord(i, title=i, genres=("Drama",)) for i in [*GOOD, "tt0000005"]])
 
-    result = subprocess.run([POSTERGENRE, "posters", "attach", str(folder), "--home", str(home)],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    result = subprocess.run(
+        [POSTERGENRE, "posters", "attach", str(folder), "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "attached 3" in result.stdout and "failed 1" in result.stdout

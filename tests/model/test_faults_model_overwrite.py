@@ -28,11 +28,20 @@ artifact.save(sys.argv[2])
 def _artifact() -> ModelArtifact:
     rng = np.random.default_rng(1)
     return ModelArtifact(
-        genres=["Action", "Drama"], thresholds=np.array([0.4, 0.6]), backbone="efficientnet-lite0",
-        preprocess_version="v-test", feature_set="pooled", head_type="logreg",
-        head_config={"feature_slice": [0, 1280]}, versions={"postergenre": "test"},
-        tensors={"head.mean": rng.normal(size=1280).astype(np.float32), "head.scale": np.ones(1280, np.float32),
-                 "head.w0": rng.normal(size=(2, 1280)).astype(np.float32), "head.b0": np.zeros(2, np.float32)},
+        genres=["Action", "Drama"],
+        thresholds=np.array([0.4, 0.6]),
+        backbone="efficientnet-lite0",
+        preprocess_version="v-test",
+        feature_set="pooled",
+        head_type="logreg",
+        head_config={"feature_slice": [0, 1280]},
+        versions={"postergenre": "test"},
+        tensors={
+            "head.mean": rng.normal(size=1280).astype(np.float32),
+            "head.scale": np.ones(1280, np.float32),
+            "head.w0": rng.normal(size=(2, 1280)).astype(np.float32),
+            "head.b0": np.zeros(2, np.float32),
+        },
     )
 
 
@@ -40,8 +49,13 @@ def _save_in_child(source: Path, target: Path, threshold: float, fault: str | No
     env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     if fault:
         env[FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-c", SAVE_AGAIN, str(source), str(target), str(threshold)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", SAVE_AGAIN, str(source), str(target), str(threshold)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_killed_overwrites_keep_a_complete_model_and_leave_nothing_behind(tmp_path: Path) -> None:
@@ -61,7 +75,8 @@ def test_killed_overwrites_keep_a_complete_model_and_leave_nothing_behind(tmp_pa
     assert not target.exists()  # the worst moment really happened
     leftovers = sorted(p.name for p in models.iterdir())
     assert any(name.startswith(".mine.old-") for name in leftovers), leftovers
-    assert sum(name.startswith(".mine.tmp-") for name in leftovers) == 1, leftovers  # the one of kill 1 was swept by save 2
+    # the one of kill 1 was swept by save 2
+    assert sum(name.startswith(".mine.tmp-") for name in leftovers) == 1, leftovers
 
     # loading `--out` restores the complete old model and sweeps what the killed writers left
     restored = ModelArtifact.load(target)

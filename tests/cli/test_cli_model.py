@@ -28,9 +28,32 @@ def home_copy(small_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture(scope="module")
 def trained(home_copy: Path) -> tuple[Path, str]:
     out = home_copy.parent / "model"
-    res = runner.invoke(app, ["train", "--home", str(home_copy), "--head", "logreg", "--param", "l2=1e-3,1e-1",
-                              "--min-examples", "20", "--folds", "3", "--inner-folds", "2", "--holdout", "0.25",
-                              "--bootstrap", "50", "--threads", "1", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--home",
+            str(home_copy),
+            "--head",
+            "logreg",
+            "--param",
+            "l2=1e-3,1e-1",
+            "--min-examples",
+            "20",
+            "--folds",
+            "3",
+            "--inner-folds",
+            "2",
+            "--holdout",
+            "0.25",
+            "--bootstrap",
+            "50",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     return out, res.output
 
@@ -60,8 +83,23 @@ def test_train_writes_a_loadable_artifact_with_honest_metrics(trained: tuple[Pat
 def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_copy: Path, tmp_path: Path) -> None:
     out, _ = trained
     html, js = tmp_path / "r.html", tmp_path / "r.json"
-    res = runner.invoke(app, ["evaluate", str(out), "--home", str(home_copy), "--holdout", "0.25", "--bootstrap", "50",
-                              "--out", str(html), "--json", str(js)])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(out),
+            "--home",
+            str(home_copy),
+            "--holdout",
+            "0.25",
+            "--bootstrap",
+            "50",
+            "--out",
+            str(html),
+            "--json",
+            str(js),
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(js.read_text())
     art = ModelArtifact.load(out)
@@ -77,21 +115,36 @@ def test_evaluate_holdout_writes_html_and_json(trained: tuple[Path, str], home_c
     assert 'id="gallery"' in text and "Best and worst held-out posters" in text and "data:image/jpeg;base64" in text
 
 
-def test_evaluate_warns_when_the_movies_were_used_in_training(trained: tuple[Path, str], home_copy: Path,
-                                                            tmp_path: Path) -> None:
+def test_evaluate_warns_when_the_movies_were_used_in_training(
+    trained: tuple[Path, str], home_copy: Path, tmp_path: Path
+) -> None:
     out, _ = trained
     js = tmp_path / "all.json"
     # Without --holdout the selection includes the 75% the model was trained on.
-    res = runner.invoke(app, ["evaluate", str(out), "--home", str(home_copy), "--bootstrap", "20",
-                              "--out", str(tmp_path / "all.html"), "--json", str(js)])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(out),
+            "--home",
+            str(home_copy),
+            "--bootstrap",
+            "20",
+            "--out",
+            str(tmp_path / "all.html"),
+            "--json",
+            str(js),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "warning" in res.output and "--holdout 0.25" in res.output
     assert 'id="memory-warning"' in (tmp_path / "all.html").read_text()
     assert not json.loads(js.read_text())["model"]["held_out"]
 
 
-def test_evaluate_refuses_a_model_of_another_preprocessing(trained: tuple[Path, str], home_copy: Path,
-                                                            tmp_path: Path) -> None:
+def test_evaluate_refuses_a_model_of_another_preprocessing(
+    trained: tuple[Path, str], home_copy: Path, tmp_path: Path
+) -> None:
     out, _ = trained
     other = tmp_path / "other"
     shutil.copytree(out, other)
@@ -108,8 +161,24 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     from postergenre.config import get_paths
 
     out = tmp_path / "default"
-    res = runner.invoke(app, ["train", "--home", str(home_copy), "--min-examples", "20", "--folds", "3",
-                              "--bootstrap", "30", "--threads", "1", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--home",
+            str(home_copy),
+            "--min-examples",
+            "20",
+            "--folds",
+            "3",
+            "--bootstrap",
+            "30",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     # Progress lines on stderr (3 folds + final fit).
     assert "training: 4/4" in res.stderr and "training:" not in res.stdout
@@ -121,8 +190,10 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     assert opts["backbone"] == art.backbone == "efficientnet-lite0"  # resolved, not None
     assert (opts["head"], opts["search"], opts["folds"], opts["bootstrap"]) == ("logreg", False, 3, 30)
     assert opts["inner_folds"] is None and opts["params"] == {} and opts["threads"] == 1
-    assert opts["command"] == ("postergenre train --backbone efficientnet-lite0 --feature-set pooled+allstats "
-                               "--head logreg --folds 3 --min-examples 20 --bootstrap 30 --threads 1")
+    assert opts["command"] == (
+        "postergenre train --backbone efficientnet-lite0 --feature-set pooled+allstats "
+        "--head logreg --folds 3 --min-examples 20 --bootstrap 30 --threads 1"
+    )
     # The card's statements about the data are computed from the movies trained on.
     with Catalog(get_paths(home_copy).db) as catalog:
         movies = {m.imdb_id: m for m in catalog.movies()}
@@ -138,12 +209,27 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
 
 
 def test_bad_head_setting_is_one_clear_error(home_copy: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["train", "--home", str(home_copy), "--head", "mlp", "--param", "max_epochs=0",
-                              "--min-examples", "20", "--out", str(tmp_path / "m")])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--home",
+            str(home_copy),
+            "--head",
+            "mlp",
+            "--param",
+            "max_epochs=0",
+            "--min-examples",
+            "20",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
     assert res.exit_code != 0
     assert "max_epochs=0 is invalid: must be an integer >= 1" in str(res.exception)
-    res = runner.invoke(app, ["train", "--home", str(home_copy), "--param", "max_epochz=3",
-                              "--out", str(tmp_path / "m")])
+    res = runner.invoke(
+        app, ["train", "--home", str(home_copy), "--param", "max_epochz=3", "--out", str(tmp_path / "m")]
+    )
     assert "max_epochz: not a logreg setting" in str(res.exception)
 
 
@@ -153,8 +239,10 @@ def test_interrupted_search_resumes_from_the_kept_folds(home_copy: Path, tmp_pat
     from postergenre.training.options import TrainOptions
     from postergenre.training.train import train as train_model
 
-    opts = TrainOptions(head="logreg", params={"l2": [1e-3, 1e-1]}, folds=3, inner_folds=2, min_examples=20,
-                        bootstrap=20, threads=1)  # 1 thread: several times faster on a busy machine
+    # 1 thread: several times faster on a busy machine
+    opts = TrainOptions(
+        head="logreg", params={"l2": [1e-3, 1e-1]}, folds=3, inner_folds=2, min_examples=20, bootstrap=20, threads=1
+    )
     with Catalog(get_paths(home_copy).db) as catalog:
         ds = opts.dataset(catalog)
     seen = []

@@ -16,7 +16,18 @@ def test_version_and_commands_from_the_installed_script() -> None:
     version = subprocess.run([str(SCRIPT), "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.strip() == f"postergenre {postergenre.__version__}"
     helptext = subprocess.run([str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60).stdout
-    for command in ("catalog", "posters", "embed", "train", "evaluate", "predict", "similar", "compare", "serve", "report"):
+    for command in (
+        "catalog",
+        "posters",
+        "embed",
+        "train",
+        "evaluate",
+        "predict",
+        "similar",
+        "compare",
+        "serve",
+        "report",
+    ):
         assert command in helptext
 
 
@@ -28,8 +39,13 @@ def test_unknown_command_is_a_usage_error_without_traceback() -> None:
 
 def test_commands_that_select_movies_offer_every_filter() -> None:
     for command in (["catalog", "stats"], ["report", "dataset"], ["embed"]):
-        res = subprocess.run([str(SCRIPT), *command, "--help"], capture_output=True, text=True, timeout=60,
-                             env={"COLUMNS": "200", "PATH": ""})
+        res = subprocess.run(
+            [str(SCRIPT), *command, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"COLUMNS": "200", "PATH": ""},
+        )
         assert res.returncode == 0, res.stderr
         for option in ("--collection", "--rating", "--year-min", "--year-max"):
             assert option in res.stdout, (command, option)
@@ -52,8 +68,12 @@ def test_each_command_registers_from_its_own_module_alone() -> None:
     from postergenre.cli import COMMAND_MODULES
 
     def registered(command: str | None = None) -> tuple[dict, list]:
-        run = subprocess.run([sys.executable, "-c", _REGISTERED, *([command] if command else [])],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-c", _REGISTERED, *([command] if command else [])],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
         commands, modules = run.stdout.splitlines()
         return json.loads(commands), json.loads(modules)

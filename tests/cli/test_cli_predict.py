@@ -16,8 +16,9 @@ from pathlib import Path
 from PIL import Image
 
 
-def test_every_input_kind_in_one_run(run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path,
-                                     http_root: tuple[str, Path]) -> None:
+def test_every_input_kind_in_one_run(
+    run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path, http_root: tuple[str, Path]
+) -> None:
     base, _ = http_root
     folder = tmp_path / "folder"
     folder.mkdir()
@@ -28,21 +29,40 @@ def test_every_input_kind_in_one_run(run_cli, model_dir: Path, three_posters: li
     listing = tmp_path / "list.csv"
     listing.write_text(f"imdb_id,poster\ntt_csv1,{three_posters[0]}\ntt_csv2,{base}/poster.jpg\n", encoding="utf-8")
 
-    code, out, err = run_cli("predict", three_posters[0], folder, f"{globbed}/*.jpg", f"{base}/poster.jpg", listing,
-                             "--format", "json", "--model", model_dir, "--allow-private-urls")  # server on 127.0.0.1
+    # server on 127.0.0.1
+    code, out, err = run_cli(
+        "predict",
+        three_posters[0],
+        folder,
+        f"{globbed}/*.jpg",
+        f"{base}/poster.jpg",
+        listing,
+        "--format",
+        "json",
+        "--model",
+        model_dir,
+        "--allow-private-urls",
+    )
 
     assert code == 0, err
     rows = json.loads(out)
-    assert [r["source"] for r in rows] == [str(three_posters[0]), str(folder / "in_folder.jpg"),
-                                          str(globbed / "g1.jpg"), f"{base}/poster.jpg", "tt_csv1", "tt_csv2"]
+    assert [r["source"] for r in rows] == [
+        str(three_posters[0]),
+        str(folder / "in_folder.jpg"),
+        str(globbed / "g1.jpg"),
+        f"{base}/poster.jpg",
+        "tt_csv1",
+        "tt_csv2",
+    ]
     assert [r["id"] for r in rows[-2:]] == ["tt_csv1", "tt_csv2"]
     assert all(r["decided"] and len(r["probabilities"]) == len(r["thresholds"]) for r in rows)
     same = {r["source"]: r["probabilities"] for r in rows}
     assert same["tt_csv1"] == same["tt_csv2"] == same[f"{base}/poster.jpg"]  # file, CSV row and URL agree
 
 
-def test_each_failure_is_one_error_line_and_exit_1(run_cli, model_dir: Path, three_posters: list[Path],
-                                                   tmp_path: Path, http_root: tuple[str, Path]) -> None:
+def test_each_failure_is_one_error_line_and_exit_1(
+    run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path, http_root: tuple[str, Path]
+) -> None:
     base, _ = http_root
     not_image = tmp_path / "readme.jpg"
     not_image.write_text("this is text")
@@ -50,8 +70,16 @@ def test_each_failure_is_one_error_line_and_exit_1(run_cli, model_dir: Path, thr
     no_images.mkdir()  # named like an image, but a folder holding none
     truncated = tmp_path / "cut.jpg"  # unreadable as an image: the file stops mid-stream
     truncated.write_bytes(three_posters[0].read_bytes()[:2000])
-    args = [three_posters[0], not_image, truncated, no_images, f"{base}/absent.jpg", f"{base}/page.html",
-            tmp_path / "nowhere.jpg", three_posters[1]]
+    args = [
+        three_posters[0],
+        not_image,
+        truncated,
+        no_images,
+        f"{base}/absent.jpg",
+        f"{base}/page.html",
+        tmp_path / "nowhere.jpg",
+        three_posters[1],
+    ]
 
     code, out, err = run_cli("predict", *args, "--format", "csv", "--model", model_dir, "--allow-private-urls")
 
@@ -66,7 +94,9 @@ def test_each_failure_is_one_error_line_and_exit_1(run_cli, model_dir: Path, thr
     assert "folder contains no images" in err and "not an image" in err
 
 
-def test_table_output_top_k_threshold_and_explain(run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
+def test_table_output_top_k_threshold_and_explain(
+    run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path
+) -> None:
     code, out, _ = run_cli("predict", three_posters[0], "--model", model_dir)
     assert code == 0 and "eads as:" in out and "poster check" in out  # the plain-words reading
 
@@ -77,14 +107,24 @@ def test_table_output_top_k_threshold_and_explain(run_cli, model_dir: Path, thre
     assert json.loads(out)[0]["decided"] == list(json.loads(out)[0]["probabilities"])
 
     explain_dir = tmp_path / "heat"
-    code, out, err = run_cli("predict", *three_posters[:2], "--explain", "--explain-dir", explain_dir,
-                             "--format", "json", "--model", model_dir)
+    code, out, err = run_cli(
+        "predict",
+        *three_posters[:2],
+        "--explain",
+        "--explain-dir",
+        explain_dir,
+        "--format",
+        "json",
+        "--model",
+        model_dir,
+    )
     assert code == 0, err
-    for row, poster in zip(json.loads(out), three_posters[:2]):
+    for row, poster in zip(json.loads(out), three_posters[:2], strict=True):
         files = row["heatmap_files"]
         assert len(files) == min(3, len(row["decided"])) >= 1
         for f in files:
-            assert Path(f).parent == explain_dir and Image.open(f).size == Image.open(poster).size  # small posters: as is
+            # small posters: as is
+            assert Path(f).parent == explain_dir and Image.open(f).size == Image.open(poster).size
 
 
 def test_usage_errors_exit_2(run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
@@ -96,7 +136,9 @@ def test_usage_errors_exit_2(run_cli, model_dir: Path, three_posters: list[Path]
     assert code == 2 and "Westernz" in err and "this model knows" in err
 
 
-def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, three_posters: list[Path], tmp_path: Path) -> None:
+def test_compare_ranks_and_writes_sheet(
+    run_cli, predictor, model_dir: Path, three_posters: list[Path], tmp_path: Path
+) -> None:
     # posters that read as target T first, then those that read as fewest other genres, then the one the model finds
     # most typical of T (issue 19: a variant that misses the target never ranks above one that hits it, whatever
     # its score; of two that hit it, the one that signals least of anything else comes first)
@@ -105,12 +147,21 @@ def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, thr
     preds = [predictor.predict(p) for p in three_posters]
     target = preds[0].decided[0]
     loud = [sum(1 for g in p.decided if g != target and p.reading.strength[g] >= READS_AS) for p in preds]
-    order = sorted(range(3), key=lambda i: (not preds[i].poster_check["is_poster"], target not in preds[i].decided,
-                                            loud[i], -preds[i].probabilities[target] / preds[i].thresholds[target], i))
+    order = sorted(
+        range(3),
+        key=lambda i: (
+            not preds[i].poster_check["is_poster"],
+            target not in preds[i].decided,
+            loud[i],
+            -preds[i].probabilities[target] / preds[i].thresholds[target],
+            i,
+        ),
+    )
     sheet = tmp_path / "sheet.html"
 
-    code, out, err = run_cli("compare", *three_posters, "--target", target.lower(), "--out", sheet,
-                             "--format", "json", "--model", model_dir)
+    code, out, err = run_cli(
+        "compare", *three_posters, "--target", target.lower(), "--out", sheet, "--format", "json", "--model", model_dir
+    )
 
     assert code == 0, err
     result = json.loads(out)
@@ -118,10 +169,14 @@ def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, thr
     assert [v["rank"] for v in result["variants"]] == [1, 2, 3]
     assert [v["source"] for v in result["variants"]] == [str(three_posters[i]) for i in order]
     for v in result["variants"]:
-        assert v["fits_all_targets"] == (target in v["prediction"]["decided"] and v["prediction"]["poster_check"]["is_poster"])
-        assert v["verdict"].startswith("Reads as" if target in v["targets_decided"] and
-                                       v["target_strength"][target] >= 1.5 else ("Only hints" if target in
-                                       v["targets_decided"] else "Does not read as"))
+        assert v["fits_all_targets"] == (
+            target in v["prediction"]["decided"] and v["prediction"]["poster_check"]["is_poster"]
+        )
+        assert v["verdict"].startswith(
+            "Reads as"
+            if target in v["targets_decided"] and v["target_strength"][target] >= 1.5
+            else ("Only hints" if target in v["targets_decided"] else "Does not read as")
+        )
         assert target not in v["unintended"] and set(v["unintended"]) <= set(v["prediction"]["decided"])
     page = sheet.read_text(encoding="utf-8")
     assert page.count('class="poster"') == 3 and page.count("data:image/jpeg;base64,") == 6  # posters + heatmaps
@@ -129,13 +184,15 @@ def test_compare_ranks_and_writes_sheet(run_cli, predictor, model_dir: Path, thr
 
 
 def test_similar_cli_on_embedded_catalog(run_cli, model_dir: Path, small_home: Path, three_posters: list[Path]) -> None:
-    code, out, err = run_cli("similar", three_posters[0], "--k", "4", "--format", "json", "--home", small_home,
-                             "--model", model_dir)
+    code, out, err = run_cli(
+        "similar", three_posters[0], "--k", "4", "--format", "json", "--home", small_home, "--model", model_dir
+    )
     assert code == 0, err
     titles = json.loads(out)["titles"]
     assert len(titles) == 4 and all(t["title"] and t["genres"] and -1 <= t["similarity"] <= 1 for t in titles)
-    assert all(t["match"] in ("very close", "close", "loose") and t["imdb_url"].endswith(t["imdb_id"] + "/")
-               for t in titles)
+    assert all(
+        t["match"] in ("very close", "close", "loose") and t["imdb_url"].endswith(t["imdb_id"] + "/") for t in titles
+    )
     # A bad image is a failed input (exit 1, as for predict), not a set-up error.
     bad = small_home.parent / "bad.jpg"
     bad.write_text("not an image")
@@ -146,22 +203,29 @@ def test_similar_cli_on_embedded_catalog(run_cli, model_dir: Path, small_home: P
 def test_real_command_answers(model_dir: Path, three_posters: list[Path]) -> None:
     """The installed console script end to end (its speed is measured by benchmarks/predict_speed.py)."""
     exe = Path(sys.executable).with_name("postergenre")
-    proc = subprocess.run([str(exe), "predict", str(three_posters[0]), "--format", "json", "--model", str(model_dir)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(exe), "predict", str(three_posters[0]), "--format", "json", "--model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["decided"]
 
 
 def test_cli_import_stays_light() -> None:
     """`postergenre --help` must not pay for torch: the predict commands import it only when they run."""
-    code = "import sys, postergenre.cli; print(sorted(m for m in ('torch', 'matplotlib', 'sklearn') if m in sys.modules))"
+    code = (
+        "import sys, postergenre.cli; print(sorted(m for m in ('torch', 'matplotlib', 'sklearn') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
 
-def test_compare_headline_shows_a_hostile_file_name_as_text(model_dir: Path, three_posters: list[Path],
-                                                            tmp_path: Path) -> None:
+def test_compare_headline_shows_a_hostile_file_name_as_text(
+    model_dir: Path, three_posters: list[Path], tmp_path: Path
+) -> None:
     """The headline names the variants' files: Rich markup (`[/x]` used to crash the print) and terminal escapes
     (ESC[2J clears the screen) in a name are shown as text, like everywhere else (the installed command, no tty).
     Both files are named `x]ESC[2J.jpg`, so the headline names them by path: `.../[/x]ESC[2J.jpg`."""
@@ -172,8 +236,13 @@ def test_compare_headline_shows_a_hostile_file_name_as_text(model_dir: Path, thr
         shutil.copy(poster, path)
     exe = Path(sys.executable).with_name("postergenre")
     target = "Drama"
-    proc = subprocess.run([str(exe), "compare", str(hostile), str(plain), "--target", target, "--model", str(model_dir)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "400"})
+    proc = subprocess.run(
+        [str(exe), "compare", str(hostile), str(plain), "--target", target, "--model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "400"},
+    )
 
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "MarkupError" not in proc.stderr
@@ -185,22 +254,33 @@ def test_compare_headline_shows_a_hostile_file_name_as_text(model_dir: Path, thr
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
 
-def test_bidi_controls_in_file_names_are_shown_escaped_on_the_terminal(model_dir: Path, three_posters: list[Path],
-                                                                       tmp_path: Path) -> None:
+def test_bidi_controls_in_file_names_are_shown_escaped_on_the_terminal(
+    model_dir: Path, three_posters: list[Path], tmp_path: Path
+) -> None:
     """Issue 26: a right-to-left override (U+202E) or an isolate in a file name would reverse the rest of the line
     on a terminal. The tables show it escaped (\\u202e), and the compare headline, a sentence composed around the
     names, leaves the controls out; nothing on stdout carries one (the installed command, no tty)."""
     names = ["pip\u202egpj.yks.jpg", "\u2067night\u2069 tale.jpg"]
     paths = []
-    for poster, name in zip(three_posters, names):
+    for poster, name in zip(three_posters, names, strict=False):  # two of the three
         paths.append(tmp_path / name)
         shutil.copy(poster, paths[-1])
     exe = Path(sys.executable).with_name("postergenre")
     env = {**os.environ, "COLUMNS": "400"}
-    predicted = subprocess.run([str(exe), "predict", *map(str, paths), "--model", str(model_dir)], capture_output=True,
-                               text=True, timeout=300, env=env)
-    compared = subprocess.run([str(exe), "compare", *map(str, paths), "--target", "Drama", "--model", str(model_dir)],
-                              capture_output=True, text=True, timeout=300, env=env)
+    predicted = subprocess.run(
+        [str(exe), "predict", *map(str, paths), "--model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    compared = subprocess.run(
+        [str(exe), "compare", *map(str, paths), "--target", "Drama", "--model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
     for proc in (predicted, compared):
         assert proc.returncode == 0, proc.stderr
@@ -211,21 +291,23 @@ def test_bidi_controls_in_file_names_are_shown_escaped_on_the_terminal(model_dir
     assert headline and ("pipgpj.yks.jpg" in headline[0] or "night tale.jpg" in headline[0])
 
 
-def test_error_hints_follow_the_kind_of_error_not_its_words(run_cli, model_dir: Path, three_posters: list[Path],
-                                                            tmp_path: Path) -> None:
+def test_error_hints_follow_the_kind_of_error_not_its_words(
+    run_cli, model_dir: Path, three_posters: list[Path], tmp_path: Path
+) -> None:
     """A file over --max-file-mb gets the hint to raise it; an image too large in pixels does not (the limit on
     bytes does not help there, though both messages say "too large")."""
     from postergenre.posters.images import MAX_PIXELS
 
-    side = int(MAX_PIXELS ** 0.5) + 100  # a PNG header declaring more pixels than the limit, with tiny data
+    side = int(MAX_PIXELS**0.5) + 100  # a PNG header declaring more pixels than the limit, with tiny data
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     huge = tmp_path / "huge.png"
-    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    huge.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
     big = tmp_path / "big.jpg"
     big.write_bytes(three_posters[0].read_bytes() + b"\0" * 150_000)  # over 0.1 MB
 

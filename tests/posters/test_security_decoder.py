@@ -16,8 +16,10 @@ from PIL import Image, features
 from postergenre.errors import NotAnImageError, PosterDecodeError
 from postergenre.posters.images import ACCEPTED_FORMATS, decode_image
 
-pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),  # Pillow on odd TIFF tags: expected here
-              pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),  # Pillow on odd TIFF tags: expected here
+    pytest.mark.filterwarnings("ignore:IM image format is deprecated:DeprecationWarning"),
+]
 
 _SIZE = (64, 96)
 
@@ -37,10 +39,24 @@ def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
 
 # (format, mode to save from, save options): formats Pillow can open and write, none of them accepted.
 _REFUSED = [
-    ("AVIF", "RGB", {}), ("BLP", "P", {}), ("DDS", "RGB", {}), ("ICO", "RGB", {}), ("ICNS", "RGB", {}),
-    ("QOI", "RGB", {}), ("PCX", "RGB", {}), ("TGA", "RGB", {}), ("SGI", "RGB", {}), ("JPEG2000", "RGB", {}),
-    ("PPM", "RGB", {}), ("IM", "RGB", {}), ("SPIDER", "F", {}), ("MSP", "1", {}), ("XBM", "1", {}),
-    ("PDF", "RGB", {}), ("EPS", "RGB", {}), ("DIB", "RGB", {}),
+    ("AVIF", "RGB", {}),
+    ("BLP", "P", {}),
+    ("DDS", "RGB", {}),
+    ("ICO", "RGB", {}),
+    ("ICNS", "RGB", {}),
+    ("QOI", "RGB", {}),
+    ("PCX", "RGB", {}),
+    ("TGA", "RGB", {}),
+    ("SGI", "RGB", {}),
+    ("JPEG2000", "RGB", {}),
+    ("PPM", "RGB", {}),
+    ("IM", "RGB", {}),
+    ("SPIDER", "F", {}),
+    ("MSP", "1", {}),
+    ("XBM", "1", {}),
+    ("PDF", "RGB", {}),
+    ("EPS", "RGB", {}),
+    ("DIB", "RGB", {}),
 ]
 
 
@@ -129,8 +145,11 @@ def test_mutated_accepted_formats_give_only_typed_errors(seed_name: str) -> None
     assert sum(outcomes.values()) == 40
 
 
-@pytest.mark.parametrize("fmt,mode,options", [r for r in _REFUSED if r[0] in ("AVIF", "BLP", "DDS", "ICO")],
-                         ids=["AVIF", "BLP", "DDS", "ICO"])
+@pytest.mark.parametrize(
+    "fmt,mode,options",
+    [r for r in _REFUSED if r[0] in ("AVIF", "BLP", "DDS", "ICO")],
+    ids=["AVIF", "BLP", "DDS", "ICO"],
+)
 def test_mutated_refused_formats_give_only_typed_errors(fmt: str, mode: str, options: dict) -> None:
     original = _refused_file(fmt, mode, options)
     rng = random.Random(f"postergenre-{fmt}")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -39,7 +40,7 @@ class RawServer:
 
     `sent[i]` counts the bytes handler i wrote before the client hung up or it finished."""
 
-    def __init__(self, handler: Callable[["RawServer", socket.socket, str], None]):
+    def __init__(self, handler: Callable[[RawServer, socket.socket, str], None]):
         self.handler = handler
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -67,10 +68,8 @@ class RawServer:
                 head += chunk
             path = head.split(b" ")[1].decode()
             self.requests.append(path)
-            try:
+            with contextlib.suppress(OSError):  # the client hung up
                 self.handler(self, conn, path)
-            except OSError:
-                pass  # the client hung up
 
     def drip(self, conn: socket.socket, data: bytes) -> None:
         """Send `data` one byte per DRIP_S (at most DRIP_MAX_BYTES), counting what got out."""
@@ -118,7 +117,10 @@ def test_dripping_headers_are_cut_off_at_the_deadline() -> None:
 
 def test_dripping_body_is_cut_off_at_the_deadline(poster_bytes: bytes) -> None:
     def handler(server: RawServer, conn: socket.socket, path: str) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(poster_bytes))
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+            % len(poster_bytes)
+        )
         server.drip(conn, poster_bytes)
 
     with raw_server(handler) as server:
@@ -134,9 +136,13 @@ def test_the_deadline_spans_every_redirect_hop(poster_bytes: bytes) -> None:
         hop = int(path.rsplit("/", 1)[1])
         time.sleep(0.4)
         if hop < 4:
-            conn.sendall(b"HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: /hop/%d\r\nContent-Length: 0\r\n\r\n" % (hop + 1))
+            conn.sendall(
+                b"HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: /hop/%d\r\nContent-Length: 0\r\n\r\n" % (hop + 1)
+            )
         else:
-            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(poster_bytes) + poster_bytes)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(poster_bytes) + poster_bytes
+            )
 
     with raw_server(handler) as server:
         with pytest.raises(FetchError, match="timed out after 1 s for the whole request"):
@@ -149,18 +155,44 @@ def test_the_deadline_spans_every_redirect_hop(poster_bytes: bytes) -> None:
 
 # Each of these is loopback, private, link-local, shared, multicast or reserved, or carries such an IPv4.
 NON_PUBLIC = [
-    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.0.7", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-    "224.0.0.1", "240.0.0.1", "255.255.255.255",
-    "::1", "::", "fe80::1", "fc00::1", "ff02::1",
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254",  # IPv4-mapped
-    "::127.0.0.1", "::10.0.0.1",  # IPv4-compatible (deprecated)
-    "64:ff9b::127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1",  # NAT64 well-known prefix
-    "64:ff9b:1::a00:1", "64:ff9b:1::808:808",  # NAT64 local-use prefix: never public
-    "2002:7f00:1::1", "2002:a9fe:a9fe::", "2002:c0a8:1::1",  # 6to4 of 127.0.0.1, 169.254.169.254, 192.168.0.1
+    "127.0.0.1",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.0.7",
+    "169.254.169.254",
+    "100.64.0.1",
+    "0.0.0.0",
+    "224.0.0.1",
+    "240.0.0.1",
+    "255.255.255.255",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "ff02::1",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",  # IPv4-mapped
+    "::127.0.0.1",
+    "::10.0.0.1",  # IPv4-compatible (deprecated)
+    "64:ff9b::127.0.0.1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b::10.0.0.1",  # NAT64 well-known prefix
+    "64:ff9b:1::a00:1",
+    "64:ff9b:1::808:808",  # NAT64 local-use prefix: never public
+    "2002:7f00:1::1",
+    "2002:a9fe:a9fe::",
+    "2002:c0a8:1::1",  # 6to4 of 127.0.0.1, 169.254.169.254, 192.168.0.1
     "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1 (stored inverted)
 ]
-PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "64:ff9b::808:808",
-          "::ffff:8.8.8.8", "2002:808:808::1"]
+PUBLIC = [
+    "93.184.216.34",
+    "8.8.8.8",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:80b::200e",
+    "64:ff9b::808:808",
+    "::ffff:8.8.8.8",
+    "2002:808:808::1",
+]
 
 
 @pytest.mark.parametrize("address", NON_PUBLIC)
@@ -191,14 +223,22 @@ def loopback_plays_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """127.0.0.1 (and only it) counts as public, so a server on this machine can stand in for a public
     poster CDN: nothing else can put a public address in front of a local test server."""
     real = urlguard.is_public_address
-    monkeypatch.setattr(urlguard, "is_public_address",
-                        lambda address: address == ipaddress.ip_address("127.0.0.1") or real(address))
+    monkeypatch.setattr(
+        urlguard, "is_public_address", lambda address: address == ipaddress.ip_address("127.0.0.1") or real(address)
+    )
 
 
-@pytest.mark.parametrize("target", [
-    "http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "http://[::ffff:10.0.0.1]/", "http://169.254.169.254/",
-    "http://[2002:7f00:1::1]/", "http://[::127.0.0.2]/", "http://10.0.0.1:{port}/admin",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[::ffff:10.0.0.1]/",
+        "http://169.254.169.254/",
+        "http://[2002:7f00:1::1]/",
+        "http://[::127.0.0.2]/",
+        "http://10.0.0.1:{port}/admin",
+    ],
+)
 def test_every_redirect_hop_is_checked(target: str, loopback_plays_public: None) -> None:
     def handler(server: RawServer, conn: socket.socket, path: str) -> None:
         location = target.format(port=server.port).encode()
@@ -206,14 +246,18 @@ def test_every_redirect_hop_is_checked(target: str, loopback_plays_public: None)
 
     with raw_server(handler) as server:
         hop = re.escape(target.format(port=server.port))
-        with pytest.raises(FetchError, match=rf"^{re.escape(server.url)}/poster.jpg: redirected to {hop}: refused: host "
-                                             r".* resolves to non-public address"):
+        with pytest.raises(
+            FetchError,
+            match=rf"^{re.escape(server.url)}/poster.jpg: redirected to {hop}: refused: host "
+            r".* resolves to non-public address",
+        ):
             fetch_image_bytes(server.url + "/poster.jpg", limits=FetchLimits(allow_private_hosts=False, retries=0))
         assert server.requests == ["/poster.jpg"]  # the CDN was asked once; the redirect was not followed
 
 
 def test_an_answer_that_changes_after_the_check_is_refused_at_connect(
-        loopback_plays_public: None, monkeypatch: pytest.MonkeyPatch, poster_bytes: bytes) -> None:
+    loopback_plays_public: None, monkeypatch: pytest.MonkeyPatch, poster_bytes: bytes
+) -> None:
     """DNS rebinding: the name resolves to a public address for the URL check, then to a private one when
     the connection is made. Faked at the resolver: no local DNS server can be put in front of getaddrinfo."""
     real_getaddrinfo = socket.getaddrinfo
@@ -226,9 +270,13 @@ def test_an_answer_that_changes_after_the_check_is_refused_at_connect(
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     with raw_server(lambda server, conn, path: None) as server:
-        with pytest.raises(FetchError, match=r"refused: host 'posters.rebind.test' resolves to non-public address 10.0.0.7"):
-            fetch_image_bytes(f"http://posters.rebind.test:{server.port}/p.jpg",
-                              limits=FetchLimits(allow_private_hosts=False, retries=0))
+        with pytest.raises(
+            FetchError, match=r"refused: host 'posters.rebind.test' resolves to non-public address 10.0.0.7"
+        ):
+            fetch_image_bytes(
+                f"http://posters.rebind.test:{server.port}/p.jpg",
+                limits=FetchLimits(allow_private_hosts=False, retries=0),
+            )
         assert server.requests == []
 
 
@@ -240,16 +288,20 @@ def test_check_url_names_the_url() -> None:
 
 def test_posters_fetch_guards_private_hosts_unless_allowed(tmp_path: Path, poster_bytes: bytes) -> None:
     """A catalog row pointing at an internal address is refused by `posters fetch` by default."""
+
     def handler(server: RawServer, conn: socket.socket, path: str) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(poster_bytes)
-                     + poster_bytes)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(poster_bytes) + poster_bytes
+        )
 
     home = tmp_path / "home"
     postergenre = str(Path(sys.executable).parent / "postergenre")
     env = {**os.environ, "COLUMNS": "200"}
     with raw_server(handler) as server:
         with Catalog(home / "catalog.sqlite") as catalog:
-            catalog.upsert_movies([MovieRecord("tt0000001", title="internal", poster_url=server.url + "/internal-admin")])
+            catalog.upsert_movies(
+                [MovieRecord("tt0000001", title="internal", poster_url=server.url + "/internal-admin")]
+            )
         command = [postergenre, "posters", "fetch", "--home", str(home), "--retries", "0"]
         guarded = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
         assert guarded.returncode == 1, guarded.stdout + guarded.stderr
@@ -257,6 +309,8 @@ def test_posters_fetch_guards_private_hosts_unless_allowed(tmp_path: Path, poste
         assert f"tt0000001: {server.url}/internal-admin: refused: host '127.0.0.1'" in guarded.stdout
         assert server.requests == []
 
-        trusted = subprocess.run([*command, "--allow-private-urls"], capture_output=True, text=True, timeout=120, env=env)
+        trusted = subprocess.run(
+            [*command, "--allow-private-urls"], capture_output=True, text=True, timeout=120, env=env
+        )
         assert trusted.returncode == 0, trusted.stdout + trusted.stderr
         assert "fetched 1, failed 0" in trusted.stdout and server.requests == ["/internal-admin"]

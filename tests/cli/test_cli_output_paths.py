@@ -54,12 +54,14 @@ def test_each_writing_command_refuses_a_folder_where_a_file_goes(run, tmp_path: 
     poster = next((shared_data / "studio-catalog" / "posters").glob("tt*.jpg"))
     folder = tmp_path / "out"
     folder.mkdir()
-    for args in (["brief", poster, "--intended", "Family", "--out", folder],
-                 ["compare", poster, poster, "--target", "Family", "--out", folder],
-                 ["predict-catalog", "--out", folder],
-                 ["report", "dataset", "--out", folder],
-                 ["evaluate", "--out", folder],
-                 ["evaluate", "--json", folder]):
+    for args in (
+        ["brief", poster, "--intended", "Family", "--out", folder],
+        ["compare", poster, poster, "--target", "Family", "--out", folder],
+        ["predict-catalog", "--out", folder],
+        ["report", "dataset", "--out", folder],
+        ["evaluate", "--out", folder],
+        ["evaluate", "--json", folder],
+    ):
         code, out, err = run(*args)
         _one_line(code, err, str(folder), "it is a folder")
         assert out == ""

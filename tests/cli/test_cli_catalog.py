@@ -30,8 +30,9 @@ def _invoke(*args: str):
 
 def _imports(home: Path) -> list[tuple]:
     with sqlite3.connect(get_paths(home).db) as conn:
-        return conn.execute("SELECT format, added, updated, unchanged, rejected, duplicates FROM imports "
-                            "ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT format, added, updated, unchanged, rejected, duplicates FROM imports ORDER BY id"
+        ).fetchall()
 
 
 def _dump(home: Path) -> list:
@@ -47,7 +48,8 @@ def test_import_movies_csv_twice(home: Path, shared_data: Path, shared_rows: lis
     movies = _dump(home)
     assert len(movies) == n
     assert Counter(g for m in movies for g in m.genres) == Counter(
-        g for row in shared_rows for g in row["genres"].split("|"))
+        g for row in shared_rows for g in row["genres"].split("|")
+    )
     posters = {row["imdb_id"]: str((shared_data / row["poster"]).resolve()) for row in shared_rows}
     assert {m.imdb_id: m.poster_file for m in movies} == posters
 
@@ -71,11 +73,15 @@ def test_import_imdb_api_sample(home: Path, shared_data: Path) -> None:
 def test_later_import_merges_without_erasing(home: Path, tmp_path: Path) -> None:
     """Our CSV (no ratings) imported after the IMDb-API export keeps the ratings and updates genres."""
     api = tmp_path / "api.json"
-    api.write_text('[{"id": "tt0099785", "title": "Home Alone", "genres": "Comedy, Family", '
-                   '"contentRating": "PG", "image": "https://img.example/h.jpg"}]', encoding="utf-8")
+    api.write_text(
+        '[{"id": "tt0099785", "title": "Home Alone", "genres": "Comedy, Family", '
+        '"contentRating": "PG", "image": "https://img.example/h.jpg"}]',
+        encoding="utf-8",
+    )
     ours = tmp_path / "ours.csv"
-    ours.write_text("imdb_id,title,year,genres,poster\ntt0099785,Home Alone,1990,Comedy,posters/h.jpg\n",
-                    encoding="utf-8")
+    ours.write_text(
+        "imdb_id,title,year,genres,poster\ntt0099785,Home Alone,1990,Comedy,posters/h.jpg\n", encoding="utf-8"
+    )
     assert _invoke("catalog", "import", str(api), str(ours)).exit_code == 0
     (movie,) = _dump(home)
     assert movie.content_rating == "PG" and movie.poster_url == "https://img.example/h.jpg"
@@ -104,8 +110,13 @@ def test_unreadable_file_changes_nothing_and_exits_2(home: Path, tmp_path: Path)
     good.write_text("imdb_id,title,year,genres,poster\ntt0000001,Good,1990,Drama,\n", encoding="utf-8")
     junk = tmp_path / "junk.csv"
     junk.write_text("name,age\nbob,3\n", encoding="utf-8")
-    result = subprocess.run([POSTERGENRE, "catalog", "import", str(junk), str(good), str(tmp_path / "gone.csv")],
-                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    result = subprocess.run(
+        [POSTERGENRE, "catalog", "import", str(junk), str(good), str(tmp_path / "gone.csv")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "junk.csv" in result.stderr and "gone.csv" in result.stderr
@@ -113,16 +124,21 @@ def test_unreadable_file_changes_nothing_and_exits_2(home: Path, tmp_path: Path)
 
 
 def test_usage_errors_are_clean(home: Path, tmp_path: Path) -> None:
-    result = subprocess.run([POSTERGENRE, "catalog", "import", "--format", "xml", str(tmp_path / "x.csv")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [POSTERGENRE, "catalog", "import", "--format", "xml", str(tmp_path / "x.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and "--format" in result.stderr
 
 
 def test_failing_upsert_rolls_back_the_whole_file(home: Path, tmp_path: Path) -> None:
     """A failure part-way through one file's upsert leaves the catalog exactly as it was."""
     path = tmp_path / "base.csv"
-    path.write_text("imdb_id,title,year,genres,poster\ntt0000001,One,1990,Drama,\ntt0000002,Two,1991,Comedy,\n",
-                    encoding="utf-8")
+    path.write_text(
+        "imdb_id,title,year,genres,poster\ntt0000001,One,1990,Drama,\ntt0000002,Two,1991,Comedy,\n", encoding="utf-8"
+    )
     with Catalog(get_paths(home).db) as catalog:
         import_catalog_file(catalog, path)
         before = catalog.movies()
@@ -140,12 +156,16 @@ def test_failing_upsert_rolls_back_the_whole_file(home: Path, tmp_path: Path) ->
 
 def test_kaggle_and_json_through_the_cli(home: Path, tmp_path: Path) -> None:
     kaggle = tmp_path / "MovieGenre.csv"
-    kaggle.write_bytes(("imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
-                        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Comedy,"
-                        "https://img.example/t.jpg\n"
-                        "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Comedy,"
-                        "https://img.example/t.jpg\n"
-                        "113041,x,Père Noël (1982),7.0,Comedy,\n").encode("latin-1"))
+    kaggle.write_bytes(
+        (
+            "imdbId,Imdb Link,Title,IMDB Score,Genre,Poster\n"
+            "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Comedy,"
+            "https://img.example/t.jpg\n"
+            "114709,http://www.imdb.com/title/tt114709,Toy Story (1995),8.3,Animation|Comedy,"
+            "https://img.example/t.jpg\n"
+            "113041,x,Père Noël (1982),7.0,Comedy,\n"
+        ).encode("latin-1")
+    )
     result = _invoke("catalog", "import", str(kaggle))
     assert result.exit_code == 0, result.output
     movies = {m.imdb_id: m for m in _dump(home)}

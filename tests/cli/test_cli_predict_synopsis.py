@@ -24,8 +24,8 @@ def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, model_dir) -> Path:
-    from postergenre.predict.core import ModelCore
     from postergenre.model.artifact import ModelArtifact
+    from postergenre.predict.core import ModelCore
 
     if not ModelCore(ModelArtifact.load(model_dir), embedder=None).has_synopsis:
         pytest.skip("the model under test has no synopsis head")
@@ -45,8 +45,13 @@ def test_synopsis_alone_as_json_table_and_csv(home: Path, model_dir: Path) -> No
     assert table.returncode == 0, table.stderr
     assert "From the synopsis only" in table.stdout and "Documentary" in table.stdout
 
-    rows = list(csv.DictReader(io.StringIO(_run("--synopsis", PLOT, "-f", "csv", "--top-k", "2", "--model",
-                                                str(model_dir), home=home).stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                _run("--synopsis", PLOT, "-f", "csv", "--top-k", "2", "--model", str(model_dir), home=home).stdout
+            )
+        )
+    )
     assert len(rows) == 1 and rows[0]["signal"] == "synopsis" and len(rows[0]["decided"].split("|")) == 2
     assert float(rows[0]["Documentary"]) == pytest.approx(reading["probabilities"]["Documentary"], abs=1e-6)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -32,5 +33,5 @@ def test_help_shows_flags_as_flags(path: tuple[str, ...]) -> None:
     assert "<bool>" not in result.output
     assert "--help" in result.output
     if path == ("predict",):
-        line = next(l for l in result.output.splitlines() if "--explain " in l)
+        line = next(text for text in result.output.splitlines() if "--explain " in text)
         assert line.split("--explain", 1)[1].lstrip(" │").startswith("Write heatmap")  # no value type between

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sampling import spread
 
 CLI = Path(sys.executable).with_name("postergenre")
@@ -26,7 +27,7 @@ def many_posters(shared_data: Path, shared_rows: list[dict]) -> list[Path]:
 
     paths = [shared_data / r["poster"] for r in spread(shared_rows, 45) if (shared_data / r["poster"]).is_file()]
     assert len(paths) > PROGRESS_FROM
-    return paths[:PROGRESS_FROM + 2]
+    return paths[: PROGRESS_FROM + 2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,6 @@
-"""Fixtures for the predict tests: the bundled model, a few real shared posters, a local HTTP server."""
+"""Shared fixtures (a pytest plugin, see tests/conftest.py) for the tests that read posters with the bundled model,
+through the library (tests/predict) or the command line (tests/cli): the model, a few real shared posters, a local
+HTTP server and the in-process `postergenre` runner."""
 
 from __future__ import annotations
 
