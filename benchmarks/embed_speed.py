@@ -1,14 +1,16 @@
 """Embedding speed, end to end: read + decode + resize + forward + store, torch vs ONNX Runtime side by side.
 
     nice python benchmarks/embed_speed.py [-n 512] [--reps 2] [--backbones efficientnet-lite0,...]
-                                          [--runtimes torch,onnx[,onnx-int8]] [--latency] [--decode] [--ablation]
-                                          [--data ../shared/data] [--json PATH]
+                                          [--runtimes torch,onnx[,onnx-int8]] [--view-sets poster,poster+mirror]
+                                          [--latency] [--decode] [--ablation] [--data ../shared/data] [--json PATH]
 
 Each (backbone, runtime) run goes in its own process on a fresh temporary data folder (the N posters
 imported and attached there first; that setup is not timed), through `embed_catalog`, the code
 `postergenre embed` runs, so the number includes the SQLite writes. Runtimes alternate (torch, onnx,
 torch, onnx, ...) so that a change in the machine's load hits both alike; the median of `--reps` runs is
-reported. The ONNX graph is exported once before the runs (not timed), so ONNX children import no torch
+reported. `--view-sets` runs each runtime once per set of views (features/views.py; default poster+mirror, what
+`postergenre embed` computes by default; "poster,poster+mirror" measures what the second view costs, the two sets
+alternating too). The ONNX graph is exported once before the runs (not timed), so ONNX children import no torch
 and their peak RSS is what `postergenre embed` holds. Reported per run: posters/s, CPU ms/poster,
 posters per CPU-second, the ONNX/torch ratios, the fraction of the fp32 limit (issue 13: lite0 at 224×320
 is 1.097 GFLOP per poster; 2 cores × 2.6 GHz × 32 FLOP/cycle ≈ 151 posters/s), peak RSS.
@@ -64,7 +66,8 @@ def _one(config: dict) -> dict:
         with Catalog(paths.db) as catalog:
             cpu_start, start = _cpu_seconds(), time.perf_counter()
             summary = embed_catalog(catalog, PosterStore(paths.posters), spec, batch_size=config["batch_size"],
-                                    workers=config["workers"], threads=config["threads"], runtime=runtime)
+                                    workers=config["workers"], threads=config["threads"], runtime=runtime,
+                                    views=config.get("views", "poster+mirror").split("+"))
             seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
     done = summary.embedded
     # CPU time per poster is what a busy shared machine distorts least (spin-waiting threads aside).
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2, help="runs per (backbone, runtime), alternating runtimes")
     parser.add_argument("--backbones", default="efficientnet-lite0")
     parser.add_argument("--runtimes", default="torch,onnx,onnx-int8")
+    parser.add_argument("--view-sets", default="poster+mirror",
+                        help="sets of views to embed, comma-separated, views joined by + (default poster+mirror)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="batches in flight")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per forward pass")
@@ -258,15 +263,29 @@ def main() -> None:
                 load_runtime(get_backbone(backbone), "onnx", cache_dir=cache)  # export once, untimed
             if "onnx-int8" in runtimes:  # quantize once, untimed
                 load_runtime(get_backbone(backbone), "onnx-int8", cache_dir=cache)
-            by_runtime: dict[str, list[dict]] = {rt: [] for rt in runtimes}
+            view_sets = args.view_sets.split(",")
+            by_run: dict[tuple[str, str], list[dict]] = {(rt, vs): [] for rt in runtimes for vs in view_sets}
             for rep in range(args.reps):
-                for rt in runtimes:
-                    result = _child({**base, "backbone": backbone, "runtime": rt})
-                    by_runtime[rt].append(result)
-                    print(f"{backbone:18s} {rt:5s} rep {rep + 1}: {result['posters_per_s']:6.1f} posters/s, "
+                for rt, vs in by_run:
+                    result = _child({**base, "backbone": backbone, "runtime": rt, "views": vs})
+                    by_run[(rt, vs)].append(result)
+                    print(f"{backbone:18s} {rt:5s} {vs:13s} rep {rep + 1}: {result['posters_per_s']:6.1f} posters/s, "
                           f"CPU {result['cpu_ms_per_poster']:5.1f} ms/poster ({result['posters_per_cpu_s']:.1f} per CPU-s), "
                           f"peak RSS {result['peak_rss_mb']:.0f} MB, torch imported: {result['torch_imported']}", flush=True)
-            medians = {rt: _median_run(runs) for rt, runs in by_runtime.items()}
+            every = {key: _median_run(runs) for key, runs in by_run.items()}
+            medians = {rt: every[(rt, view_sets[-1])] for rt in runtimes}  # the last set: the default's place
+            report["runs"] += [m for (rt, vs), m in every.items() if vs != view_sets[-1]]
+            for rt in runtimes:
+                for vs in view_sets[:-1]:
+                    one, other = every[(rt, vs)], every[(rt, view_sets[-1])]
+                    row = {"backbone": backbone, "runtime": rt, "views": [vs, view_sets[-1]],
+                           "posters_per_s": [one["posters_per_s"], other["posters_per_s"]],
+                           "cpu_ms_per_poster": [one["cpu_ms_per_poster"], other["cpu_ms_per_poster"]],
+                           "throughput_ratio": round(other["posters_per_s"] / one["posters_per_s"], 3)}
+                    report.setdefault("views", []).append(row)
+                    print(f"{backbone} {rt}: {vs} {row['posters_per_s'][0]}/s, {view_sets[-1]} "
+                          f"{row['posters_per_s'][1]}/s (x{row['throughput_ratio']}); CPU ms/poster "
+                          f"{row['cpu_ms_per_poster'][0]} -> {row['cpu_ms_per_poster'][1]}", flush=True)
             forward = _forward_cpu(backbone, runtimes, cache)
             report.setdefault("forward_only_cpu_ms_per_poster", {})[backbone] = forward
             print(f"{backbone}: forward pass alone, CPU ms/poster (batch 4, 1 thread): {forward}", flush=True)

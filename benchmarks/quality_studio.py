@@ -2,13 +2,15 @@
 
 Compares, on the same folds: the general poster head alone, the domain-aware poster head (studio head stacked
 on the general one), the synopsis head alone and poster + synopsis fused; per genre, with bootstrap intervals,
-and checks what the domain correction costs general posters (5-fold CV on general films). Writes
+and checks what the domain correction costs general posters (5-fold CV on general films). The head reads the views
+the bundled model reads (its head_config["views"]: the poster and its mirror image), trained on every view and read
+as the mean of its logits over them, as `train` does (`--views poster` measures the poster alone). Writes
 benchmarks/results/quality_studio.json.
 
 Needs a data folder whose catalog holds the general catalog AND the studio export, both with embedded posters:
     POSTERGENRE_HOME=/tmp/studio postergenre catalog import ../shared/data/movies.csv <studio csv>
     POSTERGENRE_HOME=/tmp/studio postergenre posters attach ../shared/data/posters <studio posters>
-    POSTERGENRE_HOME=/tmp/studio postergenre embed
+    POSTERGENRE_HOME=/tmp/studio postergenre embed          # both views by default
     nice python benchmarks/quality_studio.py --home /tmp/studio [--no-general-cv]
 Studio films are the rows of the studio CSV (read here with `csv`; plots contain line breaks).
 """
@@ -31,11 +33,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from postergenre.catalog.genres import normalise_genres  # noqa: E402
 from postergenre.catalog.store import Catalog  # noqa: E402
-from postergenre.features.cache import EmbeddingCache  # noqa: E402
+from postergenre.features.cache import ViewCaches  # noqa: E402
 from postergenre.features.registry import get_backbone  # noqa: E402
 from postergenre.features.runtime import vector_key  # noqa: E402
+from postergenre.features.views import parse_views  # noqa: E402
+from postergenre.training.search import stack_views  # noqa: E402
 from postergenre.training.studio import fit_studio_extensions  # noqa: E402
 from postergenre.model.heads import make_head  # noqa: E402
+from postergenre.model.views import read_views  # noqa: E402
 from postergenre.labelled.split import kfold, poster_groups  # noqa: E402
 from results_file import write_result  # noqa: E402
 from synopsis_encoders import before_rows, compare_text_heads, print_table  # noqa: E402
@@ -68,6 +73,7 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--cache", help="npz file for the general head's probabilities (reused when it exists)")
     ap.add_argument("--runtime", default="auto", help="whose cached vectors to evaluate (default: the default runtime's)")
+    ap.add_argument("--views", help="views the head reads (default: the bundled model's, e.g. poster,mirror)")
     args = ap.parse_args()
     import torch
 
@@ -86,11 +92,12 @@ def main() -> None:
                and any(g in index for g in m.genres)]
     sha_of = {i: movies[i].poster_sha256 if i in movies else None for i in studio_ids}
     vectors = vector_key(get_backbone(model["backbone"]), args.runtime)  # what `train` reads by default
-    print(f"vectors: {'/'.join(vectors)}", flush=True)
-    with EmbeddingCache(db, *vectors) as cache:
-        Xg = cache.get([m.poster_sha256 for m in general])[:, start:stop]
+    views = parse_views(args.views or model["head_config"].get("views"))
+    print(f"vectors: {'/'.join(vectors)}, views {', '.join(views)}", flush=True)
+    with ViewCaches(db, vectors, views) as cache:  # [N, views, features]
+        Xg = cache.get([m.poster_sha256 for m in general])[:, :, start:stop]
         posters = [s for s in studio if sha_of[s[0]]]
-        Xs_p = cache.get([sha_of[s[0]] for s in posters])[:, start:stop]
+        Xs_p = cache.get([sha_of[s[0]] for s in posters])[:, :, start:stop]
     Yg = np.zeros((len(general), len(genres)), dtype=np.int8)
     for i, m in enumerate(general):
         for g in m.genres:
@@ -108,9 +115,9 @@ def main() -> None:
         P[has_poster], t_head = cached["studio"], float(cached["seconds"])
         print(f"general head probabilities from {args.cache} (fit took {t_head:.1f} s)")
     else:
-        head = make_head("logreg", dict(head_settings)).fit(Xg, Yg)
+        head = make_head("logreg", dict(head_settings)).fit(*stack_views(Xg, Yg)[:2])
         t_head = time.perf_counter() - t0
-        P[has_poster] = head.predict_proba(Xs_p)
+        P[has_poster] = read_views(head, Xs_p)
         print(f"general head fit: {t_head:.1f} s", flush=True)
     Ys = np.stack([s[2] for s in studio])
     groups = poster_groups([sha_of[s[0]] or s[0] for s in studio])
@@ -122,7 +129,8 @@ def main() -> None:
         t1 = time.perf_counter()
         oof = np.zeros(Yg.shape, dtype=np.float64)
         for k, (tr, te) in enumerate(kfold(Yg, poster_groups([m.poster_sha256 for m in general]), 5, 0)):
-            oof[te] = make_head("logreg", dict(head_settings)).fit(Xg[tr], Yg[tr]).predict_proba(Xg[te])
+            head = make_head("logreg", dict(head_settings)).fit(*stack_views(Xg[tr], Yg[tr])[:2])
+            oof[te] = read_views(head, Xg[te])
             print(f"general CV fold {k + 1}/5: {time.perf_counter() - t1:.0f} s", flush=True)
         general_oof = (Yg, oof)
     if args.cache and cached is None:
@@ -190,7 +198,8 @@ def main() -> None:
     for name, cal in m["calibration"].items():
         print(f"calibration {name}: ECE {cal['ece']:.4f} over {cal['films']:,} films; predicted/observed by bin: "
               + ", ".join(f"{b['predicted']:.2f}/{b['observed']:.2f}" for b in cal["bins"]))
-    result = {"vectors": "/".join(vectors), "metrics": m, "signals": heads, "before": before, "seconds_total": seconds, "seconds_general_head": t_head,
+    result = {"vectors": "/".join(vectors), "views": list(views), "metrics": m, "signals": heads, "before": before,
+              "seconds_total": seconds, "seconds_general_head": t_head,
               "targets": {k: {"value": v, "op": op, "target": t, "met": bool(v >= t if op == ">=" else v <= t)}
                           for k, (v, op, t) in checks.items()},
               "fusion": ext.fusion.config(), "domain": ext.domain.config(),

@@ -1,6 +1,10 @@
 """What a second (mirrored) view costs: warm single-poster time and embedding throughput, as ratios in one run.
 
-    nice python benchmarks/views_speed.py [--posters 60] [--throughput 400]
+    nice python benchmarks/views_speed.py [--posters 60] [--throughput 400] [--before DIR]
+
+`--before DIR`: a one-view model folder (e.g. the bundled model before two views: `git show` its model.json and
+model.safetensors into DIR); its `Predictor.predict` is timed in the same interleaved loop as the bundled model's, so
+the added milliseconds of the shipped two-view answer are measured on the same machine load.
 
 Measures, on the bundled model's default runtime (int8 ONNX here) and real shared posters, in one interleaved loop:
 today's warm single-poster answer (`Predictor.predict`), the forward pass of one view, of two views as one batch of
@@ -43,18 +47,26 @@ def _ms(values: list[float]) -> dict:
             "p90": round(1e3 * float(np.percentile(values, 90)), 2)}
 
 
-def latency(predictor: Predictor, posters: list[Path], rounds: int) -> dict:
+def latency(predictor: Predictor, posters: list[Path], rounds: int, before: Predictor | None = None) -> dict:
     runtime, box = predictor.core.embedder, predictor.core.spec.preprocessing
     images = [decode_image(p, max_side=box.decode_max_side) for p in posters]
     pool = ThreadPoolExecutor(max_workers=2)
     t = {"predict": [], "one_view": [], "two_views_batch": [], "two_views_two_threads": []}
+    if before is not None:
+        t["predict_before"] = []
     for p in posters[:3]:
         predictor.predict(p)
+        if before is not None:
+            before.predict(p)
     for _ in range(rounds):
         for path, image in zip(posters, images):
             s = time.perf_counter()
             predictor.predict(path)
             t["predict"].append(time.perf_counter() - s)
+            if before is not None:
+                s = time.perf_counter()
+                before.predict(path)
+                t["predict_before"].append(time.perf_counter() - s)
             s = time.perf_counter()
             runtime.embed_pixels(box.batch([image]))
             t["one_view"].append(time.perf_counter() - s)
@@ -72,6 +84,9 @@ def latency(predictor: Predictor, posters: list[Path], rounds: int) -> dict:
     one = out["one_view"]["median"]
     out["added_ms_batch"] = round(out["two_views_batch"]["median"] - one, 2)
     out["added_ms_two_threads"] = round(out["two_views_two_threads"]["median"] - one, 2)
+    if before is not None:
+        out["predict_added_ms"] = round(out["predict"]["median"] - out["predict_before"]["median"], 2)
+    out["views"] = list(predictor.core.views)
     return out
 
 
@@ -106,13 +121,19 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--throughput", type=int, default=400, help="posters for the throughput run")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--before", type=Path, help="a one-view model folder to time beside the bundled model")
     args = ap.parse_args()
     predictor = Predictor.load()
+    before = Predictor.load(args.before) if args.before else None
     result = {"runtime": predictor.core.runtime_name, "load_average_before": list(os.getloadavg()),
-              "warm_single_poster_ms": latency(predictor, _posters(args.posters), args.rounds),
+              "warm_single_poster_ms": latency(predictor, _posters(args.posters), args.rounds, before),
               "embed_posters_per_s": throughput(predictor, _posters(args.throughput), args.workers),
               "load_average_after": list(os.getloadavg())}
     lat, thr = result["warm_single_poster_ms"], result["embed_posters_per_s"]
+    if before is not None:
+        print(f"warm single poster (median ms): predict with the bundled model ({', '.join(lat['views'])}) "
+              f"{lat['predict']['median']}, with the one-view model {lat['predict_before']['median']} "
+              f"(+{lat['predict_added_ms']})")
     print(f"warm single poster (median ms): predict {lat['predict']['median']}, one view {lat['one_view']['median']}, "
           f"two views batched {lat['two_views_batch']['median']} (+{lat['added_ms_batch']}), two views on two "
           f"threads {lat['two_views_two_threads']['median']} (+{lat['added_ms_two_threads']})")

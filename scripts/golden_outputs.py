@@ -6,7 +6,8 @@
 
 The images are drawn from numpy seeds (gradients, noise, shapes, a palette image): no poster from the data set.
 Stored: the bundled model's fingerprint (sha256 of its weights and metadata files), the embeddings the default
-runtime computes for each image (tests/golden/bundled_embeddings.safetensors), and the public API's answers
+runtime computes for each image, one per view the model reads ([images, views, D]: the image as given and its mirror
+for a two-view model; tests/golden/bundled_embeddings.safetensors), and the public API's answers
 (tests/golden/bundled_outputs.json): probabilities, poster-only and synopsis-only probabilities, decided genres,
 the poster check, a compare ranking, Grad-CAM summaries, and the brief's words for the stored embeddings of a made-up
 film whose catalogued genres include one its synopsis only hints at (Action) and one it does not read (Drama).
@@ -141,7 +142,7 @@ def compute(predictor: Any) -> tuple[dict[str, Any], np.ndarray]:
     """Everything the golden files store, from `predictor` (the bundled model on the default runtime)."""
     images = synthetic_images()
     names = list(images)
-    embeddings = predictor.core.embed([images[n] for n in names])
+    embeddings = predictor.core.embed_views([images[n] for n in names])
     record: dict[str, Any] = {
         "images": names, "synopses": SYNOPSES, "runtime": predictor.core.runtime_name,
         **readings_from_embeddings(predictor.core, embeddings),

@@ -192,8 +192,11 @@ def test_default_train_is_the_measured_winner_and_records_what_it_used(home_copy
     assert opts["inner_folds"] is None and opts["params"] == {} and opts["threads"] == 1
     assert opts["command"] == (
         "postergenre train --backbone efficientnet-lite0 --feature-set pooled+allstats "
-        "--head logreg --folds 3 --min-examples 20 --bootstrap 30 --threads 1"
+        "--views poster,mirror --head logreg --folds 3 --min-examples 20 --bootstrap 30 "
+        "--threads 1"
     )
+    # The default reads each poster and its mirror image (the home's embedding computed both).
+    assert art.head_config["views"] == ["poster", "mirror"] and art.data_fingerprint["views"] == ["poster", "mirror"]
     # The card's statements about the data are computed from the movies trained on.
     with Catalog(get_paths(home_copy).db) as catalog:
         movies = {m.imdb_id: m for m in catalog.movies()}
@@ -270,3 +273,73 @@ def test_empty_selection_names_the_filter(home_copy: Path, tmp_path: Path) -> No
     assert res.exit_code != 0
     assert "--year-min 2100" in str(res.exception)
     assert not (tmp_path / "m").exists()
+
+
+def test_train_without_the_mirrored_vectors_says_how_to_embed_them(small_home: Path, tmp_path: Path) -> None:
+    """A data folder embedded before views existed holds the posters' own vectors only: the default `train` (two views)
+    stops with one line naming the missing view and the command; `--views poster` trains on what is there; `embed`
+    then adds the mirror images alone."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from postergenre.config import get_paths
+
+    home = tmp_path / "home"
+    shutil.copytree(small_home, home, symlinks=True)
+    with sqlite3.connect(get_paths(home).db) as conn:
+        posters = conn.execute("SELECT count(*) FROM embeddings WHERE backbone NOT LIKE '%+mirror'").fetchone()[0]
+        conn.execute("DELETE FROM embeddings WHERE backbone LIKE '%+mirror'")
+    cli = str(Path(sys.executable).with_name("postergenre"))
+    run = subprocess.run(
+        [
+            cli,
+            "train",
+            "--home",
+            str(home),
+            "--min-examples",
+            "20",
+            "--folds",
+            "2",
+            "--bootstrap",
+            "0",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "never"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    said = " ".join(run.stderr.split())
+    assert "have no mirror-view efficientnet-lite0 embedding yet" in said
+    assert "run `postergenre embed --backbone efficientnet-lite0 --views poster,mirror`" in said
+    assert not (tmp_path / "never").exists()
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--home",
+            str(home),
+            "--views",
+            "poster",
+            "--min-examples",
+            "20",
+            "--folds",
+            "2",
+            "--bootstrap",
+            "0",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "one-view"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert ModelArtifact.load(tmp_path / "one-view").head_config["views"] == ["poster"]
+    res = runner.invoke(app, ["embed", "--home", str(home)])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.stdout.split())
+    assert f"(poster + mirror): embedded {posters}" in said and "already cached 0" in said

@@ -56,8 +56,15 @@ def test_small_home_is_fully_embedded_like_the_prediction_path(small_home, net):
 
 
 def _rows(db: Path) -> list[tuple]:
+    """Every cached row, of every view."""
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT sha256, dim, vector FROM embeddings").fetchall()
+
+
+def _complete(db: Path) -> set[str]:
+    """The posters with a vector of every view `postergenre embed` computes by default (the poster and its mirror)."""
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT sha256 FROM embeddings GROUP BY sha256 HAVING count(*) = 2")}
 
 
 def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, shared_rows, make_poster_home, net):
@@ -65,35 +72,36 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
     db = get_paths(home).db
     with Catalog(db) as catalog:
         total = len(selected_posters(catalog))
+    _cache(home).close()  # the embeddings table exists before the run starts writing it
     proc = subprocess.Popen(
         [*CLI, "embed", "--home", str(home), "--batch-size", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if _cache(home).count() >= 24:
+            if len(_complete(db)) >= 24:
                 break
             time.sleep(0.2)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
-    before = _rows(db)
-    assert 24 <= len(before) < total, f"kill landed outside the run ({len(before)} of {total})"
-    for _sha, dim, blob in before:  # every row written is whole
+    before, complete = _rows(db), _complete(db)
+    assert 24 <= len(complete) < total, f"kill landed outside the run ({len(complete)} of {total})"
+    for _sha, dim, blob in before:  # every row written is whole, of either view
         assert dim == SPEC.feature_dim and len(blob) == 4 * dim
         assert np.isfinite(np.frombuffer(blob, dtype="<f4")).all()
 
     done = subprocess.run([*CLI, "embed", "--home", str(home)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())  # rich wraps long lines at the console width
-    assert f"already cached {len(before)}" in said
+    assert f"already cached {len(complete)}" in said and "(poster + mirror)" in said
     assert "posters/s, onnx-int8)" in said
     # the data folder holds one int8 graph (for Ray nodes): a copy of the installation's, whole despite the kill
     (int8,) = (home / "runtimes").glob(f"{SPEC.name}-int8-*.onnx")
     installed = next(path for path in prepare_installation() if path.name == int8.name)
     assert int8.read_bytes() == installed.read_bytes()
     cache = _cache(home)
-    assert cache.count() == total and cache.failures() == {}
+    assert cache.count() == total and cache.failures() == {} and len(_complete(db)) == total
     with Catalog(db) as catalog:
         shas = selected_posters(catalog)
     # vectors from before the kill and from the rerun both match a fresh computation
@@ -144,5 +152,5 @@ def test_progress_is_reported_through_the_callback(tmp_path, shared_rows, make_p
         )
     assert summary.embedded == summary.posters == 10 and summary.runtime == net.name
     assert [r.done for r in reports] == [0, 3, 6, 9, 10]
-    assert all(r.total == 10 and r.task == f"embed {SPEC.name} ({net.name})" for r in reports)
+    assert all(r.total == 10 and r.task == f"embed {SPEC.name} ({net.name}, poster + mirror)" for r in reports)
     assert reports[-1].ok == 10 and reports[-1].failed == 0

@@ -146,6 +146,78 @@ def test_the_core_the_gradcam_view_and_evaluation_give_the_same_probabilities(ti
     assert synopsis_only[0].thresholds == dict(zip(GENRES, after.thresholds_for(SYNOPSIS).tolist(), strict=True))
 
 
+@pytest.fixture(scope="module")
+def two_view_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelArtifact, Dataset, list[Movie]]:
+    """A tiny model trained on two views of each film (the second a perturbed copy, as a mirror image is), loaded."""
+    from postergenre.training.options import TrainOptions
+    from postergenre.training.train import train
+
+    ds, movies = tiny_catalog(seed=1)
+    second = ds.X + np.random.default_rng(5).normal(0, 0.7, size=ds.X.shape).astype(np.float32)
+    ds = replace(ds, views=("poster", "mirror"), view_X=np.stack([ds.X, second], axis=1))
+    result = train(ds, TrainOptions(feature_set="pooled", folds=3, bootstrap=10, threads=1), movies=movies)
+    return ModelArtifact.load(result.artifact.save(tmp_path_factory.mktemp("two-views") / "model")), ds, movies
+
+
+def test_a_two_view_model_reads_the_mean_of_its_views_head_logits(two_view_model) -> None:
+    from postergenre.evaluation.evaluate import product_signals
+    from postergenre.model.logistic import sigmoid
+    from postergenre.predict.core import ModelCore
+
+    loaded, ds, movies = two_view_model
+    assert loaded.head_config["views"] == ["poster", "mirror"] and loaded.training_options["views"] == "poster,mirror"
+    model, core = assemble(loaded), ModelCore(loaded, embedder=None)
+    assert model.views == core.views == ("poster", "mirror")
+    plots = [m.plot for m in movies[: len(ds.ids)]]
+    rows = np.flatnonzero([p is not None for p in plots])[:30]
+    V, texts = ds.view_X[rows], [plots[i] for i in rows]
+    start, stop = model.feature_slice
+    logits = [model.head.decision_function(V[:, j, start:stop]).astype(np.float64) for j in range(2)]
+    general = sigmoid((logits[0] + logits[1]) / 2)
+    np.testing.assert_allclose(model.general_probabilities(V), general, rtol=0, atol=1e-12)
+    # For the logistic head: the head read on the mean of the two vectors, the rule the benchmarks measured.
+    np.testing.assert_allclose(general, model.head.predict_proba(V[:, :, start:stop].mean(axis=1)), atol=1e-5)
+    expected = model.poster_stages[0].refine(general, V[:, 0])
+    readings = core.read_embeddings(V)
+    poster = np.array([[r.probabilities[g] for g in GENRES] for r in readings])
+    np.testing.assert_allclose(poster, expected, rtol=0, atol=1e-12)
+    assert np.abs(poster - model.poster_probabilities(V[:, 0])).max() > 1e-3  # not the poster alone
+    # The poster check and the reading's embedding are the poster's own view.
+    assert [r.poster_check["score"] for r in readings] == [c["score"] for c in core.check(V[:, 0])]
+    np.testing.assert_array_equal(readings[0].embedding, V[0, 0])
+    with pytest.raises(ModelError, match=r"reads 2 views of each poster \(poster, mirror\)"):
+        core.read_embeddings(V[:, 0])
+    # Evaluation reads the views alike; a stored poster reading fused with a synopsis answers as the views with it.
+    fused = core.read_embeddings(V, texts)
+    signals = product_signals(loaded, V, texts)
+    np.testing.assert_allclose(signals.poster, poster, atol=1e-12)
+    np.testing.assert_allclose(signals.combined, [[r.probabilities[g] for g in GENRES] for r in fused], atol=1e-12)
+    again = core.read_with_synopsis(readings[0], texts[0])
+    assert (again.probabilities, again.decided, again.signal) == (fused[0].probabilities, fused[0].decided, COMBINED)
+
+
+def test_a_model_saved_before_views_reads_the_poster_alone(tiny_model, tmp_path: Path) -> None:
+    from postergenre.predict.core import ModelCore
+
+    trained, _, ds, _ = tiny_model
+    folder = trained.save(tmp_path / "older")
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["head_config"].pop("views") == ["poster"]  # what every model saved before views lacks
+    (folder / "model.json").write_text(json.dumps(meta))
+    core = ModelCore(ModelArtifact.load(folder), embedder=None)
+    assert core.views == ("poster",)
+    readings = core.read_embeddings(ds.X[:5])
+    np.testing.assert_array_equal(
+        [[r.probabilities[g] for g in GENRES] for r in readings], assemble(trained).poster_probabilities(ds.X[:5])
+    )
+    with pytest.raises(ModelError, match="reads 1 view of each poster"):
+        core.read_embeddings(np.stack([ds.X[:5], ds.X[:5]], axis=1))
+    meta["head_config"]["views"] = ["mirror", "poster"]
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=r"head_config.views: .*first view must be 'poster'"):
+        ModelArtifact.load(folder)
+
+
 def test_the_build_owns_the_thresholds_of_each_signal(tiny_model) -> None:
     trained, _, _, _ = tiny_model
     model = assemble(trained)

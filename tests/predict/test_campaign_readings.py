@@ -54,7 +54,7 @@ def test_stored_readings_are_the_models_readings(store, predictor, posters):
     # Read as a batch, as adding them did (int8 results move by ~1e-7 with the batch they ran in).
     readings = predictor.predict_many([PosterInput(source=name, data=data) for data, name in posters])
     for (data, name), variant, alone in zip(posters, campaign.variants, readings, strict=True):
-        fused = predictor.core.read_embeddings(alone.embedding[None, :], [SYNOPSIS])[0]
+        fused = predictor.core.read_with_synopsis(alone.reading, SYNOPSIS)
         stored = variant.reading
         assert (variant.name, stored.model, stored.model_label) == (name, fingerprint, label)
         assert stored.poster == work.reading_json(alone.reading)  # full precision, not rounded
@@ -107,9 +107,15 @@ def test_a_new_synopsis_rereads_the_fused_readings_at_once(store, predictor, pos
     work.update_campaign(store, predictor, campaign_id, by="carol", synopsis=OTHER_SYNOPSIS)
     campaign = store.get(campaign_id)
     assert work.campaign_view(store, predictor, campaign_id).to_dict()["stale_readings"] == 0
-    for variant in campaign.variants:  # fused from the stored embedding: no poster read again
-        fused = predictor.core.read_embeddings(variant.reading.embedding[None, :], [OTHER_SYNOPSIS])[0]
+    for (data, _), variant in zip(
+        posters, campaign.variants, strict=True
+    ):  # fused from the stored reading: no poster read again
+        stored = work.reading_from_json(variant.reading.poster, variant.reading.embedding)
+        fused = predictor.core.read_with_synopsis(stored, OTHER_SYNOPSIS)
         assert variant.reading.combined == work.reading_json(fused)
+        live = predictor.predict(data, OTHER_SYNOPSIS).reading  # reading the poster's views again says the same
+        assert fused.decided == live.decided
+        assert fused.probabilities == pytest.approx(live.probabilities, abs=1e-5)
     work.update_campaign(store, predictor, campaign_id, by="carol", synopsis=None)
     assert all(v.reading.combined is None and v.reading.synopsis is None for v in store.get(campaign_id).variants)
 

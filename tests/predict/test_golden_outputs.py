@@ -77,6 +77,12 @@ def _close(expected, actual, tol: float, where: str) -> None:
 
 
 def test_model_core_answers_stored_embeddings_as_recorded(stored, golden_predictor, stored_embeddings):
+    # One vector per image and view the bundled model reads (the image as given, then its mirror).
+    assert stored_embeddings.shape == (
+        len(stored["images"]),
+        len(golden_predictor.core.views),
+        golden_predictor.core.spec.feature_dim,
+    )
     record = golden.readings_from_embeddings(golden_predictor.core, stored_embeddings)
     _close(stored["predict"], record["predict"], TOLERANCE, "predict")
     _close(stored["predict_synopsis"], record["predict_synopsis"], TOLERANCE, "predict_synopsis")
@@ -106,8 +112,12 @@ def test_brief_words_for_stored_embeddings_as_recorded(stored, golden_predictor,
 @pytest.fixture(scope="module")
 def same_embeddings(golden_predictor, stored_embeddings) -> dict:
     images = golden.synthetic_images()
-    vectors = golden_predictor.core.embed(list(images.values()))
-    if golden_predictor.core.runtime_name != "onnx-int8" or np.abs(vectors - stored_embeddings).max() > 1e-6:
+    vectors = golden_predictor.core.embed_views(list(images.values()))
+    if (
+        golden_predictor.core.runtime_name != "onnx-int8"
+        or vectors.shape != stored_embeddings.shape
+        or np.abs(vectors - stored_embeddings).max() > 1e-6
+    ):
         pytest.skip(
             "this machine's runtime computes other embeddings of the golden images than the recorded ones "
             "(another CPU's int8 kernels); the stored-embedding test still pins the model"

@@ -50,6 +50,7 @@ def test_predict_catalog_local_engine_writes_every_movie_and_names_failures(copy
     meta = json.loads(table.schema.metadata[b"postergenre"])
     rows = table.to_pylist()
     assert [f"prob_{g}" for g in meta["genres"]] == [c for c in table.column_names if c.startswith("prob_")]
+    assert meta["views"] == ["poster", "mirror"]  # the bundled model reads each poster and its mirror image
     assert [r["imdb_id"] for r in rows] == sorted(r["imdb_id"] for r in rows) and len(rows) >= 150
     failed = [r for r in rows if r["embedding_error"]]
     assert {r["poster_sha256"] for r in failed} == {broken}

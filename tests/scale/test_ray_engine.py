@@ -3,6 +3,7 @@ predict-catalog through it. One Ray cluster for the whole module (starting one c
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,10 +18,11 @@ import pytest
 
 from postergenre.catalog.store import Catalog
 from postergenre.config import get_paths
-from postergenre.features.cache import EmbeddingCache
+from postergenre.features.cache import EmbeddingCache, ViewCaches
 from postergenre.features.embed import selected_posters
 from postergenre.features.registry import get_backbone
 from postergenre.features.runtime import load_runtime, vector_key
+from postergenre.features.views import MIRROR, POSTER, view_key
 from postergenre.posters.images import decode_image
 from postergenre.posters.store import PosterStore
 from sampling import spread
@@ -42,8 +44,9 @@ def cluster():
         yield ray.get_runtime_context().gcs_address
 
 
-def _cache(home: Path) -> EmbeddingCache:
-    return EmbeddingCache(get_paths(home).db, *vector_key(SPEC))  # the default runtime's (int8) vectors
+def _cache(home: Path, view: str = POSTER) -> EmbeddingCache:
+    """The default runtime's (int8) vectors of one view of the posters (the poster as given by default)."""
+    return EmbeddingCache(get_paths(home).db, *view_key(vector_key(SPEC), view))
 
 
 def _embed_ray(home: Path, **options) -> object:
@@ -59,18 +62,17 @@ def _embed_ray(home: Path, **options) -> object:
 
 
 def _forget_vectors(home: Path, keep: int = 0) -> list[str]:
-    """Delete all cached vectors but the first `keep` (by hash) -> the hashes of all of them, sorted."""
+    """Delete the cached vectors (of every view) of all posters but the first `keep` (by hash) -> the hashes of all
+    of them, sorted."""
     with sqlite3.connect(get_paths(home).db) as conn:
-        shas = [r[0] for r in conn.execute("SELECT sha256 FROM embeddings ORDER BY sha256")]
+        shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM embeddings ORDER BY sha256")]
         conn.executemany("DELETE FROM embeddings WHERE sha256 = ?", [(s,) for s in shas[keep:]])
     return shas
 
 
 def test_ray_vectors_equal_the_local_engines(cluster, small_home, copy_home):
     home = copy_home()
-    shas = _forget_vectors(home)
-    with _cache(small_home) as local:
-        expected = local.get(shas)  # computed by the local engine (conftest.small_home)
+    shas = _forget_vectors(home)  # small_home's vectors were computed by the local engine (conftest.small_home)
 
     broken = PosterStore(get_paths(home).posters).path(shas[0])
     broken.unlink()  # the copy may hold a link into the shared store: replace it, never write through it
@@ -80,21 +82,34 @@ def test_ray_vectors_equal_the_local_engines(cluster, small_home, copy_home):
 
     assert summary.complete and summary.embedded == len(shas) - 1 >= 150 and summary.runtime == "onnx-int8"
     assert list(summary.failures) == [shas[0]] and shas[0] in summary.failures[shas[0]]
-    with _cache(home) as cache:
-        got = cache.get(shas[1:])
-        assert cache.count() == len(shas) - 1 and list(cache.failures()) == [shas[0]]
-    assert float(np.abs(got - expected[1:]).max()) <= 1e-5
-    assert len({v.tobytes() for v in got}) == len(shas) - 1  # no vector landed on another poster's row
+    assert summary.views == (POSTER, MIRROR)  # both views by default, as the local engine embedded small_home
+    for view in (POSTER, MIRROR):
+        with _cache(small_home, view) as local:
+            expected = local.get(shas[1:])
+        with _cache(home, view) as cache:
+            got = cache.get(shas[1:])
+            assert cache.count() == len(shas) - 1 and list(cache.failures()) == [shas[0]]
+        assert float(np.abs(got - expected).max()) <= 1e-5, view
+        assert len({v.tobytes() for v in got}) == len(shas) - 1  # no vector landed on another poster's row
     again = _embed_ray(home)  # a rerun finds nothing to do (the failure is skipped) and starts no pipeline
     assert again.embedded == 0 and again.failed_before == 1 and again.runtime == "" and again.complete
 
 
-def _whole_rows(db: Path) -> list[tuple]:
+def _whole_rows(db: Path) -> dict[str, list[str]]:
+    """{view's backbone key: its posters' hashes}; every row written is whole."""
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT sha256, dim, length(vector) FROM embeddings").fetchall()
-    for sha, dim, size in rows:
+        rows = conn.execute("SELECT backbone, sha256, dim, length(vector) FROM embeddings").fetchall()
+    out: dict[str, list[str]] = {}
+    for backbone, sha, dim, size in rows:
         assert dim == SPEC.feature_dim and size == 4 * dim, sha
-    return rows
+        out.setdefault(backbone, []).append(sha)
+    return out
+
+
+def _complete(rows: dict[str, list[str]]) -> set[str]:
+    """The posters with a vector of both views."""
+    keys = [view_key(vector_key(SPEC), view)[0] for view in (POSTER, MIRROR)]
+    return set(rows.get(keys[0], [])) & set(rows.get(keys[1], []))
 
 
 def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(
@@ -105,6 +120,7 @@ def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(
     db = get_paths(home).db
     with Catalog(db) as catalog:
         shas = selected_posters(catalog)
+    _cache(home).close()  # the embeddings table exists before the run starts writing it
     proc = subprocess.Popen(
         [
             CLI,
@@ -126,25 +142,27 @@ def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            with _cache(home) as cache:
-                if cache.count() >= 16:
-                    break
+            if len(_complete(_whole_rows(db))) >= 16:
+                break
             time.sleep(0.2)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         _, err = proc.communicate()
-    before = _whole_rows(db)
+    before = _complete(_whole_rows(db))
     assert 16 <= len(before) < len(shas), f"kill landed outside the run ({len(before)} of {len(shas)}): {err[-2000:]}"
 
     summary = _embed_ray(home, actors=2)  # the rerun, in this process, on the same cluster
 
     assert summary.cached_before == len(before) and summary.embedded == len(shas) - len(before)
-    rows = _whole_rows(db)
-    assert sorted(r[0] for r in rows) == shas  # every poster once: no duplicates, none missing
+    for view_rows in _whole_rows(db).values():
+        assert sorted(view_rows) == shas  # every poster once in each view: no duplicates, none missing
     store = PosterStore(get_paths(home).posters)
-    with _cache(home) as cache, load_runtime(SPEC, cache_dir=home / "runtimes") as rt:
-        got = cache.get(shas)
-        fresh = rt.embed([decode_image(store.path(s)) for s in shas])
+    with (
+        ViewCaches(get_paths(home).db, vector_key(SPEC), (POSTER, MIRROR)) as caches,
+        load_runtime(SPEC, cache_dir=home / "runtimes") as rt,
+    ):
+        got = caches.get(shas)
+        fresh = rt.embed_views([decode_image(store.path(s)) for s in shas], (POSTER, MIRROR))
     assert float(np.abs(got - fresh).max()) <= 1e-5
 
 
@@ -206,8 +224,8 @@ def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(
     cluster, studio_home, runtime_graphs, tmp_path
 ):
     """Studio films with a poster and a plot get the fused reading with each signal beside it, studio films with only
-    a plot the synopsis reading, general posters the poster reading; Ray (embedding the posters it lacks) and the
-    local engine write the same numbers."""
+    a plot the synopsis reading, general posters the poster reading; Ray (embedding the posters it lacks, both views
+    the bundled model reads) and the local engine write the same numbers, and `predict` reads the same."""
     pq = pytest.importorskip("pyarrow.parquet", reason=RAY_MISSING)
     from postergenre.predict.predictor import Predictor
 
@@ -226,6 +244,10 @@ def test_predict_catalog_reads_each_film_with_its_plot_and_both_engines_agree(
         )
         assert run.returncode == 0, run.stderr
         tables[engine] = pq.read_table(out)
+        assert json.loads(tables[engine].schema.metadata[b"postergenre"])["views"] == [POSTER, MIRROR]
+        for view in (POSTER, MIRROR):  # the forgotten posters' views were embedded again
+            with _cache(home, view) as cache:
+                assert cache.missing(forget) == [], (engine, view)
     local, ray_table = tables["local"], tables["ray"]
     assert local.column_names == ray_table.column_names
     numeric = [c for c in local.column_names if "prob_" in c or c == "poster_check_score"]

@@ -8,6 +8,7 @@ import typer
 
 from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS, EmbedSummary
 from ..features.registry import DEFAULT_BACKBONE, backbone_names
+from ..features.views import DEFAULT_VIEWS, views_text
 from ..posters.store import PosterStore
 from ._app import (
     CollectionOption,
@@ -47,7 +48,11 @@ _EMBED_HELP = (
     "vectors within cosine ~0.999 of fp32, cached apart); onnx (ONNX Runtime fp32 on a graph exported once "
     "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors "
     "(within 1e-4) and share the cache. "
-    "train, evaluate and similar read the default runtime's vectors."
+    "train, evaluate and similar read the default runtime's vectors.\n\n"
+    "Views: each poster and its mirror image by default (--views poster,mirror), each cached under its own key: the "
+    "default `train` recipe and the bundled model read both (a rerun computes only what is missing, so a data folder "
+    "embedded before views existed gets just the mirrored vectors). --views poster embeds the posters alone, enough "
+    "for comparable titles and for a model trained with `train --views poster`."
 )
 
 
@@ -55,6 +60,9 @@ _EMBED_HELP = (
 def embed(
     backbone: Annotated[str, typer.Option("--backbone", help="Backbone name from the registry.")] = DEFAULT_BACKBONE,
     runtime: RuntimeOption = DEFAULT_RUNTIME,
+    views: Annotated[
+        str, typer.Option("--views", help="Views of each poster to embed: poster,mirror (the default) or poster.")
+    ] = views_text(DEFAULT_VIEWS),
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")
     ] = DEFAULT_BATCH_SIZE,
@@ -87,8 +95,10 @@ def embed(
     """See _EMBED_HELP."""
     from ..features.embed import embed_catalog
     from ..features.registry import get_backbone
+    from ..features.views import parse_views
 
     options = ray_options(engine, address, ray_actors, ray_batch_size)
+    chosen = parse_views(views)
     spec = get_backbone(backbone)
     paths = paths_for(home)
     flt = movie_filter(home, rating, year_min, year_max, collection, require_poster=True)
@@ -107,6 +117,7 @@ def embed(
                 progress=show,
                 runtime=runtime,
                 runtime_cache=paths.home / RUNTIMES_FOLDER,
+                views=chosen,
             )
     else:
         with open_catalog(home) as catalog, progress_display() as show:
@@ -122,6 +133,7 @@ def embed(
                 progress=show,
                 runtime=runtime,
                 runtime_cache=paths.home / RUNTIMES_FOLDER,
+                views=chosen,
             )
     _print_summary(spec.name, summary)
 
@@ -130,7 +142,8 @@ def _print_summary(name: str, summary: EmbedSummary) -> None:
     """What embed did: counts and speed, then the first failures' reasons."""
     rate = f" in {summary.seconds:.0f} s ({summary.rate:.1f} posters/s, {summary.runtime})" if summary.embedded else ""
     console.print(
-        f"{name}: embedded [green]{summary.embedded}[/green]{rate}, already cached {summary.cached_before}, "
+        f"{name} ({' + '.join(summary.views)}): embedded [green]{summary.embedded}[/green]{rate}, "
+        f"already cached {summary.cached_before}, "
         f"failed [red]{summary.failed}[/red], skipped (failed before) {summary.failed_before} "
         f"of {summary.posters} distinct posters",
         highlight=False,

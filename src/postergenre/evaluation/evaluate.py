@@ -22,6 +22,7 @@ from ..labelled.metrics import evaluate_predictions
 from ..labelled.split import holdout
 from ..model.artifact import ModelArtifact
 from ..model.assembly import COMBINED, POSTER, assemble
+from ..model.layout import saved_views
 from ..model.synopsis import has_text
 from ..model.thresholds import decide
 from ..progress import Log, no_log
@@ -55,7 +56,12 @@ def evaluate_model(
     spec = get_backbone(artifact.backbone)
     artifact.check_compatible(spec.name, spec.preprocess_version)
     ds = assemble_dataset(
-        catalog, flt=flt, backbone=artifact.backbone, feature_set=artifact.feature_set, genres=artifact.genres
+        catalog,
+        flt=flt,
+        backbone=artifact.backbone,
+        feature_set=artifact.feature_set,
+        genres=artifact.genres,
+        views=saved_views(artifact.head_config),
     )
     for m in ds.messages:
         log(m)
@@ -74,7 +80,7 @@ def evaluate_model(
     if not held_out:
         log(f"warning: {sentence}")
     plots = plots_of(catalog, ds.ids)
-    signals = product_signals(artifact, ds.X, plots)
+    signals = product_signals(artifact, ds.view_vectors, plots)
     probs = signals.poster
     result = evaluate_predictions(ds.Y, probs, signals.poster_thresholds, ds.genres, bootstrap=bootstrap, seed=seed)
     result["model"] = {
@@ -263,9 +269,9 @@ class ProductSignals:
 
 def product_signals(artifact: ModelArtifact, X_full: np.ndarray, plots: Sequence[str | None]) -> ProductSignals:
     """Poster (and, where the model has the studio extensions and a movie a plot, poster + synopsis) probabilities
-    of full cached vectors, from the model assembled as the model core assembles it (`model.assembly`), each
-    signal with the thresholds the model decides it with."""
-    model = assemble(artifact, X_full.shape[1])
+    of full cached vectors (of each view the model reads, [N, V, D]), from the model assembled as the model core
+    assembles it (`model.assembly`), each signal with the thresholds the model decides it with."""
+    model = assemble(artifact, X_full.shape[-1])
     general = model.general_probabilities(X_full)
     present = has_text(list(plots))
     poster = model.poster_probabilities(X_full)

@@ -20,6 +20,7 @@ import numpy as np
 from ..catalog.database import connect, transaction
 from ..clock import utc_now
 from ..errors import PosterGenreError
+from .views import POSTER, view_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -171,3 +172,64 @@ class EmbeddingCache:
 
     def mark_failed(self, sha: str, reason: str) -> None:
         self.record({}, {sha: reason})
+
+
+class ViewCaches:
+    """The caches of each view of a poster (`views.py`) for one runtime's vectors, read and written together.
+
+    `key`: the runtime's cache key (the poster view's); each view's vectors live under `views.view_key(key, view)`.
+    """
+
+    def __init__(self, db_path: Path | str, key: tuple[str, str], views: Sequence[str]):
+        self.views = tuple(views)
+        if not self.views or self.views[0] != POSTER:
+            raise ValueError(f"views must start with {POSTER!r}, got {self.views}")
+        self.by_view: dict[str, EmbeddingCache] = {}
+        try:
+            for view in self.views:
+                self.by_view[view] = EmbeddingCache(db_path, *view_key(key, view))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def poster(self) -> EmbeddingCache:
+        """The poster's own vectors (the first view)."""
+        return self.by_view[POSTER]
+
+    def __enter__(self) -> ViewCaches:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for cache in self.by_view.values():
+            cache.close()
+
+    def missing_by_view(self, shas: Sequence[str]) -> dict[str, set[str]]:
+        """Per view, the hashes in `shas` that have no vector of it yet."""
+        return {view: set(cache.missing(shas)) for view, cache in self.by_view.items()}
+
+    def missing(self, shas: Sequence[str]) -> list[str]:
+        """The hashes in `shas` (order kept, duplicates dropped) that miss at least one view."""
+        gaps = self.missing_by_view(shas)
+        return [s for s in dict.fromkeys(shas) if any(s in gap for gap in gaps.values())]
+
+    def get(self, shas: Sequence[str]) -> np.ndarray:
+        """float32 [len(shas), len(views), D]; MissingEmbeddingsError (naming the view's key) when one is missing."""
+        out: np.ndarray | None = None
+        for j, cache in enumerate(self.by_view.values()):
+            vectors = cache.get(shas)
+            if out is None:  # filled view by view: one view's vectors at a time beside the result
+                out = np.empty((len(shas), len(self.views), vectors.shape[1]), dtype=np.float32)
+            out[:, j] = vectors
+        assert out is not None
+        return out
+
+    def failures(self) -> dict[str, str]:
+        """sha256 -> reason, for posters that could not be embedded in some view."""
+        out: dict[str, str] = {}
+        for cache in self.by_view.values():
+            out |= cache.failures()
+        return out

@@ -1,12 +1,13 @@
 """The Ray Data batch engine: `embed_catalog` for catalogs that outgrow one machine.
 
     hashes still missing ─► from_items (groups of 4) ─► map_batches(PosterEmbedder, actor pool) ─► iter_batches
-                                                          runtime built once per actor            └► SQLite cache,
+    (and the views each misses)                         runtime built once per actor            └► SQLite cache,
                                                                                                      batch by batch
-Same work list, same decoding (`embed._load_batch`), same runtime and the same forward-pass groups of
-DEFAULT_BATCH_SIZE posters as the local engine, so the vectors are identical (a different grouping changes
-them by ~1e-5 on ONNX Runtime). The driver merges each finished Ray batch into the embedding cache in one
-transaction as it arrives: a rerun skips what is done, and a killed run loses only the batches in flight.
+Same work list, same batch step (`embed.embed_batch`: decoding, each view one forward pass), same runtime and the
+same forward-pass groups of DEFAULT_BATCH_SIZE posters as the local engine, so the vectors are identical (a
+different grouping changes them by ~1e-5 on ONNX Runtime). The driver merges each finished Ray batch into the
+embedding cache as it arrives (one transaction per view): a rerun skips what is done, and a killed run loses only the
+batches in flight.
 
 Ray is an optional extra (`pip install '.[ray]'`); without it `require_ray` raises a RayUnavailableError that
 says how to install it. On a cluster every node must see the data folder (posters and exported runtime graphs)
@@ -23,12 +24,11 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
@@ -37,10 +37,11 @@ from ..catalog.store import Catalog
 from ..errors import PosterGenreError
 from ..posters.store import PosterStore
 from ..progress import ProgressFn, counter, no_progress
-from .cache import EmbeddingCache
-from .embed import DEFAULT_RUNTIME, EmbedSummary, _load_batch, work_list
+from .cache import ViewCaches
+from .embed import DEFAULT_RUNTIME, EmbedSummary, ViewResults, batches_of, embed_batch, work_list
 from .registry import BackboneSpec, get_backbone
 from .runtime import DEFAULT_BATCH_SIZE, InferenceRuntime, load_runtime, vector_key
+from .views import DEFAULT_VIEWS, parse_views, views_text
 
 RAY_PIN = "ray[data]==2.60.0"
 INSTALL_HINT = (
@@ -147,8 +148,9 @@ def default_actors(ray: ModuleType) -> int:
 class PosterEmbedder:
     """Ray Data UDF: builds the inference runtime once per actor, then embeds batches of poster groups.
 
-    Input batch: {"group": hashes joined by GROUP_SEPARATOR, one forward pass each}. Output batch: {"sha256",
-    "vector" float32 [n, D] (zeros for a failure), "failure" ("" when the poster embedded)}.
+    Input batch: {"group": hashes joined by GROUP_SEPARATOR, "views": the views they miss, joined the same way; one
+    `embed.embed_batch` each}. Output batch, one row per poster and view: {"sha256", "view", "vector" float32 [n, D]
+    (zeros for a failure), "failure" ("" when the poster embedded)}.
     """
 
     def __init__(self, backbone: str, runtime: str, runtime_cache: str | None, poster_root: str, threads: int = 1):
@@ -164,24 +166,21 @@ class PosterEmbedder:
         self.runtime = load_runtime(self.spec, runtime, cache_dir=runtime_cache, threads=threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        shas: list[str] = []
+        rows: list[tuple[str, str, str]] = []
         vectors: list[np.ndarray] = []
-        reasons: list[str] = []
-        for group in batch["group"]:
-            ok, pixels, failures = _load_batch(self.store, self.spec, str(group).split(GROUP_SEPARATOR))
-            if pixels is not None:
-                vectors.append(self.runtime.embed_pixels(self.spec.preprocessing.normalize(pixels)))
-                shas += ok
-                reasons += [""] * len(ok)
-            for sha, reason in failures.items():
-                vectors.append(np.zeros((1, self.spec.feature_dim), dtype=np.float32))
-                shas.append(sha)
-                reasons.append(reason)
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
+        for group, views in zip(batch["group"], batch["views"], strict=True):
+            work = (tuple(str(views).split(GROUP_SEPARATOR)), str(group).split(GROUP_SEPARATOR))
+            for view, (found, failures) in embed_batch(self.runtime, self.store, self.spec, work).items():
+                rows += [(sha, view, "") for sha in found]
+                vectors += list(found.values())
+                rows += [(sha, view, reason) for sha, reason in failures.items()]
+                vectors += [np.zeros(self.spec.feature_dim, dtype=np.float32)] * len(failures)
+        matrix = np.stack(vectors) if vectors else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
         return {
-            "sha256": np.asarray(shas, dtype=object),
+            "sha256": np.asarray([r[0] for r in rows], dtype=object),
+            "view": np.asarray([r[1] for r in rows], dtype=object),
             "vector": matrix.astype(np.float32, copy=False),
-            "failure": np.asarray(reasons, dtype=object),
+            "failure": np.asarray([r[2] for r in rows], dtype=object),
         }
 
 
@@ -211,28 +210,33 @@ def embed_catalog_ray(
     progress: ProgressFn = no_progress,
     runtime: InferenceRuntime | str = DEFAULT_RUNTIME,
     runtime_cache: Path | str | None = None,
+    views: Sequence[str] = DEFAULT_VIEWS,
 ) -> EmbedSummary:
-    """`embed.embed_catalog` on Ray Data: compute and cache the vectors the selected movies' posters miss.
+    """`embed.embed_catalog` on Ray Data: compute and cache the vectors of `views` the selected movies' posters miss.
 
     `runtime`: a kind for `load_runtime` ("auto", "onnx", "torch"), or a loaded runtime whose kind the actors
     use. Exported graphs are cached under `runtime_cache`, which every node must see at the same path.
     """
     require_ray()
-    kind, (backbone, version) = _resolve_runtime(spec, runtime, runtime_cache)
-    summary = EmbedSummary(backbone, version)
-    with EmbeddingCache(catalog.path, backbone, version) as cache:
-        todo = work_list(catalog, cache, summary, flt, retry_failed)
+    views = parse_views(views)
+    kind, key = _resolve_runtime(spec, runtime, runtime_cache)
+    summary = EmbedSummary(*key, views=views)
+    with ViewCaches(catalog.path, key, views) as caches:
+        todo = work_list(catalog, caches, summary, flt, retry_failed)
         if not todo:
             return summary
         summary.runtime = kind
         task = f"embed {spec.name} ({kind}, ray)"
         start = time.perf_counter()
         try:
-            with counter(progress, len(todo), task, detail="starting Ray") as advance, ray_session(options) as ray:
-                for sha_batch, vectors, reasons in _run(ray, spec, store, todo, kind, runtime_cache, options):
-                    ok = {s: v for s, v, r in zip(sha_batch, vectors, reasons, strict=True) if not r}
-                    failures = {s: r for s, r in zip(sha_batch, reasons, strict=True) if r}
-                    summary.record_batch(cache, ok, failures, advance)
+            with (
+                counter(progress, sum(len(shas) for _, shas in todo), task, detail="starting Ray") as advance,
+                ray_session(options) as ray,
+            ):
+                for results in _run(
+                    ray, spec, store, batches_of(todo, DEFAULT_BATCH_SIZE), kind, runtime_cache, options
+                ):
+                    summary.record_batch(caches, results, advance)
         finally:
             summary.seconds = time.perf_counter() - start
     return summary
@@ -242,23 +246,23 @@ def _run(
     ray: ModuleType,
     spec: BackboneSpec,
     store: PosterStore,
-    todo: list[str],
+    groups: list[tuple[tuple[str, ...], list[str]]],
     kind: str,
     runtime_cache: Path | str | None,
     options: RayOptions,
-) -> Iterator[tuple[Any, np.ndarray, Any]]:
-    """Yield (hashes, vectors, failure reasons) per finished Ray batch, in completion order."""
+) -> Iterator[ViewResults]:
+    """Yield each finished Ray batch's results per view, in completion order. `groups`: the local engine's
+    forward-pass groups, in its order (identical groups give identical vectors)."""
     importlib.import_module("ray.data")  # read below as `ray.data`, an attribute of the `ray` module passed in
 
-    # The local engine's forward-pass groups, in its order: identical groups give identical vectors.
-    groups = [GROUP_SEPARATOR.join(todo[i : i + DEFAULT_BATCH_SIZE]) for i in range(0, len(todo), DEFAULT_BATCH_SIZE)]
     groups_per_batch = max(1, options.batch_size // DEFAULT_BATCH_SIZE)
     actors = options.actors or default_actors(ray)
     blocks = max(1, min(len(groups), -(-len(groups) // groups_per_batch)))
+    items = [{"group": GROUP_SEPARATOR.join(shas), "views": views_text(views)} for views, shas in groups]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Ray Data's deprecation notes about its own settings
         _quiet_ray_data()
-        ds = ray.data.from_items([{"group": g} for g in groups], override_num_blocks=blocks)
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
         ds = ds.map_batches(
             PosterEmbedder,
             fn_constructor_kwargs={
@@ -274,10 +278,24 @@ def _run(
         )
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            yield batch["sha256"], batch["vector"], batch["failure"]
+            yield _results(batch)
     except ray.exceptions.RayError as exc:  # an actor that cannot start, a lost node past its retries
         lines = [line for line in str(exc).splitlines() if line.strip()]
         raise RayUnavailableError(
             f"the Ray job failed (finished batches are kept; rerun to continue): "
             f"{lines[-1] if lines else type(exc).__name__}"
         ) from exc
+
+
+def _results(batch: dict[str, np.ndarray]) -> ViewResults:
+    """A PosterEmbedder output batch as the merge step takes it: per view, (vectors, failures)."""
+    out: ViewResults = {}
+    for sha, view, vector, reason in zip(
+        batch["sha256"], batch["view"], batch["vector"], batch["failure"], strict=True
+    ):
+        vectors, failures = out.setdefault(str(view), ({}, {}))
+        if reason:
+            failures[str(sha)] = str(reason)
+        else:
+            vectors[str(sha)] = vector
+    return out

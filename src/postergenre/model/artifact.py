@@ -34,7 +34,7 @@ from ..errors import ModelError, PosterGenreError
 from ..features.registry import get_backbone
 from ..files import pid_alive
 from .heads import head_names
-from .layout import read_part
+from .layout import read_part, saved_views
 from .parts import PosterHead
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -269,6 +269,10 @@ def _check_meta(meta: Any, path: Path) -> None:
             "head_config.feature_slice",
             f"is {feature_slice!r}: must be [start, stop] with 0 <= start < stop <= {spec.feature_dim}",
         )
+    try:
+        saved_views(config)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
     for name in ("settings", "poster_check"):
         if name in config and not isinstance(config[name], dict):
             raise _field_error(

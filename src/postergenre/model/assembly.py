@@ -1,9 +1,14 @@
 """A saved model, assembled: the one place an artifact becomes the parts that answer.
 
-    artifact ─► head ─► poster stages (the studio's domain correction) ─► poster probabilities ─┐
-                poster check                                                             fusion ─► combined estimate
-                synopsis head (built on first use) ─► synopsis probabilities ───────────┘
-                torch_view(): the poster signal as one torch module (Grad-CAM)
+    artifact ─► head on each view (views.read_views) ─► poster stages (the studio's domain correction)
+                                                      ─► poster probabilities ─┐
+                poster check (the poster's own view)                     fusion ─► combined estimate
+                synopsis head (built on first use) ─► synopsis probabilities ─┘
+                torch_view(): the poster signal of one view as one torch module (Grad-CAM)
+
+A poster's vectors come as [N, V, D], one per view the model reads (`views`, from head_config["views"]: the poster
+as given, then its mirror image; a model saved without it reads the poster alone), or as [N, D], one view: the
+poster's own (what the poster check, comparable titles and Grad-CAM read).
 
 `assemble` is the one build: the model core (predict), Grad-CAM, the evaluation of a saved model and training's studio
 stage (on the poster-only model it just fitted) all call it, so they cannot drift apart. It reads every part through
@@ -22,10 +27,11 @@ import numpy as np
 from ..errors import ModelError
 from .artifact import ModelArtifact
 from .fusion import Fusion
-from .layout import SYNOPSIS_ONLY_THRESHOLDS, poster_stage, poster_stage_roles, read_part
+from .layout import SYNOPSIS_ONLY_THRESHOLDS, poster_stage, poster_stage_roles, read_part, saved_views
 from .parts import PosterHead, PosterStage
 from .poster_check import PosterCheck
 from .synopsis import SynopsisHead
+from .views import read_views
 
 if TYPE_CHECKING:
     from torch import nn
@@ -54,6 +60,7 @@ class AssembledModel:
         config = artifact.head_config
         start, stop = config.get("feature_slice") or (0, feature_dim or 0)
         self.feature_slice: tuple[int, int] = (int(start), int(stop))
+        self.views: tuple[str, ...] = saved_views(config)
         self.head = cast(PosterHead, self._read("head"))
         if self.head.n_outputs_ != len(self.genres):
             raise ModelError(f"head has {self.head.n_outputs_} outputs but the model lists {len(self.genres)} genres")
@@ -103,26 +110,37 @@ class AssembledModel:
     # -- signals ------------------------------------------------------------------------------------------
 
     def _features(self, embeddings: np.ndarray) -> np.ndarray:
-        X = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        """Vectors [N, V, D] of the model's views, or [N, D] of one view, checked (float32)."""
+        X = np.asarray(embeddings, dtype=np.float32)
+        X = X[None, :] if X.ndim == 1 else X
         start, stop = self.feature_slice
-        if X.ndim != 2 or X.shape[1] < stop:
+        if X.ndim not in (2, 3) or X.shape[-1] < stop or (X.ndim == 3 and X.shape[1] != len(self.views)):
+            views = f"[N, {len(self.views)}, >= {stop}] for its views ({', '.join(self.views)})"
             raise ModelError(
-                f"features must be [N, >= {stop}] for the head's feature slice {start}:{stop}, got {X.shape}"
+                f"features must be [N, >= {stop}] (one view) or {views} for the head's feature slice "
+                f"{start}:{stop}, got {list(X.shape)}"
             )
         return X
 
+    def own_view(self, embeddings: np.ndarray) -> np.ndarray:
+        """The poster's own vectors [N, D] (its first view) from [N, V, D] or [N, D]."""
+        X = self._features(embeddings)
+        return X[:, 0] if X.ndim == 3 else X
+
     def general_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """Full embeddings [N, D] → the poster head's probabilities [N, G] (before any poster stage)."""
+        """Vectors [N, V, D] (or one view [N, D]) → the poster head's probabilities [N, G] (before any poster stage):
+        the sigmoid of its logits' mean over the views (`views.read_views`)."""
         start, stop = self.feature_slice
-        return self.head.predict_proba(self._features(embeddings)[:, start:stop])
+        return read_views(self.head, self._features(embeddings)[..., start:stop])
 
     def poster_probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """Full embeddings [N, D] → the poster signal [N, G]: the head, then each poster stage (the studio's domain
-        correction when the model has one)."""
+        """Vectors [N, V, D] (or one view [N, D]) → the poster signal [N, G]: the head over the views, then each
+        poster stage (the studio's domain correction when the model has one), which reads the poster's own vectors."""
         X = self._features(embeddings)
         probs = self.general_probabilities(X)
+        own = X[:, 0] if X.ndim == 3 else X
         for stage in self.poster_stages:
-            probs = stage.refine(probs, X)
+            probs = stage.refine(probs, own)
         return probs
 
     @property
@@ -158,14 +176,16 @@ class AssembledModel:
         return self.poster_check
 
     def check(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The poster check: (score [N], looks like a poster bool [N])."""
-        return self.require_poster_check().check(embeddings)
+        """The poster check of the poster's own view: (score [N], looks like a poster bool [N])."""
+        return self.require_poster_check().check(self.own_view(embeddings))
 
     # -- Grad-CAM -----------------------------------------------------------------------------------------
 
     def torch_view(self) -> nn.Module:
-        """The poster signal's logits as one differentiable torch module of the full embeddings [N, D]: the feature
-        slice, the head, each poster stage (what `poster_probabilities` computes, in torch)."""
+        """The poster signal's logits as one differentiable torch module of one view's full embeddings [N, D]: the
+        feature slice, the head, each poster stage (what `poster_probabilities` computes for one view, in torch).
+        Grad-CAM differentiates the poster as given: a two-view model's reading also averages in the mirror image,
+        whose evidence sits at the mirrored places."""
         from .torch_views import PosterView
 
         return PosterView(self.feature_slice, self.head.torch_view(), [s.torch_view() for s in self.poster_stages])

@@ -1,8 +1,8 @@
 """Where each part of a model lives in a saved artifact, both ways: the slot table (artifact format 1).
 
     role          part                 tensors          config (in model.json's head_config)
-    head          the artifact's       head.*           settings (and feature_slice, the head's columns)
-                  head_type
+    head          the artifact's       head.*           settings (and feature_slice, the head's columns, and views,
+                  head_type                                       the views of a poster it reads: features/views.py)
     poster_check  poster_check         poster_check.*   poster_check
     domain        domain_correction    domain.*         studio.domain     ┐ the studio extensions:
     synopsis      synopsis_head        synopsis.*       studio.synopsis   │ all three or none
@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, PosterGenreError
+from ..features.views import ONE_VIEW, parse_views
 from . import heads  # noqa: F401  (registers the poster heads the head slot names)
 from .domain import DomainCorrection
 from .fusion import Fusion
@@ -88,11 +89,13 @@ class ModelParts:
     """A model's fitted parts by role, as training hands them to the artifact.
 
     `head_settings`: the settings the head was chosen with (a search candidate's; None: `head.config()`), saved as
-    head_config["settings"]; `feature_slice`: the columns of the cached vector the head reads."""
+    head_config["settings"]; `feature_slice`: the columns of the cached vector the head reads; `views`: the views of
+    a poster it reads (head_config["views"]; a model saved without them reads the poster alone)."""
 
     head: PosterHead
     feature_slice: tuple[int, int]
     head_settings: dict[str, Any] | None = None
+    views: tuple[str, ...] = ONE_VIEW
     poster_check: PosterCheck | None = None
     domain: DomainCorrection | None = None
     synopsis: SynopsisHead | None = None
@@ -112,7 +115,11 @@ class ModelParts:
         """(head_type, head_config, tensors) as the artifact stores these parts; `compact` stores the large arrays
         in smaller dtypes (each part decides which)."""
         settings = self.head.config() if self.head_settings is None else dict(self.head_settings)
-        head_config: dict[str, Any] = {"settings": settings, "feature_slice": [int(v) for v in self.feature_slice]}
+        head_config: dict[str, Any] = {
+            "settings": settings,
+            "feature_slice": [int(v) for v in self.feature_slice],
+            "views": list(parse_views(self.views)),
+        }
         tensors = prefixed(self.head.to_tensors(compact), SLOTS["head"].prefix)
         parts: dict[str, Part | None] = {"poster_check": self.poster_check}
         if self.studio:
@@ -140,6 +147,15 @@ def _place(config: dict[str, Any], path: tuple[str, ...], value: dict[str, Any])
     for key in path[:-1]:
         config = config.setdefault(key, {})
     config[path[-1]] = value
+
+
+def saved_views(head_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The views of a poster a saved model reads (head_config["views"]; without it, the poster alone); ModelError
+    naming the field when they are not views."""
+    try:
+        return parse_views(head_config.get("views"))
+    except PosterGenreError as exc:
+        raise ModelError(f"head_config.views: {exc}") from None
 
 
 def poster_stage(part: Part | None) -> PosterStage | None:

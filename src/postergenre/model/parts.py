@@ -109,8 +109,9 @@ class PosterHead(Part):
 
 class PosterStage(Part):
     """A part stacked on the poster head: `refine(probs, features)` → probabilities [N, G] from the poster signal so
-    far (and the full feature vectors, for a stage that reads them); `torch_view()` maps (logits, features) → logits
-    exactly as `refine` maps probabilities, so Grad-CAM differentiates the model that answered."""
+    far (the head's reading of every view the model reads) and the full feature vectors of the poster as given, for a
+    stage that reads them; `torch_view()` maps (logits, features) → logits exactly as `refine` maps probabilities, so
+    Grad-CAM differentiates the model that answered."""
 
     def refine(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
         raise NotImplementedError

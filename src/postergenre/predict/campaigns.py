@@ -6,7 +6,9 @@ campaign reads the same everywhere. A variant's reading is made once, when it is
 fingerprint (`model_fingerprint`): the poster's reading alone (what the ranking uses), the reading fused with the
 campaign's synopsis, and the poster's embedding (comparable titles, and a new synopsis, need no re-embedding). The
 ranking, the story-vs-poster view and the brief are `brief.build_brief` over predictions rebuilt from those stored
-readings: the same rules as an ad-hoc brief, no second ranking. A reading made by another model, or for another
+readings: the same rules as an ad-hoc brief, no second ranking. A new synopsis is fused with the stored poster
+reading (`ModelCore.read_with_synopsis`): the stored embedding is the poster's own view, not every view a model
+reads. A reading made by another model, or for another
 synopsis, is *stale*: `campaign_view` says so, `reread` makes it again from the stored poster.
 """
 
@@ -95,7 +97,7 @@ def _stored(core: ModelCore, poster: GenreReading, size: tuple[int, int], synops
     fingerprint, label = model_fingerprint(core)
     combined = None
     if synopsis_key(synopsis) and core.has_synopsis:
-        combined = reading_json(core.read_embeddings(poster.poster_embedding()[None, :], [synopsis])[0])
+        combined = reading_json(core.read_with_synopsis(poster, synopsis or ""))
     return StoredReading(
         model=fingerprint,
         model_label=label,

@@ -1,6 +1,7 @@
 """Every catalog film read the way `predict` reads it, as one Parquet file (for BI tools).
 
-    selected movies ─► embed what the cache misses (local engine or Ray Data) ─► cached vectors, in chunks
+    selected movies ─► embed the views the model reads that the cache misses (local engine or Ray Data)
+                    ─► cached vectors of each view, in chunks
                     ─► ModelCore.read_embeddings (poster, + its plot when it has one) / read_synopsis (plot only)
                     ─► Parquet rows, written chunk by chunk
 
@@ -13,7 +14,7 @@ of the row's signal), `reads_as`, `is_poster` and `poster_check_score`, and `emb
 poster could not be embedded: the row then holds the plot's reading, or no genres without a plot). A model without
 a synopsis head reads posters only. The prediction runs in this process whatever engine embedded the posters, so
 the local and Ray engines write the same numbers. The file's schema metadata `postergenre` (JSON) names the model,
-backbone, runtime, genres and thresholds.
+backbone, runtime, the views read, genres and thresholds.
 The file is written to an anonymous temporary and renamed, so a reader never sees half a table and an
 interrupted run (even kill -9) leaves nothing beside it.
 """
@@ -32,7 +33,7 @@ from ..catalog.filters import MovieFilter
 from ..catalog.records import Movie
 from ..catalog.store import Catalog
 from ..errors import PosterGenreError
-from ..features.cache import EmbeddingCache
+from ..features.cache import ViewCaches
 from ..features.embed import EmbedSummary, embed_catalog
 from ..features.runtime import InferenceRuntime
 from ..files import atomic_output, sweep_partials
@@ -101,15 +102,16 @@ def _schema(core: ModelCore, model_name: str) -> Any:
         "backbone": core.spec.name,
         "preprocess_version": core.spec.preprocess_version,
         "runtime": core.runtime_name,
+        "views": list(core.views),
         "genres": core.genres,
         "thresholds": {g: float(t) for g, t in zip(core.genres, core.thresholds, strict=True)},
     }
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta).encode()})
 
 
-def _readings(core: ModelCore, movies: list[Movie], cache: EmbeddingCache) -> list[GenreReading | None]:
-    """Each movie's reading, as `predict` makes it: its poster's cached vector with its plot when the model reads
-    plots, the plot alone when the poster has no vector, None with neither."""
+def _readings(core: ModelCore, movies: list[Movie], cache: ViewCaches) -> list[GenreReading | None]:
+    """Each movie's reading, as `predict` makes it: its poster's cached vectors (one per view the model reads) with
+    its plot when the model reads plots, the plot alone when the poster misses a vector, None with neither."""
     plots = [m.plot if core.has_synopsis and m.plot and m.plot.strip() else None for m in movies]
     shas = [_poster(m) for m in movies]
     missing = set(cache.missing([s for s in shas if s]))
@@ -131,7 +133,7 @@ def _readings(core: ModelCore, movies: list[Movie], cache: EmbeddingCache) -> li
 
 
 def _chunk_table(
-    core: ModelCore, schema: Any, movies: list[Movie], cache: EmbeddingCache, failures: dict[str, str]
+    core: ModelCore, schema: Any, movies: list[Movie], cache: ViewCaches, failures: dict[str, str]
 ) -> tuple[Any, list[GenreReading | None]]:
     """The rows of `movies` -> (pyarrow table, each row's reading or None)."""
     import pyarrow as pa
@@ -220,10 +222,18 @@ def predict_catalog(
             progress=progress,
             runtime=runtime,
             runtime_cache=runtime_cache,
+            views=core.views,
         )
     else:
         summary.embed = embed_catalog(
-            catalog, store, spec, flt=flt, progress=progress, runtime=runtime, runtime_cache=runtime_cache
+            catalog,
+            store,
+            spec,
+            flt=flt,
+            progress=progress,
+            runtime=runtime,
+            runtime_cache=runtime_cache,
+            views=core.views,
         )
     movies = sorted(
         (m for m in catalog.movies(flt) if _poster(m) or (core.has_synopsis and m.plot and m.plot.strip())),
@@ -233,8 +243,9 @@ def predict_catalog(
     task = f"read {len(core.genres)} genres"
     # The vectors of the runtime that embedded them (an int8 runtime keeps its own, see features/quantize.py).
     # The file appears whole at the end or not at all: atomic_output leaves nothing behind even after kill -9.
+    key = (summary.embed.backbone, summary.embed.preprocess_version)
     with (
-        EmbeddingCache(catalog.path, summary.embed.backbone, summary.embed.preprocess_version) as cache,
+        ViewCaches(catalog.path, key, core.views) as cache,
         atomic_output(out) as file,
         pq.ParquetWriter(file, schema, compression="zstd") as writer,
     ):

@@ -1,7 +1,7 @@
 """The model core: what a trained model answers, with no knowledge of files, URLs or HTTP.
 
-    images ─► embed ─► probabilities ─► (fuse with a synopsis) ─► decided_genres ─► GenreReading
-                          └─► poster check                 gradcam(image, genres) ─► heatmaps
+    images ─► embed each view ─► probabilities ─► (fuse with a synopsis) ─► decided_genres ─► GenreReading
+              (one forward pass)   └─► poster check                 gradcam(image, genres) ─► heatmaps
 
 Every interface (Predictor facade, CLI, service, page) gets its answers here, so one rule answers each question
 everywhere: what the decided set is (`decided_genres`), how a reading is summarised in words (`summarize`). The rules
@@ -10,6 +10,11 @@ on a reading's strength (levels, reads-as, reading order, heatmap genres, varian
 
 The forward pass runs on an inference runtime from `features.runtime` (ONNX Runtime by default, torch as the
 fallback); the head runs in numpy. torch is imported only for Grad-CAM, which needs gradients.
+
+A model reads the views of a poster it was trained on (`views`: the poster as given and its mirror image for the
+default recipe; features/views.py), computed in one batched forward pass, and averages its head's logits over them
+(model/views.py). The poster check, comparable titles and Grad-CAM read the poster as given, and a reading's
+`embedding` is that view's vector.
 """
 
 from __future__ import annotations
@@ -178,15 +183,29 @@ class ModelCore:
         """The embedding-cache key of the vectors `embed` computes (catalog neighbours must be in the same space)."""
         return tuple(getattr(self.embedder, "vector_key", (self.spec.name, self.spec.preprocess_version)))
 
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The views of a poster this model reads (features/views.py), the poster as given first."""
+        return self.model.views
+
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Decoded posters → full embeddings [N, D], the vectors the embedding cache stores."""
+        """Decoded posters → their own full embeddings [N, D] (the poster as given), the vectors the embedding cache
+        stores under the runtime's key: what comparable titles search with."""
         if not images:
             return np.zeros((0, self.spec.feature_dim), dtype=np.float32)
         return np.asarray(self.embedder.embed(list(images)), dtype=np.float32)
 
+    def embed_views(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Decoded posters → the full embeddings of each view the model reads [N, V, D], a poster's views side by
+        side in one forward pass (features.runtime.InferenceRuntime.embed_views)."""
+        if not images:
+            return np.zeros((0, len(self.views), self.spec.feature_dim), dtype=np.float32)
+        return np.asarray(self.embedder.embed_views(list(images), self.views), dtype=np.float32)
+
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """Full embeddings [N, D] → poster genre probabilities [N, G]: the head, then (for a model trained with a
-        studio collection) the studio's domain correction."""
+        """Embeddings of each view [N, V, D], or of one view [N, D] (comparable titles' genre profile reads the
+        poster's own), → poster genre probabilities [N, G]: the head over the views, then (for a model trained with
+        a studio collection) the studio's domain correction."""
         return self.model.poster_probabilities(embeddings)
 
     def synopsis_probabilities(self, texts: Sequence[str | None]) -> np.ndarray:
@@ -198,7 +217,7 @@ class ModelCore:
         return self.model.fuse(poster_probs, synopsis_probs)
 
     def check(self, embeddings: np.ndarray) -> list[dict[str, Any]]:
-        """The poster check of each embedding: does the input look like a movie poster at all?"""
+        """The poster check of each poster's own view ([N, V, D] or [N, D]): does it look like a movie poster?"""
         scores, is_poster = self.model.check(embeddings)
         return [
             {
@@ -232,12 +251,12 @@ class ModelCore:
         threshold: float | None = None,
         top_k: int | None = None,
     ) -> list[GenreReading]:
-        """Genre readings for decoded posters, in one batched forward pass.
+        """Genre readings for decoded posters, in one batched forward pass of their views.
 
         A non-empty synopsis (when the model has a synopsis head) makes the reading the combined estimate, with
         the fusion's thresholds; the poster-only and synopsis-only probabilities are kept beside it.
         """
-        return self.read_embeddings(self.embed(images), synopses, threshold=threshold, top_k=top_k)
+        return self.read_embeddings(self.embed_views(images), synopses, threshold=threshold, top_k=top_k)
 
     def read_embeddings(
         self,
@@ -247,20 +266,64 @@ class ModelCore:
         threshold: float | None = None,
         top_k: int | None = None,
     ) -> list[GenreReading]:
-        """`read` from full embeddings [N, D] (what `embed` returns, or the embedding cache holds)."""
-        embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
-        poster = self.probabilities(embeddings)
-        checks = self.check(embeddings)
-        texts = list(synopses) if synopses is not None else [None] * len(embeddings)
-        if len(texts) != len(embeddings):
-            raise PosterGenreError(f"{len(embeddings)} posters but {len(texts)} synopses")
+        """`read` from the embeddings of the model's views [N, V, D] (what `embed_views` returns, or the embedding
+        caches of the views hold; a one-view model also takes [N, D])."""
+        views = self._views_of(embeddings)
+        return self._readings(
+            self.probabilities(views), self.check(views), views[:, 0], synopses, threshold=threshold, top_k=top_k
+        )
+
+    def read_with_synopsis(
+        self, poster: GenreReading, synopsis: str, *, threshold: float | None = None, top_k: int | None = None
+    ) -> GenreReading:
+        """A stored poster reading (`signal` "poster") fused with `synopsis`, without the poster's views: what
+        `read_embeddings` answers for that poster and synopsis (a campaign's new synopsis)."""
+        if poster.signal != "poster" or poster.embedding is None:
+            raise ModelError("only a poster's own reading (with its embedding) can be read again with a synopsis")
+        probs = np.array([[poster.probabilities[g] for g in self.genres]], dtype=np.float64)
+        return self._readings(
+            probs,
+            [dict(poster.poster_check)],
+            np.asarray(poster.embedding)[None, :],
+            [synopsis],
+            threshold=threshold,
+            top_k=top_k,
+        )[0]
+
+    def _views_of(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings as [N, V, D] of this model's views; ModelError when they are not its views."""
+        X = np.asarray(embeddings, dtype=np.float32)
+        if X.ndim in (1, 2) and len(self.views) == 1:  # a one-view model's vectors, as they always were given
+            X = X.reshape(-1, 1, X.shape[-1])
+        if X.ndim != 3 or X.shape[1] != len(self.views) or X.shape[2] != self.spec.feature_dim:
+            raise ModelError(
+                f"this model reads {len(self.views)} view{'s' if len(self.views) > 1 else ''} of each "
+                f"poster ({', '.join(self.views)}): embeddings must be [N, {len(self.views)}, "
+                f"{self.spec.feature_dim}], got {list(X.shape)}"
+            )
+        return X
+
+    def _readings(
+        self,
+        poster: np.ndarray,
+        checks: list[dict[str, Any]],
+        own: np.ndarray,
+        synopses: Sequence[str | None] | None,
+        *,
+        threshold: float | None,
+        top_k: int | None,
+    ) -> list[GenreReading]:
+        """Readings from poster probabilities [N, G], each poster's check and own vector [N, D], and synopses."""
+        texts = list(synopses) if synopses is not None else [None] * len(poster)
+        if len(texts) != len(poster):
+            raise PosterGenreError(f"{len(poster)} posters but {len(texts)} synopses")
         with_text = [i for i, t in enumerate(texts) if t and t.strip()]
         text_probs: dict[int, np.ndarray] = {}
         if with_text:
             probs = self.synopsis_probabilities([texts[i] for i in with_text])
             text_probs = dict(zip(with_text, probs, strict=True))
         out = []
-        for i, (embedding, p_poster, check) in enumerate(zip(embeddings, poster, checks, strict=True)):
+        for i, (embedding, p_poster, check) in enumerate(zip(own, poster, checks, strict=True)):
             if i in text_probs:
                 combined = self.fuse(p_poster[None, :], text_probs[i][None, :])[0]
                 out.append(

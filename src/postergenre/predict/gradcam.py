@@ -3,7 +3,9 @@
 For genre g, the gradient of g's logit with respect to the backbone's last convolutional map A (C×h×w), averaged
 over space, weights A's channels; ReLU(Σ_c w_c·A_c) is the heatmap (Selvaraju et al. 2017). The gradient flows
 through the saved head and the studio correction when the model has one (`AssembledModel.torch_view`), so the map
-explains the model that made the prediction.
+explains the model that made the prediction. It explains the poster as given: a model that reads two views
+(features/views.py) averages the head's logits over the poster and its mirror image, and the mirror's evidence,
+at the mirrored places, is left out of the map (averaging a mirrored map in would blur left and right together).
 
 The network sees the poster letterboxed into its input canvas, so the map is upsampled to the canvas and the padding
 is cut away: the result covers exactly the poster, at the network's resolution (at most the canvas size), whatever

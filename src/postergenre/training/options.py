@@ -12,6 +12,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..catalog.filters import MovieFilter
+from ..errors import PosterGenreError
+from ..features.views import DEFAULT_VIEWS, parse_views, views_text
 from ..model.head_types import DEFAULT_FEATURE_SET, DEFAULT_HEAD
 from ..model.heads import head_names
 
@@ -84,6 +86,15 @@ class TrainOptions:
         "--feature-set",
         "Slice of the cached vector: pooled, pooled+stats, pooled+allstats or stats.",
         panel=DATA,
+        always=True,
+    )
+    views: str = option(
+        views_text(DEFAULT_VIEWS),
+        "--views",
+        "The views of each poster the head trains on and reads: poster,mirror "
+        "(the default: each poster and its mirror image, a film's two in one fold; at prediction the mean of the "
+        "head's logits over both) or poster (the poster alone). `postergenre embed` computes both by default.",
+        panel=MODEL,
         always=True,
     )
     head: str = option(
@@ -161,6 +172,17 @@ class TrainOptions:
         panel=MODEL,
     )
 
+    def __post_init__(self) -> None:
+        try:
+            self.views = views_text(parse_views(self.views))
+        except PosterGenreError as exc:
+            raise PosterGenreError(f"--views {self.views}: {exc}") from None
+
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        """The views as names, the poster first."""
+        return parse_views(self.views)
+
     @classmethod
     def from_flags(cls, values: dict[str, Any]) -> TrainOptions:
         """The options from command-line values by field name (a repeated flag as its list of strings)."""
@@ -198,6 +220,7 @@ class TrainOptions:
             feature_set=self.feature_set,
             min_examples=self.min_examples,
             skip_unembedded=self.embedded_only,
+            views=self.view_names,
         )
 
     def command(self) -> str:

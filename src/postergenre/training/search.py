@@ -11,7 +11,10 @@ only, the winner of that inner search is refitted on the outer training part and
 The settings of the final model come from a plain k-fold search on all the data, whose table is shown as
 "selection scores" and never reported as the model's quality. Candidates are ranked by macro ROC AUC of
 out-of-fold probabilities (threshold-free, so no threshold is tuned on the folds that rank the candidates).
-All fold indices here are row indices of the full X / Y.
+All fold indices here are row indices of the full X / Y. X holds each movie's views ([N, V, F]: the poster and its
+mirror image for the default recipe) or one view ([N, F]): a head is fitted on every view of its training movies as
+rows of their own (`stack_views`: a movie's views are always on the same side of a fold) and reads a movie as the
+mean of its logits over the views (`model.views.read_views`), as the saved model will.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ..labelled.split import Split, holdout, kfold
 from ..model.head_types import DEFAULT_SETTINGS
 from ..model.heads import check_head_params, head_names, make_head, param_names
 from ..model.parts import PosterHead
+from ..model.views import read_views
 from ..progress import Log, Progress, ProgressFn, no_progress
 
 DEFAULT_GRID: dict[str, dict[str, list[Any]]] = {
@@ -172,8 +176,22 @@ class FoldCache:
         self.stored += 1
 
 
+def stack_views(
+    X: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Movies' views [n, V, F] (or one view [n, F]) → training rows [V*n, F], view after view, with each movie's
+    labels and weight repeated for each of its views."""
+    if X.ndim == 2:
+        return X, Y, sample_weight
+    n, v, f = X.shape
+    rows = np.ascontiguousarray(X.transpose(1, 0, 2)).reshape(v * n, f)
+    weights = None if sample_weight is None else np.tile(sample_weight, v)
+    return rows, np.tile(Y, (v, 1)), weights
+
+
 class FoldRunner:
-    """Fits candidates on fold rows and predicts the test rows, through the cache, counting progress."""
+    """Fits candidates on fold rows and predicts the test rows, through the cache, counting progress. `X`: the
+    movies' views [N, V, F] or one view [N, F] (see the module docstring)."""
 
     def __init__(
         self,
@@ -195,7 +213,8 @@ class FoldRunner:
     def fit(self, cand: Candidate, rows: np.ndarray) -> PosterHead:
         """A fitted head on `rows` (not cached: a whole model, not a fold result)."""
         w = None if self.sample_weight is None else self.sample_weight[rows]
-        return cand.make().fit(self.X[rows], self.Y[rows], sample_weight=w)
+        X, Y, w = stack_views(self.X[rows], self.Y[rows], w)
+        return cand.make().fit(X, Y, sample_weight=w)
 
     def fold(self, cand: Candidate, train: np.ndarray, test: np.ndarray, what: str) -> np.ndarray:
         """Probabilities [len(test), G] of `cand` fitted on `train` rows."""
@@ -204,7 +223,7 @@ class FoldRunner:
         probs = self.cache.load(key)
         reused = probs is not None and probs.shape == (len(test), self.Y.shape[1])
         if probs is None or not reused:
-            probs = self.fit(cand, train).predict_proba(self.X[test])
+            probs = read_views(self.fit(cand, train), self.X[test])
             self.cache.save(key, probs)
         self.step(f"{cand.label} {what}" + (" (reused)" if reused else ""))
         if self.log and not reused:  # reused fits are counted in the result, not listed one by one

@@ -430,10 +430,13 @@ def fit_studio_extensions(
     synopsis_thresholds = choose_thresholds(films.Y[text_rows], oof_syn[text_rows])
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     log(f"studio extensions fitted in {metrics['seconds']} s")
+    fused_all = np.full(films.general.shape, np.nan)
+    fused_all[films.both] = fused
     oof = {
         "poster_general": films.general,
         "poster": oof_poster,
         "synopsis": oof_syn,
+        "fused": fused_all,
         "fold": films.fold.astype(np.float64),
     }
     return StudioExtensions(domain, synopsis, fusion, metrics, oof, synopsis_thresholds)
@@ -488,14 +491,15 @@ def fit_extensions(
 ) -> StudioFit:
     """The studio extensions on top of a general head fitted without studio films.
 
-    `ds`: the whole data set (its studio films' vectors feed the head); `movies`: the catalog's movies (studio films
+    `ds`: the whole data set (its studio films' vectors of every view feed the head, which reads them as the model
+    will: the mean of its logits over the views); `movies`: the catalog's movies (studio films
     without a poster still train the synopsis head); `general`: the poster-only model just fitted, built as it will
     answer (`model.assembly.assemble`); `labels`/`oof`: the general films' labels and the head's out-of-fold
     probabilities on them; `poster_thresholds`: the general head's thresholds.
     """
     films = studio_films(list(movies), ds.genres)
     rows_in_studio = in_studio(ds)
-    vectors = {sha: ds.X[i] for i, sha in enumerate(ds.shas) if rows_in_studio[i]}
+    vectors = {sha: ds.view_vectors[i] for i, sha in enumerate(ds.shas) if rows_in_studio[i]}  # [V, D]: its views
     embedded = [m.poster_sha256 if m.poster_sha256 in vectors else None for m in films]
     has_poster = np.array([sha is not None for sha in embedded], dtype=bool)
     general_probs = np.full((len(films), len(ds.genres)), 0.5)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..catalog.records import Movie
 from ..errors import PosterGenreError
+from ..features.views import views_text
 from ..labelled.datasets import Dataset, data_key, subset
 from ..labelled.metrics import cross_fitted_f1, evaluate_predictions
 from ..labelled.split import Split, holdout, kfold
@@ -90,11 +91,16 @@ class FinalFit:
     head: PosterHead
     poster_check: PosterCheck
     feature_slice: tuple[int, int]
+    views: tuple[str, ...]
 
     def parts(self) -> ModelParts:
         start, stop = self.feature_slice
         return ModelParts(
-            self.head, (int(start), int(stop)), head_settings=self.candidate.settings, poster_check=self.poster_check
+            self.head,
+            (int(start), int(stop)),
+            head_settings=self.candidate.settings,
+            poster_check=self.poster_check,
+            views=self.views,
         )
 
 
@@ -140,11 +146,12 @@ def cross_validate(
 
     `cache_dir` keeps each fold's out-of-fold probabilities so a rerun after an interruption continues."""
     ds, cands = plan.ds, plan.candidates
-    X, Y = ds.features, ds.Y
+    X, Y = (ds.view_features if len(ds.views) > 1 else ds.features), ds.Y
     total = plan.total_fits(opts)
+    views = f", {len(ds.views)} views each ({', '.join(ds.views)})" if len(ds.views) > 1 else ""
     log(
-        f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters), {len(ds.genres)} genres, {X.shape[1]} features "
-        f"({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV, {total} fits"
+        f"{len(ds.ids):,} movies ({len(set(ds.shas)):,} posters{views}), {len(ds.genres)} genres, {X.shape[-1]} "
+        f"features ({ds.backbone} {ds.feature_set}); {len(cands)} candidate(s), {opts.folds}-fold CV, {total} fits"
     )
     cache = FoldCache(cache_dir, data_key(ds))
     runner = FoldRunner(
@@ -191,12 +198,12 @@ def report(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions) -> CvReport:
 
 
 def fit_final(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions, log: Log = no_log) -> FinalFit:
-    """The winner on every movie, and the poster check."""
+    """The winner on every movie (every view of it), and the poster check (on the posters as given)."""
     best = cv.selection.best
     log(f"fitting {best.label} on all {len(plan.ds.ids):,} movies")
     head = cv.runner.fit(best, np.arange(len(plan.ds.Y)))
     cv.runner.step(f"{best.label} on all movies")
-    return FinalFit(best, head, PosterCheck().fit(plan.ds.X), plan.ds.feature_slice)
+    return FinalFit(best, head, PosterCheck().fit(plan.ds.X), plan.ds.feature_slice, plan.ds.views)
 
 
 def poster_model(ds: Dataset, parts: ModelParts, thresholds: np.ndarray, *, compact: bool) -> AssembledModel:
@@ -231,9 +238,16 @@ def build_artifact(
     parts, metrics, and the poster thresholds re-tuned on the corrected probabilities); `opts.compact` stores the
     large arrays in smaller dtypes."""
     ds = plan.ds
-    # As used: the backbone resolved (not None), inner folds only when a search used them.
+    # As used: the backbone resolved (not None), the views the data set holds, inner folds only when a search used them.
     used = TrainOptions(
-        **(asdict(opts) | {"backbone": ds.backbone, "inner_folds": opts.inner_folds if plan.searching else None})
+        **(
+            asdict(opts)
+            | {
+                "backbone": ds.backbone,
+                "views": views_text(ds.views),
+                "inner_folds": opts.inner_folds if plan.searching else None,
+            }
+        )
     )
     parts = final.parts()
     metrics = rep.metrics | {"train_seconds": round(seconds, 1)}
