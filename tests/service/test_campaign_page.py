@@ -99,7 +99,9 @@ def _open(browser, url: str):
             and page.js_errors.append(msg.text)
         ),
     )
-    page.on("request", page.requests.append)
+    # A Python function, not the list's bound `append`: Playwright marks each handler with an attribute, which a
+    # builtin method refuses.
+    page.on("request", lambda request: page.requests.append(request))  # noqa: PLW0108
     page.goto(url)
     return page
 
