@@ -208,33 +208,7 @@ def predict_catalog(
         raise PosterGenreError(f"{out}: the output file must end in .parquet")
     start = time.perf_counter()
     summary = CatalogPredictionSummary(out, swept=sweep_partials(out))
-    spec = core.spec
-    runtime = core.embedder if isinstance(core.embedder, InferenceRuntime) else "auto"
-    if engine == "ray":
-        from ..features.ray_engine import RayOptions, embed_catalog_ray
-
-        summary.embed = embed_catalog_ray(
-            catalog,
-            store,
-            spec,
-            options=ray_options or RayOptions(),
-            flt=flt,
-            progress=progress,
-            runtime=runtime,
-            runtime_cache=runtime_cache,
-            views=core.views,
-        )
-    else:
-        summary.embed = embed_catalog(
-            catalog,
-            store,
-            spec,
-            flt=flt,
-            progress=progress,
-            runtime=runtime,
-            runtime_cache=runtime_cache,
-            views=core.views,
-        )
+    summary.embed = _embed_missing(catalog, store, core, flt, engine, ray_options, runtime_cache, progress)
     movies = sorted(
         (m for m in catalog.movies(flt) if _poster(m) or (core.has_synopsis and m.plot and m.plot.strip())),
         key=lambda m: m.imdb_id,
@@ -268,3 +242,42 @@ def predict_catalog(
             writer.write_table(schema.empty_table())
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _embed_missing(
+    catalog: Catalog,
+    store: PosterStore,
+    core: ModelCore,
+    flt: MovieFilter | None,
+    engine: str,
+    ray_options: Any,
+    runtime_cache: Path | str | None,
+    progress: ProgressFn,
+) -> EmbedSummary:
+    """Embed the model's views of the selected posters that the cache misses, with `engine`."""
+    spec = core.spec
+    runtime = core.embedder if isinstance(core.embedder, InferenceRuntime) else "auto"
+    if engine == "ray":
+        from ..features.ray_engine import RayOptions, embed_catalog_ray
+
+        return embed_catalog_ray(
+            catalog,
+            store,
+            spec,
+            options=ray_options or RayOptions(),
+            flt=flt,
+            progress=progress,
+            runtime=runtime,
+            runtime_cache=runtime_cache,
+            views=core.views,
+        )
+    return embed_catalog(
+        catalog,
+        store,
+        spec,
+        flt=flt,
+        progress=progress,
+        runtime=runtime,
+        runtime_cache=runtime_cache,
+        views=core.views,
+    )

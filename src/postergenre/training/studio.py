@@ -430,16 +430,21 @@ def fit_studio_extensions(
     synopsis_thresholds = choose_thresholds(films.Y[text_rows], oof_syn[text_rows])
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     log(f"studio extensions fitted in {metrics['seconds']} s")
+    oof = _oof_arrays(films, oof_poster, oof_syn, fused)
+    return StudioExtensions(domain, synopsis, fusion, metrics, oof, synopsis_thresholds)
+
+
+def _oof_arrays(films: _StudioFilms, oof_poster: np.ndarray, oof_syn: np.ndarray, fused: np.ndarray) -> dict:
+    """Every studio film's out-of-fold probabilities per signal (NaN where a film lacks it) and its fold."""
     fused_all = np.full(films.general.shape, np.nan)
     fused_all[films.both] = fused
-    oof = {
+    return {
         "poster_general": films.general,
         "poster": oof_poster,
         "synopsis": oof_syn,
         "fused": fused_all,
         "fold": films.fold.astype(np.float64),
     }
-    return StudioExtensions(domain, synopsis, fusion, metrics, oof, synopsis_thresholds)
 
 
 def _fit_fusion(
