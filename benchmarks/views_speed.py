@@ -9,7 +9,9 @@ the added milliseconds of the shipped two-view answer are measured on the same m
 Measures, on the bundled model's default runtime (int8 ONNX here) and real shared posters, in one interleaved loop:
 today's warm single-poster answer (`Predictor.predict`), the forward pass of one view, of two views as one batch of
 2, and of two views run concurrently on two threads (one view each); then the catalog embedding throughput of one
-view against two (decode once, mirror, both views through the runtime, `--workers` batches in flight). The
+view against two (decode once, mirror, both views through the runtime, `--workers` batches in flight). `predict` runs
+a single poster's views as passes of one side by side on the cores (features.runtime.embed_views); the "two threads"
+row times that with the letterboxing inside each thread. The
 machine is shared, so the numbers are noisy; the ratios measured in the same loop are what to read. Writes
 benchmarks/results/views_speed.json.
 """

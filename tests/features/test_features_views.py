@@ -4,6 +4,7 @@ computes only what a data folder misses."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -77,6 +78,15 @@ def test_a_runtime_reads_a_posters_views_in_one_pass_as_it_reads_each_image(runt
         np.sum(views[:, 0] * views[:, 1], 1) / np.linalg.norm(views[:, 0], axis=1) / np.linalg.norm(views[:, 1], axis=1)
     )
     assert (cosine < 0.9999).all() and (cosine > 0.95).all()  # another view of the same poster, not a copy
+
+
+def test_one_posters_views_run_side_by_side_and_read_as_in_a_batch(runtime, posters) -> None:
+    images = posters[:4]
+    batched = runtime.embed_views(images, (POSTER, MIRROR))  # passes of 4 images: the catalog's way
+    alone = np.concatenate([runtime.embed_views([im], (POSTER, MIRROR)) for im in images])  # one poster: views apart
+    np.testing.assert_array_equal(alone, batched)  # a pass's images are independent: the very same vectors
+    if (os.cpu_count() or 1) > 1 and runtime.releases_gil:
+        assert runtime._side_by_side is not None  # the single poster's views went to the pool, not one pass of 2
 
 
 def test_each_view_is_cached_under_its_own_key_and_a_rerun_adds_only_the_missing_view(

@@ -36,7 +36,9 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -84,10 +86,13 @@ class InferenceRuntime:
     """A backbone's forward pass. Subclasses implement `embed_pixels`; thread-safe for concurrent calls."""
 
     name: str = ""
+    releases_gil = False  # whether concurrent forward passes run on several cores (ONNX Runtime's do)
 
     def __init__(self, spec: BackboneSpec, threads: int | None = None):
         self.spec = spec
         self.threads = max(1, int(threads or DEFAULT_THREADS))
+        self._side_by_side: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         """Preprocessed float32 [N, 3, H, W] -> features float32 [N, spec.feature_dim]."""
@@ -115,8 +120,26 @@ class InferenceRuntime:
         if not images:
             return np.zeros((0, len(views), self.spec.feature_dim), dtype=np.float32)
         pixels = np.concatenate([prepare_views(box, image, views) for image in images])
-        out = [self.embed_pixels(box.normalize(pixels[i : i + batch_size])) for i in range(0, len(pixels), batch_size)]
+        pool = self._views_pool() if len(images) == 1 and len(views) > 1 else None
+        if pool is not None:
+            # One poster, someone waiting: its views as passes of one, side by side on the cores (two views: 7.8 ms
+            # wall instead of 11.5 on 2 idle cores, the same CPU). A pass's images are independent: the same vectors.
+            out = list(pool.map(self.embed_pixels, box.normalize(pixels)[:, None]))
+        else:
+            chunks = range(0, len(pixels), batch_size)
+            out = [self.embed_pixels(box.normalize(pixels[i : i + batch_size])) for i in chunks]
         return np.concatenate(out).reshape(len(images), len(views), -1)
+
+    def _views_pool(self) -> ThreadPoolExecutor | None:
+        """The threads that run one poster's views side by side, or None where that gains nothing: one core, a
+        runtime that holds the GIL, or passes already given several threads each."""
+        cores = os.cpu_count() or 1
+        if not self.releases_gil or self.threads > 1 or cores < 2:
+            return None
+        with self._pool_lock:
+            if self._side_by_side is None:
+                self._side_by_side = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="views")
+            return self._side_by_side
 
     def _check(self, batch: np.ndarray) -> np.ndarray:
         width, height = self.spec.input_size
@@ -127,6 +150,10 @@ class InferenceRuntime:
 
     def close(self) -> None:
         """Release the session or network (the object must not be used afterwards)."""
+        with self._pool_lock:
+            if self._side_by_side is not None:
+                self._side_by_side.shutdown(wait=True)
+                self._side_by_side = None
 
     def __enter__(self) -> InferenceRuntime:
         return self
@@ -159,6 +186,7 @@ class TorchRuntime(InferenceRuntime):
             return self.net(x).numpy()
 
     def close(self) -> None:
+        super().close()
         self.net = None
 
 
@@ -169,6 +197,7 @@ class OnnxRuntime(InferenceRuntime):
     """The forward pass on ONNX Runtime's CPU execution provider. `model`: .onnx path or its bytes."""
 
     name = "onnx"
+    releases_gil = True
 
     def __init__(self, spec: BackboneSpec, model: Path | str | bytes, threads: int | None = None):
         super().__init__(spec, threads)
@@ -195,6 +224,7 @@ class OnnxRuntime(InferenceRuntime):
         return self.session.run(None, {self._input: self._check(batch)})[0]
 
     def close(self) -> None:
+        super().close()
         self.session = None
 
 

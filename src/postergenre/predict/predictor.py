@@ -94,7 +94,8 @@ class Predictor:
         is the installation's (features.graph_store: built once, by `make install` or the first run, and shared by
         every data folder), so a fresh data folder answers as fast as a used one. `threads`: 1 is fastest for single
         posters on a small or shared CPU (issue 26, at load 5: a second ONNX Runtime thread cut a poster's forward
-        pass by ~3% for 22% more CPU; torch's OpenMP threads spin, and two took 840 ms a poster at load 11).
+        pass by ~3% for 22% more CPU; torch's OpenMP threads spin, and two took 840 ms a poster at load 11). With one
+        thread, ONNX Runtime runs a single poster's views side by side on the cores (features.runtime.embed_views).
 
         URL inputs on loopback, private or link-local hosts are refused (as by the service) unless
         `allow_private_urls=True` (a studio's intranet); downloads and local files larger than `max_file_bytes`
