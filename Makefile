@@ -60,7 +60,7 @@ benchmarks: install
 # The bundled model (src/postergenre/models/default): `train`'s defaults, the measured winner: the poster head on both
 # views of each poster (the poster and its mirror image). With the studio collection imported it trains the poster
 # head on the general films and the studio extensions (domain correction, synopsis head, fusion) on the studio's films,
-# chosen by CV on studio films only (~3 min on 2 cores). Needs `make catalog` + `postergenre embed` (both views) first;
+# chosen by CV on studio films only (~3 min on 2 cores). Needs `make catalog` first (train embeds the views it reads);
 # the exact command is at the end of its MODEL_CARD.md, whose note says which of issue 28's levers were kept and why.
 LEVERS_NOTE := Against the model it replaces (one view of the 18,000 original general posters, same folds, \
 benchmarks/quality_views.py): general posters +0.0059 [+0.0050, +0.0067], studio posters +0.0079 [+0.0035, +0.0120] \

@@ -9,7 +9,7 @@ imported and attached there first; that setup is not timed), through `embed_cata
 `postergenre embed` runs, so the number includes the SQLite writes. Runtimes alternate (torch, onnx,
 torch, onnx, ...) so that a change in the machine's load hits both alike; the median of `--reps` runs is
 reported. `--view-sets` runs each runtime once per set of views (features/views.py; default poster+mirror, what
-`postergenre embed` computes by default; "poster,poster+mirror" measures what the second view costs, the two sets
+the default `train` recipe reads; "poster,poster+mirror" measures what the second view costs, the two sets
 alternating too). The ONNX graph is exported once before the runs (not timed), so ONNX children import no torch
 and their peak RSS is what `postergenre embed` holds. Reported per run: posters/s, CPU ms/poster,
 posters per CPU-second, the ONNX/torch ratios, the fraction of the fp32 limit (issue 13: lite0 at 224×320

@@ -10,7 +10,7 @@ benchmarks/results/quality_studio.json.
 Needs a data folder whose catalog holds the general catalog AND the studio export, both with embedded posters:
     POSTERGENRE_HOME=/tmp/studio postergenre catalog import ../shared/data/movies.csv <studio csv>
     POSTERGENRE_HOME=/tmp/studio postergenre posters attach ../shared/data/posters <studio posters>
-    POSTERGENRE_HOME=/tmp/studio postergenre embed          # both views by default
+    POSTERGENRE_HOME=/tmp/studio postergenre embed --views poster,mirror   # the views the bundled model reads
     nice python benchmarks/quality_studio.py --home /tmp/studio [--no-general-cv]
 Studio films are the rows of the studio CSV (read here with `csv`; plots contain line breaks).
 """

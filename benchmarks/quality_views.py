@@ -4,7 +4,7 @@
     nice python benchmarks/quality_views.py --home DATA [--work SCRATCH]
 
 DATA holds the general catalog and the studio export with both posters folders attached and embedded with both views
-(`postergenre embed`, the default). SCRATCH (outside the repository; default DATA/scratch) keeps each recipe's per-film
+(`postergenre embed --views poster,mirror`). SCRATCH (outside the repository; default DATA/scratch) keeps each recipe's per-film
 out-of-fold arrays, so a rerun reprints without refitting: they are derived poster by poster and never committed.
 
 Both recipes run through the product's own training (`training.train.train`):

@@ -62,7 +62,7 @@ def _rows(db: Path) -> list[tuple]:
 
 
 def _complete(db: Path) -> set[str]:
-    """The posters with a vector of every view `postergenre embed` computes by default (the poster and its mirror)."""
+    """The posters with a vector of both views (the poster and its mirror: `embed --views poster,mirror`)."""
     with sqlite3.connect(db) as conn:
         return {r[0] for r in conn.execute("SELECT sha256 FROM embeddings GROUP BY sha256 HAVING count(*) = 2")}
 
@@ -74,7 +74,9 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
         total = len(selected_posters(catalog))
     _cache(home).close()  # the embeddings table exists before the run starts writing it
     proc = subprocess.Popen(
-        [*CLI, "embed", "--home", str(home), "--batch-size", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*CLI, "embed", "--home", str(home), "--views", "poster,mirror", "--batch-size", "8"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
     try:
@@ -91,7 +93,9 @@ def test_sigkill_mid_run_loses_nothing_finished_and_a_rerun_completes(tmp_path, 
         assert dim == SPEC.feature_dim and len(blob) == 4 * dim
         assert np.isfinite(np.frombuffer(blob, dtype="<f4")).all()
 
-    done = subprocess.run([*CLI, "embed", "--home", str(home)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*CLI, "embed", "--home", str(home), "--views", "poster,mirror"], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())  # rich wraps long lines at the console width
     assert f"already cached {len(complete)}" in said and "(poster + mirror)" in said

@@ -133,6 +133,8 @@ def test_sigkill_of_the_ray_cli_loses_only_unfinished_batches(
             "1",
             "--ray-batch-size",
             "8",
+            "--views",
+            "poster,mirror",
             "--home",
             str(home),
         ],

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..features.embed import DEFAULT_BATCH_SIZE, DEFAULT_RUNTIME, DEFAULT_THREADS, DEFAULT_WORKERS, EmbedSummary
 from ..features.registry import DEFAULT_BACKBONE, backbone_names
-from ..features.views import DEFAULT_VIEWS, views_text
+from ..features.views import ONE_VIEW, views_text
 from ..posters.store import PosterStore
 from ._app import (
     CollectionOption,
@@ -19,6 +20,7 @@ from ._app import (
     YearMinOption,
     app,
     console,
+    err_console,
     movie_filter,
     open_catalog,
     paths_for,
@@ -32,6 +34,12 @@ from ._engines import (
     ray_options,
 )
 from ._progress import progress_display
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..catalog.filters import MovieFilter
+    from ..catalog.store import Catalog
 
 _SHOWN = 10
 RUNTIMES_FOLDER = "runtimes"  # under the data folder: exported ONNX graphs, keyed by backbone and versions
@@ -49,10 +57,10 @@ _EMBED_HELP = (
     "per installation, copied into <home>/runtimes for Ray nodes); torch. onnx and torch give the same vectors "
     "(within 1e-4) and share the cache. "
     "train, evaluate and similar read the default runtime's vectors.\n\n"
-    "Views: each poster and its mirror image by default (--views poster,mirror), each cached under its own key: the "
-    "default `train` recipe and the bundled model read both (a rerun computes only what is missing, so a data folder "
-    "embedded before views existed gets just the mirrored vectors). --views poster embeds the posters alone, enough "
-    "for comparable titles and for a model trained with `train --views poster`."
+    "Views: the posters as given by default (what serving and comparable titles read); --views poster,mirror adds "
+    "each poster's mirror image, cached under its own key. The default `train` recipe reads both, and `train` and "
+    "`evaluate` embed the views they read where the cache misses them, so embedding them here first is optional "
+    "(a rerun computes only what is missing)."
 )
 
 
@@ -61,8 +69,8 @@ def embed(
     backbone: Annotated[str, typer.Option("--backbone", help="Backbone name from the registry.")] = DEFAULT_BACKBONE,
     runtime: RuntimeOption = DEFAULT_RUNTIME,
     views: Annotated[
-        str, typer.Option("--views", help="Views of each poster to embed: poster,mirror (the default) or poster.")
-    ] = views_text(DEFAULT_VIEWS),
+        str, typer.Option("--views", help="Views of each poster to embed: poster (the default) or poster,mirror.")
+    ] = views_text(ONE_VIEW),
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=1024, help="Posters per forward pass.")
     ] = DEFAULT_BATCH_SIZE,
@@ -138,10 +146,10 @@ def embed(
     _print_summary(spec.name, summary)
 
 
-def _print_summary(name: str, summary: EmbedSummary) -> None:
+def _print_summary(name: str, summary: EmbedSummary, out: Console = console) -> None:
     """What embed did: counts and speed, then the first failures' reasons."""
     rate = f" in {summary.seconds:.0f} s ({summary.rate:.1f} posters/s, {summary.runtime})" if summary.embedded else ""
-    console.print(
+    out.print(
         f"{name} ({' + '.join(summary.views)}): embedded [green]{summary.embedded}[/green]{rate}, "
         f"already cached {summary.cached_before}, "
         f"failed [red]{summary.failed}[/red], skipped (failed before) {summary.failed_before} "
@@ -149,6 +157,26 @@ def _print_summary(name: str, summary: EmbedSummary) -> None:
         highlight=False,
     )
     for reason in list(summary.failures.values())[:_SHOWN]:
-        console.print(f"  {reason}", highlight=False, markup=False)
+        out.print(f"  {reason}", highlight=False, markup=False)
     if len(summary.failures) > _SHOWN:
-        console.print(f"  … and {len(summary.failures) - _SHOWN} more")
+        out.print(f"  … and {len(summary.failures) - _SHOWN} more")
+
+
+def embed_first(catalog: Catalog, home: Path | None, flt: MovieFilter | None, backbone: str | None, views: Any) -> None:
+    """Before `train` or `evaluate`: embed the views their selection reads where the cache misses them, with
+    progress and a line on stderr when there was anything to do (their stdout carries their tables)."""
+    from ..labelled.datasets import embed_selection
+
+    paths = paths_for(home)
+    with progress_display() as show:
+        summary = embed_selection(
+            catalog,
+            PosterStore(paths.posters),
+            flt=flt,
+            backbone=backbone,
+            views=views,
+            runtime_cache=paths.home / RUNTIMES_FOLDER,
+            progress=show,
+        )
+    if summary.embedded or summary.failed:
+        _print_summary(backbone or DEFAULT_BACKBONE, summary, err_console)

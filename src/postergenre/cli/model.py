@@ -153,6 +153,7 @@ def train(**values: Any) -> None:
     """
     from ..training.options import TrainOptions
     from ..training.train import train as train_all
+    from .features import embed_first
 
     limit, epochs, out, home = (values.pop(k) for k in ("limit", "epochs", "out", "home"))
     values["head"] = values["head"].value
@@ -177,6 +178,8 @@ def train(**values: Any) -> None:
     target = out or paths.models / _stamp()
     cache_root = paths.home / "cache" / "train-folds"
     with open_catalog(home) as catalog:
+        if not opts.embedded_only:  # --embedded-only previews what is there while `embed` runs
+            embed_first(catalog, home, opts.movie_filter(), opts.backbone, opts.view_names)
         ds = opts.dataset(catalog)
         movies = catalog.movies() if opts.studio else []  # studio films train the extensions (unless --no-studio)
     for msg in ds.messages:
@@ -351,12 +354,15 @@ def evaluate(
     G/PG; poster only and with synopsis), JSON + HTML report."""
     from ..evaluation.evaluate import evaluate_model
     from ..model.artifact import DEFAULT_MODEL_DIR, ModelArtifact
+    from ..model.layout import saved_views
     from ..render.evaluation_report import write_evaluation_report
+    from .features import embed_first
 
     artifact = ModelArtifact.load(model)
     paths = paths_for(home)
     with open_catalog(home) as catalog:
         flt = movie_filter(home, rating, year_min, year_max, collection)
+        embed_first(catalog, home, flt, artifact.backbone, saved_views(artifact.head_config))
         result, ds, probs = evaluate_model(
             artifact,
             catalog,

@@ -11,6 +11,7 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,12 @@ from ..catalog.records import Movie
 from ..catalog.store import Catalog
 from ..errors import EmptySelectionError, ModelError
 from ..features.cache import ViewCaches
+from ..features.embed import EmbedSummary
 from ..features.registry import BackboneSpec
 from ..features.views import MIRROR, ONE_VIEW, POSTER, parse_views
 from ..model.head_types import DEFAULT_FEATURE_SET
+from ..posters.store import PosterStore
+from ..progress import ProgressFn, no_progress
 from .labels import label_matrix
 from .split import poster_groups
 
@@ -118,6 +122,33 @@ def training_filter(flt: MovieFilter | None) -> MovieFilter:
     """Every field of the caller's filter (collections and ratings too), plus the two every training selection needs:
     a poster and at least one genre. The one rule for the poster heads and the seed-CNN baseline alike."""
     return replace(flt or MovieFilter(), require_poster=True, require_genres=True)
+
+
+def embed_selection(
+    catalog: Catalog,
+    store: PosterStore,
+    *,
+    flt: MovieFilter | None = None,
+    backbone: str | None = None,
+    views: Sequence[str] | str | None = ONE_VIEW,
+    runtime_cache: Path | str | None = None,
+    progress: ProgressFn = no_progress,
+) -> EmbedSummary:
+    """Embed the views of the posters `assemble_dataset` reads for the same selection, where the cache misses them
+    (nothing to do once they are there). `train` and `evaluate` call it first, so a data folder embedded for
+    serving (the posters alone) trains a two-view model without a separate `embed` step."""
+    from ..features.embed import embed_catalog
+    from ..features.registry import get_backbone
+
+    return embed_catalog(
+        catalog,
+        store,
+        get_backbone(backbone),
+        flt=training_filter(flt),
+        views=parse_views(views),
+        runtime_cache=runtime_cache,
+        progress=progress,
+    )
 
 
 def assemble_dataset(
