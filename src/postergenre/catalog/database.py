@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +16,26 @@ def connect(path: Path, schema: str, *, timeout: float = 60) -> sqlite3.Connecti
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn, timeout)
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(schema)
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL (a no-op once it is). Connections switching an older file at the same moment each hold
+    a read lock and want the write lock, so SQLite answers all but one "database is locked" at once, without its busy
+    wait: retry until `timeout`, as the busy wait would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager
