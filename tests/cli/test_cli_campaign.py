@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,9 @@ SYNOPSIS = "A Yukon gold hunter befriends a wolf-dog he rescues."
 
 
 @pytest.fixture()
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, home: Path):
-    from postergenre.cli import main
-
-    def run(*args) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["postergenre", *map(str, args)])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def run_cli(run_cli, home: Path):
+    """The shared in-process runner (bundled_model.run_cli), in this module's data folder."""
+    return run_cli
 
 
 def _json(result: tuple[int, str, str]) -> dict:

@@ -5,31 +5,16 @@ folder where a file is expected, a file where a folder is expected, a parent tha
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture()
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path):
+def run(run_cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """`postergenre ARGS...` in-process through the real entry point, in an empty data folder -> (code, out, err)."""
-    from postergenre.cli import main
-
     monkeypatch.setenv("POSTERGENRE_HOME", str(tmp_path / "home"))
-
-    def run(*args: object) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["postergenre", *map(str, args)])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return run_cli
 
 
 def _read_only(tmp_path: Path) -> Path:

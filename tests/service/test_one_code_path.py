@@ -8,7 +8,6 @@ through its real entry point).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import httpx
@@ -36,24 +35,6 @@ def poster_files(catalog_posters, tmp_path: Path) -> list[Path]:
         paths.append(tmp_path / f"variant{i}.jpg")
         paths[-1].write_bytes(poster.data)
     return paths
-
-
-@pytest.fixture()
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
-    from postergenre.cli import main
-
-    def run(*args) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["postergenre", *map(str, args)])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_predict_is_the_same_everywhere(predictor, service, run_cli, poster_files: list[Path], tmp_path: Path) -> None:

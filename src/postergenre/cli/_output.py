@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ._app import console as stdout_console
+from ._app import console as stdout_console, err_console, shown
 
 _LINE_BREAKS = re.compile(r"[\t\r\n]+")
 
@@ -132,3 +134,20 @@ class JsonArray:
 
     def close(self) -> None:
         write_now("\n]\n" if self.count else "[]\n", self.console)
+
+
+def print_json(data: Any) -> None:
+    """`data` as the whole of stdout: indented JSON, non-ASCII kept (what a `--format json` command prints)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_document(text: str, out: Path | None, what: str) -> None:
+    """A command's document (a brief): to `out`, atomically, with a note on stderr (`files.output_file` checked the
+    place before the work); to stdout without `out`."""
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from ..files import write_atomic  # imported when used: the first answer's import budget
+
+    write_atomic(out, text)
+    err_console.print(f"{what} written to {shown(out)}", highlight=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ import typer
 from ..errors import PosterGenreError
 from ..model.decisions import MAX_BRIEF_VARIANTS
 from ._app import app, err_console, held_ratings, output_file, shown
+from ._output import write_document
 from .predict import PredictorOptions, _report_failures, with_predictor_options
 
 BRIEF_FORMATS = ("html", "json")
@@ -117,12 +117,6 @@ def brief(
     if not result.variants:
         raise typer.Exit(1)
     text = render_brief(result) if html else json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    if out is not None:
-        from ..files import write_atomic
-
-        write_atomic(out, text)
-        err_console.print(f"brief written to {shown(out)}", highlight=False)
-    else:
-        sys.stdout.write(text)
+    write_document(text, out, "brief")
     if result.failures:
         raise typer.Exit(1)

@@ -8,7 +8,6 @@ run it can write the database anyway, so the name is a label, not a credential).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +15,7 @@ import typer
 
 from ..errors import PosterGenreError
 from ._app import HomeOption, app, console, err_console, held_ratings, output_file, paths_for, shown
+from ._output import print_json, write_document
 from .predict import PredictorOptions, _report_failures, with_predictor_options
 
 if TYPE_CHECKING:
@@ -62,10 +62,6 @@ def _store(home: Path | None) -> CampaignStore:
 
     paths = paths_for(home)
     return CampaignStore(paths.db, paths.campaign_posters)
-
-
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _show(view: dict[str, Any]) -> None:
@@ -135,7 +131,7 @@ def new(
             by=_member(as_),
         )
         view = _view(store, options, campaign.id, predictor)
-    _json(view) if fmt == "json" else console.print(f"{view['id']}\t{shown(view['title'])}", highlight=False)
+    print_json(view) if fmt == "json" else console.print(f"{view['id']}\t{shown(view['title'])}", highlight=False)
 
 
 @campaign_app.command("add")
@@ -169,7 +165,7 @@ def add(
     for d in body["duplicates"]:
         err_console.print(f"skipped: {shown(d['error'])}", highlight=False, soft_wrap=True)
     if fmt == "json":
-        _json(body)
+        print_json(body)
     else:
         for v in body["added"]:
             console.print(f"added variant {v['id']}\t{shown(v['name'])}", highlight=False)
@@ -184,7 +180,7 @@ def list_campaigns(fmt: FormatOption = "table", home: HomeOption = None) -> None
     with _store(home) as store:
         summaries = [s.to_dict() for s in store.campaigns()]
     if fmt == "json":
-        _json({"campaigns": summaries})
+        print_json({"campaigns": summaries})
         return
     if not summaries:
         err_console.print(
@@ -206,7 +202,7 @@ def show(campaign_id: IdArgument, fmt: FormatOption = "table", *, options: Predi
     _check(fmt)
     with _store(options.home) as store:
         view = _view(store, options, campaign_id)
-    _json(view) if fmt == "json" else _show(view)
+    print_json(view) if fmt == "json" else _show(view)
 
 
 @campaign_app.command("edit")
@@ -240,7 +236,7 @@ def edit(
             store, predictor, campaign_id, by=_member(as_), held_ratings=held_ratings(options.home, rating), **given
         )
         view = _view(store, options, campaign_id, predictor)
-    _json(view) if fmt == "json" else _show(view)
+    print_json(view) if fmt == "json" else _show(view)
 
 
 @campaign_app.command("brief")
@@ -255,7 +251,6 @@ def brief(
     options: PredictorOptions,
 ) -> None:
     """The campaign's brief, built from its stored readings: which variant to run and why, story vs poster."""
-    from ..files import write_atomic
     from ..predict.campaigns import brief_body, campaign_brief
     from ..render.brief import render_brief
 
@@ -266,11 +261,7 @@ def brief(
     if body["campaign"]["note"]:
         err_console.print(f"note: {shown(body['campaign']['note'])}", highlight=False, soft_wrap=True)
     text = render_brief(result) if fmt == "html" else json.dumps(body, indent=2, ensure_ascii=False) + "\n"
-    if out is None:
-        sys.stdout.write(text)
-        return
-    write_atomic(out, text)  # a folder or a read-only place there: checked before the work (output_file)
-    err_console.print(f"brief written to {shown(out)}", highlight=False)
+    write_document(text, out, "brief")
 
 
 @campaign_app.command("reread")
@@ -292,13 +283,16 @@ def reread(
         count = reread_campaign(store, predictor, campaign_id, by=_member(as_), every=every)
         view = _view(store, options, campaign_id, predictor)
     if fmt == "json":
-        _json({"reread": count, "campaign": view})
+        print_json({"reread": count, "campaign": view})
     else:
         console.print(f"re-read {count} variant{'s' if count != 1 else ''} of campaign {campaign_id}", highlight=False)
 
 
 def _print_removal(removal: Any, fmt: str) -> None:
-    _json(removal.to_dict()) if fmt == "json" else console.print(shown(removal.text), highlight=False, soft_wrap=True)
+    if fmt == "json":
+        print_json(removal.to_dict())
+    else:
+        console.print(shown(removal.text), highlight=False, soft_wrap=True)
 
 
 @campaign_app.command("remove-variant")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..posters.caps import DEFAULT_MAX_FILE_BYTES, from_megabytes, to_megabytes
 from ..progress import Progress
 from ..safe_text import csv_writer
 from ._app import ERROR_LIMIT, HomeOption, RuntimeOption, app, err_console, held_ratings, output_file, shown
-from ._output import JsonArray, TableRows, print_note, print_table
+from ._output import JsonArray, TableRows, print_json, print_note, print_table
 from ._progress import progress_display
 
 if TYPE_CHECKING:
@@ -160,10 +159,6 @@ def _label(source: str) -> str:
         return shown(source)
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -276,7 +271,7 @@ def _predict_synopsis(
     predictor = _load_predictor(options.model, options.home, options.runtime)  # no posters: no URL or size options
     reading = predictor.read_synopsis(synopsis, threshold=threshold, top_k=top_k)
     if fmt == "json":
-        _print_json([synopsis_body(reading)])
+        print_json([synopsis_body(reading)])
     elif fmt == "csv":
         _CsvRows(predictor.genres).add(reading)
     else:
@@ -480,7 +475,7 @@ def similar(
         _report_error(str(exc), exc.kind)
         raise typer.Exit(1) from None  # the poster itself failed, as for predict
     if fmt == "json":
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     elif fmt == "csv":
         _print_similar_csv(result)
     else:
@@ -568,7 +563,7 @@ def compare(
         write_sheet(result, out)
         err_console.print(f"sheet written to {out}", highlight=False)
     if fmt == "json":
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
     elif fmt == "csv":
         _print_compare_csv(result)
     else:

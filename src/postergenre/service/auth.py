@@ -22,7 +22,6 @@ other addresses are never affected.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -36,6 +35,7 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..campaigns.team import TeamStore, local_member
+from .limits import send_json
 
 SESSION_COOKIE = "postergenre_session"
 SESSION_LIFETIME_S = 7 * 24 * 3600  # a working week of campaign work per login
@@ -216,22 +216,7 @@ async def _refuse(
     closes after the answer (curl asks `Expect: 100-continue` before such a body, so it gets the answer cleanly)."""
     declared = dict(scope["headers"]).get(b"content-length", b"")
     drained = not (declared.isdigit() and int(declared) > DRAIN_BYTES) and await _drain(receive)
-    payload = json.dumps({"error": message}).encode()
-    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    close = [] if drained else [(b"connection", b"close")]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *close,
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await send_json(send, status, {"error": message}, headers=headers, close=not drained)
 
 
 async def _drain(receive: Receive) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .limits import _send_json
+from .limits import send_json
 
 
 def host_name(header: str) -> str:
@@ -38,7 +38,7 @@ class HostAllowList:
             return
         host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
         if host not in self.allowed:
-            await _send_json(
+            await send_json(
                 send,
                 421,
                 {

@@ -131,7 +131,7 @@ class RequestBodyLimits:
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_json(send, 413, {"error": BodyTooLarge(limit).detail})
+            await send_json(send, 413, {"error": BodyTooLarge(limit).detail})
             return
         received = 0
 
@@ -150,7 +150,11 @@ class RequestBodyLimits:
         await self.app(scope, limited_receive, send)
 
 
-async def _send_json(send: Send, status: int, body: dict) -> None:
+async def send_json(
+    send: Send, status: int, body: dict, *, headers: dict[str, str] | None = None, close: bool = True
+) -> None:
+    """A JSON answer sent from a middleware, before any route: `close` asks the client to drop the connection (the
+    request's body may be left unread)."""
     payload = json.dumps(body).encode()
     await send(
         {
@@ -159,7 +163,8 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
+                *([(b"connection", b"close")] if close else []),
+                *[(k.encode(), v.encode()) for k, v in (headers or {}).items()],
             ],
         }
     )

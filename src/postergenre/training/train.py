@@ -209,18 +209,31 @@ def fit_final(plan: FoldPlan, cv: CrossValidation, opts: TrainOptions, log: Log 
 def poster_model(ds: Dataset, parts: ModelParts, thresholds: np.ndarray, *, compact: bool) -> AssembledModel:
     """A poster-only model of `ds` from its fitted parts, saved in memory (`compact` as the file would be) and built
     as it will answer: what the studio stage reads the general head's probabilities from."""
+    return assemble(_saved(ds, parts, thresholds, compact=compact))
+
+
+def _saved(
+    ds: Dataset,
+    parts: ModelParts,
+    thresholds: np.ndarray,
+    *,
+    compact: bool,
+    head_extra: dict[str, Any] | None = None,
+    **record: Any,
+) -> ModelArtifact:
+    """`ds`'s model as its artifact stores it: the parts saved (`compact`: large arrays in smaller dtypes), with
+    `head_extra` added to the head's config and `record` (metrics, data fingerprint, options) beside them."""
     head_type, head_config, tensors = parts.saved(compact=compact)
-    return assemble(
-        ModelArtifact(
-            genres=ds.genres,
-            thresholds=thresholds,
-            backbone=ds.backbone,
-            preprocess_version=ds.preprocess_version,
-            feature_set=ds.feature_set,
-            head_type=head_type,
-            head_config=head_config,
-            tensors=tensors,
-        )
+    return ModelArtifact(
+        genres=ds.genres,
+        thresholds=thresholds,
+        backbone=ds.backbone,
+        preprocess_version=ds.preprocess_version,
+        feature_set=ds.feature_set,
+        head_type=head_type,
+        head_config=head_config | (head_extra or {}),
+        tensors=tensors,
+        **record,
     )
 
 
@@ -269,17 +282,12 @@ def build_artifact(
         thresholds = studio.thresholds
         metrics["studio"] = studio.metrics
         options["studio_films"] = studio.films
-    head_type, head_config, tensors = parts.saved(compact=opts.compact)
-    head_config["threshold_metric"] = opts.threshold_metric
-    return ModelArtifact(
-        genres=ds.genres,
-        thresholds=thresholds,
-        backbone=ds.backbone,
-        preprocess_version=ds.preprocess_version,
-        feature_set=ds.feature_set,
-        head_type=head_type,
-        head_config=head_config,
-        tensors=tensors,
+    return _saved(
+        ds,
+        parts,
+        thresholds,
+        compact=opts.compact,
+        head_extra={"threshold_metric": opts.threshold_metric},
         metrics=metrics,
         data_fingerprint=ds.fingerprint(),
         training_options=options,
